@@ -1,0 +1,286 @@
+"""The front door: ``map``, ``imap``, ``starmap``, ``amap``, ``aimap``.
+
+Nothing here depends on the mode.  Each call checks its arguments, asks the
+planner for a :class:`~gearshift.Plan`, picks a backend for it and hands both
+to one :class:`~gearshift._runner.Runner`.  The async entry points run that
+runner on a helper thread and pass results back to the caller's loop in
+batches, so the loop is never blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
+
+from ._backends import backend_class
+from ._backends._base import Backend
+from ._options import Options, check_function, check_items, is_async_function, make_options
+from ._plan import Plan
+from ._planner import plan_fixed
+from ._pools import create_backend, shared_backend
+from ._runner import Runner, Stopped
+from ._task import CALL_ONE, CALL_STAR
+
+__all__ = ["aimap", "amap", "imap", "map", "starmap"]
+
+
+class _Run:
+    """One prepared run: the runner and whether it owns (and must close) its backend."""
+
+    def __init__(self, fn: Callable[..., Any], options: Options, call: int, loop: asyncio.AbstractEventLoop | None):
+        is_async = is_async_function(fn)
+        self.plan: Plan = plan_fixed(options, is_async=is_async)
+        backend: Backend | None = None
+        if self.plan.mode == "async" and loop is not None:
+            # From amap/aimap: coroutines run on the caller's own loop.
+            backend = backend_class("async")(self.plan.workers, loop=loop)  # type: ignore[call-arg]
+        elif self.plan.mode == "process":
+            _check_picklable(fn)
+        if backend is None:
+            backend = shared_backend(self.plan.mode, self.plan.workers)
+        self.owned = backend is None
+        self.backend: Backend = backend if backend is not None else create_backend(self.plan.mode, self.plan.workers)
+        self.runner = Runner(self.backend, fn, options, self.plan, call=call, is_async=is_async)
+
+    def batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
+        try:
+            yield from self.runner.batches(items)
+        finally:
+            if self.owned:
+                self.backend.shutdown(wait=False, cancel_futures=True)
+
+
+def _check_picklable(fn: Callable[..., Any]) -> None:
+    from ._backends._process import _dumps
+
+    _dumps(fn, "function")
+
+
+def _prepare(fn: Callable[..., Any], items: Any, call: int, loop: asyncio.AbstractEventLoop | None, **kw: Any) -> _Run:
+    check_function(fn)
+    check_items(items)
+    options = make_options(**kw)
+    return _Run(fn, options, call, loop)
+
+
+def map(  # noqa: A001 - the name is the point
+    fn: Callable[..., Any],
+    items: Iterable[Any],
+    *,
+    mode: str = "auto",
+    workers: int | None = None,
+    chunksize: int | None = None,
+    ordered: bool = True,
+    timeout: float | None = None,
+    retries: int = 0,
+    errors: str = "raise",
+    progress: bool = False,
+) -> list[Any]:
+    """Call ``fn`` on every item and return the results as a list.
+
+    ``fn`` may be a plain function or an ``async def`` function, in every mode.
+    ``mode`` is ``"auto"``, ``"sync"``, ``"async"``, ``"thread"`` or
+    ``"process"``; ``workers`` and ``chunksize`` default to good values for the
+    mode.  ``ordered=False`` returns results in completion order.  With
+    ``errors="raise"`` the first failing item's exception is raised (the rest of
+    the work is cancelled); with ``errors="return"`` a :class:`~gearshift.Failure`
+    takes its place.  ``retries`` re-runs a failed item up to that many times.
+    """
+    run = _prepare(
+        fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
+        timeout=timeout, retries=retries, errors=errors, progress=progress,
+    )  # fmt: skip
+    return list(itertools.chain.from_iterable(run.batches(items)))
+
+
+def imap(
+    fn: Callable[..., Any],
+    items: Iterable[Any],
+    *,
+    mode: str = "auto",
+    workers: int | None = None,
+    chunksize: int | None = None,
+    ordered: bool = True,
+    timeout: float | None = None,
+    retries: int = 0,
+    errors: str = "raise",
+    progress: bool = False,
+) -> Iterator[Any]:
+    """Like :func:`map`, but lazy: results are yielded as they arrive.
+
+    ``items`` is consumed only as fast as the workers need it, so endless
+    generators work, and memory stays bounded by a small multiple of
+    ``workers x chunksize``.  Stopping the iteration (``break``, ``close()``)
+    cancels the outstanding work.
+    """
+    run = _prepare(
+        fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
+        timeout=timeout, retries=retries, errors=errors, progress=progress,
+    )  # fmt: skip
+    return _flatten(run.batches(items))
+
+
+def starmap(
+    fn: Callable[..., Any],
+    items: Iterable[Iterable[Any]],
+    *,
+    mode: str = "auto",
+    workers: int | None = None,
+    chunksize: int | None = None,
+    ordered: bool = True,
+    timeout: float | None = None,
+    retries: int = 0,
+    errors: str = "raise",
+    progress: bool = False,
+) -> list[Any]:
+    """Like :func:`map`, but each item is a tuple of arguments: ``fn(*item)``."""
+    run = _prepare(
+        fn, items, CALL_STAR, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
+        timeout=timeout, retries=retries, errors=errors, progress=progress,
+    )  # fmt: skip
+    return list(itertools.chain.from_iterable(run.batches(items)))
+
+
+def _flatten(batches: Iterator[list[Any]]) -> Iterator[Any]:
+    for batch in batches:
+        yield from batch
+
+
+async def amap(
+    fn: Callable[..., Any],
+    items: Iterable[Any] | AsyncIterable[Any],
+    *,
+    mode: str = "auto",
+    workers: int | None = None,
+    chunksize: int | None = None,
+    ordered: bool = True,
+    timeout: float | None = None,
+    retries: int = 0,
+    errors: str = "raise",
+    progress: bool = False,
+) -> list[Any]:
+    """Await the results of :func:`map` from inside a running event loop, without blocking it.
+
+    In ``async`` mode coroutine functions run on the caller's own loop; other
+    modes run on their workers.  Cancelling the awaiting task cancels the run.
+    """
+    return [
+        r
+        async for r in aimap(
+            fn,
+            items,
+            mode=mode,
+            workers=workers,
+            chunksize=chunksize,
+            ordered=ordered,
+            timeout=timeout,
+            retries=retries,
+            errors=errors,
+            progress=progress,
+        )
+    ]
+
+
+def aimap(
+    fn: Callable[..., Any],
+    items: Iterable[Any] | AsyncIterable[Any],
+    *,
+    mode: str = "auto",
+    workers: int | None = None,
+    chunksize: int | None = None,
+    ordered: bool = True,
+    timeout: float | None = None,
+    retries: int = 0,
+    errors: str = "raise",
+    progress: bool = False,
+) -> AsyncIterator[Any]:
+    """The async iterator twin of :func:`imap`; ``items`` may also be an async iterable."""
+    check_function(fn)
+    if not hasattr(items, "__aiter__"):
+        check_items(items)
+    options = make_options(
+        mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
+        timeout=timeout, retries=retries, errors=errors, progress=progress,
+    )  # fmt: skip
+    return _aimap(fn, items, options)
+
+
+_END = object()
+
+
+class _Raised:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncIterator[Any]:
+    loop = asyncio.get_running_loop()
+    run = _Run(fn, options, CALL_ONE, loop)
+    source: Iterable[Any] = _from_async(items, loop) if hasattr(items, "__aiter__") else items
+    inbox: asyncio.Queue[Any] = asyncio.Queue()
+    room = threading.Semaphore(2)  # batches handed over but not yet consumed: back-pressure
+    finished = loop.create_future()
+    stopping = False
+
+    def post(message: Any) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(inbox.put_nowait, message)
+
+    def pump() -> None:
+        try:
+            for batch in run.batches(source):
+                room.acquire()
+                if stopping:
+                    return
+                post(batch)
+            post(_END)
+        except Stopped:
+            pass
+        except BaseException as exc:
+            post(_Raised(exc))
+        finally:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, finished)
+
+    threading.Thread(target=pump, name="gearshift-aimap", daemon=True).start()
+    try:
+        while True:
+            message = await inbox.get()
+            if message is _END:
+                return
+            if type(message) is _Raised:
+                raise message.exc
+            room.release()
+            for result in message:
+                yield result
+    finally:
+        stopping = True
+        run.runner.stop()
+        room.release()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(finished)
+
+
+def _resolve(future: asyncio.Future[Any]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _from_async(items: AsyncIterable[Any], loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
+    """Read an async iterable from the runner's thread, one item at a time, on the caller's loop."""
+    iterator = aiter(items)
+    while True:
+        try:
+            yield asyncio.run_coroutine_threadsafe(_next(iterator), loop).result()
+        except StopAsyncIteration:
+            return
+
+
+async def _next(iterator: AsyncIterator[Any]) -> Any:
+    return await anext(iterator)

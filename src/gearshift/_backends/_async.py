@@ -1,0 +1,72 @@
+"""``mode="async"``: coroutines on one event loop, many waits in flight.
+
+``async def`` functions run as tasks on the loop: the caller's own loop when
+called through ``amap``/``aimap``, otherwise a loop this backend runs in a
+background thread.  The runner caps the items in flight at ``workers``.
+Plain functions cannot run on a loop without blocking it, so they go to a
+thread pool of ``workers`` threads: this mode is threads underneath for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from concurrent.futures import Future
+from typing import Any, ClassVar
+
+from .._task import Task, aexecute, execute
+
+
+class Backend:
+    name: ClassVar[str] = "async"
+    prefetch: ClassVar[int] = 1
+    target_chunk_seconds: ClassVar[float] = 0.002
+    concurrent_items: ClassVar[bool] = True
+
+    def __init__(self, workers: int | None = None, *, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.workers = workers or self.default_workers(True)
+        self._loop = loop
+        self._own_thread: threading.Thread | None = None
+        self._offload: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def default_workers(cls, is_async: bool) -> int:
+        # Waits are cheap on a loop; 100 matches common HTTP client connection limits.
+        return 100 if is_async else 32
+
+    def submit(self, task: Task) -> Future[Any]:
+        if not task.is_async:
+            return self._thread_pool().submit(execute, task)
+        return asyncio.run_coroutine_threadsafe(aexecute(task), self._event_loop())
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            with self._lock:
+                if self._loop is None:
+                    loop = asyncio.new_event_loop()
+                    thread = threading.Thread(target=loop.run_forever, name="gearshift-loop", daemon=True)
+                    thread.start()
+                    self._own_thread, self._loop = thread, loop
+        return self._loop
+
+    def _thread_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._offload is None:
+            with self._lock:
+                if self._offload is None:
+                    self._offload = concurrent.futures.ThreadPoolExecutor(
+                        self.workers, thread_name_prefix="gearshift-offload"
+                    )
+        return self._offload
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if self._offload is not None:
+            self._offload.shutdown(wait=wait, cancel_futures=cancel_futures)
+        thread, loop = self._own_thread, self._loop
+        if thread is not None and loop is not None:
+            self._own_thread = None
+            loop.call_soon_threadsafe(loop.stop)
+            if wait:
+                thread.join()
+                loop.close()

@@ -1,0 +1,48 @@
+"""How many CPUs this process may really use.
+
+``os.cpu_count()`` counts the machine's CPUs, not the ones a container or a
+``taskset`` leaves us.  The usable count is the smallest of: the CPUs in this
+process's affinity mask, and the cgroup CPU quota (v2 ``cpu.max`` or v1
+``cpu.cfs_quota_us / cpu.cfs_period_us``) rounded up.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from pathlib import Path
+
+
+@functools.cache
+def usable_cpus() -> int:
+    """Number of CPUs this process can run on at once (at least 1)."""
+    counts = [os.cpu_count() or 1]
+    if hasattr(os, "sched_getaffinity"):
+        try:
+            counts.append(len(os.sched_getaffinity(0)))
+        except OSError:  # pragma: no cover - platform quirk
+            pass
+    quota = cgroup_cpu_quota()
+    if quota is not None:
+        counts.append(max(1, math.ceil(quota)))
+    return max(1, min(counts))
+
+
+def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs allowed by the cgroup quota, or None when there is no quota."""
+    try:
+        text = (root / "cpu.max").read_text().split()
+        if text and text[0] != "max":
+            return int(text[0]) / int(text[1])
+        return None
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    if quota <= 0 or period <= 0:
+        return None
+    return quota / period

@@ -1,0 +1,165 @@
+"""``concurrent.futures`` executors over every gearshift mode.
+
+:class:`Executor` is a real :class:`concurrent.futures.Executor`; ``submit``
+goes straight to the backend, and ``map`` goes through the same runner as
+:func:`gearshift.map`, so it is lazy, chunked and bounded in memory.
+:class:`ThreadPoolExecutor` and :class:`ProcessPoolExecutor` take the standard
+library's constructor arguments, so switching is a one-line import change.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from ._backends import BACKENDS, backend_class
+from ._options import check_function, is_async_function, make_options
+from ._planner import plan_fixed
+from ._runner import Runner
+from ._task import CALL_ARGS, CALL_STAR, Task
+
+__all__ = ["Executor", "ProcessPoolExecutor", "ThreadPoolExecutor"]
+
+
+class Executor(concurrent.futures.Executor):
+    """Run calls in ``mode`` (``"sync"``, ``"async"``, ``"thread"`` or ``"process"``).
+
+    Workers start on first use and are reused until :meth:`shutdown`.
+    ``initializer(*initargs)`` runs once in each worker thread or process.
+    """
+
+    def __init__(
+        self,
+        mode: str = "process",
+        workers: int | None = None,
+        *,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        max_tasks_per_child: int | None = None,
+        thread_name_prefix: str = "",
+    ) -> None:
+        if mode not in BACKENDS:
+            raise ValueError(
+                f"Executor mode must be one of {', '.join(repr(m) for m in BACKENDS)}, got {mode!r} "
+                "(an Executor cannot measure work it has not seen; use gearshift.map(mode='auto') for that)"
+            )
+        make_options(workers=workers)  # validates workers
+        if initializer is not None and not callable(initializer):
+            raise TypeError(f"initializer must be a callable, got {type(initializer).__name__}")
+        if max_tasks_per_child is not None:
+            if mode != "process":
+                raise ValueError("max_tasks_per_child applies only to mode='process'")
+            if not isinstance(max_tasks_per_child, int) or max_tasks_per_child < 1:
+                raise ValueError(f"max_tasks_per_child must be an int >= 1, got {max_tasks_per_child!r}")
+        if initializer is not None and mode in ("sync", "async"):
+            raise ValueError(f"initializer applies to mode='thread' or 'process', not {mode!r}")
+        self.mode = mode
+        cls = backend_class(mode)
+        options: dict[str, Any] = {}
+        if mode in ("thread", "process"):
+            options = {"initializer": initializer, "initargs": tuple(initargs)}
+        if mode == "process":
+            options["max_tasks_per_child"] = max_tasks_per_child
+        if mode == "thread":
+            options["thread_name_prefix"] = thread_name_prefix or f"gearshift-executor-{id(self):x}"
+        self._backend = cls(workers, **options)  # type: ignore[call-arg]
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def workers(self) -> int:
+        """How many workers this executor runs at most."""
+        return self._backend.workers
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        check_function(fn)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            task = Task(fn, [(args, kwargs)], CALL_ARGS, is_async_function(fn), single=True)
+            return self._backend.submit(task)
+
+    def map(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        buffersize: int | None = None,
+    ) -> Iterator[Any]:
+        """Like the builtin ``map`` over ``iterables``, run on this executor's workers.
+
+        Work starts at once; results come in order.  ``timeout`` bounds the whole
+        iteration (``TimeoutError``), as in the standard library.  ``chunksize``
+        defaults to an automatic size; ``buffersize`` is accepted for
+        compatibility (the input is always read lazily, in a bounded window).
+        """
+        check_function(fn)
+        if buffersize is not None and (not isinstance(buffersize, int) or buffersize < 1):
+            raise ValueError("buffersize must be None or > 0")
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+        options = make_options(mode=self.mode, workers=self.workers, chunksize=chunksize)
+        is_async = is_async_function(fn)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        runner = Runner(
+            self._backend, fn, options, plan_fixed(options, is_async=is_async),
+            call=CALL_STAR, is_async=is_async, deadline=deadline,
+        )  # fmt: skip
+        runner.start(zip(*iterables))
+        return _results(runner)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+        self._backend.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+def _results(runner: Runner) -> Iterator[Any]:
+    for batch in runner.batches():
+        yield from batch
+
+
+class ThreadPoolExecutor(Executor):
+    """Drop-in for :class:`concurrent.futures.ThreadPoolExecutor`, same arguments."""
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        thread_name_prefix: str = "",
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+    ) -> None:
+        if max_workers is not None and max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        super().__init__(
+            "thread", max_workers, initializer=initializer, initargs=initargs, thread_name_prefix=thread_name_prefix
+        )
+
+
+class ProcessPoolExecutor(Executor):
+    """Drop-in for :class:`concurrent.futures.ProcessPoolExecutor`, same arguments.
+
+    Workers are always fresh interpreters (like the ``"spawn"`` start method),
+    which is safe in threaded programs; ``mp_context`` is accepted so existing
+    code runs unchanged, but its start method is not used.
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        mp_context: Any = None,
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        *,
+        max_tasks_per_child: int | None = None,
+    ) -> None:
+        if max_workers is not None and max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        super().__init__(
+            "process", max_workers, initializer=initializer, initargs=initargs, max_tasks_per_child=max_tasks_per_child
+        )

@@ -1,0 +1,125 @@
+"""Validate what the caller passed, once, before any work starts.
+
+Each check names the bad parameter, what it got, and what to pass instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any, Literal
+
+from ._backends import BACKENDS
+
+Mode = Literal["auto", "sync", "async", "thread", "process", "dask", "ray"]
+ErrorPolicy = Literal["raise", "return"]
+
+MODES: tuple[str, ...] = ("auto", *BACKENDS)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Options:
+    """The caller's choices for one run, checked."""
+
+    mode: str = "auto"
+    workers: int | None = None
+    chunksize: int | None = None
+    ordered: bool = True
+    timeout: float | None = None
+    retries: int = 0
+    errors: ErrorPolicy = "raise"
+    progress: bool = False
+
+
+def check_function(fn: Any, *, where: str = "fn") -> Callable[..., Any]:
+    """Refuse anything that is not a callable, with a hint for the usual slips."""
+    if inspect.iscoroutine(fn):
+        fn.close()  # it will never run; closing it avoids a "never awaited" warning
+        raise TypeError(
+            f"{where} must be a function, got a coroutine object ({fn.__qualname__}(...) was called). "
+            f"Pass the async function itself: gearshift.map({fn.__qualname__}, items), "
+            f"not gearshift.map({fn.__qualname__}(...), items)."
+        )
+    if not callable(fn):
+        raise TypeError(f"{where} must be callable, got {type(fn).__name__}: {fn!r:.80}")
+    return fn  # type: ignore[no-any-return]
+
+
+def check_items(items: Any) -> None:
+    """Refuse non-iterables before the run starts (the items are consumed lazily later)."""
+    if isinstance(items, (str, bytes)):
+        return  # iterable, if unusual; the builtin map accepts them too
+    if hasattr(items, "__aiter__") and not hasattr(items, "__iter__"):
+        raise TypeError(
+            f"items is an async iterable ({type(items).__name__}); use gearshift.amap or gearshift.aimap, "
+            "which accept async iterables, or pass a regular iterable."
+        )
+    try:
+        iter(items)
+    except TypeError:
+        raise TypeError(
+            f"items must be iterable (a list, generator, ...), got {type(items).__name__}: {items!r:.80}"
+        ) from None
+
+
+def _positive_int(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int >= 1 or None, got {type(value).__name__}: {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1 or None (None picks a good value), got {value}")
+    return value
+
+
+def make_options(
+    *,
+    mode: str = "auto",
+    workers: int | None = None,
+    chunksize: int | None = None,
+    ordered: bool = True,
+    timeout: float | None = None,
+    retries: int = 0,
+    errors: str = "raise",
+    progress: bool = False,
+) -> Options:
+    """Check every option and return them as :class:`Options`."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(repr(m) for m in MODES)}; got {mode!r}")
+    workers = _positive_int("workers", workers)
+    chunksize = _positive_int("chunksize", chunksize)
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(f"timeout must be a number of seconds or None, got {type(timeout).__name__}")
+        if not timeout > 0 or math.isnan(timeout):
+            raise ValueError(f"timeout must be > 0 seconds (or None for no limit), got {timeout}")
+        timeout = float(timeout)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+    if errors not in ("raise", "return"):
+        raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
+    return Options(
+        mode=mode,
+        workers=workers,
+        chunksize=chunksize,
+        ordered=bool(ordered),
+        timeout=timeout,
+        retries=retries,
+        errors=errors,  # type: ignore[arg-type]
+        progress=bool(progress),
+    )
+
+
+def is_async_function(fn: Callable[..., Any]) -> bool:
+    """True for ``async def`` functions, also behind ``functools.partial`` or a callable object."""
+    while True:
+        if inspect.iscoroutinefunction(fn):
+            return True
+        inner = getattr(fn, "func", None)  # functools.partial
+        if inner is None or inner is fn:
+            break
+        fn = inner
+    call = getattr(type(fn), "__call__", None)  # noqa: B004 - we want the method, not a yes/no
+    return call is not None and inspect.iscoroutinefunction(call)

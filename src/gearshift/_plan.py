@@ -1,0 +1,30 @@
+"""The decision for one run, with the reasons behind it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Plan:
+    """How a run will execute: which mode, how many workers, what chunk size, and why.
+
+    ``chunksize=None`` means the runner sizes chunks itself from measured item
+    times.  ``expected_speedup`` is the predicted speed-up over ``sync`` (None
+    when nothing was measured).  ``reasons`` are short sentences citing what
+    was measured or what the caller asked for.
+    """
+
+    mode: str
+    workers: int
+    chunksize: int | None = None
+    reasons: tuple[str, ...] = ()
+    expected_speedup: float | None = None
+
+    def __str__(self) -> str:
+        chunks = "automatic" if self.chunksize is None else str(self.chunksize)
+        lines = [f"Plan: mode={self.mode}, workers={self.workers}, chunksize={chunks}"]
+        if self.expected_speedup is not None:
+            lines[0] += f", expected speed-up over sync {self.expected_speedup:.2f}x"
+        lines += [f"  - {reason}" for reason in self.reasons]
+        return "\n".join(lines)

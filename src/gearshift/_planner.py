@@ -1,0 +1,37 @@
+"""Choose a plan.  Pure decision logic: no work is run here.
+
+``mode="auto"`` currently follows a fixed rule (coroutine functions go to the
+event loop, everything else runs synchronously, which is never slower than
+``sync``); measuring the work to choose better is the profiler's job.
+Options the caller passed explicitly are always kept.
+"""
+
+from __future__ import annotations
+
+from ._backends import backend_class
+from ._options import Options
+from ._plan import Plan
+
+
+def plan_fixed(options: Options, *, is_async: bool) -> Plan:
+    """The plan for an explicit mode (or for ``auto`` by the fixed rule)."""
+    reasons: list[str] = []
+    mode = options.mode
+    if mode == "auto":
+        if is_async:
+            mode = "async"
+            reasons.append("fn is a coroutine function: its awaits overlap on one event loop")
+        else:
+            mode = "sync"
+            reasons.append("fn is a plain function and nothing was measured: sync never adds overhead")
+    else:
+        reasons.append(f"mode={mode!r} was asked for")
+    cls = backend_class(mode)
+    if options.workers is not None:
+        workers = options.workers
+        reasons.append(f"workers={workers} was asked for")
+    else:
+        workers = cls.default_workers(is_async)
+    if options.chunksize is not None:
+        reasons.append(f"chunksize={options.chunksize} was asked for")
+    return Plan(mode=mode, workers=workers, chunksize=options.chunksize, reasons=tuple(reasons))

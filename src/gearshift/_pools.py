@@ -1,0 +1,55 @@
+"""Warm, shared backends for ``map`` and friends.
+
+Starting processes costs tens of milliseconds, so ``gearshift.map`` keeps one
+pool per mode alive between calls and reuses it; they are shut down at
+interpreter exit.  A call made from inside a shared pool's own worker thread
+gets a private pool instead, so nested calls can never wait on themselves.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+
+from ._backends import backend_class
+from ._backends._base import Backend
+
+_SHARED_PREFIX = "gearshift-shared"
+_lock = threading.Lock()
+_shared: dict[tuple[str, int], Backend] = {}
+
+
+def shared_backend(mode: str, workers: int) -> Backend | None:
+    """The warm backend for ``mode`` with ``workers`` workers, or None if one must be private.
+
+    None is returned for modes with nothing worth keeping warm (``sync``), and
+    when called from a thread that belongs to a shared pool.
+    """
+    if mode not in ("thread", "process"):
+        return None
+    if threading.current_thread().name.startswith(_SHARED_PREFIX):
+        return None
+    with _lock:
+        backend = _shared.get((mode, workers))
+        if backend is None:
+            cls = backend_class(mode)
+            if mode == "thread":
+                backend = cls(workers, thread_name_prefix=_SHARED_PREFIX)  # type: ignore[call-arg]
+            else:
+                backend = cls(workers)  # type: ignore[call-arg]
+            _shared[(mode, workers)] = backend
+        return backend
+
+
+def create_backend(mode: str, workers: int) -> Backend:
+    """A private backend for one run (shut down by the run when it ends)."""
+    return backend_class(mode)(workers)  # type: ignore[call-arg]
+
+
+@atexit.register
+def shutdown_shared() -> None:
+    with _lock:
+        backends = list(_shared.values())
+        _shared.clear()
+    for backend in backends:
+        backend.shutdown(wait=True, cancel_futures=True)

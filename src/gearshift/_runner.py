@@ -1,0 +1,362 @@
+"""The one runner: everything about a run that does not depend on the backend.
+
+It reads the input lazily, cuts it into chunks, keeps a bounded window of
+chunks in flight on the backend, puts results back in input order (or not),
+retries, applies the error policy and cancels what is left when the run ends
+early.  Backends only execute chunks (see ``_backends/_base.py``).
+
+Memory is bounded by the window: at most ``window`` chunks are in flight and,
+when ordered, at most ``2 * window`` chunks are held between the first one not
+yet yielded and the last one submitted, whatever the input's length.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+import queue
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError, Future
+from typing import Any
+
+from ._backends._base import Backend
+from ._errors import Failure, RemoteTraceback
+from ._options import Options
+from ._plan import Plan
+from ._task import CALL_ONE, ChunkResult, Raised, Task
+
+#: the largest automatic chunk, whatever the measurements say
+MAX_CHUNK = 65536
+#: chunk size for coroutine functions on thread/process workers: the items of a
+#: chunk run concurrently on the worker's own loop
+ASYNC_CHUNK_ON_WORKERS = 32
+
+_fn_ids = itertools.count()
+_STOP = object()
+
+
+class Stopped(Exception):
+    """Raised inside the runner when another thread asked it to stop."""
+
+
+class Chunker:
+    """Picks chunk sizes: fixed when asked, otherwise from measured item times.
+
+    Sizes start at 1 (the first result comes fast and the first measurement is
+    cheap), double while nothing is measured, then aim at ``target`` seconds
+    per chunk.  With a known input length, chunks stay small enough that every
+    worker gets several, so the work spreads evenly to the end.
+    """
+
+    def __init__(self, fixed: int | None, target: float, workers: int, length: int | None) -> None:
+        self.fixed = fixed
+        self.target = target
+        self.cap = MAX_CHUNK
+        if length:
+            self.cap = max(1, min(MAX_CHUNK, math.ceil(length / (workers * 4))))
+        self._per_item: float | None = None
+        self._ramp = 1
+
+    def next_size(self) -> int:
+        if self.fixed is not None:
+            return self.fixed
+        if self._per_item is None:
+            size = self._ramp
+            self._ramp = min(self._ramp * 2, self.cap)
+            return min(size, self.cap)
+        wanted = self.target / self._per_item if self._per_item > 0 else self.cap
+        return max(1, min(self.cap, int(wanted), self._ramp))
+
+    def observe(self, items: int, elapsed: float) -> None:
+        if self.fixed is not None or items <= 0:
+            return
+        per_item = elapsed / items
+        self._per_item = per_item if self._per_item is None else 0.7 * self._per_item + 0.3 * per_item
+        # Grow at most 4x per measurement so one lucky chunk does not jump to the cap.
+        self._ramp = min(self.cap, max(self._ramp, 1) * 4)
+
+
+class _Chunk:
+    """A run of consecutive input items and their results as they arrive."""
+
+    __slots__ = ("attempts", "items", "missing", "results", "seq", "start")
+
+    def __init__(self, seq: int, start: int, items: list[Any]) -> None:
+        self.seq, self.start, self.items = seq, start, items
+        self.results: list[Any] = [None] * len(items)
+        self.missing = len(items)
+        self.attempts: dict[int, int] = {}
+
+
+class _Sub:
+    """One submission: ``length`` items of ``chunk`` from ``offset``."""
+
+    __slots__ = ("chunk", "future", "length", "offset")
+
+    def __init__(self, chunk: _Chunk, offset: int, length: int) -> None:
+        self.chunk, self.offset, self.length = chunk, offset, length
+        self.future: Future[Any] | None = None
+
+
+class Runner:
+    """Runs ``fn`` over items on ``backend`` under ``options``; see the module docstring."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        fn: Callable[..., Any],
+        options: Options,
+        plan: Plan,
+        *,
+        call: int = CALL_ONE,
+        is_async: bool = False,
+        deadline: float | None = None,
+    ) -> None:
+        self.backend = backend
+        self.fn = fn
+        self.options = options
+        self.plan = plan
+        self.call = call
+        self.is_async = is_async
+        self.deadline = deadline
+        self._fn_id = next(_fn_ids)
+        self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._inflight: set[_Sub] = set()
+        self._retry: list[_Sub] = []
+        self._held: dict[int, _Chunk] = {}  # ordered: chunks waiting for their turn
+        self._finished: list[Any] = []  # unordered: results ready to hand out
+        self._next_seq = 0
+        self._next_yield = 0
+        self._next_index = 0
+        self._exhausted = False
+        self._error: tuple[int, BaseException] | None = None
+        self.completed = 0  # items that reached a final outcome (value or Failure)
+        self.failed = 0
+        chunksize = plan.chunksize
+        if chunksize is None and is_async:
+            chunksize = 1 if backend.concurrent_items else ASYNC_CHUNK_ON_WORKERS
+        self._chunksize = chunksize
+        if backend.concurrent_items:
+            self.window = max(1, backend.workers // (chunksize or 1))
+        else:
+            self.window = max(1, backend.workers * backend.prefetch)
+        self._stop_on_error = options.errors == "raise" and options.retries == 0
+
+    # -- public ----------------------------------------------------------------
+
+    def start(self, items: Iterable[Any]) -> None:
+        """Begin reading ``items`` and fill the window, without waiting for anything."""
+        length = operator.length_hint(items, 0) or None
+        self._chunker = Chunker(self._chunksize, self.backend.target_chunk_seconds, self.backend.workers, length)
+        self._source = iter(items)
+        try:
+            self._fill(self._source)
+        except BaseException:
+            self._cancel_all()
+            raise
+
+    def batches(self, items: Iterable[Any] | None = None) -> Iterator[list[Any]]:
+        """Yield lists of results (values, or :class:`Failure` with ``errors="return"``).
+
+        Pass ``items`` unless :meth:`start` was called already.
+        """
+        if items is not None:
+            self.start(items)
+        source = self._source
+        try:
+            while True:
+                # Hand out first, then refill: an inline backend (sync) then runs
+                # the next chunk only when the caller asks for more.
+                ready = self._take_ready()
+                if ready:
+                    yield ready
+                    continue
+                self._fill(source)
+                idle = not self._inflight and not self._retry
+                if self._error is not None and (idle or self._may_raise()):
+                    raise self._error[1]
+                if idle:
+                    if self._exhausted:
+                        return
+                    continue
+                self._complete(self._wait())
+        finally:
+            self._cancel_all()
+
+    def stop(self) -> None:
+        """Ask the runner, from any thread, to stop; ``batches`` then raises :class:`Stopped`."""
+        self._done.put(_STOP)
+
+    # -- feeding -----------------------------------------------------------------
+
+    def _fill(self, source: Iterator[Any]) -> None:
+        while self._retry and len(self._inflight) < self.window:
+            self._submit(self._retry.pop(0))
+        if self._error is not None:
+            return
+        ahead = 2 * self.window
+        while not self._exhausted and len(self._inflight) < self.window and self._next_seq - self._next_yield < ahead:
+            size = self._chunker.next_size()
+            items = list(itertools.islice(source, size))
+            if not items:
+                self._exhausted = True
+                return
+            chunk = _Chunk(self._next_seq, self._next_index, items)
+            self._next_seq += 1
+            self._next_index += len(items)
+            if self.options.ordered:
+                self._held[chunk.seq] = chunk
+            self._submit(_Sub(chunk, 0, len(items)))
+            if len(items) < size:
+                self._exhausted = True
+
+    def _submit(self, sub: _Sub) -> None:
+        chunk = sub.chunk
+        items = chunk.items if sub.length == len(chunk.items) else chunk.items[sub.offset : sub.offset + sub.length]
+        task = Task(
+            self.fn,
+            items,
+            self.call,
+            self.is_async,
+            self._stop_on_error,
+            start=chunk.start + sub.offset,
+            fn_id=self._fn_id,
+            timeout=self.options.timeout,
+        )
+        future = self.backend.submit(task)
+        sub.future = future
+        self._inflight.add(sub)
+        future.add_done_callback(lambda _f, sub=sub: self._done.put(sub))  # type: ignore[misc]
+
+    def _wait(self) -> _Sub:
+        timeout = None if self.deadline is None else self.deadline - time.monotonic()
+        try:
+            got = self._done.get(timeout=timeout) if timeout is None or timeout > 0 else self._done.get_nowait()
+        except queue.Empty:
+            raise TimeoutError("the results did not arrive within the timeout given to map()") from None
+        if got is _STOP:
+            raise Stopped
+        return got  # type: ignore[no-any-return]
+
+    # -- completing ----------------------------------------------------------------
+
+    def _complete(self, sub: _Sub) -> None:
+        self._inflight.discard(sub)
+        future = sub.future
+        assert future is not None
+        try:
+            result: ChunkResult = future.result()
+        except CancelledError:
+            return
+        except Exception as exc:  # the submission failed as a whole
+            if sub.length > 1:
+                # Find the item at fault: run each one alone.
+                self._retry.extend(_Sub(sub.chunk, sub.offset + k, 1) for k in range(sub.length))
+                return
+            self._item_failed(sub.chunk, sub.offset, exc, _remote_text(exc))
+            return
+        outcomes = result.outcomes
+        self._chunker.observe(len(outcomes), result.elapsed)
+        chunk, offset = sub.chunk, sub.offset
+        if not result.failures and len(outcomes) == len(chunk.items):
+            # The common case: a whole chunk, no failure.  No per-item Python work.
+            chunk.results = outcomes
+            chunk.missing = 0
+            self.completed += len(outcomes)
+            if not self.options.ordered:
+                self._finished.extend(outcomes)
+            return
+        for k, outcome in enumerate(outcomes):
+            if type(outcome) is Raised:
+                self._item_failed(chunk, offset + k, outcome.exception, outcome.tb)
+            else:
+                self._item_done(chunk, offset + k, outcome)
+
+    def _item_done(self, chunk: _Chunk, offset: int, value: Any) -> None:
+        chunk.results[offset] = value
+        chunk.missing -= 1
+        self.completed += 1
+        if not self.options.ordered:
+            self._finished.append(value)
+
+    def _item_failed(self, chunk: _Chunk, offset: int, exc: BaseException, remote_tb: str | None) -> None:
+        attempts = chunk.attempts.get(offset, 0) + 1
+        chunk.attempts[offset] = attempts
+        if attempts <= self.options.retries:
+            self._retry.append(_Sub(chunk, offset, 1))
+            return
+        index = chunk.start + offset
+        if remote_tb is not None and exc.__cause__ is None:
+            exc.__cause__ = RemoteTraceback(remote_tb)
+        if self.options.errors == "return":
+            text = remote_tb if remote_tb is not None else Raised(exc).traceback_text()
+            self.failed += 1
+            self._item_done(chunk, offset, Failure(index, exc, text, attempts))
+            return
+        if self._error is None or index < self._error[0]:
+            self._error = (index, exc)
+        self._cancel_after(chunk.seq)
+
+    # -- handing out ---------------------------------------------------------------
+
+    def _take_ready(self) -> list[Any]:
+        if not self.options.ordered:
+            finished, self._finished = self._finished, []
+            return finished
+        ready: list[Any] = []
+        limit = self._error[0] if self._error is not None else None
+        while True:
+            chunk = self._held.get(self._next_yield)
+            if chunk is None:
+                break
+            if limit is not None and chunk.start + len(chunk.items) > limit:
+                # The failing chunk: hand out what precedes the failure, then raise.
+                cut = limit - chunk.start
+                if not self._pending_before(chunk, cut):
+                    ready.extend(chunk.results[:cut])
+                    del self._held[self._next_yield]
+                    self._next_yield += 1
+                break
+            if chunk.missing:
+                break
+            del self._held[self._next_yield]
+            self._next_yield += 1
+            ready.extend(chunk.results)
+        return ready
+
+    def _pending_before(self, chunk: _Chunk, cut: int) -> bool:
+        return any(s.chunk is chunk and s.offset < cut for s in itertools.chain(self._inflight, self._retry))
+
+    def _may_raise(self) -> bool:
+        if not self.options.ordered:
+            return True
+        assert self._error is not None
+        # Ordered: raise once everything before the failing item was handed out.
+        pending = [c for c in self._held.values() if c.start < self._error[0]]
+        return not pending
+
+    # -- stopping ------------------------------------------------------------------
+
+    def _cancel_after(self, seq: int) -> None:
+        """An error will be raised: drop the work that comes after it."""
+        keep = (lambda s: s.chunk.seq <= seq) if self.options.ordered else (lambda s: False)
+        for sub in list(self._inflight):
+            if not keep(sub) and sub.future is not None:
+                sub.future.cancel()
+        self._retry = [s for s in self._retry if keep(s)]
+        self._exhausted = True
+
+    def _cancel_all(self) -> None:
+        for sub in self._inflight:
+            if sub.future is not None:
+                sub.future.cancel()
+        self._inflight.clear()
+        self._retry.clear()
+        self._held.clear()
+
+
+def _remote_text(exc: BaseException) -> str | None:
+    cause = exc.__cause__
+    return cause.traceback if isinstance(cause, RemoteTraceback) else None

@@ -1,0 +1,217 @@
+"""The unit of work that backends execute: one chunk of items, one function.
+
+This module is imported inside worker processes, so it stays small and imports
+nothing heavy.  ``run_chunk`` and ``arun_chunk`` are the only places where the
+user's function is called; every backend goes through them, so calling
+conventions and error capture are written once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._errors import RemoteTraceback, TaskTimeout
+
+if TYPE_CHECKING:
+    import asyncio
+
+# How an item becomes arguments: fn(item), fn(*item), or fn(*item[0], **item[1]).
+CALL_ONE = 0
+CALL_STAR = 1
+CALL_ARGS = 2
+
+
+class Raised:
+    """An item's outcome when the function raised; ``tb`` is text (remote) or None (local)."""
+
+    __slots__ = ("exception", "tb")
+
+    def __init__(self, exception: BaseException, tb: str | None = None):
+        self.exception = exception
+        self.tb = tb
+
+    def traceback_text(self) -> str:
+        if self.tb is None:
+            self.tb = "".join(traceback.format_exception(self.exception))
+        return self.tb
+
+    def __repr__(self) -> str:
+        return f"Raised({self.exception!r})"
+
+
+@dataclasses.dataclass(slots=True)
+class Task:
+    """One chunk handed to a backend.
+
+    ``start`` is the input index of the first item (for error messages);
+    ``stop_on_error`` stops at the first failing item (nothing after it is
+    needed), so the outcomes list is then shorter than ``items``; ``fn_id``
+    is the same for every task of one run, so a backend may ship ``fn`` once
+    per run (None: ship it with this task).  A ``single`` task holds one call
+    (``Executor.submit``): its future resolves to the value itself, or raises.
+    """
+
+    fn: Callable[..., Any]
+    items: Sequence[Any]
+    call: int = CALL_ONE
+    is_async: bool = False
+    stop_on_error: bool = False
+    start: int = 0
+    fn_id: int | None = None
+    single: bool = False
+    timeout: float | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class ChunkResult:
+    """Outcomes of a chunk (a value or a :class:`Raised` per item) and what it cost.
+
+    ``elapsed`` is wall time and ``cpu`` the executing thread's CPU time, both
+    measured where the chunk ran; the runner uses them to size later chunks.
+    """
+
+    outcomes: list[Any]
+    elapsed: float
+    cpu: float
+    #: how many outcomes are :class:`Raised` (0 lets the runner skip a scan)
+    failures: int = 0
+
+
+def execute(task: Task) -> Any:
+    """Run a task here: a :class:`ChunkResult`, or for a ``single`` task the value itself."""
+    if not task.single:
+        return run_chunk(task)
+    if task.is_async:
+        return _thread_runner().run(aexecute(task))
+    return _call(task.fn, task.call, task.items[0])
+
+
+async def aexecute(task: Task) -> Any:
+    """The coroutine twin of :func:`execute`, for the running loop."""
+    if not task.single:
+        return await arun_chunk(task)
+    return await _call(task.fn, task.call, task.items[0])
+
+
+def unwrap(result: ChunkResult) -> Any:
+    """The value of a one-item chunk, or raise what the item raised (remote traceback as cause)."""
+    outcome = result.outcomes[0]
+    if type(outcome) is Raised:
+        exc = outcome.exception
+        if outcome.tb is not None and exc.__cause__ is None:
+            exc.__cause__ = RemoteTraceback(outcome.tb)
+        raise exc
+    return outcome
+
+
+def _call(fn: Callable[..., Any], call: int, item: Any) -> Any:
+    if call == CALL_ONE:
+        return fn(item)
+    if call == CALL_STAR:
+        return fn(*item)
+    return fn(*item[0], **item[1])
+
+
+def run_chunk(task: Task) -> ChunkResult:
+    """Call ``task.fn`` on every item, capturing each exception as a :class:`Raised`."""
+    if task.is_async:
+        return _run_async_here(task)
+    fn, stop = task.fn, task.stop_on_error
+    failures = 0
+    out: list[Any] = []
+    append = out.append
+    t0, c0 = time.perf_counter(), time.thread_time()
+    # One loop per calling convention keeps the per-item path branch-free.
+    if task.call == CALL_ONE:
+        for item in task.items:
+            try:
+                append(fn(item))
+            except Exception as exc:
+                append(Raised(exc))
+                failures += 1
+                if stop:
+                    break
+    elif task.call == CALL_STAR:
+        for item in task.items:
+            try:
+                append(fn(*item))
+            except Exception as exc:
+                append(Raised(exc))
+                failures += 1
+                if stop:
+                    break
+    else:
+        for args, kwargs in task.items:
+            try:
+                append(fn(*args, **kwargs))
+            except Exception as exc:
+                append(Raised(exc))
+                failures += 1
+                if stop:
+                    break
+    return ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)
+
+
+async def arun_chunk(task: Task) -> ChunkResult:
+    """Await ``task.fn`` on every item concurrently on the running loop."""
+    import asyncio
+
+    t0, c0 = time.perf_counter(), time.thread_time()
+    fn, call = task.fn, task.call
+
+    timeout = task.timeout
+
+    async def one(item: Any) -> Any:
+        try:
+            if timeout is None:
+                return await _call(fn, call, item)
+            limit = asyncio.timeout(timeout)
+            try:
+                async with limit:
+                    return await _call(fn, call, item)
+            except TimeoutError:
+                if limit.expired():
+                    return Raised(_timeout_error(timeout))
+                raise
+        except Exception as exc:
+            return Raised(exc)
+
+    items = task.items
+    if len(items) == 1:
+        out = [await one(items[0])]
+    else:
+        out = list(await asyncio.gather(*(one(item) for item in items)))
+    failures = sum(1 for o in out if type(o) is Raised)
+    return ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)
+
+
+def _run_async_here(task: Task) -> ChunkResult:
+    """Run an async chunk from synchronous code on this thread's own event loop.
+
+    Each thread (and each worker process) keeps one loop for its lifetime, so
+    connections pooled by the user's coroutines can survive between chunks.
+    """
+    runner = _thread_runner()
+    return runner.run(arun_chunk(task))
+
+
+def _timeout_error(timeout: float) -> BaseException:
+    return TaskTimeout(f"the item did not finish within timeout={timeout:g} s and was cancelled", timeout=timeout)
+
+
+_runners = threading.local()
+
+
+def _thread_runner() -> asyncio.Runner:
+    import asyncio
+
+    runner: asyncio.Runner | None = getattr(_runners, "runner", None)
+    if runner is None:
+        runner = asyncio.Runner()
+        _runners.runner = runner
+    return runner
