@@ -15,6 +15,7 @@ from ._errors import Failure as Failure
 from ._errors import GearshiftError as GearshiftError
 from ._errors import MissingDependencyError as MissingDependencyError
 from ._errors import RemoteError as RemoteError
+from ._errors import RemoteTraceback as RemoteTraceback
 from ._errors import TaskTimeout as TaskTimeout
 from ._errors import UnpicklableError as UnpicklableError
 from ._errors import WorkerCrashed as WorkerCrashed
@@ -32,6 +33,7 @@ __all__ = [
     "Plan",
     "ProcessPoolExecutor",
     "RemoteError",
+    "RemoteTraceback",
     "TaskTimeout",
     "ThreadPoolExecutor",
     "UnpicklableError",

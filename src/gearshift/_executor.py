@@ -10,6 +10,7 @@ library's constructor arguments, so switching is a one-line import change.
 from __future__ import annotations
 
 import concurrent.futures
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -110,7 +111,8 @@ class Executor(concurrent.futures.Executor):
             self._backend, fn, options, plan_fixed(options, is_async=is_async),
             call=CALL_STAR, is_async=is_async, deadline=deadline,
         )  # fmt: skip
-        runner.start(zip(*iterables))
+        hints = [operator.length_hint(it, 0) for it in iterables]
+        runner.start(zip(*iterables), length=min(hints) if hints and all(hints) else None)
         return _results(runner)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:

@@ -22,7 +22,7 @@ from concurrent.futures import CancelledError, Future
 from typing import Any
 
 from ._backends._base import Backend
-from ._errors import Failure, RemoteTraceback
+from ._errors import Failure, RemoteTraceback, UnpicklableError
 from ._options import Options
 from ._plan import Plan
 from ._task import CALL_ONE, ChunkResult, Raised, Task
@@ -146,9 +146,12 @@ class Runner:
 
     # -- public ----------------------------------------------------------------
 
-    def start(self, items: Iterable[Any]) -> None:
-        """Begin reading ``items`` and fill the window, without waiting for anything."""
-        length = operator.length_hint(items, 0) or None
+    def start(self, items: Iterable[Any], length: int | None = None) -> None:
+        """Begin reading ``items`` and fill the window, without waiting for anything.
+
+        ``length`` is the input's length when ``items`` cannot tell it (a zip).
+        """
+        length = length or operator.length_hint(items, 0) or None
         self._chunker = Chunker(self._chunksize, self.backend.target_chunk_seconds, self.backend.workers, length)
         self._source = iter(items)
         try:
@@ -196,7 +199,8 @@ class Runner:
             self._submit(self._retry.pop(0))
         if self._error is not None:
             return
-        ahead = 2 * self.window
+        # Ordered runs also bound the chunks held back behind a slow one.
+        ahead = 2 * self.window if self.options.ordered else math.inf
         while not self._exhausted and len(self._inflight) < self.window and self._next_seq - self._next_yield < ahead:
             size = self._chunker.next_size()
             items = list(itertools.islice(source, size))
@@ -225,7 +229,17 @@ class Runner:
             fn_id=self._fn_id,
             timeout=self.options.timeout,
         )
-        future = self.backend.submit(task)
+        try:
+            future = self.backend.submit(task)
+        except UnpicklableError as exc:
+            if self.options.errors == "raise":
+                raise
+            if sub.length > 1:  # find the item that cannot be shipped; send the others
+                self._retry.extend(_Sub(chunk, sub.offset + k, 1) for k in range(sub.length))
+            else:
+                chunk.attempts[sub.offset] = self.options.retries  # no point trying again
+                self._item_failed(chunk, sub.offset, exc, None)
+            return
         sub.future = future
         self._inflight.add(sub)
         future.add_done_callback(lambda _f, sub=sub: self._done.put(sub))  # type: ignore[misc]

@@ -1,0 +1,142 @@
+"""Bad input gets a clear error before any work starts; each message is checked."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+import gearshift
+from helpers import adouble, double
+
+API = [gearshift.map, gearshift.imap, gearshift.starmap]
+
+
+@pytest.mark.parametrize("entry", API)
+def test_fn_not_callable(entry) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TypeError, match="fn must be callable, got int: 42"):
+        entry(42, [1, 2])
+
+
+@pytest.mark.parametrize("entry", API)
+def test_items_not_iterable(entry) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TypeError, match=r"items must be iterable \(a list, generator, \.\.\.\), got int: 5"):
+        entry(double, 5)
+
+
+def test_coroutine_object_instead_of_function() -> None:
+    with pytest.raises(TypeError, match=r"got a coroutine object \(adouble\(\.\.\.\) was called\)") as info:
+        gearshift.map(adouble(1), [1])
+    assert "gearshift.map(adouble, items)" in str(info.value)
+
+
+def test_async_iterable_given_to_sync_map() -> None:
+    async def agen():  # type: ignore[no-untyped-def]
+        yield 1
+
+    with pytest.raises(TypeError, match="use gearshift.amap or gearshift.aimap"):
+        gearshift.map(double, agen())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"mode": "gpu"}, ValueError, "mode must be one of 'auto', 'sync', 'async', 'thread', 'process'.*got 'gpu'"),
+        ({"workers": 0}, ValueError, r"workers must be >= 1 or None \(None picks a good value\), got 0"),
+        ({"workers": -3}, ValueError, "workers must be >= 1 or None"),
+        ({"workers": 2.5}, TypeError, "workers must be an int >= 1 or None, got float: 2.5"),
+        ({"workers": True}, TypeError, "workers must be an int >= 1 or None, got bool"),
+        ({"chunksize": 0}, ValueError, "chunksize must be >= 1 or None"),
+        ({"timeout": 0}, ValueError, r"timeout must be > 0 seconds \(or None for no limit\), got 0"),
+        ({"timeout": -1.5}, ValueError, "timeout must be > 0 seconds"),
+        ({"timeout": float("nan")}, ValueError, "timeout must be > 0 seconds"),
+        ({"timeout": "5"}, TypeError, "timeout must be a number of seconds or None, got str"),
+        ({"retries": -1}, ValueError, "retries must be an int >= 0, got -1"),
+        ({"errors": "ignore"}, ValueError, "errors must be 'raise' or 'return', got 'ignore'"),
+    ],
+)
+@pytest.mark.parametrize("entry", API)
+def test_bad_options(entry, kwargs, error, message) -> None:  # type: ignore[no-untyped-def]
+    calls = []
+
+    def fn(x: int) -> int:
+        calls.append(x)
+        return x
+
+    with pytest.raises(error, match=message):
+        entry(fn, [(1,), (2,)], **kwargs)
+    assert calls == [], "no work may start before the options are checked"
+
+
+def test_bad_options_in_amap_and_aimap() -> None:
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        gearshift.aimap(double, [1], workers=0)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        asyncio.run(gearshift.amap(double, [1], mode="fast"))
+
+
+def test_unpicklable_function_in_process_mode_names_it() -> None:
+    lock = threading.Lock()
+
+    def holds_a_lock(x: int) -> object:
+        return lock
+
+    with pytest.raises(
+        gearshift.UnpicklableError, match="cannot pickle the function 'test_unpicklable_function"
+    ) as info:
+        gearshift.imap(holds_a_lock, [1], mode="process")
+    assert "Define it at module level" in str(info.value)
+    assert isinstance(info.value, TypeError)
+
+
+def test_unpicklable_item_in_process_mode_names_it() -> None:
+    items = [1, 2, threading.Lock()]
+    with pytest.raises(gearshift.UnpicklableError, match=r"cannot pickle item 2 \(lock") as info:
+        gearshift.map(double, items, mode="process", chunksize=3)
+    assert "use mode='thread'" in str(info.value)
+
+
+def test_unpicklable_item_with_errors_return_fails_only_that_item() -> None:
+    items = [1, 2, threading.Lock(), 4]
+    result = gearshift.map(str, items, mode="process", chunksize=4, errors="return")
+    assert result[:2] == ["1", "2"] and result[3] == "4"
+    assert isinstance(result[2], gearshift.Failure)
+    assert isinstance(result[2].exception, gearshift.UnpicklableError)
+
+
+def test_unpicklable_result_fails_only_that_item() -> None:
+    result = gearshift.map(_lock_or_value, range(4), mode="process", errors="return")
+    assert result[0] == 0 and result[2:] == [2, 3]
+    assert isinstance(result[1], gearshift.Failure)
+    assert "cannot be pickled" in str(result[1].exception)
+
+
+def _lock_or_value(x: int) -> object:
+    return threading.Lock() if x == 1 else x
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"mode": "auto"}, ValueError, "Executor mode must be one of .* got 'auto'"),
+        ({"mode": "process", "workers": 0}, ValueError, "workers must be >= 1"),
+        ({"mode": "thread", "initializer": 3}, TypeError, "initializer must be a callable, got int"),
+        ({"mode": "sync", "initializer": print}, ValueError, "initializer applies to mode='thread' or 'process'"),
+        (
+            {"mode": "thread", "max_tasks_per_child": 2},
+            ValueError,
+            "max_tasks_per_child applies only to mode='process'",
+        ),
+        ({"mode": "process", "max_tasks_per_child": 0}, ValueError, "max_tasks_per_child must be an int >= 1"),
+    ],
+)
+def test_bad_executor_arguments(kwargs, error, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error, match=message):
+        gearshift.Executor(**kwargs)
+
+
+@pytest.mark.parametrize("cls", [gearshift.ThreadPoolExecutor, gearshift.ProcessPoolExecutor])
+def test_drop_in_executors_reject_bad_max_workers(cls) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="max_workers must be greater than 0"):
+        cls(max_workers=0)

@@ -1,0 +1,102 @@
+"""The runner: equivalence with the builtin map, bounded memory, cancellation."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gearshift
+from gearshift._runner import Chunker
+from helpers import double, record_and_sleep
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    items=st.lists(st.integers(), max_size=200),
+    mode=st.sampled_from(["sync", "async", "thread"]),
+    chunksize=st.one_of(st.none(), st.integers(1, 50)),
+    ordered=st.booleans(),
+    workers=st.one_of(st.none(), st.integers(1, 8)),
+)
+def test_equivalent_to_builtin_map(
+    items: list[int], mode: str, chunksize: int | None, ordered: bool, workers: int | None
+) -> None:
+    result = gearshift.map(double, items, mode=mode, chunksize=chunksize, ordered=ordered, workers=workers)
+    expected = list(map(double, items))
+    assert (result if ordered else sorted(result)) == (expected if ordered else sorted(expected))
+
+
+@settings(max_examples=8, deadline=None)
+@given(items=st.lists(st.integers(), max_size=100), chunksize=st.one_of(st.none(), st.integers(1, 30)))
+def test_equivalent_to_builtin_map_in_processes(items: list[int], chunksize: int | None) -> None:
+    assert gearshift.map(double, items, mode="process", workers=2, chunksize=chunksize) == [x * 2 for x in items]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_imap_memory_stays_bounded_over_two_million_items(mode: str) -> None:
+    pulled = 0
+
+    def source():  # type: ignore[no-untyped-def]
+        nonlocal pulled
+        for i in range(2_000_000):
+            pulled += 1
+            yield i
+
+    me = psutil.Process()
+    worst_ahead = 0
+    rss_start = me.memory_info().rss
+    rss_peak = rss_start
+    for n, _ in enumerate(gearshift.imap(abs, source(), mode=mode, workers=2), start=1):
+        if n % 50_000 == 0:
+            worst_ahead = max(worst_ahead, pulled - n)
+            rss_peak = max(rss_peak, me.memory_info().rss)
+    assert n == 2_000_000
+    # Read-ahead is a small multiple of workers x chunksize, never the input's size.
+    assert worst_ahead <= 4 * 2 * 2 * 65536, worst_ahead
+    assert rss_peak - rss_start < 100 * 2**20, f"grew {(rss_peak - rss_start) / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize("mode", ["thread", "process", "async"])
+def test_closing_imap_stops_the_work(mode: str, tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    results = gearshift.imap(record_and_sleep, ((i, str(log)) for i in itertools.count()), mode=mode, workers=2)
+    assert [next(results) for _ in range(3)] == [0, 1, 2]
+    results.close()  # type: ignore[attr-defined]
+    time.sleep(0.3)  # what was running when we closed may finish (20 ms each)
+    calls = len(log.read_text().splitlines())
+    time.sleep(0.5)
+    assert len(log.read_text().splitlines()) == calls, "work went on after the iterator was closed"
+    assert calls < 100
+
+
+def test_chunker_fixed_size() -> None:
+    chunker = Chunker(7, target=0.01, workers=2, length=None)
+    assert [chunker.next_size() for _ in range(3)] == [7, 7, 7]
+
+
+def test_chunker_ramps_then_aims_at_target() -> None:
+    chunker = Chunker(None, target=0.01, workers=2, length=None)
+    assert [chunker.next_size() for _ in range(4)] == [1, 2, 4, 8]
+    for _ in range(10):
+        chunker.observe(100, 100 * 1e-5)  # 10 us per item: 1000 items per 10 ms chunk
+        chunker.next_size()
+    assert chunker.next_size() == 1000
+
+
+def test_chunker_respects_input_length() -> None:
+    chunker = Chunker(None, target=10.0, workers=2, length=80)
+    chunker.observe(1, 1e-6)
+    assert chunker.next_size() <= 10  # 80 items / (2 workers x 4)
+
+
+def test_chunker_slow_items_get_chunks_of_one() -> None:
+    chunker = Chunker(None, target=0.02, workers=2, length=None)
+    chunker.observe(1, 0.5)
+    assert chunker.next_size() == 1
