@@ -260,6 +260,7 @@ class Runner:
         self._inflight.discard(sub)
         future = sub.future
         assert future is not None
+        sub.future = None  # break the future -> callback -> sub -> future cycle now, not at the next GC
         try:
             result: ChunkResult = future.result()
         except CancelledError:
