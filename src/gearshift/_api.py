@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
+from . import _runner
 from ._backends import backend_class
 from ._backends._base import Backend
 from ._options import Options, check_function, check_items, is_async_function, make_options
@@ -79,6 +79,7 @@ def map(  # noqa: A001 - the name is the point
     retries: int = 0,
     errors: str = "raise",
     progress: bool = False,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
 ) -> list[Any]:
     """Call ``fn`` on every item and return the results as a list.
 
@@ -92,9 +93,9 @@ def map(  # noqa: A001 - the name is the point
     """
     run = _prepare(
         fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
-        timeout=timeout, retries=retries, errors=errors, progress=progress,
+        timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
     )  # fmt: skip
-    return list(itertools.chain.from_iterable(run.batches(items)))
+    return _collect(run, items)
 
 
 def imap(
@@ -109,6 +110,7 @@ def imap(
     retries: int = 0,
     errors: str = "raise",
     progress: bool = False,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
 ) -> Iterator[Any]:
     """Like :func:`map`, but lazy: results are yielded as they arrive.
 
@@ -119,7 +121,7 @@ def imap(
     """
     run = _prepare(
         fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
-        timeout=timeout, retries=retries, errors=errors, progress=progress,
+        timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
     )  # fmt: skip
     return _flatten(run.batches(items))
 
@@ -136,13 +138,27 @@ def starmap(
     retries: int = 0,
     errors: str = "raise",
     progress: bool = False,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
 ) -> list[Any]:
     """Like :func:`map`, but each item is a tuple of arguments: ``fn(*item)``."""
     run = _prepare(
         fn, items, CALL_STAR, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
-        timeout=timeout, retries=retries, errors=errors, progress=progress,
+        timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
     )  # fmt: skip
-    return list(itertools.chain.from_iterable(run.batches(items)))
+    return _collect(run, items)
+
+
+def _collect(run: _Run, items: Iterable[Any]) -> list[Any]:
+    """All results as a list; on Ctrl-C the ones that completed ride on the exception."""
+    out: list[Any] = []
+    try:
+        for batch in run.batches(items):
+            out.extend(batch)
+    except KeyboardInterrupt as exc:
+        # Ordered: a prefix of the full result list; unordered: completion order.
+        exc.partial_results = out + getattr(exc, "partial_results", [])  # type: ignore[attr-defined]
+        raise
+    return out
 
 
 def _flatten(batches: Iterator[list[Any]]) -> Iterator[Any]:
@@ -162,6 +178,7 @@ async def amap(
     retries: int = 0,
     errors: str = "raise",
     progress: bool = False,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
 ) -> list[Any]:
     """Await the results of :func:`map` from inside a running event loop, without blocking it.
 
@@ -181,6 +198,7 @@ async def amap(
             retries=retries,
             errors=errors,
             progress=progress,
+            retry_on=retry_on,
         )
     ]
 
@@ -197,6 +215,7 @@ def aimap(
     retries: int = 0,
     errors: str = "raise",
     progress: bool = False,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
 ) -> AsyncIterator[Any]:
     """The async iterator twin of :func:`imap`; ``items`` may also be an async iterable."""
     check_function(fn)
@@ -204,7 +223,7 @@ def aimap(
         check_items(items)
     options = make_options(
         mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
-        timeout=timeout, retries=retries, errors=errors, progress=progress,
+        timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
     )  # fmt: skip
     return _aimap(fn, items, options)
 
@@ -263,8 +282,10 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
         stopping = True
         run.runner.stop()
         room.release()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(finished)
+        # The runner aborts its work within its grace period; a chunk running
+        # inline on the pump thread (sync mode) cannot be stopped: stop waiting.
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(finished), _runner.GRACE + 0.5)
 
 
 def _resolve(future: asyncio.Future[Any]) -> None:

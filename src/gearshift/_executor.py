@@ -13,9 +13,12 @@ import concurrent.futures
 import operator
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
 from typing import Any
 
+from . import _runner
 from ._backends import BACKENDS, backend_class
 from ._options import check_function, is_async_function, make_options
 from ._planner import plan_fixed
@@ -30,6 +33,12 @@ class Executor(concurrent.futures.Executor):
 
     Workers start on first use and are reused until :meth:`shutdown`.
     ``initializer(*initargs)`` runs once in each worker thread or process.
+
+    Leaving a ``with`` block because of Ctrl-C (``KeyboardInterrupt``) does not
+    wait for the work like :meth:`shutdown` does: queued calls are cancelled,
+    running ones get a short grace period, then worker processes still busy
+    are killed (threads cannot be killed: their results are discarded and exit
+    does not wait for them).  A second Ctrl-C ends the grace period at once.
     """
 
     def __init__(
@@ -69,6 +78,7 @@ class Executor(concurrent.futures.Executor):
         self._backend = cls(workers, **options)  # type: ignore[call-arg]
         self._lock = threading.Lock()
         self._closed = False
+        self._futures: weakref.WeakSet[concurrent.futures.Future[Any]] = weakref.WeakSet()
 
     @property
     def workers(self) -> int:
@@ -81,7 +91,9 @@ class Executor(concurrent.futures.Executor):
             if self._closed:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             task = Task(fn, [(args, kwargs)], CALL_ARGS, is_async_function(fn), single=True)
-            return self._backend.submit(task)
+            future = self._backend.submit(task)
+            self._futures.add(future)
+            return future
 
     def map(
         self,
@@ -119,6 +131,30 @@ class Executor(concurrent.futures.Executor):
         with self._lock:
             self._closed = True
         self._backend.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> bool | None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self._interrupt()
+            return False
+        return super().__exit__(exc_type, exc_val, exc_tb)
+
+    def _interrupt(self) -> None:
+        """Ctrl-C: cancel what waits, give what runs ``_runner.GRACE`` seconds, then stop it."""
+        with self._lock:
+            self._closed = True
+        self._backend.shutdown(wait=False, cancel_futures=True)
+        running = [f for f in list(self._futures) if not f.cancel() and not f.done()]
+        self._backend.abort(running, _runner.GRACE)
+        try:
+            self._backend.shutdown(wait=True)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop at once
+            self._backend.abort(running, 0.0)
+            self._backend.shutdown(wait=True)
 
 
 def _results(runner: Runner) -> Iterator[Any]:

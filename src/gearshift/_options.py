@@ -31,6 +31,8 @@ class Options:
     retries: int = 0
     errors: ErrorPolicy = "raise"
     progress: bool = False
+    #: exception types that are retried (None: every failure, crashes and timeouts included)
+    retry_on: tuple[type[BaseException], ...] | None = None
 
 
 def check_function(fn: Any, *, where: str = "fn") -> Callable[..., Any]:
@@ -84,6 +86,7 @@ def make_options(
     retries: int = 0,
     errors: str = "raise",
     progress: bool = False,
+    retry_on: Any = None,
 ) -> Options:
     """Check every option and return them as :class:`Options`."""
     if mode not in MODES:
@@ -100,6 +103,9 @@ def make_options(
         raise ValueError(f"retries must be an int >= 0, got {retries!r}")
     if errors not in ("raise", "return"):
         raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
+    retry_on = _exception_types(retry_on)
+    if retry_on is not None and retries == 0:
+        raise ValueError(f"retry_on={_names(retry_on)} has no effect with retries=0: pass retries=N (N >= 1) as well")
     return Options(
         mode=mode,
         workers=workers,
@@ -109,7 +115,28 @@ def make_options(
         retries=retries,
         errors=errors,  # type: ignore[arg-type]
         progress=bool(progress),
+        retry_on=retry_on,
     )
+
+
+def _exception_types(value: Any) -> tuple[type[BaseException], ...] | None:
+    """``retry_on`` as a tuple of exception classes (one class alone is accepted too)."""
+    if value is None:
+        return None
+    types = value if isinstance(value, tuple) else (value,)
+    for t in types:
+        if not (isinstance(t, type) and issubclass(t, BaseException)):
+            raise TypeError(
+                f"retry_on must be an exception class or a tuple of them (e.g. retry_on=(ConnectionError, "
+                f"gearshift.TaskTimeout)), got {type(t).__name__}: {t!r:.80}"
+            )
+    if not types:
+        raise ValueError("retry_on=() retries nothing: pass retries=0 instead, or name the exception types")
+    return types
+
+
+def _names(types: tuple[type[BaseException], ...]) -> str:
+    return "(" + ", ".join(t.__qualname__ for t in types) + ")"
 
 
 def is_async_function(fn: Callable[..., Any]) -> bool:

@@ -7,20 +7,37 @@ early.  Backends only execute chunks (see ``_backends/_base.py``).
 
 Memory is bounded by the window: at most ``window`` chunks are in flight and,
 when ordered, at most ``2 * window`` chunks are held between the first one not
-yet yielded and the last one submitted, whatever the input's length.
+yet yielded and the last one submitted, whatever the input's length.  While the
+machine is short of memory (``_memory.py``) no new chunk is admitted.
+
+Failures: a chunk that fails as a whole (a crash without per-item progress) is
+split into single items to find the culprit; a chunk that comes back short
+(a worker killed for a timeout after some items finished) keeps what finished
+and the rest is resubmitted.  Retries wait an exponential back-off with jitter,
+scheduled (never slept) so other work goes on meanwhile.
+
+Stopping: when the run ends early (an error, ``break``, a stop request), work
+not started is cancelled and running work is aborted after a short grace
+(``Backend.abort``).  On ``KeyboardInterrupt`` the runner waits that grace for
+running chunks (a second Ctrl-C cuts it short), then aborts them and attaches
+the results that completed but were not handed out to the exception as
+``partial_results``.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 import operator
 import queue
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError, Future
 from typing import Any
 
+from . import _memory
 from ._backends._base import Backend
 from ._errors import Failure, RemoteTraceback, UnpicklableError
 from ._options import Options
@@ -33,8 +50,23 @@ MAX_CHUNK = 65536
 #: chunk run concurrently on the worker's own loop
 ASYNC_CHUNK_ON_WORKERS = 32
 
+#: retry back-off: the first retry waits about BACKOFF_BASE s, doubling up to BACKOFF_MAX
+BACKOFF_BASE = 0.05
+BACKOFF_MAX = 5.0
+#: seconds running work may take to finish once the run is stopped, before it is aborted
+GRACE = 0.5
+#: how often admission is reconsidered while memory is low
+MEMORY_RECHECK = 0.25
+
 _fn_ids = itertools.count()
 _STOP = object()
+_TICK = object()
+
+
+def backoff_delay(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (1-based): exponential, full of jitter."""
+    ceiling: float = min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** (attempt - 1))
+    return ceiling * (0.5 + random.random() / 2)
 
 
 class Stopped(Exception):
@@ -125,6 +157,10 @@ class Runner:
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._inflight: set[_Sub] = set()
         self._retry: list[_Sub] = []
+        self._later: list[tuple[float, int, _Sub]] = []  # retries waiting out their back-off
+        self._later_seq = itertools.count()
+        self._gated = False  # new work held back because memory is low
+        self.partial_results: list[Any] = []  # filled when interrupted: completed, not handed out
         self._held: dict[int, _Chunk] = {}  # ordered: chunks waiting for their turn
         self._finished: list[Any] = []  # unordered: results ready to hand out
         self._next_seq = 0
@@ -177,14 +213,19 @@ class Runner:
                     yield ready
                     continue
                 self._fill(source)
-                idle = not self._inflight and not self._retry
+                idle = not self._inflight and not self._retry and not self._later
                 if self._error is not None and (idle or self._may_raise()):
                     raise self._error[1]
                 if idle:
                     if self._exhausted:
                         return
                     continue
-                self._complete(self._wait())
+                got = self._wait()
+                if got is not _TICK:
+                    self._complete(got)
+        except KeyboardInterrupt as exc:
+            self._interrupted(exc)
+            raise
         finally:
             self._cancel_all()
 
@@ -195,13 +236,21 @@ class Runner:
     # -- feeding -----------------------------------------------------------------
 
     def _fill(self, source: Iterator[Any]) -> None:
+        if self._later:
+            now = time.monotonic()
+            while self._later and self._later[0][0] <= now:
+                self._retry.append(heapq.heappop(self._later)[2])
         while self._retry and len(self._inflight) < self.window:
             self._submit(self._retry.pop(0))
         if self._error is not None:
             return
         # Ordered runs also bound the chunks held back behind a slow one.
         ahead = 2 * self.window if self.options.ordered else math.inf
+        self._gated = False
         while not self._exhausted and len(self._inflight) < self.window and self._next_seq - self._next_yield < ahead:
+            if self._inflight and _memory.memory_low():
+                self._gated = True  # admit nothing new until memory recovers
+                return
             size = self._chunker.next_size()
             items = list(itertools.islice(source, size))
             if not items:
@@ -232,27 +281,37 @@ class Runner:
         try:
             future = self.backend.submit(task)
         except UnpicklableError as exc:
-            if self.options.errors == "raise":
-                raise
-            if sub.length > 1:  # find the item that cannot be shipped; send the others
-                self._retry.extend(_Sub(chunk, sub.offset + k, 1) for k in range(sub.length))
+            # Not the run's fault, one item's: find it and fail only that one.
+            if sub.length > 1:
+                self._retry[:0] = [_Sub(chunk, sub.offset + k, 1) for k in range(sub.length)]
             else:
-                chunk.attempts[sub.offset] = self.options.retries  # no point trying again
-                self._item_failed(chunk, sub.offset, exc, None)
+                self._item_failed(chunk, sub.offset, exc, None, retry=False)
             return
         sub.future = future
         self._inflight.add(sub)
         future.add_done_callback(lambda _f, sub=sub: self._done.put(sub))  # type: ignore[misc]
 
-    def _wait(self) -> _Sub:
-        timeout = None if self.deadline is None else self.deadline - time.monotonic()
+    def _wait(self) -> Any:
+        """The next finished submission, or ``_TICK`` when a back-off or memory recheck is due."""
+        now = time.monotonic()
+        timeout = None if self.deadline is None else self.deadline - now
+        wake = None
+        if self._later:
+            wake = self._later[0][0] - now
+        if self._gated:
+            wake = MEMORY_RECHECK if wake is None else min(wake, MEMORY_RECHECK)
+        tick = wake is not None and (timeout is None or wake < timeout)
+        if tick and wake is not None:
+            timeout = max(0.0, wake)
         try:
             got = self._done.get(timeout=timeout) if timeout is None or timeout > 0 else self._done.get_nowait()
         except queue.Empty:
+            if tick:
+                return _TICK
             raise TimeoutError("the results did not arrive within the timeout given to map()") from None
         if got is _STOP:
             raise Stopped
-        return got  # type: ignore[no-any-return]
+        return got
 
     # -- completing ----------------------------------------------------------------
 
@@ -275,7 +334,7 @@ class Runner:
         outcomes = result.outcomes
         self._chunker.observe(len(outcomes), result.elapsed)
         chunk, offset = sub.chunk, sub.offset
-        if not result.failures and len(outcomes) == len(chunk.items):
+        if not result.failures and len(outcomes) == len(chunk.items) and sub.length == len(chunk.items):
             # The common case: a whole chunk, no failure.  No per-item Python work.
             chunk.results = outcomes
             chunk.missing = 0
@@ -288,6 +347,11 @@ class Runner:
                 self._item_failed(chunk, offset + k, outcome.exception, outcome.tb)
             else:
                 self._item_done(chunk, offset + k, outcome)
+        ran = len(outcomes)
+        if ran < sub.length and not self._stop_on_error:
+            # The chunk was cut short (its worker was killed for a timeout or
+            # crashed): what finished is kept, the rest runs again.
+            self._retry.append(_Sub(chunk, offset + ran, sub.length - ran))
 
     def _item_done(self, chunk: _Chunk, offset: int, value: Any) -> None:
         chunk.results[offset] = value
@@ -296,11 +360,15 @@ class Runner:
         if not self.options.ordered:
             self._finished.append(value)
 
-    def _item_failed(self, chunk: _Chunk, offset: int, exc: BaseException, remote_tb: str | None) -> None:
+    def _item_failed(
+        self, chunk: _Chunk, offset: int, exc: BaseException, remote_tb: str | None, *, retry: bool = True
+    ) -> None:
         attempts = chunk.attempts.get(offset, 0) + 1
         chunk.attempts[offset] = attempts
-        if attempts <= self.options.retries:
-            self._retry.append(_Sub(chunk, offset, 1))
+        retry_on = self.options.retry_on
+        if retry and attempts <= self.options.retries and (retry_on is None or isinstance(exc, retry_on)):
+            when = time.monotonic() + backoff_delay(attempts)
+            heapq.heappush(self._later, (when, next(self._later_seq), _Sub(chunk, offset, 1)))
             return
         index = chunk.start + offset
         if remote_tb is not None and exc.__cause__ is None:
@@ -342,7 +410,8 @@ class Runner:
         return ready
 
     def _pending_before(self, chunk: _Chunk, cut: int) -> bool:
-        return any(s.chunk is chunk and s.offset < cut for s in itertools.chain(self._inflight, self._retry))
+        later = (entry[2] for entry in self._later)
+        return any(s.chunk is chunk and s.offset < cut for s in itertools.chain(self._inflight, self._retry, later))
 
     def _may_raise(self) -> bool:
         if not self.options.ordered:
@@ -361,15 +430,65 @@ class Runner:
             if not keep(sub) and sub.future is not None:
                 sub.future.cancel()
         self._retry = [s for s in self._retry if keep(s)]
+        self._later = [e for e in self._later if keep(e[2])]
+        heapq.heapify(self._later)
         self._exhausted = True
 
-    def _cancel_all(self) -> None:
-        for sub in self._inflight:
-            if sub.future is not None:
-                sub.future.cancel()
+    def _cancel_all(self, grace: float | None = None) -> None:
+        """Cancel what has not started; running chunks get ``grace`` seconds, then are aborted."""
+        if grace is None:
+            grace = GRACE
+        running = [s.future for s in self._inflight if s.future is not None and not s.future.cancel()]
+        running = [f for f in running if not f.done()]
+        if running:
+            self.backend.abort(running, grace)
         self._inflight.clear()
         self._retry.clear()
+        self._later.clear()
         self._held.clear()
+
+    def _interrupted(self, exc: BaseException) -> None:
+        """Ctrl-C: stop feeding, let running chunks finish for ``GRACE`` s, keep what completed."""
+        self._exhausted = True
+        self._retry.clear()
+        self._later.clear()
+        for sub in list(self._inflight):
+            if sub.future is not None and sub.future.cancel():
+                self._inflight.discard(sub)
+        deadline = time.monotonic() + GRACE
+        try:
+            while self._inflight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    got = self._done.get(timeout=left)
+                except queue.Empty:
+                    break
+                if got is not _STOP and got is not _TICK and got in self._inflight:
+                    self._complete(got)
+                    self._retry.clear()
+                    self._later.clear()
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: abort at once
+        self.partial_results = self._salvage()
+        self._cancel_all(grace=0.0)
+        exc.partial_results = self.partial_results  # type: ignore[attr-defined]
+
+    def _salvage(self) -> list[Any]:
+        """Results completed but not handed out (ordered: only those next in line)."""
+        ready: list[Any] = []
+        if not self.options.ordered:
+            ready, self._finished = self._finished, []
+            return ready
+        while True:
+            chunk = self._held.get(self._next_yield)
+            if chunk is None or chunk.missing:
+                break
+            del self._held[self._next_yield]
+            self._next_yield += 1
+            ready.extend(chunk.results)
+        return ready
 
 
 def _remote_text(exc: BaseException) -> str | None:

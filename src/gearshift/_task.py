@@ -157,6 +157,30 @@ def run_chunk(task: Task) -> ChunkResult:
     return ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)
 
 
+def run_chunk_each(task: Task, report: Callable[[int, Any], None]) -> ChunkResult:
+    """Like :func:`run_chunk` for a plain function, but hand each outcome to ``report`` as it comes.
+
+    ``report(k, None)`` is called before item ``k`` starts and ``report(k,
+    outcome)`` after it ends, so a supervisor knows which item is running
+    since when.  Used when a per-item timeout must be enforced from outside;
+    the returned result holds no outcomes (they were reported).
+    """
+    fn, call, stop = task.fn, task.call, task.stop_on_error
+    failures = 0
+    t0, c0 = time.perf_counter(), time.thread_time()
+    for k, item in enumerate(task.items):
+        report(k, None)
+        try:
+            outcome = _call(fn, call, item)
+        except Exception as exc:
+            outcome = Raised(exc)
+            failures += 1
+        report(k, outcome)
+        if stop and failures:
+            break
+    return ChunkResult([], time.perf_counter() - t0, time.thread_time() - c0, failures)
+
+
 async def arun_chunk(task: Task) -> ChunkResult:
     """Await ``task.fn`` on every item concurrently on the running loop."""
     import asyncio
@@ -166,7 +190,7 @@ async def arun_chunk(task: Task) -> ChunkResult:
 
     timeout = task.timeout
 
-    async def one(item: Any) -> Any:
+    async def one(k: int, item: Any) -> Any:
         try:
             if timeout is None:
                 return await _call(fn, call, item)
@@ -176,16 +200,16 @@ async def arun_chunk(task: Task) -> ChunkResult:
                     return await _call(fn, call, item)
             except TimeoutError:
                 if limit.expired():
-                    return Raised(_timeout_error(timeout))
+                    return Raised(timeout_error(task.start + k, timeout, "was cancelled"))
                 raise
         except Exception as exc:
             return Raised(exc)
 
     items = task.items
     if len(items) == 1:
-        out = [await one(items[0])]
+        out = [await one(0, items[0])]
     else:
-        out = list(await asyncio.gather(*(one(item) for item in items)))
+        out = list(await asyncio.gather(*(one(k, item) for k, item in enumerate(items))))
     failures = sum(1 for o in out if type(o) is Raised)
     return ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)
 
@@ -200,8 +224,10 @@ def _run_async_here(task: Task) -> ChunkResult:
     return runner.run(arun_chunk(task))
 
 
-def _timeout_error(timeout: float) -> BaseException:
-    return TaskTimeout(f"the item did not finish within timeout={timeout:g} s and was cancelled", timeout=timeout)
+def timeout_error(index: int | None, timeout: float, what: str) -> TaskTimeout:
+    """The error for an item that ran past ``timeout``; ``what`` says what was done about it."""
+    which = "an item" if index is None else f"item {index}"
+    return TaskTimeout(f"{which} did not finish within timeout={timeout:g} s and {what}", index=index, timeout=timeout)
 
 
 _runners = threading.local()

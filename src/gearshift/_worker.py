@@ -8,10 +8,13 @@ without an ``if __name__ == "__main__"`` guard.
 Messages, each one pickled ``bytes`` frame on the pipes:
 
     parent -> worker   hello:  (sys_path, initializer_blob, max_tasks)
-                       task:   (task_id, fn_key, fn_blob | None, call, is_async, stop, items_blob)
+                       task:   (task_id, fn_key, fn_blob | None, call, is_async, stop, items_blob,
+                                timeout, start)
                        None:   finish and exit
     worker -> parent   ("ready", pid) | ("init_failed", traceback_text)
+                       ("item", outcome)   one per item, only for a plain function under a timeout
                        (task_id, True, ChunkResult) | (task_id, False, (exception, traceback_text))
+                       (after "item" frames the ChunkResult's outcomes are empty)
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 import cloudpickle
 
 from ._errors import RemoteError, UnpicklableError
-from ._task import ChunkResult, Raised, Task, run_chunk
+from ._task import ChunkResult, Raised, Task, run_chunk, run_chunk_each
 
 #: functions a worker keeps unpickled; the parent mirrors this bound exactly
 FN_CACHE_SIZE = 64
@@ -65,7 +68,7 @@ def _serve(rx: Connection, tx: Connection, max_tasks: int | None) -> None:
         message = pickle.loads(frame)
         if message is None:
             return
-        task_id, fn_key, fn_blob, call, is_async, stop, items_blob = message
+        task_id, fn_key, fn_blob, call, is_async, stop, items_blob, timeout, start = message
         try:
             if fn_blob is None:
                 fn = fns[fn_key]
@@ -75,11 +78,20 @@ def _serve(rx: Connection, tx: Connection, max_tasks: int | None) -> None:
                     fns[fn_key] = fn
                     if len(fns) > FN_CACHE_SIZE:
                         fns.popitem(last=False)
-            task = Task(fn, _loads(items_blob), call, is_async, stop)
+            task = Task(fn, _loads(items_blob), call, is_async, stop, start=start, timeout=timeout)
         except BaseException as exc:
             tx.send_bytes(_encode_error(task_id, exc, "while unpickling its task"))
             continue
-        result = run_chunk(task)
+        if timeout is not None and not is_async:
+            # The parent enforces the timeout by killing this process: tell it
+            # each item's outcome as it comes, so none that finished is lost.
+            def report(k: int, outcome: Any) -> None:
+                if outcome is not None:
+                    tx.send_bytes(_encode_item(outcome))
+
+            result = run_chunk_each(task, report)
+        else:
+            result = run_chunk(task)
         tx.send_bytes(_encode_result(task_id, result))
         done += 1
         if max_tasks is not None and done >= max_tasks:
@@ -108,6 +120,19 @@ def _encode_result(task_id: int, result: ChunkResult) -> bytes:
     failures = sum(1 for o in outcomes if type(o) is Raised)
     fixed = ChunkResult(outcomes, result.elapsed, result.cpu, failures)
     return cloudpickle.dumps((task_id, True, fixed), protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
+
+
+def _encode_item(outcome: Any) -> bytes:
+    if type(outcome) is Raised:
+        outcome = Raised(outcome.exception, outcome.traceback_text())
+    try:
+        return pickle.dumps(("item", outcome), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        pass
+    try:
+        return cloudpickle.dumps(("item", outcome), protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
+    except Exception:
+        return cloudpickle.dumps(("item", _picklable_outcome(outcome)), protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
 
 
 def _picklable_outcome(outcome: Any) -> Any:

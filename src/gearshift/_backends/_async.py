@@ -10,12 +10,12 @@ thread pool of ``workers`` threads: this mode is threads underneath for them.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 from concurrent.futures import Future
 from typing import Any, ClassVar
 
-from .._task import Task, aexecute, execute
+from .._task import Task, aexecute
+from .._threads import ThreadPool
 
 
 class Backend:
@@ -28,7 +28,7 @@ class Backend:
         self.workers = workers or self.default_workers(True)
         self._loop = loop
         self._own_thread: threading.Thread | None = None
-        self._offload: concurrent.futures.ThreadPoolExecutor | None = None
+        self._offload: ThreadPool | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -38,7 +38,7 @@ class Backend:
 
     def submit(self, task: Task) -> Future[Any]:
         if not task.is_async:
-            return self._thread_pool().submit(execute, task)
+            return self._thread_pool().submit(task)
         return asyncio.run_coroutine_threadsafe(aexecute(task), self._event_loop())
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
@@ -51,14 +51,17 @@ class Backend:
                     self._own_thread, self._loop = thread, loop
         return self._loop
 
-    def _thread_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+    def _thread_pool(self) -> ThreadPool:
         if self._offload is None:
             with self._lock:
                 if self._offload is None:
-                    self._offload = concurrent.futures.ThreadPoolExecutor(
-                        self.workers, thread_name_prefix="gearshift-offload"
-                    )
+                    self._offload = ThreadPool(self.workers, "gearshift-offload")
         return self._offload
+
+    def abort(self, futures: list[Future[Any]], grace: float) -> None:
+        # Coroutines were cancelled with their futures; threads cannot be stopped.
+        if self._offload is not None:
+            self._offload.abort(futures)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if self._offload is not None:

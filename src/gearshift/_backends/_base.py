@@ -51,6 +51,18 @@ class Backend(Protocol):
         """Release the workers; with ``cancel_futures`` drop the chunks not yet started."""
         ...
 
+    def abort(self, futures: list[Future[Any]], grace: float) -> None:
+        """Stop these running chunks if this backend can, after ``grace`` seconds.
+
+        The runner calls it when a run ends early, for chunks whose futures
+        could not be cancelled because they already run.  Backends that can stop
+        work (processes: the worker is killed and replaced) do so once ``grace``
+        has passed without the chunk finishing, and resolve its future with
+        :class:`~concurrent.futures.CancelledError`; the others leave it to finish.
+        Must not block.
+        """
+        ...
+
 
 def done_future(result: Any = None, exception: BaseException | None = None) -> Future[Any]:
     """A future that is already resolved (for backends that run inline)."""

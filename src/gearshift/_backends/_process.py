@@ -15,6 +15,16 @@ Data flow::
                                 first job in flight fails with
                                 WorkerCrashed, the rest go back to
                                 pending, a new worker is started
+                              deadlines (timeout=, abort): the late
+                                worker is killed, same as a death
+
+Supervision (issue: reliability).  With ``timeout=`` the worker streams one
+frame per item (only then: the fast path sends one frame per chunk), so the
+manager knows when the running item started, keeps the outcomes that finished
+if the worker must be killed, and names the exact item that was late or that
+crashed.  The runner resubmits the rest of a chunk cut short.  Workers that
+die before they are ready, several in a row, break the pool with a clear error
+instead of being respawned forever.
 
 Workers are fresh interpreters (``python -c``), not forks: safe in threaded
 programs, and the caller's ``__main__`` is never re-imported.  Functions and
@@ -34,10 +44,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection, wait
 from typing import Any, ClassVar
@@ -46,17 +57,22 @@ import cloudpickle
 
 from .._cpu import usable_cpus
 from .._errors import RemoteTraceback, UnpicklableError, WorkerCrashed
-from .._task import Task, unwrap
+from .._task import ChunkResult, Raised, Task, timeout_error, unwrap
 from .._worker import FN_CACHE_SIZE
 
 #: a job bigger than this is sent only to an idle worker, so a write can never
 #: block the manager while that worker is busy
 _SMALL_JOB = 16 * 1024
 _BOOT = (
-    "import sys; sys.path.insert(0, {path!r}); "
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import sys; sys.path.insert(0, {path!r}); "
     "from gearshift._worker import main; main(int(sys.argv[1]), int(sys.argv[2]))"
 )
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+#: workers dying before they are ready this many times in a row break the pool
+MAX_STARTUP_FAILURES = 3
+#: extra seconds an async chunk gets past ``timeout`` (its items time themselves
+#: out on the worker's loop; the kill is a backstop for a blocked loop)
+ASYNC_KILL_GRACE = 1.0
 
 _live: weakref.WeakSet[Backend] = weakref.WeakSet()
 
@@ -69,11 +85,14 @@ class _Job:
         "future",
         "is_async",
         "items_blob",
+        "kill_at",
+        "partial",
         "single",
         "size",
         "start",
         "stop",
         "task_id",
+        "timeout",
     )
 
     def __init__(self, task: Task, task_id: int, fn_key: int, fn_blob: bytes, items_blob: bytes) -> None:
@@ -82,16 +101,23 @@ class _Job:
         self.fn_key, self.fn_blob, self.items_blob = fn_key, fn_blob, items_blob
         self.call, self.is_async, self.stop = task.call, task.is_async, task.stop_on_error
         self.size, self.start, self.single = len(task.items), task.start, task.single
+        self.timeout = task.timeout
+        #: outcomes streamed so far (only with a timeout, for plain functions)
+        self.partial: list[Any] | None = [] if task.timeout is not None and not task.is_async else None
+        #: when set, the job was aborted: kill its worker if it still runs then
+        self.kill_at: float | None = None
 
 
 class _Worker:
-    __slots__ = ("known", "outstanding", "proc", "rx", "sent", "tx")
+    __slots__ = ("known", "outstanding", "proc", "progress_at", "ready", "rx", "sent", "tx")
 
     def __init__(self, proc: subprocess.Popen[bytes], rx: Connection, tx: Connection) -> None:
         self.proc, self.rx, self.tx = proc, rx, tx
         self.outstanding: deque[_Job] = deque()
         self.known: OrderedDict[int, None] = OrderedDict()  # mirrors the worker's function cache
         self.sent = 0
+        self.ready = False  # said hello: startup time never counts against a timeout
+        self.progress_at = 0.0  # when the running item (the head job's next one) started
 
 
 class Backend:
@@ -121,7 +147,14 @@ class Backend:
         self._task_ids = itertools.count()
         self._one_off_keys = itertools.count(-1, -1)  # negative keys: sent every time, not cached
         self._fn_blobs: OrderedDict[int, bytes] = OrderedDict()
+        self._jobs: dict[Future[Any], _Job] = {}  # unresolved jobs, for abort()
+        self._startup_failures = 0
         _live.add(self)
+
+    @property
+    def broken(self) -> bool:
+        """True once the pool cannot run work any more (see ``BrokenProcessPool``)."""
+        return self._broken is not None
 
     @classmethod
     def default_workers(cls, is_async: bool) -> int:
@@ -136,6 +169,8 @@ class Backend:
             raise RuntimeError("cannot submit work after shutdown()")
         fn_key, fn_blob = self._function_blob(task)
         job = _Job(task, next(self._task_ids), fn_key, fn_blob, _dumps_items(task.items, task.start))
+        self._jobs[job.future] = job
+        job.future.add_done_callback(self._forget)
         with self._lock:
             self._pending.append(job)
             if self._manager is None:
@@ -154,6 +189,18 @@ class Backend:
         self._wake()
         if wait and manager is not None and manager is not threading.current_thread():
             manager.join()
+
+    def abort(self, futures: list[Future[Any]], grace: float) -> None:
+        """Kill the workers still running these jobs ``grace`` seconds from now."""
+        kill_at = time.monotonic() + grace
+        for future in futures:
+            job = self._jobs.get(future)
+            if job is not None and (job.kill_at is None or kill_at < job.kill_at):
+                job.kill_at = kill_at
+        self._wake()
+
+    def _forget(self, future: Future[Any]) -> None:
+        self._jobs.pop(future, None)
 
     def _function_blob(self, task: Task) -> tuple[int, bytes]:
         if task.fn_id is None:
@@ -182,11 +229,15 @@ class Backend:
                 if self._closing and not self._pending and not any(w.outstanding for w in self._procs):
                     return
                 by_conn = {w.rx: w for w in self._procs}
-                for ready in wait([self._wake_r, *by_conn]):
+                deadline = self._next_deadline()
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                for ready in wait([self._wake_r, *by_conn], timeout):
                     if ready is self._wake_r:
                         os.read(self._wake_r, 65536)
                     else:
                         self._receive(by_conn[ready])  # type: ignore[index]
+                if deadline is not None:
+                    self._enforce_deadlines(time.monotonic())
         except BaseException as exc:  # a bug or a broken pool: fail everything, never hang
             self._break(exc)
         finally:
@@ -232,6 +283,9 @@ class Backend:
                 job = self._pending.popleft()
             if not job.future.running() and not job.future.set_running_or_notify_cancel():
                 continue  # cancelled while it waited (a requeued job is running already)
+            if job.kill_at is not None:  # aborted while it waited to be requeued
+                job.future.set_exception(CancelledError())
+                continue
             blob = None
             if job.fn_key not in worker.known:
                 blob = job.fn_blob
@@ -239,7 +293,11 @@ class Backend:
                     worker.known[job.fn_key] = None
                     if len(worker.known) > FN_CACHE_SIZE:
                         worker.known.popitem(last=False)
-            frame = (job.task_id, job.fn_key, blob, job.call, job.is_async, job.stop, job.items_blob)
+            frame = (
+                job.task_id, job.fn_key, blob, job.call, job.is_async, job.stop, job.items_blob, job.timeout, job.start
+            )  # fmt: skip
+            if not worker.outstanding:
+                worker.progress_at = time.monotonic()
             worker.outstanding.append(job)
             worker.sent += 1
             try:
@@ -277,13 +335,23 @@ class Backend:
             )
             return
         tag = message[0]
+        if tag == "item":  # one item of a timed chunk finished; the next starts now
+            worker.outstanding[0].partial.append(message[1])  # type: ignore[union-attr]
+            worker.progress_at = time.monotonic()
+            return
         if tag == "ready":
+            worker.ready = True
+            worker.progress_at = time.monotonic()
+            self._startup_failures = 0
             return
         if tag == "init_failed":
             self._break(BrokenProcessPool(f"a worker's initializer failed:\n{message[1]}"))
             return
         _, ok, payload = message
         job = worker.outstanding.popleft()
+        worker.progress_at = time.monotonic()
+        if ok and job.partial is not None:
+            payload.outcomes = job.partial
         if ok and job.single:
             try:
                 job.future.set_result(unwrap(payload))
@@ -296,7 +364,33 @@ class Backend:
             error.__cause__ = RemoteTraceback(text)
             job.future.set_exception(error)
 
-    def _on_death(self, worker: _Worker) -> None:
+    def _next_deadline(self) -> float | None:
+        """The soonest moment a running job must be checked (timeout or abort), if any."""
+        soonest: float | None = None
+        for w in self._procs:
+            if not w.outstanding or not w.ready:
+                continue
+            head = w.outstanding[0]
+            for when in (_late_at(w, head), head.kill_at):
+                if when is not None and (soonest is None or when < soonest):
+                    soonest = when
+        return soonest
+
+    def _enforce_deadlines(self, now: float) -> None:
+        for w in list(self._procs):
+            if not w.outstanding or not w.ready:
+                continue
+            head = w.outstanding[0]
+            late_at = _late_at(w, head)
+            late = late_at is not None and now >= late_at
+            if not late and (head.kill_at is None or now < head.kill_at):
+                continue
+            if w.rx.poll(0):
+                continue  # frames are waiting: read them first, they may move the deadline
+            w.proc.kill()
+            self._on_death(w, killed_for=head)
+
+    def _on_death(self, worker: _Worker, killed_for: _Job | None = None) -> None:
         # Results written before the worker died are still in the pipe: keep them.
         try:
             while worker.rx.poll(0):
@@ -307,12 +401,50 @@ class Backend:
         if worker in self._procs:
             self._procs.remove(worker)
         _close(worker)
-        if worker.outstanding:
-            job = worker.outstanding.popleft()
-            job.future.set_exception(_crash_error(worker.proc.pid, code, job))
+        if not worker.ready and killed_for is None:
+            # It never started the work it was sent: not the work's fault.
             with self._lock:
                 self._pending.extendleft(reversed(worker.outstanding))
             worker.outstanding.clear()
+            self._startup_failures += 1
+            if self._startup_failures >= MAX_STARTUP_FAILURES and not self._closing:
+                self._break(
+                    BrokenProcessPool(
+                        f"{self._startup_failures} worker processes in a row died before they were ready (the last "
+                        f"{_how(code)}); gearshift stopped starting new ones. Check that {sys.executable} starts "
+                        "and can import gearshift, and that the initializer, if any, does not crash the process."
+                    )
+                )
+            return
+        if not worker.outstanding:
+            return
+        job = worker.outstanding.popleft()
+        requeue = list(worker.outstanding)
+        worker.outstanding.clear()
+        if job.kill_at is not None:
+            job.future.set_exception(CancelledError())
+        elif killed_for is job:
+            # Killed because it ran late: the item running then gets the timeout.
+            self._cut_short(job, lambda i: timeout_error(i, job.timeout or 0.0, _killed(worker, "was killed")))
+        elif killed_for is not None:
+            requeue.insert(0, job)  # the late job finished just in time; this one had barely started
+        else:
+            self._cut_short(job, lambda i: _crash_error(worker.proc.pid, code, job, i))
+        for job in [j for j in requeue if j.kill_at is not None]:
+            requeue.remove(job)  # aborted: no worker needs to start for it
+            job.future.set_exception(CancelledError())
+        with self._lock:
+            self._pending.extendleft(reversed(requeue))
+
+    @staticmethod
+    def _cut_short(job: _Job, error: Callable[[int | None], BaseException]) -> None:
+        """Resolve a job whose worker is gone: keep streamed outcomes, fail the running item."""
+        if job.partial is not None:
+            outcomes = [*job.partial, Raised(error(job.start + len(job.partial)))]
+            failures = sum(1 for o in outcomes if type(o) is Raised)
+            job.future.set_result(ChunkResult(outcomes, 0.0, 0.0, failures))
+        else:
+            job.future.set_exception(error(job.start if job.size == 1 else None))
 
     def _break(self, exc: BaseException) -> None:
         self._broken = exc
@@ -342,17 +474,33 @@ class Backend:
         self._procs.clear()
 
 
-def _crash_error(pid: int, code: int, job: _Job) -> WorkerCrashed:
+def _late_at(worker: _Worker, job: _Job) -> float | None:
+    if job.timeout is None:
+        return None
+    return worker.progress_at + job.timeout + (ASYNC_KILL_GRACE if job.partial is None else 0.0)
+
+
+def _killed(worker: _Worker, what: str) -> str:
+    return f"its worker process {worker.proc.pid} {what} and replaced"
+
+
+def _how(code: int) -> str:
     if code < 0:
         try:
-            how = f"was killed by signal {signal.Signals(-code).name}"
+            return f"was killed by signal {signal.Signals(-code).name}"
         except ValueError:
-            how = f"was killed by signal {-code}"
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _crash_error(pid: int, code: int, job: _Job, index: int | None) -> WorkerCrashed:
+    if index is not None:
+        where = f"item {index}"
     else:
-        how = f"exited with code {code}"
-    index = job.start if job.size == 1 else None
-    where = f"item {index}" if index is not None else f"one of items {job.start}..{job.start + job.size - 1}"
-    return WorkerCrashed(f"worker process {pid} {how} while running {where}", index=index, exitcode=code)
+        where = f"one of items {job.start}..{job.start + job.size - 1} (each runs again alone to find which)"
+    return WorkerCrashed(
+        f"worker process {pid} {_how(code)} while running {where}; it was replaced", index=index, exitcode=code
+    )
 
 
 def _close(worker: _Worker) -> None:
@@ -402,5 +550,13 @@ def _dumps_items(items: Sequence[Any], start: int) -> bytes:
 
 @atexit.register
 def _shutdown_all() -> None:
-    for backend in list(_live):
-        backend.shutdown(wait=True, cancel_futures=True)
+    # Exit waits for running work, like the standard library; a Ctrl-C during
+    # that wait kills the workers at once instead.
+    backends = list(_live)
+    try:
+        for backend in backends:
+            backend.shutdown(wait=True, cancel_futures=True)
+    except KeyboardInterrupt:
+        for backend in backends:
+            backend.abort(list(backend._jobs), 0.0)
+            backend.shutdown(wait=True, cancel_futures=True)

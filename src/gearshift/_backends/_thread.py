@@ -3,17 +3,21 @@
 Right for blocking I/O and for work that releases the GIL (hashlib on large
 buffers, zlib, NumPy).  An ``async def`` function gets an event loop per thread,
 and the items of a chunk run concurrently on it.
+
+Threads cannot be stopped.  With ``timeout=``, chunks run watched
+(``_watch.py``): a late item is reported as timed out, its result discarded,
+and a new thread replaces the stuck one so the rest still finishes.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, ClassVar
 
 from .._cpu import usable_cpus
-from .._task import Task, execute
+from .._task import Task
+from .._threads import ThreadPool
 
 
 class Backend:
@@ -31,12 +35,7 @@ class Backend:
         thread_name_prefix: str = "gearshift",
     ) -> None:
         self.workers = workers or self.default_workers(False)
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            self.workers,
-            thread_name_prefix=thread_name_prefix,
-            initializer=initializer,
-            initargs=initargs,
-        )
+        self._pool = ThreadPool(self.workers, thread_name_prefix, initializer, initargs)
 
     @classmethod
     def default_workers(cls, is_async: bool) -> int:
@@ -45,7 +44,12 @@ class Backend:
         return min(32, usable_cpus() + 4)
 
     def submit(self, task: Task) -> Future[Any]:
-        return self._pool.submit(execute, task)
+        return self._pool.submit(task)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    def abort(self, futures: list[Future[Any]], grace: float) -> None:
+        # A running thread cannot be stopped: its (short) chunk finishes and is
+        # discarded, and interpreter exit does not wait for it.
+        self._pool.abort(futures)

@@ -1,0 +1,171 @@
+"""The thread pool under ``thread`` mode, ``async`` mode's plain functions and timed ``sync`` chunks.
+
+Like the standard library's pool (same thread names, initializer, idle-thread
+reuse, ``BrokenThreadPool`` when an initializer fails) with two differences
+that reliability needs:
+
+* Its threads are daemons.  At interpreter exit the work still running is
+  waited for, as with the standard library, *except* work the runner aborted
+  (a run stopped by Ctrl-C or an error): a thread cannot be stopped, and
+  nobody wants that result, so exit does not hang on it.  A Ctrl-C during the
+  wait at exit stops waiting.
+* A chunk under ``timeout=`` runs watched (``_watch.py``); when its late item
+  is abandoned, a replacement thread starts so the pool keeps its capacity.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import queue
+import threading
+import weakref
+from concurrent.futures import Future
+from concurrent.futures.thread import BrokenThreadPool
+from typing import Any
+
+from ._task import Task, execute
+from ._watch import watch_chunk
+
+_live: weakref.WeakSet[ThreadPool] = weakref.WeakSet()
+
+
+class ThreadPool:
+    """Up to ``workers`` daemon threads running :class:`Task` objects."""
+
+    def __init__(
+        self,
+        workers: int,
+        name: str,
+        initializer: Any = None,
+        initargs: tuple[Any, ...] = (),
+    ) -> None:
+        self.workers = workers
+        self._name = name
+        self._init = (initializer, initargs)
+        self._queue: queue.SimpleQueue[tuple[Task, Future[Any]] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = threading.Semaphore(0)
+        self._threads: set[threading.Thread] = set()  # serving (abandoned ones are forgotten)
+        self._current: dict[threading.Thread, Future[Any]] = {}
+        self._aborted: weakref.WeakSet[Future[Any]] = weakref.WeakSet()
+        self._numbers = itertools.count()
+        self._closed = False
+        self._broken: str | None = None
+        _live.add(self)
+
+    def submit(self, task: Task) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._broken is not None:
+                raise BrokenThreadPool(self._broken)
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._queue.put((task, future))
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self.workers:
+                self._start()
+        return future
+
+    def abort(self, futures: list[Future[Any]]) -> None:
+        """These futures' results are unwanted: exit need not wait for them."""
+        for future in futures:
+            self._aborted.add(future)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            if cancel_futures:
+                self._drain(None)
+            self._queue.put(None)  # each thread passes it on as it leaves
+            threads = self._joinable()
+        if wait:
+            for thread in threads:
+                if thread is not threading.current_thread():
+                    thread.join()
+
+    # -- threads -------------------------------------------------------------
+
+    def _start(self) -> None:
+        thread = threading.Thread(target=self._serve, name=f"{self._name}_{next(self._numbers)}", daemon=True)
+        self._threads.add(thread)
+        thread.start()
+
+    def _replace(self, thread: threading.Thread) -> None:
+        """``thread`` is stuck on an abandoned item: forget it, start another in its place."""
+        with self._lock:
+            self._threads.discard(thread)
+            self._current.pop(thread, None)
+            if not self._closed:
+                self._start()
+
+    def _serve(self) -> None:
+        me = threading.current_thread()
+        initializer, initargs = self._init
+        if initializer is not None:
+            try:
+                initializer(*initargs)
+            except BaseException:
+                self._break("A thread initializer failed, the thread pool is not usable anymore")
+                return
+        while True:
+            got = self._queue.get()
+            if got is None:
+                self._queue.put(None)
+                with self._lock:
+                    self._threads.discard(me)
+                return
+            task, future = got
+            del got
+            if not future.set_running_or_notify_cancel():
+                self._idle.release()
+                continue
+            self._current[me] = future
+            if task.timeout is not None and not task.is_async and not task.single:
+                if not watch_chunk(task, future, self._replace):
+                    return  # abandoned: a replacement took this thread's place
+            else:
+                _run(task, future)
+            self._current.pop(me, None)
+            del task, future
+            self._idle.release()
+
+    def _break(self, reason: str) -> None:
+        with self._lock:
+            self._broken = reason
+            self._drain(BrokenThreadPool(reason))
+
+    def _drain(self, error: BaseException | None) -> None:
+        while True:
+            try:
+                got = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if got is None:
+                continue
+            future = got[1]
+            if error is None:
+                future.cancel()
+            elif future.set_running_or_notify_cancel():
+                future.set_exception(error)
+
+    def _joinable(self) -> list[threading.Thread]:
+        """Threads worth waiting for: all but those running work the runner aborted."""
+        return [t for t in self._threads if self._current.get(t) not in self._aborted]
+
+
+def _run(task: Task, future: Future[Any]) -> None:
+    try:
+        result = execute(task)
+    except BaseException as exc:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)
+
+
+@atexit.register
+def _join_at_exit() -> None:
+    try:
+        for pool in list(_live):
+            pool.shutdown(wait=True)
+    except KeyboardInterrupt:  # a second Ctrl-C: stop waiting, the threads are daemons
+        pass

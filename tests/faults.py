@@ -1,0 +1,122 @@
+"""Functions that misbehave on purpose, for the fault-injection tests.
+
+They live in an importable module (not a test file) so worker processes load
+them by reference.  Items are ``(index, fault)`` pairs; ``fault`` is None for a
+well-behaved sibling, whose result is ``index * 10``.  With ``marks`` (a
+directory) every execution leaves a file behind, so tests can count how often
+each item really ran and make a fault happen on the first attempt only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+
+class ExitWhenUnpickled:
+    """Unpickling this in a worker ends the worker (a crash while reading the task)."""
+
+    def __reduce__(self) -> Any:
+        return (os._exit, (5,))
+
+
+class ExitWhenPickled:
+    """Pickling this in a worker ends the worker (a crash while sending the result)."""
+
+    def __reduce__(self) -> Any:
+        os._exit(6)
+
+
+class UnpicklableError(Exception):
+    """An exception that cannot travel back: it holds a lock."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+def _seen(marks: str | None, index: int) -> int:
+    """Record one execution of ``index``; how many happened before this one."""
+    if marks is None:
+        return 0
+    folder = Path(marks)
+    before = len(list(folder.glob(f"{index}-*")))
+    (folder / f"{index}-{before}-{os.getpid()}-{time.monotonic_ns()}").touch()
+    return before
+
+
+def executions(marks: Path, index: int) -> int:
+    return len(list(marks.glob(f"{index}-*")))
+
+
+def act(fault: str | None) -> Any:
+    if fault is None:
+        return None
+    if fault == "raise":
+        raise ValueError("bad item")
+    if fault == "connection":
+        raise ConnectionError("flaky")
+    if fault == "segfault":
+        ctypes.string_at(0)
+    if fault == "exit":
+        os._exit(3)
+    if fault == "c_exit":
+        ctypes.CDLL(None).exit(4)
+    if fault == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if fault == "hang":
+        time.sleep(60)
+    if fault == "unpicklable_result":
+        return threading.Lock()
+    if fault == "crash_pickling_result":
+        return ExitWhenPickled()
+    if fault == "unpicklable_exception":
+        raise UnpicklableError("cannot travel")
+    raise AssertionError(f"unknown fault {fault!r}")
+
+
+def faulty(item: tuple[int, str | None], marks: str | None = None) -> Any:
+    index, fault = item
+    _seen(marks, index)
+    returned = act(fault)
+    return index * 10 if returned is None else returned
+
+
+def first_time(item: tuple[int, str | None], marks: str) -> Any:
+    """The fault happens on the item's first execution only; a retry succeeds."""
+    index, fault = item
+    if _seen(marks, index) == 0:
+        act(fault)
+    return index * 10
+
+
+def slow(x: int) -> int:
+    time.sleep(0.05)
+    return x
+
+
+def sleeper(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def crash_on_start() -> None:
+    os._exit(9)
+
+
+def pid_after(seconds: float) -> int:
+    """Sleep, then say which process ran this."""
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def report_pid(folder: str, seconds: float) -> int:
+    """Leave this worker's pid in ``folder``, then sleep."""
+    (Path(folder) / str(os.getpid())).touch()
+    time.sleep(seconds)
+    return os.getpid()
