@@ -162,8 +162,11 @@ def _collect(run: _Run, items: Iterable[Any]) -> list[Any]:
 
 
 def _flatten(batches: Iterator[list[Any]]) -> Iterator[Any]:
+    # One by one, keeping no reference to what was handed out.
     for batch in batches:
-        yield from batch
+        batch.reverse()
+        while batch:
+            yield batch.pop()
 
 
 async def amap(

@@ -158,8 +158,12 @@ class Executor(concurrent.futures.Executor):
 
 
 def _results(runner: Runner) -> Iterator[Any]:
+    # Hand results over one by one without keeping a reference here (the
+    # caller may want an object freed as soon as it drops it).
     for batch in runner.batches():
-        yield from batch
+        batch.reverse()
+        while batch:
+            yield batch.pop()
 
 
 class ThreadPoolExecutor(Executor):

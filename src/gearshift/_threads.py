@@ -52,6 +52,7 @@ class ThreadPool:
         self._numbers = itertools.count()
         self._closed = False
         self._broken: str | None = None
+        self._ref = weakref.ref(self, lambda _, q=self._queue: q.put(None))  # type: ignore[misc]
         _live.add(self)
 
     def submit(self, task: Task) -> Future[Any]:
@@ -86,7 +87,14 @@ class ThreadPool:
     # -- threads -------------------------------------------------------------
 
     def _start(self) -> None:
-        thread = threading.Thread(target=self._serve, name=f"{self._name}_{next(self._numbers)}", daemon=True)
+        # Threads hold the pool weakly: a pool nobody references is collected,
+        # which wakes its idle threads so they end (as the standard library's do).
+        thread = threading.Thread(
+            target=_serve,
+            args=(self._ref, self._queue, *self._init),
+            name=f"{self._name}_{next(self._numbers)}",
+            daemon=True,
+        )
         self._threads.add(thread)
         thread.start()
 
@@ -97,37 +105,6 @@ class ThreadPool:
             self._current.pop(thread, None)
             if not self._closed:
                 self._start()
-
-    def _serve(self) -> None:
-        me = threading.current_thread()
-        initializer, initargs = self._init
-        if initializer is not None:
-            try:
-                initializer(*initargs)
-            except BaseException:
-                self._break("A thread initializer failed, the thread pool is not usable anymore")
-                return
-        while True:
-            got = self._queue.get()
-            if got is None:
-                self._queue.put(None)
-                with self._lock:
-                    self._threads.discard(me)
-                return
-            task, future = got
-            del got
-            if not future.set_running_or_notify_cancel():
-                self._idle.release()
-                continue
-            self._current[me] = future
-            if task.timeout is not None and not task.is_async and not task.single:
-                if not watch_chunk(task, future, self._replace):
-                    return  # abandoned: a replacement took this thread's place
-            else:
-                _run(task, future)
-            self._current.pop(me, None)
-            del task, future
-            self._idle.release()
 
     def _break(self, reason: str) -> None:
         with self._lock:
@@ -151,6 +128,50 @@ class ThreadPool:
     def _joinable(self) -> list[threading.Thread]:
         """Threads worth waiting for: all but those running work the runner aborted."""
         return [t for t in self._threads if self._current.get(t) not in self._aborted]
+
+
+def _serve(
+    ref: weakref.ref[ThreadPool],
+    work: queue.SimpleQueue[tuple[Task, Future[Any]] | None],
+    initializer: Any,
+    initargs: tuple[Any, ...],
+) -> None:
+    me = threading.current_thread()
+    if initializer is not None:
+        try:
+            initializer(*initargs)
+        except BaseException:
+            pool = ref()
+            if pool is not None:
+                pool._break("A thread initializer failed, the thread pool is not usable anymore")
+            return
+    while True:
+        got = work.get()
+        pool = ref()
+        if got is None or pool is None:
+            work.put(None)  # pass it on to the next thread
+            if pool is not None:
+                with pool._lock:
+                    pool._threads.discard(me)
+            return
+        task, future = got
+        del got
+        if not future.set_running_or_notify_cancel():
+            pool._idle.release()
+            continue
+        pool._current[me] = future
+        if task.timeout is not None and not task.is_async and not task.single:
+            if not watch_chunk(task, future, pool._replace):
+                return  # abandoned: a replacement took this thread's place
+        else:
+            del pool  # not while the work runs: the pool may be dropped meanwhile
+            _run(task, future)
+            pool = ref()
+            if pool is None:
+                return
+        pool._current.pop(me, None)
+        pool._idle.release()
+        del task, future, pool
 
 
 def _run(task: Task, future: Future[Any]) -> None:

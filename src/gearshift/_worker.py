@@ -7,7 +7,7 @@ without an ``if __name__ == "__main__"`` guard.
 
 Messages, each one pickled ``bytes`` frame on the pipes:
 
-    parent -> worker   hello:  (sys_path, initializer_blob, max_tasks)
+    parent -> worker   hello:  (sys_path, initializer_blob, max_tasks, authkey)
                        task:   (task_id, fn_key, fn_blob | None, call, is_async, stop, items_blob,
                                 timeout, start)
                        None:   finish and exit
@@ -45,8 +45,12 @@ def main(read_fd: int, write_fd: int) -> None:
     _exit_with_parent()
     rx, tx = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
     try:
-        sys_path, init_blob, max_tasks = pickle.loads(rx.recv_bytes())
+        sys_path, init_blob, max_tasks, authkey = pickle.loads(rx.recv_bytes())
         sys.path[:] = sys_path
+        if authkey:  # the parent's, so multiprocessing proxies it sends can connect
+            import multiprocessing.process
+
+            multiprocessing.process.current_process().authkey = authkey
         if init_blob is not None:
             initializer, initargs = _loads(init_blob)
             initializer(*initargs)

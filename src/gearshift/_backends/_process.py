@@ -38,6 +38,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
+import multiprocessing.process
 import os
 import pickle
 import signal
@@ -269,7 +270,9 @@ class Backend:
             os.close(p2c_r)
             os.close(c2p_w)
         worker = _Worker(proc, Connection(c2p_r, writable=False), Connection(p2c_w, readable=False))
-        worker.tx.send_bytes(pickle.dumps((list(sys.path), self._init_blob, self._max_tasks)))
+        # The authkey lets workers use multiprocessing proxies (Manager objects) the caller passes.
+        authkey = bytes(multiprocessing.process.current_process().authkey)
+        worker.tx.send_bytes(pickle.dumps((list(sys.path), self._init_blob, self._max_tasks, authkey)))
         return worker
 
     def _dispatch(self) -> None:
