@@ -399,6 +399,7 @@ class Runner:
                 cut = limit - chunk.start
                 if not self._pending_before(chunk, cut):
                     ready.extend(chunk.results[:cut])
+                    chunk.results = []  # the chunk may outlive this (future callbacks): drop the values
                     del self._held[self._next_yield]
                     self._next_yield += 1
                 break
@@ -407,6 +408,7 @@ class Runner:
             del self._held[self._next_yield]
             self._next_yield += 1
             ready.extend(chunk.results)
+            chunk.results = []  # the chunk may outlive this (future callbacks): drop the values
         return ready
 
     def _pending_before(self, chunk: _Chunk, cut: int) -> bool:
@@ -488,6 +490,7 @@ class Runner:
             del self._held[self._next_yield]
             self._next_yield += 1
             ready.extend(chunk.results)
+            chunk.results = []  # the chunk may outlive this (future callbacks): drop the values
         return ready
 
 
