@@ -97,6 +97,9 @@ def _serve(rx: Connection, tx: Connection, max_tasks: int | None) -> None:
         else:
             result = run_chunk(task)
         tx.send_bytes(_encode_result(task_id, result))
+        # Free the items and results now, not when the next task arrives (their
+        # finalizers may matter to the caller).
+        del message, task, result
         done += 1
         if max_tasks is not None and done >= max_tasks:
             return
