@@ -40,10 +40,13 @@ class _Run:
             backend = backend_class("async")(self.plan.workers, loop=loop)  # type: ignore[call-arg]
         elif self.plan.mode == "process":
             _check_picklable(fn)
-        if backend is None:
+        engine = options.engine_options
+        if backend is None and not engine:
             backend = shared_backend(self.plan.mode, self.plan.workers)
         self.owned = backend is None
-        self.backend: Backend = backend if backend is not None else create_backend(self.plan.mode, self.plan.workers)
+        self.backend: Backend = (
+            backend if backend is not None else create_backend(self.plan.mode, self.plan.workers, engine)
+        )
         self.runner = Runner(self.backend, fn, options, self.plan, call=call, is_async=is_async)
 
     def batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
@@ -80,6 +83,8 @@ def map(  # noqa: A001 - the name is the point
     errors: str = "raise",
     progress: bool = False,
     retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
+    address: str | None = None,
+    client: Any = None,
 ) -> list[Any]:
     """Call ``fn`` on every item and return the results as a list.
 
@@ -90,10 +95,15 @@ def map(  # noqa: A001 - the name is the point
     ``errors="raise"`` the first failing item's exception is raised (the rest of
     the work is cancelled); with ``errors="return"`` a :class:`~gearshift.Failure`
     takes its place.  ``retries`` re-runs a failed item up to that many times.
+    ``mode="dask"`` and ``mode="ray"`` run on a cluster: ``address=`` names an
+    existing one (default: ``GEARSHIFT_DASK_ADDRESS`` / ``GEARSHIFT_RAY_ADDRESS``,
+    else a local cluster of worker processes); ``client=`` takes a
+    ``distributed.Client`` of your own.
     """
     run = _prepare(
         fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
+        address=address, client=client,
     )  # fmt: skip
     return _collect(run, items)
 
@@ -111,6 +121,8 @@ def imap(
     errors: str = "raise",
     progress: bool = False,
     retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
+    address: str | None = None,
+    client: Any = None,
 ) -> Iterator[Any]:
     """Like :func:`map`, but lazy: results are yielded as they arrive.
 
@@ -122,6 +134,7 @@ def imap(
     run = _prepare(
         fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
+        address=address, client=client,
     )  # fmt: skip
     return _flatten(run.batches(items))
 
@@ -139,11 +152,14 @@ def starmap(
     errors: str = "raise",
     progress: bool = False,
     retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
+    address: str | None = None,
+    client: Any = None,
 ) -> list[Any]:
     """Like :func:`map`, but each item is a tuple of arguments: ``fn(*item)``."""
     run = _prepare(
         fn, items, CALL_STAR, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
+        address=address, client=client,
     )  # fmt: skip
     return _collect(run, items)
 
@@ -182,6 +198,8 @@ async def amap(
     errors: str = "raise",
     progress: bool = False,
     retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
+    address: str | None = None,
+    client: Any = None,
 ) -> list[Any]:
     """Await the results of :func:`map` from inside a running event loop, without blocking it.
 
@@ -202,6 +220,8 @@ async def amap(
             errors=errors,
             progress=progress,
             retry_on=retry_on,
+            address=address,
+            client=client,
         )
     ]
 
@@ -219,6 +239,8 @@ def aimap(
     errors: str = "raise",
     progress: bool = False,
     retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
+    address: str | None = None,
+    client: Any = None,
 ) -> AsyncIterator[Any]:
     """The async iterator twin of :func:`imap`; ``items`` may also be an async iterable."""
     check_function(fn)
@@ -227,6 +249,7 @@ def aimap(
     options = make_options(
         mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
+        address=address, client=client,
     )  # fmt: skip
     return _aimap(fn, items, options)
 

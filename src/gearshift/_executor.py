@@ -29,7 +29,7 @@ __all__ = ["Executor", "ProcessPoolExecutor", "ThreadPoolExecutor"]
 
 
 class Executor(concurrent.futures.Executor):
-    """Run calls in ``mode`` (``"sync"``, ``"async"``, ``"thread"`` or ``"process"``).
+    """Run calls in ``mode`` (``"sync"``, ``"async"``, ``"thread"``, ``"process"``, ``"dask"`` or ``"ray"``).
 
     Workers start on first use and are reused until :meth:`shutdown`.
     ``initializer(*initargs)`` runs once in each worker thread or process.
@@ -39,6 +39,9 @@ class Executor(concurrent.futures.Executor):
     running ones get a short grace period, then worker processes still busy
     are killed (threads cannot be killed: their results are discarded and exit
     does not wait for them).  A second Ctrl-C ends the grace period at once.
+
+    ``address=`` and ``client=`` say which cluster ``"dask"`` and ``"ray"`` use
+    (as in :func:`gearshift.map`).
     """
 
     def __init__(
@@ -50,13 +53,15 @@ class Executor(concurrent.futures.Executor):
         initargs: tuple[Any, ...] = (),
         max_tasks_per_child: int | None = None,
         thread_name_prefix: str = "",
+        address: str | None = None,
+        client: Any = None,
     ) -> None:
         if mode not in BACKENDS:
             raise ValueError(
                 f"Executor mode must be one of {', '.join(repr(m) for m in BACKENDS)}, got {mode!r} "
                 "(an Executor cannot measure work it has not seen; use gearshift.map(mode='auto') for that)"
             )
-        make_options(workers=workers)  # validates workers
+        engine = make_options(mode=mode, workers=workers, address=address, client=client).engine_options
         if initializer is not None and not callable(initializer):
             raise TypeError(f"initializer must be a callable, got {type(initializer).__name__}")
         if max_tasks_per_child is not None:
@@ -64,11 +69,11 @@ class Executor(concurrent.futures.Executor):
                 raise ValueError("max_tasks_per_child applies only to mode='process'")
             if not isinstance(max_tasks_per_child, int) or max_tasks_per_child < 1:
                 raise ValueError(f"max_tasks_per_child must be an int >= 1, got {max_tasks_per_child!r}")
-        if initializer is not None and mode in ("sync", "async"):
+        if initializer is not None and mode not in ("thread", "process"):
             raise ValueError(f"initializer applies to mode='thread' or 'process', not {mode!r}")
         self.mode = mode
         cls = backend_class(mode)
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = dict(engine)
         if mode in ("thread", "process"):
             options = {"initializer": initializer, "initargs": tuple(initargs)}
         if mode == "process":

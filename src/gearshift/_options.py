@@ -33,6 +33,18 @@ class Options:
     progress: bool = False
     #: exception types that are retried (None: every failure, crashes and timeouts included)
     retry_on: tuple[type[BaseException], ...] | None = None
+    #: how to reach a distributed engine (``address=``, ``client=``): passed as
+    #: keywords to the backend's constructor; pairs, so Options stays hashable
+    engine: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def engine_options(self) -> dict[str, Any]:
+        """The engine keywords for the backend constructor (empty for local modes)."""
+        return dict(self.engine)
+
+
+#: modes that run on a distributed engine and accept ``address=`` (and, for dask, ``client=``)
+ENGINE_MODES: tuple[str, ...] = ("dask", "ray")
 
 
 def check_function(fn: Any, *, where: str = "fn") -> Callable[..., Any]:
@@ -87,6 +99,8 @@ def make_options(
     errors: str = "raise",
     progress: bool = False,
     retry_on: Any = None,
+    address: str | None = None,
+    client: Any = None,
 ) -> Options:
     """Check every option and return them as :class:`Options`."""
     if mode not in MODES:
@@ -106,6 +120,7 @@ def make_options(
     retry_on = _exception_types(retry_on)
     if retry_on is not None and retries == 0:
         raise ValueError(f"retry_on={_names(retry_on)} has no effect with retries=0: pass retries=N (N >= 1) as well")
+    engine = _engine_options(mode, address, client)
     return Options(
         mode=mode,
         workers=workers,
@@ -116,6 +131,7 @@ def make_options(
         errors=errors,  # type: ignore[arg-type]
         progress=bool(progress),
         retry_on=retry_on,
+        engine=engine,
     )
 
 
@@ -137,6 +153,30 @@ def _exception_types(value: Any) -> tuple[type[BaseException], ...] | None:
 
 def _names(types: tuple[type[BaseException], ...]) -> str:
     return "(" + ", ".join(t.__qualname__ for t in types) + ")"
+
+
+def _engine_options(mode: str, address: Any, client: Any) -> tuple[tuple[str, Any], ...]:
+    """Check ``address=`` and ``client=`` against the mode; only the ones given are kept."""
+    engine: list[tuple[str, Any]] = []
+    if address is not None:
+        if mode not in ENGINE_MODES:
+            raise ValueError(
+                f"address= says where a dask scheduler or Ray cluster listens; it needs mode='dask' or "
+                f"mode='ray', not mode={mode!r}"
+            )
+        if not isinstance(address, str) or not address:
+            raise TypeError(
+                f"address must be a non-empty string such as 'tcp://host:8786' (dask) or 'host:6379' (ray), "
+                f"got {type(address).__name__}: {address!r:.80}"
+            )
+        engine.append(("address", address))
+    if client is not None:
+        if mode != "dask":
+            raise ValueError(f"client= takes a distributed.Client and needs mode='dask', not mode={mode!r}")
+        if address is not None:
+            raise ValueError("pass either address= or client=, not both (a client is already connected somewhere)")
+        engine.append(("client", client))
+    return tuple(engine)
 
 
 def is_async_function(fn: Callable[..., Any]) -> bool:

@@ -1,8 +1,9 @@
 """Warm, shared backends for ``map`` and friends.
 
-Starting processes costs tens of milliseconds, so ``gearshift.map`` keeps one
-pool per mode alive between calls and reuses it; they are shut down at
-interpreter exit.  A call made from inside a shared pool's own worker thread
+Starting processes costs tens of milliseconds (a local dask or Ray cluster,
+seconds), so ``gearshift.map`` keeps one pool per mode alive between calls and
+reuses it; they are shut down at interpreter exit.  Runs given an engine
+``address=`` or ``client=`` get a private backend instead.  A call made from inside a shared pool's own worker thread
 gets a private pool instead, so nested calls can never wait on themselves.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import atexit
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 from ._backends import backend_class
 from ._backends._base import Backend
@@ -25,7 +28,7 @@ def shared_backend(mode: str, workers: int) -> Backend | None:
     None is returned for modes with nothing worth keeping warm (``sync``), and
     when called from a thread that belongs to a shared pool.
     """
-    if mode not in ("thread", "process"):
+    if mode not in ("thread", "process", "dask", "ray"):
         return None
     if threading.current_thread().name.startswith(_SHARED_PREFIX):
         return None
@@ -41,9 +44,13 @@ def shared_backend(mode: str, workers: int) -> Backend | None:
         return backend
 
 
-def create_backend(mode: str, workers: int) -> Backend:
-    """A private backend for one run (shut down by the run when it ends)."""
-    return backend_class(mode)(workers)  # type: ignore[call-arg]
+def create_backend(mode: str, workers: int, engine_options: Mapping[str, Any] | None = None) -> Backend:
+    """A private backend for one run (shut down by the run when it ends).
+
+    ``engine_options`` (``address=``, ``client=``) go to the constructor of a
+    distributed engine's backend.
+    """
+    return backend_class(mode)(workers, **(engine_options or {}))  # type: ignore[call-arg]
 
 
 @atexit.register

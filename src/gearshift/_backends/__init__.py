@@ -11,22 +11,44 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._base import Backend
 
-#: every execution mode, in order of increasing isolation
-BACKENDS: tuple[str, ...] = ("sync", "async", "thread", "process")
+#: every execution mode, in order of increasing isolation (then the distributed engines)
+BACKENDS: tuple[str, ...] = ("sync", "async", "thread", "process", "dask", "ray")
 
 #: modes served by an optional engine: the package to import and the install command
-OPTIONAL: dict[str, tuple[str, str]] = {}
+OPTIONAL: dict[str, tuple[str, str]] = {
+    "dask": ("distributed", "pip install gearshift[dask]"),
+    "ray": ("ray", "pip install gearshift[ray]"),
+}
 
 
 @functools.cache
 def backend_class(name: str) -> type[Backend]:
-    """The backend class for mode ``name``, imported on first use."""
+    """The backend class for mode ``name``, imported on first use.
+
+    Raises :class:`~gearshift.MissingDependencyError` with the install command
+    when the mode's engine is not installed.
+    """
     if name not in BACKENDS:
         raise ValueError(f"unknown mode {name!r}; choose one of {', '.join(BACKENDS)}")
+    require_engine(name)
     module = importlib.import_module(f"{__name__}._{name}")
     return module.Backend  # type: ignore[no-any-return]
+
+
+def require_engine(name: str) -> None:
+    """Check, without importing it, that the engine behind mode ``name`` is installed."""
+    if name not in OPTIONAL:
+        return
+    package, hint = OPTIONAL[name]
+    if importlib.util.find_spec(package) is None:
+        from .._errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"mode={name!r} needs the {package!r} package, which is not installed. Install it with: {hint}"
+        )

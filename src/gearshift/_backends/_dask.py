@@ -1,0 +1,152 @@
+"""``mode="dask"``: chunks run on a ``dask.distributed`` cluster.
+
+Where the cluster comes from, first match wins: ``client=`` (the caller's own
+``distributed.Client``, never closed here), ``address=`` or the
+``GEARSHIFT_DASK_ADDRESS`` environment variable (an existing scheduler), else a
+``LocalCluster`` of single-threaded worker processes on 127.0.0.1, closed by
+:meth:`Backend.shutdown`.  Workers need gearshift installed (chunks run through
+:func:`gearshift._backends._remote.run_remote`).
+
+Robustness comes from dask itself: a task whose worker dies is rescheduled on
+another worker, and only after ``distributed.scheduler.allowed-failures``
+deaths does it fail (``KilledWorker``), which the runner then sees as
+:class:`~gearshift.WorkerCrashed` for that chunk alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .._cpu import usable_cpus
+from .._task import Task
+from ._remote import Deadlines, EngineFuture, crashed, decode, run_remote
+
+if TYPE_CHECKING:
+    import distributed
+
+ADDRESS_ENV = "GEARSHIFT_DASK_ADDRESS"
+#: seconds shutdown waits for cancelled tasks' callbacks before closing the client
+_CANCEL_GRACE = 5.0
+
+
+class Backend:
+    name: ClassVar[str] = "dask"
+    prefetch: ClassVar[int] = 2
+    # A round trip through the scheduler costs milliseconds (see benchmarks/cluster.py):
+    # chunks of ~100 ms keep that under a few percent.
+    target_chunk_seconds: ClassVar[float] = 0.1
+    concurrent_items: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        *,
+        address: str | None = None,
+        client: distributed.Client | None = None,
+    ) -> None:
+        import distributed
+
+        self.workers = workers or self.default_workers(False)
+        self._cluster: distributed.LocalCluster | None = None
+        self._owns_client = client is None
+        address = address or os.environ.get(ADDRESS_ENV) or None
+        if client is not None:
+            if not isinstance(client, distributed.Client):
+                raise TypeError(f"client must be a distributed.Client, got {type(client).__name__}")
+            self._client = client
+        elif address is not None:
+            self._client = distributed.Client(address, set_as_default=False)
+        else:
+            self._cluster = distributed.LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            self._client = distributed.Client(self._cluster, set_as_default=False)
+        # Every dask future not yet settled, so shutdown can cancel them and
+        # wait for their callbacks before the client goes away.
+        self._remotes: dict[Any, distributed.Future] = {}
+        self._lock = threading.Condition()
+        # dask cannot interrupt a running task: at the deadline the key is
+        # released (its result will be dropped) and the chunk fails here.
+        self._deadlines = Deadlines(EngineFuture.cancel_engine)
+        self._closed = False
+
+    @classmethod
+    def default_workers(cls, is_async: bool) -> int:
+        # One single-threaded worker process per usable CPU for a local
+        # cluster; on an existing cluster this caps the chunks in flight, so
+        # pass workers= the cluster's thread count to use all of it.
+        return usable_cpus()
+
+    @property
+    def client(self) -> distributed.Client:
+        """The ``distributed.Client`` this backend submits through."""
+        return self._client
+
+    def submit(self, task: Task) -> Future[Any]:
+        if self._closed:
+            raise RuntimeError("cannot submit work after shutdown()")
+        remote = self._client.submit(run_remote, task, pure=False)
+        future = EngineFuture(remote.cancel)
+        with self._lock:
+            self._remotes[remote.key] = remote
+        if task.timeout is not None:
+            self._deadlines.add(future, task)
+        remote.add_done_callback(lambda r: self._settle(r, future, task))
+        return future
+
+    def _settle(self, remote: distributed.Future, future: EngineFuture, task: Task) -> None:
+        try:
+            self._resolve(remote, future, task)
+        finally:
+            with self._lock:
+                self._remotes.pop(remote.key, None)
+                self._lock.notify_all()
+
+    def _resolve(self, remote: distributed.Future, future: EngineFuture, task: Task) -> None:
+        if future.done():
+            return
+        from distributed.scheduler import KilledWorker
+
+        if remote.status == "cancelled":
+            future.cancel()
+            return
+        try:
+            blob = remote.result()
+        except KilledWorker as exc:
+            future.settle(exception=crashed("dask", task, exc))
+            return
+        except BaseException as exc:
+            future.settle(exception=exc)
+            return
+        try:
+            future.settle(decode(blob, task))
+        except BaseException as exc:
+            future.settle(exception=exc)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if wait and not cancel_futures:
+                self._lock.wait_for(lambda: not self._remotes)
+            remotes = list(self._remotes.values())
+        self._deadlines.close()
+        if remotes:
+            # Their callbacks fail (or cancel) our futures; wait for them while the client is alive.
+            self._client.cancel(remotes)
+            with self._lock:
+                self._lock.wait_for(lambda: not self._remotes, timeout=_CANCEL_GRACE)
+        if self._owns_client:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()

@@ -1,0 +1,193 @@
+"""What the distributed backends (dask, ray) share: the worker-side entry point,
+result decoding, engine-backed futures and a deadline watcher.
+
+Data flow for one chunk::
+
+    runner            backend (this process)               engine worker (elsewhere)
+    ------            ----------------------               -------------------------
+    submit(task) ---> engine.submit(run_remote, task) ---> run_remote(task):
+                      EngineFuture (cancel -> engine)        run_chunk (per-item errors
+                      deadline registered if timeout=        captured with traceback text)
+                                                             -> cloudpickle bytes
+    future <--------  decode(bytes) / WorkerCrashed  <----- result, or the engine's error
+
+The engines pickle what they return themselves, but a result that does not
+pickle would then fail the whole chunk with an engine error; pickling on the
+worker (with the same fallbacks as the process backend) keeps every good
+result of the chunk and names the bad one.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import pickle
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+import cloudpickle
+
+from .._errors import TaskTimeout, UnpicklableError, WorkerCrashed
+from .._task import ChunkResult, Raised, Task, run_chunk, unwrap
+
+#: a chunk that has not finished after ``timeout x items x SLACK`` is given up
+#: on from this side; the factor covers the time a chunk waits in the engine's
+#: queue behind others (the window keeps ``prefetch`` chunks per worker)
+SLACK = 3.0
+
+
+def run_remote(task: Task) -> bytes:
+    """Run ``task`` on an engine worker; the result pickled, per-item tracebacks as text.
+
+    With ``task.timeout``, an item that ran longer is reported as
+    :class:`~gearshift.TaskTimeout` (its value is discarded): the engines
+    cannot interrupt a running Python call, so the limit is applied when the
+    item returns; a chunk that never returns is given up on by the caller's
+    deadline (and, on Ray, its worker is stopped).
+    """
+    result = run_chunk(task) if task.timeout is None else _run_timed(task, task.timeout)
+    for i, outcome in enumerate(result.outcomes):
+        if type(outcome) is Raised:
+            result.outcomes[i] = Raised(outcome.exception, outcome.traceback_text())
+    try:
+        return cloudpickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
+    except Exception:
+        from .._worker import _picklable_outcome  # the process workers' fallbacks, reused
+
+        outcomes = [_picklable_outcome(o) for o in result.outcomes]
+        failures = sum(1 for o in outcomes if type(o) is Raised)
+        fixed = ChunkResult(outcomes, result.elapsed, result.cpu, failures)
+        return cloudpickle.dumps(fixed, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
+
+
+def _run_timed(task: Task, timeout: float) -> ChunkResult:
+    outcomes: list[Any] = []
+    failures = 0
+    t0, c0 = time.perf_counter(), time.thread_time()
+    for offset, item in enumerate(task.items):
+        one = Task(task.fn, [item], task.call, task.is_async, task.stop_on_error, start=task.start + offset)
+        began = time.perf_counter()
+        outcome = run_chunk(one).outcomes[0]
+        if time.perf_counter() - began > timeout:
+            outcome = Raised(item_timeout(timeout, task.start + offset))
+        outcomes.append(outcome)
+        if type(outcome) is Raised:
+            failures += 1
+            if task.stop_on_error:
+                break
+    return ChunkResult(outcomes, time.perf_counter() - t0, time.thread_time() - c0, failures)
+
+
+def item_timeout(timeout: float, index: int | None) -> TaskTimeout:
+    return TaskTimeout(
+        f"the item did not finish within timeout={timeout:g} s (its result, if any, was discarded)",
+        index=index,
+        timeout=timeout,
+    )
+
+
+def decode(blob: bytes, task: Task) -> Any:
+    """The value of what :func:`run_remote` returned: a ChunkResult, or a single task's value (may raise)."""
+    try:
+        result: ChunkResult = pickle.loads(blob)
+    except Exception as exc:  # a result type this process cannot import
+        raise UnpicklableError(
+            f"the worker's result could not be unpickled here: {type(exc).__name__}: {exc}"
+        ) from exc
+    return unwrap(result) if task.single else result
+
+
+def crashed(engine: str, task: Task, cause: BaseException) -> WorkerCrashed:
+    """The error for a chunk whose worker died (after the engine's own retries)."""
+    size = len(task.items)
+    index = task.start if size == 1 else None
+    where = f"item {task.start}" if size == 1 else f"one of items {task.start}..{task.start + size - 1}"
+    error = WorkerCrashed(f"a {engine} worker died while running {where}: {type(cause).__name__}: {cause}", index=index)
+    error.__cause__ = cause
+    return error
+
+
+class EngineFuture(Future[Any]):
+    """A standard future whose :meth:`cancel` also cancels the engine's task."""
+
+    def __init__(self, cancel_engine: Callable[[], object]) -> None:
+        super().__init__()
+        self._cancel_engine = cancel_engine
+
+    def cancel(self) -> bool:
+        if not super().cancel():
+            return False
+        self.cancel_engine()
+        return True
+
+    def cancel_engine(self) -> None:
+        """Ask the engine to drop (or stop) the task; this future is left as it is."""
+        try:
+            self._cancel_engine()
+        except Exception:  # the engine may be shutting down already; the task is ours to forget
+            pass
+
+    def settle(self, result: Any = None, exception: BaseException | None = None) -> None:
+        """Resolve unless already resolved (cancelled, timed out): late engine results are dropped."""
+        try:
+            if exception is not None:
+                self.set_exception(exception)
+            else:
+                self.set_result(result)
+        except Exception:  # InvalidStateError: someone got there first
+            pass
+
+
+class Deadlines:
+    """One thread that fails futures still running at their deadline.
+
+    The future fails with :class:`~gearshift.TaskTimeout`, then
+    ``on_expire(future)`` runs to stop or release the engine's task.
+    """
+
+    def __init__(self, on_expire: Callable[[EngineFuture], object]) -> None:
+        self._on_expire = on_expire
+        self._heap: list[tuple[float, int, EngineFuture, TaskTimeout]] = []
+        self._cond = threading.Condition()
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def add(self, future: EngineFuture, task: Task) -> None:
+        assert task.timeout is not None
+        size = len(task.items)
+        when = time.monotonic() + task.timeout * size * SLACK
+        index = task.start if size == 1 else None
+        error = item_timeout(task.timeout, index)
+        with self._cond:
+            heapq.heappush(self._heap, (when, next(self._ids), future, error))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="gearshift-deadlines", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._heap.clear()
+            self._cond.notify()
+
+    def _watch(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and (not self._heap or self._heap[0][0] > time.monotonic()):
+                    wait = None if not self._heap else self._heap[0][0] - time.monotonic()
+                    self._cond.wait(wait)
+                if self._closed:
+                    return
+                _, _, future, error = heapq.heappop(self._heap)
+            if future.done():
+                continue
+            future.settle(exception=error)  # first: stopping the engine's task must not look like a cancel
+            try:
+                self._on_expire(future)
+            except Exception:
+                pass
