@@ -66,13 +66,14 @@ class Backend:
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                dashboard_address=None,  # no dashboard; its HTTP endpoints on any free port, not 8787
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 silence_logs=logging.ERROR,
             )
             self._client = distributed.Client(self._cluster, set_as_default=False)
         # Every dask future not yet settled, so shutdown can cancel them and
         # wait for their callbacks before the client goes away.
-        self._remotes: dict[Any, distributed.Future] = {}
+        self._remotes: dict[Any, distributed.Future[bytes]] = {}
         self._lock = threading.Condition()
         # dask cannot interrupt a running task: at the deadline the key is
         # released (its result will be dropped) and the chunk fails here.
@@ -103,7 +104,7 @@ class Backend:
         remote.add_done_callback(lambda r: self._settle(r, future, task))
         return future
 
-    def _settle(self, remote: distributed.Future, future: EngineFuture, task: Task) -> None:
+    def _settle(self, remote: distributed.Future[bytes], future: EngineFuture, task: Task) -> None:
         try:
             self._resolve(remote, future, task)
         finally:
@@ -111,7 +112,7 @@ class Backend:
                 self._remotes.pop(remote.key, None)
                 self._lock.notify_all()
 
-    def _resolve(self, remote: distributed.Future, future: EngineFuture, task: Task) -> None:
+    def _resolve(self, remote: distributed.Future[bytes], future: EngineFuture, task: Task) -> None:
         if future.done():
             return
         from distributed.scheduler import KilledWorker

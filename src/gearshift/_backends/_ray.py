@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from concurrent.futures import CancelledError, Future
 from typing import Any, ClassVar
@@ -67,7 +68,8 @@ class Backend:
                     include_dashboard=False,
                     _node_ip_address="127.0.0.1",
                     logging_level=logging.WARNING,
-                    configure_logging=True,
+                    # Local workers import what this process can import (as process mode's do).
+                    job_config=ray.job_config.JobConfig(code_search_path=[p for p in sys.path if p]),
                 )
         self._refs: dict[Any, Any] = {}  # ObjectRef id -> ObjectRef, not yet settled
         self._lock = threading.Condition()

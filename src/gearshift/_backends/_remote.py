@@ -94,9 +94,7 @@ def decode(blob: bytes, task: Task) -> Any:
     try:
         result: ChunkResult = pickle.loads(blob)
     except Exception as exc:  # a result type this process cannot import
-        raise UnpicklableError(
-            f"the worker's result could not be unpickled here: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise UnpicklableError(f"the worker's result could not be unpickled here: {type(exc).__name__}: {exc}") from exc
     return unwrap(result) if task.single else result
 
 
