@@ -1,8 +1,14 @@
-"""Shared fixtures: the behaviour suite runs once per execution mode."""
+"""Shared fixtures: the behaviour suite runs once per execution mode; a real Redis server for the stores."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,3 +21,49 @@ MODES = [m for m in os.environ.get("GEARSHIFT_TEST_MODES", ",".join(BACKENDS)).s
 @pytest.fixture(params=MODES)
 def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``redis-server`` on 127.0.0.1 and a free port, for this session; its ``redis://`` URL.
+
+    Skipped (with the install command) when the binary is missing; ``.ci/run`` installs it.
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (Debian: apt-get install -y redis-server)")
+    pytest.importorskip("redis", reason="the redis package is not installed: pip install gearshift[redis]")
+    import redis
+
+    folder = tmp_path_factory.mktemp("redis")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        deadline = time.monotonic() + 20
+        while True:  # poll until it answers: the server needs a moment to listen
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start on port {port} (exit code {proc.poll()})") from None
+                time.sleep(0.02)
+        client.close()
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """A store URL on the session's server with a key of its own for this test."""
+    return f"{redis_server}?key=test-{uuid.uuid4().hex}"

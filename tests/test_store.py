@@ -16,10 +16,12 @@ from gearshift._store import Store, StoreURLError, open_store
 from gearshift._store._sqlite import SQLiteStore
 
 
-@pytest.fixture(params=["sqlite-default", "sqlite-url"])
+@pytest.fixture(params=["sqlite-default", "sqlite-url", "redis"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite-default":
         s = open_store(None, default_path=tmp_path / "run.sqlite")
+    elif request.param == "redis":  # a real redis-server, see conftest.py
+        s = open_store(request.getfixturevalue("redis_url"), default_path=tmp_path / "unused.sqlite")
     else:
         s = open_store(f"sqlite:///{tmp_path}/other.sqlite", default_path=tmp_path / "unused.sqlite")
     yield s

@@ -1,8 +1,8 @@
 """Checkpoint stores for ``gearshift run --resume``; see ``_base.py`` for the contract.
 
 ``open_store`` picks the implementation from a URL: none or ``sqlite:///PATH``
-is a local SQLite file; ``redis://...`` is Redis (imported only when asked for,
-so the dependency stays optional).
+is a local SQLite file; ``redis://HOST:PORT/DB[?key=NAME]`` is Redis (imported
+only when asked for, so the dependency stays optional).
 """
 
 from __future__ import annotations
@@ -36,13 +36,11 @@ def open_store(url: str | None, *, default_path: Path) -> Store:
             raise StoreURLError(f"store URL {url!r} has no path; write sqlite:///relative.db or sqlite:////abs/path.db")
         return SQLiteStore(Path(rest[1:]))
     if sep and scheme in ("redis", "rediss", "unix"):
-        try:
-            from ._redis import RedisStore  # type: ignore[import-not-found,unused-ignore]
-        except ModuleNotFoundError as exc:
-            raise StoreURLError(
-                f"store URL {url!r} needs the Redis store, which this gearshift does not have ({exc})"
-            ) from exc
-        return RedisStore(url)  # type: ignore[no-any-return,unused-ignore]
+        from ._redis import RedisStore
+
+        # Without ?key=NAME in the URL, the run is named after its default
+        # checkpoint file, so the same output name resumes from any machine.
+        return RedisStore(url, default_key=default_path.stem)
     raise StoreURLError(
         f"unknown store URL {url!r}: use sqlite:///PATH (a local file) or redis://HOST:PORT/DB, "
         "or leave --store out for a SQLite file beside the output"
