@@ -40,12 +40,11 @@ class _Run:
             backend = backend_class("async")(self.plan.workers, loop=loop)  # type: ignore[call-arg]
         elif self.plan.mode == "process":
             _check_picklable(fn)
-        engine = options.engine_options
-        if backend is None and not engine:
-            backend = shared_backend(self.plan.mode, self.plan.workers)
+        if backend is None:
+            backend = shared_backend(self.plan.mode, self.plan.workers, options.engine)
         self.owned = backend is None
         self.backend: Backend = (
-            backend if backend is not None else create_backend(self.plan.mode, self.plan.workers, engine)
+            backend if backend is not None else create_backend(self.plan.mode, self.plan.workers, options.engine)
         )
         self.runner = Runner(self.backend, fn, options, self.plan, call=call, is_async=is_async)
 

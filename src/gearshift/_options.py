@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import os
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -45,6 +46,8 @@ class Options:
 
 #: modes that run on a distributed engine and accept ``address=`` (and, for dask, ``client=``)
 ENGINE_MODES: tuple[str, ...] = ("dask", "ray")
+#: where an engine mode finds its cluster's address when ``address=`` is not given
+ADDRESS_ENV: dict[str, str] = {"dask": "GEARSHIFT_DASK_ADDRESS", "ray": "GEARSHIFT_RAY_ADDRESS"}
 
 
 def check_function(fn: Any, *, where: str = "fn") -> Callable[..., Any]:
@@ -156,8 +159,14 @@ def _names(types: tuple[type[BaseException], ...]) -> str:
 
 
 def _engine_options(mode: str, address: Any, client: Any) -> tuple[tuple[str, Any], ...]:
-    """Check ``address=`` and ``client=`` against the mode; only the ones given are kept."""
+    """Check ``address=`` and ``client=`` against the mode; only the ones given are kept.
+
+    Without either, an engine mode takes its address from the environment
+    (``GEARSHIFT_DASK_ADDRESS``, ``GEARSHIFT_RAY_ADDRESS``), if set.
+    """
     engine: list[tuple[str, Any]] = []
+    if address is None and client is None and mode in ADDRESS_ENV:
+        address = os.environ.get(ADDRESS_ENV[mode]) or None
     if address is not None:
         if mode not in ENGINE_MODES:
             raise ValueError(

@@ -2,16 +2,16 @@
 
 Starting processes costs tens of milliseconds (a local dask or Ray cluster,
 seconds), so ``gearshift.map`` keeps one pool per mode alive between calls and
-reuses it; they are shut down at interpreter exit.  Runs given an engine
-``address=`` or ``client=`` get a private backend instead.  A call made from inside a shared pool's own worker thread
-gets a private pool instead, so nested calls can never wait on themselves.
+reuses it; they are shut down at interpreter exit.  A run given a cluster
+(``address=``, ``client=``) connects for itself and disconnects at its end.
+A call made from inside a shared pool's own worker thread gets a private pool
+instead, so nested calls can never wait on themselves.
 """
 
 from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Mapping
 from typing import Any
 
 from ._backends import backend_class
@@ -22,13 +22,15 @@ _lock = threading.Lock()
 _shared: dict[tuple[str, int], Backend] = {}
 
 
-def shared_backend(mode: str, workers: int) -> Backend | None:
+def shared_backend(mode: str, workers: int, engine: tuple[tuple[str, Any], ...] = ()) -> Backend | None:
     """The warm backend for ``mode`` with ``workers`` workers, or None if one must be private.
 
-    None is returned for modes with nothing worth keeping warm (``sync``), and
-    when called from a thread that belongs to a shared pool.
+    None is returned for modes with nothing worth keeping warm (``sync``),
+    when called from a thread that belongs to a shared pool, and for runs
+    given an engine ``address=`` or ``client=``: a cluster of someone else's
+    may go away, and a cached connection to it would outlive it.
     """
-    if mode not in ("thread", "process", "dask", "ray"):
+    if mode not in ("thread", "process", "dask", "ray") or engine:
         return None
     if threading.current_thread().name.startswith(_SHARED_PREFIX):
         return None
@@ -44,13 +46,13 @@ def shared_backend(mode: str, workers: int) -> Backend | None:
         return backend
 
 
-def create_backend(mode: str, workers: int, engine_options: Mapping[str, Any] | None = None) -> Backend:
+def create_backend(mode: str, workers: int, engine: tuple[tuple[str, Any], ...] = ()) -> Backend:
     """A private backend for one run (shut down by the run when it ends).
 
-    ``engine_options`` (``address=``, ``client=``) go to the constructor of a
-    distributed engine's backend.
+    ``engine`` holds the keywords (``address=``, ``client=``) for the
+    constructor of a distributed engine's backend.
     """
-    return backend_class(mode)(workers, **(engine_options or {}))  # type: ignore[call-arg]
+    return backend_class(mode)(workers, **dict(engine))  # type: ignore[call-arg]
 
 
 @atexit.register

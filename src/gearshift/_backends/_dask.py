@@ -1,8 +1,8 @@
 """``mode="dask"``: chunks run on a ``dask.distributed`` cluster.
 
 Where the cluster comes from, first match wins: ``client=`` (the caller's own
-``distributed.Client``, never closed here), ``address=`` or the
-``GEARSHIFT_DASK_ADDRESS`` environment variable (an existing scheduler), else a
+``distributed.Client``, never closed here), ``address=`` (an existing
+scheduler; ``GEARSHIFT_DASK_ADDRESS`` supplies it, see ``_options.py``), else a
 ``LocalCluster`` of single-threaded worker processes on 127.0.0.1, closed by
 :meth:`Backend.shutdown`.  Workers need gearshift installed (chunks run through
 :func:`gearshift._backends._remote.run_remote`).
@@ -16,7 +16,6 @@ deaths does it fail (``KilledWorker``), which the runner then sees as
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,7 +27,6 @@ from ._remote import Deadlines, EngineFuture, crashed, decode, run_remote
 if TYPE_CHECKING:
     import distributed
 
-ADDRESS_ENV = "GEARSHIFT_DASK_ADDRESS"
 #: seconds shutdown waits for cancelled tasks' callbacks before closing the client
 _CANCEL_GRACE = 5.0
 
@@ -53,7 +51,6 @@ class Backend:
         self.workers = workers or self.default_workers(False)
         self._cluster: distributed.LocalCluster | None = None
         self._owns_client = client is None
-        address = address or os.environ.get(ADDRESS_ENV) or None
         if client is not None:
             if not isinstance(client, distributed.Client):
                 raise TypeError(f"client must be a distributed.Client, got {type(client).__name__}")
@@ -75,9 +72,9 @@ class Backend:
         # wait for their callbacks before the client goes away.
         self._remotes: dict[Any, distributed.Future[bytes]] = {}
         self._lock = threading.Condition()
-        # dask cannot interrupt a running task: at the deadline the key is
-        # released (its result will be dropped) and the chunk fails here.
-        self._deadlines = Deadlines(EngineFuture.cancel_engine)
+        # dask cannot interrupt a running task: past the deadline the key is
+        # cancelled (its result will be dropped) and the chunk fails here.
+        self._deadlines = Deadlines()
         self._closed = False
 
     @classmethod
@@ -108,6 +105,7 @@ class Backend:
         try:
             self._resolve(remote, future, task)
         finally:
+            future.release()  # no reference to the dask future may keep its result on the cluster
             with self._lock:
                 self._remotes.pop(remote.key, None)
                 self._lock.notify_all()

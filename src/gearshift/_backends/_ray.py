@@ -1,9 +1,9 @@
 """``mode="ray"``: chunks run as Ray tasks.
 
 Where Ray comes from, first match wins: a Ray already initialised in this
-process (used as it is, never shut down here), ``address=`` or the
-``GEARSHIFT_RAY_ADDRESS`` environment variable (an existing cluster, via
-``ray.init(address=...)``), else a local Ray on 127.0.0.1 with ``workers``
+process (used as it is, never shut down here), ``address=`` (an existing
+cluster, via ``ray.init(address=...)``; ``GEARSHIFT_RAY_ADDRESS`` supplies it,
+see ``_options.py``), else a local Ray on 127.0.0.1 with ``workers``
 CPUs and no dashboard, shut down by :meth:`Backend.shutdown`.  Workers need
 gearshift installed.
 
@@ -16,7 +16,6 @@ cancelled with ``force=True``, which stops the worker running it.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from concurrent.futures import CancelledError, Future
@@ -26,7 +25,6 @@ from .._cpu import usable_cpus
 from .._task import Task
 from ._remote import Deadlines, EngineFuture, crashed, decode, run_remote
 
-ADDRESS_ENV = "GEARSHIFT_RAY_ADDRESS"
 #: times Ray re-runs a chunk whose worker died before the chunk fails
 MAX_RETRIES = 3
 
@@ -57,8 +55,14 @@ class Backend:
         import ray
 
         self.workers = workers or self.default_workers(False)
-        address = address or os.environ.get(ADDRESS_ENV) or None
         self._owns_ray = not ray.is_initialized()
+        if not self._owns_ray and address not in (None, "auto"):
+            current = ray.get_runtime_context().gcs_address
+            if address != current:
+                raise RuntimeError(
+                    f"Ray is already initialised in this process (connected to {current}), so address={address!r} "
+                    "cannot be used; call ray.shutdown() first, or leave address= out to use the current Ray"
+                )
         if self._owns_ray:
             if address is not None:
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
@@ -73,7 +77,7 @@ class Backend:
                 )
         self._refs: dict[Any, Any] = {}  # ObjectRef id -> ObjectRef, not yet settled
         self._lock = threading.Condition()
-        self._deadlines = Deadlines(self._stop)
+        self._deadlines = Deadlines()
         self._closed = False
 
     @classmethod
@@ -88,8 +92,8 @@ class Backend:
         import ray
 
         ref = _remote().remote(task)
-        future = EngineFuture(lambda: ray.cancel(ref, force=False))
-        future._gearshift_ref = ref  # type: ignore[attr-defined]  # for _stop
+        # force=True stops the worker process: the only way to end a call that hangs.
+        future = EngineFuture(lambda: ray.cancel(ref, force=False), lambda: ray.cancel(ref, force=True))
         with self._lock:
             self._refs[ref.hex()] = ref
         if task.timeout is not None:
@@ -97,15 +101,11 @@ class Backend:
         ref.future().add_done_callback(lambda f: self._settle(ref, f, future, task))
         return future
 
-    def _stop(self, future: EngineFuture) -> None:
-        import ray
-
-        ray.cancel(future._gearshift_ref, force=True)  # type: ignore[attr-defined]
-
     def _settle(self, ref: Any, done: Future[Any], future: EngineFuture, task: Task) -> None:
         try:
             self._resolve(done, future, task)
         finally:
+            future.release()  # no reference to the ObjectRef may keep its result in Ray's store
             with self._lock:
                 self._refs.pop(ref.hex(), None)
                 self._lock.notify_all()

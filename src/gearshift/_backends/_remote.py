@@ -33,22 +33,28 @@ import cloudpickle
 from .._errors import TaskTimeout, UnpicklableError, WorkerCrashed
 from .._task import ChunkResult, Raised, Task, run_chunk, unwrap
 
-#: a chunk that has not finished after ``timeout x items x SLACK`` is given up
-#: on from this side; the factor covers the time a chunk waits in the engine's
-#: queue behind others (the window keeps ``prefetch`` chunks per worker)
+#: a chunk that has not come back after ``timeout x items x SLACK + GRACE``
+#: seconds is given up on from this side.  Workers apply ``timeout`` to each
+#: item themselves, so this only catches a chunk that never returns (a worker
+#: that hangs); the factor covers the wait behind the other chunks queued on
+#: the same worker (``prefetch`` per worker), the grace an engine's slow start
 SLACK = 3.0
+GRACE = 10.0
 
 
 def run_remote(task: Task) -> bytes:
     """Run ``task`` on an engine worker; the result pickled, per-item tracebacks as text.
 
-    With ``task.timeout``, an item that ran longer is reported as
-    :class:`~gearshift.TaskTimeout` (its value is discarded): the engines
-    cannot interrupt a running Python call, so the limit is applied when the
-    item returns; a chunk that never returns is given up on by the caller's
-    deadline (and, on Ray, its worker is stopped).
+    With ``task.timeout``, each item of a plain function runs on a helper
+    thread; one that is still running at the limit is reported as
+    :class:`~gearshift.TaskTimeout` and left behind (a thread cannot be
+    stopped: its result is discarded when it comes, as in ``thread`` mode),
+    so the worker goes on with the next item.  Coroutines are cancelled.
     """
-    result = run_chunk(task) if task.timeout is None else _run_timed(task, task.timeout)
+    if task.timeout is None or task.is_async:  # arun_chunk applies the timeout to coroutines itself
+        result = run_chunk(task)
+    else:
+        result = _run_timed(task, task.timeout)
     for i, outcome in enumerate(result.outcomes):
         if type(outcome) is Raised:
             result.outcomes[i] = Raised(outcome.exception, outcome.traceback_text())
@@ -68,11 +74,16 @@ def _run_timed(task: Task, timeout: float) -> ChunkResult:
     failures = 0
     t0, c0 = time.perf_counter(), time.thread_time()
     for offset, item in enumerate(task.items):
-        one = Task(task.fn, [item], task.call, task.is_async, task.stop_on_error, start=task.start + offset)
-        began = time.perf_counter()
-        outcome = run_chunk(one).outcomes[0]
-        if time.perf_counter() - began > timeout:
-            outcome = Raised(item_timeout(timeout, task.start + offset))
+        one = Task(task.fn, [item], task.call, start=task.start + offset)
+        box: list[Any] = []
+        helper = threading.Thread(
+            target=lambda one=one, box=box: box.append(run_chunk(one).outcomes[0]),
+            name="gearshift-timed-item",
+            daemon=True,
+        )
+        helper.start()
+        helper.join(timeout)
+        outcome = box[0] if box else Raised(item_timeout(timeout, task.start + offset))
         outcomes.append(outcome)
         if type(outcome) is Raised:
             failures += 1
@@ -108,25 +119,42 @@ def crashed(engine: str, task: Task, cause: BaseException) -> WorkerCrashed:
     return error
 
 
-class EngineFuture(Future[Any]):
-    """A standard future whose :meth:`cancel` also cancels the engine's task."""
+def _nothing() -> None:
+    pass
 
-    def __init__(self, cancel_engine: Callable[[], object]) -> None:
+
+def _quietly(call: Callable[[], object]) -> None:
+    try:
+        call()
+    except Exception:  # the engine may be shutting down already; the task is ours to forget
+        pass
+
+
+class EngineFuture(Future[Any]):
+    """A standard future tied to an engine's task.
+
+    :meth:`cancel` also cancels the engine's task; ``stop`` (default: the same
+    as cancel) is how a task past its deadline is stopped.
+    """
+
+    def __init__(self, cancel: Callable[[], object], stop: Callable[[], object] | None = None) -> None:
         super().__init__()
-        self._cancel_engine = cancel_engine
+        self._cancel_engine = cancel
+        self._stop_engine = stop or cancel
 
     def cancel(self) -> bool:
         if not super().cancel():
             return False
-        self.cancel_engine()
+        _quietly(self._cancel_engine)
         return True
 
-    def cancel_engine(self) -> None:
-        """Ask the engine to drop (or stop) the task; this future is left as it is."""
-        try:
-            self._cancel_engine()
-        except Exception:  # the engine may be shutting down already; the task is ours to forget
-            pass
+    def stop_engine(self) -> None:
+        """Stop the engine's task (past its deadline); this future is left as it is."""
+        _quietly(self._stop_engine)
+
+    def release(self) -> None:
+        """Forget the engine's task (it is finished): nothing here keeps its result alive on the cluster."""
+        self._cancel_engine = self._stop_engine = _nothing
 
     def settle(self, result: Any = None, exception: BaseException | None = None) -> None:
         """Resolve unless already resolved (cancelled, timed out): late engine results are dropped."""
@@ -140,14 +168,13 @@ class EngineFuture(Future[Any]):
 
 
 class Deadlines:
-    """One thread that fails futures still running at their deadline.
+    """One thread that fails futures still pending at their deadline.
 
-    The future fails with :class:`~gearshift.TaskTimeout`, then
-    ``on_expire(future)`` runs to stop or release the engine's task.
+    The future fails with :class:`~gearshift.TaskTimeout`, then its engine
+    task is stopped (:meth:`EngineFuture.stop_engine`).
     """
 
-    def __init__(self, on_expire: Callable[[EngineFuture], object]) -> None:
-        self._on_expire = on_expire
+    def __init__(self) -> None:
         self._heap: list[tuple[float, int, EngineFuture, TaskTimeout]] = []
         self._cond = threading.Condition()
         self._ids = itertools.count()
@@ -157,7 +184,7 @@ class Deadlines:
     def add(self, future: EngineFuture, task: Task) -> None:
         assert task.timeout is not None
         size = len(task.items)
-        when = time.monotonic() + task.timeout * size * SLACK
+        when = time.monotonic() + task.timeout * size * SLACK + GRACE
         index = task.start if size == 1 else None
         error = item_timeout(task.timeout, index)
         with self._cond:
@@ -185,7 +212,4 @@ class Deadlines:
             if future.done():
                 continue
             future.settle(exception=error)  # first: stopping the engine's task must not look like a cancel
-            try:
-                self._on_expire(future)
-            except Exception:
-                pass
+            future.stop_engine()
