@@ -68,9 +68,12 @@ class Backend:
                 silence_logs=logging.ERROR,
             )
             self._client = distributed.Client(self._cluster, set_as_default=False)
-        # Every dask future not yet settled, so shutdown can cancel them and
-        # wait for their callbacks before the client goes away.
-        self._remotes: dict[Any, distributed.Future[bytes]] = {}
+        # Results come back through one as_completed consumer thread, which
+        # fetches them on the client's event loop: far cheaper per task than a
+        # done-callback that calls result() (a loop round trip each).
+        self._completed = distributed.as_completed(loop=self._client.loop, with_results=True, raise_errors=False)
+        self._pending: dict[Any, tuple[distributed.Future[bytes], EngineFuture, Task]] = {}
+        self._consumer: threading.Thread | None = None
         self._lock = threading.Condition()
         # dask cannot interrupt a running task: past the deadline the key is
         # cancelled (its result will be dropped) and the chunk fails here.
@@ -95,41 +98,50 @@ class Backend:
         remote = self._client.submit(run_remote, task, pure=False)
         future = EngineFuture(remote.cancel)
         with self._lock:
-            self._remotes[remote.key] = remote
+            self._pending[remote.key] = (remote, future, task)
+            self._completed.add(remote)
+            if self._consumer is None:
+                self._consumer = threading.Thread(target=self._consume, name="gearshift-dask-results", daemon=True)
+                self._consumer.start()
         if task.timeout is not None:
             self._deadlines.add(future, task)
-        remote.add_done_callback(lambda r: self._settle(r, future, task))
         return future
 
-    def _settle(self, remote: distributed.Future[bytes], future: EngineFuture, task: Task) -> None:
-        try:
-            self._resolve(remote, future, task)
-        finally:
-            future.release()  # no reference to the dask future may keep its result on the cluster
+    def _consume(self) -> None:
+        while True:
+            try:
+                remote, result = next(self._completed)
+            except StopIteration:  # nothing in flight: stop, unless a submit slipped in
+                with self._lock:
+                    if self._completed.count():
+                        continue
+                    self._consumer = None
+                    return
             with self._lock:
-                self._remotes.pop(remote.key, None)
+                entry = self._pending.pop(remote.key, None)
                 self._lock.notify_all()
+            if entry is not None:
+                _, future, task = entry
+                try:
+                    self._resolve(remote.status, result, future, task)
+                finally:
+                    future.release()  # no reference to the dask future may keep its result on the cluster
 
-    def _resolve(self, remote: distributed.Future[bytes], future: EngineFuture, task: Task) -> None:
+    def _resolve(self, status: str, result: Any, future: EngineFuture, task: Task) -> None:
         if future.done():
             return
-        from distributed.scheduler import KilledWorker
-
-        if remote.status == "cancelled":
+        if status == "cancelled":
             future.cancel()
-            return
-        try:
-            blob = remote.result()
-        except KilledWorker as exc:
-            future.settle(exception=crashed("dask", task, exc))
-            return
-        except BaseException as exc:
-            future.settle(exception=exc)
-            return
-        try:
-            future.settle(decode(blob, task))
-        except BaseException as exc:
-            future.settle(exception=exc)
+        elif status == "error":  # what the engine reports: the task itself never raises
+            from distributed.scheduler import KilledWorker
+
+            exc = result[1]
+            future.settle(exception=crashed("dask", task, exc) if isinstance(exc, KilledWorker) else exc)
+        else:
+            try:
+                future.settle(decode(result, task))
+            except BaseException as exc:
+                future.settle(exception=exc)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
@@ -137,14 +149,14 @@ class Backend:
                 return
             self._closed = True
             if wait and not cancel_futures:
-                self._lock.wait_for(lambda: not self._remotes)
-            remotes = list(self._remotes.values())
+                self._lock.wait_for(lambda: not self._pending)
+            remotes = [remote for remote, _, _ in self._pending.values()]
         self._deadlines.close()
         if remotes:
-            # Their callbacks fail (or cancel) our futures; wait for them while the client is alive.
+            # The consumer cancels our futures as these come back; wait for it while the client is alive.
             self._client.cancel(remotes)
             with self._lock:
-                self._lock.wait_for(lambda: not self._remotes, timeout=_CANCEL_GRACE)
+                self._lock.wait_for(lambda: not self._pending, timeout=_CANCEL_GRACE)
         if self._owns_client:
             self._client.close()
         if self._cluster is not None:
