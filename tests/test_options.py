@@ -140,3 +140,43 @@ def test_bad_executor_arguments(kwargs, error, message) -> None:  # type: ignore
 def test_drop_in_executors_reject_bad_max_workers(cls) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="max_workers must be greater than 0"):
         cls(max_workers=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"mode": "thread", "address": "tcp://h:8786"}, ValueError, "address= .* needs mode='dask' or mode='ray'"),
+        ({"mode": "auto", "address": "tcp://h:8786"}, ValueError, "needs mode='dask' or mode='ray', not mode='auto'"),
+        ({"mode": "dask", "address": 8786}, TypeError, "address must be a non-empty string .* got int"),
+        ({"mode": "ray", "address": ""}, TypeError, "address must be a non-empty string"),
+        ({"mode": "ray", "client": object()}, ValueError, "client= takes a distributed.Client and needs mode='dask'"),
+        ({"mode": "dask", "address": "tcp://h:1", "client": object()}, ValueError, "either address= or client="),
+    ],
+)
+@pytest.mark.parametrize("entry", API)
+def test_bad_engine_options(entry, kwargs, error, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error, match=message):
+        entry(double, [(1,), (2,)], **kwargs)
+
+
+def test_engine_address_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gearshift._options import make_options
+
+    monkeypatch.setenv("GEARSHIFT_DASK_ADDRESS", "tcp://10.1.2.3:8786")
+    monkeypatch.setenv("GEARSHIFT_RAY_ADDRESS", "10.1.2.3:6379")
+    assert make_options(mode="dask").engine_options == {"address": "tcp://10.1.2.3:8786"}
+    assert make_options(mode="ray").engine_options == {"address": "10.1.2.3:6379"}
+    assert make_options(mode="dask", address="tcp://other:1").engine_options == {"address": "tcp://other:1"}
+    assert make_options(mode="process").engine_options == {}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mode": "dask", "initializer": print}, "initializer applies to mode='thread' or 'process'"),
+        ({"mode": "process", "address": "tcp://h:1"}, "needs mode='dask' or mode='ray'"),
+    ],
+)
+def test_bad_executor_engine_arguments(kwargs, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match=message):
+        gearshift.Executor(**kwargs)
