@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._cpu import usable_cpus
@@ -128,10 +128,11 @@ class Backend:
                     future.release()  # no reference to the dask future may keep its result on the cluster
 
     def _resolve(self, status: str, result: Any, future: EngineFuture, task: Task) -> None:
-        if future.done():
+        if future.done():  # cancelled by us (or timed out): nothing to deliver
             return
         if status == "cancelled":
-            future.cancel()
+            cause = result if isinstance(result, BaseException) else CancelledError()
+            future.settle(exception=crashed("dask", task, cause, "the dask scheduler dropped the task"))
         elif status == "error":  # what the engine reports: the task itself never raises
             from distributed.scheduler import KilledWorker
 

@@ -117,8 +117,8 @@ class Backend:
 
         try:
             blob = done.result()
-        except (rex.TaskCancelledError, CancelledError):
-            future.cancel()
+        except (rex.TaskCancelledError, CancelledError) as exc:  # not by us: our cancel settles first
+            future.settle(exception=crashed("ray", task, exc, "Ray cancelled the task"))
             return
         except (rex.WorkerCrashedError, rex.NodeDiedError, rex.OutOfMemoryError, rex.ObjectLostError) as exc:
             future.settle(exception=crashed("ray", task, exc))

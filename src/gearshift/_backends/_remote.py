@@ -109,12 +109,18 @@ def decode(blob: bytes, task: Task) -> Any:
     return unwrap(result) if task.single else result
 
 
-def crashed(engine: str, task: Task, cause: BaseException) -> WorkerCrashed:
-    """The error for a chunk whose worker died (after the engine's own retries)."""
+def crashed(engine: str, task: Task, cause: BaseException, what: str = "a {engine} worker died") -> WorkerCrashed:
+    """The error for a chunk whose worker died (after the engine's own retries).
+
+    Also for a chunk the engine dropped without being asked to (``what`` says
+    so): failing it, rather than cancelling it, lets the runner retry or report
+    its items, so none goes missing.
+    """
     size = len(task.items)
     index = task.start if size == 1 else None
     where = f"item {task.start}" if size == 1 else f"one of items {task.start}..{task.start + size - 1}"
-    error = WorkerCrashed(f"a {engine} worker died while running {where}: {type(cause).__name__}: {cause}", index=index)
+    happened = what.format(engine=engine)
+    error = WorkerCrashed(f"{happened} while running {where}: {type(cause).__name__}: {cause}", index=index)
     error.__cause__ = cause
     return error
 
