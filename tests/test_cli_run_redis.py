@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("gearshift._cli._run", reason="needs the `gearshift run` command")
 
-from gearshift._store._redis import RedisStore  # noqa: E402 - after the skip
+from gearshift._store._redis import RedisStore
 
 JOBS = textwrap.dedent(
     """

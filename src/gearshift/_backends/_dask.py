@@ -69,8 +69,8 @@ class Backend:
             )
             self._client = distributed.Client(self._cluster, set_as_default=False)
         # Results come back through one as_completed consumer thread, which
-        # fetches them on the client's event loop: far cheaper per task than a
-        # done-callback that calls result() (a loop round trip each).
+        # fetches them on the client's event loop: a done-callback per future
+        # calling result() would add a round trip to that loop for each task.
         self._completed = distributed.as_completed(loop=self._client.loop, with_results=True, raise_errors=False)
         self._pending: dict[Any, tuple[distributed.Future[bytes], EngineFuture, Task]] = {}
         self._consumer: threading.Thread | None = None
