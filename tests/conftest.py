@@ -18,7 +18,7 @@ from gearshift._backends import BACKENDS
 MODES = [m for m in os.environ.get("GEARSHIFT_TEST_MODES", ",".join(BACKENDS)).split(",") if m]
 
 
-@pytest.fixture(params=MODES)
+@pytest.fixture(params=[pytest.param(m, marks=pytest.mark.ray) if m == "ray" else m for m in MODES])
 def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

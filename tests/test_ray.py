@@ -21,7 +21,7 @@ from helpers import Boom, fail_on_3
 
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install gearshift[ray]")
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(180)]
 
 
 def log_and_maybe_die(arg: tuple[int, str, int, bool]) -> int:
