@@ -167,7 +167,7 @@ class Backend:
         if self._broken is not None:
             raise BrokenProcessPool(str(self._broken)) from self._broken
         if self._closing:
-            raise RuntimeError("cannot submit work after shutdown()")
+            raise RuntimeError("cannot schedule new futures after shutdown")
         fn_key, fn_blob = self._function_blob(task)
         job = _Job(task, next(self._task_ids), fn_key, fn_blob, _dumps_items(task.items, task.start))
         self._jobs[job.future] = job
@@ -551,15 +551,20 @@ def _dumps_items(items: Sequence[Any], start: int) -> bytes:
         raise UnpicklableError(f"cannot pickle items {start}..: {exc}") from exc
 
 
-@atexit.register
 def _shutdown_all() -> None:
-    # Exit waits for running work, like the standard library; a Ctrl-C during
-    # that wait kills the workers at once instead.
+    # Exit waits for the work submitted, like the standard library (runs that
+    # ended cancelled their own); a Ctrl-C during that wait kills the workers.
     backends = list(_live)
     try:
         for backend in backends:
-            backend.shutdown(wait=True, cancel_futures=True)
+            backend.shutdown(wait=True)
     except KeyboardInterrupt:
         for backend in backends:
             backend.abort(list(backend._jobs), 0.0)
             backend.shutdown(wait=True, cancel_futures=True)
+
+
+# Like the standard library's pools: before other atexit callbacks, so that
+# work submitted from one of those is refused rather than left hanging.
+_register_atexit = getattr(threading, "_register_atexit", atexit.register)
+_register_atexit(_shutdown_all)
