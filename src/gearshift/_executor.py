@@ -154,11 +154,14 @@ class Executor(concurrent.futures.Executor):
             self._closed = True
         self._backend.shutdown(wait=False, cancel_futures=True)
         running = [f for f in list(self._futures) if not f.cancel() and not f.done()]
-        self._backend.abort(running, _runner.GRACE)
+        abort = getattr(self._backend, "abort", None)  # optional for engines that cancel on their own
+        if abort is not None:
+            abort(running, _runner.GRACE)
         try:
             self._backend.shutdown(wait=True)
         except KeyboardInterrupt:  # a second Ctrl-C: stop at once
-            self._backend.abort(running, 0.0)
+            if abort is not None:
+                abort(running, 0.0)
             self._backend.shutdown(wait=True)
 
 

@@ -442,8 +442,9 @@ class Runner:
             grace = GRACE
         running = [s.future for s in self._inflight if s.future is not None and not s.future.cancel()]
         running = [f for f in running if not f.done()]
-        if running:
-            self.backend.abort(running, grace)
+        abort = getattr(self.backend, "abort", None)  # optional for engines that cancel on their own
+        if running and abort is not None:
+            abort(running, grace)
         self._inflight.clear()
         self._retry.clear()
         self._later.clear()
