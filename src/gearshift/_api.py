@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import operator
+import sys
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
@@ -22,16 +24,29 @@ from ._options import Options, check_function, check_items, is_async_function, m
 from ._plan import Plan
 from ._planner import plan_fixed
 from ._pools import create_backend, shared_backend
-from ._runner import Runner, Stopped
+from ._runner import Observer, Runner, Stopped
 from ._task import CALL_ONE, CALL_STAR
 
 __all__ = ["aimap", "amap", "imap", "map", "starmap"]
 
 
 class _Run:
-    """One prepared run: the runner and whether it owns (and must close) its backend."""
+    """One prepared run: the runner and whether it owns (and must close) its backend.
 
-    def __init__(self, fn: Callable[..., Any], options: Options, call: int, loop: asyncio.AbstractEventLoop | None):
+    ``observer`` is told about every item as it completes (see ``Observer``);
+    ``progress=True`` adds a progress bar on a terminal.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        options: Options,
+        call: int,
+        loop: asyncio.AbstractEventLoop | None,
+        observer: Observer | None = None,
+    ):
+        self.options = options
+        self.observer = observer
         is_async = is_async_function(fn)
         self.plan: Plan = plan_fixed(options, is_async=is_async)
         backend: Backend | None = None
@@ -49,11 +64,36 @@ class _Run:
         self.runner = Runner(self.backend, fn, options, self.plan, call=call, is_async=is_async)
 
     def batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
+        progress = None
+        if self.options.progress:
+            from ._progress import Progress, choose_style
+
+            style = choose_style(sys.stderr, when_not_a_terminal="none")
+            if style != "none":
+                total = operator.length_hint(items, -1)
+                progress = Progress(
+                    total=None if total < 0 else total, mode=self.plan.mode, workers=self.plan.workers, style=style
+                )
+        self.runner.observer = _combine(self.observer, progress)
         try:
             yield from self.runner.batches(items)
         finally:
+            if progress is not None:
+                progress.close()
             if self.owned:
                 self.backend.shutdown(wait=False, cancel_futures=True)
+
+
+def _combine(*observers: Observer | None) -> Observer | None:
+    present = [o for o in observers if o is not None]
+    if len(present) <= 1:
+        return present[0] if present else None
+
+    def both(start: int, outcomes: list[Any], failed: int) -> None:
+        for observer in present:
+            observer(start, outcomes, failed)
+
+    return both
 
 
 def _check_picklable(fn: Callable[..., Any]) -> None:

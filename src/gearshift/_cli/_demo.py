@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from ._api import map as gs_map
+from .._api import map as gs_map
 
 MODES = ("sync", "async", "thread", "process", "auto")
 

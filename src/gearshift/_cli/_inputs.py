@@ -1,0 +1,142 @@
+"""What the commands read from the user: ``MODULE:FUNCTION`` and the input file.
+
+Every mistake here is the user's to fix, so each one raises :class:`UsageError`
+with one line that says what was wrong and what to do; the command line prints
+it without a traceback and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its input files (exit status 2)."""
+
+
+def load_function(spec: str) -> Callable[..., Any]:
+    """Import ``MODULE:FUNCTION``; MODULE is a dotted module on ``sys.path`` or a path to a ``.py`` file.
+
+    A ``.py`` file is imported under its own name with its folder put first on
+    ``sys.path``, as ``python FILE`` would; worker processes get the same path,
+    so they can import it too.  The current directory is on the path as well.
+    """
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(
+            f"expected MODULE:FUNCTION (for example jobs:crack, mypkg.jobs:crack or ./jobs.py:crack), got {spec!r}"
+        )
+    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
+        module = _import_file(Path(module_name))
+    else:
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        module = _import_module(module_name, attr)
+    target: Any = module
+    for part in attr.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            names = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+            known = f" (its functions: {', '.join(names[:12])})" if names else ""
+            raise UsageError(f"module {module_name!r} has no function {attr!r}{known}") from None
+    if not callable(target):
+        raise UsageError(f"{spec} is a {type(target).__name__}, not a function")
+    return target  # type: ignore[no-any-return]
+
+
+def _import_file(path: Path) -> Any:
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    if path.suffix != ".py":
+        raise UsageError(f"{path} is not a Python file (.py)")
+    path = path.resolve()
+    folder, name = str(path.parent), path.stem
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        if Path(getattr(loaded, "__file__", "") or "").resolve() == path:
+            return loaded
+        raise UsageError(f"{path.name} has the name of the module {name!r} that is already imported; rename the file")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return _import_module(name, "")
+
+
+def _import_module(name: str, attr: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
+            raise UsageError(
+                f"cannot import module {name!r}: it was not found on sys.path (run gearshift from the folder "
+                f"that contains it, or give a file path such as ./{name.replace('.', '/')}.py:{attr or 'FUNCTION'})"
+            ) from None
+        raise UsageError(f"importing {name!r} failed: {exc}") from None
+    except Exception as exc:
+        where = ""
+        tb = exc.__traceback__
+        while tb is not None:  # point at the user's line, not at importlib's
+            where = f" ({tb.tb_frame.f_code.co_filename}, line {tb.tb_lineno})"
+            tb = tb.tb_next
+        raise UsageError(f"importing {name!r} failed: {type(exc).__name__}: {exc}{where}") from None
+
+
+class InputFile:
+    """The items of a run, read lazily from a file: JSON Lines by default, plain lines with ``lines=True``.
+
+    JSON Lines: each line is one JSON value, one item; blank lines are skipped.
+    Plain lines: each line is one string item, without its line ending.
+    :meth:`scan` reads the whole file once before any work starts, so a
+    malformed line N is reported at once (with N), and the total is known.
+    """
+
+    def __init__(self, path: str | Path, *, lines: bool = False) -> None:
+        self.path = Path(path)
+        self.lines = lines
+        self.format = "lines" if lines else "jsonl"
+
+    def identity(self) -> dict[str, Any]:
+        """What identifies this input for ``--resume``: absolute path, size and modification time."""
+        try:
+            st = self.path.stat()
+        except OSError as exc:
+            raise UsageError(f"cannot read input {self.path}: {exc.strerror}") from None
+        return {"path": str(self.path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "format": self.format}
+
+    def scan(self) -> int:
+        """Check every line and return the number of items."""
+        return sum(1 for _ in self._items(check_only=True))
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._items(check_only=False)
+
+    def _items(self, *, check_only: bool) -> Iterator[Any]:
+        try:
+            handle = self.path.open("rb")
+        except OSError as exc:
+            raise UsageError(f"cannot read input {self.path}: {exc.strerror}") from None
+        with handle:
+            for number, raw in enumerate(handle, 1):
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise UsageError(f"{self.path}, line {number}: not UTF-8 text") from None
+                if self.lines:
+                    yield text.rstrip("\r\n") if text.endswith("\n") else text
+                    continue
+                if not text.strip():
+                    continue
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise UsageError(
+                        f"{self.path}, line {number}: not valid JSON ({exc.msg}, column {exc.colno}); "
+                        "each line must be one JSON value, or pass --lines to read plain text lines"
+                    ) from None
+                yield None if check_only else value

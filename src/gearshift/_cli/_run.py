@@ -1,0 +1,282 @@
+"""``gearshift run``: map a function over a file, with a checkpoint that survives being killed.
+
+Data flow::
+
+    input file --(lazily, skipping finished indices)--> Runner --> observer (as items complete)
+                                                                     | JSON record per item
+                                                                     v
+                                     checkpoint store  <-- put_many every CHECKPOINT_SECONDS
+                                            |
+                     when every item is in: | iter_records (index order)
+                                            v
+                           OUTPUT.tmp --os.replace--> OUTPUT
+
+The output file appears only once it is complete, so it is never half-written.
+If the process dies, the store still holds every batch it committed;
+``--resume`` runs only the missing indices and then writes the whole output, so
+it ends with every item exactly once, in input order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from array import array
+from pathlib import Path
+from typing import Any
+
+from .._api import _combine, _Run
+from .._errors import Failure
+from .._options import make_options
+from .._progress import Progress, choose_style
+from .._store import Store, StoreURLError, open_store
+from .._task import CALL_ONE
+from ._inputs import InputFile, UsageError, load_function
+
+#: how often finished items are committed to the checkpoint: at most this much work is lost to a crash
+CHECKPOINT_SECONDS = 0.25
+#: ... or as soon as this many records wait, whichever comes first
+CHECKPOINT_RECORDS = 5000
+#: meta keys that must match for --resume (options such as --workers may change between attempts)
+IDENTITY = ("function", "input", "format", "size", "mtime_ns", "items")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _ItemFailed(Exception):
+    """``--errors raise``: the first failure ends the run (the failure is not checkpointed)."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure)
+        self.failure = failure
+
+
+def checkpoint_path(output: Path) -> Path:
+    """The default checkpoint file: beside the output, named after it."""
+    return output.with_name(output.name + ".gearshift.sqlite")
+
+
+def failure_record(index: int, failure: Failure) -> dict[str, Any]:
+    exc = failure.exception
+    return {
+        "index": index,
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": failure.traceback,
+        "attempts": failure.attempts,
+    }
+
+
+class Checkpointer:
+    """Runner observer: turns outcomes into output records and commits them in batches.
+
+    The runner numbers the items it was given; on a resumed run those are only
+    the unfinished ones, so ``pending`` maps the runner's index back to the
+    input's (None: the same numbers).
+    """
+
+    def __init__(self, store: Store, pending: array[int] | None, *, stop_on_failure: bool) -> None:
+        self.store = store
+        self.pending = pending
+        self.stop_on_failure = stop_on_failure
+        self.buffer: list[tuple[int, str]] = []
+        self.failed = 0
+        self._due = time.monotonic() + CHECKPOINT_SECONDS
+
+    def __call__(self, start: int, outcomes: list[Any], failed: int) -> None:
+        pending = self.pending
+        for k, value in enumerate(outcomes):
+            index = start + k if pending is None else pending[start + k]
+            if type(value) is Failure:
+                if self.stop_on_failure:
+                    self.flush()
+                    raise _ItemFailed(Failure(index, value.exception, value.traceback, value.attempts))
+                self.failed += 1
+                text = json.dumps(failure_record(index, value))
+            else:
+                try:
+                    text = json.dumps({"index": index, "value": value}, ensure_ascii=False, allow_nan=False)
+                except (TypeError, ValueError) as exc:
+                    failure = Failure(index, exc, f"the result cannot be written as JSON: {exc}\n", 1)
+                    if self.stop_on_failure:
+                        self.flush()
+                        raise _ItemFailed(failure) from None
+                    self.failed += 1
+                    text = json.dumps(failure_record(index, failure))
+            self.buffer.append((index, text))
+        if len(self.buffer) >= CHECKPOINT_RECORDS or time.monotonic() >= self._due:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.store.put_many(self.buffer)  # atomic: on an exception the buffer is kept
+            self.buffer = []
+        self._due = time.monotonic() + CHECKPOINT_SECONDS
+
+
+def run_command(args: argparse.Namespace) -> int:
+    fn = load_function(args.function)
+    source = InputFile(args.input, lines=args.lines)
+    identity = source.identity()
+    total = source.scan()
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise UsageError(f"cannot write {output}: the folder {output.parent} does not exist")
+    try:
+        options = make_options(
+            mode=args.mode, workers=args.workers, chunksize=args.chunksize, ordered=not args.unordered,
+            timeout=args.timeout, retries=args.retries, errors="return",
+        )  # fmt: skip
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    meta = {
+        "function": args.function,
+        "input": identity["path"],
+        "format": identity["format"],
+        "size": identity["size"],
+        "mtime_ns": identity["mtime_ns"],
+        "items": total,
+        "output": str(output.resolve()),
+        "options": {"mode": args.mode, "workers": args.workers, "retries": args.retries, "timeout": args.timeout},
+    }
+    default_store = checkpoint_path(output)
+    try:
+        store = open_store(args.store, default_path=default_store)
+    except StoreURLError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        done = _claim(store, meta, resume=args.resume, where=args.store or str(default_store))
+        return _execute(args, fn, source, store, done, total, output, options)
+    finally:
+        store.close()
+
+
+def _claim(store: Store, meta: dict[str, Any], *, resume: bool, where: str) -> set[int]:
+    """Make the store this run's, and return the indices already finished."""
+    previous = store.get_meta()
+    if previous is None:
+        store.set_meta(meta)
+        return set()
+    done = store.done_indices()
+    if not resume:
+        raise UsageError(
+            f"a checkpoint of an unfinished run is at {where} ({len(done)} of {previous.get('items')} items done): "
+            "pass --resume to continue it, or delete it to start over"
+        )
+    changed = [key for key in IDENTITY if previous.get(key) != meta.get(key)]
+    if changed:
+        what = ", ".join(f"{key} was {previous.get(key)!r}, now {meta.get(key)!r}" for key in changed)
+        raise UsageError(
+            f"cannot resume: the checkpoint at {where} belongs to a different run ({what}); "
+            "delete it to start over, or give another --output"
+        )
+    store.set_meta(meta)  # options may differ between attempts; the identity does not
+    return done
+
+
+def _execute(
+    args: argparse.Namespace,
+    fn: Any,
+    source: InputFile,
+    store: Store,
+    done: set[int],
+    total: int,
+    output: Path,
+    options: Any,
+) -> int:
+    pending: array[int] | None = None
+    if done:
+        pending = array("q", (i for i in range(total) if i not in done))
+    items = _Sized(source if not done else (v for i, v in enumerate(source) if i not in done), total - len(done))
+    checkpointer = Checkpointer(store, pending, stop_on_failure=args.errors == "raise")
+    run = _Run(fn, options, CALL_ONE, None, observer=checkpointer)
+    progress = None
+    if not args.quiet:
+        style = choose_style(sys.stderr, when_not_a_terminal="lines")
+        progress = Progress(
+            total=total, mode=run.plan.mode, workers=run.plan.workers, style=style, initial=len(done),
+            interval=args.progress_interval,
+        )  # fmt: skip
+        if done:
+            sys.stderr.write(f"gearshift: resuming: {len(done):,} of {total:,} items already done\n")
+        run.observer = _combine(checkpointer, progress)
+    try:
+        for _ in run.batches(items):
+            pass  # the results reach the checkpoint through the observer
+    except _ItemFailed as stop:
+        _close(progress)
+        f = stop.failure
+        sys.stderr.write(
+            f"gearshift run: item {f.index} failed after {f.attempts} attempt(s): "
+            f"{type(f.exception).__name__}: {f.exception}\n{f.traceback.rstrip()}\n"
+            f"{_count(store):,} of {total:,} items are checkpointed in {_where(args, output)}; fix the function and "
+            "add --resume to go on, or pass --errors return to record failures and continue\n"
+        )
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        checkpointer.flush()
+        _close(progress)
+        sys.stderr.write(
+            f"gearshift run: interrupted; {_count(store):,} of {total:,} items are checkpointed in "
+            f"{_where(args, output)}; add --resume to continue\n"
+        )
+        return EXIT_INTERRUPTED
+    checkpointer.flush()
+    _close(progress)
+    failed = _write_output(store, output, total)
+    if args.store is None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(checkpoint_path(output)) + suffix).unlink(missing_ok=True)
+    if not args.quiet:
+        sys.stderr.write(f"gearshift: wrote {total:,} results to {output} ({failed:,} failed)\n")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _write_output(store: Store, output: Path, total: int) -> int:
+    """Write every record in index order to a temporary file, then move it into place; return the failures."""
+    tmp = output.with_name(output.name + ".tmp")
+    failed = expected = 0
+    with tmp.open("w", encoding="utf-8") as out:
+        for index, text in store.iter_records():
+            if index != expected:
+                raise RuntimeError(f"checkpoint is missing item {expected} (found {index}); please report this")
+            expected += 1
+            if text.startswith(f'{{"index": {index}, "error": '):  # the records' own key order, see above
+                failed += 1
+            out.write(text)
+            out.write("\n")
+        out.flush()
+        os.fsync(out.fileno())
+    if expected != total:
+        tmp.unlink()
+        raise RuntimeError(f"checkpoint holds {expected} items, the input {total}; please report this")
+    os.replace(tmp, output)
+    return failed
+
+
+def _count(store: Store) -> int:
+    return len(store.done_indices())
+
+
+def _where(args: argparse.Namespace, output: Path) -> str:
+    return str(args.store or checkpoint_path(output))
+
+
+def _close(progress: Progress | None) -> None:
+    if progress is not None:
+        progress.close()
+
+
+class _Sized:
+    """An iterable that knows its length, so the runner can size chunks for it."""
+
+    def __init__(self, items: Any, length: int) -> None:
+        self.items, self.length = items, length
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __length_hint__(self) -> int:
+        return self.length
