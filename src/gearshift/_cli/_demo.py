@@ -1,51 +1,147 @@
-"""A short demonstration: every mode on a small CPU-bound and a small I/O-bound job."""
+"""``gearshift demo``: four classic jobs, each under every mode, with the winner and ``auto``'s choice.
+
+The jobs come from :mod:`gearshift._bench.workloads` (defined once for every
+benchmark).  Each job runs under every mode in this one process, pools warmed
+first.  A mode that would take too long on the whole job (``sync`` on 500
+slow downloads takes a minute and a half) runs only on its first items, and
+its time is scaled up to the whole job: such times are marked ``~``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import importlib.util
+import sys
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .._api import map as gs_map
+from .._api import _prepare
+from .._task import CALL_ONE
 
 MODES = ("sync", "async", "thread", "process", "auto")
 
 
-def cpu_job(n: int) -> int:
-    """Pure-Python arithmetic: holds the GIL the whole time."""
-    total = 0
-    for i in range(n):
-        total += i * i % 7
-    return total
+@dataclasses.dataclass(frozen=True)
+class Job:
+    title: str
+    story: str
+    fn: Callable[..., Any]
+    items: list[Any]
+    #: per mode: a different function for the same job (the async client for async) ...
+    fns: dict[str, Callable[..., Any]] = dataclasses.field(default_factory=dict)
+    #: ... and how many items to time when the whole job would take too long
+    samples: dict[str, int] = dataclasses.field(default_factory=dict)
+    describe: Callable[[list[Any]], str] | None = None
 
 
-def io_job(seconds: float) -> float:
-    """A blocking wait, as a socket read or a disk access would be."""
-    time.sleep(seconds)
-    return seconds
+@dataclasses.dataclass
+class Timing:
+    mode: str
+    seconds: float
+    sampled: int | None  # items timed when scaled up, else None
+    plan_mode: str
+    workers: int
+    reasons: tuple[str, ...]
+    results: list[Any]
 
 
-def run_demo(out: TextIO, *, cpu_items: int = 16, io_items: int = 32) -> list[dict[str, Any]]:
-    """Run each job in each mode, print a table, and return the rows."""
-    jobs: list[tuple[str, Callable[[Any], Any], list[Any]]] = [
-        ("CPU-bound (pure Python loop)", cpu_job, [300_000] * cpu_items),
-        ("I/O-bound (blocking 50 ms wait)", io_job, [0.05] * io_items),
-    ]
+def demo_command(args: argparse.Namespace) -> int:
+    run_demo(sys.stdout, quick=args.quick)
+    return 0
+
+
+def run_demo(out: TextIO, *, quick: bool = False) -> list[dict[str, Any]]:
+    """Run the four jobs, print what happened, and return one row per job and mode."""
+    from .._bench.servers import aio_server, http_server
+    from .._bench.workloads import ahttp_get, http_get, md5_crack_prefix, square_plus_one
+
+    t_start = time.perf_counter()
+    out.write("gearshift demo: the same job under every concurrency model, timed side by side.\n")
+    out.write("Workers are each mode's defaults; pools are started before timing.\n")
+    out.flush()
+    for mode in MODES:
+        _measure(square_plus_one, list(range(8)), mode)
+    pages = 100 if quick else 500
     rows: list[dict[str, Any]] = []
-    for title, fn, items in jobs:
-        expected = [fn(items[0])] * len(items) if fn is cpu_job else items
-        out.write(f"\n{title}: {len(items)} items\n")
-        times: dict[str, float] = {}
-        for mode in MODES:
-            gs_map(fn, items[:2], mode=mode)  # warm the workers; start-up is not what we compare
-            t0 = time.perf_counter()
-            results = gs_map(fn, items, mode=mode)
-            times[mode] = time.perf_counter() - t0
-            assert results == expected, f"{mode} gave wrong results"
-        base = times["sync"]
-        for mode, took in times.items():
-            out.write(f"  {mode:<8} {took * 1000:8.1f} ms   {base / took:5.2f}x sync\n")
-            rows.append({"job": title, "mode": mode, "seconds": took, "speedup": base / took})
-        best = min(times, key=lambda m: times[m])
-        out.write(f"  fastest: {best}\n")
+    server = aio_server if importlib.util.find_spec("aiohttp") else http_server
+    with server(0.2) as slow_url, http_server(0.1) as url:
+        prefixes = [a + b for a in "abcdefghijklmnopqrstuvwxyz" for b in "abcdefghijklmnopqrstuvwxyz"]
+        jobs = [
+            Job(
+                "Crack an md5 password from a wordlist",
+                "CPU-bound pure Python: the GIL is held, so only processes run it in parallel",
+                md5_crack_prefix,
+                prefixes[: 12 if quick else 52],
+                describe=lambda results: "found: " + ", ".join(w for ws in results for w in ws),
+            ),
+            Job(
+                f"Download {pages} pages from a slow local server (200 ms each)",
+                "I/O-bound at scale: asyncio keeps 100 requests in flight on one thread; "
+                "sync, thread and process use a blocking client",
+                http_get,
+                [f"{slow_url}/item/{i}?delay=0.2" for i in range(pages)],
+                fns={"async": ahttp_get, "auto": ahttp_get},
+                samples={"sync": 6, "thread": 30, "process": 10},
+            ),
+            Job(
+                "A few blocking reads (6 requests, 100 ms each)",
+                "a handful of blocking calls: a few threads overlap the waits; processes cost more to feed",
+                http_get,
+                [f"{url}/item/{i}?delay=0.1" for i in range(6)],
+            ),
+            Job(
+                "Trivial work (20,000 additions)",
+                "each item takes well under a microsecond: any hand-off costs more than the work",
+                square_plus_one,
+                list(range(20_000)),
+            ),
+        ]
+        for number, job in enumerate(jobs, 1):
+            rows += _run_job(out, number, job)
+    out.write(f"\nThe demo took {time.perf_counter() - t_start:.1f} s.  Measure your own function with:\n")
+    out.write("  gearshift advise MODULE:FUNCTION --input items.jsonl\n")
     return rows
+
+
+def _run_job(out: TextIO, number: int, job: Job) -> list[dict[str, Any]]:
+    out.write(f"\n{number}. {job.title}\n   {job.story}\n")
+    out.flush()
+    timings: dict[str, Timing] = {}
+    for mode in MODES:
+        fn = job.fns.get(mode, job.fn)
+        timings[mode] = _measure(fn, job.items, mode, sample=job.samples.get(mode))
+    base = timings["sync"].seconds
+    best = min((m for m in MODES if m != "auto"), key=lambda m: timings[m].seconds)
+    rows = []
+    for mode, t in timings.items():
+        mark = "~" if t.sampled else " "
+        note = f"  (timed on {t.sampled} items, scaled up)" if t.sampled else ""
+        star = "  <- fastest" if mode == best else ""
+        who = f"{t.plan_mode} x{t.workers}"
+        out.write(f"   {mode:<8}{mark}{_fmt(t.seconds):>8}  {base / t.seconds:6.1f}x sync   {who:<12}{star}{note}\n")
+        rows.append({"job": job.title, "mode": mode, "seconds": t.seconds, "speedup": base / t.seconds})
+    auto = timings["auto"]
+    out.write(f"   auto chose {auto.plan_mode} with {auto.workers} workers: {'; '.join(auto.reasons)}\n")
+    if job.describe is not None:
+        out.write(f"   {job.describe(timings['sync'].results)}\n")
+    out.flush()
+    return rows
+
+
+def _measure(fn: Callable[..., Any], items: list[Any], mode: str, *, sample: int | None = None) -> Timing:
+    part = items if sample is None or sample >= len(items) else items[:sample]
+    run = _prepare(fn, part, CALL_ONE, None, mode=mode)
+    t0 = time.perf_counter()
+    results = [r for batch in run.batches(part) for r in batch]
+    seconds = time.perf_counter() - t0
+    sampled = None
+    if len(part) < len(items):
+        seconds *= len(items) / len(part)
+        sampled = len(part)
+    return Timing(mode, seconds, sampled, run.plan.mode, run.plan.workers, run.plan.reasons, results)
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1000:.0f} ms"
