@@ -1,0 +1,172 @@
+"""``gearshift advise``: profile a function on a sample of its input and print the plan with its evidence.
+
+The measuring lives in :func:`collect_advice`, which returns plain data (also
+what ``--json`` prints); this module only reads the sample and renders it.
+Until the planner's ``gearshift.profile`` / ``gearshift.advise`` API is in
+this tree, :func:`collect_advice` measures by trial: the per-item wall and CPU
+time and payload sizes on a sequential pass, then the whole sample under every
+mode, keeping the fastest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import pickle
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from .._api import _prepare
+from .._options import is_async_function
+from .._task import CALL_ONE
+from ._inputs import InputFile, UsageError, load_function
+
+MODES = ("sync", "async", "thread", "process")
+
+
+def advise_command(args: argparse.Namespace) -> int:
+    if args.sample < 1:
+        raise UsageError(f"--sample must be >= 1, got {args.sample}")
+    fn = load_function(args.function)
+    source = InputFile(args.input, lines=args.lines)
+    total = source.scan()
+    if total == 0:
+        raise UsageError(f"{args.input} holds no items")
+    sample = list(itertools.islice(source, args.sample))
+    advice = collect_advice(fn, sample)
+    advice["function"] = args.function
+    advice["input"] = {"path": str(args.input), "items": total}
+    if args.json:
+        json.dump(advice, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        render(advice, sys.stdout)
+    return 0
+
+
+def collect_advice(fn: Callable[..., Any], sample: list[Any]) -> dict[str, Any]:
+    """Measure ``fn`` on ``sample`` and return the evidence, the plan and the losing modes, as plain data."""
+    measured = _measure_items(fn, sample)
+    trials: dict[str, dict[str, Any]] = {}
+    for mode in MODES:
+        _time_mode(fn, sample[:2], mode)  # start the pool; start-up is not what we compare
+        trials[mode] = _time_mode(fn, sample, mode)
+    base = trials["sync"]["seconds"]
+    best = min(trials, key=lambda m: trials[m]["seconds"])
+    for t in trials.values():
+        t["speedup_over_sync"] = round(base / t["seconds"], 3) if t["seconds"] > 0 else None
+    plan = {
+        "mode": best,
+        "workers": trials[best]["workers"],
+        "chunksize": None,
+        "expected_speedup": trials[best]["speedup_over_sync"],
+        "reasons": _reasons(best, measured, trials),
+    }
+    others = {m: _why_lost(m, best, measured, trials) for m in MODES if m != best}
+    return {"sample": len(sample), "measured": measured, "trials": trials, "plan": plan, "other_modes": others}
+
+
+def _measure_items(fn: Callable[..., Any], sample: list[Any]) -> dict[str, Any]:
+    is_async = is_async_function(fn)
+    walls, cpus, in_sizes, out_sizes = [], [], [], []
+    for item in sample:
+        w0, c0 = time.perf_counter(), time.thread_time()
+        result = asyncio.run(fn(item)) if is_async else fn(item)
+        cpus.append(time.thread_time() - c0)
+        walls.append(time.perf_counter() - w0)
+        in_sizes.append(_size(item))
+        out_sizes.append(_size(result))
+    wall, cpu = statistics.median(walls), statistics.median(cpus)
+    return {
+        "is_async": is_async,
+        "wall_per_item_s": wall,
+        "cpu_per_item_s": cpu,
+        "cpu_share": round(min(1.0, cpu / wall), 3) if wall > 0 else None,
+        "item_bytes": int(statistics.median(in_sizes)),
+        "result_bytes": int(statistics.median(out_sizes)),
+    }
+
+
+def _size(value: Any) -> int:
+    try:
+        return len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        return -1
+
+
+def _time_mode(fn: Callable[..., Any], items: list[Any], mode: str) -> dict[str, Any]:
+    run = _prepare(fn, items, CALL_ONE, None, mode=mode)
+    t0 = time.perf_counter()
+    for _ in run.batches(items):
+        pass
+    return {"seconds": time.perf_counter() - t0, "workers": run.plan.workers}
+
+
+def _reasons(best: str, m: dict[str, Any], trials: dict[str, dict[str, Any]]) -> list[str]:
+    share = m["cpu_share"]
+    reasons = [
+        f"on the sample, {best} was the fastest: {trials[best]['seconds'] * 1000:.0f} ms, "
+        f"{trials[best]['speedup_over_sync']:.2f}x sync"
+    ]
+    if m["is_async"]:
+        reasons.append("fn is a coroutine function: its awaits can overlap on an event loop")
+    if share is not None:
+        kind = "CPU-bound" if share > 0.7 else "mostly waiting (I/O-bound)" if share < 0.3 else "mixed CPU and waiting"
+        reasons.append(f"each item takes {_ms(m['wall_per_item_s'])} wall, {share:.0%} of it on the CPU: {kind}")
+    return reasons
+
+
+def _why_lost(mode: str, best: str, m: dict[str, Any], trials: dict[str, dict[str, Any]]) -> str:
+    t, b = trials[mode], trials[best]
+    text = f"{t['seconds'] * 1000:.0f} ms on the sample ({t['speedup_over_sync']:.2f}x sync)"
+    text += f" vs {b['seconds'] * 1000:.0f} ms"
+    share = m["cpu_share"] or 0.0
+    if mode == "sync":
+        return text + ": one item at a time, nothing overlaps"
+    if mode == "thread" and share > 0.7 and t["speedup_over_sync"] < 1.3:
+        return text + ": the function holds the GIL, so threads take turns"
+    if mode == "process" and m["wall_per_item_s"] < 0.001:
+        return text + ": items are too small to pay for shipping them to other processes"
+    if mode == "process" and share < 0.3:
+        return text + ": the work is waiting, and few processes wait no better than many threads"
+    if mode == "async" and not m["is_async"]:
+        return text + ": a plain function runs on threads in async mode, with no event-loop advantage"
+    return text
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e6:.0f} µs" if seconds < 0.001 else f"{seconds * 1000:.1f} ms"
+
+
+def render(advice: dict[str, Any], out: TextIO) -> None:
+    m, plan = advice["measured"], advice["plan"]
+    out.write(f"gearshift advise {advice['function']}  (profiled on {advice['sample']} of ")
+    out.write(f"{advice['input']['items']:,} items)\n\nMeasured\n")
+    out.write(f"  function             {'async def' if m['is_async'] else 'plain function'}\n")
+    out.write(f"  wall time per item   {_ms(m['wall_per_item_s'])} (median)\n")
+    out.write(f"  CPU time per item    {_ms(m['cpu_per_item_s'])} (median)")
+    if m["cpu_share"] is not None:
+        out.write(f", {m['cpu_share']:.0%} of the wall time")
+    out.write(f"\n  payload              {m['item_bytes']:,} B in, {m['result_bytes']:,} B out (pickled, median)\n")
+    out.write("  whole sample         " + ", ".join(
+        f"{mode} {t['seconds'] * 1000:.0f} ms" for mode, t in advice["trials"].items()
+    ) + "\n")  # fmt: skip
+    chunks = "automatic" if plan["chunksize"] is None else str(plan["chunksize"])
+    out.write(f"\nPlan: mode={plan['mode']}, workers={plan['workers']}, chunksize={chunks}")
+    if plan["expected_speedup"] is not None:
+        out.write(f", expected speed-up over sync {plan['expected_speedup']:.2f}x")
+    out.write("\n")
+    for reason in plan["reasons"]:
+        out.write(f"  - {reason}\n")
+    out.write("\nWhy not the others\n")
+    for mode, why in advice["other_modes"].items():
+        out.write(f"  {mode:<8} {why}\n")
+    out.write(
+        f"\nRun it:  gearshift run {advice['function']} --input {advice['input']['path']} "
+        f"--output results.jsonl --mode {plan['mode']}\n"
+    )
