@@ -24,7 +24,7 @@ from ._options import Options, check_function, check_items, is_async_function, m
 from ._plan import Plan
 from ._planner import plan_fixed
 from ._pools import create_backend, shared_backend
-from ._runner import Observer, Runner, Stopped
+from ._runner import ResultsObserver, Runner, Stopped
 from ._task import CALL_ONE, CALL_STAR
 
 __all__ = ["aimap", "amap", "imap", "map", "starmap"]
@@ -33,7 +33,7 @@ __all__ = ["aimap", "amap", "imap", "map", "starmap"]
 class _Run:
     """One prepared run: the runner and whether it owns (and must close) its backend.
 
-    ``observer`` is told about every item as it completes (see ``Observer``);
+    ``on_results`` is told about every item as it completes (see ``ResultsObserver``);
     ``progress=True`` adds a progress bar on a terminal.
     """
 
@@ -43,10 +43,10 @@ class _Run:
         options: Options,
         call: int,
         loop: asyncio.AbstractEventLoop | None,
-        observer: Observer | None = None,
+        on_results: ResultsObserver | None = None,
     ):
         self.options = options
-        self.observer = observer
+        self.on_results = on_results
         is_async = is_async_function(fn)
         self.plan: Plan = plan_fixed(options, is_async=is_async)
         backend: Backend | None = None
@@ -74,7 +74,7 @@ class _Run:
                 progress = Progress(
                     total=None if total < 0 else total, mode=self.plan.mode, workers=self.plan.workers, style=style
                 )
-        self.runner.observer = _combine(self.observer, progress)
+        self.runner.on_results = _combine(self.on_results, progress)
         try:
             yield from self.runner.batches(items)
         finally:
@@ -84,7 +84,7 @@ class _Run:
                 self.backend.shutdown(wait=False, cancel_futures=True)
 
 
-def _combine(*observers: Observer | None) -> Observer | None:
+def _combine(*observers: ResultsObserver | None) -> ResultsObserver | None:
     present = [o for o in observers if o is not None]
     if len(present) <= 1:
         return present[0] if present else None

@@ -1,6 +1,6 @@
 """Progress display for a run: a live bar on a terminal, or plain periodic lines for logs.
 
-A :class:`Progress` is a runner observer (see ``Observer`` in ``_runner.py``):
+A :class:`Progress` is a results observer (``on_results``, see ``_runner.py``):
 the runner calls it as items complete, so no backend knows about it.  The bar
 is drawn by tqdm, imported only when a bar is shown (``import gearshift``
 stays light).  tqdm was chosen over rich for this one job: it is a single

@@ -68,10 +68,11 @@ def backoff_delay(attempt: int) -> float:
     ceiling: float = min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** (attempt - 1))
     return ceiling * (0.5 + random.random() / 2)
 
-#: ``observer(start, outcomes, failed)``: the items ``start, start + 1, ...`` reached
+#: ``on_results(start, outcomes, failed)``: the items ``start, start + 1, ...`` reached
 #: their final outcome (a value, or a :class:`Failure` of which there are ``failed``).
-#: Called on the thread that consumes the results, as they complete, in any order.
-Observer = Callable[[int, list[Any], int], None]
+#: Called on the thread that consumes the results, as they complete, in any order
+#: (progress display, checkpoints).
+ResultsObserver = Callable[[int, list[Any], int], None]
 
 
 class Stopped(Exception):
@@ -150,7 +151,7 @@ class Runner:
         call: int = CALL_ONE,
         is_async: bool = False,
         deadline: float | None = None,
-        observer: Observer | None = None,
+        on_results: ResultsObserver | None = None,
     ) -> None:
         self.backend = backend
         self.fn = fn
@@ -159,7 +160,7 @@ class Runner:
         self.call = call
         self.is_async = is_async
         self.deadline = deadline
-        self.observer = observer
+        self.on_results = on_results
         self._fn_id = next(_fn_ids)
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._inflight: set[_Sub] = set()
@@ -348,8 +349,8 @@ class Runner:
             self.completed += len(outcomes)
             if not self.options.ordered:
                 self._finished.extend(outcomes)
-            if self.observer is not None:
-                self.observer(chunk.start + offset, outcomes, 0)
+            if self.on_results is not None:
+                self.on_results(chunk.start + offset, outcomes, 0)
             return
         for k, outcome in enumerate(outcomes):
             if type(outcome) is Raised:
@@ -368,8 +369,8 @@ class Runner:
         self.completed += 1
         if not self.options.ordered:
             self._finished.append(value)
-        if self.observer is not None:
-            self.observer(chunk.start + offset, [value], int(type(value) is Failure))
+        if self.on_results is not None:
+            self.on_results(chunk.start + offset, [value], int(type(value) is Failure))
 
     def _item_failed(
         self, chunk: _Chunk, offset: int, exc: BaseException, remote_tb: str | None, *, retry: bool = True

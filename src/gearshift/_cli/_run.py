@@ -2,7 +2,7 @@
 
 Data flow::
 
-    input file --(lazily, skipping finished indices)--> Runner --> observer (as items complete)
+    input file --(lazily, skipping finished indices)--> Runner --> on_results (as items complete)
                                                                      | JSON record per item
                                                                      v
                                      checkpoint store  <-- put_many every CHECKPOINT_SECONDS
@@ -70,7 +70,7 @@ def failure_record(index: int, failure: Failure) -> dict[str, Any]:
 
 
 class Checkpointer:
-    """Runner observer: turns outcomes into output records and commits them in batches.
+    """Results observer (``on_results``): turns outcomes into output records and commits them in batches.
 
     The runner numbers the items it was given; on a resumed run those are only
     the unfinished ones, so ``pending`` maps the runner's index back to the
@@ -191,7 +191,7 @@ def _execute(
         pending = array("q", (i for i in range(total) if i not in done))
     items = _Sized(source if not done else (v for i, v in enumerate(source) if i not in done), total - len(done))
     checkpointer = Checkpointer(store, pending, stop_on_failure=args.errors == "raise")
-    run = _Run(fn, options, CALL_ONE, None, observer=checkpointer)
+    run = _Run(fn, options, CALL_ONE, None, on_results=checkpointer)
     progress = None
     if not args.quiet:
         style = choose_style(sys.stderr, when_not_a_terminal="lines")
@@ -201,10 +201,10 @@ def _execute(
         )  # fmt: skip
         if done:
             sys.stderr.write(f"gearshift: resuming: {len(done):,} of {total:,} items already done\n")
-        run.observer = _combine(checkpointer, progress)
+        run.on_results = _combine(checkpointer, progress)
     try:
         for _ in run.batches(items):
-            pass  # the results reach the checkpoint through the observer
+            pass  # the results reach the checkpoint through on_results
     except _ItemFailed as stop:
         _close(progress)
         f = stop.failure
