@@ -11,6 +11,7 @@ for the same bar.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, Literal, TextIO
@@ -60,13 +61,17 @@ class Progress:
         if style == "bar":
             from tqdm import tqdm
 
+            sized = _has_width(self.stream)
             self._bar = tqdm(
                 total=total,
                 initial=initial,
                 desc=self.label,
                 unit=" items",
                 file=self.stream,
-                dynamic_ncols=True,
+                # A terminal that reports its size as 0x0 (some ptys) would get no bar at all.
+                dynamic_ncols=sized,
+                ncols=None if sized else 100,
+                nrows=None if sized else 24,
                 smoothing=0.1,
                 postfix="0 failed",
             )
@@ -113,6 +118,13 @@ class Progress:
         elif self.style == "lines":
             self._write_line(time.monotonic())
             self.style = "none"
+
+
+def _has_width(stream: TextIO) -> bool:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns > 0
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def _duration(seconds: float) -> str:

@@ -159,12 +159,18 @@ examples:
   gearshift bench --quick
   gearshift bench --plot bench.png          (needs matplotlib: pip install 'gearshift[plot]')
   gearshift bench --quick --json > bench.json
+  gearshift bench --only cpu-loop,tiny
 """,
     )
     p.add_argument("--quick", action="store_true", help="smaller workloads: under 30 s on 2 cores")
     p.add_argument("--plot", metavar="FILE.png", help="also draw the results as a bar chart")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     p.add_argument("--repeat", type=int, default=None, metavar="N", help="timed runs per mode; the median is kept")
+    p.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="run only these workloads, comma-separated (cpu-loop, zlib-small-args, http-blocking, http-async, tiny)",
+    )
     p.set_defaults(handler=_lazy("_bench", "bench_command"))
 
 

@@ -46,7 +46,7 @@ class Case:
 
 #: CPU-bound pure Python, GIL-releasing CPU, blocking I/O with few connections,
 #: slow I/O with many connections, tiny tasks
-CASES = (
+CASES: tuple[Case, ...] = (
     Case("CPU, GIL held", "cpu-loop", 200, 24),
     Case("CPU, GIL released", "zlib-small-args", 200, 24),
     Case("blocking I/O, few conns", "http-blocking", 200, 32),
@@ -113,9 +113,18 @@ def bench_command(args: argparse.Namespace) -> int:
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
     if repeat < 1:
         raise UsageError(f"--repeat must be >= 1, got {repeat}")
-    log = sys.stderr
+    cases: tuple[Case, ...] = CASES
+    if args.only:
+        wanted = [name.strip() for name in args.only.split(",") if name.strip()]
+        unknown = [name for name in wanted if name not in {c.workload for c in CASES}]
+        if unknown or not wanted:
+            raise UsageError(
+                f"--only: unknown workload {', '.join(unknown) or '(none)'}; choose from "
+                + ", ".join(c.workload for c in CASES)
+            )
+        cases = tuple(c for c in CASES if c.workload in wanted)
     t0 = time.perf_counter()
-    rows = run_bench(quick=args.quick, repeat=repeat, log=None if args.json else log)
+    rows = run_bench(quick=args.quick, repeat=repeat, log=None if args.json else sys.stderr, cases=cases)
     took = time.perf_counter() - t0
     report = {"machine": machine(), "quick": args.quick, "repeat": repeat, "seconds": round(took, 2)}
     report["results"] = [row.as_json() for row in rows]
@@ -152,8 +161,8 @@ def _header(report: dict[str, Any]) -> str:
     )
 
 
-def run_bench(*, quick: bool, repeat: int = 1, log: TextIO | None = None) -> list[Row]:
-    """Run every case under every mode; return the rows (in ``CASES`` order)."""
+def run_bench(*, quick: bool, repeat: int = 1, log: TextIO | None = None, cases: tuple[Case, ...] = CASES) -> list[Row]:
+    """Run every case under every mode; return the rows (in the order of ``cases``)."""
     from .._bench import get
     from .._bench.servers import aio_server, http_server
     from .._bench.workloads import square_plus_one
@@ -162,7 +171,7 @@ def run_bench(*, quick: bool, repeat: int = 1, log: TextIO | None = None) -> lis
         _timed(square_plus_one, list(range(8)), mode, budget=60)
     budget = 1.0 if quick else 10.0
     rows = []
-    for case in CASES:
+    for case in cases:
         workload = get(case.workload)
         n = case.quick_items if quick else case.items
         server: contextlib.AbstractContextManager[str | None] = contextlib.nullcontext(None)

@@ -47,7 +47,7 @@ def load_function(spec: str) -> Callable[..., Any]:
             known = f" (its functions: {', '.join(names[:12])})" if names else ""
             raise UsageError(f"module {module_name!r} has no function {attr!r}{known}") from None
     if not callable(target):
-        raise UsageError(f"{spec} is a {type(target).__name__}, not a function")
+        raise UsageError(f"{spec} is not a function (it is {type(target).__name__} {target!r:.40})")
     return target  # type: ignore[no-any-return]
 
 
