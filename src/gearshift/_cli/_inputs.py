@@ -24,8 +24,10 @@ def load_function(spec: str) -> Callable[..., Any]:
     """Import ``MODULE:FUNCTION``; MODULE is a dotted module on ``sys.path`` or a path to a ``.py`` file.
 
     A ``.py`` file is imported under its own name with its folder put first on
-    ``sys.path``, as ``python FILE`` would; worker processes get the same path,
-    so they can import it too.  The current directory is on the path as well.
+    ``sys.path``, as ``python FILE`` would; the current directory is on the path
+    as well.  A module found through one of those folders travels to worker
+    processes by value (cloudpickle), so workers started before the path
+    changed can run it too.
     """
     module_name, sep, attr = spec.rpartition(":")
     if not sep or not module_name or not attr:
@@ -33,11 +35,13 @@ def load_function(spec: str) -> Callable[..., Any]:
             f"expected MODULE:FUNCTION (for example jobs:crack, mypkg.jobs:crack or ./jobs.py:crack), got {spec!r}"
         )
     if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
-        module = _import_file(Path(module_name))
+        module, folder = _import_file(Path(module_name))
     else:
-        if os.getcwd() not in sys.path and "" not in sys.path:
-            sys.path.insert(0, os.getcwd())
+        folder = os.getcwd()
+        if folder not in sys.path and "" not in sys.path:
+            sys.path.insert(0, folder)
         module = _import_module(module_name, attr)
+    _ship_by_value_if_local(module, folder)
     target: Any = module
     for part in attr.split("."):
         try:
@@ -51,7 +55,16 @@ def load_function(spec: str) -> Callable[..., Any]:
     return target  # type: ignore[no-any-return]
 
 
-def _import_file(path: Path) -> Any:
+def _ship_by_value_if_local(module: Any, folder: str) -> None:
+    origin = getattr(module, "__file__", None)
+    if origin is None or not Path(origin).resolve().is_relative_to(Path(folder).resolve()):
+        return  # an installed module: workers import it by name
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(module)
+
+
+def _import_file(path: Path) -> tuple[Any, str]:
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
     if path.suffix != ".py":
@@ -61,11 +74,11 @@ def _import_file(path: Path) -> Any:
     loaded = sys.modules.get(name)
     if loaded is not None:
         if Path(getattr(loaded, "__file__", "") or "").resolve() == path:
-            return loaded
+            return loaded, folder
         raise UsageError(f"{path.name} has the name of the module {name!r} that is already imported; rename the file")
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    return _import_module(name, "")
+    return _import_module(name, ""), folder
 
 
 def _import_module(name: str, attr: str) -> Any:
