@@ -2,7 +2,7 @@
 
 The jobs come from :mod:`gearshift._bench.workloads` (defined once for every
 benchmark).  Each job runs under every mode in this one process, pools warmed
-first.  A mode that would take too long on the whole job (``sync`` on 500
+first; a run shorter than 0.3 s is repeated and the median kept.  A mode that would take too long on the whole job (``sync`` on 500
 slow downloads takes a minute and a half) runs only on its first items, and
 its time is scaled up to the whole job: such times are marked ``~``.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import importlib.util
 import sys
 import time
@@ -123,19 +124,30 @@ def _run_job(out: TextIO, number: int, job: Job) -> list[dict[str, Any]]:
         out.write(f"   {mode:<8}{mark}{_fmt(t.seconds):>8}  {base / t.seconds:6.1f}x sync   {who:<12}{star}{note}\n")
         rows.append({"job": job.title, "mode": mode, "seconds": t.seconds, "speedup": base / t.seconds})
     auto = timings["auto"]
-    out.write(f"   auto chose {auto.plan_mode} with {auto.workers} workers: {'; '.join(auto.reasons)}\n")
+    workers = f"{auto.workers} worker{'s' if auto.workers != 1 else ''}"
+    out.write(f"   auto chose {auto.plan_mode} with {workers}: {'; '.join(auto.reasons)}\n")
     if job.describe is not None:
         out.write(f"   {job.describe(timings['sync'].results)}\n")
     out.flush()
     return rows
 
 
+#: runs shorter than this are repeated (up to REPEATS times) and the median kept: one short run is mostly noise
+SHORT = 0.3
+REPEATS = 5
+
+
 def _measure(fn: Callable[..., Any], items: list[Any], mode: str, *, sample: int | None = None) -> Timing:
     part = items if sample is None or sample >= len(items) else items[:sample]
-    run = _prepare(fn, part, CALL_ONE, None, mode=mode)
-    t0 = time.perf_counter()
-    results = [r for batch in run.batches(part) for r in batch]
-    seconds = time.perf_counter() - t0
+    times: list[float] = []
+    while True:
+        run = _prepare(fn, part, CALL_ONE, None, mode=mode)
+        t0 = time.perf_counter()
+        results = [r for batch in run.batches(part) for r in batch]
+        times.append(time.perf_counter() - t0)
+        if times[0] >= SHORT or len(times) >= REPEATS:
+            break
+    seconds = statistics.median(times)
     sampled = None
     if len(part) < len(items):
         seconds *= len(items) / len(part)

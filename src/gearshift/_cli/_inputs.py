@@ -149,7 +149,7 @@ class InputFile:
                     value = json.loads(text)
                 except json.JSONDecodeError as exc:
                     raise UsageError(
-                        f"{self.path}, line {number}: not valid JSON ({exc.msg}, column {exc.colno}); "
+                        f"{self.path}, line {number}: not valid JSON at column {exc.colno} ({exc.msg}); "
                         "each line must be one JSON value, or pass --lines to read plain text lines"
                     ) from None
                 yield None if check_only else value
