@@ -2,17 +2,18 @@
 
 The jobs come from :mod:`gearshift._bench.workloads` (defined once for every
 benchmark).  Each job runs under every mode in this one process, pools warmed
-first; a run shorter than 0.3 s is repeated and the median kept.  A mode that would take too long on the whole job (``sync`` on 500
-slow downloads takes a minute and a half) runs only on its first items, and
-its time is scaled up to the whole job: such times are marked ``~``.
+first; a run shorter than 0.3 s is repeated and the median kept.  A mode that
+would take too long on the whole job (``sync`` on 500 slow downloads takes a
+minute and a half) runs only on its first items, and its time is scaled up to
+the whole job: such times are marked ``~``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
 import importlib.util
+import statistics
 import sys
 import time
 from collections.abc import Callable
