@@ -46,14 +46,7 @@ def test_collect_advice_measures_and_plans() -> None:
 def test_advise_text_in_process(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["advise", "jobs_advise:wait", "--input", "in.jsonl", "--sample", "10"]) == 0
     text = capsys.readouterr().out
-    for heading in (
-        "Measured",
-        "wall time per item",
-        "CPU time per item",
-        "payload",
-        "Plan: mode=",
-        "Why not the others",
-    ):
+    for heading in ("Measured", "Plan: mode=", "Why not the others"):
         assert heading in text
     assert "gearshift run jobs_advise:wait" in text
 

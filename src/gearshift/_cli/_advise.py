@@ -2,10 +2,12 @@
 
 The measuring lives in :func:`collect_advice`, which returns plain data (also
 what ``--json`` prints); this module only reads the sample and renders it.
-Until the planner's ``gearshift.profile`` / ``gearshift.advise`` API is in
-this tree, :func:`collect_advice` measures by trial: the per-item wall and CPU
-time and payload sizes on a sequential pass, then the whole sample under every
-mode, keeping the fastest.
+With the planner (``gearshift.advise``, which returns a :class:`~gearshift.Plan`
+carrying its ``profile`` and ``alternatives``) the evidence is the planner's
+own: what ``mode="auto"`` would measure and decide.  Without it,
+:func:`collect_advice` measures by trial: per-item wall and CPU time and
+payload sizes on a sequential pass, then the whole sample under every mode,
+keeping the fastest.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def advise_command(args: argparse.Namespace) -> int:
     if total == 0:
         raise UsageError(f"{args.input} holds no items")
     sample = list(itertools.islice(source, args.sample))
-    advice = collect_advice(fn, sample)
+    advice = collect_advice(fn, sample, total=total)
     advice["function"] = args.function
     advice["input"] = {"path": str(args.input), "items": total}
     if args.json:
@@ -49,8 +51,84 @@ def advise_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def collect_advice(fn: Callable[..., Any], sample: list[Any]) -> dict[str, Any]:
-    """Measure ``fn`` on ``sample`` and return the evidence, the plan and the losing modes, as plain data."""
+def collect_advice(fn: Callable[..., Any], sample: list[Any], *, total: int | None = None) -> dict[str, Any]:
+    """Measure ``fn`` on ``sample`` and return the evidence, the plan and the losing modes, as plain data.
+
+    ``total`` is the number of items of the whole input (the planner estimates
+    times for all of them).
+    """
+    import gearshift
+
+    planner_advise = getattr(gearshift, "advise", None)
+    if planner_advise is not None:
+        return _from_planner(planner_advise, fn, sample, total or len(sample))
+    return _by_trial(fn, sample)
+
+
+def _from_planner(advise: Callable[..., Any], fn: Callable[..., Any], sample: list[Any], total: int) -> dict[str, Any]:
+    import dataclasses
+
+    plan = advise(fn, _Sized(sample, total))
+    profile = plan.profile
+    measured: dict[str, Any] = {}
+    evidence: list[str] = []
+    if profile is not None:
+        measured = {f.name: getattr(profile, f.name) for f in dataclasses.fields(profile)}
+        for name in ("median_wall", "median_cpu", "median_wait", "cpu_share", "p90_wall", "ipc_bytes"):
+            measured[name] = getattr(profile, name, None)
+        evidence = list(profile.summary())
+    chosen = (plan.mode, plan.workers)
+    others: dict[str, str] = {}
+    for alt in getattr(plan, "alternatives", ()):
+        if (alt.mode, alt.workers) == chosen or alt.mode == plan.mode:
+            continue
+        note = f": {alt.note}" if alt.note else ""
+        others[alt.mode] = f"estimated {_secs(alt.seconds)} for the {total:,} items, {alt.workers} workers{note}"
+    return {
+        "sample": len(sample),
+        "source": "planner",
+        "measured": _plain(measured),
+        "evidence": evidence,
+        "plan": {
+            "mode": plan.mode,
+            "workers": plan.workers,
+            "chunksize": plan.chunksize,
+            "expected_speedup": plan.expected_speedup,
+            "reasons": list(plan.reasons),
+        },
+        "other_modes": others,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: tuples to lists, floats rounded."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    return value
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:.3g} s" if seconds >= 1 else f"{seconds * 1000:.3g} ms"
+
+
+class _Sized:
+    """The sample, with the whole input's length as its length hint."""
+
+    def __init__(self, items: list[Any], length: int) -> None:
+        self.items, self.length = items, length
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __length_hint__(self) -> int:
+        return self.length
+
+
+def _by_trial(fn: Callable[..., Any], sample: list[Any]) -> dict[str, Any]:
     measured = _measure_items(fn, sample)
     trials: dict[str, dict[str, Any]] = {}
     for mode in MODES:
@@ -68,7 +146,21 @@ def collect_advice(fn: Callable[..., Any], sample: list[Any]) -> dict[str, Any]:
         "reasons": _reasons(best, measured, trials),
     }
     others = {m: _why_lost(m, best, measured, trials) for m in MODES if m != best}
-    return {"sample": len(sample), "measured": measured, "trials": trials, "plan": plan, "other_modes": others}
+    evidence = [
+        f"{'async def' if measured['is_async'] else 'plain function'}: wall time per item "
+        f"{_ms(measured['wall_per_item_s'])}, CPU {_ms(measured['cpu_per_item_s'])} (medians)",
+        f"pickled: item {measured['item_bytes']:,} bytes, result {measured['result_bytes']:,} bytes (medians)",
+        "the whole sample: " + ", ".join(f"{mode} {t['seconds'] * 1000:.0f} ms" for mode, t in trials.items()),
+    ]
+    return {
+        "sample": len(sample),
+        "source": "trial",
+        "measured": measured,
+        "evidence": evidence,
+        "trials": trials,
+        "plan": plan,
+        "other_modes": others,
+    }
 
 
 def _measure_items(fn: Callable[..., Any], sample: list[Any]) -> dict[str, Any]:
@@ -144,18 +236,11 @@ def _ms(seconds: float) -> str:
 
 
 def render(advice: dict[str, Any], out: TextIO) -> None:
-    m, plan = advice["measured"], advice["plan"]
-    out.write(f"gearshift advise {advice['function']}  (profiled on {advice['sample']} of ")
+    plan = advice["plan"]
+    out.write(f"gearshift advise {advice['function']}  (profiled on up to {advice['sample']} of ")
     out.write(f"{advice['input']['items']:,} items)\n\nMeasured\n")
-    out.write(f"  function             {'async def' if m['is_async'] else 'plain function'}\n")
-    out.write(f"  wall time per item   {_ms(m['wall_per_item_s'])} (median)\n")
-    out.write(f"  CPU time per item    {_ms(m['cpu_per_item_s'])} (median)")
-    if m["cpu_share"] is not None:
-        out.write(f", {m['cpu_share']:.0%} of the wall time")
-    out.write(f"\n  payload              {m['item_bytes']:,} B in, {m['result_bytes']:,} B out (pickled, median)\n")
-    out.write("  whole sample         " + ", ".join(
-        f"{mode} {t['seconds'] * 1000:.0f} ms" for mode, t in advice["trials"].items()
-    ) + "\n")  # fmt: skip
+    for line in advice["evidence"]:
+        out.write(f"  - {line}\n")
     chunks = "automatic" if plan["chunksize"] is None else str(plan["chunksize"])
     out.write(f"\nPlan: mode={plan['mode']}, workers={plan['workers']}, chunksize={chunks}")
     if plan["expected_speedup"] is not None:
@@ -163,9 +248,10 @@ def render(advice: dict[str, Any], out: TextIO) -> None:
     out.write("\n")
     for reason in plan["reasons"]:
         out.write(f"  - {reason}\n")
-    out.write("\nWhy not the others\n")
-    for mode, why in advice["other_modes"].items():
-        out.write(f"  {mode:<8} {why}\n")
+    if advice["other_modes"]:
+        out.write("\nWhy not the others\n")
+        for mode, why in advice["other_modes"].items():
+            out.write(f"  {mode:<8} {why}\n")
     out.write(
         f"\nRun it:  gearshift run {advice['function']} --input {advice['input']['path']} "
         f"--output results.jsonl --mode {plan['mode']}\n"
