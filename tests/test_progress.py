@@ -12,7 +12,7 @@ from gearshift._progress import Progress, choose_style
 
 def test_lines_show_counts_rate_eta_failures_mode_and_workers() -> None:
     out = io.StringIO()
-    p = Progress(total=10, mode="thread", workers=4, style="lines", stream=out, interval=0)
+    p = Progress(total=10, label="thread x4", style="lines", stream=out, interval=0)
     p(0, [1, 2, 3], 0)
     p(3, [gearshift.Failure(3, ValueError(), "", 1)], 1)
     p.close()
@@ -24,20 +24,20 @@ def test_lines_show_counts_rate_eta_failures_mode_and_workers() -> None:
 
 
 def test_unknown_total_has_no_eta() -> None:
-    p = Progress(total=None, mode="sync", workers=1, style="none", stream=io.StringIO())
+    p = Progress(total=None, label="sync x1", style="none", stream=io.StringIO())
     p(0, [1], 0)
     assert p.summary().startswith("1 items | ")
     assert "ETA" not in p.summary()
 
 
 def test_resumed_items_count_as_done_but_not_in_the_rate() -> None:
-    p = Progress(total=100, mode="sync", workers=1, style="none", stream=io.StringIO(), initial=90)
+    p = Progress(total=100, label="sync x1", style="none", stream=io.StringIO(), initial=90)
     assert p.summary().startswith("90/100 items (90%) | 0.0 items/s")
 
 
 def test_bar_draws_with_tqdm() -> None:
     out = io.StringIO()
-    p = Progress(total=5, mode="process", workers=2, style="bar", stream=out)
+    p = Progress(total=5, label="process x2", style="bar", stream=out)
     p(0, [1, 2, 3, 4, 5], 0)
     p.close()
     text = out.getvalue()
@@ -83,3 +83,12 @@ def test_import_gearshift_does_not_import_tqdm() -> None:
     code = "import sys, gearshift; print('tqdm' in sys.modules, 'sqlite3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False False"
+
+
+def test_label_can_follow_a_changing_plan() -> None:
+    labels = iter(["auto (measuring)", "auto: process x2"])
+    out = io.StringIO()
+    p = Progress(total=4, label=lambda: next(labels), style="lines", stream=out, interval=0)
+    p(0, [1, 2], 0)
+    p.close()
+    assert out.getvalue().splitlines()[0].endswith("| auto: process x2")

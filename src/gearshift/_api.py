@@ -71,9 +71,7 @@ class _Run:
             style = choose_style(sys.stderr, when_not_a_terminal="none")
             if style != "none":
                 total = operator.length_hint(items, -1)
-                progress = Progress(
-                    total=None if total < 0 else total, mode=self.plan.mode, workers=self.plan.workers, style=style
-                )
+                progress = Progress(total=None if total < 0 else total, label=self.describe, style=style)
         self.runner.on_results = _combine(self.on_results, progress)
         try:
             yield from self.runner.batches(items)
@@ -82,6 +80,10 @@ class _Run:
                 progress.close()
             if self.owned:
                 self.backend.shutdown(wait=False, cancel_futures=True)
+
+    def describe(self) -> str:
+        """``mode xWORKERS`` of the plan being followed, for progress displays."""
+        return f"{self.plan.mode} x{self.plan.workers}"
 
 
 def _combine(*observers: ResultsObserver | None) -> ResultsObserver | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, Literal, TextIO
 
 Style = Literal["bar", "lines", "none"]
@@ -32,7 +33,9 @@ class Progress:
     """Counts finished and failed items and shows them: done/total, rate, ETA, failures, mode and workers.
 
     ``total`` is None when the input's length is unknown (then there is no
-    ETA).  ``initial`` counts items finished before this process started (a
+    ETA).  ``label`` names the mode and workers (``"process x2"``); a callable
+    is asked again at each update, so ``auto`` can show the plan once it is
+    chosen.  ``initial`` counts items finished before this process started (a
     resumed run): they show as done but do not inflate the rate.
     """
 
@@ -40,15 +43,15 @@ class Progress:
         self,
         *,
         total: int | None,
-        mode: str,
-        workers: int,
+        label: str | Callable[[], str],
         style: Style,
         stream: TextIO | None = None,
         initial: int = 0,
         interval: float = 5.0,
     ) -> None:
         self.total = total
-        self.label = f"{mode} x{workers}"
+        self._label = label
+        self.label = label if isinstance(label, str) else label()
         self.style = style
         self.stream = stream if stream is not None else sys.stderr
         self.done = initial
@@ -78,6 +81,12 @@ class Progress:
 
     def __call__(self, start: int, outcomes: list[Any], failed: int) -> None:
         self.done += len(outcomes)
+        if not isinstance(self._label, str):
+            label = self._label()
+            if label != self.label:
+                self.label = label
+                if self._bar is not None:
+                    self._bar.set_description_str(label, refresh=False)
         if failed:
             self.failed += failed
             if self._bar is not None:

@@ -196,9 +196,8 @@ def _execute(
     if not args.quiet:
         style = choose_style(sys.stderr, when_not_a_terminal="lines")
         progress = Progress(
-            total=total, mode=run.plan.mode, workers=run.plan.workers, style=style, initial=len(done),
-            interval=args.progress_interval,
-        )  # fmt: skip
+            total=total, label=run.describe, style=style, initial=len(done), interval=args.progress_interval
+        )
         if done:
             sys.stderr.write(f"gearshift: resuming: {len(done):,} of {total:,} items already done\n")
         run.on_results = _combine(checkpointer, progress)
