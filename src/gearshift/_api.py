@@ -81,6 +81,11 @@ class _Run:
             if self.owned:
                 self.backend.shutdown(wait=False, cancel_futures=True)
 
+    @property
+    def current_plan(self) -> Plan | None:
+        """The plan being followed (None while ``auto`` is still measuring)."""
+        return self.plan
+
     def describe(self) -> str:
         """``mode xWORKERS`` of the plan being followed, for progress displays."""
         return f"{self.plan.mode} x{self.plan.workers}"

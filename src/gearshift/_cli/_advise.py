@@ -196,7 +196,8 @@ def _time_mode(fn: Callable[..., Any], items: list[Any], mode: str) -> dict[str,
     t0 = time.perf_counter()
     for _ in run.batches(items):
         pass
-    return {"seconds": time.perf_counter() - t0, "workers": run.plan.workers}
+    plan = run.current_plan
+    return {"seconds": time.perf_counter() - t0, "workers": plan.workers if plan is not None else 1}
 
 
 def _reasons(best: str, m: dict[str, Any], trials: dict[str, dict[str, Any]]) -> list[str]:

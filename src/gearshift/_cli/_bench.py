@@ -199,14 +199,13 @@ def run_bench(*, quick: bool, repeat: int = 1, log: TextIO | None = None, cases:
 def _timed(fn: Any, items: list[Any], mode: str, *, budget: float, check: Any = None) -> Cell:
     """Time one run of ``fn`` over ``items``; a sync run past ``budget`` seconds is stopped and extrapolated."""
     run = _prepare(fn, items, CALL_ONE, None, mode=mode)
-    may_stop = run.plan.mode == "sync"
     results: list[Any] = []
     t0 = time.perf_counter()
     batches = run.batches(items)
     estimated = False
     for batch in batches:
         results.extend(batch)
-        if may_stop and time.perf_counter() - t0 > budget and len(results) < len(items):
+        if time.perf_counter() - t0 > budget and len(results) < len(items) and _runs_sync(run):
             estimated = True
             break
     seconds = time.perf_counter() - t0
@@ -214,8 +213,16 @@ def _timed(fn: Any, items: list[Any], mode: str, *, budget: float, check: Any = 
         seconds = seconds * len(items) / max(1, len(results))
     elif check is not None:
         check(items, results)
-    plan = run.plan
+    plan = run.current_plan
+    if plan is None:  # auto stopped before it chose (a short input): it ran everything while measuring
+        return Cell(mode, seconds, estimated, 1, "sync", ("the input ended while auto was still measuring",))
     return Cell(mode, seconds, estimated, plan.workers, plan.mode, plan.reasons)
+
+
+def _runs_sync(run: Any) -> bool:
+    """True when the items run one chunk after the other on this thread (so time is linear in items)."""
+    plan = run.current_plan
+    return plan is not None and plan.mode == "sync"
 
 
 def print_table(rows: list[Row], out: TextIO, *, header: str = "") -> None:

@@ -153,7 +153,10 @@ def _measure(fn: Callable[..., Any], items: list[Any], mode: str, *, sample: int
     if len(part) < len(items):
         seconds *= len(items) / len(part)
         sampled = len(part)
-    return Timing(mode, seconds, sampled, run.plan.mode, run.plan.workers, run.plan.reasons, results)
+    plan = run.current_plan
+    if plan is None:  # auto stopped before it chose (a short input): it ran everything while measuring
+        return Timing(mode, seconds, sampled, "sync", 1, ("the input ended while auto was still measuring",), results)
+    return Timing(mode, seconds, sampled, plan.mode, plan.workers, plan.reasons, results)
 
 
 def _fmt(seconds: float) -> str:
