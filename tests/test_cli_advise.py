@@ -30,17 +30,21 @@ def test_collect_advice_measures_and_plans() -> None:
         time.sleep(0.01)
         return x
 
-    advice = collect_advice(wait, list(range(12)))
+    advice = collect_advice(wait, list(range(24)), total=1000)
     m = advice["measured"]
-    assert m["wall_per_item_s"] >= 0.009
+    wall = m["median_wall"] if advice["source"] == "planner" else m["wall_per_item_s"]
+    assert wall >= 0.009
     assert m["cpu_share"] < 0.5  # sleeping is not CPU
     assert m["is_async"] is False
     assert m["item_bytes"] > 0
+    assert advice["evidence"]
     plan = advice["plan"]
     assert plan["mode"] != "sync"  # overlapping 10 ms waits beats one at a time
     assert plan["expected_speedup"] > 1
-    assert set(advice["other_modes"]) == {"sync", "async", "thread", "process"} - {plan["mode"]}
+    assert plan["reasons"]
+    assert "sync" in advice["other_modes"]
     assert "one item at a time" in advice["other_modes"]["sync"]
+    json.dumps(advice)  # what --json prints
 
 
 def test_advise_text_in_process(work: Path, capsys: pytest.CaptureFixture[str]) -> None:

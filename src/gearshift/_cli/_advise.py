@@ -42,7 +42,7 @@ def advise_command(args: argparse.Namespace) -> int:
     sample = list(itertools.islice(source, args.sample))
     advice = collect_advice(fn, sample, total=total)
     advice["function"] = args.function
-    advice["input"] = {"path": str(args.input), "items": total}
+    advice["input"] = {"path": str(args.input), "items": total, "format": source.format}
     if args.json:
         json.dump(advice, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -77,13 +77,18 @@ def _from_planner(advise: Callable[..., Any], fn: Callable[..., Any], sample: li
         for name in ("median_wall", "median_cpu", "median_wait", "cpu_share", "p90_wall", "ipc_bytes"):
             measured[name] = getattr(profile, name, None)
         evidence = list(profile.summary())
-    chosen = (plan.mode, plan.workers)
+    alternatives = list(getattr(plan, "alternatives", ()))
+    best = min((a.seconds for a in alternatives if a.mode == plan.mode), default=None)
     others: dict[str, str] = {}
-    for alt in getattr(plan, "alternatives", ()):
-        if (alt.mode, alt.workers) == chosen or alt.mode == plan.mode:
+    for alt in alternatives:
+        if alt.mode == plan.mode or alt.mode in others:
             continue
-        note = f": {alt.note}" if alt.note else ""
-        others[alt.mode] = f"estimated {_secs(alt.seconds)} for the {total:,} items, {alt.workers} workers{note}"
+        text = f"estimated {_secs(alt.seconds)} for the {total:,} items"
+        if best:
+            text += f" ({alt.seconds / best:.1f}x the plan's time)"
+        workers = f"{alt.workers} worker{'s' if alt.workers != 1 else ''}"
+        why = "one item at a time" if alt.mode == "sync" else alt.note
+        others[alt.mode] = f"{text}, {workers}" + (f": {why}" if why else "")
     return {
         "sample": len(sample),
         "source": "planner",
@@ -254,6 +259,6 @@ def render(advice: dict[str, Any], out: TextIO) -> None:
         for mode, why in advice["other_modes"].items():
             out.write(f"  {mode:<8} {why}\n")
     out.write(
-        f"\nRun it:  gearshift run {advice['function']} --input {advice['input']['path']} "
-        f"--output results.jsonl --mode {plan['mode']}\n"
+        f"\nRun it:  gearshift run {advice['function']} --input {advice['input']['path']}"
+        f"{' --lines' if advice['input'].get('format') == 'lines' else ''} --output results.jsonl --mode {plan['mode']}\n"
     )
