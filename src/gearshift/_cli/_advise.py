@@ -258,7 +258,8 @@ def render(advice: dict[str, Any], out: TextIO) -> None:
         out.write("\nWhy not the others\n")
         for mode, why in advice["other_modes"].items():
             out.write(f"  {mode:<8} {why}\n")
+    lines = " --lines" if advice["input"].get("format") == "lines" else ""
     out.write(
-        f"\nRun it:  gearshift run {advice['function']} --input {advice['input']['path']}"
-        f"{' --lines' if advice['input'].get('format') == 'lines' else ''} --output results.jsonl --mode {plan['mode']}\n"
+        f"\nRun it:  gearshift run {advice['function']} --input {advice['input']['path']}{lines} "
+        f"--output results.jsonl --mode {plan['mode']}\n"
     )
