@@ -246,7 +246,9 @@ def _calls(work: Path) -> list[tuple[int, int]]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize(("mode", "n", "seed"), [("thread", 3000, 1), ("process", 1000, 2), ("sync", 500, 3)])
+@pytest.mark.parametrize(
+    ("mode", "n", "seed"), [("thread", 3000, 1), ("process", 1000, 2), ("sync", 500, 3), ("auto", 800, 4)]
+)
 def test_sigkill_at_random_points_then_resume(work: Path, mode: str, n: int, seed: int) -> None:
     """Kill a real run with SIGKILL at random points, three times; --resume then ends with every item once, in order.
 
