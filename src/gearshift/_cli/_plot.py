@@ -30,7 +30,7 @@ def plot_bench(report: dict[str, Any], path: str) -> None:
 
     results = report["results"]
     modes = list(results[0]["modes"])
-    fig, ax = plt.subplots(figsize=(max(8.0, 2.2 * len(results)), 5.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(max(8.0, 2.5 * len(results)), 6.0), dpi=110)
     width = 0.8 / len(modes)
     for j, mode in enumerate(modes):
         xs = [i + (j - (len(modes) - 1) / 2) * width for i in range(len(results))]
@@ -50,7 +50,7 @@ def plot_bench(report: dict[str, Any], path: str) -> None:
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_ylabel("speed-up over sync (log scale, higher is better)")
     labels = [
-        f"{r['title']}\n{r['items']:,} items\nwinner {r['winner']}, auto chose {r['auto']['mode']}" for r in results
+        f"{r['title']}\n{r['items']:,} items\nwinner: {r['winner']}\nauto chose: {r['auto']['mode']}" for r in results
     ]
     ax.set_xticks(range(len(results)))
     ax.set_xticklabels(labels, fontsize=8)
@@ -60,7 +60,10 @@ def plot_bench(report: dict[str, Any], path: str) -> None:
         f"({m['cpus']} CPUs, Python {m['python']})",
         fontsize=10,
     )
-    ax.legend(title="mode", fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=COLOURS.get(m), edgecolor="black", linewidth=0.4, label=m) for m in modes]
+    ax.legend(handles=handles, title="mode", fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.margins(y=0.15)
     if any(c["estimated"] for r in results for c in r["modes"].values()):
         fig.text(0.01, 0.01, "hatched: stopped at the time budget, time extrapolated", fontsize=7)
