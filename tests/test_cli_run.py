@@ -84,6 +84,18 @@ def test_run_in_process_writes_every_result_in_order(work: Path, mode: str) -> N
     assert not checkpoint_path(work / "out.jsonl").exists()  # removed once the output is complete
 
 
+def test_unordered_still_writes_in_input_order(work: Path) -> None:
+    args = ["run", "jobs_run:square", "-i", "in.jsonl", "-o", "out.jsonl", "--unordered", "--mode", "thread"]
+    assert main([*args, "--errors", "return", "-q", "--workers", "4", "--chunksize", "3"]) == 1
+    assert [r["index"] for r in read_output(work / "out.jsonl")] == list(range(40))
+
+
+def test_input_must_be_a_regular_file(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    os.mkfifo(work / "pipe")
+    assert main(["run", "jobs_run:square", "-i", "pipe", "-o", "out.jsonl", "-q"]) == 2
+    assert "is not a regular file" in capsys.readouterr().err
+
+
 def test_async_function_and_success_exit_0(work: Path) -> None:
     assert main(["run", "jobs_run:asquare", "-i", "in.jsonl", "-o", "out.jsonl", "-q"]) == 0
     assert [r["value"] for r in read_output(work / "out.jsonl")] == [i * i for i in range(40)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -120,6 +121,11 @@ class InputFile:
             st = self.path.stat()
         except OSError as exc:
             raise UsageError(f"cannot read input {self.path}: {exc.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(
+                f"input {self.path} is not a regular file; it is read twice (checked, then run), "
+                "so save a pipe's output to a file first"
+            )
         return {"path": str(self.path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "format": self.format}
 
     def scan(self) -> int:
