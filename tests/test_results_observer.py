@@ -1,0 +1,47 @@
+"""The runner's ``on_results`` hook: every item reported once, with its index in the whole input."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+import gearshift
+from gearshift._api import _Run
+from gearshift._options import make_options
+from gearshift._task import CALL_ONE
+
+
+def _slow_square(x: int) -> int:
+    if x % 97 == 5:
+        time.sleep(0.002)  # some items slower, so completion order differs from input order
+    if x == 300:
+        raise ValueError("bad item")
+    return x * x
+
+
+@pytest.mark.parametrize("mode", ["auto", "sync", "async", "thread", "process"])
+@pytest.mark.parametrize("ordered", [True, False])
+def test_every_item_is_reported_once_with_its_input_index(mode: str, ordered: bool) -> None:
+    seen: dict[int, Any] = {}
+    failed = 0
+
+    def observe(start: int, outcomes: list[Any], nfailed: int) -> None:
+        nonlocal failed
+        failed += nfailed
+        for k, outcome in enumerate(outcomes):
+            assert start + k not in seen, f"index {start + k} reported twice"
+            seen[start + k] = outcome
+
+    n = 2000
+    options = make_options(mode=mode, ordered=ordered, errors="return")
+    run = _Run(_slow_square, options, CALL_ONE, None, on_results=observe)
+    results = [r for batch in run.batches(iter(range(n))) for r in batch]
+    assert len(results) == n
+    assert sorted(seen) == list(range(n))
+    assert failed == 1
+    assert isinstance(seen[300], gearshift.Failure)
+    assert all(seen[i] == i * i for i in range(n) if i != 300)
+    plan = run.current_plan
+    assert plan is not None and plan.mode in ("sync", "async", "thread", "process")
