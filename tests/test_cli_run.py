@@ -287,8 +287,15 @@ def test_sigkill_at_random_points_then_resume(work: Path, mode: str, fn: str, n:
     done_after: dict[int, set[int]] = {}
     finished = False
     for attempt in range(1, 4):
+        before = len(_done_indices(db)) if db.exists() else 0
         proc = _start(work, attempt, mode, resume=attempt > 1, fn=fn)
-        time.sleep(rng.uniform(0.3, 1.5))
+        # A random point after this attempt has checkpointed something (start-up time varies a lot).
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if db.exists() and len(_done_indices(db)) > before:
+                break
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 0.8))
         if proc.poll() is not None:  # it finished first: fine, if an earlier attempt was killed
             assert proc.wait() == 0, proc.communicate()[1].decode()
             finished = True
