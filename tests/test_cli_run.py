@@ -166,14 +166,21 @@ def test_resume_of_a_different_run_is_refused(work: Path, capsys: pytest.Capture
     assert "size was" in capsys.readouterr().err
 
 
-def test_store_url_for_the_checkpoint(work: Path) -> None:
+def test_store_url_for_the_checkpoint(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = work / "elsewhere.sqlite"
     args = ["run", "jobs_run:square", "-i", "in.jsonl", "-o", "out.jsonl", "-q", "--store", f"sqlite:///{store}"]
     assert main([*args, "--mode", "sync", "--chunksize", "1"]) == 1
     assert store.exists()
     assert not checkpoint_path(work / "out.jsonl").exists()
     assert main([*args, "--resume", "--errors", "return"]) == 1
-    assert len(read_output(work / "out.jsonl")) == 40
+    first = read_output(work / "out.jsonl")
+    assert len(first) == 40
+    assert store.exists()  # a store given by URL outlives the run, marked finished
+    assert main(args) == 2
+    assert "holds a finished run of jobs_run:square" in capsys.readouterr().err
+    (work / "out.jsonl").unlink()
+    assert main([*args, "--resume", "--errors", "return"]) == 1  # nothing runs; the output is written again
+    assert read_output(work / "out.jsonl") == first
     assert main([*args[:-2], "--store", "ftp://x"]) == 2
 
 

@@ -100,7 +100,8 @@ Finished items are checkpointed as they complete (in FILE.gearshift.sqlite besid
 the output, or in --store).  If the run is killed (Ctrl-C, SIGKILL, power loss),
 run the same command with --resume: finished items are not run again, and the
 output ends with every item exactly once, in order.  The output file appears
-only once it is complete; the checkpoint file is then removed.""",
+only once it is complete; the checkpoint file is then removed (a --store is
+kept, marked finished; --resume then writes the output again from it).""",
         epilog=f"""\
 examples:
   gearshift run jobs:crack --input hashes.jsonl --output found.jsonl

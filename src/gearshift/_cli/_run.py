@@ -160,6 +160,12 @@ def _claim(store: Store, meta: dict[str, Any], *, resume: bool, where: str) -> s
         store.set_meta(meta)
         return set()
     done = store.done_indices()
+    if previous.get("complete") and not resume:
+        raise UsageError(
+            f"the checkpoint store {where} holds a finished run of {previous.get('function')} "
+            f"({len(done)} items): pass --resume to write its output again without running anything, "
+            "or use another store"
+        )
     if not resume:
         raise UsageError(
             f"a checkpoint of an unfinished run is at {where} ({len(done)} of {previous.get('items')} items done): "
@@ -172,7 +178,7 @@ def _claim(store: Store, meta: dict[str, Any], *, resume: bool, where: str) -> s
             f"cannot resume: the checkpoint at {where} belongs to a different run ({what}); "
             "delete it to start over, or give another --output"
         )
-    store.set_meta(meta)  # options may differ between attempts; the identity does not
+    store.set_meta({**meta, "complete": bool(previous.get("complete"))})  # options may change; identity may not
     return done
 
 
@@ -225,6 +231,8 @@ def _execute(
     checkpointer.flush()
     _close(progress)
     failed = _write_output(store, output, total)
+    meta = store.get_meta() or {}
+    store.set_meta({**meta, "complete": True})  # a store that outlives the run must not pass for an unfinished one
     if args.store is None:
         for suffix in ("", "-wal", "-shm"):
             Path(str(checkpoint_path(output)) + suffix).unlink(missing_ok=True)
