@@ -6,6 +6,8 @@ import io
 import subprocess
 import sys
 
+import pytest
+
 import gearshift
 from gearshift._progress import Progress, choose_style
 
@@ -92,3 +94,30 @@ def test_label_can_follow_a_changing_plan() -> None:
     p(0, [1, 2], 0)
     p.close()
     assert out.getvalue().splitlines()[0].endswith("| auto: process x2")
+
+
+@pytest.mark.parametrize("entry", ["map", "imap", "amap", "aimap"])
+def test_every_entry_point_drives_the_bar(entry: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from gearshift import _progress
+
+    out = io.StringIO()
+    monkeypatch.setattr(_progress, "choose_style", lambda stream, when_not_a_terminal: "bar")
+    monkeypatch.setattr(sys, "stderr", out)
+    items = list(range(50))
+    if entry == "map":
+        results = gearshift.map(abs, items, mode="thread", progress=True)
+    elif entry == "imap":
+        results = list(gearshift.imap(abs, items, mode="thread", progress=True))
+    elif entry == "amap":
+        results = asyncio.run(gearshift.amap(abs, items, mode="thread", progress=True))
+    else:
+
+        async def collect() -> list[int]:
+            return [r async for r in gearshift.aimap(abs, items, mode="thread", progress=True)]
+
+        results = asyncio.run(collect())
+    assert results == items
+    assert "50/50" in out.getvalue()
+    assert "thread x" in out.getvalue()
