@@ -163,7 +163,11 @@ examples:
   gearshift bench --only cpu-loop,tiny
 """,
     )
-    p.add_argument("--quick", action="store_true", help="smaller workloads: under 30 s on 2 cores")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller workloads, one run each: under 30 s on 2 idle cores (full: minutes)",
+    )
     p.add_argument("--plot", metavar="FILE.png", help="also draw the results as a bar chart")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     p.add_argument("--repeat", type=int, default=None, metavar="N", help="timed runs per mode; the median is kept")

@@ -50,7 +50,7 @@ CASES: tuple[Case, ...] = (
     Case("CPU, GIL held", "cpu-loop", 200, 24),
     Case("CPU, GIL released", "zlib-small-args", 200, 24),
     Case("blocking I/O, few conns", "http-blocking", 200, 32),
-    Case("slow I/O, many conns", "http-async", 3000, 200),
+    Case("slow I/O, many conns", "http-async", 2000, 200),
     Case("tiny tasks", "tiny", 1_000_000, 100_000),
 )
 
