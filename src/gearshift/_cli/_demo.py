@@ -126,7 +126,9 @@ def _run_job(out: TextIO, number: int, job: Job) -> list[dict[str, Any]]:
         rows.append({"job": job.title, "mode": mode, "seconds": t.seconds, "speedup": base / t.seconds})
     auto = timings["auto"]
     workers = f"{auto.workers} worker{'s' if auto.workers != 1 else ''}"
-    out.write(f"   auto chose {auto.plan_mode} with {workers}: {'; '.join(auto.reasons)}\n")
+    out.write(f"   auto chose {auto.plan_mode} with {workers}, because:\n")
+    for reason in auto.reasons:
+        out.write(f"     - {reason}\n")
     if job.describe is not None:
         out.write(f"   {job.describe(timings['sync'].results)}\n")
     out.flush()
