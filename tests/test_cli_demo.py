@@ -12,7 +12,7 @@ from gearshift._cli._demo import MODES, run_demo
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 def test_demo_in_process_runs_four_jobs_in_every_mode() -> None:
     out = io.StringIO()
     rows = run_demo(out, quick=True)
@@ -27,10 +27,10 @@ def test_demo_in_process_runs_four_jobs_in_every_mode() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 def test_demo_as_subprocess() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "gearshift", "demo", "--quick"], capture_output=True, text=True, timeout=110
+        [sys.executable, "-m", "gearshift", "demo", "--quick"], capture_output=True, text=True, timeout=220
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("auto chose") == 4
