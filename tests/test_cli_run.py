@@ -105,6 +105,12 @@ def test_input_must_be_a_regular_file(work: Path, capsys: pytest.CaptureFixture[
     assert "is not a regular file" in capsys.readouterr().err
 
 
+def test_resume_without_a_checkpoint_starts_from_the_first_item(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "jobs_run:asquare", "-i", "in.jsonl", "-o", "out.jsonl", "--resume"]) == 0
+    assert "nothing to resume, starting from the first item" in capsys.readouterr().err
+    assert len(read_output(work / "out.jsonl")) == 40
+
+
 def test_async_function_and_success_exit_0(work: Path) -> None:
     assert main(["run", "jobs_run:asquare", "-i", "in.jsonl", "-o", "out.jsonl", "-q"]) == 0
     assert [r["value"] for r in read_output(work / "out.jsonl")] == [i * i for i in range(40)]

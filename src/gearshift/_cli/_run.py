@@ -147,16 +147,18 @@ def run_command(args: argparse.Namespace) -> int:
     except StoreURLError as exc:
         raise UsageError(str(exc)) from None
     try:
-        done = _claim(store, meta, resume=args.resume, where=args.store or str(default_store))
+        done = _claim(store, meta, resume=args.resume, where=args.store or str(default_store), quiet=args.quiet)
         return _execute(args, fn, source, store, done, total, output, options)
     finally:
         store.close()
 
 
-def _claim(store: Store, meta: dict[str, Any], *, resume: bool, where: str) -> set[int]:
+def _claim(store: Store, meta: dict[str, Any], *, resume: bool, where: str, quiet: bool = False) -> set[int]:
     """Make the store this run's, and return the indices already finished."""
     previous = store.get_meta()
     if previous is None:
+        if resume and not quiet:
+            sys.stderr.write(f"gearshift: no checkpoint at {where}: nothing to resume, starting from the first item\n")
         store.set_meta(meta)
         return set()
     done = store.done_indices()
