@@ -1,0 +1,88 @@
+"""Put the sessions captured by capture.sh in the README: update_readme.py OUT_DIR JOBS_PY README_MD."""
+
+import pathlib
+import sys
+
+out = pathlib.Path(sys.argv[1])
+
+
+def block(name):
+    return "```console\n" + (out / name).read_text().rstrip() + "\n```\n"
+
+
+load = (out / "uptime.txt").read_text().split("load average:")[1].split(",")[0].strip()
+bench_seconds = (out / "bench.txt").read_text().splitlines()[1].rsplit(": ", 1)[1]
+jobs = pathlib.Path(sys.argv[2]).read_text().rstrip()
+section = f"""## Command line
+
+```
+gearshift advise MODULE:FUNCTION --input FILE [--lines] [--sample N] [--json]
+gearshift run    MODULE:FUNCTION --input FILE --output FILE [--lines] [--mode M] [--workers N]
+                 [--chunksize N] [--timeout S] [--retries N] [--unordered] [--errors raise|return]
+                 [--resume] [--store URL] [--quiet]
+gearshift bench  [--quick] [--plot FILE.png] [--json] [--only NAMES] [--repeat N]
+gearshift demo   [--quick]
+```
+
+`MODULE` is a dotted module on `sys.path` (the current directory included) or a path to a `.py`
+file. The input is JSON Lines (one JSON value per line is one item) or, with `--lines`, plain
+text (each line is one string item). `gearshift COMMAND --help` shows every option with
+examples. Mistakes in the input (a module or function that is not there, malformed JSON on line
+N, an unreadable file) print one line and exit with status 2, never a traceback.
+
+The sessions below are real output, captured on a shared 2-CPU machine that was running other
+jobs at the same time (load average {load}): the CPU-bound figures are lower than on an idle
+machine. They use this `jobs.py`:
+
+```python
+{jobs}
+```
+
+### `gearshift advise`: the plan and its evidence
+
+It runs the function on a sample of the input and prints what was measured, the plan that
+`mode="auto"` would follow, and why each other mode lost. `--json` prints the same for scripts.
+
+{block("advise.txt")}
+### `gearshift run`: checkpointed, resumable
+
+Results are written as one JSON line per item, in input order: `{{"index", "value"}}` or
+`{{"index", "error", "traceback", "attempts"}}`. Finished items are checkpointed as they complete
+in a SQLite file beside the output (`FILE.gearshift.sqlite`, or `--store sqlite:///PATH`). If the
+run is killed (Ctrl-C, `kill -9`, a power cut), the same command with `--resume` runs only the
+items that are not in the checkpoint, and the output ends with every item exactly once, in order
+(the test suite kills real runs with SIGKILL at random points to check this). The output file
+appears only once it is complete; the checkpoint file is then deleted (a `--store` is kept, marked
+finished: `--resume` writes the output again from it). `--resume` refuses a checkpoint that belongs
+to another function or another input file. On a terminal the progress is a bar
+(items done and total, rate, ETA, failures, mode and workers); otherwise a plain line every
+5 seconds; `--quiet` shows nothing.
+
+{block("run.txt")}
+With `--errors return`, failed items are recorded and the run goes on; the default
+(`--errors raise`) stops at the first failure, keeps the checkpoint, and prints the traceback.
+
+{block("run2.txt")}
+Exit status: 0 every item succeeded; 1 some items failed; 2 usage error; 130 interrupted.
+
+### `gearshift bench`: which model wins on this machine
+
+Five built-in workloads (CPU-bound pure Python, CPU work that releases the GIL, blocking I/O with
+a few connections, slow I/O with many connections against a local server on 127.0.0.1, tiny
+tasks) under every mode and `auto`, side by side in one process. `--quick` is sized for under
+30 s on 2 cores (it took {bench_seconds} below, on the busy machine); `--plot FILE.png` draws the
+chart (`pip install 'gearshift[plot]'`); `--json` prints the figures.
+
+{block("bench.txt")}
+![gearshift bench --quick](docs/bench-quick.png)
+
+### `gearshift demo`
+
+Four classic jobs, each under every mode, with the winner and what `auto` chose and why.
+
+{block("demo.txt")}"""
+readme = pathlib.Path(sys.argv[3])
+text = readme.read_text()
+start = text.index("## Command line")
+end = text.index("\n## ", start + 5)
+readme.write_text(text[:start] + section + text[end:])
