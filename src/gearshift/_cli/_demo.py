@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from .._api import _prepare
 from .._task import CALL_ONE
+from ._bench import warm_pools
 
 MODES = ("sync", "async", "thread", "process", "auto")
 
@@ -63,8 +64,7 @@ def run_demo(out: TextIO, *, quick: bool = False) -> list[dict[str, Any]]:
     out.write("gearshift demo: the same job under every concurrency model, timed side by side.\n")
     out.write("Workers are each mode's defaults; pools are started before timing.\n")
     out.flush()
-    for mode in MODES:
-        _measure(square_plus_one, list(range(8)), mode)
+    warm_pools(square_plus_one)
     pages = 100 if quick else 500
     rows: list[dict[str, Any]] = []
     server = aio_server if importlib.util.find_spec("aiohttp") else http_server
