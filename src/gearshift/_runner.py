@@ -68,6 +68,7 @@ def backoff_delay(attempt: int) -> float:
     ceiling: float = min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** (attempt - 1))
     return ceiling * (0.5 + random.random() / 2)
 
+
 #: ``on_results(start, outcomes, failed)``: the items ``start, start + 1, ...`` reached
 #: their final outcome (a value, or a :class:`Failure` of which there are ``failed``).
 #: Called on the thread that consumes the results, as they complete, in any order
