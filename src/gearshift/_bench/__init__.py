@@ -1,0 +1,15 @@
+"""Shared benchmark workloads and the local servers they talk to.
+
+Used by ``benchmarks/`` (the suite comparing gearshift with its peers), the
+planner's benchmark and ``gearshift bench``: every workload is defined once,
+in :mod:`gearshift._bench.workloads`.  Nothing here is imported by
+``import gearshift``.
+"""
+
+from __future__ import annotations
+
+from .workloads import WORKLOADS as WORKLOADS
+from .workloads import Workload as Workload
+from .workloads import get as get
+
+__all__ = ["WORKLOADS", "Workload", "get"]
