@@ -16,6 +16,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from typing import Any
 
 from . import _runner
+from ._auto import AutoRun
 from ._backends import backend_class
 from ._backends._base import Backend
 from ._options import Options, check_function, check_items, is_async_function, make_options
@@ -29,10 +30,15 @@ __all__ = ["aimap", "amap", "imap", "map", "starmap"]
 
 
 class _Run:
-    """One prepared run: the runner and whether it owns (and must close) its backend."""
+    """One prepared run: the runner (or, for ``mode="auto"``, the measuring driver) and its backend."""
 
     def __init__(self, fn: Callable[..., Any], options: Options, call: int, loop: asyncio.AbstractEventLoop | None):
         is_async = is_async_function(fn)
+        self.auto: AutoRun | None = None
+        self.owned = False
+        if options.mode == "auto":
+            self.auto = AutoRun(fn, options, call, is_async, loop)
+            return
         self.plan: Plan = plan_fixed(options, is_async=is_async)
         backend: Backend | None = None
         if self.plan.mode == "async" and loop is not None:
@@ -49,11 +55,21 @@ class _Run:
         self.runner = Runner(self.backend, fn, options, self.plan, call=call, is_async=is_async)
 
     def batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
+        if self.auto is not None:
+            yield from self.auto.batches(items)
+            return
         try:
             yield from self.runner.batches(items)
         finally:
             if self.owned:
                 self.backend.shutdown(wait=False, cancel_futures=True)
+
+    def stop(self) -> None:
+        """Ask the run to stop, from any thread."""
+        if self.auto is not None:
+            self.auto.stop()
+        else:
+            self.runner.stop()
 
 
 def _check_picklable(fn: Callable[..., Any]) -> None:
@@ -305,7 +321,7 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
                 yield result
     finally:
         stopping = True
-        run.runner.stop()
+        run.stop()
         room.release()
         # The runner aborts its work within its grace period; a chunk running
         # inline on the pump thread (sync mode) cannot be stopped: stop waiting.
