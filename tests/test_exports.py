@@ -13,6 +13,7 @@ PUBLIC = {
     "GearshiftError",
     "MissingDependencyError",
     "Plan",
+    "Profile",
     "ProcessPoolExecutor",
     "RemoteError",
     "RemoteTraceback",
@@ -21,10 +22,12 @@ PUBLIC = {
     "UnpicklableError",
     "WorkerCrashed",
     "__version__",
+    "advise",
     "aimap",
     "amap",
     "imap",
     "map",
+    "profile",
     "starmap",
 }
 

@@ -23,6 +23,9 @@ from ._executor import Executor as Executor
 from ._executor import ProcessPoolExecutor as ProcessPoolExecutor
 from ._executor import ThreadPoolExecutor as ThreadPoolExecutor
 from ._plan import Plan as Plan
+from ._probe import advise as advise
+from ._probe import profile as profile
+from ._profile import Profile as Profile
 from ._version import __version__ as __version__
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "MissingDependencyError",
     "Plan",
     "ProcessPoolExecutor",
+    "Profile",
     "RemoteError",
     "RemoteTraceback",
     "TaskTimeout",
@@ -39,9 +43,11 @@ __all__ = [
     "UnpicklableError",
     "WorkerCrashed",
     "__version__",
+    "advise",
     "aimap",
     "amap",
     "imap",
     "map",
+    "profile",
     "starmap",
 ]

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from typing import Any
 
 from . import _runner
+from ._auto import AutoRun
 from ._backends import backend_class
 from ._backends._base import Backend
 from ._options import Options, check_function, check_items, is_async_function, make_options
@@ -31,7 +32,7 @@ __all__ = ["aimap", "amap", "imap", "map", "starmap"]
 
 
 class _Run:
-    """One prepared run: the runner and whether it owns (and must close) its backend.
+    """One prepared run: the runner (or, for ``mode="auto"``, the measuring driver) and its backend.
 
     ``on_results`` is told about every item as it completes (see ``ResultsObserver``);
     ``progress=True`` adds a progress bar on a terminal.
@@ -48,6 +49,11 @@ class _Run:
         self.options = options
         self.on_results = on_results
         is_async = is_async_function(fn)
+        self.auto: AutoRun | None = None
+        self.owned = False
+        if options.mode == "auto":
+            self.auto = AutoRun(fn, options, call, is_async, loop)
+            return
         self.plan: Plan = plan_fixed(options, is_async=is_async)
         backend: Backend | None = None
         if self.plan.mode == "async" and loop is not None:
@@ -72,9 +78,14 @@ class _Run:
             if style != "none":
                 total = operator.length_hint(items, -1)
                 progress = Progress(total=None if total < 0 else total, label=self.describe, style=style)
-        self.runner.on_results = _combine(self.on_results, progress)
+        on_results = _combine(self.on_results, progress)
         try:
-            yield from self.runner.batches(items)
+            if self.auto is not None:
+                self.auto.on_results = on_results
+                yield from self.auto.batches(items)
+            else:
+                self.runner.on_results = on_results
+                yield from self.runner.batches(items)
         finally:
             if progress is not None:
                 progress.close()
@@ -83,12 +94,22 @@ class _Run:
 
     @property
     def current_plan(self) -> Plan | None:
-        """The plan being followed (None while ``auto`` is still measuring)."""
-        return self.plan
+        """The plan being followed (for ``auto``: None until the first items were measured)."""
+        return self.auto.plan if self.auto is not None else self.plan
 
     def describe(self) -> str:
         """``mode xWORKERS`` of the plan being followed, for progress displays."""
-        return f"{self.plan.mode} x{self.plan.workers}"
+        plan = self.current_plan
+        if plan is None:
+            return "auto (measuring)"
+        return f"{'auto: ' if self.auto is not None else ''}{plan.mode} x{plan.workers}"
+
+    def stop(self) -> None:
+        """Ask the run to stop, from any thread."""
+        if self.auto is not None:
+            self.auto.stop()
+        else:
+            self.runner.stop()
 
 
 def _combine(*observers: ResultsObserver | None) -> ResultsObserver | None:
@@ -352,7 +373,7 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
                 yield result
     finally:
         stopping = True
-        run.runner.stop()
+        run.stop()
         room.release()
         # The runner aborts its work within its grace period; a chunk running
         # inline on the pump thread (sync mode) cannot be stopped: stop waiting.

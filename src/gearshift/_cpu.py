@@ -23,10 +23,30 @@ def usable_cpus() -> int:
             counts.append(len(os.sched_getaffinity(0)))
         except OSError:  # pragma: no cover - platform quirk
             pass
-    quota = cgroup_cpu_quota()
-    if quota is not None:
-        counts.append(max(1, math.ceil(quota)))
+    quotas = [q for q in (cgroup_cpu_quota(d) for d in cgroup_dirs()) if q is not None]
+    if quotas:
+        counts.append(max(1, math.ceil(min(quotas))))
     return max(1, min(counts))
+
+
+def cgroup_dirs(root: Path = Path("/sys/fs/cgroup"), self_cgroup: Path = Path("/proc/self/cgroup")) -> list[Path]:
+    """The cgroup v2 directories whose quota applies to this process: its own and every parent.
+
+    A quota set on a parent (a systemd slice, a pod) limits the children too;
+    the mount root comes first, so without ``/proc/self/cgroup`` it is the only one.
+    """
+    dirs = [root]
+    try:
+        lines = self_cgroup.read_text().splitlines()
+    except OSError:
+        return dirs
+    for line in lines:
+        if line.startswith("0::"):
+            path = root
+            for part in Path(line[3:].strip()).parts[1:]:
+                path = path / part
+                dirs.append(path)
+    return dirs
 
 
 def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:

@@ -3,6 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._profile import Profile
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Alternative:
+    """One mode the planner weighed: its settings and the estimated time for the remaining items."""
+
+    mode: str
+    workers: int
+    chunksize: int | None
+    seconds: float
+    note: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -12,7 +27,9 @@ class Plan:
     ``chunksize=None`` means the runner sizes chunks itself from measured item
     times.  ``expected_speedup`` is the predicted speed-up over ``sync`` (None
     when nothing was measured).  ``reasons`` are short sentences citing what
-    was measured or what the caller asked for.
+    was measured or what the caller asked for.  ``profile`` is what was
+    measured (None for explicit modes) and ``alternatives`` the modes weighed,
+    with their estimated times (the chosen one included).
     """
 
     mode: str
@@ -20,6 +37,8 @@ class Plan:
     chunksize: int | None = None
     reasons: tuple[str, ...] = ()
     expected_speedup: float | None = None
+    profile: Profile | None = dataclasses.field(default=None, repr=False, compare=False)
+    alternatives: tuple[Alternative, ...] = dataclasses.field(default=(), repr=False, compare=False)
 
     def __str__(self) -> str:
         chunks = "automatic" if self.chunksize is None else str(self.chunksize)

@@ -1,22 +1,107 @@
 """Choose a plan.  Pure decision logic: no work is run here.
 
-``mode="auto"`` currently follows a fixed rule (coroutine functions go to the
-event loop, everything else runs synchronously, which is never slower than
-``sync``); measuring the work to choose better is the profiler's job.
-Options the caller passed explicitly are always kept.
+:func:`plan_fixed` serves explicit modes.  :func:`decide` serves
+``mode="auto"``: from a measured :class:`~gearshift.Profile`, the caller's
+options and a few facts about the machine it estimates the time of the
+remaining work under each mode with a simple cost model, picks the fastest,
+and says why in sentences that cite the measured figures.  Options the caller
+passed explicitly (workers, chunksize) are always kept.
+
+The cost model, per item (``w`` wall, ``c`` CPU, measured):
+
+- sync: ``w``.
+- threads: ``max(serial, c / cpus, w / k)`` where ``serial`` is the part that
+  does not overlap between threads (from the measured thread scaling, by
+  Amdahl's law; without a measurement, CPU time holds the GIL).  ``k`` is as
+  many threads as keep the waiting overlapped, within the cap.
+- processes: ``(w + pickling) / workers``, bounded below by the parent's own
+  pickling and by the machine's CPUs, plus a pool start when no pool is warm.
+- async (coroutine functions): ``max(blocked, w / k)``, ``blocked`` being the
+  time an item holds its event loop.
+
+:func:`cluster_worthwhile` answers the separate question of when a dask or Ray
+cluster pays for its round trips.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import sys
 
 from ._backends import backend_class
 from ._options import Options
-from ._plan import Plan
+from ._plan import Alternative, Plan
+from ._profile import Profile, fmt_bytes, fmt_seconds
+
+__all__ = ["Machine", "cluster_seconds", "cluster_worthwhile", "decide", "plan_fixed"]
+
+#: input length assumed when it is unknown (a generator): long enough to amortize a pool start
+UNKNOWN_LENGTH = 1000
+#: a mode must beat sync by this factor to be chosen: the model is rough, sync never surprises
+MARGIN = 0.8
+#: coroutines in flight at the start when nothing was measured (the limiter grows it)
+ASYNC_START = 1024
+#: a GIL probe reading below this means the work holds the GIL
+GIL_FREE_THRESHOLD = 0.7
+#: on near-ties prefer the mode with fewer ways to go wrong (no pickling, no extra memory)
+PREFERENCE = {"process": 1.1}
+#: jobs estimated to take less than this in sync stay in sync (not worth any start-up)
+TINY_JOB_SECONDS = 0.005
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Machine:
+    """What the planner needs to know about the machine and the interpreter.
+
+    The per-chunk overheads and the pipe bandwidth are orders of magnitude of
+    the backends' own costs, not promises; ``benchmarks/planner.py`` checks the
+    decisions they lead to.
+    """
+
+    cpus: int
+    gil_enabled: bool = True
+    process_pool_warm: bool = False
+    process_start_seconds: float = 0.3
+    thread_chunk_seconds: float = 40e-6
+    process_chunk_seconds: float = 250e-6
+    process_item_seconds: float = 0.3e-6
+    pipe_bytes_per_second: float = 1e9
+    max_threads: int = 512
+    max_async: int = 10_000
+
+    @classmethod
+    def current(cls, *, process_workers: int | None = None) -> Machine:
+        """The facts for this process: usable CPUs, GIL, warm pools, open-file limit."""
+        from ._cpu import usable_cpus
+        from ._pools import is_warm
+
+        cpus = usable_cpus()
+        max_async = 10_000
+        try:
+            import resource
+
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            if soft != resource.RLIM_INFINITY:
+                max_async = max(64, min(max_async, soft - 64))  # each item may hold a socket
+        except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+            pass
+        return cls(
+            cpus=cpus,
+            gil_enabled=gil_enabled(),
+            process_pool_warm=is_warm("process", process_workers or cpus),
+            max_async=max_async,
+        )
+
+
+def gil_enabled() -> bool:
+    """False on a free-threaded build running without the GIL."""
+    check = getattr(sys, "_is_gil_enabled", None)
+    return True if check is None else bool(check())
 
 
 def plan_fixed(options: Options, *, is_async: bool) -> Plan:
-    """The plan for an explicit mode (or for ``auto`` by the fixed rule)."""
+    """The plan for an explicit mode (or for ``auto`` when nothing was measured)."""
     reasons: list[str] = []
     mode = options.mode
     if mode == "auto":
@@ -121,3 +206,173 @@ def cluster_worthwhile(
         startup_seconds=startup_seconds,
     )
     return remote < CLUSTER_MARGIN * local and local - remote >= CLUSTER_MIN_SAVING_SECONDS
+
+
+def decide(profile: Profile, options: Options, machine: Machine, remaining: int | None) -> Plan:
+    """The plan for ``remaining`` items (None: unknown) of the work ``profile`` describes."""
+    n = remaining if remaining is not None else UNKNOWN_LENGTH
+    n = max(1, n)
+    reasons = _describe(profile, machine)
+    estimates = (
+        _estimates_async(profile, options, machine, n) if profile.is_async else _estimates(profile, options, machine, n)
+    )
+    sync = estimates[0]
+    best = min(estimates, key=lambda a: a.seconds * PREFERENCE.get(a.mode, 1.0))
+    why: str
+    if profile.is_async and not profile.wall:
+        best = estimates[1]  # nothing measured: the event loop, and the limiter finds the concurrency
+        why = best.note
+    elif profile.wall and sync.seconds < TINY_JOB_SECONDS and not profile.is_async:
+        best = sync
+        why = f"the whole job is about {fmt_seconds(sync.seconds)} in sync: not worth starting anything"
+    elif best is not sync and best.seconds > MARGIN * sync.seconds and not profile.is_async:
+        best = sync
+        why = "no mode is estimated to beat sync by 20%: sync"
+    else:
+        why = best.note
+    reasons.append(why)
+    if options.workers is not None:
+        reasons.append(f"workers={options.workers} was asked for")
+    if options.chunksize is not None:
+        reasons.append(f"chunksize={options.chunksize} was asked for")
+    speedup: float | None = None
+    if profile.wall:
+        speedup = sync.seconds / best.seconds if best.seconds > 0 else 1.0
+        length = "" if remaining is not None else f" (length unknown, {UNKNOWN_LENGTH} assumed)"
+        reasons.append(
+            f"estimated {fmt_seconds(best.seconds)} for {n} items{length}: {speedup:.1f}x sync; "
+            + ", ".join(f"{a.mode} {fmt_seconds(a.seconds)}" for a in estimates if a is not best)
+        )
+    chunksize = options.chunksize if options.chunksize is not None else best.chunksize
+    return Plan(
+        mode=best.mode,
+        workers=best.workers,
+        chunksize=chunksize,
+        reasons=tuple(reasons),
+        expected_speedup=speedup,
+        profile=profile,
+        alternatives=tuple(estimates),
+    )
+
+
+# -- the sentences ---------------------------------------------------------------
+
+
+def _describe(profile: Profile, machine: Machine) -> list[str]:
+    out: list[str] = []
+    if profile.wall:
+        w, c = profile.median_wall, profile.median_cpu
+        kind = "CPU-bound" if profile.cpu_share >= 0.7 else "mostly waiting" if profile.cpu_share < 0.3 else "mixed"
+        out.append(f"per-item CPU {fmt_seconds(c)} of {fmt_seconds(w)} wall: {kind}")
+        if profile.warmup > 3:
+            out.append(f"the first item took {profile.warmup:.0f}x the typical time (warm-up, not counted)")
+    if profile.thread_scaling is not None:
+        held = _serial_share(profile) >= 0.5
+        if held:
+            verdict = "the GIL is held" if machine.gil_enabled else "the work does not overlap"
+        else:
+            verdict = "it overlaps (the GIL is released)" if machine.gil_enabled else "it overlaps (free-threaded)"
+        gil = "" if profile.gil_free is None else f", the GIL free {profile.gil_free:.0%} of the time"
+        out.append(f"{profile.threads} threads ran at {profile.thread_scaling:.1f}x{gil}: {verdict}")
+    if profile.loop_blocked is not None:
+        out.append(f"the coroutine blocked its event loop {profile.loop_blocked:.0%} of its time")
+    if profile.unpicklable is not None:
+        out.append(f"processes are out: {profile.unpicklable}")
+    elif profile.item_bytes is not None and profile.result_bytes is not None:
+        out.append(f"item pickles to {fmt_bytes(profile.item_bytes)}, result to {fmt_bytes(profile.result_bytes)}")
+    return out
+
+
+# -- the cost model ---------------------------------------------------------------
+
+
+def _serial_share(profile: Profile) -> float:
+    """Share of an item's wall time that cannot overlap between threads.
+
+    With the GIL, from how often a spinning thread could get it (``gil_free``):
+    robust on a busy machine.  Without it (free-threaded), from the measured
+    throughput of ``threads`` threads, by Amdahl's law.
+    """
+    k = profile.threads
+    if profile.gil_enabled and profile.gil_free is not None:
+        # The GIL probe separates cleanly (held: under 0.5, released: over 0.9, even on a
+        # busy machine) but is noisy in between: below GIL_FREE_THRESHOLD it counts as held.
+        return 1.0 if profile.gil_free < GIL_FREE_THRESHOLD else 1.0 - profile.gil_free
+    if profile.thread_scaling is None or k < 2:
+        return 1.0
+    s = min(max(profile.thread_scaling, 1.0), float(k))
+    return min(1.0, max(0.0, (1 / s - 1 / k) / (1 - 1 / k)))
+
+
+def _estimates(profile: Profile, options: Options, machine: Machine, n: int) -> list[Alternative]:
+    w, c = profile.median_wall, profile.median_cpu
+    cpus = machine.cpus
+    out = [Alternative("sync", 1, None, n * w, "sync is estimated fastest")]
+
+    # Threads.
+    if profile.thread_scaling is not None:
+        serial = _serial_share(profile) * w
+    else:
+        serial = c if machine.gil_enabled else c / cpus
+    floor = max(serial, c / cpus, 1e-7)
+    k_needed = max(1, math.ceil(w / floor - 0.25))  # 2.1 CPUs' worth is 2 threads, not 3
+    cap = options.workers or machine.max_threads
+    k = max(1, min(cap, k_needed, n))
+    chunk = 1 if w >= 1e-3 or k > cpus else _chunk(0.005, w, n, k)
+    per_item = max(serial, c / cpus, w / k) + machine.thread_chunk_seconds / chunk
+    seconds = n * per_item + k * 50e-6  # thread start-up
+    if k > cpus:
+        note = (
+            f"threads overlap the waiting: up to {k} in flight "
+            f"(measured {fmt_seconds(w)} wait per item over {fmt_seconds(floor)} of serial work), adapted while running"
+        )
+    else:
+        note = f"threads: {k} workers overlap it without pickling"
+    out.append(Alternative("thread", k, chunk, seconds, note))
+
+    # Processes.
+    ipc, size = profile.ipc_seconds, profile.ipc_bytes
+    if profile.unpicklable is None and ipc is not None and size is not None:
+        p = options.workers or cpus
+        transfer = size / machine.pipe_bytes_per_second
+        chunk = _chunk(0.02, w + ipc / 2, n, p)
+        overhead = machine.process_chunk_seconds / chunk
+        worker_side = (w + ipc / 2 + transfer) / p
+        parent_side = ipc / 2 + transfer + overhead + machine.process_item_seconds
+        cores = (c + ipc + 2 * transfer) / cpus
+        start = 0.0 if machine.process_pool_warm else machine.process_start_seconds
+        fn_cost = (profile.fn_pickle_seconds or 0.0) + (profile.fn_bytes or 0) * p / machine.pipe_bytes_per_second
+        seconds = start + fn_cost + n * max(worker_side, parent_side, cores)
+        note = f"processes: {p} workers, chunks of {chunk}"
+        if parent_side >= worker_side:
+            note += f" (moving {fmt_bytes(size)} per item limits them)"
+        out.append(Alternative("process", p, chunk, seconds, note))
+    return out
+
+
+def _estimates_async(profile: Profile, options: Options, machine: Machine, n: int) -> list[Alternative]:
+    w = profile.median_wall
+    blocked = (profile.loop_blocked or 0.0) * w if profile.loop_blocked is not None else profile.median_cpu
+    cap = options.workers or machine.max_async
+    k = max(1, min(cap, n))
+    out = [Alternative("sync", 1, None, n * w, "sync")]
+    note = f"async: up to {k} coroutines in flight on one loop, adapted while running"
+    if not profile.wall:
+        # Nothing measured: start at a moderate window and let the limiter double it while
+        # throughput rises (thousands of connections at once can overflow a server's backlog).
+        k = max(1, min(cap, n, ASYNC_START))
+        note = f"fn is a coroutine function: async, starting with {k} in flight, doubled while throughput rises"
+    out.append(Alternative("async", k, None, n * max(blocked, w / k), note))
+    if profile.wall and profile.unpicklable is None and profile.ipc_seconds is not None and blocked > 0.5 * w:
+        p = options.workers or machine.cpus
+        start = 0.0 if machine.process_pool_warm else machine.process_start_seconds
+        seconds = start + n * max(blocked / p, w / (p * 32)) + n * profile.ipc_seconds / 2
+        out.append(Alternative("process", p, 32, seconds, f"the coroutine blocks its loop: {p} processes"))
+    return out
+
+
+def _chunk(target: float, per_item: float, n: int, workers: int) -> int:
+    """Items per chunk so a chunk takes about ``target`` seconds, while every worker gets 4 or more."""
+    size = math.ceil(target / per_item) if per_item > 0 else n
+    cap = max(1, math.ceil(n / (workers * 4)))
+    return max(1, min(size, cap, 65536))

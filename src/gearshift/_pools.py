@@ -62,3 +62,9 @@ def shutdown_shared() -> None:
         _shared.clear()
     for backend in backends:
         backend.shutdown(wait=True, cancel_futures=True)
+
+
+def is_warm(mode: str, workers: int) -> bool:
+    """True when a shared backend for ``mode`` with ``workers`` workers exists already."""
+    with _lock:
+        return (mode, workers) in _shared

@@ -5,6 +5,8 @@ chunks in flight on the backend, puts results back in input order (or not),
 retries, applies the error policy and cancels what is left when the run ends
 early.  Backends only execute chunks (see ``_backends/_base.py``).
 
+``window`` may be changed while the run goes on (the adaptive concurrency
+limiter does, from an ``observer`` that sees every chunk's measured cost).
 Memory is bounded by the window: at most ``window`` chunks are in flight and,
 when ordered, at most ``2 * window`` chunks are held between the first one not
 yet yielded and the last one submitted, whatever the input's length.  While the
@@ -152,6 +154,8 @@ class Runner:
         call: int = CALL_ONE,
         is_async: bool = False,
         deadline: float | None = None,
+        window: int | None = None,
+        observer: Callable[[int, float, float], None] | None = None,
         on_results: ResultsObserver | None = None,
     ) -> None:
         self.backend = backend
@@ -187,6 +191,10 @@ class Runner:
             self.window = max(1, backend.workers // (chunksize or 1))
         else:
             self.window = max(1, backend.workers * backend.prefetch)
+        if window is not None:
+            self.window = window
+        #: called with (items, elapsed, cpu) for every chunk that ran; it may change ``window``
+        self.observer = observer
         self._stop_on_error = options.errors == "raise" and options.retries == 0
 
     # -- public ----------------------------------------------------------------
@@ -199,6 +207,9 @@ class Runner:
         length = length or operator.length_hint(items, 0) or None
         self._chunker = Chunker(self._chunksize, self.backend.target_chunk_seconds, self.backend.workers, length)
         self._source = iter(items)
+        # A source may hand out whole chunks itself (the auto driver's gate does: no per-item cost).
+        take = getattr(self._source, "take", None)
+        self._take: Callable[[int], list[Any]] = take if take is not None else self._islice
         try:
             self._fill(self._source)
         except BaseException:
@@ -261,7 +272,7 @@ class Runner:
                 self._gated = True  # admit nothing new until memory recovers
                 return
             size = self._chunker.next_size()
-            items = list(itertools.islice(source, size))
+            items = self._take(size)
             if not items:
                 self._exhausted = True
                 return
@@ -273,6 +284,9 @@ class Runner:
             self._submit(_Sub(chunk, 0, len(items)))
             if len(items) < size:
                 self._exhausted = True
+
+    def _islice(self, size: int) -> list[Any]:
+        return list(itertools.islice(self._source, size))
 
     def _submit(self, sub: _Sub) -> None:
         chunk = sub.chunk
@@ -342,6 +356,8 @@ class Runner:
             return
         outcomes = result.outcomes
         self._chunker.observe(len(outcomes), result.elapsed)
+        if self.observer is not None:
+            self.observer(len(outcomes), result.elapsed, result.cpu)
         chunk, offset = sub.chunk, sub.offset
         if not result.failures and len(outcomes) == len(chunk.items) and sub.length == len(chunk.items):
             # The common case: a whole chunk, no failure.  No per-item Python work.

@@ -1,0 +1,207 @@
+"""Does ``mode="auto"`` pick well?  Every fixed mode and ``auto``, side by side, on every workload.
+
+For each workload of :mod:`gearshift._bench.workloads` this runs ``gearshift.map``
+under each fixed choice (sync; threads at the standard library's default count
+and at 128; processes at one per usable CPU; for coroutine functions also async
+at its default of 100 and at 1000 in flight) and under ``mode="auto"``,
+interleaved round by round, and reports the median time of each.  The oracle is
+the fastest fixed choice; the figure of merit is ``auto / oracle``.
+
+A run slower than ``--limit`` seconds is cut short (it is then only a lower
+bound, marked ``>``, and never the oracle).  Every completed run's results are
+checked against the workload's own ``check``.
+
+    python benchmarks/planner.py            # full scale, ~10 minutes on 2 cores
+    python benchmarks/planner.py --quick    # smaller inputs, ~2 minutes
+
+Writes ``benchmarks/results/planner.json`` and ``benchmarks/results/planner.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import gearshift
+from gearshift._bench import WORKLOADS, Workload
+from gearshift._bench.servers import aio_server, http_server, raise_fd_limit
+from gearshift._cpu import usable_cpus
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def configs(workload: Workload) -> list[tuple[str, str, int | None]]:
+    """(label, mode, workers) for every fixed choice tried on ``workload``."""
+    cpus = usable_cpus()
+    default_threads = min(32, cpus + 4)
+    out: list[tuple[str, str, int | None]] = [
+        ("sync", "sync", None),
+        (f"thread-{default_threads}", "thread", default_threads),
+        ("thread-128", "thread", 128),
+        (f"process-{cpus}", "process", cpus),
+    ]
+    if workload.is_async:
+        out += [("async-100", "async", 100), ("async-1000", "async", 1000)]
+    return out
+
+
+def run_once(workload: Workload, items: list[Any], mode: str, workers: int | None, limit: float) -> tuple[float, bool]:
+    """Seconds for one run, and whether it finished (False: cut at ``limit``, results unchecked)."""
+    results: list[Any] = []
+    t0 = time.perf_counter()
+    it = gearshift.imap(workload.fn, items, mode=mode, workers=workers)
+    try:
+        for n, result in enumerate(it):
+            results.append(result)
+            # Check the clock on every slow result, every 64th fast one: the check costs too.
+            if (n < 256 or not n & 63) and time.perf_counter() - t0 > limit:
+                return time.perf_counter() - t0, False
+    finally:
+        it.close()  # type: ignore[attr-defined]
+    seconds = time.perf_counter() - t0
+    workload.check(items, results)
+    return seconds, True
+
+
+def auto_plan(workload: Workload, items: list[Any]) -> str:
+    """What auto would choose, in one line (measured on the items, results thrown away)."""
+    from gearshift._auto import AutoRun
+    from gearshift._options import make_options
+
+    run = AutoRun(workload.fn, make_options(), 0, workload.is_async, None)
+    for _ in run.batches(items):
+        pass
+    plans = [f"{p.mode}/{p.workers}" + (f"x{p.chunksize}" if p.chunksize else "") for p in run.plans] or ["sync"]
+    final = run.limiter.window if run.limiter is not None else None
+    return " -> ".join(plans) + (f" (window ended at {final})" if final is not None else "")
+
+
+@contextlib.contextmanager
+def servers(needed: set[str]) -> Iterator[dict[str, str]]:
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        if "http" in needed:
+            urls["http"] = stack.enter_context(http_server())
+        if "aio" in needed:
+            urls["aio"] = stack.enter_context(aio_server())
+        yield urls
+
+
+def bench(workload: Workload, url: str | None, args: argparse.Namespace) -> dict[str, Any]:
+    items = workload.items(url=url, quick=args.quick)
+    runs: dict[str, list[tuple[float, bool]]] = {}
+    choices = [*configs(workload), ("auto", "auto", None)]
+    for round_ in range(args.repeat):
+        for label, mode, workers in choices:
+            done = runs.get(label, [])
+            if done and not done[0][1]:
+                continue  # cut short once: do not spend the limit again
+            if round_ > 0 and done and done[0][0] > args.long:
+                continue  # long runs are measured once
+            if round_ >= 3 and done and done[0][0] > 1.0:
+                continue  # rounds beyond three only for short, noisy runs
+            runs.setdefault(label, []).append(run_once(workload, items, mode, workers, args.limit))
+    times = {label: statistics.median(s for s, _ in r) for label, r in runs.items()}
+    finished = {label: all(ok for _, ok in r) for label, r in runs.items()}
+    fixed = [label for label, *_ in configs(workload) if finished[label]]
+    oracle = min(fixed, key=lambda label: times[label])
+    ratio = times["auto"] / times[oracle] if finished["auto"] else math.inf
+    return {
+        "workload": workload.name,
+        "items": len(items),
+        "times": {k: round(v, 4) for k, v in times.items()},
+        "finished": finished,
+        "oracle": oracle,
+        "auto_over_oracle": round(ratio, 3),
+        "auto_plan": auto_plan(workload, items) if args.explain else None,
+    }
+
+
+def markdown(rows: list[dict[str, Any]], geomean: float, meta: dict[str, Any]) -> str:
+    labels: list[str] = []
+    for row in rows:
+        labels += [k for k in row["times"] if k not in labels and k != "auto"]
+    head = ["workload", "items", *labels, "auto", "oracle", "auto/oracle"]
+    lines = [
+        f"`{meta['command']}` on {meta['cpus']} usable CPUs, Python {meta['python']}; median seconds "
+        f"of up to {meta['repeat']} interleaved rounds (`>`: cut short at {meta['limit']:g} s); "
+        f"load average {meta['loadavg_start'][0]:g} at the start, {meta['loadavg_end'][0]:g} at the end.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for row in rows:
+        cells = [row["workload"], str(row["items"])]
+        for label in [*labels, "auto"]:
+            if label not in row["times"]:
+                cells.append("")
+                continue
+            mark = "" if row["finished"][label] else ">"
+            cells.append(f"{mark}{row['times'][label]:.3g}")
+        cells += [row["oracle"], f"**{row['auto_over_oracle']:.2f}**"]
+        lines.append("| " + " | ".join(cells) + " |")
+    worst = max(r["auto_over_oracle"] for r in rows)
+    lines += ["", f"Geometric mean of auto/oracle: **{geomean:.2f}**; worst: {worst:.2f}."]
+    if any(r.get("auto_plan") for r in rows):
+        lines += ["", "What auto chose:", ""]
+        lines += [f"- {r['workload']}: {r['auto_plan']}" for r in rows if r.get("auto_plan")]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller inputs")
+    parser.add_argument("--only", nargs="*", help="workload names (default: all)")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds (default 5; beyond 3 only for runs under 1 s)")
+    parser.add_argument("--limit", type=float, default=20.0, help="cut a run after this many seconds")
+    parser.add_argument("--long", type=float, default=5.0, help="runs longer than this are measured once")
+    parser.add_argument("--explain", action="store_true", help="also record the plan auto followed")
+    parser.add_argument("--out", default=os.path.join(HERE, "results"), help="output directory")
+    args = parser.parse_args(argv)
+    raise_fd_limit()
+    load_start = [round(x, 2) for x in os.getloadavg()]
+    chosen = [WORKLOADS[name] for name in (args.only or WORKLOADS)]
+    rows = []
+    with servers({w.server for w in chosen if w.server}) as urls:
+        for workload in chosen:
+            row = bench(workload, urls.get(workload.server) if workload.server else None, args)
+            rows.append(row)
+            print(
+                f"{row['workload']:>16}: auto {row['times']['auto']:.3g}s, oracle {row['oracle']} "
+                f"{row['times'][row['oracle']]:.3g}s -> {row['auto_over_oracle']:.2f}",
+                flush=True,
+            )
+    geomean = math.exp(statistics.fmean(math.log(r["auto_over_oracle"]) for r in rows))
+    meta = {
+        "command": "python benchmarks/planner.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "cpus": usable_cpus(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "repeat": args.repeat,
+        "limit": args.limit,
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        # The machine may be shared: the load average says how much else was running.
+        "loadavg_start": load_start,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+    }
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "planner.json"), "w") as f:
+        json.dump({"meta": meta, "geomean": round(geomean, 3), "workloads": rows}, f, indent=2)
+    table = markdown(rows, geomean, meta)
+    with open(os.path.join(args.out, "planner.md"), "w") as f:
+        f.write(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,225 @@
+"""``mode="auto"``: measure on the first items, keep their results, run the rest under the chosen plan.
+
+A run is a sequence of *segments*, each one ordinary :class:`Runner` reading
+the shared input through a :class:`~gearshift._probe.Gate`:
+
+1. the first items one at a time (sync), measured;
+2. for work that computes, a few items on threads at once (the GIL probe);
+3. the rest under the plan :func:`~gearshift._planner.decide` returns; its
+   window is steered by a :class:`~gearshift._limiter.ConcurrencyLimiter` when
+   the work waits (threads, async).
+
+Each segment's results are handed out before the next segment starts, so
+nothing is lost, repeated or reordered.  If items in segment 3 drift far from
+the sample (100x heavier or lighter per item), the gate closes, the segment
+drains, and the run goes back to step 1 on the next items (a few times at most).
+Coroutine functions skip the sampling: they start on the event loop at once
+and the limiter finds the concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from typing import Any
+
+from ._backends import backend_class
+from ._backends._base import Backend
+from ._errors import Failure
+from ._limiter import ConcurrencyLimiter
+from ._options import Options
+from ._plan import Plan
+from ._planner import Machine, decide
+from ._pools import create_backend, shared_backend
+from ._probe import (
+    PICKLE_SAMPLE,
+    Gate,
+    Sampler,
+    _typical,
+    probe_threads,
+    probe_threads_count,
+    run_sequential,
+    wants_thread_probe,
+)
+from ._profile import Profile
+from ._runner import ResultsObserver, Runner, Stopped
+
+__all__ = ["AutoRun"]
+
+#: per-item cost this many times the sample's (either way) means the work changed
+DRIFT_FACTOR = 100.0
+#: consecutive drifted chunks before re-planning (one odd item is not a trend)
+DRIFT_CHUNKS = 3
+#: re-plans allowed per run
+MAX_REPLANS = 3
+#: sync time of the rest below which nothing more is measured: it runs in sync
+NOT_WORTH_PROBING = 0.02
+
+
+class _Drift:
+    """Observer that trips when chunks cost far more (or less) per item than the sample said."""
+
+    def __init__(self, expected: float, then: Callable[[int, float, float], None] | None) -> None:
+        self.expected = expected
+        self.then = then
+        self.streak = 0
+        self.tripped = False
+
+    def observe(self, items: int, elapsed: float, cpu: float) -> None:
+        if self.then is not None:
+            self.then(items, elapsed, cpu)
+        if self.expected <= 0 or items <= 0:
+            return
+        ratio = (elapsed / items) / self.expected
+        self.streak = self.streak + 1 if (ratio > DRIFT_FACTOR or ratio < 1 / DRIFT_FACTOR) else 0
+        if self.streak >= DRIFT_CHUNKS:
+            self.tripped = True
+
+
+class AutoRun:
+    """One ``mode="auto"`` run; :meth:`batches` yields lists of results in input order."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        options: Options,
+        call: int,
+        is_async: bool,
+        loop: asyncio.AbstractEventLoop | None,
+    ) -> None:
+        self.fn, self.options, self.call, self.is_async, self.loop = fn, options, call, is_async, loop
+        #: every plan followed, in order (more than one after drift)
+        self.plans: list[Plan] = []
+        self.limiter: ConcurrencyLimiter | None = None
+        self._runner: Runner | None = None
+        self._stopped = False
+        #: told about every item as it completes, with its index in the whole input (see ``ResultsObserver``)
+        self.on_results: ResultsObserver | None = None
+
+    @property
+    def plan(self) -> Plan | None:
+        return self.plans[-1] if self.plans else None
+
+    def stop(self) -> None:
+        self._stopped = True
+        if self._runner is not None:
+            self._runner.stop()
+
+    def batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
+        length = len(items) if hasattr(items, "__len__") else (operator.length_hint(items, 0) or None)  # type: ignore[arg-type]
+        gate = Gate(iter(items), length)
+        machine: Machine | None = None  # read once there is something to decide
+        replans = 0
+        while not gate.ended:
+            if self.is_async:
+                profile = Profile(is_async=True, wall=(), cpu=())
+            else:
+                sampler = Sampler(False)
+                kept: list[Any] = []  # a few results, to measure their pickling
+                gate.kept = []
+                for batch in self._segment(
+                    run_sequential(
+                        self.fn, gate, self.options, self.call, sampler, on_results=self._shifted(gate.taken)
+                    )
+                ):
+                    if len(kept) < PICKLE_SAMPLE:
+                        kept.extend(r for r in batch[:PICKLE_SAMPLE] if not isinstance(r, Failure))
+                    yield batch
+                if gate.ended:
+                    return
+                machine = machine or Machine.current(process_workers=self.options.workers)
+                typical = _typical(sampler.wall) if sampler.wall else 0.0
+                rest = (gate.remaining if gate.remaining is not None else 1000) * typical
+                if rest > NOT_WORTH_PROBING:
+                    sampler.measure_pickling(self.fn, gate.kept, kept)
+                    if wants_thread_probe(sampler):
+                        probe = probe_threads(
+                            self.fn,
+                            gate,
+                            self.options,
+                            self.call,
+                            sampler,
+                            probe_threads_count(machine.cpus),
+                            on_results=self._shifted(gate.taken),
+                        )
+                        yield from self._segment(probe)
+                        if gate.ended:
+                            return
+                profile = sampler.build()
+            machine = machine or Machine.current(process_workers=self.options.workers)
+            plan = decide(profile, self.options, machine, gate.remaining)
+            self.plans.append(plan)
+            drift = yield from self._main(plan, profile, gate, machine, watch=replans < MAX_REPLANS)
+            if not drift:
+                return
+            replans += 1
+
+    def _shifted(self, offset: int) -> ResultsObserver | None:
+        """``on_results`` for a segment whose runner numbers its items from 0 but starts at input index ``offset``."""
+        observe = self.on_results
+        if observe is None:
+            return None
+        if offset == 0:
+            return observe
+
+        def shifted(start: int, outcomes: list[Any], failed: int) -> None:
+            observe(start + offset, outcomes, failed)
+
+        return shifted
+
+    def _segment(self, batches: Iterator[list[Any]]) -> Iterator[list[Any]]:
+        if self._stopped:
+            raise Stopped
+        yield from batches
+
+    def _main(
+        self, plan: Plan, profile: Profile, gate: Gate, machine: Machine, *, watch: bool
+    ) -> Generator[list[Any], None, bool]:
+        """Run the rest under ``plan``; returns True when it stopped early because the work drifted."""
+        mode, options = plan.mode, self.options
+        waiting = mode == "async" or (mode == "thread" and plan.workers > machine.cpus)
+        limiter: ConcurrencyLimiter | None = None
+        workers, window = plan.workers, None
+        if waiting:
+            cap = options.workers or (machine.max_async if mode == "async" else machine.max_threads)
+            limiter = ConcurrencyLimiter(start=plan.workers, cap=cap)
+            workers, window = cap, plan.workers
+            self.limiter = limiter
+        backend, owned = self._backend(mode, workers)
+        watcher = _Drift(profile.median_wall, limiter.observe if limiter else None) if watch and profile.wall else None
+        observer = watcher.observe if watcher is not None else (limiter.observe if limiter else None)
+        runner = Runner(
+            backend,
+            self.fn,
+            options,
+            plan,
+            call=self.call,
+            is_async=self.is_async,
+            window=window,
+            observer=observer,
+            on_results=self._shifted(gate.taken),
+        )
+        if limiter is not None:
+            limiter.attach(runner)
+        self._runner = runner
+        try:
+            if self._stopped:
+                raise Stopped
+            stop = (lambda: watcher.tripped) if watcher is not None else None
+            yield from runner.batches(gate.open(stop=stop))
+        finally:
+            self._runner = None
+            if owned:
+                backend.shutdown(wait=False, cancel_futures=True)
+        return watcher is not None and watcher.tripped
+
+    def _backend(self, mode: str, workers: int) -> tuple[Backend, bool]:
+        if mode == "async" and self.loop is not None:
+            return backend_class("async")(workers, loop=self.loop), False  # type: ignore[call-arg]
+        if mode == "sync":
+            return backend_class("sync")(), False
+        shared = shared_backend(mode, workers)
+        if shared is not None:
+            return shared, False
+        return create_backend(mode, workers), True

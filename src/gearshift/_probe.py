@@ -1,0 +1,583 @@
+"""Measure a function on real items: the facts a :class:`~gearshift.Profile` records.
+
+The measuring runs through the ordinary :class:`~gearshift._runner.Runner`
+(one item per chunk, so every ``ChunkResult`` is one item's cost), which means
+the error policy, retries and ordering hold during measurement too, and the
+results can be kept: ``mode="auto"`` hands them to the caller and never runs
+an item twice.  Two phases:
+
+1. one at a time on the calling thread: wall and CPU time per item;
+2. for work that computes rather than waits, a few items on ``k`` threads at
+   once: did the throughput scale (GIL released, or a free-threaded build) or
+   stay flat (GIL held)?  This is measured, never assumed from the build.
+
+Pickling costs are measured on the sampled function, items and results.
+Coroutine functions are measured alone on an event loop with a heartbeat
+task: the heartbeat's lateness is the time the coroutine blocked its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import math
+import pickle
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from ._options import Options, check_function, check_items, is_async_function, make_options
+from ._plan import Plan
+from ._planner import Machine, decide, gil_enabled
+from ._profile import Profile
+from ._runner import ResultsObserver, Runner
+from ._task import CALL_ONE, _call
+
+__all__ = ["Gate", "Sampler", "advise", "profile"]
+
+#: the one-at-a-time phase stops after this many items (in chunks of 1, 2, 4, ...)...
+SEQUENTIAL_MAX = 2048
+#: ...or once it has taken this long (after at least MIN_ITEMS, or any one slow item)
+SEQUENTIAL_BUDGET = 0.01
+MIN_ITEMS = 3
+#: the budget of the one-at-a-time phase for profile() and advise(), which only measure
+PROFILE_BUDGET = 0.2
+#: items shorter than this are not worth a thread probe (dispatch would dominate)
+THREAD_PROBE_MIN_SECONDS = 50e-6
+#: items per thread in the thread probe: at least this many...
+THREAD_PROBE_ROUNDS = 2
+#: ...and enough for the probe to last about this long (short probes are mostly noise)
+THREAD_PROBE_SECONDS = 0.08
+THREAD_PROBE_MAX_ROUNDS = 16
+#: how many sampled items and results to pickle (together, as the process backend ships a chunk)
+PICKLE_SAMPLE = 32
+
+
+class Gate:
+    """An iterator over ``source`` that can be closed between items, without losing any.
+
+    The runner reads its items through a gate; closing it ends that runner's
+    input cleanly (what it took runs to the end), and the rest of ``source``
+    stays available for the next runner.
+    """
+
+    def __init__(self, source: Iterator[Any], length: int | None) -> None:
+        self.source = source
+        self.length = length
+        self.taken = 0
+        self.ended = False
+        self.limit: int | None = None  # stop after this many more items
+        self.stop: Callable[[], bool] | None = None  # or when this says so
+        self.kept: list[Any] = []  # a few items, for pickling measurements
+
+    def open(self, *, limit: int | None = None, stop: Callable[[], bool] | None = None) -> Gate:
+        self.limit = None if limit is None else self.taken + limit
+        self.stop = stop
+        return self
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.length is None else max(0, self.length - self.taken)
+
+    def __iter__(self) -> Gate:
+        return self
+
+    def __next__(self) -> Any:
+        if self.ended or (self.limit is not None and self.taken >= self.limit) or (self.stop and self.stop()):
+            raise StopIteration
+        try:
+            item = next(self.source)
+        except StopIteration:
+            self.ended = True
+            raise
+        self.taken += 1
+        if len(self.kept) < PICKLE_SAMPLE:
+            self.kept.append(item)
+        return item
+
+    def take(self, size: int) -> list[Any]:
+        """Up to ``size`` next items, as a list (the runner's fast path: no per-item call)."""
+        if self.ended or (self.stop and self.stop()):
+            return []
+        if self.limit is not None:
+            size = min(size, self.limit - self.taken)
+            if size <= 0:
+                return []
+        items = list(itertools.islice(self.source, size))
+        if len(items) < size:
+            self.ended = True
+        self.taken += len(items)
+        if len(self.kept) < PICKLE_SAMPLE:
+            self.kept.extend(items[: PICKLE_SAMPLE - len(self.kept)])
+        return items
+
+    def __length_hint__(self) -> int:
+        remaining = self.remaining
+        if remaining is None:
+            return 0
+        return remaining if self.limit is None else min(remaining, self.limit - self.taken)
+
+
+class Sampler:
+    """Collects measurements (from runner observers) and builds the :class:`Profile`."""
+
+    def __init__(self, is_async: bool) -> None:
+        self.is_async = is_async
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+        self.spent = 0.0
+        self.measured = 0  # items measured one chunk at a time
+        self.items = 0  # items run in every phase
+        self.preempted = 0.0
+        self._queued: float | None = None  # read lazily: a system call, not worth it for tiny jobs
+        self.failures = 0
+        self.threads = 0
+        self.thread_scaling: float | None = None
+        self.threads_cpu: float | None = None
+        self.loop_blocked: float | None = None
+        self.pickles: dict[str, Any] = {}
+        self._probe_items = 0
+        self._ticker: _GilTicker | None = None
+        self.gil_free: float | None = None
+        self.probe_queued: list[float] = []
+        self.active = [0]  # probed calls running right now
+        self._probe_t0 = 0.0
+        self._probe_p0 = 0.0
+        self._probe_t1 = 0.0
+        self._probe_p1 = 0.0
+
+    # -- phase 1: one at a time ------------------------------------------------
+
+    def observe(self, items: int, elapsed: float, cpu: float) -> None:
+        # Chunks grow 1, 2, 4, ...: the first is the first item alone (warm-up shows), later
+        # ones average over enough items that timer overhead vanishes for microsecond work.
+        # On a busy machine the thread also waits for a CPU; that is not the work waiting,
+        # so the scheduler's run-queue time (same thread, since it was last read) is taken out.
+        # Reading it is a system call (tens of µs): only when the chunk did not compute all along.
+        gap = elapsed - cpu
+        if gap > max(100e-6, 0.1 * elapsed):
+            queued = runqueue_seconds()
+            if queued is not None and self._queued is not None:
+                stolen = min(max(0.0, queued - self._queued), gap)
+                self.preempted += stolen
+                elapsed -= stolen
+            self._queued = queued
+        self.wall.append(elapsed / max(1, items))
+        self.cpu.append(cpu / max(1, items))
+        self.spent += elapsed
+        self.measured += items
+        self.items += items
+
+    def enough(self, limit: int = SEQUENTIAL_MAX, budget: float = SEQUENTIAL_BUDGET) -> bool:
+        n = len(self.wall)
+        if n == 0:
+            return False
+        if self.measured >= limit and n >= MIN_ITEMS:
+            return True
+        return self.spent >= budget and (n >= MIN_ITEMS or self.spent / n >= budget / 2)
+
+    # -- phase 2: k threads at once -----------------------------------------------
+
+    def start_threads(self, k: int) -> None:
+        self.threads = k
+        self._ticker = _GilTicker(lambda: self.active[0] >= k)
+        self._ticker.start()
+        self._probe_items = 0
+        self._probe_t0, self._probe_p0 = time.perf_counter(), time.process_time()
+
+    def observe_threads(self, items: int, elapsed: float, cpu: float) -> None:
+        self._probe_items += items
+        self.items += items
+        self._probe_t1, self._probe_p1 = time.perf_counter(), time.process_time()
+
+    def finish_threads(self) -> None:
+        if self._ticker is not None:
+            self.gil_free = self._ticker.finish()
+            self._ticker = None
+        span = self._probe_t1 - self._probe_t0
+        if self._probe_items < 2 or span <= 0 or not self.wall:
+            return
+        per_item = _typical(self.wall)
+        # Time the threads spent runnable but without a CPU (another program's fault, not
+        # the GIL's: a thread waiting for the GIL sleeps) is left out, as in phase 1.
+        queued = sum(self.probe_queued) / max(1, self.threads)
+        effective = max(span - queued, 0.2 * span)
+        self.preempted += queued
+        self.thread_scaling = self._probe_items * per_item / effective
+        self.threads_cpu = (self._probe_p1 - self._probe_p0) / span
+
+    # -- pickling ---------------------------------------------------------------------
+
+    def measure_pickling(self, fn: Any, items: list[Any], results: list[Any]) -> None:
+        import cloudpickle
+
+        try:
+            t0 = time.perf_counter()
+            blob = cloudpickle.dumps(fn, protocol=pickle.HIGHEST_PROTOCOL)
+            self.pickles["fn"] = (len(blob), time.perf_counter() - t0)
+        except Exception as exc:
+            self.pickles["unpicklable"] = f"fn does not pickle ({type(exc).__name__}: {exc})"[:200]
+            return
+        for what, values in (("item", items[:PICKLE_SAMPLE]), ("result", results[:PICKLE_SAMPLE])):
+            if not values:
+                continue
+            try:
+                t0 = time.perf_counter()
+                try:
+                    blob = pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception:
+                    blob = cloudpickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+                seconds = time.perf_counter() - t0
+            except Exception as exc:
+                self.pickles["unpicklable"] = f"an {what} does not pickle ({type(exc).__name__}: {exc})"[:200]
+                return
+            self.pickles[what] = (len(blob) // len(values), seconds / len(values))
+
+    # -- the record -------------------------------------------------------------------
+
+    def build(self) -> Profile:
+        fn = self.pickles.get("fn", (None, None))
+        item = self.pickles.get("item", (None, None))
+        result = self.pickles.get("result", (None, None))
+        return Profile(
+            is_async=self.is_async,
+            wall=tuple(self.wall),
+            cpu=tuple(self.cpu),
+            items=self.items,
+            failures=self.failures,
+            threads=self.threads if self.thread_scaling is not None else 0,
+            thread_scaling=self.thread_scaling,
+            gil_free=self.gil_free if self.thread_scaling is not None else None,
+            threads_cpu=self.threads_cpu,
+            loop_blocked=self.loop_blocked,
+            fn_bytes=fn[0],
+            fn_pickle_seconds=fn[1],
+            item_bytes=item[0],
+            item_pickle_seconds=item[1],
+            result_bytes=result[0],
+            result_pickle_seconds=result[1],
+            unpicklable=self.pickles.get("unpicklable"),
+            preempted=self.preempted,
+            gil_enabled=gil_enabled(),
+        )
+
+
+def runqueue_seconds() -> float | None:
+    """Seconds this thread has spent ready to run but waiting for a CPU (Linux), or None."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _typical(values: list[float]) -> float:
+    return statistics.median(values[1:] or values)
+
+
+# -- the two phases, as runners over a gate ----------------------------------------
+
+
+def run_sequential(
+    fn: Callable[..., Any],
+    gate: Gate,
+    options: Options,
+    call: int,
+    sampler: Sampler,
+    *,
+    limit: int = SEQUENTIAL_MAX,
+    budget: float = SEQUENTIAL_BUDGET,
+    max_items: int | None = None,
+    on_results: ResultsObserver | None = None,
+) -> Iterator[list[Any]]:
+    """Phase 1: items one at a time on this thread until the sample is big enough; yields results."""
+    from ._backends._sync import Backend as SyncBackend
+
+    plan = Plan("sync", 1, None, ("measuring: items one at a time, in growing chunks",))
+    runner = Runner(SyncBackend(), fn, options, plan, call=call, observer=sampler.observe, on_results=on_results)
+    yield from runner.batches(gate.open(limit=max_items, stop=lambda: sampler.enough(limit, budget)))
+
+
+def wants_thread_probe(sampler: Sampler, *, always: bool = False) -> bool:
+    """Whether thread scaling is worth measuring.
+
+    Only for items long enough to measure that mostly compute (waiting always
+    overlaps on threads).  Unless ``always``, only when processes, the other
+    way to spread computation, would pay for it: ``fn`` or the data does not
+    pickle, or pickling costs over a tenth of the work; or on a free-threaded
+    build, where threads may scale without pickling at all.
+    """
+    if not sampler.wall:
+        return False
+    wall, cpu = _typical(sampler.wall), _typical(sampler.cpu)
+    if wall < THREAD_PROBE_MIN_SECONDS or cpu < 0.5 * wall:
+        return False
+    if always or not gil_enabled() or "unpicklable" in sampler.pickles:
+        return True
+    item, result = sampler.pickles.get("item"), sampler.pickles.get("result")
+    if item is None or result is None:
+        return True
+    ipc: float = 2 * (item[1] + result[1]) + (item[0] + result[0]) / 1e9
+    return ipc > 0.1 * wall
+
+
+def probe_threads(
+    fn: Callable[..., Any],
+    gate: Gate,
+    options: Options,
+    call: int,
+    sampler: Sampler,
+    threads: int,
+    max_items: int | None = None,
+    on_results: ResultsObserver | None = None,
+) -> Iterator[list[Any]]:
+    """Phase 2: ``threads`` items at a time on threads; measures scaling and busy cores; yields results."""
+    from ._backends._thread import Backend as ThreadBackend
+
+    backend = ThreadBackend(threads, thread_name_prefix="gearshift-probe")
+    opts = dataclasses.replace(options, chunksize=1)
+    plan = Plan("thread", threads, 1, ("measuring: items on threads at once",))
+    timed = _Queued(fn, sampler.probe_queued, sampler.active)
+    runner = Runner(
+        backend,
+        timed,
+        opts,
+        plan,
+        call=call,
+        window=2 * threads,
+        observer=sampler.observe_threads,
+        on_results=on_results,
+    )
+    limit = threads * probe_rounds(sampler)
+    if max_items is not None:
+        limit = min(limit, max_items)
+    sampler.start_threads(threads)
+    try:
+        yield from runner.batches(gate.open(limit=limit))
+    finally:
+        backend.shutdown(wait=False)
+        sampler.finish_threads()
+
+
+def probe_rounds(sampler: Sampler) -> int:
+    """Items per thread for the thread probe, from the measured time per item."""
+    wall = _typical(sampler.wall) if sampler.wall else THREAD_PROBE_SECONDS
+    wanted = math.ceil(THREAD_PROBE_SECONDS / wall) if wall > 0 else THREAD_PROBE_MAX_ROUNDS
+    return max(THREAD_PROBE_ROUNDS, min(THREAD_PROBE_MAX_ROUNDS, wanted))
+
+
+class _GilTicker(threading.Thread):
+    """Wakes up every millisecond next to the probed threads: how long until it gets the GIL?
+
+    A thread coming back from ``time.sleep`` needs the GIL to go on.  When the
+    probed work holds it, that takes about the switch interval (5 ms: the
+    waiter must ask the holder to drop it); when the work releases it, almost
+    nothing.  Time spent waiting for a CPU (a busy machine) is subtracted, so
+    load does not pass for the GIL.  The ticker holds the GIL only for
+    microseconds, so it barely disturbs what it measures.
+    """
+
+    TICK = 0.001
+
+    def __init__(self, busy: Callable[[], bool]) -> None:
+        super().__init__(name="gearshift-gil-probe", daemon=True)
+        self._busy = busy
+        self._stop_flag = False
+        self.waits: list[float] = []
+        self.queued_share = 0.0
+
+    def run(self) -> None:
+        # The run queue is read only at both ends: reading it is a system call, and every
+        # system call gives the GIL up and waits to get it back, which is what is measured.
+        q0, start = runqueue_seconds(), time.perf_counter()
+        while not self._stop_flag:
+            t0 = time.perf_counter()
+            busy = self._busy()
+            time.sleep(self.TICK)
+            if busy:
+                self.waits.append(max(0.0, time.perf_counter() - t0 - self.TICK))
+        q1, end = runqueue_seconds(), time.perf_counter()
+        if q0 is not None and q1 is not None and end > start:
+            self.queued_share = (q1 - q0) / (end - start)
+
+    def finish(self) -> float | None:
+        """Share of the time the GIL was free (None: too few ticks to say)."""
+        self._stop_flag = True
+        self.join()
+        if len(self.waits) < 2:
+            return None
+        # Each tick lasts TICK plus its wait; the CPU-queue share of that is not the GIL's.
+        mean_wait = statistics.fmean(self.waits)
+        mean_wait = max(0.0, mean_wait - self.queued_share * (self.TICK + mean_wait))
+        held = mean_wait / sys.getswitchinterval()
+        return min(1.0, max(0.0, 1.0 - held))
+
+
+class _Queued:
+    """Calls ``fn`` and notes how long the calling thread waited for a CPU meanwhile."""
+
+    def __init__(self, fn: Callable[..., Any], sink: list[float], active: list[int]) -> None:
+        self.fn, self.sink, self.active = fn, sink, active
+        self.lock = threading.Lock()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        q0 = runqueue_seconds()
+        with self.lock:
+            self.active[0] += 1
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            with self.lock:
+                self.active[0] -= 1
+            q1 = runqueue_seconds()
+            if q0 is not None and q1 is not None:
+                self.sink.append(q1 - q0)
+
+
+def probe_threads_count(cpus: int) -> int:
+    return max(2, min(cpus, 4))
+
+
+# -- coroutine functions --------------------------------------------------------------
+
+
+async def _blocking_of(coro: Any, tick: float = 0.001) -> tuple[Any, float]:
+    """Await ``coro`` next to a heartbeat; return its outcome and how long it kept the loop busy.
+
+    The heartbeat sleeps ``tick`` at a time; when it wakes over a millisecond late
+    the loop was held that long (less the time the thread waited for a CPU on a
+    busy machine).  Blocking in steps shorter than that goes unseen.
+    """
+    late = 0.0
+    done = False
+
+    async def heartbeat() -> None:
+        nonlocal late
+        while not done:
+            q0, t0 = runqueue_seconds(), time.perf_counter()
+            await asyncio.sleep(tick)
+            lateness = time.perf_counter() - t0 - tick
+            q1 = runqueue_seconds()
+            if q0 is not None and q1 is not None:
+                lateness -= q1 - q0  # waiting for a CPU is the machine's doing, not the coroutine's
+            if lateness > 0.001:  # below that it is timer slack, not a blocked loop
+                late += lateness
+
+    beat = asyncio.ensure_future(heartbeat())
+    await asyncio.sleep(0)  # let the heartbeat start before the coroutine can block
+    try:
+        result: Any = await coro
+    except Exception as exc:
+        result = exc
+    finally:
+        done = True
+        await beat
+    return result, late
+
+
+def measure_async(fn: Callable[..., Any], items: Iterable[Any], sampler: Sampler, limit: int, budget: float) -> None:
+    """Run coroutine items one at a time with a heartbeat: wall, CPU and loop blocking per item."""
+    blocked_total = wall_total = 0.0
+    with asyncio.Runner() as runner:
+        for item in items:
+            sampler._queued = runqueue_seconds()  # a baseline for every item (Sampler reads it lazily)
+            t0, c0 = time.perf_counter(), time.thread_time()
+            outcome, blocked = runner.run(_blocking_of(_call(fn, CALL_ONE, item)))
+            elapsed = time.perf_counter() - t0
+            sampler.observe(1, elapsed, time.thread_time() - c0)
+            sampler.failures += isinstance(outcome, Exception)
+            blocked_total += blocked
+            wall_total += sampler.wall[-1]  # without the time spent waiting for a CPU, like `blocked`
+            if len(sampler.wall) >= limit or sampler.spent >= budget:
+                break
+    if wall_total > 0:
+        sampler.loop_blocked = min(1.0, blocked_total / wall_total)
+
+
+# -- the public functions --------------------------------------------------------------
+
+
+def profile(fn: Callable[..., Any], items: Iterable[Any], *, sample: int | None = None) -> Profile:
+    """Run ``fn`` on a small sample of ``items`` and return what was measured.
+
+    ``sample`` caps the items run (default: as many as fit in a short time
+    budget, at most 32).  Items are run one at a time first, then, for work
+    that computes, several at once on threads; exceptions raised by ``fn``
+    are counted, not raised.  The results are thrown away: use ``map(...,
+    mode="auto")`` to measure and keep them.
+    """
+    check_function(fn)
+    check_items(items)
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 1):
+        raise ValueError(f"sample must be an int >= 1 or None (None picks a size), got {sample!r}")
+    is_async = is_async_function(fn)
+    sampler = Sampler(is_async)
+    limit = sample or SEQUENTIAL_MAX
+    source = iter(items)
+    results: list[Any] = []
+    kept: list[Any]
+    if is_async:
+        kept = []
+
+        def taking() -> Iterator[Any]:
+            for item in source:
+                if len(kept) < PICKLE_SAMPLE:
+                    kept.append(item)
+                yield item
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the usual case: no loop here, measure on a fresh one
+            measure_async(fn, taking(), sampler, limit, budget=1.0)
+        else:  # called from a coroutine: this loop must not block, so measure on a helper thread
+            helper = threading.Thread(target=measure_async, args=(fn, taking(), sampler, limit, 1.0))
+            helper.start()
+            helper.join()
+    else:
+        options = make_options(errors="return")
+        gate = Gate(source, None)
+        threads = probe_threads_count(Machine.current().cpus)
+        known = sample or (len(items) if hasattr(items, "__len__") else None)  # type: ignore[arg-type]
+        # Leave items for the thread probe: up to its longest, at most half of what there is.
+        probe_items = min(threads * THREAD_PROBE_MAX_ROUNDS, (known or 0) // 2)
+        seq_limit = max(1, min(limit, known - probe_items)) if known else limit
+        sequential = run_sequential(
+            fn, gate, options, CALL_ONE, sampler, limit=seq_limit, budget=PROFILE_BUDGET, max_items=known and seq_limit
+        )
+        for batch in sequential:
+            results.extend(batch)
+        if wants_thread_probe(sampler, always=True) and (sample is None or gate.taken < sample):
+            left = None if sample is None else sample - gate.taken
+            for batch in probe_threads(fn, gate, options, CALL_ONE, sampler, threads, left):
+                results.extend(batch)
+        from ._errors import Failure
+
+        sampler.failures = sum(1 for r in results if isinstance(r, Failure))
+        results = [r for r in results if not isinstance(r, Failure)]
+        kept = gate.kept
+    sampler.measure_pickling(fn, kept, results)
+    return sampler.build()
+
+
+def advise(fn: Callable[..., Any], items: Iterable[Any], **map_options: Any) -> Plan:
+    """Measure ``fn`` on the first few ``items`` and return the plan ``map(..., mode="auto")`` would follow.
+
+    ``map_options`` are :func:`gearshift.map`'s keyword arguments; explicit
+    ``mode``, ``workers`` and ``chunksize`` are kept as given.  The items
+    measured are run (and their results discarded).
+    """
+    from operator import length_hint
+
+    options = make_options(**map_options)
+    if options.mode != "auto":
+        from ._planner import plan_fixed
+
+        return plan_fixed(options, is_async=is_async_function(fn))
+    length = length_hint(items, 0) or None
+    measured = profile(fn, items)
+    machine = Machine.current(process_workers=options.workers)
+    return decide(measured, options, machine, length)

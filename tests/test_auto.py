@@ -1,0 +1,242 @@
+"""mode="auto" end to end: measured items keep their results, nothing runs twice, order holds."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import gearshift
+from gearshift import Failure
+from gearshift._auto import AutoRun
+from gearshift._options import make_options
+from gearshift._task import CALL_ONE
+
+
+class Recorder:
+    """A function that notes every item it is called with (threads: a lock)."""
+
+    def __init__(self, work: Any) -> None:
+        self.work = work
+        self.calls: list[Any] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, x: Any) -> Any:
+        with self.lock:
+            self.calls.append(x)
+        return self.work(x)
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def spin(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i % 7
+    return total
+
+
+def nap(x: int) -> int:
+    time.sleep(0.01)
+    return x
+
+
+def auto_run(fn: Any, items: Any, **kw: Any) -> tuple[list[Any], AutoRun]:
+    run = AutoRun(fn, make_options(**kw), CALL_ONE, asyncio.iscoroutinefunction(fn), None)
+    return list(itertools.chain.from_iterable(run.batches(items))), run
+
+
+def test_tiny_jobs_run_in_sync_without_planning() -> None:
+    rec = Recorder(square)
+    out, run = auto_run(rec, range(10))
+    assert out == [x * x for x in range(10)]
+    assert rec.calls == list(range(10))  # in order, on this thread, once each
+    assert run.plans == []  # the input ended while measuring: nothing else was started
+
+
+def test_trivial_work_stays_sync_and_keeps_order() -> None:
+    rec = Recorder(square)
+    out, run = auto_run(rec, range(50_000))
+    assert out == [x * x for x in range(50_000)]
+    assert rec.calls == list(range(50_000))
+    assert run.plan is not None
+    assert run.plan.mode == "sync"
+
+
+def test_waiting_work_goes_to_threads_and_no_item_runs_twice() -> None:
+    rec = Recorder(nap)
+    out, run = auto_run(rec, range(300))
+    assert out == list(range(300))
+    assert sorted(rec.calls) == list(range(300))
+    assert run.plan is not None
+    assert run.plan.mode == "thread"
+    assert run.plan.workers > 20
+    assert run.limiter is not None
+
+
+def test_generators_of_unknown_length() -> None:
+    rec = Recorder(nap)
+    out = gearshift.map(rec, (i for i in range(120)))
+    assert out == list(range(120))
+    assert sorted(rec.calls) == list(range(120))
+
+
+def test_explicit_workers_cap_the_concurrency() -> None:
+    out, run = auto_run(nap, range(100), workers=4)
+    assert out == list(range(100))
+    assert run.plan is not None
+    assert run.plan.workers <= 4
+    assert run.limiter is not None
+    assert run.limiter.cap == 4
+
+
+def test_explicit_chunksize_is_kept() -> None:
+    out, run = auto_run(nap, range(100), chunksize=3)
+    assert out == list(range(100))
+    assert run.plan is not None
+    assert run.plan.chunksize == 3
+
+
+@pytest.mark.slow
+def test_cpu_bound_work_goes_to_processes() -> None:
+    items = [30_000] * 1000
+    out, run = auto_run(spin, items)
+    assert out == [spin(30_000)] * 1000
+    assert run.plan is not None
+    assert run.plan.mode == "process", str(run.plan)
+
+
+def test_errors_return_in_place_also_while_measuring() -> None:
+    def f(x: int) -> int:
+        if x % 10 == 3:
+            raise ValueError(x)
+        return x
+
+    out = gearshift.map(f, range(100), errors="return")
+    for x, r in zip(range(100), out):
+        if x % 10 == 3:
+            assert isinstance(r, Failure)
+            assert r.index == x
+        else:
+            assert r == x
+
+
+def test_errors_raise_after_the_results_before_it() -> None:
+    seen: list[int] = []
+
+    def f(x: int) -> int:
+        if x == 5:
+            raise KeyError(x)
+        return x
+
+    def consume() -> None:
+        for r in gearshift.imap(f, range(100)):
+            seen.append(r)
+
+    with pytest.raises(KeyError):
+        consume()
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_retries_while_measuring() -> None:
+    failed: set[int] = set()
+
+    def flaky(x: int) -> int:
+        if x not in failed:
+            failed.add(x)
+            raise OSError("once")
+        return x
+
+    assert gearshift.map(flaky, range(20), retries=1) == list(range(20))
+
+
+def test_unordered_results_are_all_there() -> None:
+    assert sorted(gearshift.map(nap, range(80), ordered=False)) == list(range(80))
+
+
+def test_imap_is_lazy_on_endless_input() -> None:
+    out = []
+    for r in gearshift.imap(square, itertools.count()):
+        out.append(r)
+        if len(out) == 5000:
+            break
+    assert out == [x * x for x in range(5000)]
+
+
+class Drifting:
+    """Microseconds per item for the first ``switch`` items, then 2 ms of waiting each."""
+
+    def __init__(self, switch: int) -> None:
+        self.switch = switch
+        self.calls: list[int] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, x: int) -> int:
+        with self.lock:
+            self.calls.append(x)
+        if x >= self.switch:
+            time.sleep(0.002)
+        return x + 1
+
+
+@pytest.mark.slow
+def test_drift_changes_the_plan_without_losing_repeating_or_reordering() -> None:
+    fn = Drifting(3000)
+    out, run = auto_run(fn, range(6000))
+    assert out == [x + 1 for x in range(6000)]
+    assert sorted(fn.calls) == list(range(6000))
+    assert len(run.plans) >= 2, [p.mode for p in run.plans]
+    assert run.plans[0].mode == "sync"
+    assert run.plans[-1].mode == "thread"
+
+
+async def anap(x: int) -> int:
+    await asyncio.sleep(0.01)
+    return x
+
+
+def test_async_functions_run_on_a_loop_with_adaptive_window() -> None:
+    out, run = auto_run(anap, range(500))
+    assert out == list(range(500))
+    assert run.plan is not None
+    assert run.plan.mode == "async"
+    assert run.limiter is not None
+
+
+def test_amap_and_aimap_auto() -> None:
+    async def main() -> tuple[list[int], list[int], list[int]]:
+        a = await gearshift.amap(anap, range(200))
+        b = await gearshift.amap(square, range(300))
+        c = []
+        async for r in gearshift.aimap(nap, range(1000)):
+            c.append(r)
+            if len(c) == 30:
+                break
+        return a, b, c
+
+    a, b, c = asyncio.run(main())
+    assert a == list(range(200))
+    assert b == [x * x for x in range(300)]
+    assert c == list(range(30))
+
+
+def test_map_auto_is_the_default() -> None:
+    assert gearshift.map(square, range(1000)) == [x * x for x in range(1000)]
+    assert gearshift.starmap(pow, [(2, 3), (3, 2)] * 100) == [8, 9] * 100
+
+
+def _gen() -> Iterator[int]:
+    yield from range(5)
+    raise RuntimeError("the input broke")
+
+
+def test_a_failing_input_propagates() -> None:
+    with pytest.raises(RuntimeError, match="the input broke"):
+        gearshift.map(square, _gen())

@@ -1,0 +1,218 @@
+"""The decision logic, on synthetic profiles: every branch of decide() and plan_fixed()."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from gearshift._options import make_options
+from gearshift._planner import ASYNC_START, TINY_JOB_SECONDS, UNKNOWN_LENGTH, Machine, _serial_share, decide, plan_fixed
+from gearshift._profile import Profile
+
+MACHINE = Machine(cpus=2, process_pool_warm=True)
+
+
+def prof(wall: float, cpu: float, **kw: object) -> Profile:
+    """A profile of 8 identical items, small pickles unless told otherwise."""
+    base: dict[str, object] = {
+        "fn_bytes": 60,
+        "fn_pickle_seconds": 20e-6,
+        "item_bytes": 20,
+        "item_pickle_seconds": 0.3e-6,
+        "result_bytes": 20,
+        "result_pickle_seconds": 0.3e-6,
+    }
+    base.update(kw)
+    return Profile(is_async=False, wall=(wall,) * 8, cpu=(cpu,) * 8, **base)  # type: ignore[arg-type]
+
+
+def test_plan_fixed_keeps_the_explicit_mode_and_workers() -> None:
+    plan = plan_fixed(make_options(mode="thread", workers=7, chunksize=3), is_async=False)
+    assert (plan.mode, plan.workers, plan.chunksize) == ("thread", 7, 3)
+    assert "mode='thread' was asked for" in plan.reasons
+
+
+@pytest.mark.parametrize(("is_async", "mode"), [(True, "async"), (False, "sync")])
+def test_plan_fixed_auto_without_measurement(is_async: bool, mode: str) -> None:
+    assert plan_fixed(make_options(), is_async=is_async).mode == mode
+
+
+def test_cpu_bound_gil_held_goes_to_processes() -> None:
+    p = prof(0.042, 0.041, threads=2, thread_scaling=1.0, threads_cpu=1.0)
+    plan = decide(p, make_options(), MACHINE, 200)
+    assert plan.mode == "process"
+    assert plan.workers == 2
+    assert plan.expected_speedup is not None
+    assert plan.expected_speedup > 1.5
+    text = str(plan)
+    assert "41 ms of 42 ms" in text
+    assert "GIL is held" in text
+    assert "20 bytes" in text
+    assert {a.mode for a in plan.alternatives} == {"sync", "thread", "process"}
+
+
+def test_cpu_bound_without_thread_probe_assumes_the_gil_is_held() -> None:
+    plan = decide(prof(0.01, 0.01), make_options(), MACHINE, 200)
+    assert plan.mode == "process"
+    thread = next(a for a in plan.alternatives if a.mode == "thread")
+    assert thread.seconds == pytest.approx(200 * 0.01, rel=0.05)
+
+
+def test_gil_releasing_work_with_big_arguments_goes_to_threads() -> None:
+    p = prof(0.013, 0.013, threads=2, thread_scaling=1.95, item_bytes=8_000_000, item_pickle_seconds=0.006)
+    plan = decide(p, make_options(), MACHINE, 48)
+    assert plan.mode == "thread"
+    assert plan.workers == 2
+    assert "GIL is released" in str(plan)
+
+
+def test_unpicklable_work_never_goes_to_processes() -> None:
+    p = prof(0.04, 0.04, threads=2, thread_scaling=1.0, unpicklable="fn does not pickle")
+    plan = decide(p, make_options(), MACHINE, 1000)
+    assert plan.mode == "sync"
+    assert "process" not in {a.mode for a in plan.alternatives}
+    assert any("processes are out" in r for r in plan.reasons)
+
+
+def test_waiting_work_goes_to_many_threads_capped_by_the_items() -> None:
+    plan = decide(prof(0.05, 30e-6), make_options(), MACHINE, 400)
+    assert plan.mode == "thread"
+    assert plan.workers == 400
+    assert plan.chunksize == 1
+    assert plan.expected_speedup is not None
+    assert plan.expected_speedup > 100
+
+
+def test_waiting_work_threads_are_limited_by_the_serial_cpu() -> None:
+    # 100 ms wait, 2 ms of GIL-held CPU per item: beyond ~50 threads the CPU is the bottleneck.
+    plan = decide(prof(0.1, 0.002), make_options(), MACHINE, 10_000)
+    assert plan.mode == "thread"
+    assert 45 <= plan.workers <= 55
+
+
+def test_the_user_cap_on_workers_is_kept() -> None:
+    plan = decide(prof(0.05, 30e-6), make_options(workers=16), MACHINE, 400)
+    assert plan.mode == "thread"
+    assert plan.workers == 16
+    assert "workers=16 was asked for" in plan.reasons
+
+
+def test_the_user_chunksize_is_kept() -> None:
+    plan = decide(prof(0.042, 0.041), make_options(chunksize=5), MACHINE, 200)
+    assert plan.chunksize == 5
+    assert "chunksize=5 was asked for" in plan.reasons
+
+
+def test_tiny_jobs_stay_in_sync() -> None:
+    plan = decide(prof(1e-6, 1e-6), make_options(), MACHINE, 100)
+    assert plan.mode == "sync"
+    assert TINY_JOB_SECONDS > 100 * 1e-6
+    assert any("not worth starting anything" in r for r in plan.reasons)
+
+
+def test_microsecond_work_stays_in_sync_even_when_long() -> None:
+    plan = decide(prof(0.4e-6, 0.4e-6), make_options(), MACHINE, 2_000_000)
+    assert plan.mode == "sync"
+
+
+def test_small_gains_are_not_worth_the_risk() -> None:
+    # Moving 4 MB results keeps processes within 10% of sync: within the model's error, so sync.
+    p = prof(0.01, 0.01, result_bytes=4_000_000, result_pickle_seconds=0.0)
+    plan = decide(p, make_options(), MACHINE, 100)
+    assert plan.mode == "sync"
+    assert any("20%" in r for r in plan.reasons)
+
+
+def test_a_cold_process_pool_is_charged_its_start() -> None:
+    p = prof(0.01, 0.01, threads=2, thread_scaling=1.0)
+    warm = decide(p, make_options(), MACHINE, 40)
+    cold = decide(p, make_options(), dataclasses.replace(MACHINE, process_pool_warm=False), 40)
+    assert warm.mode == "process"
+    assert cold.mode == "sync"
+
+
+def test_huge_results_make_processes_lose() -> None:
+    p = prof(0.005, 0.005, threads=2, thread_scaling=1.0, result_bytes=50_000_000, result_pickle_seconds=0.03)
+    assert decide(p, make_options(), MACHINE, 1000).mode == "sync"
+
+
+def test_unknown_length_is_assumed_long() -> None:
+    plan = decide(prof(0.01, 0.01), make_options(), MACHINE, None)
+    assert plan.mode == "process"
+    assert any(f"{UNKNOWN_LENGTH} assumed" in r for r in plan.reasons)
+
+
+def test_free_threaded_build_uses_the_measured_scaling() -> None:
+    machine = dataclasses.replace(MACHINE, gil_enabled=False)
+    p = prof(0.02, 0.02, threads=2, thread_scaling=1.9, gil_enabled=False, item_bytes=1_000_000,
+             item_pickle_seconds=0.002)  # fmt: skip
+    plan = decide(p, make_options(), machine, 500)
+    assert plan.mode == "thread"
+    assert "free-threaded" in str(plan)
+    flat = dataclasses.replace(p, thread_scaling=1.0)
+    assert "does not overlap" in str(decide(flat, make_options(), machine, 500))
+
+
+def test_free_threaded_build_without_probe_lets_cpu_spread_over_threads() -> None:
+    machine = dataclasses.replace(MACHINE, gil_enabled=False)
+    plan = decide(prof(0.02, 0.02, unpicklable="x"), make_options(), machine, 500)
+    assert plan.mode == "thread"
+
+
+def test_async_function_without_measurement_starts_moderately() -> None:
+    p = Profile(is_async=True, wall=(), cpu=())
+    plan = decide(p, make_options(), MACHINE, 3000)
+    assert plan.mode == "async"
+    assert plan.workers == ASYNC_START
+    assert not any("estimated" in r for r in plan.reasons)  # nothing measured, nothing estimated
+    assert decide(p, make_options(), MACHINE, 40).workers == 40
+    capped = decide(p, make_options(workers=50), MACHINE, 3000)
+    assert capped.workers == 50
+    limited = decide(p, make_options(), dataclasses.replace(MACHINE, max_async=100), 3000)
+    assert limited.workers == 100
+
+
+def test_async_function_that_blocks_its_loop_goes_to_processes() -> None:
+    p = dataclasses.replace(prof(0.04, 0.04), is_async=True, loop_blocked=0.95)
+    plan = decide(p, make_options(), MACHINE, 500)
+    assert plan.mode == "process"
+    assert any("blocked its event loop 95%" in r for r in plan.reasons)
+
+
+def test_async_function_that_waits_stays_async() -> None:
+    p = dataclasses.replace(prof(0.5, 0.001), is_async=True, loop_blocked=0.002)
+    assert decide(p, make_options(), MACHINE, 3000).mode == "async"
+
+
+def test_warmup_is_reported() -> None:
+    p = Profile(is_async=False, wall=(0.1, 0.01, 0.01, 0.01), cpu=(0.1, 0.01, 0.01, 0.01))
+    assert any("warm-up" in r for r in decide(p, make_options(), MACHINE, 10).reasons)
+
+
+@pytest.mark.parametrize(
+    ("scaling", "threads", "share"), [(1.0, 2, 1.0), (2.0, 2, 0.0), (1.5, 2, 1 / 3), (None, 2, 1.0), (3.0, 4, 1 / 9)]
+)
+def test_serial_share_follows_amdahl(scaling: float | None, threads: int, share: float) -> None:
+    p = Profile(is_async=False, wall=(1.0,), cpu=(1.0,), threads=threads, thread_scaling=scaling)
+    assert _serial_share(p) == pytest.approx(share)
+
+
+@pytest.mark.parametrize(("gil_free", "share"), [(0.05, 1.0), (0.5, 1.0), (0.95, 0.05), (1.0, 0.0)])
+def test_serial_share_from_the_gil_probe(gil_free: float, share: float) -> None:
+    p = Profile(is_async=False, wall=(1.0,), cpu=(1.0,), threads=2, thread_scaling=1.0, gil_free=gil_free)
+    assert _serial_share(p) == pytest.approx(share)
+
+
+def test_gil_probe_overrides_noisy_scaling() -> None:
+    # Throughput said 1.9x (a lucky moment), the GIL probe says held: held wins.
+    p = prof(0.04, 0.04, threads=2, thread_scaling=1.9, gil_free=0.2)
+    assert decide(p, make_options(), MACHINE, 500).mode == "process"
+
+
+def test_machine_current_reads_this_process() -> None:
+    from gearshift._cpu import usable_cpus
+
+    m = Machine.current()
+    assert m.cpus == usable_cpus()
+    assert m.max_async >= 64

@@ -1,0 +1,162 @@
+"""profile() and advise() on real small workloads: they classify the work correctly.
+
+Timing on a shared machine is noisy, so the classifications allow wide margins:
+GIL-held work must not look like it scales, waiting must look like waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+
+import pytest
+
+import gearshift
+from gearshift import Profile
+
+BUFFER = bytes(range(256)) * 16384  # 4 MiB: hashlib releases the GIL on it
+
+
+def spin(n: int) -> int:
+    """Pure Python: holds the GIL."""
+    total = 0
+    for i in range(n):
+        total += i % 7
+    return total
+
+
+def digest(i: int) -> str:
+    """sha256 of 4 MiB: the GIL is released while hashing."""
+    return hashlib.sha256(BUFFER).hexdigest()[:8] + str(i)
+
+
+def nap(x: int) -> int:
+    time.sleep(0.02)
+    return x
+
+
+async def anap(x: int) -> int:
+    await asyncio.sleep(0.01)
+    return x
+
+
+async def aspin(n: int) -> int:
+    return spin(n)
+
+
+def test_cpu_bound_gil_held() -> None:
+    worst = 9.0
+    for _ in range(3):  # a busy machine makes one probe noisy: the work must look GIL-bound once
+        p = gearshift.profile(spin, [100_000] * 40)
+        assert isinstance(p, Profile)
+        assert not p.is_async
+        assert p.cpu_share > 0.6  # time spent waiting for a CPU is not counted as waiting
+        assert p.thread_scaling is not None
+        worst = min(worst, p.thread_scaling)
+        plan = gearshift.advise(spin, [100_000] * 2000)
+        if worst < 1.4 and plan.mode == "process":
+            break
+    assert worst < 1.4  # two threads did not go faster
+    assert plan.mode == "process", str(plan)
+    assert plan.profile is not None
+    assert any("GIL is held" in r for r in plan.reasons)
+
+
+def test_gil_releasing_work_leaves_the_gil_free() -> None:
+    p = gearshift.profile(digest, range(60))
+    assert p.gil_free is not None
+    assert p.gil_free > 0.7  # the GIL was free while both threads hashed
+    assert p.thread_scaling is not None  # (its value depends on free cores: not asserted)
+
+
+def test_blocking_io_is_waiting_and_goes_to_many_threads() -> None:
+    p = gearshift.profile(nap, range(6))
+    assert p.cpu_share < 0.2
+    assert p.median_wait > 0.015
+    assert p.thread_scaling is None  # waiting always overlaps: not probed
+    plan = gearshift.advise(nap, range(400))
+    assert plan.mode == "thread", str(plan)
+    assert plan.workers >= 100, str(plan)
+    assert plan.expected_speedup is not None
+    assert plan.expected_speedup > 20
+
+
+def test_async_waiting_does_not_block_the_loop() -> None:
+    p = gearshift.profile(anap, range(4))
+    assert p.is_async
+    assert p.loop_blocked is not None
+    assert p.loop_blocked < 0.3
+    assert gearshift.advise(anap, range(1000)).mode == "async"
+
+
+def test_async_cpu_blocks_the_loop() -> None:
+    p = gearshift.profile(aspin, [200_000] * 4)
+    assert p.loop_blocked is not None
+    assert p.loop_blocked > 0.6
+
+
+def test_sample_caps_the_items_run() -> None:
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def f(x: int) -> int:
+        with lock:
+            calls.append(x)
+        return spin(20_000)
+
+    p = gearshift.profile(f, range(1000), sample=5)
+    assert sorted(calls) == [0, 1, 2, 3, 4]
+    assert p.items >= 1
+
+
+def test_unpicklable_function_is_reported() -> None:
+    lock = threading.Lock()
+
+    def f(x: int) -> int:
+        with lock:
+            return spin(x)
+
+    p = gearshift.profile(f, [50_000] * 8)
+    assert p.unpicklable is not None
+    assert "pickle" in p.unpicklable
+    assert gearshift.advise(f, [50_000] * 1000).mode != "process"
+
+
+def test_failures_are_counted_not_raised() -> None:
+    def f(x: int) -> int:
+        raise ValueError(x)
+
+    p = gearshift.profile(f, range(10))
+    assert p.items >= 1
+    assert p.failures == p.items
+
+
+def test_pickled_sizes_are_measured() -> None:
+    p = gearshift.profile(len, [bytes([i]) * 100_000 for i in range(4)])
+    assert p.item_bytes is not None
+    assert 100_000 <= p.item_bytes < 101_000
+    assert p.result_bytes is not None
+    assert p.result_bytes < 32
+
+
+def test_advise_keeps_explicit_options() -> None:
+    plan = gearshift.advise(nap, range(400), workers=8)
+    assert plan.workers == 8
+    fixed = gearshift.advise(nap, range(10), mode="process", workers=3)
+    assert (fixed.mode, fixed.workers) == ("process", 3)
+
+
+def test_bad_sample_is_refused() -> None:
+    with pytest.raises(ValueError, match="sample must be"):
+        gearshift.profile(nap, range(3), sample=0)
+
+
+def test_profile_from_inside_a_running_loop() -> None:
+    async def main() -> Profile:
+        return gearshift.profile(anap, range(3))
+
+    p = asyncio.run(main())
+    assert p.is_async
+    assert p.items == 3
