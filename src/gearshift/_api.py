@@ -9,11 +9,10 @@ batches, so the loop is never blocked.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _runner
 from ._auto import AutoRun
@@ -25,6 +24,9 @@ from ._planner import plan_fixed
 from ._pools import create_backend, shared_backend
 from ._runner import Runner, Stopped
 from ._task import CALL_ONE, CALL_STAR
+
+if TYPE_CHECKING:  # asyncio is imported when an async entry point runs: `import gearshift` stays light
+    import asyncio
 
 __all__ = ["aimap", "amap", "imap", "map", "starmap"]
 
@@ -280,6 +282,8 @@ class _Raised:
 
 
 async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncIterator[Any]:
+    import asyncio
+
     loop = asyncio.get_running_loop()
     run = _Run(fn, options, CALL_ONE, loop)
     source: Iterable[Any] = _from_async(items, loop) if hasattr(items, "__aiter__") else items
@@ -336,6 +340,8 @@ def _resolve(future: asyncio.Future[Any]) -> None:
 
 def _from_async(items: AsyncIterable[Any], loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
     """Read an async iterable from the runner's thread, one item at a time, on the caller's loop."""
+    import asyncio
+
     iterator = aiter(items)
     while True:
         try:
