@@ -51,6 +51,10 @@ MAX_CHUNK = 65536
 #: chunk size for coroutine functions on thread/process workers: the items of a
 #: chunk run concurrently on the worker's own loop
 ASYNC_CHUNK_ON_WORKERS = 32
+#: on an event loop (async mode), chunks hold ``workers // ASYNC_CHUNKS_IN_FLIGHT``
+#: items: thousands of concurrent items then cost tens of cross-thread hand-offs,
+#: not thousands, while every item still starts as soon as the window allows
+ASYNC_CHUNKS_IN_FLIGHT = 64
 
 #: retry back-off: the first retry waits about BACKOFF_BASE s, doubling up to BACKOFF_MAX
 BACKOFF_BASE = 0.05
@@ -176,7 +180,10 @@ class Runner:
         self.failed = 0
         chunksize = plan.chunksize
         if chunksize is None and is_async:
-            chunksize = 1 if backend.concurrent_items else ASYNC_CHUNK_ON_WORKERS
+            if backend.concurrent_items:
+                chunksize = max(1, backend.workers // ASYNC_CHUNKS_IN_FLIGHT)
+            else:
+                chunksize = ASYNC_CHUNK_ON_WORKERS
         self._chunksize = chunksize
         if backend.concurrent_items:
             self.window = max(1, backend.workers // (chunksize or 1))
