@@ -26,6 +26,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack
 from typing import Any
@@ -48,6 +49,8 @@ NEEDS = {
     "pebble": "pebble",
     "dask-local": "distributed",
 }
+#: seconds allowed on top of the budget for starting pools and warming up
+SETUP_GRACE = 10.0
 #: gearshift modes that cannot overlap thousands of slow coroutines by design
 _ASYNC_SKIP = {
     "gearshift-sync": "runs one coroutine at a time: n x latency",
@@ -148,22 +151,27 @@ def _measure(rec: dict[str, Any], workload: Any, url: str | None, budget: float,
     """One timed run of ``rec``'s strategy in a fresh process; updates ``rec``."""
     spec = {"workload": workload.name, "scale": rec["scale"], "url": url, "strategy": rec["strategy"]}
     spec.update(budget=budget, check=first, chunksize=rec.get("chunksize"))
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 - a file, not a pipe: chatty peers (dask) must never block on it
     proc = subprocess.Popen(
         [sys.executable, os.path.join(HERE, "_child.py"), json.dumps(spec)],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=errors,
         start_new_session=True,  # its own process group: a timeout kills all it started
     )
-    peak = _watch(proc, budget)
+    peak = _watch(proc, budget + SETUP_GRACE)
     timed_out = proc.returncode is None
-    if timed_out:
-        _kill_group(proc)
-    stdout, stderr = proc.communicate()
+    # Always end the whole group: pool workers a peer left behind would hold
+    # the output pipe open (and the machine busy) forever.
+    _kill_group(proc)
+    stdout, _ = proc.communicate(timeout=30)
+    errors.seek(0)
+    stderr = errors.read()
+    errors.close()
     rec["peak_rss_mib"] = max(rec.get("peak_rss_mib", 0.0), round(peak / 2**20, 1))
     lines = stdout.decode(errors="replace").strip().splitlines()
     result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
     if timed_out:
-        rec["error"] = f"timeout: killed after {budget:g} s"
+        rec["error"] = f"timeout: killed after {budget + SETUP_GRACE:g} s (setup included)"
     elif not result:
         rec["error"] = f"exit code {proc.returncode}: {stderr.decode(errors='replace')[-300:]}"
     elif "error" in result:
