@@ -120,12 +120,12 @@ async def _wait_for_all(item: int) -> int:
     raise AssertionError(f"only {_in_flight[0]} of {_ALL_AT_ONCE} items were in flight together")
 
 
-_ALL_AT_ONCE = 640
+_ALL_AT_ONCE = 500  # not a multiple of ASYNC_CHUNKS_IN_FLIGHT: no item may be left waiting
 _in_flight = [0]
 
 
 def test_async_batches_items_but_keeps_every_item_in_flight() -> None:
-    # workers=640: items go to the loop in batches of 10, yet all 640 must wait together.
+    # workers=500: items go to the loop in batches, yet all 500 must wait together.
     import gearshift
     from gearshift._runner import ASYNC_CHUNKS_IN_FLIGHT
 

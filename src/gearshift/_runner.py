@@ -181,7 +181,7 @@ class Runner:
         chunksize = plan.chunksize
         if chunksize is None and is_async:
             if backend.concurrent_items:
-                chunksize = max(1, backend.workers // ASYNC_CHUNKS_IN_FLIGHT)
+                chunksize = _async_chunksize(backend.workers)
             else:
                 chunksize = ASYNC_CHUNK_ON_WORKERS
         self._chunksize = chunksize
@@ -516,6 +516,19 @@ class Runner:
             ready.extend(chunk.results)
             chunk.results = []  # the chunk may outlive this (future callbacks): drop the values
         return ready
+
+
+def _async_chunksize(workers: int) -> int:
+    """About ``workers / ASYNC_CHUNKS_IN_FLIGHT`` items, and a divisor of ``workers``.
+
+    The window holds ``workers // chunksize`` chunks: a size that does not
+    divide ``workers`` would leave the remainder of the items waiting for the
+    first chunk to finish (a whole extra round trip on slow requests).
+    """
+    for size in range(max(1, workers // ASYNC_CHUNKS_IN_FLIGHT), 1, -1):
+        if workers % size == 0:
+            return size
+    return 1
 
 
 def _remote_text(exc: BaseException) -> str | None:
