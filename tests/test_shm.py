@@ -100,3 +100,17 @@ def test_process_mode_sends_big_arguments_through_shared_memory(small_threshold:
     idle = {path for paths in _shm._free.values() for path in paths}
     assert idle
     assert set(_mine()) - before_run <= idle
+
+
+def test_files_of_dead_processes_are_swept(small_threshold: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = os.path.join(_shm._DIR, f"gearshift-{int(proc.stdout)}-0-4096")
+    with open(dead, "wb") as f:
+        f.write(b"x")
+    monkeypatch.setattr(_shm, "_swept", False)
+    _blob, release = _shm.pack([os.urandom(2 * small_threshold)])  # type: ignore[misc]
+    assert not os.path.exists(dead)
+    release(None)

@@ -149,8 +149,28 @@ def _capacity(size: int) -> int:
     return 1 << max(0, size - 1).bit_length()
 
 
+_swept = False
+
+
+def _sweep_dead() -> None:
+    """Remove files left by gearshift processes that died without running atexit (SIGKILL)."""
+    for path in glob.glob(os.path.join(_DIR, "gearshift-*-*-*")):
+        try:
+            pid = int(os.path.basename(path).split("-")[1])
+            os.kill(pid, 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            _remove([path])
+        except PermissionError:  # alive, someone else's
+            continue
+
+
 def _write(raw: memoryview) -> str:
-    global _pooled
+    global _pooled, _swept
+    if not _swept:
+        _swept = True
+        _sweep_dead()
     view = raw.cast("B")
     capacity = _capacity(view.nbytes)
     with _lock:
