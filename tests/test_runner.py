@@ -106,3 +106,30 @@ def test_chunker_slow_items_get_chunks_of_one() -> None:
     chunker = Chunker(None, target=0.02, workers=2, length=None)
     chunker.observe(1, 0.5)
     assert chunker.next_size() == 1
+
+
+async def _wait_for_all(item: int) -> int:
+    """Returns only once every item of the run is in flight at the same time (or fails after 10 s)."""
+    import asyncio
+
+    _in_flight[0] += 1
+    for _ in range(1000):
+        if _in_flight[0] >= _ALL_AT_ONCE:
+            return item
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"only {_in_flight[0]} of {_ALL_AT_ONCE} items were in flight together")
+
+
+_ALL_AT_ONCE = 500  # not a multiple of ASYNC_CHUNKS_IN_FLIGHT: no item may be left waiting
+_in_flight = [0]
+
+
+def test_async_batches_items_but_keeps_every_item_in_flight() -> None:
+    # workers=500: items go to the loop in batches, yet all 500 must wait together.
+    import gearshift
+    from gearshift._runner import ASYNC_CHUNKS_IN_FLIGHT
+
+    assert _ALL_AT_ONCE // ASYNC_CHUNKS_IN_FLIGHT > 1
+    _in_flight[0] = 0
+    items = list(range(_ALL_AT_ONCE))
+    assert gearshift.map(_wait_for_all, items, mode="async", workers=_ALL_AT_ONCE) == items

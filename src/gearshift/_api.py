@@ -9,13 +9,12 @@ batches, so the loop is never blocked.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import operator
 import sys
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _runner
 from ._auto import AutoRun
@@ -27,6 +26,9 @@ from ._planner import plan_fixed
 from ._pools import create_backend, shared_backend
 from ._runner import ResultsObserver, Runner, Stopped
 from ._task import CALL_ONE, CALL_STAR
+
+if TYPE_CHECKING:  # asyncio is imported when an async entry point runs: `import gearshift` stays light
+    import asyncio
 
 __all__ = ["aimap", "amap", "imap", "map", "starmap"]
 
@@ -332,6 +334,8 @@ class _Raised:
 
 
 async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncIterator[Any]:
+    import asyncio
+
     loop = asyncio.get_running_loop()
     run = _Run(fn, options, CALL_ONE, loop)
     source: Iterable[Any] = _from_async(items, loop) if hasattr(items, "__aiter__") else items
@@ -388,6 +392,8 @@ def _resolve(future: asyncio.Future[Any]) -> None:
 
 def _from_async(items: AsyncIterable[Any], loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
     """Read an async iterable from the runner's thread, one item at a time, on the caller's loop."""
+    import asyncio
+
     iterator = aiter(items)
     while True:
         try:

@@ -19,10 +19,9 @@ and the limiter finds the concurrency.
 
 from __future__ import annotations
 
-import asyncio
 import operator
 from collections.abc import Callable, Generator, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._backends import backend_class
 from ._backends._base import Backend
@@ -44,6 +43,9 @@ from ._probe import (
 )
 from ._profile import Profile
 from ._runner import ResultsObserver, Runner, Stopped
+
+if TYPE_CHECKING:  # only for annotations: `import gearshift` must not load asyncio
+    import asyncio
 
 __all__ = ["AutoRun"]
 

@@ -18,7 +18,6 @@ task: the heartbeat's lateness is the time the coroutine blocked its loop.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import itertools
 import math
@@ -452,6 +451,8 @@ async def _blocking_of(coro: Any, tick: float = 0.001) -> tuple[Any, float]:
     the loop was held that long (less the time the thread waited for a CPU on a
     busy machine).  Blocking in steps shorter than that goes unseen.
     """
+    import asyncio  # here, not at module level: `import gearshift` must not load asyncio
+
     late = 0.0
     done = False
 
@@ -481,6 +482,8 @@ async def _blocking_of(coro: Any, tick: float = 0.001) -> tuple[Any, float]:
 
 def measure_async(fn: Callable[..., Any], items: Iterable[Any], sampler: Sampler, limit: int, budget: float) -> None:
     """Run coroutine items one at a time with a heartbeat: wall, CPU and loop blocking per item."""
+    import asyncio
+
     blocked_total = wall_total = 0.0
     with asyncio.Runner() as runner:
         for item in items:
@@ -528,6 +531,8 @@ def profile(fn: Callable[..., Any], items: Iterable[Any], *, sample: int | None 
                 if len(kept) < PICKLE_SAMPLE:
                     kept.append(item)
                 yield item
+
+        import asyncio
 
         try:
             asyncio.get_running_loop()

@@ -110,9 +110,10 @@ def _loads(blob: bytes) -> Any:
 
 
 def _encode_result(task_id: int, result: ChunkResult) -> bytes:
-    for i, outcome in enumerate(result.outcomes):
-        if type(outcome) is Raised:
-            result.outcomes[i] = Raised(outcome.exception, outcome.traceback_text())
+    if result.failures:  # no per-item scan in the common case: it costs ~10 % of a tiny task
+        for i, outcome in enumerate(result.outcomes):
+            if type(outcome) is Raised:
+                result.outcomes[i] = Raised(outcome.exception, outcome.traceback_text())
     message = (task_id, True, result)
     try:
         return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)

@@ -60,6 +60,7 @@ from .._cpu import usable_cpus
 from .._errors import RemoteTraceback, UnpicklableError, WorkerCrashed
 from .._task import ChunkResult, Raised, Task, timeout_error, unwrap
 from .._worker import FN_CACHE_SIZE
+from . import _shm
 
 #: a job bigger than this is sent only to an idle worker, so a write can never
 #: block the manager while that worker is busy
@@ -169,9 +170,13 @@ class Backend:
         if self._closing:
             raise RuntimeError("cannot schedule new futures after shutdown")
         fn_key, fn_blob = self._function_blob(task)
-        job = _Job(task, next(self._task_ids), fn_key, fn_blob, _dumps_items(task.items, task.start))
+        packed = _shm.pack(task.items)  # big buffers: through shared memory, not the pipe
+        items_blob = packed[0] if packed is not None else _dumps_items(task.items, task.start)
+        job = _Job(task, next(self._task_ids), fn_key, fn_blob, items_blob)
         self._jobs[job.future] = job
         job.future.add_done_callback(self._forget)
+        if packed is not None:
+            job.future.add_done_callback(packed[1])
         with self._lock:
             self._pending.append(job)
             if self._manager is None:

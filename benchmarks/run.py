@@ -1,0 +1,240 @@
+"""gearshift against a plain loop and the usual pools, side by side, in one run.
+
+    python benchmarks/run.py --quick          # a few minutes
+    python benchmarks/run.py                  # the full suite (tens of minutes)
+    python benchmarks/run.py --workloads tiny,md5-fine --strategies loop,gearshift-process
+
+Each measurement runs in a fresh process: pools start and warm up untimed,
+then one call is timed.  Strategies take turns (round-robin, ``--repeats``
+rounds) so that a change in the machine's load hits them all alike; the median
+is reported.  A run past ``--budget`` is killed with its process group,
+reported as a timeout and not repeated.  The parent samples the resident memory of
+the child's whole process tree (workers included) every 50 ms.  Results go to
+``benchmarks/results/<name>.json``, ``<name>.md`` and ``<name>.png``.
+Needs ``pip install -e '.[bench]'``; peers that are missing are skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
+
+import report  # noqa: E402
+from strategies import CPUS, STRATEGIES, applies  # noqa: E402
+
+from gearshift._bench import WORKLOADS  # noqa: E402
+from gearshift._bench.servers import aio_server, http_server, raise_fd_limit  # noqa: E402
+
+#: the Python package each peer needs (skipped with a note when absent)
+NEEDS = {
+    "joblib-loky": "joblib",
+    "joblib-threading": "joblib",
+    "mpire": "mpire",
+    "pebble": "pebble",
+    "dask-local": "distributed",
+}
+#: seconds allowed on top of the budget for starting pools and warming up
+SETUP_GRACE = 10.0
+#: gearshift modes that cannot overlap thousands of slow coroutines by design
+_ASYNC_SKIP = {
+    "gearshift-sync": "runs one coroutine at a time: n x latency",
+    "gearshift-thread": "at most workers x 32 coroutines in flight",
+    "gearshift-process": "at most workers x 32 coroutines in flight",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small scales and a short budget")
+    parser.add_argument("--workloads", help=f"comma-separated subset of: {', '.join(WORKLOADS)}")
+    parser.add_argument("--strategies", help=f"comma-separated subset of: {', '.join(STRATEGIES)}")
+    parser.add_argument("--repeats", type=int, help="timed repeats per measurement (default 5, quick 3)")
+    parser.add_argument("--budget", type=float, help="seconds per measurement before it is killed (60, quick 30)")
+    parser.add_argument("--name", help="results file name (default: quick or full)")
+    parser.add_argument("--out", default=os.path.join(HERE, "results"), help="results directory")
+    args = parser.parse_args(argv)
+
+    workloads = _pick(args.workloads, WORKLOADS, "workload")
+    strategies = _pick(args.strategies, STRATEGIES, "strategy")
+    repeats = args.repeats or (3 if args.quick else 5)
+    budget = args.budget or (30.0 if args.quick else 60.0)
+    name = args.name or ("quick" if args.quick else "full")
+    os.makedirs(args.out, exist_ok=True)
+    raise_fd_limit()
+    meta = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": CPUS,
+        "loadavg_at_start": os.getloadavg(),
+        "quick": args.quick,
+        "repeats": repeats,
+        "budget_s": budget,
+        "command": " ".join(["python benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]),
+    }
+    records: list[dict[str, Any]] = []
+    path = os.path.join(args.out, f"{name}.json")
+    for wname in workloads:
+        workload = WORKLOADS[wname]
+        scale = workload.quick_scale if args.quick else workload.scale
+        with ExitStack() as stack:
+            url = None
+            if workload.server == "http":
+                url = stack.enter_context(http_server())
+            elif workload.server == "aio":
+                url = stack.enter_context(aio_server())
+            # Rounds: every strategy once per round, so a change in the machine's load
+            # hits all strategies alike instead of whichever happened to run then.
+            recs = {s: _new_record(workload, scale, s) for s in strategies}
+            for round_no in range(repeats):
+                for rec in recs.values():
+                    if "skipped" in rec or "error" in rec:
+                        continue
+                    _measure(rec, workload, url, budget, first=round_no == 0)
+                    if round_no == repeats - 1 or "error" in rec:
+                        _print(rec)
+                    _save(path, meta, [*records, *recs.values()])
+            records.extend(recs.values())
+    _save(path, meta, records)
+    report.write(path)
+    print(f"\nwrote {path} and its .md and .png")
+    return 0
+
+
+def _pick(given: str | None, known: dict[str, Any], what: str) -> list[str]:
+    if not given:
+        return list(known)
+    names = [n.strip() for n in given.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"unknown {what} {', '.join(unknown)}; choose from: {', '.join(known)}")
+    return names
+
+
+def _new_record(workload: Any, scale: int, sname: str) -> dict[str, Any]:
+    cls = STRATEGIES[sname]
+    rec: dict[str, Any] = {
+        "workload": workload.name,
+        "kind": workload.kind,
+        "scale": scale,
+        "strategy": sname,
+        "model": cls.model or ("auto" if sname == "gearshift-auto" else sname.split("-", 1)[1]),
+        "times": [],
+    }
+    module = NEEDS.get(sname)
+    if not applies(cls, workload.is_async):
+        rec["skipped"] = "needs an async def function" if cls.only == "async" else "cannot run an async def function"
+    elif workload.is_async and sname in _ASYNC_SKIP:
+        rec["skipped"] = _ASYNC_SKIP[sname]
+    elif module and importlib.util.find_spec(module) is None:
+        rec["skipped"] = f"{module} is not installed (pip install -e '.[bench]')"
+    return rec
+
+
+def _measure(rec: dict[str, Any], workload: Any, url: str | None, budget: float, *, first: bool) -> None:
+    """One timed run of ``rec``'s strategy in a fresh process; updates ``rec``."""
+    spec = {"workload": workload.name, "scale": rec["scale"], "url": url, "strategy": rec["strategy"]}
+    spec.update(budget=budget, check=first, chunksize=rec.get("chunksize"))
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 - a file, not a pipe: chatty peers (dask) must never block on it
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "_child.py"), json.dumps(spec)],
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        start_new_session=True,  # its own process group: a timeout kills all it started
+    )
+    peak = _watch(proc, budget + SETUP_GRACE)
+    timed_out = proc.returncode is None
+    # Always end the whole group: pool workers a peer left behind would hold
+    # the output pipe open (and the machine busy) forever.
+    _kill_group(proc)
+    stdout, _ = proc.communicate(timeout=30)
+    errors.seek(0)
+    stderr = errors.read()
+    errors.close()
+    rec["peak_rss_mib"] = max(rec.get("peak_rss_mib", 0.0), round(peak / 2**20, 1))
+    lines = stdout.decode(errors="replace").strip().splitlines()
+    result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    if timed_out:
+        rec["error"] = f"timeout: killed after {budget + SETUP_GRACE:g} s (setup included)"
+    elif not result:
+        rec["error"] = f"exit code {proc.returncode}: {stderr.decode(errors='replace')[-300:]}"
+    elif "error" in result:
+        rec["error"] = result["error"]
+    else:
+        rec["times"].append(result["time"])
+        rec["median_s"] = statistics.median(rec["times"])
+        for key in ("params", "sweep", "chunksize"):
+            if key in result:
+                rec[key] = result[key]
+
+
+def _watch(proc: subprocess.Popen[bytes], limit: float) -> int:
+    """Wait for ``proc`` (at most ``limit`` s), sampling its process tree's memory; return the peak RSS."""
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
+    peak = 0
+    deadline = time.monotonic() + limit
+    root = psutil.Process(proc.pid) if psutil is not None else None
+    while proc.poll() is None and time.monotonic() < deadline:
+        if root is not None:
+            total = 0
+            try:
+                for p in [root, *root.children(recursive=True)]:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                pass
+            peak = max(peak, total)
+        time.sleep(0.05)
+    return peak
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _print(rec: dict[str, Any]) -> None:
+    what = f"{rec['workload']:>16} {rec['strategy']:<20}"
+    if "skipped" in rec:
+        print(f"{what} skipped: {rec['skipped']}", flush=True)
+    elif "median_s" in rec and "error" not in rec:
+        print(
+            f"{what} {rec['median_s']:9.3f} s  peak {rec['peak_rss_mib']:7.1f} MiB  {rec.get('params', '')}", flush=True
+        )
+    else:
+        print(f"{what} FAILED: {rec.get('error')}", flush=True)
+
+
+def _save(path: str, meta: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"meta": meta, "records": records}, f, indent=1)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""``import gearshift`` stays light: heavy machinery loads only when a mode needs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# Top-level packages that must not be imported by `import gearshift` alone.
+HEAVY = ("multiprocessing", "asyncio", "subprocess", "rich", "dask", "distributed", "ray", "numpy", "cloudpickle")
+
+
+def _modules_after(code: str) -> set[str]:
+    script = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_import_gearshift_loads_no_heavy_machinery() -> None:
+    loaded = _modules_after("import gearshift")
+    heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY)
+    assert heavy == [], f"import gearshift pulled in: {heavy}"
+
+
+def test_the_check_sees_heavy_modules_when_they_are_used() -> None:
+    # The same probe notices the process machinery once process mode runs, so the test above can fail.
+    loaded = _modules_after("import gearshift\nassert gearshift.map(abs, [-1, 2], mode='process') == [1, 2]")
+    assert "cloudpickle" in loaded
+    assert "subprocess" in loaded
