@@ -11,9 +11,12 @@ cd "$work" && mkdir out
 python3 -c "import itertools, string; print('\n'.join(a + b for a, b in itertools.product(string.ascii_lowercase, repeat=2)))" > prefixes.txt
 { echo '$ gearshift advise jobs:crack --input prefixes.txt --lines'; gearshift advise jobs:crack --input prefixes.txt --lines 2>&1; } > out/advise.txt
 { echo '$ gearshift run jobs:crack --input prefixes.txt --lines --output found.jsonl'
+  # Job control on while it starts: a plain background job would ignore SIGINT (the Ctrl-C we send).
+  set -m
   gearshift run jobs:crack --input prefixes.txt --lines --output found.jsonl > out/run1.raw 2>&1 &
   pid=$!
-  sleep 7; kill -INT "$pid"; wait "$pid"; echo "[exit status $?]" >> out/run1.raw
+  set +m
+  sleep 3; kill -INT "$pid"; wait "$pid"; echo "[exit status $?]" >> out/run1.raw
   sed 's/^gearshift run: interrupted/^Cgearshift run: interrupted/' out/run1.raw
   echo '$ gearshift run jobs:crack --input prefixes.txt --lines --output found.jsonl --resume'
   gearshift run jobs:crack --input prefixes.txt --lines --output found.jsonl --resume 2>&1; echo "[exit status $?]"

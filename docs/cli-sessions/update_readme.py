@@ -30,9 +30,8 @@ text (each line is one string item). `gearshift COMMAND --help` shows every opti
 examples. Mistakes in the input (a module or function that is not there, malformed JSON on line
 N, an unreadable file) print one line and exit with status 2, never a traceback.
 
-The sessions below are real output, captured on a shared 2-CPU machine that was running other
-jobs at the same time (load average {load}): the CPU-bound figures are lower than on an idle
-machine. They use this `jobs.py`:
+The sessions below are real output, captured on a shared 2-CPU machine (load average {load}
+when captured; timings move with the machine's load). They use this `jobs.py`:
 
 ```python
 {jobs}
@@ -70,7 +69,7 @@ Exit status: 0 every item succeeded; 1 some items failed; 2 usage error; 130 int
 Five built-in workloads (CPU-bound pure Python, CPU work that releases the GIL, blocking I/O with
 a few connections, slow I/O with many connections against a local server on 127.0.0.1, tiny
 tasks) under every mode and `auto`, side by side in one process. `--quick` is sized for under
-30 s on 2 cores (it took {bench_seconds} below, on the busy machine); `--plot FILE.png` draws the
+30 s on 2 cores (it took {bench_seconds} below); `--plot FILE.png` draws the
 chart (`pip install 'gearshift[plot]'`); `--json` prints the figures.
 
 {block("bench.txt")}
