@@ -27,3 +27,20 @@ def test_the_check_sees_heavy_modules_when_they_are_used() -> None:
     loaded = _modules_after("import gearshift\nassert gearshift.map(abs, [-1, 2], mode='process') == [1, 2]")
     assert "cloudpickle" in loaded
     assert "subprocess" in loaded
+
+
+def test_a_worker_process_loads_only_what_it_runs() -> None:
+    # Worker processes import gearshift._worker; the planner, the runner and the
+    # backends would only slow every worker's start (the names load on first use).
+    loaded = _modules_after("import gearshift._worker")
+    unneeded = {"gearshift._api", "gearshift._runner", "gearshift._planner", "gearshift._probe", "gearshift._auto"}
+    assert sorted(loaded & unneeded) == []
+
+
+def test_public_names_load_on_first_use() -> None:
+    loaded = _modules_after("import gearshift\ngearshift.map\nfrom gearshift import TaskTimeout, advise")
+    assert {"gearshift._api", "gearshift._errors", "gearshift._probe"} <= loaded
+    out = subprocess.run(
+        [sys.executable, "-c", "import gearshift; gearshift.no_such_name"], capture_output=True, text=True, timeout=60
+    )
+    assert "module 'gearshift' has no attribute 'no_such_name'" in out.stderr

@@ -2,31 +2,64 @@
 
 The public API is everything re-exported here; modules whose names start with
 an underscore are private.
+
+The names are loaded on first use (PEP 562): ``import gearshift`` costs almost
+nothing, and a worker process, which imports only ``gearshift._worker``, does
+not pay for the planner, the runner and the backends it never uses.
 """
 
 from __future__ import annotations
 
-from ._api import aimap as aimap
-from ._api import amap as amap
-from ._api import imap as imap
-from ._api import map as map  # noqa: A004 - shadows the builtin on purpose, as gearshift.map
-from ._api import starmap as starmap
-from ._errors import Failure as Failure
-from ._errors import GearshiftError as GearshiftError
-from ._errors import MissingDependencyError as MissingDependencyError
-from ._errors import RemoteError as RemoteError
-from ._errors import RemoteTraceback as RemoteTraceback
-from ._errors import TaskTimeout as TaskTimeout
-from ._errors import UnpicklableError as UnpicklableError
-from ._errors import WorkerCrashed as WorkerCrashed
-from ._executor import Executor as Executor
-from ._executor import ProcessPoolExecutor as ProcessPoolExecutor
-from ._executor import ThreadPoolExecutor as ThreadPoolExecutor
-from ._plan import Plan as Plan
-from ._probe import advise as advise
-from ._probe import profile as profile
-from ._profile import Profile as Profile
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__ as __version__
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ loads these
+    from ._api import aimap as aimap
+    from ._api import amap as amap
+    from ._api import imap as imap
+    from ._api import map as map  # noqa: A004 - shadows the builtin on purpose, as gearshift.map
+    from ._api import starmap as starmap
+    from ._errors import Failure as Failure
+    from ._errors import GearshiftError as GearshiftError
+    from ._errors import MissingDependencyError as MissingDependencyError
+    from ._errors import RemoteError as RemoteError
+    from ._errors import RemoteTraceback as RemoteTraceback
+    from ._errors import TaskTimeout as TaskTimeout
+    from ._errors import UnpicklableError as UnpicklableError
+    from ._errors import WorkerCrashed as WorkerCrashed
+    from ._executor import Executor as Executor
+    from ._executor import ProcessPoolExecutor as ProcessPoolExecutor
+    from ._executor import ThreadPoolExecutor as ThreadPoolExecutor
+    from ._plan import Plan as Plan
+    from ._probe import advise as advise
+    from ._probe import profile as profile
+    from ._profile import Profile as Profile
+
+#: public name -> the private module that defines it
+_HOME = {
+    "aimap": "_api",
+    "amap": "_api",
+    "imap": "_api",
+    "map": "_api",
+    "starmap": "_api",
+    "Failure": "_errors",
+    "GearshiftError": "_errors",
+    "MissingDependencyError": "_errors",
+    "RemoteError": "_errors",
+    "RemoteTraceback": "_errors",
+    "TaskTimeout": "_errors",
+    "UnpicklableError": "_errors",
+    "WorkerCrashed": "_errors",
+    "Executor": "_executor",
+    "ProcessPoolExecutor": "_executor",
+    "ThreadPoolExecutor": "_executor",
+    "Plan": "_plan",
+    "advise": "_probe",
+    "profile": "_probe",
+    "Profile": "_profile",
+}
 
 __all__ = [
     "Executor",
@@ -51,3 +84,16 @@ __all__ = [
     "profile",
     "starmap",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'gearshift' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value  # later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
