@@ -240,3 +240,32 @@ def _gen() -> Iterator[int]:
 def test_a_failing_input_propagates() -> None:
     with pytest.raises(RuntimeError, match="the input broke"):
         gearshift.map(square, _gen())
+
+
+def _pid_and_spin(n: int) -> tuple[int, int]:
+    import os
+
+    return os.getpid(), spin(n)
+
+
+@pytest.mark.slow
+def test_a_cold_process_pool_starts_while_items_run_here() -> None:
+    # Worker interpreters take a while to start; auto keeps running items on the
+    # calling thread meanwhile instead of waiting, then hands the rest to the pool.
+    import os
+
+    from gearshift._pools import shutdown_shared
+
+    shutdown_shared()  # every pool cold
+    items = [40_000] * 600
+    out, run = auto_run(_pid_and_spin, items)
+    assert [r for _, r in out] == [spin(40_000)] * 600
+    assert run.plan is not None
+    assert run.plan.mode == "process", str(run.plan)
+    assert run.plan.profile is not None
+    here = [i for i, (pid, _) in enumerate(out) if pid == os.getpid()]
+    measured = run.plan.profile.items
+    # The measured items ran here, then more while the pool started, all before any worker's.
+    assert len(here) > measured
+    assert here == list(range(len(here)))
+    assert len(here) < len(items)

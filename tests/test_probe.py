@@ -165,3 +165,23 @@ def test_profile_from_inside_a_running_loop() -> None:
     p = asyncio.run(main())
     assert p.is_async
     assert p.items == 3
+
+
+def test_pickling_cost_is_the_marginal_cost_of_one_more_value() -> None:
+    # The process backend pickles whole chunks: a dumps() call's fixed cost is not per item.
+    import pickle
+
+    from gearshift._probe import _pickle_cost
+
+    words = [f"w{i:05d}" for i in range(32)]
+    size, seconds = _pickle_cost(words)
+    assert size < len(pickle.dumps(words[:1]))  # the list's header is not counted per word
+    assert 0 < size <= 12
+    one = min(_timed(lambda: pickle.dumps(words[:1])) for _ in range(5))
+    assert seconds < one
+
+
+def _timed(fn: object) -> float:
+    t0 = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - t0

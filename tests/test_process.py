@@ -7,11 +7,13 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import gearshift
+from gearshift._task import CALL_ONE, Task
 from helpers import getpid
 
 
@@ -112,3 +114,22 @@ class Unpicklable(Exception):
 
 def _raise_unpicklable(x: int) -> int:
     raise Unpicklable("holds a lock")
+
+
+def test_warm_starts_the_workers_before_any_work() -> None:
+    from gearshift._backends._process import Backend
+
+    backend = Backend(2)
+    try:
+        assert not backend.ready()
+        backend.warm()
+        deadline = time.monotonic() + 30
+        while not backend.ready() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert backend.ready()
+        pids = {p.proc.pid for p in backend._procs}
+        assert len(pids) == 2
+        fut = backend.submit(Task(fn=getpid, items=[0], call=CALL_ONE))
+        assert fut.result(timeout=30).outcomes[0] in pids  # no new worker was needed
+    finally:
+        backend.shutdown()

@@ -189,6 +189,12 @@ class AutoRun:
             workers, window = cap, plan.workers
             self.limiter = limiter
         backend, owned = self._backend(mode, workers)
+        try:
+            yield from self._while_starting(backend, gate)
+        except BaseException:
+            if owned:
+                backend.shutdown(wait=False, cancel_futures=True)
+            raise
         watcher = _Drift(profile.median_wall, limiter.observe if limiter else None) if watch and profile.wall else None
         observer = watcher.observe if watcher is not None else (limiter.observe if limiter else None)
         runner = Runner(
@@ -215,6 +221,25 @@ class AutoRun:
             if owned:
                 backend.shutdown(wait=False, cancel_futures=True)
         return watcher is not None and watcher.tripped
+
+    def _while_starting(self, backend: Backend, gate: Gate) -> Iterator[list[Any]]:
+        """Run items on this thread while a cold process pool starts: the start then costs nothing.
+
+        Worker interpreters take a few hundred milliseconds to start; the
+        calling thread would only wait for them, so it keeps working through
+        the input, in growing chunks, until every worker has said it is ready.
+        """
+        warm: Callable[[], None] | None = getattr(backend, "warm", None)
+        ready: Callable[[], bool] | None = getattr(backend, "ready", None)
+        if warm is None or ready is None or ready():
+            return
+        warm()
+        from ._backends._sync import Backend as SyncBackend
+
+        plan = Plan("sync", 1, None, ("running items here while the worker processes start",))
+        observe = self._shifted(gate.taken)
+        runner = Runner(SyncBackend(), self.fn, self.options, plan, call=self.call, on_results=observe)
+        yield from self._segment(runner.batches(gate.open(stop=ready)))
 
     def _backend(self, mode: str, workers: int) -> tuple[Backend, bool]:
         if mode == "async" and self.loop is not None:

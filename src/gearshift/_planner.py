@@ -15,7 +15,8 @@ The cost model, per item (``w`` wall, ``c`` CPU, measured):
   Amdahl's law; without a measurement, CPU time holds the GIL).  ``k`` is as
   many threads as keep the waiting overlapped, within the cap.
 - processes: ``(w + pickling) / workers``, bounded below by the parent's own
-  pickling and by the machine's CPUs, plus a pool start when no pool is warm.
+  pickling and by the machine's CPUs, plus a pool start when no pool is warm
+  (the calling thread runs items meanwhile, so only the missed parallelism counts).
 - async (coroutine functions): ``max(blocked, w / k)``, ``blocked`` being the
   time an item holds its event loop.
 
@@ -340,7 +341,7 @@ def _estimates(profile: Profile, options: Options, machine: Machine, n: int) -> 
         worker_side = (w + ipc / 2 + transfer) / p
         parent_side = ipc / 2 + transfer + overhead + machine.process_item_seconds
         cores = (c + ipc + 2 * transfer) / cpus
-        start = 0.0 if machine.process_pool_warm else machine.process_start_seconds
+        start = _cold_start(machine, p)
         fn_cost = (profile.fn_pickle_seconds or 0.0) + (profile.fn_bytes or 0) * p / machine.pipe_bytes_per_second
         seconds = start + fn_cost + n * max(worker_side, parent_side, cores)
         note = f"processes: {p} workers, chunks of {chunk}"
@@ -365,10 +366,22 @@ def _estimates_async(profile: Profile, options: Options, machine: Machine, n: in
     out.append(Alternative("async", k, None, n * max(blocked, w / k), note))
     if profile.wall and profile.unpicklable is None and profile.ipc_seconds is not None and blocked > 0.5 * w:
         p = options.workers or machine.cpus
-        start = 0.0 if machine.process_pool_warm else machine.process_start_seconds
+        start = _cold_start(machine, p)
         seconds = start + n * max(blocked / p, w / (p * 32)) + n * profile.ipc_seconds / 2
         out.append(Alternative("process", p, 32, seconds, f"the coroutine blocks its loop: {p} processes"))
     return out
+
+
+def _cold_start(machine: Machine, workers: int) -> float:
+    """Seconds lost to starting a cold process pool of ``workers``.
+
+    Auto keeps running items on the calling thread while the workers start,
+    so the start costs only the parallelism missed meanwhile: one worker's
+    worth of the time is used.
+    """
+    if machine.process_pool_warm:
+        return 0.0
+    return machine.process_start_seconds * (1 - 1 / max(1, workers))
 
 
 def _chunk(target: float, per_item: float, n: int, workers: int) -> int:

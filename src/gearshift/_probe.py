@@ -43,6 +43,9 @@ SEQUENTIAL_MAX = 2048
 #: ...or once it has taken this long (after at least MIN_ITEMS, or any one slow item)
 SEQUENTIAL_BUDGET = 0.01
 MIN_ITEMS = 3
+#: an item that computes for less than this gets a second one measured after it (the
+#: first call of a function often pays for imports and caches); one that waits does not
+SECOND_LOOK_SECONDS = 0.2
 #: the budget of the one-at-a-time phase for profile() and advise(), which only measure
 PROFILE_BUDGET = 0.2
 #: items shorter than this are not worth a thread probe (dispatch would dominate)
@@ -177,7 +180,15 @@ class Sampler:
             return False
         if self.measured >= limit and n >= MIN_ITEMS:
             return True
-        return self.spent >= budget and (n >= MIN_ITEMS or self.spent / n >= budget / 2)
+        if self.spent < budget:
+            return False
+        if n >= MIN_ITEMS:
+            return True
+        per_chunk = self.spent / n
+        if per_chunk < budget / 2:
+            return False
+        waited = self.cpu[-1] < 0.5 * self.wall[-1]
+        return n >= 2 or waited or per_chunk >= SECOND_LOOK_SECONDS
 
     # -- phase 2: k threads at once -----------------------------------------------
 
@@ -225,16 +236,11 @@ class Sampler:
             if not values:
                 continue
             try:
-                t0 = time.perf_counter()
-                try:
-                    blob = pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
-                except Exception:
-                    blob = cloudpickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
-                seconds = time.perf_counter() - t0
+                size, seconds = _pickle_cost(values)
             except Exception as exc:
                 self.pickles["unpicklable"] = f"an {what} does not pickle ({type(exc).__name__}: {exc})"[:200]
                 return
-            self.pickles[what] = (len(blob) // len(values), seconds / len(values))
+            self.pickles[what] = (size, seconds)
 
     # -- the record -------------------------------------------------------------------
 
@@ -263,6 +269,46 @@ class Sampler:
             preempted=self.preempted,
             gil_enabled=gil_enabled(),
         )
+
+
+def _dumps(values: list[Any]) -> bytes:
+    import cloudpickle
+
+    try:
+        return pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return cloudpickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _pickle_cost(values: list[Any]) -> tuple[int, float]:
+    """Bytes and seconds per value when ``values`` are pickled together, as a chunk is.
+
+    The process backend pickles a whole chunk at once, so what counts is the
+    marginal cost of one more value, not the fixed cost of a ``dumps`` call
+    (a few microseconds, more than a short string's own cost): the time for
+    all values less the time for one, divided among the others.  Cheap
+    measurements are repeated and the fastest kept (a timer's noise is of the
+    order of what is measured).
+    """
+    n = len(values)
+    t0 = time.perf_counter()
+    blob = _dumps(values)
+    full = time.perf_counter() - t0
+    if n < 2:
+        return len(blob), full
+    one_blob = _dumps(values[:1])
+    size = max(1, (len(blob) - len(one_blob)) // (n - 1))
+    one = math.inf
+    if full < 1e-3:  # repeat only what is cheap to repeat
+        for _ in range(3):
+            t0 = time.perf_counter()
+            _dumps(values)
+            full = min(full, time.perf_counter() - t0)
+    for _ in range(3 if full < 1e-3 else 1):
+        t0 = time.perf_counter()
+        _dumps(values[:1])
+        one = min(one, time.perf_counter() - t0)
+    return size, max(full - one, 0.0) / (n - 1) if full > one else full / n
 
 
 def runqueue_seconds() -> float | None:
@@ -297,6 +343,8 @@ def run_sequential(
     from ._backends._sync import Backend as SyncBackend
 
     plan = Plan("sync", 1, None, ("measuring: items one at a time, in growing chunks",))
+    if sampler._queued is None:  # a baseline, so the first item's wait for a CPU is not taken for I/O
+        sampler._queued = runqueue_seconds()
     runner = Runner(SyncBackend(), fn, options, plan, call=call, observer=sampler.observe, on_results=on_results)
     yield from runner.batches(gate.open(limit=max_items, stop=lambda: sampler.enough(limit, budget)))
 

@@ -151,6 +151,7 @@ class Backend:
         self._fn_blobs: OrderedDict[int, bytes] = OrderedDict()
         self._jobs: dict[Future[Any], _Job] = {}  # unresolved jobs, for abort()
         self._startup_failures = 0
+        self._warming = False  # start workers before any work arrives (see warm())
         _live.add(self)
 
     @property
@@ -205,6 +206,28 @@ class Backend:
                 job.kill_at = kill_at
         self._wake()
 
+    def warm(self) -> None:
+        """Start every worker now, without waiting for them: work submitted later finds them ready.
+
+        ``mode="auto"`` calls it when it has chosen processes and keeps running
+        items on the calling thread while the interpreters start (see :meth:`ready`).
+        """
+        with self._lock:
+            if self._closing or self._broken is not None:
+                return
+            self._warming = True
+            if self._manager is None:
+                self._manager = threading.Thread(target=self._manage, name="gearshift-process-manager", daemon=True)
+                self._manager.start()
+        self._wake()
+
+    def ready(self) -> bool:
+        """True when every worker has started and said so (or the pool is broken: nothing to wait for)."""
+        if self._broken is not None:
+            return True
+        procs = list(self._procs)
+        return len(procs) >= self.workers and all(w.ready for w in procs)
+
     def _forget(self, future: Future[Any]) -> None:
         self._jobs.pop(future, None)
 
@@ -252,8 +275,10 @@ class Backend:
     def _keep_workers(self) -> None:
         # Workers start on first demand and are replaced (after a crash, or
         # max_tasks_per_child) only while there is work waiting for them.
-        while self._pending and len(self._procs) < self.workers:
+        # warm() asks for the full complement once, ahead of any work.
+        while (self._pending or self._warming) and len(self._procs) < self.workers:
             self._procs.append(self._spawn())
+        self._warming = False
 
     def _spawn(self) -> _Worker:
         p2c_r, p2c_w = os.pipe()
