@@ -277,7 +277,8 @@ def _dumps(values: list[Any]) -> bytes:
     try:
         return pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:
-        return cloudpickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+        blob: bytes = cloudpickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+        return blob
 
 
 def _pickle_cost(values: list[Any]) -> tuple[int, float]:
