@@ -126,6 +126,45 @@ def bench(workload: Workload, url: str | None, args: argparse.Namespace) -> dict
     }
 
 
+#: small jobs for the planning overhead: (label, function, items); the workload functions at small scale
+def small_jobs() -> list[tuple[str, Any, list[Any]]]:
+    from gearshift._bench.workloads import cpu_loop, md5_matches, sleep_for, square_plus_one
+
+    words = WORKLOADS["md5-fine"].items(20_000)
+    return [
+        ("100 trivial items", square_plus_one, list(range(100))),
+        ("10,000 trivial items", square_plus_one, list(range(10_000))),
+        ("20,000 md5 checks", md5_matches, words),
+        ("20 x 2 ms CPU", cpu_loop, [30_000] * 20),
+        ("20 x 10 ms sleep", sleep_for, [0.01] * 20),
+    ]
+
+
+def planning_overhead(repeat: int) -> list[dict[str, Any]]:
+    """``auto`` minus the fastest fixed choice on small jobs, where planning could cost more than it wins."""
+    cpus = usable_cpus()
+    fixed = [("sync", "sync", None), (f"thread-{min(32, cpus + 4)}", "thread", None), (f"process-{cpus}", "process", cpus)]
+    rows = []
+    for label, fn, items in small_jobs():
+        times: dict[str, list[float]] = {}
+        for _ in range(repeat):
+            for name, mode, workers in [*fixed, ("auto", "auto", None)]:
+                t0 = time.perf_counter()
+                gearshift.map(fn, items, mode=mode, workers=workers)
+                times.setdefault(name, []).append(time.perf_counter() - t0)
+        med = {name: statistics.median(v) for name, v in times.items()}
+        best = min((name for name, *_ in fixed), key=med.__getitem__)
+        rows.append(
+            {
+                "job": label,
+                "times_ms": {k: round(v * 1e3, 2) for k, v in med.items()},
+                "best": best,
+                "overhead_ms": round((med["auto"] - med[best]) * 1e3, 2),
+            }
+        )
+    return rows
+
+
 def markdown(rows: list[dict[str, Any]], geomean: float, meta: dict[str, Any]) -> str:
     labels: list[str] = []
     for row in rows:
@@ -151,6 +190,19 @@ def markdown(rows: list[dict[str, Any]], geomean: float, meta: dict[str, Any]) -
         lines.append("| " + " | ".join(cells) + " |")
     worst = max(r["auto_over_oracle"] for r in rows)
     lines += ["", f"Geometric mean of auto/oracle: **{geomean:.2f}**; worst: {worst:.2f}."]
+    overhead = meta.get("planning_overhead")
+    if overhead:
+        lines += [
+            "",
+            "Planning overhead on small jobs: `auto` minus the fastest fixed choice, median milliseconds "
+            f"of {meta['repeat_small']} interleaved rounds (target: under 50 ms).",
+            "",
+            "| job | " + " | ".join(overhead[0]["times_ms"]) + " | fastest fixed | auto overhead (ms) |",
+            "|" + "---|" * (len(overhead[0]["times_ms"]) + 3),
+        ]
+        for o in overhead:
+            cells = [f"{v:.1f}" for v in o["times_ms"].values()]
+            lines.append(f"| {o['job']} | " + " | ".join(cells) + f" | {o['best']} | **{o['overhead_ms']:.1f}** |")
     if any(r.get("auto_plan") for r in rows):
         lines += ["", "What auto chose:", ""]
         lines += [f"- {r['workload']}: {r['auto_plan']}" for r in rows if r.get("auto_plan")]
@@ -164,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="rounds (default 5; beyond 3 only for runs under 1 s)")
     parser.add_argument("--limit", type=float, default=20.0, help="cut a run after this many seconds")
     parser.add_argument("--long", type=float, default=5.0, help="runs longer than this are measured once")
+    parser.add_argument("--repeat-small", type=int, default=7, help="rounds of the planning-overhead jobs (0: skip)")
     parser.add_argument("--explain", action="store_true", help="also record the plan auto followed")
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="output directory")
     args = parser.parse_args(argv)
@@ -181,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     geomean = math.exp(statistics.fmean(math.log(r["auto_over_oracle"]) for r in rows))
+    overhead = planning_overhead(args.repeat_small) if args.repeat_small else []
     meta = {
         "command": "python benchmarks/planner.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "cpus": usable_cpus(),
@@ -192,10 +246,14 @@ def main(argv: list[str] | None = None) -> int:
         # The machine may be shared: the load average says how much else was running.
         "loadavg_start": load_start,
         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+        "repeat_small": args.repeat_small,
+        "planning_overhead": overhead,
     }
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "planner.json"), "w") as f:
-        json.dump({"meta": meta, "geomean": round(geomean, 3), "workloads": rows}, f, indent=2)
+        json.dump(
+            {"meta": meta, "geomean": round(geomean, 3), "workloads": rows, "planning_overhead": overhead}, f, indent=2
+        )
     table = markdown(rows, geomean, meta)
     with open(os.path.join(args.out, "planner.md"), "w") as f:
         f.write(table)
