@@ -143,7 +143,11 @@ def small_jobs() -> list[tuple[str, Any, list[Any]]]:
 def planning_overhead(repeat: int) -> list[dict[str, Any]]:
     """``auto`` minus the fastest fixed choice on small jobs, where planning could cost more than it wins."""
     cpus = usable_cpus()
-    fixed = [("sync", "sync", None), (f"thread-{min(32, cpus + 4)}", "thread", None), (f"process-{cpus}", "process", cpus)]
+    fixed = [
+        ("sync", "sync", None),
+        (f"thread-{min(32, cpus + 4)}", "thread", None),
+        (f"process-{cpus}", "process", cpus),
+    ]
     rows = []
     for label, fn, items in small_jobs():
         times: dict[str, list[float]] = {}

@@ -269,3 +269,22 @@ def test_a_cold_process_pool_starts_while_items_run_here() -> None:
     assert len(here) > measured
     assert here == list(range(len(here)))
     assert len(here) < len(items)
+
+
+def spin_then_grow(x: int) -> bytes:
+    spin(40_000)
+    return bytes(2**20) if x >= 200 else b"x"
+
+
+@pytest.mark.slow
+def test_results_that_grow_huge_change_the_plan() -> None:
+    # Small results at first (processes pay), then 1 MiB each: moving them now costs
+    # more than the work, so the run measures again; nothing is lost or reordered.
+    out, run = auto_run(spin_then_grow, range(600))
+    assert [len(r) for r in out] == [1] * 200 + [2**20] * 400
+    assert run.plans[0].mode == "process", str(run.plans[0])
+    assert len(run.plans) >= 2, [p.mode for p in run.plans]
+    second = run.plans[1].profile
+    assert second is not None
+    assert second.result_bytes is not None
+    assert second.result_bytes >= 2**20

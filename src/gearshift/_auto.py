@@ -11,7 +11,8 @@ the shared input through a :class:`~gearshift._probe.Gate`:
 
 Each segment's results are handed out before the next segment starts, so
 nothing is lost, repeated or reordered.  If items in segment 3 drift far from
-the sample (100x heavier or lighter per item), the gate closes, the segment
+the sample (100x heavier or lighter per item, or results coming back from
+worker processes 100x bigger and over 64 KiB each), the gate closes, the segment
 drains, and the run goes back to step 1 on the next items (a few times at most).
 Coroutine functions skip the sampling: they start on the event loop at once
 and the limiter finds the concurrency.
@@ -51,6 +52,9 @@ __all__ = ["AutoRun"]
 
 #: per-item cost this many times the sample's (either way) means the work changed
 DRIFT_FACTOR = 100.0
+#: results this many bytes per item (and DRIFT_FACTOR times the sample's) change the plan too:
+#: moving them between processes now costs more than a small computation
+HUGE_RESULT_BYTES = 64 * 1024
 #: consecutive drifted chunks before re-planning (one odd item is not a trend)
 DRIFT_CHUNKS = 3
 #: re-plans allowed per run
@@ -60,21 +64,26 @@ NOT_WORTH_PROBING = 0.02
 
 
 class _Drift:
-    """Observer that trips when chunks cost far more (or less) per item than the sample said."""
+    """Observer that trips when chunks cost far more (or less) per item than the sample said,
+    or when their results, sent back from worker processes, grew huge."""
 
-    def __init__(self, expected: float, then: Callable[[int, float, float], None] | None) -> None:
+    def __init__(
+        self, expected: float, expected_bytes: int | None, then: Callable[[int, float, float, int], None] | None
+    ) -> None:
         self.expected = expected
+        self.huge = max(HUGE_RESULT_BYTES, DRIFT_FACTOR * (expected_bytes or 0))
         self.then = then
         self.streak = 0
         self.tripped = False
 
-    def observe(self, items: int, elapsed: float, cpu: float) -> None:
+    def observe(self, items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
         if self.then is not None:
-            self.then(items, elapsed, cpu)
+            self.then(items, elapsed, cpu, nbytes)
         if self.expected <= 0 or items <= 0:
             return
         ratio = (elapsed / items) / self.expected
-        self.streak = self.streak + 1 if (ratio > DRIFT_FACTOR or ratio < 1 / DRIFT_FACTOR) else 0
+        drifted = ratio > DRIFT_FACTOR or ratio < 1 / DRIFT_FACTOR or nbytes / items > self.huge
+        self.streak = self.streak + 1 if drifted else 0
         if self.streak >= DRIFT_CHUNKS:
             self.tripped = True
 
@@ -195,7 +204,9 @@ class AutoRun:
             if owned:
                 backend.shutdown(wait=False, cancel_futures=True)
             raise
-        watcher = _Drift(profile.median_wall, limiter.observe if limiter else None) if watch and profile.wall else None
+        watcher = None
+        if watch and profile.wall:
+            watcher = _Drift(profile.median_wall, profile.result_bytes, limiter.observe if limiter else None)
         observer = watcher.observe if watcher is not None else (limiter.observe if limiter else None)
         runner = Runner(
             backend,

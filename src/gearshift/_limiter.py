@@ -56,7 +56,7 @@ class ConcurrencyLimiter:
         self.target = target
         target.window = self.window
 
-    def observe(self, items: int, elapsed: float, cpu: float) -> None:
+    def observe(self, items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
         """The runner's observer: one chunk of ``items`` finished after ``elapsed`` seconds."""
         now = self._clock()
         if self._start is None:

@@ -154,7 +154,7 @@ class Sampler:
 
     # -- phase 1: one at a time ------------------------------------------------
 
-    def observe(self, items: int, elapsed: float, cpu: float) -> None:
+    def observe(self, items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
         # Chunks grow 1, 2, 4, ...: the first is the first item alone (warm-up shows), later
         # ones average over enough items that timer overhead vanishes for microsecond work.
         # On a busy machine the thread also waits for a CPU; that is not the work waiting,
@@ -199,7 +199,7 @@ class Sampler:
         self._probe_items = 0
         self._probe_t0, self._probe_p0 = time.perf_counter(), time.process_time()
 
-    def observe_threads(self, items: int, elapsed: float, cpu: float) -> None:
+    def observe_threads(self, items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
         self._probe_items += items
         self.items += items
         self._probe_t1, self._probe_p1 = time.perf_counter(), time.process_time()

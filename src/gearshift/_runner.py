@@ -159,7 +159,7 @@ class Runner:
         is_async: bool = False,
         deadline: float | None = None,
         window: int | None = None,
-        observer: Callable[[int, float, float], None] | None = None,
+        observer: Callable[[int, float, float, int], None] | None = None,
         on_results: ResultsObserver | None = None,
     ) -> None:
         self.backend = backend
@@ -200,7 +200,7 @@ class Runner:
             self.window = max(1, backend.workers * backend.prefetch)
         if window is not None:
             self.window = window
-        #: called with (items, elapsed, cpu) for every chunk that ran; it may change ``window``
+        #: called with (items, elapsed, cpu, nbytes) for every chunk that ran; it may change ``window``
         self.observer = observer
         self._stop_on_error = options.errors == "raise" and options.retries == 0
 
@@ -364,7 +364,7 @@ class Runner:
         outcomes = result.outcomes
         self._chunker.observe(len(outcomes), result.elapsed)
         if self.observer is not None:
-            self.observer(len(outcomes), result.elapsed, result.cpu)
+            self.observer(len(outcomes), result.elapsed, result.cpu, result.nbytes)
         chunk, offset = sub.chunk, sub.offset
         if not result.failures and len(outcomes) == len(chunk.items) and sub.length == len(chunk.items):
             # The common case: a whole chunk, no failure.  No per-item Python work.

@@ -80,6 +80,8 @@ class ChunkResult:
     cpu: float
     #: how many outcomes are :class:`Raised` (0 lets the runner skip a scan)
     failures: int = 0
+    #: bytes the outcomes took crossing a process boundary (0: they did not cross one)
+    nbytes: int = 0
 
 
 def execute(task: Task) -> Any:

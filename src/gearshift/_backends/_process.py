@@ -391,6 +391,7 @@ class Backend:
             except Exception as exc:
                 job.future.set_exception(exc)
         elif ok:
+            payload.nbytes = len(frame)  # for auto: results that grow huge change the plan
             job.future.set_result(payload)
         else:
             error, text = payload
