@@ -132,6 +132,33 @@ def test_a_cold_process_pool_is_charged_its_start() -> None:
     assert cold.mode == "sync"
 
 
+def test_a_cold_start_costs_the_parallelism_missed_while_items_run_here() -> None:
+    # Auto runs items on the calling thread while a cold pool starts: with 2 workers,
+    # half of the start is lost, not all of it.
+    p = prof(0.01, 0.01, threads=2, thread_scaling=1.0)
+    cold_machine = dataclasses.replace(MACHINE, process_pool_warm=False, process_start_seconds=0.4)
+    warm = next(a for a in decide(p, make_options(), MACHINE, 1000).alternatives if a.mode == "process")
+    cold = next(a for a in decide(p, make_options(), cold_machine, 1000).alternatives if a.mode == "process")
+    assert cold.seconds - warm.seconds == pytest.approx(0.2, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("wall", "mode"),
+    [
+        (1.1e-6, "process"),  # short-string md5: the work outweighs the per-item cost of a chunk
+        (0.09e-6, "sync"),  # trivial arithmetic: nothing beats the plain loop
+    ],
+)
+def test_microsecond_work_in_big_jobs(wall: float, mode: str) -> None:
+    # Marginal pickling costs of a short string and a bool, in a chunk (as measured).
+    p = prof(wall, wall, item_bytes=9, item_pickle_seconds=0.06e-6, result_bytes=1, result_pickle_seconds=0.01e-6)
+    plan = decide(p, make_options(), MACHINE, 2_000_000)
+    assert plan.mode == mode, str(plan)
+    if mode == "process":
+        assert plan.chunksize is not None
+        assert plan.chunksize >= 10_000  # chunks of tens of milliseconds, not single items
+
+
 def test_huge_results_make_processes_lose() -> None:
     p = prof(0.005, 0.005, threads=2, thread_scaling=1.0, result_bytes=50_000_000, result_pickle_seconds=0.03)
     assert decide(p, make_options(), MACHINE, 1000).mode == "sync"
