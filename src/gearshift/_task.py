@@ -9,6 +9,7 @@ conventions and error capture are written once.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 import time
 import traceback
@@ -119,6 +120,10 @@ def _call(fn: Callable[..., Any], call: int, item: Any) -> Any:
     return fn(*item[0], **item[1])
 
 
+def _name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)
+
+
 def run_chunk(task: Task) -> ChunkResult:
     """Call ``task.fn`` on every item, capturing each exception as a :class:`Raised`."""
     if task.is_async:
@@ -128,25 +133,31 @@ def run_chunk(task: Task) -> ChunkResult:
     out: list[Any] = []
     append = out.append
     t0, c0 = time.perf_counter(), time.thread_time()
-    # One loop per calling convention keeps the per-item path branch-free.
-    if task.call == CALL_ONE:
-        for item in task.items:
+    # The common conventions run in C (map / starmap feeding list.extend): no Python-level
+    # work per item.  When an item raises, extend stops with the results before it kept and
+    # the shared iterator just past it, so the loop records the exception and goes on.
+    if task.call == CALL_ONE or task.call == CALL_STAR:
+        spread = map if task.call == CALL_ONE else itertools.starmap
+        rest = iter(task.items)
+        expected = len(task.items)
+        while True:
             try:
-                append(fn(item))
+                out.extend(spread(fn, rest))
             except Exception as exc:
                 append(Raised(exc))
                 failures += 1
                 if stop:
                     break
-    elif task.call == CALL_STAR:
-        for item in task.items:
-            try:
-                append(fn(*item))
-            except Exception as exc:
-                append(Raised(exc))
+                continue
+            if len(out) < expected:
+                # fn raised StopIteration, which ends map() silently: record it as PEP 479
+                # does for generators, and go on with the next item.
+                append(Raised(RuntimeError(f"{_name(fn)} raised StopIteration")))
                 failures += 1
                 if stop:
                     break
+                continue
+            break
     else:
         for args, kwargs in task.items:
             try:
