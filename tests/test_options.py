@@ -145,11 +145,17 @@ def test_drop_in_executors_reject_bad_max_workers(cls) -> None:  # type: ignore[
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"mode": "thread", "address": "tcp://h:8786"}, ValueError, "address= .* needs mode='dask' or mode='ray'"),
-        ({"mode": "auto", "address": "tcp://h:8786"}, ValueError, "needs mode='dask' or mode='ray', not mode='auto'"),
+        (
+            {"mode": "thread", "address": "tcp://h:8786"},
+            ValueError,
+            "address= .* needs mode='dask', mode='ray' or mode='auto', not mode='thread'",
+        ),
+        ({"mode": "auto", "address": "h:8786"}, ValueError, "with mode='auto', address= must say which engine"),
+        ({"mode": "thread", "client": object()}, ValueError, "needs mode='dask' or mode='auto', not mode='thread'"),
         ({"mode": "dask", "address": 8786}, TypeError, "address must be a non-empty string .* got int"),
         ({"mode": "ray", "address": ""}, TypeError, "address must be a non-empty string"),
         ({"mode": "ray", "client": object()}, ValueError, "client= takes a distributed.Client and needs mode='dask'"),
+        ({"mode": "auto", "address": "tcp://h:1", "client": object()}, ValueError, "either address= or client="),
         ({"mode": "dask", "address": "tcp://h:1", "client": object()}, ValueError, "either address= or client="),
     ],
 )
@@ -171,10 +177,43 @@ def test_engine_address_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.parametrize(
+    ("kwargs", "cluster"),
+    [
+        ({"address": "tcp://10.0.0.1:8786"}, "dask"),
+        ({"address": "tls://10.0.0.1:8786"}, "dask"),
+        ({"address": "ray://10.0.0.1:10001"}, "ray"),
+        ({"client": object()}, "dask"),  # a client is dask's (the backend checks its type when used)
+        ({}, None),
+    ],
+)
+def test_auto_with_a_cluster_configured(kwargs, cluster, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from gearshift._options import make_options
+
+    monkeypatch.delenv("GEARSHIFT_DASK_ADDRESS", raising=False)
+    monkeypatch.delenv("GEARSHIFT_RAY_ADDRESS", raising=False)
+    options = make_options(mode="auto", **kwargs)
+    assert options.cluster == cluster
+    assert options.engine_options == kwargs
+
+
+def test_auto_finds_a_cluster_in_the_environment_dask_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gearshift._options import make_options
+
+    monkeypatch.setenv("GEARSHIFT_RAY_ADDRESS", "10.1.2.3:6379")  # no scheme needed: the variable names the engine
+    assert make_options().cluster == "ray"
+    assert make_options().engine_options == {"address": "10.1.2.3:6379"}
+    monkeypatch.setenv("GEARSHIFT_DASK_ADDRESS", "tcp://10.1.2.3:8786")
+    assert make_options().cluster == "dask"
+    assert make_options(address="ray://other:10001").cluster == "ray"  # address= wins over the environment
+    assert make_options(mode="process").cluster is None
+    assert make_options(mode="dask").cluster is None  # an explicit mode needs no choosing
+
+
+@pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"mode": "dask", "initializer": print}, "initializer applies to mode='thread' or 'process'"),
-        ({"mode": "process", "address": "tcp://h:1"}, "needs mode='dask' or mode='ray'"),
+        ({"mode": "process", "address": "tcp://h:1"}, "needs mode='dask', mode='ray' or mode='auto'"),
     ],
 )
 def test_bad_executor_engine_arguments(kwargs, message) -> None:  # type: ignore[no-untyped-def]

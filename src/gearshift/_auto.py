@@ -7,7 +7,8 @@ the shared input through a :class:`~gearshift._probe.Gate`:
 2. for work that computes, a few items on threads at once (the GIL probe);
 3. the rest under the plan :func:`~gearshift._planner.decide` returns; its
    window is steered by a :class:`~gearshift._limiter.ConcurrencyLimiter` when
-   the work waits (threads, async).
+   the work waits (threads, async).  With a dask or Ray cluster configured,
+   the plan may send the rest there (see :mod:`gearshift._cluster`).
 
 Each segment's results are handed out before the next segment starts, so
 nothing is lost, repeated or reordered.  If items in segment 3 drift far from
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._backends import backend_class
 from ._backends._base import Backend
+from ._cluster import connect
 from ._errors import Failure
 from ._limiter import ConcurrencyLimiter
 from ._options import Options
@@ -104,6 +106,8 @@ class AutoRun:
         self.plans: list[Plan] = []
         self.limiter: ConcurrencyLimiter | None = None
         self._runner: Runner | None = None
+        #: connected to the configured cluster (mode="auto" with address=/client=), closed when the run ends
+        self._cluster: Backend | None = None
         self._stopped = False
         #: told about every item as it completes, with its index in the whole input (see ``ResultsObserver``)
         self.on_results: ResultsObserver | None = None
@@ -118,6 +122,14 @@ class AutoRun:
             self._runner.stop()
 
     def batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
+        try:
+            yield from self._batches(items)
+        finally:
+            if self._cluster is not None:
+                self._cluster.shutdown(wait=False, cancel_futures=True)
+                self._cluster = None
+
+    def _batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
         length = len(items) if hasattr(items, "__len__") else (operator.length_hint(items, 0) or None)  # type: ignore[arg-type]
         gate = Gate(iter(items), length)
         machine: Machine | None = None  # read once there is something to decide
@@ -159,7 +171,10 @@ class AutoRun:
                             return
                 profile = sampler.build()
             machine = machine or Machine.current(process_workers=self.options.workers)
-            plan = decide(profile, self.options, machine, gate.remaining)
+            cluster = None
+            if self.options.cluster is not None:
+                cluster, self._cluster = connect(self.options, profile, gate.remaining, machine, self._cluster)
+            plan = decide(profile, self.options, machine, gate.remaining, cluster)
             self.plans.append(plan)
             drift = yield from self._main(plan, profile, gate, machine, watch=replans < MAX_REPLANS)
             if not drift:
@@ -253,6 +268,9 @@ class AutoRun:
         yield from self._segment(runner.batches(gate.open(stop=ready)))
 
     def _backend(self, mode: str, workers: int) -> tuple[Backend, bool]:
+        if mode == self.options.cluster and self._cluster is not None:
+            self._cluster.workers = workers  # the plan's count: the cluster's own, or workers=
+            return self._cluster, False
         if mode == "async" and self.loop is not None:
             return backend_class("async")(workers, loop=self.loop), False  # type: ignore[call-arg]
         if mode == "sync":

@@ -37,6 +37,9 @@ class Options:
     #: how to reach a distributed engine (``address=``, ``client=``): passed as
     #: keywords to the backend's constructor; pairs, so Options stays hashable
     engine: tuple[tuple[str, Any], ...] = ()
+    #: for ``mode="auto"``: the engine ("dask" or "ray") of the configured cluster
+    #: that auto may choose when the work pays for the network; None: none configured
+    cluster: str | None = None
 
     @property
     def engine_options(self) -> dict[str, Any]:
@@ -47,7 +50,11 @@ class Options:
 #: modes that run on a distributed engine and accept ``address=`` (and, for dask, ``client=``)
 ENGINE_MODES: tuple[str, ...] = ("dask", "ray")
 #: where an engine mode finds its cluster's address when ``address=`` is not given
+#: (``mode="auto"`` looks at both, dask first)
 ADDRESS_ENV: dict[str, str] = {"dask": "GEARSHIFT_DASK_ADDRESS", "ray": "GEARSHIFT_RAY_ADDRESS"}
+#: address schemes that name a dask scheduler / a Ray cluster, for ``mode="auto"``
+DASK_SCHEMES: tuple[str, ...] = ("tcp://", "tls://", "ucx://", "ws://", "wss://", "inproc://")
+RAY_SCHEMES: tuple[str, ...] = ("ray://",)
 
 
 def check_function(fn: Any, *, where: str = "fn") -> Callable[..., Any]:
@@ -123,7 +130,7 @@ def make_options(
     retry_on = _exception_types(retry_on)
     if retry_on is not None and retries == 0:
         raise ValueError(f"retry_on={_names(retry_on)} has no effect with retries=0: pass retries=N (N >= 1) as well")
-    engine = _engine_options(mode, address, client)
+    engine, cluster = _engine_options(mode, address, client)
     return Options(
         mode=mode,
         workers=workers,
@@ -135,6 +142,7 @@ def make_options(
         progress=bool(progress),
         retry_on=retry_on,
         engine=engine,
+        cluster=cluster,
     )
 
 
@@ -158,34 +166,60 @@ def _names(types: tuple[type[BaseException], ...]) -> str:
     return "(" + ", ".join(t.__qualname__ for t in types) + ")"
 
 
-def _engine_options(mode: str, address: Any, client: Any) -> tuple[tuple[str, Any], ...]:
+def _engine_options(mode: str, address: Any, client: Any) -> tuple[tuple[tuple[str, Any], ...], str | None]:
     """Check ``address=`` and ``client=`` against the mode; only the ones given are kept.
 
     Without either, an engine mode takes its address from the environment
-    (``GEARSHIFT_DASK_ADDRESS``, ``GEARSHIFT_RAY_ADDRESS``), if set.
+    (``GEARSHIFT_DASK_ADDRESS``, ``GEARSHIFT_RAY_ADDRESS``), if set.  With
+    ``mode="auto"`` they configure a cluster that auto may choose; the second
+    value returned is its engine (None for other modes, or when none is configured).
     """
     engine: list[tuple[str, Any]] = []
-    if address is None and client is None and mode in ADDRESS_ENV:
-        address = os.environ.get(ADDRESS_ENV[mode]) or None
+    cluster: str | None = None
+    if address is None and client is None:
+        for name in ADDRESS_ENV if mode == "auto" else (mode,) if mode in ADDRESS_ENV else ():
+            address = os.environ.get(ADDRESS_ENV[name]) or None
+            if address is not None:
+                cluster = name
+                break
     if address is not None:
-        if mode not in ENGINE_MODES:
+        if mode not in (*ENGINE_MODES, "auto"):
             raise ValueError(
-                f"address= says where a dask scheduler or Ray cluster listens; it needs mode='dask' or "
-                f"mode='ray', not mode={mode!r}"
+                f"address= says where a dask scheduler or Ray cluster listens; it needs mode='dask', "
+                f"mode='ray' or mode='auto', not mode={mode!r}"
             )
         if not isinstance(address, str) or not address:
             raise TypeError(
                 f"address must be a non-empty string such as 'tcp://host:8786' (dask) or 'host:6379' (ray), "
                 f"got {type(address).__name__}: {address!r:.80}"
             )
+        if mode == "auto" and cluster is None:
+            cluster = _engine_of(address)
         engine.append(("address", address))
     if client is not None:
-        if mode != "dask":
-            raise ValueError(f"client= takes a distributed.Client and needs mode='dask', not mode={mode!r}")
+        if mode not in ("dask", "auto"):
+            raise ValueError(
+                f"client= takes a distributed.Client and needs mode='dask' or mode='auto', not mode={mode!r}"
+            )
         if address is not None:
             raise ValueError("pass either address= or client=, not both (a client is already connected somewhere)")
         engine.append(("client", client))
-    return tuple(engine)
+        if mode == "auto":
+            cluster = "dask"
+    return tuple(engine), (cluster if mode == "auto" else None)
+
+
+def _engine_of(address: str) -> str:
+    """The engine an ``address=`` given with ``mode="auto"`` belongs to, from its scheme."""
+    if address.startswith(DASK_SCHEMES):
+        return "dask"
+    if address.startswith(RAY_SCHEMES):
+        return "ray"
+    raise ValueError(
+        f"with mode='auto', address= must say which engine listens there: 'tcp://host:8786' for a dask "
+        f"scheduler, 'ray://host:10001' for Ray; got {address!r:.80}. Or pass mode='dask' / mode='ray', "
+        "or set GEARSHIFT_DASK_ADDRESS / GEARSHIFT_RAY_ADDRESS"
+    )
 
 
 def is_async_function(fn: Callable[..., Any]) -> bool:

@@ -20,8 +20,23 @@ The cost model, per item (``w`` wall, ``c`` CPU, measured):
 - async (coroutine functions): ``max(blocked, w / k)``, ``blocked`` being the
   time an item holds its event loop.
 
-:func:`cluster_worthwhile` answers the separate question of when a dask or Ray
-cluster pays for its round trips.
+When a dask or Ray cluster is configured (``address=``, ``client=`` or
+``GEARSHIFT_DASK_ADDRESS`` / ``GEARSHIFT_RAY_ADDRESS``), the caller passes
+its facts as a :class:`Cluster` (engine, address, how many worker threads it
+offers) and :func:`decide` weighs it against the best local mode.  The rule,
+from ``benchmarks/cluster.py`` on a 2-worker LocalCluster (results/cluster.md),
+for ``n`` remaining items of ``w`` seconds and ``b`` bytes (item + result):
+
+- an item must take at least the measured break-even against sync: 19.5 ms
+  (dask), 9.3 ms (ray); lighter items stay local whatever their number;
+- the cluster's predicted time, ``n*w/W`` over its ``W`` workers plus one round
+  trip per ~100 ms chunk (6.95 ms dask, 1.47 ms ray; process mode: 0.10 ms)
+  plus ``n*b`` at 4.63 ns/byte (dask), 2.68 ns/byte (ray), must be under 0.8x
+  the best local estimate (taken no higher than ``n*w`` over the local CPUs) ...
+- ... and save at least 1 s: a real network's latency exceeds a local one's.
+
+:func:`cluster_worthwhile` is that rule; :func:`cluster_may_pay` tells the
+caller whether the cluster is worth asking for its size at all.
 """
 
 from __future__ import annotations
@@ -35,7 +50,7 @@ from ._options import Options
 from ._plan import Alternative, Plan
 from ._profile import Profile, fmt_bytes, fmt_seconds
 
-__all__ = ["Machine", "cluster_seconds", "cluster_worthwhile", "decide", "plan_fixed"]
+__all__ = ["Cluster", "Machine", "cluster_may_pay", "cluster_seconds", "cluster_worthwhile", "decide", "plan_fixed"]
 
 #: input length assumed when it is unknown (a generator): long enough to amortize a pool start
 UNKNOWN_LENGTH = 1000
@@ -143,6 +158,9 @@ CLUSTER_TASK_SECONDS: dict[str, float] = {"dask": 6.95e-03, "ray": 1.47e-03}
 CLUSTER_SECONDS_PER_BYTE: dict[str, float] = {"dask": 4.63e-09, "ray": 2.68e-09}
 #: seconds of work the runner puts in one automatic chunk on a cluster (the backends' target)
 CLUSTER_CHUNK_SECONDS = 0.1
+#: per-item work below which a cluster lost to sync in the benchmark (``break-even task
+#: size vs sync``, one item per task: 19.48 ms dask, 9.31 ms ray): such items stay local
+CLUSTER_BREAK_EVEN_SECONDS: dict[str, float] = {"dask": 19.48e-03, "ray": 9.31e-03}
 #: the cluster must be predicted at least this much faster than local processes ...
 CLUSTER_MARGIN = 0.8
 #: ... and save at least this many seconds: a real network's latency is above a
@@ -175,6 +193,35 @@ def cluster_seconds(
     )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Cluster:
+    """A configured dask or Ray cluster, as the planner sees it.
+
+    The caller gathers the facts (connecting is not the planner's business):
+    ``workers`` is what the cluster itself reports (dask: its worker threads,
+    Ray: its CPUs), or None when it was not asked because
+    :func:`cluster_may_pay` said the work is too small for any cluster.
+    """
+
+    engine: str
+    address: str
+    workers: int | None = None
+    startup_seconds: float = 0.0
+
+
+def cluster_may_pay(per_item_seconds: float, *, items: int, local_workers: int, engine: str = "dask") -> bool:
+    """False when no cluster, however big, could pass :func:`cluster_worthwhile`.
+
+    Items lighter than the break-even never go; and since the local time is
+    taken no higher than ``items * per_item_seconds / local_workers``, a job
+    shorter than :data:`CLUSTER_MIN_SAVING_SECONDS` there cannot save that much.
+    """
+    return (
+        per_item_seconds >= CLUSTER_BREAK_EVEN_SECONDS[engine]
+        and items * per_item_seconds / max(1, local_workers) >= CLUSTER_MIN_SAVING_SECONDS
+    )
+
+
 def cluster_worthwhile(
     per_item_seconds: float,
     payload_bytes: float,
@@ -184,6 +231,7 @@ def cluster_worthwhile(
     cluster_workers: int,
     engine: str = "dask",
     startup_seconds: float = 0.0,
+    local_seconds: float | None = None,
 ) -> bool:
     """True when ``items`` items of ``per_item_seconds`` of work and ``payload_bytes``
     of item plus result each should run faster on the cluster than on ``local_workers``
@@ -193,11 +241,16 @@ def cluster_worthwhile(
     ``startup_seconds`` is what connecting costs (a running cluster: ~0; a
     LocalCluster or local Ray to start: seconds, see the benchmark).  Local
     processes are credited with no overhead at all, so a cluster is chosen only
-    when its extra workers clearly pay for the network.
+    when its extra workers clearly pay for the network; ``local_seconds``, the
+    best local mode's estimate, lowers that further (threads overlapping waits).
+    Items lighter than the measured break-even (:data:`CLUSTER_BREAK_EVEN_SECONDS`)
+    always stay local.
     """
-    if items <= 0 or cluster_workers <= local_workers:
+    if items <= 0 or cluster_workers <= local_workers or per_item_seconds < CLUSTER_BREAK_EVEN_SECONDS[engine]:
         return False
     local = items * per_item_seconds / max(1, local_workers)
+    if local_seconds is not None:
+        local = min(local, local_seconds)
     remote = cluster_seconds(
         per_item_seconds,
         payload_bytes,
@@ -209,8 +262,14 @@ def cluster_worthwhile(
     return remote < CLUSTER_MARGIN * local and local - remote >= CLUSTER_MIN_SAVING_SECONDS
 
 
-def decide(profile: Profile, options: Options, machine: Machine, remaining: int | None) -> Plan:
-    """The plan for ``remaining`` items (None: unknown) of the work ``profile`` describes."""
+def decide(
+    profile: Profile, options: Options, machine: Machine, remaining: int | None, cluster: Cluster | None = None
+) -> Plan:
+    """The plan for ``remaining`` items (None: unknown) of the work ``profile`` describes.
+
+    With ``cluster`` (a configured dask or Ray cluster) its mode is weighed
+    against the best local one by the cluster rule (module docstring).
+    """
     n = remaining if remaining is not None else UNKNOWN_LENGTH
     n = max(1, n)
     reasons = _describe(profile, machine)
@@ -231,6 +290,14 @@ def decide(profile: Profile, options: Options, machine: Machine, remaining: int 
         why = "no mode is estimated to beat sync by 20%: sync"
     else:
         why = best.note
+    if cluster is not None:
+        remote, verdict = _cluster(profile, options, machine, n, cluster, best.seconds)
+        if remote is not None:
+            best, why = remote, verdict
+            estimates.append(remote)
+        else:
+            reasons.append(why)
+            why = verdict
     reasons.append(why)
     if options.workers is not None:
         reasons.append(f"workers={options.workers} was asked for")
@@ -254,6 +321,53 @@ def decide(profile: Profile, options: Options, machine: Machine, remaining: int 
         profile=profile,
         alternatives=tuple(estimates),
     )
+
+
+def _cluster(
+    profile: Profile, options: Options, machine: Machine, n: int, cluster: Cluster, local_seconds: float
+) -> tuple[Alternative | None, str]:
+    """The cluster's alternative when the rule says it pays (else None), and the sentence why (not)."""
+    engine, w = cluster.engine, profile.median_wall
+    at = f"a {engine} cluster at {cluster.address}"
+    even = f"break-even {fmt_seconds(CLUSTER_BREAK_EVEN_SECONDS[engine])}/item"
+    if profile.is_async or not profile.wall:
+        return None, f"{at} is configured; coroutine functions stay on this machine's event loop"
+    if profile.unpicklable is not None:
+        return None, f"{at} is configured, but the work does not pickle: it stays here"
+    payload = profile.ipc_bytes or 0
+    facts = f"per-item {fmt_seconds(w)}, {fmt_bytes(payload)} payload"
+    if w < CLUSTER_BREAK_EVEN_SECONDS[engine]:
+        return None, f"{facts}: {at} does not pay ({even})"
+    if not cluster_may_pay(w, items=n, local_workers=machine.cpus, engine=engine):
+        return None, (
+            f"{facts}: {at} does not pay: {n} items are about {fmt_seconds(n * w / machine.cpus)} on "
+            f"{machine.cpus} CPUs here, and it must save {CLUSTER_MIN_SAVING_SECONDS:g} s ({even})"
+        )
+    if cluster.workers is None:
+        return None, f"{at} is configured but its size is unknown: the work stays here"
+    if cluster.workers < 1:
+        return None, f"{at} has no workers: the work stays here"
+    workers = options.workers or cluster.workers
+    seconds = cluster_seconds(
+        w, payload, items=n, cluster_workers=workers, engine=engine, startup_seconds=cluster.startup_seconds
+    )
+    if not cluster_worthwhile(
+        w,
+        payload,
+        items=n,
+        local_workers=machine.cpus,
+        cluster_workers=workers,
+        engine=engine,
+        startup_seconds=cluster.startup_seconds,
+        local_seconds=local_seconds,
+    ):
+        return None, (
+            f"{facts}: {at} ({workers} workers) does not pay: estimated {fmt_seconds(seconds)} there "
+            f"against {fmt_seconds(local_seconds)} here ({even}; it must be "
+            f"{1 - CLUSTER_MARGIN:.0%} and {CLUSTER_MIN_SAVING_SECONDS:g} s faster)"
+        )
+    note = f"{facts}: {at} pays ({even}); {engine}, {workers} workers"
+    return Alternative(engine, workers, None, seconds, note), note
 
 
 # -- the sentences ---------------------------------------------------------------

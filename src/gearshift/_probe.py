@@ -622,7 +622,9 @@ def advise(fn: Callable[..., Any], items: Iterable[Any], **map_options: Any) -> 
 
     ``map_options`` are :func:`gearshift.map`'s keyword arguments; explicit
     ``mode``, ``workers`` and ``chunksize`` are kept as given.  The items
-    measured are run (and their results discarded).
+    measured are run (and their results discarded).  With a cluster
+    configured (``address=``, ``client=`` or the environment), it is asked for
+    its size when the work could pay for it, and the plan says whether it does.
     """
     from operator import length_hint
 
@@ -634,4 +636,11 @@ def advise(fn: Callable[..., Any], items: Iterable[Any], **map_options: Any) -> 
     length = length_hint(items, 0) or None
     measured = profile(fn, items)
     machine = Machine.current(process_workers=options.workers)
-    return decide(measured, options, machine, length)
+    if options.cluster is None:
+        return decide(measured, options, machine, length)
+    from ._cluster import connect
+
+    cluster, backend = connect(options, measured, length, machine)
+    if backend is not None:
+        backend.shutdown()
+    return decide(measured, options, machine, length, cluster)

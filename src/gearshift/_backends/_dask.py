@@ -92,6 +92,16 @@ class Backend:
         """The ``distributed.Client`` this backend submits through."""
         return self._client
 
+    @property
+    def address(self) -> str:
+        """The scheduler's address (for plans and messages)."""
+        scheduler = self._client.scheduler
+        return str(scheduler.address) if scheduler is not None else "an unconnected scheduler"
+
+    def cluster_workers(self) -> int:
+        """Worker threads the cluster offers now (what ``mode="auto"`` weighs it by)."""
+        return sum(self._client.nthreads().values())
+
     def submit(self, task: Task) -> Future[Any]:
         if self._closed:
             raise RuntimeError("cannot submit work after shutdown()")

@@ -86,6 +86,19 @@ class Backend:
         # in flight, so pass workers= the cluster's CPU count to use all of it.
         return usable_cpus()
 
+    @property
+    def address(self) -> str:
+        """The address of the Ray cluster (for plans and messages)."""
+        import ray
+
+        return str(ray.get_runtime_context().gcs_address)
+
+    def cluster_workers(self) -> int:
+        """CPUs the Ray cluster offers now (what ``mode="auto"`` weighs it by): one chunk each."""
+        import ray
+
+        return int(ray.cluster_resources().get("CPU", 0))  # type: ignore[no-untyped-call,unused-ignore]
+
     def submit(self, task: Task) -> Future[Any]:
         if self._closed:
             raise RuntimeError("cannot submit work after shutdown()")

@@ -77,10 +77,17 @@ def _add_advise(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 examples:
   gearshift advise jobs:crack --input hashes.jsonl
   gearshift advise ./jobs.py:fetch --input urls.txt --lines --json | jq .plan.mode
+  gearshift advise jobs:crack --input hashes.jsonl --address tcp://scheduler:8786
 """,
     )
     _input_arguments(p)
     p.add_argument("--sample", type=int, default=64, metavar="N", help="how many items to profile on (default 64)")
+    p.add_argument(
+        "--address",
+        metavar="URL",
+        help="a dask scheduler (tcp://HOST:8786) or Ray cluster (ray://HOST:10001) that auto may send the work to "
+        "when it pays for the network (default: $GEARSHIFT_DASK_ADDRESS or $GEARSHIFT_RAY_ADDRESS)",
+    )
     p.add_argument("--json", action="store_true", help="print the same as one JSON object, for scripts")
     p.set_defaults(handler=_lazy("_advise", "advise_command"))
 

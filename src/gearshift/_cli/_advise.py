@@ -34,13 +34,24 @@ MODES = ("sync", "async", "thread", "process")
 def advise_command(args: argparse.Namespace) -> int:
     if args.sample < 1:
         raise UsageError(f"--sample must be >= 1, got {args.sample}")
+    address = getattr(args, "address", None)
+    if address is not None:
+        from .._options import make_options
+
+        try:
+            make_options(address=address)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--address: {exc}") from None
     fn = load_function(args.function)
     source = InputFile(args.input, lines=args.lines)
     total = source.scan()
     if total == 0:
         raise UsageError(f"{args.input} holds no items")
     sample = list(itertools.islice(source, args.sample))
-    advice = collect_advice(fn, sample, total=total)
+    try:
+        advice = collect_advice(fn, sample, total=total, address=address)
+    except OSError as exc:  # the scheduler is not there (dask gives up after its connect timeout)
+        raise UsageError(f"cannot reach the cluster at {address}: {exc}") from None
     advice["function"] = args.function
     advice["input"] = {"path": str(args.input), "items": total, "format": source.format}
     if args.json:
@@ -51,24 +62,28 @@ def advise_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def collect_advice(fn: Callable[..., Any], sample: list[Any], *, total: int | None = None) -> dict[str, Any]:
+def collect_advice(
+    fn: Callable[..., Any], sample: list[Any], *, total: int | None = None, address: str | None = None
+) -> dict[str, Any]:
     """Measure ``fn`` on ``sample`` and return the evidence, the plan and the losing modes, as plain data.
 
     ``total`` is the number of items of the whole input (the planner estimates
-    times for all of them).
+    times for all of them); ``address`` a dask or Ray cluster the plan may choose.
     """
     import gearshift
 
     planner_advise = getattr(gearshift, "advise", None)
     if planner_advise is not None:
-        return _from_planner(planner_advise, fn, sample, total or len(sample))
+        return _from_planner(planner_advise, fn, sample, total or len(sample), address)
     return _by_trial(fn, sample)
 
 
-def _from_planner(advise: Callable[..., Any], fn: Callable[..., Any], sample: list[Any], total: int) -> dict[str, Any]:
+def _from_planner(
+    advise: Callable[..., Any], fn: Callable[..., Any], sample: list[Any], total: int, address: str | None = None
+) -> dict[str, Any]:
     import dataclasses
 
-    plan = advise(fn, _Sized(sample, total))
+    plan = advise(fn, _Sized(sample, total), address=address)
     profile = plan.profile
     measured: dict[str, Any] = {}
     evidence: list[str] = []
@@ -258,6 +273,9 @@ def render(advice: dict[str, Any], out: TextIO) -> None:
         out.write("\nWhy not the others\n")
         for mode, why in advice["other_modes"].items():
             out.write(f"  {mode:<8} {why}\n")
+    if plan["mode"] in ("dask", "ray"):  # `gearshift run` has no cluster option: from Python
+        out.write(f"\nRun it:  gearshift.map(fn, items, mode={plan['mode']!r}, address=...)\n")
+        return
     lines = " --lines" if advice["input"].get("format") == "lines" else ""
     out.write(
         f"\nRun it:  gearshift run {advice['function']} --input {advice['input']['path']}{lines} "
