@@ -68,10 +68,14 @@ class Backend:
                 silence_logs=logging.ERROR,
             )
             self._client = distributed.Client(self._cluster, set_as_default=False)
-        # Results come back through one as_completed consumer thread, which
-        # fetches them on the client's event loop: a done-callback per future
-        # calling result() would add a round trip to that loop for each task.
-        self._completed = distributed.as_completed(loop=self._client.loop, with_results=True, raise_errors=False)
+        # One consumer thread takes finished tasks from as_completed in batches
+        # and fetches their results with one gather per batch (a done-callback
+        # per future calling result() would cost a round trip per task).  Not
+        # as_completed(with_results=True): when a result is lost with its worker
+        # after the task finished, and dask's recomputation of it then fails
+        # (KilledWorker), that variant's fetch raises inside dask's tracking
+        # coroutine and the future is never yielded: the run would hang.
+        self._completed = distributed.as_completed(loop=self._client.loop)
         self._pending: dict[Any, tuple[distributed.Future[bytes], EngineFuture, Task]] = {}
         self._consumer: threading.Thread | None = None
         self._lock = threading.Condition()
@@ -120,39 +124,68 @@ class Backend:
     def _consume(self) -> None:
         while True:
             try:
-                remote, result = next(self._completed)
+                batch = self._completed.next_batch(block=True)
             except StopIteration:  # nothing in flight: stop, unless a submit slipped in
                 with self._lock:
                     if self._completed.count():
                         continue
                     self._consumer = None
                     return
-            with self._lock:
-                entry = self._pending.pop(remote.key, None)
-                self._lock.notify_all()
-            if entry is not None:
-                _, future, task = entry
-                try:
-                    self._resolve(remote.status, result, future, task)
-                finally:
-                    future.release()  # no reference to the dask future may keep its result on the cluster
+            values, failed = self._fetch(batch)
+            for remote in batch:
+                with self._lock:
+                    entry = self._pending.pop(remote.key, None)
+                    self._lock.notify_all()
+                if entry is not None:
+                    _, future, task = entry
+                    try:
+                        self._resolve(remote, values.get(remote.key), failed, future, task)
+                    finally:
+                        future.release()  # no reference to the dask future may keep its result on the cluster
+            del batch, values  # nor may this thread's
 
-    def _resolve(self, status: str, result: Any, future: EngineFuture, task: Task) -> None:
+    def _fetch(self, batch: list[distributed.Future[bytes]]) -> tuple[dict[Any, bytes], BaseException | None]:
+        """The results of the tasks of ``batch`` that have one, by key, in one round trip.
+
+        ``errors="skip"`` leaves out tasks that failed or were cancelled; a
+        result lost with its worker is waited for while dask recomputes it, and
+        left out too if the recomputation fails.  Returns the error instead when
+        the fetch itself fails (the client is closing).
+        """
+        wanted = {i: remote for i, remote in enumerate(batch) if remote.status not in ("error", "cancelled")}
+        if not wanted:
+            return {}, None
+        try:
+            got = self._client.gather(wanted, errors="skip")
+        except Exception as exc:
+            return {}, exc
+        return {batch[i].key: value for i, value in got.items() if value is not None}, None
+
+    def _resolve(
+        self,
+        remote: distributed.Future[bytes],
+        value: bytes | None,
+        failed: BaseException | None,
+        future: EngineFuture,
+        task: Task,
+    ) -> None:
         if future.done():  # cancelled by us (or timed out): nothing to deliver
             return
-        if status == "cancelled":
-            cause = result if isinstance(result, BaseException) else CancelledError()
-            future.settle(exception=crashed("dask", task, cause, "the dask scheduler dropped the task"))
-        elif status == "error":  # what the engine reports: the task itself never raises
-            from distributed.scheduler import KilledWorker
-
-            exc = result[1]
-            future.settle(exception=crashed("dask", task, exc) if isinstance(exc, KilledWorker) else exc)
-        else:
+        if value is not None:
             try:
-                future.settle(decode(result, task))
+                future.settle(decode(value, task))
             except BaseException as exc:
                 future.settle(exception=exc)
+        elif remote.status == "cancelled":
+            future.settle(exception=crashed("dask", task, CancelledError(), "the dask scheduler dropped the task"))
+        elif remote.status == "error":  # what the engine reports: the task itself never raises
+            from distributed.scheduler import KilledWorker
+
+            error = _exception_of(remote)
+            future.settle(exception=crashed("dask", task, error) if isinstance(error, KilledWorker) else error)
+        else:
+            cause = failed or RuntimeError(f"its result could not be fetched (dask status {remote.status!r})")
+            future.settle(exception=crashed("dask", task, cause, "a {engine} result was lost"))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
@@ -172,3 +205,12 @@ class Backend:
             self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _exception_of(remote: distributed.Future[bytes]) -> BaseException:
+    """The exception of a failed dask task (already known to this client: no round trip to the cluster)."""
+    try:
+        exc = remote.exception(timeout=_CANCEL_GRACE)
+    except Exception as error:  # the client is closing
+        return error
+    return exc if isinstance(exc, BaseException) else RuntimeError(f"the dask task failed: {exc!r}")
