@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,13 +76,18 @@ def die_once_on_5(arg: tuple[int, str]) -> int:
     return x
 
 
-def return_then_die(folder: str) -> int:
-    """Returns, and its worker dies right after; run again (dask recomputing the lost result), it dies at once."""
-    marker = Path(folder) / "ran"
-    if marker.exists():
+def return_then_die(arg: tuple[str, int]) -> int:
+    """First run: returns 7, and its worker dies right after (before the result is fetched, with luck).
+    The next ``dying`` runs (dask recomputing the lost result, ...) kill their worker at once; later runs return 7."""
+    folder, dying = arg
+    with open(Path(folder) / "runs", "a+") as f:
+        f.write("run\n")
+        f.seek(0)
+        run = len(f.read().split())
+    if run == 1:
+        threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGKILL)).start()
+    elif run <= 1 + dying:
         os.kill(os.getpid(), signal.SIGKILL)
-    marker.touch()
-    threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGKILL)).start()
     return 7
 
 
@@ -170,25 +176,41 @@ def test_item_that_always_kills_its_worker_fails_alone() -> None:
     assert failure.index == 2 and failure.attempts == 2 and "item 2" in str(failure.exception)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("attempt", range(3))
-def test_a_lost_result_whose_recomputation_fails_does_not_hang(tmp_path: Path, attempt: int) -> None:
-    # The task finishes, its worker dies before the result is fetched, dask recomputes it and
-    # that kills the (restarted) worker too: with allowed-failures=0 the task fails with
-    # KilledWorker.  dask's as_completed(with_results=True) never yields such a future (its
-    # fetch raises inside dask's tracking coroutine), which hung runs; now it fails alone.
+def _run_once_on_one_worker(folder: Path, dying: int) -> Any:
     with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),  # one death while running: KilledWorker
         _cluster(1) as cluster,
         distributed.Client(cluster, set_as_default=False) as c,
     ):
-        results = gearshift.map(return_then_die, [str(tmp_path)], mode="dask", client=c, errors="return")
-    [result] = results
-    if result != 7:  # 7: the result was fetched before the worker died (the race this test provokes was lost)
+        [result] = gearshift.map(return_then_die, [(str(folder), dying)], mode="dask", client=c, errors="return")
+    return result
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("attempt", range(2))
+def test_a_lost_result_whose_recomputation_fails_does_not_hang(tmp_path: Path, attempt: int) -> None:
+    # The task finishes, its worker dies before the result is fetched, dask recomputes it and
+    # that kills the (restarted) worker too: the task fails with KilledWorker.  dask's
+    # as_completed(with_results=True) never yields such a future (its fetch raises inside
+    # dask's tracking coroutine), which hung runs (2 runs in 3 here); now the chunk is
+    # submitted again once (its function had run to completion) and, killing its worker
+    # once more, fails alone.
+    result = _run_once_on_one_worker(tmp_path, dying=5)
+    if result != 7:  # 7: the result was fetched before the worker died (the race provoked here was lost)
         assert isinstance(result, gearshift.Failure), result
         assert isinstance(result.exception, gearshift.WorkerCrashed)
         assert "KilledWorker" in str(result.exception)
+        assert result.attempts == 1
+        assert len((tmp_path / "runs").read_text().split()) == 3  # run, recomputed, submitted again
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_a_finished_chunk_whose_result_was_lost_is_submitted_again(tmp_path: Path) -> None:
+    # Same, but the chunk's third run returns: an item whose function completed is not
+    # failed because its result was lost with a worker another task killed.
+    assert _run_once_on_one_worker(tmp_path, dying=1) == 7
 
 
 def test_breaking_out_of_imap_cancels_the_submitted_tasks(client: distributed.Client, tmp_path: Path) -> None:

@@ -29,6 +29,29 @@ if TYPE_CHECKING:
 
 #: seconds shutdown waits for cancelled tasks' callbacks before closing the client
 _CANCEL_GRACE = 5.0
+#: times a task that ran to completion, but whose result was lost with its worker and could
+#: not be recomputed, is submitted again before its chunk fails (see ``_Entry``)
+RESUBMITS = 1
+
+
+class _Entry:
+    """A chunk in flight: its dask future (replaced when resubmitted), ours, and the chunk.
+
+    ``finished`` is set once dask reported the task's result: its function ran
+    to completion.  If that result is then lost with its worker and dask's
+    recomputation fails (``KilledWorker``: the workers it ran on died, usually
+    killed by another task), the chunk itself did nothing wrong, so it is
+    submitted again, up to :data:`RESUBMITS` times, rather than failed.
+    """
+
+    __slots__ = ("finished", "future", "remote", "resubmits", "task")
+
+    def __init__(self, remote: distributed.Future[bytes], task: Task) -> None:
+        self.remote = remote
+        self.task = task
+        self.future = EngineFuture(lambda: self.remote.cancel())
+        self.finished = False
+        self.resubmits = 0
 
 
 class Backend:
@@ -76,7 +99,7 @@ class Backend:
         # (KilledWorker), that variant's fetch raises inside dask's tracking
         # coroutine and the future is never yielded: the run would hang.
         self._completed = distributed.as_completed(loop=self._client.loop)
-        self._pending: dict[Any, tuple[distributed.Future[bytes], EngineFuture, Task]] = {}
+        self._pending: dict[Any, _Entry] = {}
         self._consumer: threading.Thread | None = None
         self._lock = threading.Condition()
         # dask cannot interrupt a running task: past the deadline the key is
@@ -109,17 +132,19 @@ class Backend:
     def submit(self, task: Task) -> Future[Any]:
         if self._closed:
             raise RuntimeError("cannot submit work after shutdown()")
-        remote = self._client.submit(run_remote, task, pure=False)
-        future = EngineFuture(remote.cancel)
+        entry = _Entry(self._client.submit(run_remote, task, pure=False), task)
+        self._track(entry)
+        if task.timeout is not None:
+            self._deadlines.add(entry.future, task)
+        return entry.future
+
+    def _track(self, entry: _Entry) -> None:
         with self._lock:
-            self._pending[remote.key] = (remote, future, task)
-            self._completed.add(remote)
+            self._pending[entry.remote.key] = entry
+            self._completed.add(entry.remote)
             if self._consumer is None:
                 self._consumer = threading.Thread(target=self._consume, name="gearshift-dask-results", daemon=True)
                 self._consumer.start()
-        if task.timeout is not None:
-            self._deadlines.add(future, task)
-        return future
 
     def _consume(self) -> None:
         while True:
@@ -131,18 +156,46 @@ class Backend:
                         continue
                     self._consumer = None
                     return
+            with self._lock:
+                for remote in batch:
+                    entry = self._pending.get(remote.key)
+                    if entry is not None and remote.status != "error" and remote.status != "cancelled":
+                        entry.finished = True  # its function ran to completion
             values, failed = self._fetch(batch)
             for remote in batch:
                 with self._lock:
                     entry = self._pending.pop(remote.key, None)
+                    if entry is not None and self._resubmit(entry, remote, values):
+                        continue
                     self._lock.notify_all()
                 if entry is not None:
-                    _, future, task = entry
                     try:
-                        self._resolve(remote, values.get(remote.key), failed, future, task)
+                        self._resolve(remote, values.get(remote.key), failed, entry.future, entry.task)
                     finally:
-                        future.release()  # no reference to the dask future may keep its result on the cluster
+                        entry.future.release()  # no reference to the dask future may keep its result on the cluster
             del batch, values  # nor may this thread's
+
+    def _resubmit(self, entry: _Entry, remote: distributed.Future[bytes], values: dict[Any, bytes]) -> bool:
+        """Submit again a chunk that ran to completion but whose result was lost; True if done (under the lock)."""
+        if (
+            remote.key in values
+            or remote.status != "error"
+            or not entry.finished
+            or entry.resubmits >= RESUBMITS
+            or entry.future.done()
+            or self._closed
+        ):
+            return False
+        from distributed.scheduler import KilledWorker
+
+        if not isinstance(_exception_of(remote), KilledWorker):
+            return False
+        entry.resubmits += 1
+        entry.finished = False
+        entry.remote = self._client.submit(run_remote, entry.task, pure=False)
+        self._pending[entry.remote.key] = entry
+        self._completed.add(entry.remote)
+        return True
 
     def _fetch(self, batch: list[distributed.Future[bytes]]) -> tuple[dict[Any, bytes], BaseException | None]:
         """The results of the tasks of ``batch`` that have one, by key, in one round trip.
@@ -194,7 +247,7 @@ class Backend:
             self._closed = True
             if wait and not cancel_futures:
                 self._lock.wait_for(lambda: not self._pending)
-            remotes = [remote for remote, _, _ in self._pending.values()]
+            remotes = [entry.remote for entry in self._pending.values()]
         self._deadlines.close()
         if remotes:
             # The consumer cancels our futures as these come back; wait for it while the client is alive.
