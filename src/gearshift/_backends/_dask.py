@@ -10,7 +10,9 @@ scheduler; ``GEARSHIFT_DASK_ADDRESS`` supplies it, see ``_options.py``), else a
 Robustness comes from dask itself: a task whose worker dies is rescheduled on
 another worker, and only after ``distributed.scheduler.allowed-failures``
 deaths does it fail (``KilledWorker``), which the runner then sees as
-:class:`~gearshift.WorkerCrashed` for that chunk alone.
+:class:`~gearshift.WorkerCrashed` for that chunk alone.  A result lost with
+its worker after the task finished is recomputed by dask; if that fails, the
+chunk (whose function did complete) is submitted again once (``_Entry``).
 """
 
 from __future__ import annotations
