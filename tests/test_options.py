@@ -151,6 +151,8 @@ def test_drop_in_executors_reject_bad_max_workers(cls) -> None:  # type: ignore[
             "address= .* needs mode='dask', mode='ray' or mode='auto', not mode='thread'",
         ),
         ({"mode": "auto", "address": "h:8786"}, ValueError, "with mode='auto', address= must say which engine"),
+        ({"mode": "auto", "address": "h:6379"}, ValueError, "set GEARSHIFT_RAY_ADDRESS=h:6379 or pass mode='ray'"),
+        ({"mode": "auto", "address": "h:8786"}, ValueError, "write 'tcp://h:8786' or pass mode='dask'"),
         ({"mode": "thread", "client": object()}, ValueError, "needs mode='dask' or mode='auto', not mode='thread'"),
         ({"mode": "dask", "address": 8786}, TypeError, "address must be a non-empty string .* got int"),
         ({"mode": "ray", "address": ""}, TypeError, "address must be a non-empty string"),
@@ -182,6 +184,7 @@ def test_engine_address_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
         ({"address": "tcp://10.0.0.1:8786"}, "dask"),
         ({"address": "tls://10.0.0.1:8786"}, "dask"),
         ({"address": "ray://10.0.0.1:10001"}, "ray"),
+        ({"address": "auto"}, "ray"),  # Ray's word for the Ray started on this machine
         ({"client": object()}, "dask"),  # a client is dask's (the backend checks its type when used)
         ({}, None),
     ],

@@ -210,15 +210,22 @@ def _engine_options(mode: str, address: Any, client: Any) -> tuple[tuple[tuple[s
 
 
 def _engine_of(address: str) -> str:
-    """The engine an ``address=`` given with ``mode="auto"`` belongs to, from its scheme."""
+    """The engine an ``address=`` given with ``mode="auto"`` belongs to, from its form.
+
+    ``"auto"`` is Ray's own word for "the Ray cluster running on this machine"
+    (what ``ray start --head`` leaves behind); a bare ``host:port`` could be
+    either engine, so it is refused with the forms that are not ambiguous.
+    """
     if address.startswith(DASK_SCHEMES):
         return "dask"
-    if address.startswith(RAY_SCHEMES):
+    if address.startswith(RAY_SCHEMES) or address == "auto":
         return "ray"
     raise ValueError(
         f"with mode='auto', address= must say which engine listens there: 'tcp://host:8786' for a dask "
-        f"scheduler, 'ray://host:10001' for Ray; got {address!r:.80}. Or pass mode='dask' / mode='ray', "
-        "or set GEARSHIFT_DASK_ADDRESS / GEARSHIFT_RAY_ADDRESS"
+        f"scheduler; for Ray, 'auto' (the Ray started on this machine by `ray start --head`) or "
+        f"'ray://host:10001' (Ray Client: pip install 'ray[client]'); got {address!r:.80}. For a Ray "
+        f"head's host:6379, set GEARSHIFT_RAY_ADDRESS={address:.80} or pass mode='ray'; for a dask "
+        f"scheduler, write 'tcp://{address:.80}' or pass mode='dask'"
     )
 
 
