@@ -85,7 +85,8 @@ examples:
     p.add_argument(
         "--address",
         metavar="URL",
-        help="a dask scheduler (tcp://HOST:8786) or Ray cluster (ray://HOST:10001) that auto may send the work to "
+        help="a dask scheduler (tcp://HOST:8786) or Ray cluster (auto: the local one; ray://HOST:10001) that auto "
+        "may send the work to "
         "when it pays for the network (default: $GEARSHIFT_DASK_ADDRESS or $GEARSHIFT_RAY_ADDRESS)",
     )
     p.add_argument("--json", action="store_true", help="print the same as one JSON object, for scripts")
