@@ -7,9 +7,11 @@ These tests use the local Ray that mode="ray" starts (127.0.0.1, no dashboard).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -115,3 +117,16 @@ def test_missing_ray_names_the_extra() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "MissingDependencyError" in out.stderr and "pip install gearshift[ray]" in out.stderr
+
+
+def test_a_leftover_ray_current_cluster_file_does_not_hijack_the_local_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `ray start --head` records its address there; ray.init() alone would join it (even a dead one).
+    root = tempfile.mkdtemp(prefix="gsray", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    (Path(root) / "ray").mkdir()
+    (Path(root) / "ray" / "ray_current_cluster").write_text("127.0.0.1:9")
+    monkeypatch.setenv("RAY_TMPDIR", root)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    try:
+        assert gearshift.map(abs, [-1, -2], mode="ray", workers=1) == [1, 2]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -3,7 +3,7 @@
 Where Ray comes from, first match wins: a Ray already initialised in this
 process (used as it is, never shut down here), ``address=`` (an existing
 cluster, via ``ray.init(address=...)``; ``GEARSHIFT_RAY_ADDRESS`` supplies it,
-see ``_options.py``), else a local Ray on 127.0.0.1 with ``workers``
+see ``_options.py``, else Ray's own ``RAY_ADDRESS``), else a local Ray on 127.0.0.1 with ``workers``
 CPUs and no dashboard, shut down by :meth:`Backend.shutdown`.  Workers need
 gearshift installed.
 
@@ -16,6 +16,7 @@ cancelled with ``force=True``, which stops the worker running it.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from concurrent.futures import CancelledError, Future
@@ -54,6 +55,8 @@ class Backend:
     def __init__(self, workers: int | None = None, *, address: str | None = None) -> None:
         import ray
 
+        if address is None and os.environ.get("RAY_ADDRESS"):
+            address = os.environ["RAY_ADDRESS"]  # Ray's own variable names the user's cluster
         self.workers = workers or self.default_workers(False)
         self._owns_ray = not ray.is_initialized()
         if not self._owns_ray and address not in (None, "auto"):
@@ -68,6 +71,9 @@ class Backend:
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
             else:
                 ray.init(
+                    # "local": without it ray.init() joins whatever /tmp/ray/ray_current_cluster
+                    # names (a `ray start` head, or a dead one's leftover) and refuses num_cpus.
+                    address="local",
                     num_cpus=self.workers,
                     include_dashboard=False,
                     _node_ip_address="127.0.0.1",
