@@ -55,10 +55,10 @@ class Backend:
     def __init__(self, workers: int | None = None, *, address: str | None = None) -> None:
         import ray
 
-        if address is None and os.environ.get("RAY_ADDRESS"):
-            address = os.environ["RAY_ADDRESS"]  # Ray's own variable names the user's cluster
         self.workers = workers or self.default_workers(False)
         self._owns_ray = not ray.is_initialized()
+        if self._owns_ray and address is None and os.environ.get("RAY_ADDRESS"):
+            address = os.environ["RAY_ADDRESS"]  # Ray's own variable names the user's cluster
         if not self._owns_ray and address not in (None, "auto"):
             current = ray.get_runtime_context().gcs_address
             if address != current:
