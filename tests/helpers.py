@@ -61,3 +61,51 @@ def record_and_sleep(arg: tuple[int, str]) -> int:
         f.write(f"{x}\n")
     time.sleep(0.02)
     return x
+
+
+# -- shared= : count how often a worker unpickles (and frees) the shared object ----------
+
+_UNPICKLED: dict[str, int] = {}
+_FREED: dict[str, int] = {}
+
+
+class CountedTable:
+    """A read-only table that counts, per token, its unpickles and deaths in this process."""
+
+    def __init__(self, token: str, data: bytes) -> None:
+        self.token, self.data = token, data
+
+    def __reduce__(self) -> tuple[object, tuple[str, bytes]]:
+        return _rebuild_counted, (self.token, self.data)
+
+    def __del__(self) -> None:
+        _FREED[self.token] = _FREED.get(self.token, 0) + 1
+
+
+def _rebuild_counted(token: str, data: bytes) -> CountedTable:
+    _UNPICKLED[token] = _UNPICKLED.get(token, 0) + 1
+    return CountedTable(token, data)
+
+
+def unpickles_here(table: CountedTable, _item: object) -> tuple[int, int, int]:
+    """(pid, how many times this process unpickled the table, its size)."""
+    return os.getpid(), _UNPICKLED.get(table.token, 0), len(table.data)
+
+
+def unpickles_of(pair: tuple[CountedTable, object]) -> tuple[int, int]:
+    """The same, for a table passed with every item (the contrast to shared=)."""
+    return os.getpid(), _UNPICKLED.get(pair[0].token, 0)
+
+
+def freed_here(token: str) -> tuple[int, int]:
+    """(pid, how many tables of this token died in this process)."""
+    return os.getpid(), _FREED.get(token, 0)
+
+
+def lookup(table: dict[int, int], key: int) -> int:
+    return table[key]
+
+
+async def alookup(table: dict[int, int], key: int) -> int:
+    await asyncio.sleep(0)
+    return table[key]

@@ -20,12 +20,20 @@ from . import _runner
 from ._auto import AutoRun
 from ._backends import backend_class
 from ._backends._base import Backend
-from ._options import Options, check_function, check_items, is_async_function, make_options
+from ._options import (
+    Options,
+    check_function,
+    check_items,
+    check_shared,
+    check_takes_shared,
+    is_async_function,
+    make_options,
+)
 from ._plan import Plan
 from ._planner import plan_fixed
 from ._pools import create_backend, shared_backend
 from ._runner import ResultsObserver, Runner, Stopped
-from ._task import CALL_ONE, CALL_STAR
+from ._task import CALL_ONE, CALL_STAR, SharedCall
 
 if TYPE_CHECKING:  # asyncio is imported when an async entry point runs: `import gearshift` stays light
     import asyncio
@@ -129,14 +137,40 @@ def _combine(*observers: ResultsObserver | None) -> ResultsObserver | None:
 def _check_picklable(fn: Callable[..., Any]) -> None:
     from ._backends._process import _dumps
 
-    _dumps(fn, "function")
+    # The shared object was checked on its own already (it may be big: pickle it once).
+    _dumps(fn.func if type(fn) is SharedCall else fn, "function")
 
 
-def _prepare(fn: Callable[..., Any], items: Any, call: int, loop: asyncio.AbstractEventLoop | None, **kw: Any) -> _Run:
+def _prepare(
+    fn: Callable[..., Any],
+    items: Any,
+    call: int,
+    loop: asyncio.AbstractEventLoop | None,
+    shared: Any = None,
+    **kw: Any,
+) -> _Run:
     check_function(fn)
     check_items(items)
     options = make_options(**kw)
-    return _Run(fn, options, call, loop)
+    if shared is not None and call == CALL_ONE:
+        check_takes_shared(fn, shared)
+    return _Run(_with_shared(fn, shared, options), options, call, loop)
+
+
+def _with_shared(fn: Callable[..., Any], shared: Any, options: Options) -> Callable[..., Any]:
+    """``fn`` with ``shared`` bound as its first argument (``fn`` itself when there is none).
+
+    The binding travels with the function, and a process backend ships a
+    run's function once per worker: so does the shared object.
+    """
+    if shared is None:
+        return fn
+    check_shared(shared, options.mode)
+    if options.mode == "process":
+        from ._backends._process import _dumps
+
+        _dumps(shared, "shared object")  # refuse it now, naming it, rather than item by item later
+    return SharedCall(fn, shared)
 
 
 def map(  # noqa: A001 - the name is the point
@@ -154,6 +188,7 @@ def map(  # noqa: A001 - the name is the point
     retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
     address: str | None = None,
     client: Any = None,
+    shared: Any = None,
 ) -> list[Any]:
     """Call ``fn`` on every item and return the results as a list.
 
@@ -168,11 +203,19 @@ def map(  # noqa: A001 - the name is the point
     existing one (default: ``GEARSHIFT_DASK_ADDRESS`` / ``GEARSHIFT_RAY_ADDRESS``,
     else a local cluster of worker processes); ``client=`` takes a
     ``distributed.Client`` of your own.
+
+    ``shared=obj`` hands read-only data every item needs (a lookup table, a
+    model) to the workers once instead of with every item: ``fn`` is then
+    called as ``fn(obj, item)``, like ``functools.partial(fn, obj)``.  Threads,
+    coroutines and ``sync`` get the object itself (no copy: do not mutate it);
+    each worker process unpickles it once per call.  ``None`` means no shared
+    object.  Not available with ``mode="dask"``/``"ray"`` (the error says what
+    to do instead).
     """
     run = _prepare(
         fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client,
+        address=address, client=client, shared=shared,
     )  # fmt: skip
     return _collect(run, items)
 
@@ -192,6 +235,7 @@ def imap(
     retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
     address: str | None = None,
     client: Any = None,
+    shared: Any = None,
 ) -> Iterator[Any]:
     """Like :func:`map`, but lazy: results are yielded as they arrive.
 
@@ -203,7 +247,7 @@ def imap(
     run = _prepare(
         fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client,
+        address=address, client=client, shared=shared,
     )  # fmt: skip
     return _flatten(run.batches(items))
 
@@ -223,12 +267,13 @@ def starmap(
     retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
     address: str | None = None,
     client: Any = None,
+    shared: Any = None,
 ) -> list[Any]:
-    """Like :func:`map`, but each item is a tuple of arguments: ``fn(*item)``."""
+    """Like :func:`map`, but each item is a tuple of arguments: ``fn(*item)`` (``fn(shared, *item)``)."""
     run = _prepare(
         fn, items, CALL_STAR, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client,
+        address=address, client=client, shared=shared,
     )  # fmt: skip
     return _collect(run, items)
 
@@ -269,6 +314,7 @@ async def amap(
     retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
     address: str | None = None,
     client: Any = None,
+    shared: Any = None,
 ) -> list[Any]:
     """Await the results of :func:`map` from inside a running event loop, without blocking it.
 
@@ -291,6 +337,7 @@ async def amap(
             retry_on=retry_on,
             address=address,
             client=client,
+            shared=shared,
         )
     ]
 
@@ -310,6 +357,7 @@ def aimap(
     retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
     address: str | None = None,
     client: Any = None,
+    shared: Any = None,
 ) -> AsyncIterator[Any]:
     """The async iterator twin of :func:`imap`; ``items`` may also be an async iterable."""
     check_function(fn)
@@ -320,7 +368,9 @@ def aimap(
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
         address=address, client=client,
     )  # fmt: skip
-    return _aimap(fn, items, options)
+    if shared is not None:
+        check_takes_shared(fn, shared)
+    return _aimap(_with_shared(fn, shared, options), items, options)
 
 
 _END = object()

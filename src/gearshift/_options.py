@@ -229,6 +229,47 @@ def _engine_of(address: str) -> str:
     )
 
 
+#: modes whose engine moves data itself: ``shared=`` is refused there with directions
+_NO_SHARED_MODES = {
+    "dask": "scatter it to every worker yourself (future = client.scatter(obj, broadcast=True)) and pass the "
+    "future to tasks you submit with client.submit",
+    "ray": "put it in Ray's object store yourself (ref = ray.put(obj)), bind the reference "
+    "(functools.partial(fn, ref)) and call ray.get(ref) inside fn: Ray caches it on each node",
+}
+
+
+def check_shared(shared: Any, mode: str) -> None:
+    """Refuse ``shared=`` where gearshift cannot hand it to each worker once."""
+    if mode in _NO_SHARED_MODES:
+        raise ValueError(
+            f"shared= is not supported with mode={mode!r}: {_NO_SHARED_MODES[mode]}. "
+            "Or use mode='process', which sends the shared object once to each worker process."
+        )
+    if inspect.isawaitable(shared):
+        if inspect.iscoroutine(shared):
+            shared.close()  # it will never run; closing it avoids a "never awaited" warning
+        raise TypeError(
+            f"shared must be a plain object, got an awaitable ({type(shared).__name__}): await it first "
+            "and pass its result"
+        )
+
+
+def check_takes_shared(fn: Callable[..., Any], shared: Any) -> None:
+    """Refuse a function that cannot be called as ``fn(shared, item)``, before any work starts."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have none: let the call itself tell
+        return
+    try:
+        signature.bind(shared, None)
+    except TypeError:
+        name = getattr(fn, "__name__", type(fn).__name__)
+        raise TypeError(
+            f"with shared=, fn is called as fn(shared, item), but {name}{signature} does not take two "
+            f"positional arguments: add a first parameter for the shared object, e.g. def {name}(table, item)"
+        ) from None
+
+
 def is_async_function(fn: Callable[..., Any]) -> bool:
     """True for ``async def`` functions, also behind ``functools.partial`` or a callable object."""
     while True:

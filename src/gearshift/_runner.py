@@ -485,6 +485,9 @@ class Runner:
         self._retry.clear()
         self._later.clear()
         self._held.clear()
+        forget = getattr(self.backend, "forget", None)  # optional: backends that cache functions
+        if forget is not None:
+            forget(self._fn_id)
 
     def _interrupted(self, exc: BaseException) -> None:
         """Ctrl-C: stop feeding, let running chunks finish for ``GRACE`` s, keep what completed."""

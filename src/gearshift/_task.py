@@ -9,6 +9,7 @@ conventions and error capture are written once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import threading
 import time
@@ -83,6 +84,17 @@ class ChunkResult:
     failures: int = 0
     #: bytes the outcomes took crossing a process boundary (0: they did not cross one)
     nbytes: int = 0
+
+
+class SharedCall(functools.partial):  # type: ignore[type-arg]
+    """The user's function with the run's ``shared=`` object bound as its first argument.
+
+    ``SharedCall(fn, table)(item)`` is ``fn(table, item)``: a ``functools.partial``
+    (called at C speed), of its own type so that gearshift can tell the shared
+    object from the function when it checks what must be pickled.
+    """
+
+    __slots__ = ()
 
 
 def execute(task: Task) -> Any:

@@ -10,6 +10,7 @@ Messages, each one pickled ``bytes`` frame on the pipes:
     parent -> worker   hello:  (sys_path, initializer_blob, max_tasks, authkey)
                        task:   (task_id, fn_key, fn_blob | None, call, is_async, stop, items_blob,
                                 timeout, start)
+                       fn_key: forget that function (its run is over)
                        None:   finish and exit
     worker -> parent   ("ready", pid) | ("init_failed", traceback_text)
                        ("item", outcome)   one per item, only for a plain function under a timeout
@@ -72,6 +73,9 @@ def _serve(rx: Connection, tx: Connection, max_tasks: int | None) -> None:
         message = pickle.loads(frame)
         if message is None:
             return
+        if type(message) is int:  # a finished run's function (and shared object): free it
+            fns.pop(message, None)
+            continue
         task_id, fn_key, fn_blob, call, is_async, stop, items_blob, timeout, start = message
         try:
             if fn_blob is None:

@@ -64,6 +64,11 @@ class Backend(Protocol):
         ...
 
 
+# Optional member, looked up with getattr by the runner:
+#   forget(fn_id: int) -> None: the run whose tasks carried ``fn_id`` is over;
+#   a backend that caches functions per run (processes) frees that one now.
+
+
 def done_future(result: Any = None, exception: BaseException | None = None) -> Future[Any]:
     """A future that is already resolved (for backends that run inline)."""
     fut: Future[Any] = Future()

@@ -150,6 +150,7 @@ class Backend:
         self._one_off_keys = itertools.count(-1, -1)  # negative keys: sent every time, not cached
         self._fn_blobs: OrderedDict[int, bytes] = OrderedDict()
         self._jobs: dict[Future[Any], _Job] = {}  # unresolved jobs, for abort()
+        self._forgotten: deque[int] = deque()  # functions of finished runs, to drop from the workers
         self._startup_failures = 0
         self._warming = False  # start workers before any work arrives (see warm())
         _live.add(self)
@@ -227,6 +228,16 @@ class Backend:
             return True
         procs = list(self._procs)
         return len(procs) >= self.workers and all(w.ready for w in procs)
+
+    def forget(self, fn_id: int) -> None:
+        """A run is over: drop its function (and the ``shared=`` object bound to it) here and in the workers.
+
+        Jobs of that run still queued keep their own copy of the pickled
+        function and send it again if a worker no longer has it.
+        """
+        if self._fn_blobs.pop(fn_id, None) is not None:
+            self._forgotten.append(fn_id)
+            self._wake()
 
     def _forget(self, future: Future[Any]) -> None:
         self._jobs.pop(future, None)
@@ -306,6 +317,14 @@ class Backend:
         return worker
 
     def _dispatch(self) -> None:
+        while self._forgotten:
+            fn_key = self._forgotten.popleft()
+            for w in self._procs:
+                if w.known.pop(fn_key, 0) is None:
+                    try:
+                        w.tx.send_bytes(pickle.dumps(fn_key))
+                    except OSError:
+                        pass  # it died: the next wait() sees its pipe close
         while self._pending:
             worker = self._pick_worker(self._pending[0])
             if worker is None:
@@ -344,8 +363,10 @@ class Backend:
             if self._max_tasks is not None and w.sent >= self._max_tasks:
                 continue
             busy = len(w.outstanding)
-            if busy >= self.prefetch or (busy and len(job.items_blob) > _SMALL_JOB):
-                continue
+            if busy:
+                size = len(job.items_blob) + (0 if job.fn_key in w.known else len(job.fn_blob))
+                if busy >= self.prefetch or size > _SMALL_JOB:
+                    continue
             if best is None or busy < len(best.outstanding):
                 best = w
         return best
