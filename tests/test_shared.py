@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 
 import pytest
@@ -117,3 +118,53 @@ def test_awaitable_shared_object_is_refused() -> None:
 
     with pytest.raises(TypeError, match="shared must be a plain object, got an awaitable"):
         gearshift.map(lookup, range(3), mode="thread", shared=load())
+
+
+def _spy_on_pack_object(monkeypatch: pytest.MonkeyPatch) -> tuple[list[bool], list[bool]]:
+    """Record whether each function blob went through shared memory, and each release of its files."""
+    from gearshift._backends import _shm
+
+    if not _shm.available:
+        pytest.skip("no /dev/shm here")
+    packed_flags: list[bool] = []
+    released: list[bool] = []
+    real = _shm.pack_object
+
+    def spy(obj: object) -> object:
+        packed = real(obj)
+        packed_flags.append(packed is not None)
+        if packed is None:
+            return None
+        blob, release = packed
+
+        def counted() -> None:
+            released.append(True)
+            release()
+
+        return blob, counted
+
+    monkeypatch.setattr(_shm, "pack_object", spy)
+    return packed_flags, released
+
+
+def test_big_bytes_shared_go_through_shared_memory_released_when_the_run_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    packed, released = _spy_on_pack_object(monkeypatch)
+    blob = os.urandom(4 << 20)
+    got = gearshift.map(lambda b, k: b[k], range(20), mode="process", workers=2, chunksize=1, shared=blob)
+    assert got == list(blob[:20])
+    assert packed == [True] and released == [True]
+
+
+def test_numpy_arrays_inside_the_shared_object_go_through_shared_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    np = pytest.importorskip("numpy")
+    packed, released = _spy_on_pack_object(monkeypatch)
+    table = {"weights": np.arange(1 << 20, dtype=np.int64), "name": "w"}
+    got = gearshift.map(lambda t, k: int(t["weights"][k]), range(0, 1 << 20, 1 << 16), mode="process", shared=table)
+    assert got == list(range(0, 1 << 20, 1 << 16))
+    assert packed == [True] and released == [True]
+
+
+def test_small_shared_objects_take_the_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    packed, _released = _spy_on_pack_object(monkeypatch)
+    assert gearshift.map(lookup, range(5), mode="process", shared=TABLE) == [0, 1, 4, 9, 16]
+    assert packed == [False]

@@ -64,11 +64,13 @@ def test_small_items_are_not_packed(small_threshold: int) -> None:
 
 def test_released_files_are_reused_then_bounded(small_threshold: int, monkeypatch: pytest.MonkeyPatch) -> None:
     big = os.urandom(4 * small_threshold)
+    earlier = set(_mine())  # files other tests left in the pool
     blob, release = _shm.pack([big])  # type: ignore[misc]
-    first = set(_mine())
+    first = set(_mine()) - earlier
+    assert len(first) == 1
     release(None)
     blob, release = _shm.pack([big])  # type: ignore[misc]
-    assert set(_mine()) == first  # the same file, reused
+    assert set(_mine()) - earlier == first  # the same file, reused
     assert pickle.loads(blob) == [big]
     monkeypatch.setattr(_shm, "POOL_BYTES", 0)
     release(None)  # the pool is full: the file goes

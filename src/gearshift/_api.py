@@ -167,9 +167,9 @@ def _with_shared(fn: Callable[..., Any], shared: Any, options: Options) -> Calla
         return fn
     check_shared(shared, options.mode)
     if options.mode == "process":
-        from ._backends._process import _dumps
+        from ._backends._process import check_pickles
 
-        _dumps(shared, "shared object")  # refuse it now, naming it, rather than item by item later
+        check_pickles(shared, "shared object")  # refuse it now, naming it, rather than item by item later
     return SharedCall(fn, shared)
 
 

@@ -58,7 +58,7 @@ import cloudpickle
 
 from .._cpu import usable_cpus
 from .._errors import RemoteTraceback, UnpicklableError, WorkerCrashed
-from .._task import ChunkResult, Raised, Task, timeout_error, unwrap
+from .._task import ChunkResult, Raised, SharedCall, Task, timeout_error, unwrap
 from .._worker import FN_CACHE_SIZE
 from . import _shm
 
@@ -149,6 +149,7 @@ class Backend:
         self._task_ids = itertools.count()
         self._one_off_keys = itertools.count(-1, -1)  # negative keys: sent every time, not cached
         self._fn_blobs: OrderedDict[int, bytes] = OrderedDict()
+        self._fn_release: dict[int, Callable[[], None]] = {}  # shared-memory files of a cached function
         self._jobs: dict[Future[Any], _Job] = {}  # unresolved jobs, for abort()
         self._forgotten: deque[int] = deque()  # functions of finished runs, to drop from the workers
         self._startup_failures = 0
@@ -236,6 +237,7 @@ class Backend:
         function and send it again if a worker no longer has it.
         """
         if self._fn_blobs.pop(fn_id, None) is not None:
+            self._release(fn_id)
             self._forgotten.append(fn_id)
             self._wake()
 
@@ -247,11 +249,20 @@ class Backend:
             return next(self._one_off_keys), _dumps(task.fn, "function")
         blob = self._fn_blobs.get(task.fn_id)
         if blob is None:
-            blob = _dumps(task.fn, "function")
+            packed = _shm.pack_object(task.fn) if type(task.fn) is SharedCall else None
+            if packed is not None:  # a big shared= object: workers read it from shared memory
+                blob, self._fn_release[task.fn_id] = packed
+            else:
+                blob = _dumps(task.fn, "function")
             self._fn_blobs[task.fn_id] = blob
             if len(self._fn_blobs) > FN_CACHE_SIZE:
-                self._fn_blobs.popitem(last=False)
+                self._release(self._fn_blobs.popitem(last=False)[0])
         return task.fn_id, blob
+
+    def _release(self, fn_id: int) -> None:
+        release = self._fn_release.pop(fn_id, None)
+        if release is not None:
+            release()
 
     def _wake(self) -> None:
         try:
@@ -581,6 +592,25 @@ def _dumps(obj: Any, what: str) -> bytes:
             "Define it at module level (not inside another function) and make sure everything it refers to "
             "can be pickled, or use mode='thread', which needs no pickling."
         ) from exc
+
+
+class _Discard:
+    def write(self, data: Any) -> int:
+        return len(data)
+
+
+def check_pickles(obj: Any, what: str) -> None:
+    """Raise :class:`UnpicklableError` (as :func:`_dumps` would) unless ``obj`` pickles.
+
+    Nothing is kept and big buffers are not even copied, so checking a large
+    ``shared=`` object up front costs little.
+    """
+    try:
+        pickler = cloudpickle.CloudPickler(_Discard(), protocol=5, buffer_callback=lambda _buffer: False)
+        pickler.dump(_shm._wrap(obj))
+    except Exception:
+        _dumps(obj, what)  # raises, with the message
+        raise
 
 
 def _dumps_items(items: Sequence[Any], start: int) -> bytes:

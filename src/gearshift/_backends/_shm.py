@@ -137,6 +137,46 @@ def pack(items: Sequence[Any]) -> tuple[bytes, Callable[[Any], None]] | None:
     return blob, lambda _future: _give_back(segments)
 
 
+def pack_object(obj: Any) -> tuple[bytes, Callable[[], None]] | None:
+    """Like :func:`pack` for one object pickled with cloudpickle (a function and its ``shared=`` object).
+
+    Big buffers anywhere inside (NumPy arrays; ``bytes``, ``bytearray`` and
+    ``memoryview`` as the bound arguments of a ``functools.partial``) go to
+    shared memory.  None when there is none: send the plain pickle then.
+    The callback hands the files back once no worker will need them again.
+    """
+    if not available:
+        return None
+    import functools
+    import io
+
+    import cloudpickle
+
+    if isinstance(obj, functools.partial):
+        wrapped = [_wrap(arg) for arg in obj.args]
+        if any(type(arg) is _OutOfBand for arg in wrapped):
+            obj = type(obj)(obj.func, *wrapped, **obj.keywords)
+    segments: list[tuple[str, int]] = []
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        raw = buffer.raw()
+        if raw.nbytes < THRESHOLD:
+            return True
+        segments.append((_write(raw), raw.nbytes))
+        return False
+
+    stream = io.BytesIO()
+    try:
+        cloudpickle.CloudPickler(stream, protocol=5, buffer_callback=out_of_band).dump(obj)
+        if not segments:
+            return None
+        blob = pickle.dumps(_Packed(stream.getvalue(), segments), protocol=5)
+    except BaseException:
+        _give_back(segments)
+        raise
+    return blob, lambda: _give_back(segments)
+
+
 # Files are kept and reused: writing into pages a file already has is a plain
 # copy, while a new file pays for allocating and zeroing every page first.
 _free: dict[int, list[str]] = {}  # capacity (a power of two) -> idle files
