@@ -133,3 +133,17 @@ def test_async_batches_items_but_keeps_every_item_in_flight() -> None:
     _in_flight[0] = 0
     items = list(range(_ALL_AT_ONCE))
     assert gearshift.map(_wait_for_all, items, mode="async", workers=_ALL_AT_ONCE) == items
+
+
+def test_guided_chunks_take_a_share_of_a_known_input_then_shrink_at_its_end() -> None:
+    # 15 ms items, 200 of them, 2 workers: the 20 ms target alone means one round trip per item.
+    chunker = Chunker(None, target=0.02, workers=2, length=200)
+    for _ in range(3):
+        chunker.next_size(0)
+    chunker.observe(4, 4 * 0.015)
+    assert chunker.next_size(20) == 16  # 180 left / (2 x 4) = 22, capped at 0.25 s of work
+    assert chunker.next_size(150) == 6  # 50 left / 8
+    assert chunker.next_size(195) == 1  # the end: back to the target, workers finish together
+    unknown = Chunker(None, target=0.02, workers=2, length=None)
+    unknown.observe(4, 4 * 0.015)
+    assert unknown.next_size(20) == 1  # no length: no share to take

@@ -48,6 +48,10 @@ from ._task import CALL_ONE, ChunkResult, Raised, Task
 
 #: the largest automatic chunk, whatever the measurements say
 MAX_CHUNK = 65536
+#: with a known length, a chunk may hold up to 1 / (workers x this) of the items left ...
+GUIDED_SHARES = 4
+#: ... as long as that is at most this many seconds of work
+GUIDED_SECONDS = 0.25
 #: chunk size for coroutine functions on thread/process workers: the items of a
 #: chunk run concurrently on the worker's own loop
 ASYNC_CHUNK_ON_WORKERS = 32
@@ -92,26 +96,39 @@ class Chunker:
     Sizes start at 1 (the first result comes fast and the first measurement is
     cheap), double while nothing is measured, then aim at ``target`` seconds
     per chunk.  With a known input length, chunks stay small enough that every
-    worker gets several, so the work spreads evenly to the end.
+    worker gets several, so the work spreads evenly to the end; and while much
+    input remains they are guided (as in guided self-scheduling): each takes a
+    share of what remains, up to ``GUIDED_SECONDS`` of work, so coarse items do
+    not pay one round trip each (the parent's CPU per chunk is taken from the
+    workers on a busy machine), then they shrink back to ``target`` at the end,
+    where small chunks keep the workers finishing together.
     """
 
     def __init__(self, fixed: int | None, target: float, workers: int, length: int | None) -> None:
         self.fixed = fixed
         self.target = target
+        self.workers = workers
+        self.length = length or None
         self.cap = MAX_CHUNK
         if length:
             self.cap = max(1, min(MAX_CHUNK, math.ceil(length / (workers * 4))))
         self._per_item: float | None = None
         self._ramp = 1
 
-    def next_size(self) -> int:
+    def next_size(self, taken: int = 0) -> int:
+        """The size of the next chunk; ``taken`` is how many items were read already."""
         if self.fixed is not None:
             return self.fixed
         if self._per_item is None:
             size = self._ramp
             self._ramp = min(self._ramp * 2, self.cap)
             return min(size, self.cap)
-        wanted = self.target / self._per_item if self._per_item > 0 else self.cap
+        if self._per_item <= 0:
+            return max(1, min(self.cap, self._ramp))
+        wanted = self.target / self._per_item
+        if self.length is not None:
+            share = (self.length - taken) / (self.workers * GUIDED_SHARES)
+            wanted = max(wanted, min(share, GUIDED_SECONDS / self._per_item))
         return max(1, min(self.cap, int(wanted), self._ramp))
 
     def observe(self, items: int, elapsed: float) -> None:
@@ -278,7 +295,7 @@ class Runner:
             if self._inflight and _memory.memory_low():
                 self._gated = True  # admit nothing new until memory recovers
                 return
-            size = self._chunker.next_size()
+            size = self._chunker.next_size(self._next_index)
             items = self._take(size)
             if not items:
                 self._exhausted = True

@@ -1,0 +1,84 @@
+"""How much faster can two processes be than one on this machine, with no library at all?
+
+The physical ceiling for the coarse CPU targets: the same items as a workload of the
+suite (``cpu-loop`` or ``md5-coarse``), run (a) by a plain loop in this process and (b)
+split in two equal halves between two processes that were started and warmed
+beforehand and only wait for a byte to begin: no pickling, no scheduling, no tail
+beyond the halves' difference.  Rounds are interleaved so that drifting load hits both
+alike; medians are printed with the load average.  Usage::
+
+    python benchmarks/parallel_ceiling.py [--workload cpu-loop] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from gearshift._bench.workloads import WORKLOADS
+
+_CHILD = """
+import pickle, sys
+from gearshift._bench.workloads import WORKLOADS
+workload = WORKLOADS[sys.argv[1]]
+lo, hi = int(sys.argv[2]), int(sys.argv[3])
+items = workload.make_items(workload.scale)[lo:hi]
+workload.fn(items[0])  # warm
+while sys.stdin.buffer.read(1):
+    for x in items:
+        workload.fn(x)
+    sys.stdout.buffer.write(b"d"); sys.stdout.buffer.flush()
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workload", default="cpu-loop")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    workload = WORKLOADS[args.workload]
+    items = workload.make_items(workload.scale)
+    n = len(items)
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CHILD, workload.name, str(lo), str(hi)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        for lo, hi in ((0, n // 2), (n // 2, n))
+    ]
+    loops, pairs = [], []
+    try:
+        for _ in range(args.rounds):
+            start = time.perf_counter()
+            for x in items:
+                workload.fn(x)
+            loops.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            for child in children:
+                assert child.stdin is not None
+                child.stdin.write(b"g")
+                child.stdin.flush()
+            for child in children:
+                assert child.stdout is not None
+                child.stdout.read(1)
+            pairs.append(time.perf_counter() - start)
+    finally:
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.close()
+            child.wait()
+    loop, pair = statistics.median(loops), statistics.median(pairs)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"{workload.name} x {n}: one process {loop:.3f} s, two processes (halves, pre-started) {pair:.3f} s, "
+        f"ceiling {loop / pair:.2f}x (median of {args.rounds}; load average after: {load})"
+    )
+
+
+if __name__ == "__main__":
+    main()
