@@ -134,6 +134,7 @@ def main() -> None:
     args = parser.parse_args()
     names = args.strategies.split(",")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     items = list(range(args.items))
     rows: dict[str, dict[str, float]] = {name: {} for name in names}
     single: set[tuple[str, str]] = set()
@@ -157,12 +158,13 @@ def main() -> None:
                     break
             rows[name][column] = statistics.median(times)
             print(f"{column:>12} {name:>20}: {rows[name][column]:.3f} s", file=sys.stderr)
+    end_load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     command = "python benchmarks/shared.py " + " ".join(sys.argv[1:])
     lines = [
         "# shared=: a multi-MB read-only table every task needs",
         "",
-        f"`{command.strip()}` on {datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}: "
-        f"Python {platform.python_version()}, {WORKERS} workers, load average at start {load}. "
+        f"`{command.strip()}` on {started}: "
+        f"Python {platform.python_version()}, {WORKERS} workers, load average at start {load}, at the end {end_load}. "
         f"{args.items} items of {LOOKUPS:,} dict lookups (dict-5MB) or one crc32 of a 1 MiB slice "
         f"(bytes-64MiB); median of {args.repeats} timed runs after a warm-up; ratio to the fastest.",
         "",
