@@ -61,6 +61,7 @@ from .._errors import RemoteTraceback, UnpicklableError, WorkerCrashed
 from .._task import ChunkResult, Raised, SharedCall, Task, timeout_error, unwrap
 from .._worker import FN_CACHE_SIZE
 from . import _shm
+from ._frames import FrameReader
 
 #: a job bigger than this is sent only to an idle worker, so a write can never
 #: block the manager while that worker is busy
@@ -113,7 +114,7 @@ class _Job:
 class _Worker:
     __slots__ = ("known", "outstanding", "proc", "progress_at", "ready", "rx", "sent", "tx")
 
-    def __init__(self, proc: subprocess.Popen[bytes], rx: Connection, tx: Connection) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], rx: FrameReader, tx: Connection) -> None:
         self.proc, self.rx, self.tx = proc, rx, tx
         self.outstanding: deque[_Job] = deque()
         self.known: OrderedDict[int, None] = OrderedDict()  # mirrors the worker's function cache
@@ -321,7 +322,7 @@ class Backend:
         finally:
             os.close(p2c_r)
             os.close(c2p_w)
-        worker = _Worker(proc, Connection(c2p_r, writable=False), Connection(p2c_w, readable=False))
+        worker = _Worker(proc, FrameReader(c2p_r), Connection(p2c_w, readable=False))
         # The authkey lets workers use multiprocessing proxies (Manager objects) the caller passes.
         authkey = bytes(multiprocessing.process.current_process().authkey)
         worker.tx.send_bytes(pickle.dumps((list(sys.path), self._init_blob, self._max_tasks, authkey)))
@@ -382,13 +383,16 @@ class Backend:
                 best = w
         return best
 
-    def _receive(self, worker: _Worker) -> None:
+    def _receive(self, worker: _Worker) -> bool:
+        """Handle every frame the worker has written so far; False if there was none."""
         try:
-            frame = worker.rx.recv_bytes()
+            frames = worker.rx.frames()
         except (EOFError, OSError):
             self._on_death(worker)
-            return
-        self._handle(worker, frame)
+            return True
+        for frame in frames:
+            self._handle(worker, frame)
+        return bool(frames)
 
     def _handle(self, worker: _Worker, frame: bytes) -> None:
         try:
@@ -451,16 +455,17 @@ class Backend:
             late = late_at is not None and now >= late_at
             if not late and (head.kill_at is None or now < head.kill_at):
                 continue
-            if w.rx.poll(0):
-                continue  # frames are waiting: read them first, they may move the deadline
+            if self._receive(w):
+                continue  # frames were waiting: they may have moved the deadline
             w.proc.kill()
             self._on_death(w, killed_for=head)
 
     def _on_death(self, worker: _Worker, killed_for: _Job | None = None) -> None:
         # Results written before the worker died are still in the pipe: keep them.
         try:
-            while worker.rx.poll(0):
-                self._handle(worker, worker.rx.recv_bytes())
+            while frames := worker.rx.frames():
+                for frame in frames:
+                    self._handle(worker, frame)
         except (EOFError, OSError):
             pass
         code = worker.proc.wait()
