@@ -280,14 +280,14 @@ class Backend:
                 self._dispatch()
                 if self._closing and not self._pending and not any(w.outstanding for w in self._procs):
                     return
-                by_conn = {w.rx: w for w in self._procs}
+                by_fd = {w.rx.fileno(): w for w in self._procs}
                 deadline = self._next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                for ready in wait([self._wake_r, *by_conn], timeout):
-                    if ready is self._wake_r:
+                for ready in wait([self._wake_r, *by_fd], timeout):
+                    if ready == self._wake_r:
                         os.read(self._wake_r, 65536)
                     else:
-                        self._receive(by_conn[ready])  # type: ignore[index]
+                        self._receive(by_fd[ready])  # type: ignore[index]
                 if deadline is not None:
                     self._enforce_deadlines(time.monotonic())
         except BaseException as exc:  # a bug or a broken pool: fail everything, never hang
