@@ -102,6 +102,16 @@ def test_chunker_respects_input_length() -> None:
     assert chunker.next_size() <= 10  # 80 items / (2 workers x 4)
 
 
+def test_chunker_seeded_with_a_measured_time_skips_the_ramp() -> None:
+    # auto measured 10 us per item: the first chunk already aims at the target.
+    chunker = Chunker(None, target=0.01, workers=2, length=None)
+    chunker.seed(1e-5)
+    assert chunker.next_size() == 1000
+    fixed = Chunker(7, target=0.01, workers=2, length=None)
+    fixed.seed(1e-5)
+    assert fixed.next_size() == 7  # an explicit chunksize is kept
+
+
 def test_chunker_slow_items_get_chunks_of_one() -> None:
     chunker = Chunker(None, target=0.02, workers=2, length=None)
     chunker.observe(1, 0.5)

@@ -21,6 +21,7 @@ and the limiter finds the concurrency.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -223,11 +224,17 @@ class AutoRun:
         if watch and profile.wall:
             watcher = _Drift(profile.median_wall, profile.result_bytes, limiter.observe if limiter else None)
         observer = watcher.observe if watcher is not None else (limiter.observe if limiter else None)
+        run_plan, per_item = plan, None
+        if mode == "process" and options.chunksize is None and profile.wall:
+            # Chunks sized as the run goes (guided: big while much input remains, small at
+            # the end), starting from the measured time per item rather than from 1.
+            run_plan, per_item = dataclasses.replace(plan, chunksize=None), profile.median_wall
         runner = Runner(
             backend,
             self.fn,
             options,
-            plan,
+            run_plan,
+            per_item=per_item,
             call=self.call,
             is_async=self.is_async,
             window=window,

@@ -115,6 +115,12 @@ class Chunker:
         self._per_item: float | None = None
         self._ramp = 1
 
+    def seed(self, per_item: float) -> None:
+        """Start from a time per item measured beforehand (auto's sample) instead of ramping up from 1."""
+        if self.fixed is None and per_item > 0:
+            self._per_item = per_item
+            self._ramp = self.cap
+
     def next_size(self, taken: int = 0) -> int:
         """The size of the next chunk; ``taken`` is how many items were read already."""
         if self.fixed is not None:
@@ -178,6 +184,7 @@ class Runner:
         window: int | None = None,
         observer: Callable[[int, float, float, int], None] | None = None,
         on_results: ResultsObserver | None = None,
+        per_item: float | None = None,
     ) -> None:
         self.backend = backend
         self.fn = fn
@@ -187,6 +194,8 @@ class Runner:
         self.is_async = is_async
         self.deadline = deadline
         self.on_results = on_results
+        #: seconds per item measured beforehand: automatic chunks start from it (see Chunker.seed)
+        self._per_item_hint = per_item
         self._fn_id = next(_fn_ids)
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._inflight: set[_Sub] = set()
@@ -230,6 +239,8 @@ class Runner:
         """
         length = length or operator.length_hint(items, 0) or None
         self._chunker = Chunker(self._chunksize, self.backend.target_chunk_seconds, self.backend.workers, length)
+        if self._per_item_hint is not None:
+            self._chunker.seed(self._per_item_hint)
         self._source = iter(items)
         # A source may hand out whole chunks itself (the auto driver's gate does: no per-item cost).
         take = getattr(self._source, "take", None)
