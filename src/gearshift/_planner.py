@@ -459,6 +459,8 @@ def _estimates(profile: Profile, options: Options, machine: Machine, n: int) -> 
         fn_cost = (profile.fn_pickle_seconds or 0.0) + (profile.fn_bytes or 0) * p / machine.pipe_bytes_per_second
         seconds = start + fn_cost + n * max(worker_side, parent_side, cores)
         note = f"processes: {p} workers, chunks of {chunk}"
+        if options.chunksize is None:
+            note += " to start, then sized as the run goes"
         if parent_side >= worker_side:
             note += f" (moving {fmt_bytes(size)} per item limits them)"
         out.append(Alternative("process", p, chunk, seconds, note))
