@@ -112,6 +112,18 @@ def test_chunker_seeded_with_a_measured_time_skips_the_ramp() -> None:
     assert fixed.next_size() == 7  # an explicit chunksize is kept
 
 
+def test_chunker_one_inline_worker_is_not_guided() -> None:
+    # Guided sizes save round trips between processes; auto's measuring phase runs
+    # inline and must look at its measurements after every small chunk.
+    one = Chunker(None, target=0.002, workers=1, length=1000)
+    two = Chunker(None, target=0.002, workers=2, length=1000)
+    for chunker in (one, two):
+        chunker.next_size()
+        chunker.observe(1, 0.013)
+    assert one.next_size(1) == 1
+    assert two.next_size(1) > 1
+
+
 def test_chunker_slow_items_get_chunks_of_one() -> None:
     chunker = Chunker(None, target=0.02, workers=2, length=None)
     chunker.observe(1, 0.5)

@@ -57,6 +57,8 @@ THREAD_PROBE_SECONDS = 0.08
 THREAD_PROBE_MAX_ROUNDS = 16
 #: how many sampled items and results to pickle (together, as the process backend ships a chunk)
 PICKLE_SAMPLE = 32
+#: a value that takes longer than this to pickle is measured alone
+BIG_PICKLE_SECONDS = 1e-3
 
 
 class Gate:
@@ -293,13 +295,16 @@ def _pickle_cost(values: list[Any]) -> tuple[int, float]:
     """
     n = len(values)
     t0 = time.perf_counter()
+    one_blob = _dumps(values[:1])
+    one = time.perf_counter() - t0
+    if n < 2 or one > BIG_PICKLE_SECONDS:
+        # One value is all it takes for big ones (megabytes: the call's fixed cost is lost
+        # in it), and pickling every sampled value would cost as much as the work.
+        return len(one_blob), one
+    t0 = time.perf_counter()
     blob = _dumps(values)
     full = time.perf_counter() - t0
-    if n < 2:
-        return len(blob), full
-    one_blob = _dumps(values[:1])
     size = max(1, (len(blob) - len(one_blob)) // (n - 1))
-    one = math.inf
     if full < 1e-3:  # repeat only what is cheap to repeat
         for _ in range(3):
             t0 = time.perf_counter()

@@ -132,7 +132,9 @@ class Chunker:
         if self._per_item <= 0:
             return max(1, min(self.cap, self._ramp))
         wanted = self.target / self._per_item
-        if self.length is not None:
+        if self.length is not None and self.workers > 1:
+            # Guided sizes save round trips between workers; one inline worker (sync, and
+            # auto's measuring phase, which must look at its measurements often) has none.
             share = (self.length - taken) / (self.workers * GUIDED_SHARES)
             wanted = max(wanted, min(share, GUIDED_SECONDS / self._per_item))
         return max(1, min(self.cap, int(wanted), self._ramp))
