@@ -46,7 +46,7 @@ class Backend:
             with self._lock:
                 if self._loop is None:
                     loop = asyncio.new_event_loop()
-                    thread = threading.Thread(target=loop.run_forever, name="gearshift-loop", daemon=True)
+                    thread = threading.Thread(target=_serve, args=(loop,), name="gearshift-loop", daemon=True)
                     thread.start()
                     self._own_thread, self._loop = thread, loop
         return self._loop
@@ -69,7 +69,31 @@ class Backend:
         thread, loop = self._own_thread, self._loop
         if thread is not None and loop is not None:
             self._own_thread = None
-            loop.call_soon_threadsafe(loop.stop)
+            # Settle every task before the loop stops (a task dropped with its loop is lost
+            # mid-await, and asyncio complains): cancelled ones, or, as concurrent.futures
+            # does, waited for.  The loop thread closes the loop once it stops.
+            settled = asyncio.run_coroutine_threadsafe(_settle(cancel_futures), loop)
+            settled.add_done_callback(lambda _: loop.call_soon_threadsafe(loop.stop))
             if wait:
                 thread.join()
-                loop.close()
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """The backend's own loop thread: run until stopped, then close the loop here."""
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
+
+
+async def _settle(cancel: bool) -> None:
+    """Cancel (or wait for) every other task on this loop, and wait until each has ended."""
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    if cancel:
+        for task in tasks:
+            task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
