@@ -310,10 +310,9 @@ def _pickle_cost(values: list[Any]) -> tuple[int, float]:
             t0 = time.perf_counter()
             _dumps(values)
             full = min(full, time.perf_counter() - t0)
-    for _ in range(3 if full < 1e-3 else 1):
-        t0 = time.perf_counter()
-        _dumps(values[:1])
-        one = min(one, time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            _dumps(values[:1])
+            one = min(one, time.perf_counter() - t0)
     return size, max(full - one, 0.0) / (n - 1) if full > one else full / n
 
 
