@@ -185,3 +185,51 @@ def _timed(fn: object) -> float:
     t0 = time.perf_counter()
     fn()  # type: ignore[operator]
     return time.perf_counter() - t0
+
+
+@pytest.fixture
+def crowded(monkeypatch: pytest.MonkeyPatch):
+    """Twice as many busy processes as CPUs: a measured thread gets a CPU a third of the time.
+
+    And the kernel's run-queue figures are hidden, as on a kernel without them or
+    a virtual machine whose host takes the CPU (the time is then in neither the
+    thread's CPU nor its run-queue wait): only the thread's own sleeps can tell.
+    """
+    import subprocess
+    import sys
+
+    from gearshift._planner import Machine
+
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * Machine.current().cpus)]
+    monkeypatch.setattr("gearshift._probe.runqueue_seconds", lambda: None)
+    time.sleep(0.2)  # the hogs are running
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def test_computing_looks_computing_on_a_crowded_machine(crowded: None) -> None:
+    p = gearshift.profile(spin, [100_000] * 20)
+    assert p.cpu_share > 0.8, p
+    assert p.preempted > 0  # the time taken away was seen, and left out
+
+
+def test_waiting_still_looks_waiting_on_a_crowded_machine(crowded: None) -> None:
+    p = gearshift.profile(nap, range(6))
+    assert p.cpu_share < 0.2, p
+    assert gearshift.advise(nap, range(1000)).mode in ("thread", "async")
+
+
+def test_a_computing_coroutine_blocks_its_loop_on_a_crowded_machine(crowded: None) -> None:
+    p = gearshift.profile(aspin, [200_000] * 4)
+    assert p.loop_blocked is not None
+    assert p.loop_blocked > 0.8, p
+
+
+def test_an_awaiting_coroutine_frees_its_loop_on_a_crowded_machine(crowded: None) -> None:
+    p = gearshift.profile(anap, range(4))
+    assert p.loop_blocked is not None
+    assert p.loop_blocked < 0.3, p

@@ -138,6 +138,7 @@ class Sampler:
         self.items = 0  # items run in every phase
         self.preempted = 0.0
         self._queued: float | None = None  # read lazily: a system call, not worth it for tiny jobs
+        self._switches: int | None = None  # times this thread went to sleep, at the last reading
         self.failures = 0
         self.threads = 0
         self.thread_scaling: float | None = None
@@ -162,19 +163,33 @@ class Sampler:
         # On a busy machine the thread also waits for a CPU; that is not the work waiting,
         # so the scheduler's run-queue time (same thread, since it was last read) is taken out.
         # Reading it is a system call (tens of µs): only when the chunk did not compute all along.
+        # A thread that never went to sleep during the chunk did not wait at all: whatever
+        # of the wall its CPU time does not cover was taken from it (another program, a
+        # virtual machine's host, a container's CPU quota), so the work's own time is its CPU.
         gap = elapsed - cpu
+        switches = voluntary_switches()
         if gap > max(100e-6, 0.1 * elapsed):
             queued = runqueue_seconds()
-            if queued is not None and self._queued is not None:
+            if switches is not None and switches == self._switches:
+                stolen = gap
+            elif queued is not None and self._queued is not None:
                 stolen = min(max(0.0, queued - self._queued), gap)
-                self.preempted += stolen
-                elapsed -= stolen
+            else:
+                stolen = 0.0
+            self.preempted += stolen
+            elapsed -= stolen
             self._queued = queued
+        self._switches = switches
         self.wall.append(elapsed / max(1, items))
         self.cpu.append(cpu / max(1, items))
         self.spent += elapsed
         self.measured += items
         self.items += items
+
+    def baseline(self) -> None:
+        """Read the counters that :meth:`observe` compares against: call right before measuring."""
+        self._queued = runqueue_seconds()
+        self._switches = voluntary_switches()
 
     def enough(self, limit: int = SEQUENTIAL_MAX, budget: float = SEQUENTIAL_BUDGET) -> bool:
         n = len(self.wall)
@@ -325,6 +340,20 @@ def runqueue_seconds() -> float | None:
         return None
 
 
+def voluntary_switches() -> int | None:
+    """How many times this thread has gone to sleep (blocked, waited) so far, or None.
+
+    A thread that computes without pause is only ever switched out involuntarily,
+    so an unchanged count proves a stretch of wall time held no waiting.
+    """
+    try:
+        import resource  # POSIX only
+
+        return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+    except (ImportError, AttributeError, OSError):
+        return None
+
+
 def _typical(values: list[float]) -> float:
     return statistics.median(values[1:] or values)
 
@@ -348,8 +377,7 @@ def run_sequential(
     from ._backends._sync import Backend as SyncBackend
 
     plan = Plan("sync", 1, None, ("measuring: items one at a time, in growing chunks",))
-    if sampler._queued is None:  # a baseline, so the first item's wait for a CPU is not taken for I/O
-        sampler._queued = runqueue_seconds()
+    sampler.baseline()  # so the first item's wait for a CPU is not taken for I/O
     runner = Runner(SyncBackend(), fn, options, plan, call=call, observer=sampler.observe, on_results=on_results)
     yield from runner.batches(gate.open(limit=max_items, stop=lambda: sampler.enough(limit, budget)))
 
@@ -501,9 +529,12 @@ async def _blocking_of(coro: Any, tick: float = 0.001) -> tuple[Any, float]:
     """Await ``coro`` next to a heartbeat; return its outcome and how long it kept the loop busy.
 
     The heartbeat sleeps ``tick`` at a time; when it wakes over a millisecond late
-    the loop was held that long: at most the CPU the thread used meanwhile, less
-    the time it waited for a CPU on a busy machine.  Blocking in steps shorter
-    than that goes unseen.
+    the loop was held that long, less the time the thread waited for a CPU on a
+    busy machine.  If the thread slept meanwhile (the loop idled in its selector)
+    it counts at most the CPU the thread used: a virtual machine's host taking
+    the CPU away makes an idle loop's beat late too.  If it never slept, the loop
+    was held all along, also while the host had the CPU.  Blocking in steps
+    shorter than a millisecond goes unseen.
     """
     import asyncio  # here, not at module level: `import gearshift` must not load asyncio
 
@@ -513,16 +544,14 @@ async def _blocking_of(coro: Any, tick: float = 0.001) -> tuple[Any, float]:
     async def heartbeat() -> None:
         nonlocal late
         while not done:
-            q0, t0, c0 = runqueue_seconds(), time.perf_counter(), time.thread_time()
+            q0, s0, t0, c0 = runqueue_seconds(), voluntary_switches(), time.perf_counter(), time.thread_time()
             await asyncio.sleep(tick)
             lateness = time.perf_counter() - t0 - tick
-            q1 = runqueue_seconds()
+            q1, s1 = runqueue_seconds(), voluntary_switches()
             if q0 is not None and q1 is not None:
                 lateness -= q1 - q0  # waiting for a CPU is the machine's doing, not the coroutine's
-            # Only computing on the loop's thread holds the loop late (the CPU inside a
-            # coroutine): a virtual machine whose host takes the CPU away makes the beat
-            # late too, without this thread running.
-            lateness = min(lateness, time.thread_time() - c0)
+            if s0 is None or s1 != s0:
+                lateness = min(lateness, time.thread_time() - c0)
             if lateness > 0.001:  # below that it is timer slack, not a blocked loop
                 late += lateness
 
@@ -546,7 +575,7 @@ def measure_async(fn: Callable[..., Any], items: Iterable[Any], sampler: Sampler
     walls: list[float] = []
     with asyncio.Runner() as runner:
         for item in items:
-            sampler._queued = runqueue_seconds()  # a baseline for every item (Sampler reads it lazily)
+            sampler.baseline()  # for every item: the loop in between is not the item's
             t0, c0 = time.perf_counter(), time.thread_time()
             outcome, item_blocked = runner.run(_blocking_of(_call(fn, CALL_ONE, item)))
             elapsed = time.perf_counter() - t0
