@@ -23,6 +23,20 @@ def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _cold_pools_per_module() -> Iterator[None]:
+    """Shut the warm shared pools down after each test module.
+
+    A warm dask ``LocalCluster`` keeps its scheduler's and nannies' event loop
+    busy in this process; left running, it would take the GIL and the CPU from
+    every later test that measures timing.
+    """
+    yield
+    from gearshift._pools import shutdown_shared
+
+    shutdown_shared()
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``redis-server`` on 127.0.0.1 and a free port, for this session; its ``redis://`` URL.
