@@ -179,6 +179,8 @@ def _measure(rec: dict[str, Any], workload: Any, url: str | None, budget: float,
     else:
         rec["times"].append(result["time"])
         rec["median_s"] = statistics.median(rec["times"])
+        if "cold_time" in result:  # auto's warm-up: its first call, in a fresh process
+            rec.setdefault("cold_times", []).append(result["cold_time"])
         for key in ("params", "sweep", "chunksize"):
             if key in result:
                 rec[key] = result[key]

@@ -283,7 +283,10 @@ def _collect(run: _Run, items: Iterable[Any]) -> list[Any]:
     out: list[Any] = []
     try:
         for batch in run.batches(items):
-            out.extend(batch)
+            if out:
+                out.extend(batch)
+            else:
+                out = batch  # the runner hands each batch out once: the first one is kept as it is
     except KeyboardInterrupt as exc:
         # Ordered: a prefix of the full result list; unordered: completion order.
         exc.partial_results = out + getattr(exc, "partial_results", [])  # type: ignore[attr-defined]

@@ -473,7 +473,10 @@ class Runner:
                 break
             del self._held[self._next_yield]
             self._next_yield += 1
-            ready.extend(chunk.results)
+            if ready:
+                ready.extend(chunk.results)
+            else:
+                ready = chunk.results  # handed out as it is: one chunk needs no copy
             chunk.results = []  # the chunk may outlive this (future callbacks): drop the values
         return ready
 
@@ -559,7 +562,10 @@ class Runner:
                 break
             del self._held[self._next_yield]
             self._next_yield += 1
-            ready.extend(chunk.results)
+            if ready:
+                ready.extend(chunk.results)
+            else:
+                ready = chunk.results  # handed out as it is: one chunk needs no copy
             chunk.results = []  # the chunk may outlive this (future callbacks): drop the values
         return ready
 

@@ -21,7 +21,7 @@ from ._base import done_future
 class Backend:
     name: ClassVar[str] = "sync"
     prefetch: ClassVar[int] = 1
-    target_chunk_seconds: ClassVar[float] = 0.002
+    target_chunk_seconds: ClassVar[float] = 0.01
     concurrent_items: ClassVar[bool] = False
 
     def __init__(self, workers: int = 1) -> None:
