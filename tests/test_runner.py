@@ -169,3 +169,85 @@ def test_guided_chunks_take_a_share_of_a_known_input_then_shrink_at_its_end() ->
     unknown = Chunker(None, target=0.02, workers=2, length=None)
     unknown.observe(4, 4 * 0.015)
     assert unknown.next_size(20) == 1  # no length: no share to take
+
+
+# -- the inline path: sync runs chunks on the calling thread, straight from the input ------
+
+
+def _interrupt_at(n: int):  # type: ignore[no-untyped-def]
+    def f(x: int) -> int:
+        if x == n:
+            raise KeyboardInterrupt  # as Ctrl-C would, in the middle of a chunk
+        return x * 2
+
+    return f
+
+
+@pytest.mark.parametrize("api", ["map", "imap", "auto"])
+def test_ctrl_c_in_sync_keeps_every_completed_result_of_the_chunk(api: str) -> None:
+    n = 50_000  # well inside a chunk (they grow to thousands of cheap items)
+    f = _interrupt_at(n)
+    got: list[int] = []
+    with pytest.raises(KeyboardInterrupt) as info:
+        if api == "imap":
+            for value in gearshift.imap(f, range(100_000), mode="sync"):
+                got.append(value)
+        else:
+            gearshift.map(f, range(100_000), mode="auto" if api == "auto" else "sync")
+    partial = getattr(info.value, "partial_results", None)
+    assert partial is not None
+    assert got + partial == [2 * x for x in range(n)]  # nothing lost, nothing twice, in order
+
+
+def test_sync_results_observer_sees_each_item_once_with_its_failures() -> None:
+    seen: list[tuple[int, int, int]] = []
+
+    def observe(start: int, outcomes: list[object], failed: int) -> None:
+        assert failed == sum(isinstance(o, gearshift.Failure) for o in outcomes)
+        seen.append((start, len(outcomes), failed))
+
+    from gearshift._api import _Run
+    from gearshift._options import make_options
+    from gearshift._task import CALL_ONE
+
+    def f(x: int) -> int:
+        if x % 1000 == 7:
+            raise ValueError(x)
+        return x
+
+    run = _Run(f, make_options(mode="sync", errors="return"), CALL_ONE, None, on_results=observe)
+    out: list[object] = []
+    run.collect(range(10_000), out)
+    assert [o.index for o in out if isinstance(o, gearshift.Failure)] == list(range(7, 10_000, 1000))
+    assert [o for o in out if not isinstance(o, gearshift.Failure)] == [x for x in range(10_000) if x % 1000 != 7]
+    assert sum(n for _, n, _ in seen) == 10_000
+    assert [s for s, _, _ in seen] == list(itertools.accumulate([0] + [n for _, n, _ in seen[:-1]]))
+    assert sum(k for _, _, k in seen) == 10
+
+
+def test_sync_errors_raise_hands_out_the_results_before_the_failure() -> None:
+    def f(x: int) -> int:
+        if x == 3000:
+            raise ValueError("item 3000")
+        return x
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="item 3000"):
+        for value in gearshift.imap(f, range(10_000), mode="sync"):
+            got.append(value)
+    assert got == list(range(3000))
+
+
+def test_sync_reads_the_input_lazily() -> None:
+    pulled = 0
+
+    def source():  # type: ignore[no-untyped-def]
+        nonlocal pulled
+        for i in itertools.count():
+            pulled += 1
+            yield i
+
+    it = gearshift.imap(double, source(), mode="sync")
+    assert [next(it) for _ in range(10)] == [2 * i for i in range(10)]
+    assert pulled < 100  # chunks start at one item and grow
+    it.close()  # type: ignore[attr-defined]

@@ -80,6 +80,29 @@ class _Run:
         self.runner = Runner(self.backend, fn, options, self.plan, call=call, is_async=is_async)
 
     def batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
+        with self._observed(items) as on_results:
+            if self.auto is not None:
+                self.auto.on_results = on_results
+                yield from self.auto.batches(items)
+            else:
+                self.runner.on_results = on_results
+                yield from self.runner.batches(items)
+
+    def collect(self, items: Iterable[Any], sink: list[Any]) -> None:
+        """Append every result to ``sink``: run on this thread (sync), straight into it, not copied from batches."""
+        with self._observed(items) as on_results:
+            if self.auto is not None:
+                self.auto.on_results = on_results
+                batches = self.auto.batches(items, sink)
+            else:
+                self.runner.on_results = on_results
+                batches = self.runner.batches(items, sink)
+            for batch in batches:
+                sink.extend(batch)  # empty on the inline path
+
+    @contextlib.contextmanager
+    def _observed(self, items: Iterable[Any]) -> Iterator[ResultsObserver | None]:
+        """The run's results observer (the caller's and a progress bar's); closes both ends of the run."""
         progress = None
         if self.options.progress:
             from ._progress import Progress, choose_style
@@ -88,14 +111,8 @@ class _Run:
             if style != "none":
                 total = operator.length_hint(items, -1)
                 progress = Progress(total=None if total < 0 else total, label=self.describe, style=style)
-        on_results = _combine(self.on_results, progress)
         try:
-            if self.auto is not None:
-                self.auto.on_results = on_results
-                yield from self.auto.batches(items)
-            else:
-                self.runner.on_results = on_results
-                yield from self.runner.batches(items)
+            yield _combine(self.on_results, progress)
         finally:
             if progress is not None:
                 progress.close()
@@ -282,14 +299,12 @@ def _collect(run: _Run, items: Iterable[Any]) -> list[Any]:
     """All results as a list; on Ctrl-C the ones that completed ride on the exception."""
     out: list[Any] = []
     try:
-        for batch in run.batches(items):
-            if out:
-                out.extend(batch)
-            else:
-                out = batch  # the runner hands each batch out once: the first one is kept as it is
+        run.collect(items, out)
     except KeyboardInterrupt as exc:
-        # Ordered: a prefix of the full result list; unordered: completion order.
-        exc.partial_results = out + getattr(exc, "partial_results", [])  # type: ignore[attr-defined]
+        # Ordered: a prefix of the full result list; unordered: completion order.  The
+        # inline path puts the interrupted chunk's completed results in ``out`` already.
+        extra = getattr(exc, "partial_results", [])
+        exc.partial_results = out if extra is out else out + extra  # type: ignore[attr-defined]
         raise
     return out
 

@@ -110,6 +110,7 @@ class AutoRun:
         #: connected to the configured cluster (mode="auto" with address=/client=), closed when the run ends
         self._cluster: Backend | None = None
         self._stopped = False
+        self._sink: list[Any] | None = None  # map() collects into it (see batches)
         #: told about every item as it completes, with its index in the whole input (see ``ResultsObserver``)
         self.on_results: ResultsObserver | None = None
 
@@ -122,7 +123,9 @@ class AutoRun:
         if self._runner is not None:
             self._runner.stop()
 
-    def batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
+    def batches(self, items: Iterable[Any], sink: list[Any] | None = None) -> Iterator[list[Any]]:
+        """The results in batches; with a ``sink``, a sync plan appends to it instead (see Runner.batches)."""
+        self._sink = sink
         try:
             yield from self._batches(items)
         finally:
@@ -248,7 +251,7 @@ class AutoRun:
             if self._stopped:
                 raise Stopped
             stop = (lambda: watcher.tripped) if watcher is not None else None
-            yield from runner.batches(gate.open(stop=stop))
+            yield from runner.batches(gate.open(stop=stop), self._sink)
         finally:
             self._runner = None
             if owned:

@@ -44,7 +44,7 @@ from ._backends._base import Backend
 from ._errors import Failure, RemoteTraceback, UnpicklableError
 from ._options import Options
 from ._plan import Plan
-from ._task import CALL_ONE, ChunkResult, Raised, Task
+from ._task import CALL_ONE, ChunkResult, Raised, Task, run_chunk
 
 #: the largest automatic chunk, whatever the measurements say
 MAX_CHUNK = 65536
@@ -253,12 +253,17 @@ class Runner:
             self._cancel_all()
             raise
 
-    def batches(self, items: Iterable[Any] | None = None) -> Iterator[list[Any]]:
+    def batches(self, items: Iterable[Any] | None = None, sink: list[Any] | None = None) -> Iterator[list[Any]]:
         """Yield lists of results (values, or :class:`Failure` with ``errors="return"``).
 
-        Pass ``items`` unless :meth:`start` was called already.
+        Pass ``items`` unless :meth:`start` was called already.  With a ``sink``
+        list, a run on the inline path appends its results to it instead of
+        yielding them (its batches are then empty); other runs ignore it.
         """
         if items is not None:
+            if self.runs_inline():
+                yield from self._inline(items, sink)
+                return
             self.start(items)
         source = self._source
         try:
@@ -285,6 +290,96 @@ class Runner:
             raise
         finally:
             self._cancel_all()
+
+    # -- inline: one chunk after another on this thread ------------------------------
+
+    def runs_inline(self) -> bool:
+        """Whether chunks can simply run here in turn: a sync backend, with nothing to supervise.
+
+        No time limits and no retries: nothing is ever waited for or run again,
+        so the chunk, future and hand-out bookkeeping of the general path would
+        only add to the cost of cheap items.
+        """
+        return (
+            self.backend.name == "sync"
+            and not self.is_async
+            and self.options.timeout is None
+            and self.options.retries == 0
+            and self.deadline is None
+        )
+
+    def _inline(self, items: Iterable[Any], sink: list[Any] | None = None) -> Iterator[list[Any]]:
+        """The results of each chunk, run on this thread straight from the input.
+
+        The input is read in chunks without copying it (the function iterates a
+        slice of it).  Each chunk's outcomes are handed out as they are, or, with
+        a ``sink``, appended to it (nothing to copy afterwards; the batches
+        yielded are then empty).  Failures and Ctrl-C behave as on the general
+        path: ``errors="raise"`` hands out the results before the failing item,
+        then raises; an interrupted chunk's completed results ride on the exception.
+        """
+        length = operator.length_hint(items, 0) or None
+        chunker = Chunker(self._chunksize, self.backend.target_chunk_seconds, 1, length)
+        if self._per_item_hint is not None:
+            chunker.seed(self._per_item_hint)
+        source = iter(items)
+        take: Callable[[int], Any] = getattr(source, "take", None) or (lambda size: itertools.islice(source, size))
+        start = 0
+        while True:
+            if not self._done.empty() and self._done.get() is _STOP:
+                raise Stopped
+            size = chunker.next_size(start)
+            out = sink if sink is not None else []
+            base = len(out)
+            task = Task(self.fn, take(size), self.call, stop_on_error=self._stop_on_error, start=start)
+            try:
+                result = run_chunk(task, out)
+            except KeyboardInterrupt as exc:
+                self._settle_inline(start, out, base)
+                self.partial_results = out if sink is not None else out[base:]
+                exc.partial_results = self.partial_results  # type: ignore[attr-defined]
+                raise
+            ran = len(out) - base
+            if ran == 0:
+                return
+            chunker.observe(ran, result.elapsed)
+            if self.observer is not None:
+                self.observer(ran, result.elapsed, result.cpu, 0)
+            failure, failed = self._settle_inline(start, out, base) if result.failures else (None, 0)
+            if not result.failures:
+                self.completed += ran
+            if self.on_results is not None and len(out) > base:
+                self.on_results(start, out[base:] if base else out, failed)
+            if failure is not None:
+                if sink is None and len(out):
+                    yield out
+                raise failure
+            yield out if sink is None else []
+            if ran < size:
+                return
+            start += ran
+
+    def _settle_inline(self, start: int, out: list[Any], base: int) -> tuple[BaseException | None, int]:
+        """Turn the chunk's :class:`Raised` outcomes (from ``out[base]`` on) into what the caller gets.
+
+        ``errors="return"``: :class:`Failure` records in place.  Otherwise the
+        outcomes stop before the first failure, whose exception is returned.
+        Counts the outcomes that are final; returns (exception, failures kept).
+        """
+        failed = 0
+        for k in range(base, len(out)):
+            outcome = out[k]
+            if type(outcome) is not Raised:
+                continue
+            if self.options.errors != "return":
+                del out[k:]
+                self.completed += k - base
+                return outcome.exception, 0
+            out[k] = Failure(start + k - base, outcome.exception, outcome.traceback_text(), 1)
+            failed += 1
+        self.completed += len(out) - base
+        self.failed += failed
+        return None, failed
 
     def stop(self) -> None:
         """Ask the runner, from any thread, to stop; ``batches`` then raises :class:`Stopped`."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 import threading
 import time
 import traceback
@@ -136,13 +135,18 @@ def _name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or repr(fn)
 
 
-def run_chunk(task: Task) -> ChunkResult:
-    """Call ``task.fn`` on every item, capturing each exception as a :class:`Raised`."""
+def run_chunk(task: Task, out: list[Any] | None = None) -> ChunkResult:
+    """Call ``task.fn`` on every item, capturing each exception as a :class:`Raised`.
+
+    Outcomes are appended to ``out`` when given (the caller keeps the ones that
+    completed if Ctrl-C interrupts the chunk), otherwise to a new list.
+    """
     if task.is_async:
         return _run_async_here(task)
     fn, stop = task.fn, task.stop_on_error
     failures = 0
-    out: list[Any] = []
+    if out is None:
+        out = []
     append = out.append
     t0, c0 = time.perf_counter(), time.thread_time()
     # The common conventions loop here with nothing but the call per item: CPython runs a
