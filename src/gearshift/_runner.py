@@ -349,7 +349,7 @@ class Runner:
             if not result.failures:
                 self.completed += ran
             if self.on_results is not None and len(out) > base:
-                self.on_results(start, out[base:] if base else out, failed)
+                self.on_results(start, out if sink is None else out[base:], failed)  # never the growing sink
             if failure is not None:
                 if sink is None and len(out):
                     yield out
