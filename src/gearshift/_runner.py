@@ -240,9 +240,7 @@ class Runner:
         ``length`` is the input's length when ``items`` cannot tell it (a zip).
         """
         length = length or operator.length_hint(items, 0) or None
-        self._chunker = Chunker(self._chunksize, self.backend.target_chunk_seconds, self.backend.workers, length)
-        if self._per_item_hint is not None:
-            self._chunker.seed(self._per_item_hint)
+        self._chunker = self._new_chunker(self.backend.workers, length)
         self._source = iter(items)
         # A source may hand out whole chunks itself (the auto driver's gate does: no per-item cost).
         take = getattr(self._source, "take", None)
@@ -291,6 +289,12 @@ class Runner:
         finally:
             self._cancel_all()
 
+    def _new_chunker(self, workers: int, length: int | None) -> Chunker:
+        chunker = Chunker(self._chunksize, self.backend.target_chunk_seconds, workers, length)
+        if self._per_item_hint is not None:
+            chunker.seed(self._per_item_hint)
+        return chunker
+
     # -- inline: one chunk after another on this thread ------------------------------
 
     def runs_inline(self) -> bool:
@@ -319,9 +323,7 @@ class Runner:
         then raises; an interrupted chunk's completed results ride on the exception.
         """
         length = operator.length_hint(items, 0) or None
-        chunker = Chunker(self._chunksize, self.backend.target_chunk_seconds, 1, length)
-        if self._per_item_hint is not None:
-            chunker.seed(self._per_item_hint)
+        chunker = self._new_chunker(1, length)
         source = iter(items)
         take: Callable[[int], Any] = getattr(source, "take", None) or (lambda size: itertools.islice(source, size))
         start = 0
