@@ -212,7 +212,20 @@ def test_a_lost_result_whose_recomputation_fails_does_not_hang(tmp_path: Path, a
 def test_a_finished_chunk_whose_result_was_lost_is_submitted_again(tmp_path: Path) -> None:
     # Same, but the chunk's third run returns: an item whose function completed is not
     # failed because its result was lost with a worker another task killed.
-    assert _run_once_on_one_worker(tmp_path, dying=1) == 7
+    for attempt in range(3):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        result = _run_once_on_one_worker(folder, dying=1)
+        if len((folder / "runs").read_text().split()) > 1:
+            assert result == 7
+            return
+        # One run: the race was not provoked.  Either the result was fetched before the
+        # worker died (7), or, on a slow machine, the worker died before dask heard that the
+        # task finished: a death while running, which (no retries) fails the item alone.
+        if result != 7:
+            assert isinstance(result, gearshift.Failure), result
+            assert isinstance(result.exception, gearshift.WorkerCrashed)
+    pytest.skip("the worker died before its task was reported finished, 3 times: the lost result was not provoked")
 
 
 def test_breaking_out_of_imap_cancels_the_submitted_tasks(client: distributed.Client, tmp_path: Path) -> None:
