@@ -4,7 +4,9 @@ For each workload of :mod:`gearshift._bench.workloads` this runs ``gearshift.map
 under each fixed choice (sync; threads at the standard library's default count
 and at 128; processes at one per usable CPU; for coroutine functions also async
 at its default of 100 and at 1000 in flight) and under ``mode="auto"``,
-interleaved round by round, and reports the median time of each.  The oracle is
+interleaved round by round (each round starting one place further along the list, so
+no choice always runs right after the same neighbour), and reports the median time of
+each.  The oracle is
 the fastest fixed choice; the figure of merit is ``auto / oracle``.
 
 A run slower than ``--limit`` seconds is cut short (it is then only a lower
@@ -37,6 +39,9 @@ from gearshift._bench.servers import aio_server, http_server, raise_fd_limit
 from gearshift._cpu import usable_cpus
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+#: runs shorter than this (seconds) get rounds beyond three: on a shared 2-core host a
+#: one-second run varies by a quarter from round to round, so three are too few
+SHORT_RUN = 3.0
 
 
 def configs(workload: Workload) -> list[tuple[str, str, int | None]]:
@@ -101,13 +106,14 @@ def bench(workload: Workload, url: str | None, args: argparse.Namespace) -> dict
     runs: dict[str, list[tuple[float, bool]]] = {}
     choices = [*configs(workload), ("auto", "auto", None)]
     for round_ in range(args.repeat):
-        for label, mode, workers in choices:
+        turn = round_ % len(choices)
+        for label, mode, workers in choices[turn:] + choices[:turn]:
             done = runs.get(label, [])
             if done and not done[0][1]:
                 continue  # cut short once: do not spend the limit again
             if round_ > 0 and done and done[0][0] > args.long:
                 continue  # long runs are measured once
-            if round_ >= 3 and done and done[0][0] > 1.0:
+            if round_ >= 3 and done and done[0][0] > SHORT_RUN:
                 continue  # rounds beyond three only for short, noisy runs
             runs.setdefault(label, []).append(run_once(workload, items, mode, workers, args.limit))
     times = {label: statistics.median(s for s, _ in r) for label, r in runs.items()}
@@ -217,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller inputs")
     parser.add_argument("--only", nargs="*", help="workload names (default: all)")
-    parser.add_argument("--repeat", type=int, default=5, help="rounds (default 5; beyond 3 only for runs under 1 s)")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds (default 5; beyond 3 only for runs under 3 s)")
     parser.add_argument("--limit", type=float, default=20.0, help="cut a run after this many seconds")
     parser.add_argument("--long", type=float, default=5.0, help="runs longer than this are measured once")
     parser.add_argument("--repeat-small", type=int, default=7, help="rounds of the planning-overhead jobs (0: skip)")

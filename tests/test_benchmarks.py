@@ -41,3 +41,24 @@ def test_benchmark_rejects_unknown_names() -> None:
     )  # fmt: skip
     assert out.returncode != 0
     assert "unknown workload nope" in out.stderr
+
+
+@pytest.mark.slow
+def test_planner_benchmark_writes_results(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable, str(ROOT / "benchmarks" / "planner.py"), "--quick", "--only", "tiny",
+        "--repeat", "2", "--repeat-small", "0", "--explain", "--out", str(tmp_path),
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True, timeout=120, capture_output=True)
+    data = json.loads((tmp_path / "planner.json").read_text())
+    (row,) = data["workloads"]
+    assert row["workload"] == "tiny"
+    assert {"sync", "thread-128", "auto"} <= set(row["times"])
+    assert any(label.startswith("process-") for label in row["times"])
+    assert row["oracle"] in row["times"] and row["oracle"] != "auto"
+    assert row["auto_over_oracle"] == pytest.approx(row["times"]["auto"] / row["times"][row["oracle"]], rel=0.03)
+    assert row["auto_plan"]
+    assert data["geomean"] == pytest.approx(row["auto_over_oracle"], rel=0.01)
+    md = (tmp_path / "planner.md").read_text()
+    assert "| tiny | 100000 |" in md
+    assert "Geometric mean of auto/oracle" in md
