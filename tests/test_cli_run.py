@@ -333,7 +333,7 @@ def test_sigkill_at_random_points_then_resume(work: Path, mode: str, fn: str, n:
 
 
 def test_sigint_exits_130_and_resume_completes(work: Path) -> None:
-    n = 400
+    n = 2000  # about 1.3 s on 6 threads: the run must still be going when the signal comes
     (work / "many.jsonl").write_text("".join(f"{i}\n" for i in range(n)))
     proc = _start(work, 1, "thread", resume=False)
     db = checkpoint_path(work / "out.jsonl")

@@ -3,7 +3,8 @@
 A run is a sequence of *segments*, each one ordinary :class:`Runner` reading
 the shared input through a :class:`~gearshift._probe.Gate`:
 
-1. the first items one at a time (sync), measured;
+1. the first items one at a time (sync), measured; if the first one waits
+   (I/O), the next ones start on threads meanwhile (see :mod:`gearshift._lookahead`);
 2. for work that computes, a few items on threads at once (the GIL probe);
 3. the rest under the plan :func:`~gearshift._planner.decide` returns; its
    window is steered by a :class:`~gearshift._limiter.ConcurrencyLimiter` when
@@ -31,6 +32,7 @@ from ._backends._base import Backend
 from ._cluster import connect
 from ._errors import Failure
 from ._limiter import ConcurrencyLimiter
+from ._lookahead import LOOKAHEAD_ITEMS, Lookahead
 from ._options import Options
 from ._plan import Plan
 from ._planner import Machine, decide
@@ -111,6 +113,7 @@ class AutoRun:
         self._cluster: Backend | None = None
         self._stopped = False
         self._sink: list[Any] | None = None  # map() collects into it (see batches)
+        self._lookahead: Lookahead | None = None
         #: told about every item as it completes, with its index in the whole input (see ``ResultsObserver``)
         self.on_results: ResultsObserver | None = None
 
@@ -129,6 +132,9 @@ class AutoRun:
         try:
             yield from self._batches(items)
         finally:
+            if self._lookahead is not None:
+                self._lookahead.close()
+                self._lookahead = None
             if self._cluster is not None:
                 self._cluster.shutdown(wait=False, cancel_futures=True)
                 self._cluster = None
@@ -138,6 +144,7 @@ class AutoRun:
         gate = Gate(iter(items), length)
         machine: Machine | None = None  # read once there is something to decide
         replans = 0
+        early: Lookahead | None = None  # items started while the first one waited, not yet handed out
         while not gate.ended:
             if self.is_async:
                 profile = Profile(is_async=True, wall=(), cpu=())
@@ -145,15 +152,26 @@ class AutoRun:
                 sampler = Sampler(False)
                 kept: list[Any] = []  # a few results, to measure their pickling
                 gate.kept = []
+                lookahead = self._arm_lookahead(gate) if replans == 0 else None
                 for batch in self._segment(
                     run_sequential(
-                        self.fn, gate, self.options, self.call, sampler, on_results=self._shifted(gate.taken)
+                        self.fn,
+                        gate,
+                        self.options,
+                        self.call,
+                        sampler,
+                        on_results=self._shifted(gate.taken),
+                        until=lookahead.has_started if lookahead is not None else None,
                     )
                 ):
                     if len(kept) < PICKLE_SAMPLE:
                         kept.extend(r for r in batch[:PICKLE_SAMPLE] if not isinstance(r, Failure))
                     yield batch
+                if lookahead is not None:
+                    lookahead.disarm()
+                    early = lookahead if lookahead.runner is not None else None
                 if gate.ended:
+                    yield from self._early(early)
                     return
                 machine = machine or Machine.current(process_workers=self.options.workers)
                 typical = _typical(sampler.wall) if sampler.wall else 0.0
@@ -161,6 +179,8 @@ class AutoRun:
                 if rest > NOT_WORTH_PROBING:
                     sampler.measure_pickling(self.fn, gate.kept, kept)
                     if wants_thread_probe(sampler):
+                        yield from self._early(early)
+                        early = None
                         probe = probe_threads(
                             self.fn,
                             gate,
@@ -180,10 +200,40 @@ class AutoRun:
                 cluster, self._cluster = connect(self.options, profile, gate.remaining, machine, self._cluster)
             plan = decide(profile, self.options, machine, gate.remaining, cluster)
             self.plans.append(plan)
-            drift = yield from self._main(plan, profile, gate, machine, watch=replans < MAX_REPLANS)
+            drift = yield from self._main(plan, profile, gate, machine, watch=replans < MAX_REPLANS, early=early)
+            early = None
             if not drift:
                 return
             replans += 1
+
+    def _arm_lookahead(self, gate: Gate) -> Lookahead | None:
+        """Watch the first item; if it waits, the next ones start on threads (see :mod:`gearshift._lookahead`)."""
+        if self.options.cluster is not None:
+            return None
+        items = LOOKAHEAD_ITEMS
+        if self.options.workers is not None:
+            items = min(items, self.options.workers - 1)  # the first item counts against the cap too
+        if gate.remaining is not None:
+            items = min(items, gate.remaining - 1)
+        lookahead = Lookahead(self.fn, gate, self.options, self.call, items, self._shifted)
+        if items < 1 or not lookahead.arm():
+            return None
+        self._lookahead = lookahead
+        return lookahead
+
+    def _early(self, lookahead: Lookahead | None) -> Iterator[list[Any]]:
+        """The results of the items started early (if any), in order; then the lookahead is gone."""
+        if lookahead is None:
+            return
+        try:
+            self._runner = lookahead.runner
+            try:
+                yield from self._segment(lookahead.batches())
+            finally:
+                self._runner = None
+        finally:
+            lookahead.close()
+            self._lookahead = None
 
     def _shifted(self, offset: int) -> ResultsObserver | None:
         """``on_results`` for a segment whose runner numbers its items from 0 but starts at input index ``offset``."""
@@ -204,11 +254,20 @@ class AutoRun:
         yield from batches
 
     def _main(
-        self, plan: Plan, profile: Profile, gate: Gate, machine: Machine, *, watch: bool
+        self, plan: Plan, profile: Profile, gate: Gate, machine: Machine, *, watch: bool, early: Lookahead | None
     ) -> Generator[list[Any], None, bool]:
-        """Run the rest under ``plan``; returns True when it stopped early because the work drifted."""
+        """Run the rest under ``plan``; returns True when it stopped early because the work drifted.
+
+        ``early`` holds items started while the first one waited: their results
+        come first.  A waiting plan on threads starts its own items before they
+        are all back (the same pool: no gap between the two); any other plan
+        starts once they are.
+        """
         mode, options = plan.mode, self.options
         waiting = mode == "async" or (mode == "thread" and plan.workers > machine.cpus)
+        if early is not None and not (waiting and mode == "thread"):
+            yield from self._early(early)
+            early = None
         limiter: ConcurrencyLimiter | None = None
         workers, window = plan.workers, None
         if waiting:
@@ -243,6 +302,7 @@ class AutoRun:
             window=window,
             observer=observer,
             on_results=self._shifted(gate.taken),
+            first_index=gate.taken,
         )
         if limiter is not None:
             limiter.attach(runner)
@@ -251,7 +311,17 @@ class AutoRun:
             if self._stopped:
                 raise Stopped
             stop = (lambda: watcher.tripped) if watcher is not None else None
-            yield from runner.batches(gate.open(stop=stop), self._sink)
+            if early is None:
+                yield from runner.batches(gate.open(stop=stop), self._sink)
+            else:
+                runner.start(gate.open(stop=stop))
+                try:
+                    yield from self._early(early)
+                except BaseException:
+                    runner.cancel()
+                    raise
+                self._runner = runner
+                yield from runner.batches()
         finally:
             self._runner = None
             if owned:
@@ -274,7 +344,9 @@ class AutoRun:
 
         plan = Plan("sync", 1, None, ("running items here while the worker processes start",))
         observe = self._shifted(gate.taken)
-        runner = Runner(SyncBackend(), self.fn, self.options, plan, call=self.call, on_results=observe)
+        runner = Runner(
+            SyncBackend(), self.fn, self.options, plan, call=self.call, on_results=observe, first_index=gate.taken
+        )
         yield from self._segment(runner.batches(gate.open(stop=ready)))
 
     def _backend(self, mode: str, workers: int) -> tuple[Backend, bool]:

@@ -32,7 +32,7 @@ def shared_backend(mode: str, workers: int, engine: tuple[tuple[str, Any], ...] 
     """
     if mode not in ("thread", "process", "dask", "ray") or engine:
         return None
-    if threading.current_thread().name.startswith(_SHARED_PREFIX):
+    if not may_share():
         return None
     with _lock:
         backend = _shared.get((mode, workers))
@@ -44,6 +44,11 @@ def shared_backend(mode: str, workers: int, engine: tuple[tuple[str, Any], ...] 
                 backend = cls(workers)  # type: ignore[call-arg]
             _shared[(mode, workers)] = backend
         return backend
+
+
+def may_share() -> bool:
+    """Whether the calling thread may queue work on the shared pools (not one of their own threads)."""
+    return not threading.current_thread().name.startswith(_SHARED_PREFIX)
 
 
 def create_backend(mode: str, workers: int, engine: tuple[tuple[str, Any], ...] = ()) -> Backend:

@@ -77,6 +77,8 @@ class Gate:
         self.limit: int | None = None  # stop after this many more items
         self.stop: Callable[[], bool] | None = None  # or when this says so
         self.kept: list[Any] = []  # a few items, for pickling measurements
+        #: held while taking items: a lookahead thread may take some during the first item
+        self.lock = threading.Lock()
 
     def open(self, *, limit: int | None = None, stop: Callable[[], bool] | None = None) -> Gate:
         self.limit = None if limit is None else self.taken + limit
@@ -91,6 +93,10 @@ class Gate:
         return self
 
     def __next__(self) -> Any:
+        with self.lock:
+            return self._next()
+
+    def _next(self) -> Any:
         if self.ended or (self.limit is not None and self.taken >= self.limit) or (self.stop and self.stop()):
             raise StopIteration
         try:
@@ -105,7 +111,14 @@ class Gate:
 
     def take(self, size: int) -> list[Any]:
         """Up to ``size`` next items, as a list (the runner's fast path: no per-item call)."""
-        if self.ended or (self.stop and self.stop()):
+        with self.lock:
+            if self.stop and self.stop():
+                return []
+            return self.take_locked(size)
+
+    def take_locked(self, size: int) -> list[Any]:
+        """:meth:`take` for a caller that holds :attr:`lock`, without asking ``stop``."""
+        if self.ended:
             return []
         if self.limit is not None:
             size = min(size, self.limit - self.taken)
@@ -372,14 +385,28 @@ def run_sequential(
     budget: float = SEQUENTIAL_BUDGET,
     max_items: int | None = None,
     on_results: ResultsObserver | None = None,
+    until: Callable[[], bool] | None = None,
 ) -> Iterator[list[Any]]:
-    """Phase 1: items one at a time on this thread until the sample is big enough; yields results."""
+    """Phase 1: items one at a time on this thread until the sample is big enough (or ``until()``); yields results."""
     from ._backends._sync import Backend as SyncBackend
 
     plan = Plan("sync", 1, None, ("measuring: items one at a time, in growing chunks",))
     sampler.baseline()  # so the first item's wait for a CPU is not taken for I/O
-    runner = Runner(SyncBackend(), fn, options, plan, call=call, observer=sampler.observe, on_results=on_results)
-    yield from runner.batches(gate.open(limit=max_items, stop=lambda: sampler.enough(limit, budget)))
+    runner = Runner(
+        SyncBackend(),
+        fn,
+        options,
+        plan,
+        call=call,
+        observer=sampler.observe,
+        on_results=on_results,
+        first_index=gate.taken,
+    )
+    if until is None:
+        stop = lambda: sampler.enough(limit, budget)  # noqa: E731
+    else:
+        stop = lambda: until() or sampler.enough(limit, budget)  # noqa: E731
+    yield from runner.batches(gate.open(limit=max_items, stop=stop))
 
 
 def wants_thread_probe(sampler: Sampler, *, always: bool = False) -> bool:
@@ -431,6 +458,7 @@ def probe_threads(
         window=2 * threads,
         observer=sampler.observe_threads,
         on_results=on_results,
+        first_index=gate.taken,
     )
     limit = threads * probe_rounds(sampler)
     if max_items is not None:

@@ -187,8 +187,12 @@ class Runner:
         observer: Callable[[int, float, float, int], None] | None = None,
         on_results: ResultsObserver | None = None,
         per_item: float | None = None,
+        first_index: int = 0,
     ) -> None:
         self.backend = backend
+        #: input index of this runner's first item (a later segment of an auto run): the
+        #: indices that reach the caller (Failure, timeout and crash errors) count from it
+        self.first_index = first_index
         self.fn = fn
         self.options = options
         self.plan = plan
@@ -333,7 +337,9 @@ class Runner:
             size = chunker.next_size(start)
             out = sink if sink is not None else []
             base = len(out)
-            task = Task(self.fn, take(size), self.call, stop_on_error=self._stop_on_error, start=start)
+            task = Task(
+                self.fn, take(size), self.call, stop_on_error=self._stop_on_error, start=self.first_index + start
+            )
             try:
                 result = run_chunk(task, out)
             except KeyboardInterrupt as exc:
@@ -377,7 +383,7 @@ class Runner:
                 del out[k:]
                 self.completed += k - base
                 return outcome.exception, 0
-            out[k] = Failure(start + k - base, outcome.exception, outcome.traceback_text(), 1)
+            out[k] = Failure(self.first_index + start + k - base, outcome.exception, outcome.traceback_text(), 1)
             failed += 1
         self.completed += len(out) - base
         self.failed += failed
@@ -386,6 +392,10 @@ class Runner:
     def stop(self) -> None:
         """Ask the runner, from any thread, to stop; ``batches`` then raises :class:`Stopped`."""
         self._done.put(_STOP)
+
+    def cancel(self) -> None:
+        """Drop the work of a runner that was started but will not be iterated (see :meth:`start`)."""
+        self._cancel_all()
 
     # -- feeding -----------------------------------------------------------------
 
@@ -431,7 +441,7 @@ class Runner:
             self.call,
             self.is_async,
             self._stop_on_error,
-            start=chunk.start + sub.offset,
+            start=self.first_index + chunk.start + sub.offset,
             fn_id=self._fn_id,
             timeout=self.options.timeout,
         )
@@ -539,7 +549,7 @@ class Runner:
         if self.options.errors == "return":
             text = remote_tb if remote_tb is not None else Raised(exc).traceback_text()
             self.failed += 1
-            self._item_done(chunk, offset, Failure(index, exc, text, attempts))
+            self._item_done(chunk, offset, Failure(self.first_index + index, exc, text, attempts))
             return
         if self._error is None or index < self._error[0]:
             self._error = (index, exc)

@@ -1,0 +1,251 @@
+"""Start the next items on threads while auto's first item is still waiting.
+
+``mode="auto"`` measures its first item alone, on the calling thread.  When
+that item waits (a 100 ms HTTP request, a sleep), the whole of its latency is
+time in which nothing else runs: on a job of 400 such requests it is a fifth
+of the run.  A :class:`Lookahead` has the calling thread looked at while the
+first item runs, by one watcher thread shared by the whole process.  If the
+calling thread spent less than :data:`WAITING_SHARE` of an interval
+(:data:`WATCH_SECONDS`, then twice as long each time) on a CPU or waiting for
+one, the item waits, and waiting overlaps on threads whatever the plan will
+say: the watcher takes the next items off the gate and starts them on the
+thread pool a waiting plan uses, through an ordinary
+:class:`~gearshift._runner.Runner` (so timeouts, retries, error policy and
+ordering hold).  The first item is still timed alone, on its own thread.
+
+Work that computes is never started early: its first item keeps the calling
+thread busy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ._options import Options
+from ._plan import Plan
+from ._pools import create_backend, may_share, shared_backend
+from ._probe import Gate
+from ._runner import ResultsObserver, Runner
+
+__all__ = ["Lookahead"]
+
+#: how long the first item runs before the helper looks at it (shorter items end first)...
+WATCH_SECONDS = 0.01
+#: ...and then again after twice as long each time, up to this
+MAX_WATCH_SECONDS = 0.1
+#: the calling thread on a CPU (or queued for one) less than this share of the time: it waits
+WAITING_SHARE = 0.3
+#: items started early at most (the plan's limiter takes over from the next segment)
+LOOKAHEAD_ITEMS = 256
+
+
+class Lookahead:
+    """Watches the calling thread during the first item; may start the next items on threads.
+
+    Use: :meth:`arm` right before the first item runs, :meth:`disarm` once the
+    one-at-a-time segment has ended, then, if :attr:`runner` is set, hand out
+    :meth:`batches` (the early items' results, in order) before anything else.
+    :meth:`close` in a ``finally``.  The looking is done by the process's one
+    :class:`_Watcher` thread: arming costs no thread start.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        gate: Gate,
+        options: Options,
+        call: int,
+        items: int,
+        on_results: Callable[[int], ResultsObserver | None],
+    ) -> None:
+        self.fn, self.gate, self.options, self.call = fn, gate, options, call
+        self.items = items
+        self._on_results = on_results
+        self.started = False
+        #: the runner of the early items, once started
+        self.runner: Runner | None = None
+        self._backend: Any = None
+        self._lock = threading.Lock()
+        self._armed = False
+        self._ready = threading.Event()  # set once a start is complete (runner or error)
+        self._error: BaseException | None = None
+        self._shareable = True
+        # what the watcher reads: the calling thread's clocks, at the start of the current interval
+        self._clock = 0
+        self._native = 0
+        self._interval = WATCH_SECONDS
+        self._t0: float | None = None
+        self._cpu0 = 0.0
+        self._queued0: float | None = None
+
+    def arm(self) -> bool:
+        """Start watching the calling thread (False where its CPU time cannot be read from another)."""
+        clock = _cpu_clock(threading.get_ident())
+        if clock is None or self.items < 1:
+            return False
+        self._clock, self._native = clock, threading.get_native_id()
+        # From a thread of a shared pool, the run must not queue work on that pool (see shared_backend).
+        self._shareable = may_share()
+        self._armed = True
+        _watcher().watch(self, 0.0)  # the watcher reads the clocks first, then looks after an interval
+        return True
+
+    def has_started(self) -> bool:
+        """Whether items were started early (the first segment then takes no more)."""
+        return self.started
+
+    def disarm(self) -> None:
+        """The first segment is over: start nothing from now on.
+
+        Once this returns, :attr:`runner` is final.  The watcher is waited for
+        only if it started items (it may be handing them to their runner).
+        """
+        with self._lock:
+            self._armed = False
+            started = self.started
+        if started:
+            self._ready.wait()
+
+    def batches(self) -> Iterator[list[Any]]:
+        """The early items' results, in input order (only after :meth:`disarm`)."""
+        assert self.runner is not None, "batches() of a lookahead that started nothing"
+        if self._error is not None:
+            raise self._error
+        yield from self.runner.batches()
+
+    def close(self) -> None:
+        """Stop watching; a private pool drops early work nobody collected (it is not waited for)."""
+        self.disarm()
+        if self._backend is not None:
+            self._backend.shutdown(wait=False, cancel_futures=True)
+            self._backend = None
+
+    # -- on the watcher thread -------------------------------------------------------
+
+    def look(self) -> float | None:
+        """Read the calling thread's clocks; start the next items if it waits.  Returns the next look's delay."""
+        if not self._armed:
+            return None
+        now, cpu, queued = time.perf_counter(), time.clock_gettime(self._clock), _queued(self._native)
+        if self._t0 is not None:
+            busy = cpu - self._cpu0
+            if queued is not None and self._queued0 is not None:
+                busy += queued - self._queued0
+            if busy < WAITING_SHARE * (now - self._t0):
+                self._start()
+                return None
+            # It computed (or started by importing, connecting...): judged again by what it does next.
+            self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
+        self._t0, self._cpu0, self._queued0 = now, cpu, queued
+        return self._interval
+
+    def _start(self) -> None:
+        with self._lock, self.gate.lock:
+            if not self._armed or self.gate.ended:
+                return
+            self.started = True  # from here the first segment takes nothing more (see AutoRun)
+            offset = self.gate.taken
+            items = self.gate.take_locked(self.items)
+        try:
+            if items:
+                self.runner = self._runner(items, offset)
+        except BaseException as exc:  # raised to the caller by batches(): the items are not dropped silently
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    def _runner(self, items: list[Any], offset: int) -> Runner:
+        # The pool a waiting plan runs on (see AutoRun._main): warm from earlier runs, and
+        # still warm for the plan that follows.
+        from ._planner import Machine
+
+        pool = self.options.workers or Machine.current().max_threads
+        backend = shared_backend("thread", pool) if self._shareable else None
+        if backend is None:
+            backend = self._backend = create_backend("thread", pool)
+        options = dataclasses.replace(self.options, chunksize=self.options.chunksize or 1)
+        plan = Plan("thread", len(items), options.chunksize, ("the first item waits: the next ones start on threads",))
+        runner = Runner(
+            backend,
+            self.fn,
+            options,
+            plan,
+            call=self.call,
+            window=len(items),
+            on_results=self._on_results(offset),
+            first_index=offset,
+        )
+        runner.start(items)
+        return runner
+
+
+class _Watcher(threading.Thread):
+    """The one thread that looks at every armed :class:`Lookahead` of the process when its time comes."""
+
+    def __init__(self) -> None:
+        super().__init__(name="gearshift-lookahead", daemon=True)
+        self._cond = threading.Condition()
+        self._due: list[tuple[float, int, Lookahead]] = []  # a heap: (when, tie-break, lookahead)
+        self._seq = itertools.count()
+
+    def watch(self, lookahead: Lookahead, delay: float) -> None:
+        with self._cond:
+            heapq.heappush(self._due, (time.monotonic() + delay, next(self._seq), lookahead))
+            self._cond.notify()
+
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._due:
+                    self._cond.wait()
+                when, _, lookahead = self._due[0]
+                left = when - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                heapq.heappop(self._due)
+            try:
+                delay = lookahead.look()
+            except Exception:  # never let one run's trouble end the watching for every other
+                delay = None
+            if delay is not None:
+                self.watch(lookahead, delay)
+
+
+_the_watcher: _Watcher | None = None
+_watcher_lock = threading.Lock()
+
+
+def _watcher() -> _Watcher:
+    """The process's watcher thread, started on first use (and again in a forked child)."""
+    global _the_watcher
+    with _watcher_lock:
+        if _the_watcher is None or not _the_watcher.is_alive():
+            _the_watcher = _Watcher()
+            _the_watcher.start()
+        return _the_watcher
+
+
+def _cpu_clock(ident: int) -> int | None:
+    """The CPU-time clock of thread ``ident``, readable from any thread (POSIX), or None."""
+    try:
+        clock = time.pthread_getcpuclockid(ident)
+        time.clock_gettime(clock)
+    except (AttributeError, OSError):
+        return None
+    return clock
+
+
+def _queued(native: int) -> float | None:
+    """Seconds thread ``native`` (an OS thread id of this process) has waited for a CPU (Linux), or None."""
+    try:
+        with open(f"/proc/self/task/{native}/schedstat", "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None

@@ -1,0 +1,160 @@
+"""auto's lookahead: while a first item that waits runs alone, the next ones start on threads.
+
+Real threads, real sleeps and real CPU work; what is checked is what ran when
+(start and end stamps of each call), never how fast.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import gearshift
+from gearshift import Failure
+from gearshift._auto import AutoRun
+from gearshift._lookahead import LOOKAHEAD_ITEMS
+from gearshift._options import make_options
+from gearshift._task import CALL_ONE
+
+#: the first item's length: long enough for the lookahead to look at it twice on a busy machine
+FIRST = 0.3
+
+
+class Stamps:
+    """Runs ``work`` and notes when each item started and ended, how many ran at once at most."""
+
+    def __init__(self, work: Any) -> None:
+        self.work = work
+        self.lock = threading.Lock()
+        self.started: dict[Any, float] = {}
+        self.ended: dict[Any, float] = {}
+        self.calls: list[Any] = []
+        self.running = 0
+        self.most = 0
+
+    def __call__(self, x: Any) -> Any:
+        with self.lock:
+            self.calls.append(x)
+            self.started[x] = time.perf_counter()
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return self.work(x)
+        finally:
+            with self.lock:
+                self.running -= 1
+                self.ended[x] = time.perf_counter()
+
+    def overlapping_first(self) -> list[Any]:
+        """Items (other than 0) that started while item 0 was still running."""
+        return [x for x, t in self.started.items() if x != 0 and t < self.ended[0]]
+
+
+def first_waits(x: int) -> int:
+    time.sleep(FIRST if x == 0 else 0.005)
+    return x * 2
+
+
+def first_computes(x: int) -> int:
+    end = time.thread_time() + (FIRST if x == 0 else 0.005)
+    while time.thread_time() < end:
+        pass
+    return x * 2
+
+
+@pytest.mark.timeout(60)
+def test_a_first_item_that_waits_has_the_next_ones_started_on_threads() -> None:
+    fn = Stamps(first_waits)
+    out = gearshift.map(fn, range(60), mode="auto")
+    assert out == [x * 2 for x in range(60)]
+    assert sorted(fn.calls) == list(range(60))  # each item exactly once
+    assert len(fn.overlapping_first()) >= 10
+
+
+@pytest.mark.timeout(60)
+def test_a_first_item_that_computes_runs_alone() -> None:
+    fn = Stamps(first_computes)
+    out = gearshift.map(fn, range(8), mode="auto")
+    assert out == [x * 2 for x in range(8)]
+    assert sorted(fn.calls) == list(range(8))
+    assert fn.overlapping_first() == []
+
+
+@pytest.mark.timeout(60)
+def test_items_started_early_count_against_workers() -> None:
+    fn = Stamps(first_waits)
+    assert gearshift.map(fn, range(40), mode="auto", workers=3) == [x * 2 for x in range(40)]
+    assert fn.most <= 3
+    assert fn.overlapping_first()  # two more ran meanwhile
+    fn = Stamps(first_waits)
+    assert gearshift.map(fn, range(10), mode="auto", workers=1) == [x * 2 for x in range(10)]
+    assert fn.most == 1
+
+
+@pytest.mark.timeout(60)
+def test_no_more_items_start_early_than_the_lookahead_allows() -> None:
+    fn = Stamps(first_waits)
+    n = LOOKAHEAD_ITEMS + 200
+    assert gearshift.map(fn, range(n), mode="auto") == [x * 2 for x in range(n)]
+    assert len(fn.overlapping_first()) >= 10
+    # what started before item 0 ended: the lookahead's items, and none of the plan's (it starts after)
+    assert max(fn.overlapping_first()) <= LOOKAHEAD_ITEMS
+
+
+@pytest.mark.timeout(60)
+def test_failures_among_the_early_items_keep_their_input_index() -> None:
+    def fn(x: int) -> int:
+        if x in (7, 250):
+            raise ValueError(f"bad {x}")
+        return first_waits(x)
+
+    out = gearshift.map(fn, range(300), mode="auto", errors="return")
+    failures = [(i, r.index) for i, r in enumerate(out) if isinstance(r, Failure)]
+    assert failures == [(7, 7), (250, 250)]
+    assert all(r == 2 * i for i, r in enumerate(out) if not isinstance(r, Failure))
+
+
+@pytest.mark.timeout(60)
+def test_errors_raise_in_an_early_item_hands_out_what_came_before() -> None:
+    def fn(x: int) -> int:
+        if x == 7:
+            raise ValueError("bad 7")
+        return first_waits(x)
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="bad 7"):
+        for r in gearshift.imap(fn, range(100), mode="auto"):
+            got.append(r)
+    assert got == [x * 2 for x in range(7)]
+
+
+@pytest.mark.timeout(60)
+def test_closing_imap_while_items_run_early_stops_taking_input() -> None:
+    taken: list[int] = []
+
+    def source() -> Any:
+        for x in range(10_000):
+            taken.append(x)
+            yield x
+
+    fn = Stamps(first_waits)
+    it = gearshift.imap(fn, source(), mode="auto")
+    assert next(it) == 0
+    it.close()  # type: ignore[attr-defined]
+    assert len(taken) <= LOOKAHEAD_ITEMS + 2
+    assert len(fn.calls) <= len(taken)
+    calls = len(fn.calls)
+    time.sleep(0.1)
+    assert len(fn.calls) == calls  # nothing more starts after the close
+
+
+@pytest.mark.timeout(60)
+def test_the_plan_after_a_waiting_first_item_is_threads_and_keeps_order() -> None:
+    n = LOOKAHEAD_ITEMS + 200  # more than the lookahead takes: a plan is made for the rest
+    run = AutoRun(Stamps(first_waits), make_options(), CALL_ONE, False, None)
+    out = [r for batch in run.batches(range(n)) for r in batch]
+    assert out == [x * 2 for x in range(n)]
+    assert run.plan is not None and run.plan.mode == "thread"
