@@ -13,8 +13,8 @@ A run slower than ``--limit`` seconds is cut short (it is then only a lower
 bound, marked ``>``, and never the oracle).  Every completed run's results are
 checked against the workload's own ``check``.
 
-    python benchmarks/planner.py            # full scale, ~10 minutes on 2 cores
-    python benchmarks/planner.py --quick    # smaller inputs, ~2 minutes
+    python benchmarks/planner.py            # full scale, about 25 minutes on 2 cores
+    python benchmarks/planner.py --quick    # smaller inputs, a few minutes
 
 Writes ``benchmarks/results/planner.json`` and ``benchmarks/results/planner.md``.
 """
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller inputs")
     parser.add_argument("--only", nargs="*", help="workload names (default: all)")
-    parser.add_argument("--repeat", type=int, default=5, help="rounds (default 5; beyond 3 only for runs under 3 s)")
+    parser.add_argument("--repeat", type=int, default=9, help="rounds (default 9; beyond 3 only for runs under 3 s)")
     parser.add_argument("--limit", type=float, default=20.0, help="cut a run after this many seconds")
     parser.add_argument("--long", type=float, default=5.0, help="runs longer than this are measured once")
     parser.add_argument("--repeat-small", type=int, default=7, help="rounds of the planning-overhead jobs (0: skip)")

@@ -288,3 +288,15 @@ def test_results_that_grow_huge_change_the_plan() -> None:
     assert second is not None
     assert second.result_bytes is not None
     assert second.result_bytes >= 2**20
+
+
+@pytest.mark.timeout(60)
+def test_failure_indices_count_from_the_whole_input_in_every_segment() -> None:
+    def fn(x: int) -> int:
+        if x in (5, 3000, 9999):
+            raise ValueError(f"bad {x}")
+        return x
+
+    out = gearshift.map(fn, range(10_000), mode="auto", errors="return")
+    failures = [(i, r.index) for i, r in enumerate(out) if isinstance(r, Failure)]
+    assert failures == [(5, 5), (3000, 3000), (9999, 9999)]
