@@ -158,3 +158,24 @@ def test_the_plan_after_a_waiting_first_item_is_threads_and_keeps_order() -> Non
     out = [r for batch in run.batches(range(n)) for r in batch]
     assert out == [x * 2 for x in range(n)]
     assert run.plan is not None and run.plan.mode == "thread"
+
+
+@pytest.mark.timeout(60)
+def test_results_observers_see_every_early_item_once_with_its_input_index() -> None:
+    from gearshift._api import _Run
+
+    seen: dict[int, Any] = {}
+
+    def observe(start: int, outcomes: list[Any], failed: int) -> None:
+        for k, outcome in enumerate(outcomes):
+            assert start + k not in seen, f"index {start + k} reported twice"
+            seen[start + k] = outcome
+
+    fn = Stamps(first_waits)
+    n = LOOKAHEAD_ITEMS + 100
+    run = _Run(fn, make_options(errors="return"), CALL_ONE, None, on_results=observe)
+    results = [r for batch in run.batches(iter(range(n))) for r in batch]
+    assert results == [x * 2 for x in range(n)]
+    assert fn.overlapping_first()  # the lookahead did start items early
+    assert sorted(seen) == list(range(n))
+    assert all(seen[i] == 2 * i for i in range(n))
