@@ -21,10 +21,11 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import gearshift._auto as auto_module  # noqa: E402
-from gearshift._bench.servers import http_server, raise_fd_limit  # noqa: E402
-from gearshift._bench.workloads import WORKLOADS  # noqa: E402
-from planner import run_once  # noqa: E402
+from planner import run_once
+
+import gearshift._auto as auto_module
+from gearshift._bench.servers import http_server, raise_fd_limit
+from gearshift._bench.workloads import WORKLOADS
 
 
 def main() -> None:
@@ -52,7 +53,9 @@ def main() -> None:
                 times[choice].append(seconds)
     auto_module.AutoRun._arm_lookahead = shipped  # type: ignore[method-assign]
     base = statistics.median(times["thread-128"])
-    print(f"{workload.name} x {len(items)}, median of {args.rounds} interleaved rounds (load {os.getloadavg()[0]:.1f}):")
+    print(
+        f"{workload.name} x {len(items)}, median of {args.rounds} interleaved rounds (load {os.getloadavg()[0]:.1f}):"
+    )
     for choice, values in times.items():
         median = statistics.median(values)
         print(f"  {choice:>24}: {median:.3f} s  {median / base:.2f}x thread-128")
