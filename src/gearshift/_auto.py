@@ -215,8 +215,10 @@ class AutoRun:
             items = min(items, self.options.workers - 1)  # the first item counts against the cap too
         if gate.remaining is not None:
             items = min(items, gate.remaining - 1)
+        if items < 1:
+            return None
         lookahead = Lookahead(self.fn, gate, self.options, self.call, items, self._shifted)
-        if items < 1 or not lookahead.arm():
+        if not lookahead.arm():
             return None
         self._lookahead = lookahead
         return lookahead

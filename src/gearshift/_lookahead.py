@@ -30,12 +30,12 @@ from typing import Any
 from ._options import Options
 from ._plan import Plan
 from ._pools import create_backend, may_share, shared_backend
-from ._probe import Gate
+from ._probe import Gate, runqueue_seconds
 from ._runner import ResultsObserver, Runner
 
 __all__ = ["Lookahead"]
 
-#: how long the first item runs before the helper looks at it (shorter items end first)...
+#: how long the first item runs before the watcher looks at it (shorter items end first)...
 WATCH_SECONDS = 0.01
 #: ...and then again after twice as long each time, up to this
 MAX_WATCH_SECONDS = 0.1
@@ -132,7 +132,7 @@ class Lookahead:
         """Read the calling thread's clocks; start the next items if it waits.  Returns the next look's delay."""
         if not self._armed:
             return None
-        now, cpu, queued = time.perf_counter(), time.clock_gettime(self._clock), _queued(self._native)
+        now, cpu, queued = time.perf_counter(), time.clock_gettime(self._clock), runqueue_seconds(self._native)
         if self._t0 is not None:
             busy = cpu - self._cpu0
             if queued is not None and self._queued0 is not None:
@@ -240,12 +240,3 @@ def _cpu_clock(ident: int) -> int | None:
     except (AttributeError, OSError):
         return None
     return clock
-
-
-def _queued(native: int) -> float | None:
-    """Seconds thread ``native`` (an OS thread id of this process) has waited for a CPU (Linux), or None."""
-    try:
-        with open(f"/proc/self/task/{native}/schedstat", "rb") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return None

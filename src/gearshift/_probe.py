@@ -344,10 +344,15 @@ def _pickle_cost(values: list[Any]) -> tuple[int, float]:
     return size, max(full - one, 0.0) / (n - 1) if full > one else full / n
 
 
-def runqueue_seconds() -> float | None:
-    """Seconds this thread has spent ready to run but waiting for a CPU (Linux), or None."""
+def runqueue_seconds(native_id: int | None = None) -> float | None:
+    """Seconds a thread has spent ready to run but waiting for a CPU (Linux), or None.
+
+    The calling thread by default; another thread of this process by its OS id
+    (``threading.get_native_id()``).
+    """
+    path = "/proc/thread-self/schedstat" if native_id is None else f"/proc/self/task/{native_id}/schedstat"
     try:
-        with open("/proc/thread-self/schedstat", "rb") as f:
+        with open(path, "rb") as f:
             return int(f.read().split()[1]) / 1e9
     except (OSError, ValueError, IndexError):
         return None
