@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -109,3 +110,12 @@ def lookup(table: dict[int, int], key: int) -> int:
 async def alookup(table: dict[int, int], key: int) -> int:
     await asyncio.sleep(0)
     return table[key]
+
+
+def sleeps_of(thread: threading.Thread) -> int:
+    """How many times ``thread`` has gone to sleep so far (Linux: its voluntary context switches)."""
+    with open(f"/proc/self/task/{thread.native_id}/status") as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches in /proc")

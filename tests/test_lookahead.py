@@ -6,6 +6,7 @@ Real threads, real sleeps and real CPU work; what is checked is what ran when
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Any
@@ -15,9 +16,11 @@ import pytest
 import gearshift
 from gearshift import Failure
 from gearshift._auto import AutoRun
-from gearshift._lookahead import LOOKAHEAD_ITEMS
+from gearshift._lookahead import LOOKAHEAD_ITEMS, _watcher
 from gearshift._options import make_options
+from gearshift._probe import Sampler
 from gearshift._task import CALL_ONE
+from helpers import sleeps_of
 
 #: the first item's length: long enough for the lookahead to look at it twice on a busy machine
 FIRST = 0.3
@@ -81,6 +84,33 @@ def test_a_first_item_that_computes_runs_alone() -> None:
     assert out == [x * 2 for x in range(8)]
     assert sorted(fn.calls) == list(range(8))
     assert fn.overlapping_first() == []
+
+
+def computes_briefly(x: int) -> int:
+    end = time.thread_time() + 0.002
+    while time.thread_time() < end:
+        pass
+    return x
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.timeout(60)
+def test_the_watcher_sleeps_while_the_items_after_the_first_are_measured(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A look takes the GIL from an item that computes; measured, that handover looks like
+    # the item went to sleep. Only the first item is watched, and the pending look is taken back.
+    gearshift.map(computes_briefly, range(3), mode="auto")  # the process's watcher exists from here
+    watcher = _watcher()
+    seen: list[int] = []
+    observe = Sampler.observe
+
+    def noting(self: Sampler, *args: Any) -> None:
+        seen.append(sleeps_of(watcher))
+        observe(self, *args)
+
+    monkeypatch.setattr(Sampler, "observe", noting)
+    assert gearshift.map(computes_briefly, range(40), mode="auto") == list(range(40))
+    assert len(seen) >= 2  # items measured after the first one
+    assert seen[1:] == [seen[0]] * (len(seen) - 1)
 
 
 @pytest.mark.timeout(60)

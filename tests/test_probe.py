@@ -15,6 +15,7 @@ import pytest
 
 import gearshift
 from gearshift import Profile
+from gearshift._probe import Sampler, wants_thread_probe
 
 BUFFER = bytes(range(256)) * 16384  # 4 MiB: hashlib releases the GIL on it
 
@@ -233,3 +234,24 @@ def test_an_awaiting_coroutine_frees_its_loop_on_a_crowded_machine(crowded: None
     p = gearshift.profile(anap, range(4))
     assert p.loop_blocked is not None
     assert p.loop_blocked < 0.3, p
+
+
+def _sampled(wall: float, cpu: float) -> Sampler:
+    """A sampler that measured three items of ``wall`` seconds, ``cpu`` of them on a CPU, cheap to pickle."""
+    sampler = Sampler(False)
+    sampler.wall, sampler.cpu = [wall] * 3, [cpu] * 3
+    sampler.pickles = {"item": (8, 1e-6), "result": (8, 1e-6)}
+    return sampler
+
+
+@pytest.mark.parametrize(
+    ("cpu", "probed"),
+    [
+        (0.2, False),  # mostly waiting: it overlaps on threads, nothing to find out
+        (0.55, True),  # mixed: is the rest waiting, or a host that took the CPU away?
+        (0.69, True),
+        (0.95, False),  # computing and cheap to pickle: processes, whatever threads would do
+    ],
+)
+def test_cheap_to_pickle_work_is_probed_on_threads_only_when_mixed(cpu: float, probed: bool) -> None:
+    assert wants_thread_probe(_sampled(0.003, cpu * 0.003)) is probed

@@ -162,6 +162,7 @@ class AutoRun:
                         sampler,
                         on_results=self._shifted(gate.taken),
                         until=lookahead.has_started if lookahead is not None else None,
+                        after_first=lookahead.disarm if lookahead is not None else None,
                     )
                 ):
                     if len(kept) < PICKLE_SAMPLE:

@@ -15,6 +15,14 @@ ordering hold).  The first item is still timed alone, on its own thread.
 
 Work that computes is never started early: its first item keeps the calling
 thread busy.
+
+Only the first item is watched.  The watcher needs the GIL to look, so each
+look at a thread that computes takes the GIL from it, and to the measuring
+that follows such a handover looks like the item went to sleep (the sign it
+uses to tell time the machine took away from waiting).  Once the first item
+is over, :meth:`Lookahead.disarm` takes the pending look back and waits the
+moment it takes the watcher to go back to sleep, so the items measured next
+are not disturbed.
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ MAX_WATCH_SECONDS = 0.1
 WAITING_SHARE = 0.3
 #: items started early at most (the plan's limiter takes over from the next segment)
 LOOKAHEAD_ITEMS = 256
+#: how long :meth:`Lookahead.disarm` waits at most for the watcher to go back to sleep
+FORGET_WAIT = 0.005
 
 
 class Lookahead:
@@ -80,7 +90,7 @@ class Lookahead:
         self._clock = 0
         self._native = 0
         self._interval = WATCH_SECONDS
-        self._t0: float | None = None
+        self._t0 = 0.0
         self._cpu0 = 0.0
         self._queued0: float | None = None
 
@@ -93,22 +103,32 @@ class Lookahead:
         # From a thread of a shared pool, the run must not queue work on that pool (see shared_backend).
         self._shareable = may_share()
         self._armed = True
-        _watcher().watch(self, 0.0)  # the watcher reads the clocks first, then looks after an interval
+        # The clocks at the start, read here, so that the first interval starts with the item.
+        self._t0, self._cpu0, self._queued0 = time.perf_counter(), time.clock_gettime(clock), runqueue_seconds()
+        _watcher().watch(self, self._interval)
         return True
+
+    @property
+    def armed(self) -> bool:
+        """Whether items may still be started early (between :meth:`arm` and :meth:`disarm`)."""
+        return self._armed
 
     def has_started(self) -> bool:
         """Whether items were started early (the first segment then takes no more)."""
         return self.started
 
     def disarm(self) -> None:
-        """The first segment is over: start nothing from now on.
+        """The first item is over: start nothing from now on, and look no more.
 
-        Once this returns, :attr:`runner` is final.  The watcher is waited for
-        only if it started items (it may be handing them to their runner).
+        Once this returns, :attr:`runner` is final and the watcher is asleep
+        (unless other runs keep it busy).  It is waited for only if it started
+        items (it may be handing them to their runner).  Calling it again is harmless.
         """
         with self._lock:
-            self._armed = False
+            was_armed, self._armed = self._armed, False
             started = self.started
+        if was_armed:
+            _watcher().forget(self)
         if started:
             self._ready.wait()
 
@@ -133,15 +153,14 @@ class Lookahead:
         if not self._armed:
             return None
         now, cpu, queued = time.perf_counter(), time.clock_gettime(self._clock), runqueue_seconds(self._native)
-        if self._t0 is not None:
-            busy = cpu - self._cpu0
-            if queued is not None and self._queued0 is not None:
-                busy += queued - self._queued0
-            if busy < WAITING_SHARE * (now - self._t0):
-                self._start()
-                return None
-            # It computed (or started by importing, connecting...): judged again by what it does next.
-            self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
+        busy = cpu - self._cpu0
+        if queued is not None and self._queued0 is not None:
+            busy += queued - self._queued0
+        if busy < WAITING_SHARE * (now - self._t0):
+            self._start()
+            return None
+        # It computed (or started by importing, connecting...): judged again by what it does next.
+        self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
         self._t0, self._cpu0, self._queued0 = now, cpu, queued
         return self._interval
 
@@ -193,29 +212,53 @@ class _Watcher(threading.Thread):
         self._cond = threading.Condition()
         self._due: list[tuple[float, int, Lookahead]] = []  # a heap: (when, tie-break, lookahead)
         self._seq = itertools.count()
+        self._asleep = threading.Event()  # set while it waits for the next look
 
-    def watch(self, lookahead: Lookahead, delay: float) -> None:
+    def watch(self, lookahead: Lookahead, delay: float, *, again: bool = False) -> None:
         with self._cond:
+            if again and not lookahead.armed:
+                return  # disarmed while being looked at: its forget() found nothing to take back
             heapq.heappush(self._due, (time.monotonic() + delay, next(self._seq), lookahead))
             self._cond.notify()
+
+    def forget(self, lookahead: Lookahead) -> None:
+        """Take back ``lookahead``'s pending look; return once the watcher sleeps again.
+
+        Left in place, the look would wake the watcher later, in the middle of
+        items being measured.  Woken now, it goes back to sleep within
+        microseconds while the caller waits here (at most :data:`FORGET_WAIT`).
+        """
+        with self._cond:
+            kept = [entry for entry in self._due if entry[2] is not lookahead]
+            if len(kept) == len(self._due):
+                return  # none pending: being looked at right now, it will not be put back (disarmed)
+            heapq.heapify(kept)
+            self._due = kept
+            self._asleep.clear()
+            self._cond.notify()
+        self._asleep.wait(FORGET_WAIT)
 
     def run(self) -> None:
         while True:
             with self._cond:
-                while not self._due:
+                if not self._due:
+                    self._asleep.set()
                     self._cond.wait()
+                    continue
                 when, _, lookahead = self._due[0]
                 left = when - time.monotonic()
                 if left > 0:
+                    self._asleep.set()
                     self._cond.wait(left)
                     continue
+                self._asleep.clear()
                 heapq.heappop(self._due)
             try:
                 delay = lookahead.look()
             except Exception:  # never let one run's trouble end the watching for every other
                 delay = None
             if delay is not None:
-                self.watch(lookahead, delay)
+                self.watch(lookahead, delay, again=True)
 
 
 _the_watcher: _Watcher | None = None

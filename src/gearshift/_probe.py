@@ -50,6 +50,8 @@ SECOND_LOOK_SECONDS = 0.2
 PROFILE_BUDGET = 0.2
 #: items shorter than this are not worth a thread probe (dispatch would dominate)
 THREAD_PROBE_MIN_SECONDS = 50e-6
+#: items on a CPU less than this share of their time (and at least half) are probed on threads
+MIXED_CPU_SHARE = 0.7
 #: items per thread in the thread probe: at least this many...
 THREAD_PROBE_ROUNDS = 2
 #: ...and enough for the probe to last about this long (short probes are mostly noise)
@@ -391,11 +393,26 @@ def run_sequential(
     max_items: int | None = None,
     on_results: ResultsObserver | None = None,
     until: Callable[[], bool] | None = None,
+    after_first: Callable[[], None] | None = None,
 ) -> Iterator[list[Any]]:
-    """Phase 1: items one at a time on this thread until the sample is big enough (or ``until()``); yields results."""
+    """Phase 1: items one at a time on this thread until the sample is big enough (or ``until()``); yields results.
+
+    ``after_first`` is called once the first item is over, before the sampler
+    reads its counters: whatever it does (wake a thread, wait) is not put on
+    the items measured after it.
+    """
     from ._backends._sync import Backend as SyncBackend
 
     plan = Plan("sync", 1, None, ("measuring: items one at a time, in growing chunks",))
+    observe = sampler.observe
+    if after_first is not None:
+        first = [after_first]
+
+        def observe(items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
+            if first:
+                first.pop()()
+            sampler.observe(items, elapsed, cpu, nbytes)
+
     sampler.baseline()  # so the first item's wait for a CPU is not taken for I/O
     runner = Runner(
         SyncBackend(),
@@ -403,7 +420,7 @@ def run_sequential(
         options,
         plan,
         call=call,
-        observer=sampler.observe,
+        observer=observe,
         on_results=on_results,
         first_index=gate.taken,
     )
@@ -421,14 +438,18 @@ def wants_thread_probe(sampler: Sampler, *, always: bool = False) -> bool:
     overlaps on threads).  Unless ``always``, only when processes, the other
     way to spread computation, would pay for it: ``fn`` or the data does not
     pickle, or pickling costs over a tenth of the work; or on a free-threaded
-    build, where threads may scale without pickling at all.
+    build, where threads may scale without pickling at all; or when the work
+    is mixed (:data:`MIXED_CPU_SHARE`): then the planner weighs threads that
+    overlap the rest of an item against processes, and the rest may not be
+    waiting at all but time a virtual machine's host took the CPU away, which
+    the thread's clocks cannot tell apart (see :meth:`Sampler.observe`).
     """
     if not sampler.wall:
         return False
     wall, cpu = _typical(sampler.wall), _typical(sampler.cpu)
     if wall < THREAD_PROBE_MIN_SECONDS or cpu < 0.5 * wall:
         return False
-    if always or not gil_enabled() or "unpicklable" in sampler.pickles:
+    if always or not gil_enabled() or "unpicklable" in sampler.pickles or cpu < MIXED_CPU_SHARE * wall:
         return True
     item, result = sampler.pickles.get("item"), sampler.pickles.get("result")
     if item is None or result is None:

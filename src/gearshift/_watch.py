@@ -128,9 +128,11 @@ class _Watchdog:
                     if watch.expire(now):
                         watch.on_abandon(watch.thread)
                 # Deadlines only move later while a chunk runs, so waking early is harmless.
+                # With nothing to watch it sleeps until add(): a thread that wakes for nothing
+                # takes the GIL from whatever computes, and auto's measuring sees that as waiting.
                 soonest = min((w.deadline for w in self._watches), default=float("inf"))
                 wait = None if soonest == float("inf") else max(0.001, min(soonest - now, 1.0))
-                self._cond.wait(1.0 if wait is None else wait)
+                self._cond.wait(wait)
 
 
 _watchdog = _Watchdog()
