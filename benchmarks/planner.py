@@ -7,13 +7,17 @@ at its default of 100 and at 1000 in flight) and under ``mode="auto"``,
 interleaved round by round (each round starting one place further along the list, so
 no choice always runs right after the same neighbour), and reports the median time of
 each.  The oracle is
-the fastest fixed choice; the figure of merit is ``auto / oracle``.
+the fastest fixed choice; the figure of merit is ``auto / oracle``, the ratio of
+the two medians.  Next to it, ``paired`` is the median over rounds of auto's
+time over the oracle's in the same round: on a shared host whose speed swings
+by a quarter for seconds at a time, runs close in time are slowed alike, so
+this ratio of neighbours is the steadier estimate on short jobs.
 
 A run slower than ``--limit`` seconds is cut short (it is then only a lower
 bound, marked ``>``, and never the oracle).  Every completed run's results are
 checked against the workload's own ``check``.
 
-    python benchmarks/planner.py            # full scale, about 25 minutes on 2 cores
+    python benchmarks/planner.py            # full scale, about 28 minutes on 2 cores
     python benchmarks/planner.py --quick    # smaller inputs, a few minutes
 
 Writes ``benchmarks/results/planner.json`` and ``benchmarks/results/planner.md``.
@@ -42,6 +46,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 #: runs shorter than this (seconds) get rounds beyond three: on a shared 2-core host a
 #: one-second run varies by a quarter from round to round, so three are too few
 SHORT_RUN = 3.0
+#: runs shorter than this get ``--repeat-short`` rounds: a sub-second job is where a
+#: swing of the host's speed outlasts a whole round
+VERY_SHORT_RUN = 1.0
 
 
 def configs(workload: Workload) -> list[tuple[str, str, int | None]]:
@@ -105,7 +112,7 @@ def bench(workload: Workload, url: str | None, args: argparse.Namespace) -> dict
     items = workload.items(url=url, quick=args.quick)
     runs: dict[str, list[tuple[float, bool]]] = {}
     choices = [*configs(workload), ("auto", "auto", None)]
-    for round_ in range(args.repeat):
+    for round_ in range(max(args.repeat, args.repeat_short)):
         turn = round_ % len(choices)
         for label, mode, workers in choices[turn:] + choices[:turn]:
             done = runs.get(label, [])
@@ -115,12 +122,16 @@ def bench(workload: Workload, url: str | None, args: argparse.Namespace) -> dict
                 continue  # long runs are measured once
             if round_ >= 3 and done and done[0][0] > SHORT_RUN:
                 continue  # rounds beyond three only for short, noisy runs
+            if round_ >= args.repeat and done and done[0][0] > VERY_SHORT_RUN:
+                continue
             runs.setdefault(label, []).append(run_once(workload, items, mode, workers, args.limit))
     times = {label: statistics.median(s for s, _ in r) for label, r in runs.items()}
     finished = {label: all(ok for _, ok in r) for label, r in runs.items()}
     fixed = [label for label, *_ in configs(workload) if finished[label]]
     oracle = min(fixed, key=lambda label: times[label])
     ratio = times["auto"] / times[oracle] if finished["auto"] else math.inf
+    pairs = list(zip(runs["auto"], runs[oracle]))  # round by round (both measured once: one pair)
+    paired = statistics.median(a / o for (a, _), (o, _) in pairs) if finished["auto"] else math.inf
     return {
         "workload": workload.name,
         "items": len(items),
@@ -128,6 +139,8 @@ def bench(workload: Workload, url: str | None, args: argparse.Namespace) -> dict
         "finished": finished,
         "oracle": oracle,
         "auto_over_oracle": round(ratio, 3),
+        "paired": round(paired, 3),
+        "rounds": {label: len(r) for label, r in runs.items()},
         "auto_plan": auto_plan(workload, items) if args.explain else None,
     }
 
@@ -179,10 +192,12 @@ def markdown(rows: list[dict[str, Any]], geomean: float, meta: dict[str, Any]) -
     labels: list[str] = []
     for row in rows:
         labels += [k for k in row["times"] if k not in labels and k != "auto"]
-    head = ["workload", "items", *labels, "auto", "oracle", "auto/oracle"]
+    head = ["workload", "items", *labels, "auto", "oracle", "auto/oracle", "paired"]
     lines = [
         f"`{meta['command']}` on {meta['cpus']} usable CPUs, Python {meta['python']}; median seconds "
-        f"of up to {meta['repeat']} interleaved rounds (`>`: cut short at {meta['limit']:g} s); "
+        f"of up to {meta['repeat']} interleaved rounds, {meta.get('repeat_short', meta['repeat'])} for runs "
+        f"under {VERY_SHORT_RUN:g} s (`>`: cut short at {meta['limit']:g} s); `paired`: median of the "
+        "per-round ratios; "
         f"load average {meta['loadavg_start'][0]:g} at the start, {meta['loadavg_end'][0]:g} at the end.",
         "",
         "| " + " | ".join(head) + " |",
@@ -196,7 +211,7 @@ def markdown(rows: list[dict[str, Any]], geomean: float, meta: dict[str, Any]) -
                 continue
             mark = "" if row["finished"][label] else ">"
             cells.append(f"{mark}{row['times'][label]:.3g}")
-        cells += [row["oracle"], f"**{row['auto_over_oracle']:.2f}**"]
+        cells += [row["oracle"], f"**{row['auto_over_oracle']:.2f}**", f"{row.get('paired', math.nan):.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     worst = max(r["auto_over_oracle"] for r in rows)
     lines += ["", f"Geometric mean of auto/oracle: **{geomean:.2f}**; worst: {worst:.2f}."]
@@ -224,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller inputs")
     parser.add_argument("--only", nargs="*", help="workload names (default: all)")
     parser.add_argument("--repeat", type=int, default=9, help="rounds (default 9; beyond 3 only for runs under 3 s)")
+    parser.add_argument(
+        "--repeat-short", type=int, default=21, help=f"rounds for runs under {VERY_SHORT_RUN:g} s (default 21)"
+    )
     parser.add_argument("--limit", type=float, default=20.0, help="cut a run after this many seconds")
     parser.add_argument("--long", type=float, default=5.0, help="runs longer than this are measured once")
     parser.add_argument("--repeat-small", type=int, default=7, help="rounds of the planning-overhead jobs (0: skip)")
@@ -251,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "repeat": args.repeat,
+        "repeat_short": args.repeat_short,
         "limit": args.limit,
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         # The machine may be shared: the load average says how much else was running.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,7 @@ def test_benchmark_rejects_unknown_names() -> None:
 def test_planner_benchmark_writes_results(tmp_path: Path) -> None:
     cmd = [
         sys.executable, str(ROOT / "benchmarks" / "planner.py"), "--quick", "--only", "tiny",
-        "--repeat", "2", "--repeat-small", "0", "--explain", "--out", str(tmp_path),
+        "--repeat", "2", "--repeat-short", "3", "--repeat-small", "0", "--explain", "--out", str(tmp_path),
     ]  # fmt: skip
     subprocess.run(cmd, check=True, timeout=120, capture_output=True)
     data = json.loads((tmp_path / "planner.json").read_text())
@@ -57,6 +58,8 @@ def test_planner_benchmark_writes_results(tmp_path: Path) -> None:
     assert any(label.startswith("process-") for label in row["times"])
     assert row["oracle"] in row["times"] and row["oracle"] != "auto"
     assert row["auto_over_oracle"] == pytest.approx(row["times"]["auto"] / row["times"][row["oracle"]], rel=0.03)
+    assert row["rounds"] == {label: 3 for label in row["times"]}  # sub-second runs get --repeat-short rounds
+    assert 0 < row["paired"] < math.inf
     assert row["auto_plan"]
     assert data["geomean"] == pytest.approx(row["auto_over_oracle"], rel=0.01)
     md = (tmp_path / "planner.md").read_text()
