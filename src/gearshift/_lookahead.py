@@ -52,7 +52,7 @@ WAITING_SHARE = 0.3
 #: items started early at most (the plan's limiter takes over from the next segment)
 LOOKAHEAD_ITEMS = 256
 #: how long :meth:`Lookahead.disarm` waits at most for the watcher to go back to sleep
-FORGET_WAIT = 0.005
+FORGET_WAIT = 0.02  # it takes microseconds, unless the machine keeps the watcher from a CPU
 
 
 class Lookahead:
