@@ -169,7 +169,7 @@ class AutoRun:
                         kept.extend(r for r in batch[:PICKLE_SAMPLE] if not isinstance(r, Failure))
                     yield batch
                 if lookahead is not None:
-                    lookahead.disarm()
+                    lookahead.disarm()  # done already after the first item, unless no item ran
                     early = lookahead if lookahead.runner is not None else None
                 if gate.ended:
                     yield from self._early(early)
