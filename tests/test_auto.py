@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import threading
 import time
@@ -300,3 +301,46 @@ def test_failure_indices_count_from_the_whole_input_in_every_segment() -> None:
     out = gearshift.map(fn, range(10_000), mode="auto", errors="return")
     failures = [(i, r.index) for i, r in enumerate(out) if isinstance(r, Failure)]
     assert failures == [(5, 5), (3000, 3000), (9999, 9999)]
+
+
+BUFFERS = [bytes([i]) * (2 << 20) for i in range(32)]  # 2 MiB each: copying one costs milliseconds
+
+
+def sha(data: bytes) -> str:
+    """hashlib releases the GIL on big buffers: threads use every CPU, without copying."""
+    digest = hashlib.sha256()
+    for _ in range(4):
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def spin_over(data: bytes) -> int:
+    """Holds the GIL for milliseconds, and its argument is a big buffer."""
+    return spin(300_000) + len(data)
+
+
+def test_big_buffers_to_gil_releasing_work_go_to_threads_unpickled() -> None:
+    for _ in range(3):  # a busy machine makes one GIL probe noisy: the GIL must look free once
+        out, run = auto_run(sha, BUFFERS)
+        assert out == [sha(b) for b in BUFFERS]
+        assert run.plan is not None and run.plan.profile is not None, "the measuring took every item"
+        if run.plan.mode == "thread":
+            break
+    assert run.plan.mode == "thread", str(run.plan)
+    profile = run.plan.profile
+    # Pickling the buffers was never worth measuring: processes could not have won.
+    assert profile.item_pickle_seconds is None and profile.item_bytes == 2 << 20, profile
+    assert "processes would not beat threads, so their pickling was not measured" in str(run.plan)
+    assert len(profile.wall) == 2  # the first item alone, the second look taken on the probe
+
+
+@pytest.mark.slow
+def test_big_buffers_to_gil_holding_work_have_their_pickling_measured() -> None:
+    items = BUFFERS * 6  # enough for processes to be worth a pool start, if moving the buffers is cheap
+    out, run = auto_run(spin_over, items)
+    spun = spin(300_000)
+    assert out == [spun + len(b) for b in items]
+    assert run.plan is not None and run.plan.profile is not None, "the measuring took every item"
+    profile = run.plan.profile
+    assert profile.unpicklable is None and profile.threads == 2, profile
+    assert profile.item_pickle_seconds is not None, profile  # processes may win: what moving costs counts

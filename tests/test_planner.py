@@ -7,7 +7,16 @@ import dataclasses
 import pytest
 
 from gearshift._options import make_options
-from gearshift._planner import ASYNC_START, TINY_JOB_SECONDS, UNKNOWN_LENGTH, Machine, _serial_share, decide, plan_fixed
+from gearshift._planner import (
+    ASYNC_START,
+    TINY_JOB_SECONDS,
+    UNKNOWN_LENGTH,
+    Machine,
+    _serial_share,
+    decide,
+    plan_fixed,
+    processes_may_win,
+)
 from gearshift._profile import Profile
 
 MACHINE = Machine(cpus=2, process_pool_warm=True)
@@ -65,6 +74,34 @@ def test_gil_releasing_work_with_big_arguments_goes_to_threads() -> None:
     assert plan.mode == "thread"
     assert plan.workers == 2
     assert "GIL is released" in str(plan)
+
+
+@pytest.mark.parametrize(
+    ("gil_free", "may_win"),
+    [
+        (0.98, False),  # threads already use both CPUs: processes could only add the copying
+        (0.2, True),  # the GIL is held: processes might win, so what moving costs must be measured
+    ],
+)
+def test_processes_may_win_only_when_threads_fall_short(gil_free: float, may_win: bool) -> None:
+    p = prof(0.013, 0.013, threads=2, thread_scaling=1.9, gil_free=gil_free, item_bytes=8_000_000)
+    p = dataclasses.replace(p, item_pickle_seconds=None)
+    assert processes_may_win(p, make_options(), MACHINE, 48) is may_win
+
+
+def test_processes_never_win_unpicklable_or_async_work() -> None:
+    unpicklable = prof(0.013, 0.013, unpicklable="fn does not pickle")
+    assert not processes_may_win(unpicklable, make_options(), MACHINE, 48)
+    coroutine = Profile(is_async=True, wall=(0.01,) * 3, cpu=(0.01,) * 3, loop_blocked=1.0)
+    assert not processes_may_win(coroutine, make_options(), MACHINE, 48)
+
+
+def test_unmeasured_pickling_of_big_buffers_is_said_and_leaves_processes_out() -> None:
+    p = prof(0.013, 0.013, threads=2, thread_scaling=1.9, gil_free=0.98, item_bytes=8_000_000)
+    plan = decide(dataclasses.replace(p, item_pickle_seconds=None), make_options(), MACHINE, 48)
+    assert plan.mode == "thread"
+    assert "items hold 8 MB buffers: even moving them for free, processes would not beat threads" in str(plan)
+    assert {a.mode for a in plan.alternatives} == {"sync", "thread"}
 
 
 def test_unpicklable_work_never_goes_to_processes() -> None:

@@ -255,3 +255,77 @@ def _sampled(wall: float, cpu: float) -> Sampler:
 )
 def test_cheap_to_pickle_work_is_probed_on_threads_only_when_mixed(cpu: float, probed: bool) -> None:
     assert wants_thread_probe(_sampled(0.003, cpu * 0.003)) is probed
+
+
+def test_buffer_bytes_counts_buffers_and_starmap_arguments() -> None:
+    from array import array
+
+    from gearshift._probe import buffer_bytes
+
+    assert buffer_bytes(b"x" * 1000) == 1000
+    assert buffer_bytes(bytearray(10)) == 10
+    assert buffer_bytes(memoryview(b"abcd")[1:]) == 3
+    assert buffer_bytes(array("d", [0.0] * 4)) == 32
+    assert buffer_bytes((b"ab", 7, bytearray(3))) == 5  # starmap arguments: top-level elements
+    assert buffer_bytes("a string is not a buffer") == 0
+    assert buffer_bytes({"a": b"nested"}) == 0
+    assert buffer_bytes(12) == 0
+
+
+BIG = bytes(2 << 20)  # 2 MiB: over DEFER_PICKLE_BYTES, 2 ms to copy at pipe speed
+BIG2 = bytes([1]) * (2 << 20)  # another (pickle writes the same object once)
+
+
+def _one_item(wall: float, *, defer: bool) -> Sampler:
+    """A sampler that measured one computing item of ``wall`` seconds holding BIG."""
+    sampler = Sampler(False, defer_buffers=defer)
+    sampler.wall, sampler.cpu = [wall], [wall]
+    sampler.spent, sampler.measured = wall, 1
+    sampler.first_buffer_bytes = len(BIG)
+    return sampler
+
+
+@pytest.mark.parametrize(
+    ("wall", "defer", "deferred"),
+    [
+        (0.012, True, True),  # copying 2 MiB is 2 ms, over a tenth of the item: left for later
+        (0.012, False, False),  # profile() and cluster runs measure everything at once
+        (0.5, True, False),  # the copy is lost in the work: measured now, as usual
+    ],
+)
+def test_big_buffers_pickling_waits_until_it_matters(wall: float, defer: bool, deferred: bool) -> None:
+    sampler = _one_item(wall, defer=defer)
+    sampler.measure_pickling(len, [BIG, BIG2], [7, 8])
+    assert (sampler.deferred_items is not None) is deferred
+    p = sampler.build()
+    assert p.result_bytes is not None and p.result_bytes < 32
+    assert p.item_bytes is not None and p.item_bytes >= len(BIG)
+    assert (p.item_pickle_seconds is None) is deferred
+    if deferred:
+        assert "2.1 MB buffers (their pickling not measured)" in str(p)
+        assert wants_thread_probe(sampler)  # the probe is what tells whether it matters
+        sampler.measure_deferred()
+        measured = sampler.build()
+        assert measured.item_pickle_seconds is not None and measured.item_pickle_seconds > 0
+        assert sampler.deferred_items is None
+
+
+def test_the_second_look_at_an_item_with_big_buffers_is_taken_on_the_thread_probe() -> None:
+    from gearshift._probe import SEQUENTIAL_BUDGET
+
+    alone = _one_item(0.012, defer=False)
+    assert not alone.enough(budget=SEQUENTIAL_BUDGET)  # a second item alone, then
+    assert not alone.second_look_on_threads
+    sampler = _one_item(0.012, defer=True)
+    assert sampler.enough(budget=SEQUENTIAL_BUDGET)
+    assert sampler.second_look_on_threads
+    # The probe's calls took 10 ms of CPU each: that is the second look, not the first call's 12 ms.
+    sampler.cpu = [0.006]
+    sampler.wall = [0.012]  # the first item waited half its time: so will the others
+    sampler.probe_cpu.extend([0.010, 0.011, 0.009, 0.010])
+    sampler.start_threads(2)
+    sampler.observe_threads(4, 0.04, 0.04)
+    sampler.finish_threads()
+    assert sampler.cpu == [0.006, pytest.approx(0.010)]
+    assert sampler.wall == [0.012, pytest.approx(0.020)]
+    assert sampler.build().median_wall == pytest.approx(0.020)

@@ -35,7 +35,7 @@ from ._limiter import ConcurrencyLimiter
 from ._lookahead import LOOKAHEAD_ITEMS, Lookahead
 from ._options import Options
 from ._plan import Plan
-from ._planner import Machine, decide
+from ._planner import Machine, decide, processes_may_win
 from ._pools import create_backend, shared_backend
 from ._probe import (
     PICKLE_SAMPLE,
@@ -149,7 +149,8 @@ class AutoRun:
             if self.is_async:
                 profile = Profile(is_async=True, wall=(), cpu=())
             else:
-                sampler = Sampler(False)
+                # Big buffers' pickling waits until the thread probe says whether it matters.
+                sampler = Sampler(False, defer_buffers=self.options.cluster is None)
                 kept: list[Any] = []  # a few results, to measure their pickling
                 gate.kept = []
                 lookahead = self._arm_lookahead(gate) if replans == 0 else None
@@ -195,6 +196,11 @@ class AutoRun:
                         if gate.ended:
                             return
                 profile = sampler.build()
+                if sampler.deferred_items is not None and processes_may_win(
+                    profile, self.options, machine, gate.remaining
+                ):
+                    sampler.measure_deferred()
+                    profile = sampler.build()
             machine = machine or Machine.current(process_workers=self.options.workers)
             cluster = None
             if self.options.cluster is not None:

@@ -50,7 +50,16 @@ from ._options import Options
 from ._plan import Alternative, Plan
 from ._profile import Profile, fmt_bytes, fmt_seconds
 
-__all__ = ["Cluster", "Machine", "cluster_may_pay", "cluster_seconds", "cluster_worthwhile", "decide", "plan_fixed"]
+__all__ = [
+    "Cluster",
+    "Machine",
+    "cluster_may_pay",
+    "cluster_seconds",
+    "cluster_worthwhile",
+    "decide",
+    "plan_fixed",
+    "processes_may_win",
+]
 
 #: input length assumed when it is unknown (a generator): long enough to amortize a pool start
 UNKNOWN_LENGTH = 1000
@@ -323,6 +332,26 @@ def decide(
     )
 
 
+def processes_may_win(profile: Profile, options: Options, machine: Machine, remaining: int | None) -> bool:
+    """Whether :func:`decide` could pick processes if moving the items cost nothing.
+
+    The process estimate only grows with the pickling cost and the others do
+    not depend on it, so when even free items would not make processes the
+    plan (the thread probe found threads using every CPU), measuring how long
+    big items take to pickle is time spent for nothing.
+    """
+    if profile.unpicklable is not None or profile.is_async:
+        return False
+    free = dataclasses.replace(
+        profile,
+        item_bytes=0,
+        item_pickle_seconds=0.0,
+        result_bytes=profile.result_bytes or 0,
+        result_pickle_seconds=profile.result_pickle_seconds or 0.0,
+    )
+    return decide(free, options, machine, remaining).mode == "process"
+
+
 def _cluster(
     profile: Profile, options: Options, machine: Machine, n: int, cluster: Cluster, local_seconds: float
 ) -> tuple[Alternative | None, str]:
@@ -393,6 +422,11 @@ def _describe(profile: Profile, machine: Machine) -> list[str]:
         out.append(f"the coroutine blocked its event loop {profile.loop_blocked:.0%} of its time")
     if profile.unpicklable is not None:
         out.append(f"processes are out: {profile.unpicklable}")
+    elif profile.item_bytes is not None and profile.item_pickle_seconds is None:
+        out.append(
+            f"items hold {fmt_bytes(profile.item_bytes)} buffers: even moving them for free, processes "
+            "would not beat threads, so their pickling was not measured"
+        )
     elif profile.item_bytes is not None and profile.result_bytes is not None:
         out.append(f"item pickles to {fmt_bytes(profile.item_bytes)}, result to {fmt_bytes(profile.result_bytes)}")
     return out

@@ -61,6 +61,9 @@ THREAD_PROBE_MAX_ROUNDS = 16
 PICKLE_SAMPLE = 32
 #: a value that takes longer than this to pickle is measured alone
 BIG_PICKLE_SECONDS = 1e-3
+#: items holding buffers this big may have their pickling measured only when it matters
+#: (see :meth:`Sampler.measure_pickling`): copying megabytes is milliseconds of page faults
+DEFER_PICKLE_BYTES = 1 << 20
 
 
 class Gate:
@@ -144,8 +147,15 @@ class Gate:
 class Sampler:
     """Collects measurements (from runner observers) and builds the :class:`Profile`."""
 
-    def __init__(self, is_async: bool) -> None:
+    def __init__(self, is_async: bool, *, defer_buffers: bool = False) -> None:
         self.is_async = is_async
+        #: leave big buffers' pickling for later, and the second look to the thread probe
+        #: (``mode="auto"``: see :meth:`measure_pickling` and :meth:`enough`)
+        self.defer_buffers = defer_buffers
+        #: buffer bytes the first item holds (set by run_sequential once it has run)
+        self.first_buffer_bytes = 0
+        #: the one-at-a-time phase ended after one computing item: the probe takes the second look
+        self.second_look_on_threads = False
         self.wall: list[float] = []
         self.cpu: list[float] = []
         self.spent = 0.0
@@ -160,10 +170,14 @@ class Sampler:
         self.threads_cpu: float | None = None
         self.loop_blocked: float | None = None
         self.pickles: dict[str, Any] = {}
+        #: sampled items whose pickling is left for later (see measure_pickling), and their buffer bytes
+        self.deferred_items: list[Any] | None = None
+        self.deferred_bytes = 0
         self._probe_items = 0
         self._ticker: _GilTicker | None = None
         self.gil_free: float | None = None
         self.probe_queued: list[float] = []
+        self.probe_cpu: list[float] = []  # each probed call's own CPU time
         self.active = [0]  # probed calls running right now
         self._probe_t0 = 0.0
         self._probe_p0 = 0.0
@@ -220,7 +234,12 @@ class Sampler:
         if per_chunk < budget / 2:
             return False
         waited = self.cpu[-1] < 0.5 * self.wall[-1]
-        return n >= 2 or waited or per_chunk >= SECOND_LOOK_SECONDS
+        if n >= 2 or waited or per_chunk >= SECOND_LOOK_SECONDS:
+            return True
+        # Items that carry big buffers are probed on threads whatever the second look
+        # says (see wants_thread_probe): it is taken there, two items at a time.
+        self.second_look_on_threads = self.defer_buffers and _copy_bound(self.first_buffer_bytes, per_chunk)
+        return self.second_look_on_threads
 
     # -- phase 2: k threads at once -----------------------------------------------
 
@@ -240,6 +259,12 @@ class Sampler:
         if self._ticker is not None:
             self.gil_free = self._ticker.finish()
             self._ticker = None
+        if self.second_look_on_threads and len(self.wall) == 1 and len(self.probe_cpu) >= 2 and self.cpu[0] > 0:
+            # The second look, taken on the probe: an item's own CPU time does not count the
+            # other threads' turns, and the first item's wall-to-CPU ratio gives its wall.
+            cpu = statistics.median(self.probe_cpu)
+            self.cpu.append(cpu)
+            self.wall.append(cpu * max(1.0, self.wall[0] / self.cpu[0]))
         span = self._probe_t1 - self._probe_t0
         if self._probe_items < 2 or span <= 0 or not self.wall:
             return
@@ -255,6 +280,17 @@ class Sampler:
     # -- pickling ---------------------------------------------------------------------
 
     def measure_pickling(self, fn: Any, items: list[Any], results: list[Any]) -> None:
+        """Pickled size and time of ``fn``, the sampled items and the sampled results.
+
+        With :attr:`defer_buffers`, items holding big buffers (:data:`DEFER_PICKLE_BYTES`,
+        bytes, bytearrays, NumPy arrays...) whose mere copying at pipe speed
+        would cost over a tenth of an item's time are not pickled now: their
+        size is their buffers', and the time is measured by
+        :meth:`measure_deferred` only if processes could still win after the
+        thread probe (which that cost makes sure runs).  Pickling one 8 MiB
+        buffer takes 6 ms of page faults on a 12 ms job item, which is 5 % of
+        a job of 48 such items that threads finish in 0.3 s.
+        """
         import cloudpickle
 
         try:
@@ -264,6 +300,11 @@ class Sampler:
         except Exception as exc:
             self.pickles["unpicklable"] = f"fn does not pickle ({type(exc).__name__}: {exc})"[:200]
             return
+        if self.defer_buffers and items and self.wall:
+            size = buffer_bytes(items[0])
+            if _copy_bound(size, _typical(self.wall)):
+                self.deferred_items, self.deferred_bytes = items[:PICKLE_SAMPLE], size
+                items = []
         for what, values in (("item", items[:PICKLE_SAMPLE]), ("result", results[:PICKLE_SAMPLE])):
             if not values:
                 continue
@@ -274,11 +315,21 @@ class Sampler:
                 return
             self.pickles[what] = (size, seconds)
 
+    def measure_deferred(self) -> None:
+        """Measure the item pickling :meth:`measure_pickling` left for later (if any)."""
+        items, self.deferred_items = self.deferred_items, None
+        if not items:
+            return
+        try:
+            self.pickles["item"] = _pickle_cost(items)
+        except Exception as exc:
+            self.pickles["unpicklable"] = f"an item does not pickle ({type(exc).__name__}: {exc})"[:200]
+
     # -- the record -------------------------------------------------------------------
 
     def build(self) -> Profile:
         fn = self.pickles.get("fn", (None, None))
-        item = self.pickles.get("item", (None, None))
+        item = self.pickles.get("item", (self.deferred_bytes or None, None))
         result = self.pickles.get("result", (None, None))
         return Profile(
             is_async=self.is_async,
@@ -301,6 +352,27 @@ class Sampler:
             preempted=self.preempted,
             gil_enabled=gil_enabled(),
         )
+
+
+def buffer_bytes(value: Any) -> int:
+    """Bytes of the buffers ``value`` exposes (bytes, bytearray, memoryview, NumPy arrays...),
+    directly or as elements of a tuple or list (``starmap`` arguments); 0 for anything else."""
+    values = value if isinstance(value, (tuple, list)) else (value,)
+    total = 0
+    for v in values:
+        if isinstance(v, (str, int, float, type(None))):
+            continue
+        try:
+            total += memoryview(v).nbytes
+        except TypeError:
+            pass
+    return total
+
+
+def _copy_bound(size: int, wall: float) -> bool:
+    """Whether buffers of ``size`` bytes are big and would take over a tenth of ``wall`` just to
+    copy at pipe speed: such items are probed on threads, whatever their pickling costs."""
+    return size >= DEFER_PICKLE_BYTES and size / 1e9 > 0.1 * wall
 
 
 def _dumps(values: list[Any]) -> bytes:
@@ -404,14 +476,16 @@ def run_sequential(
     from ._backends._sync import Backend as SyncBackend
 
     plan = Plan("sync", 1, None, ("measuring: items one at a time, in growing chunks",))
-    observe = sampler.observe
-    if after_first is not None:
-        first = [after_first]
+    first = [after_first]
 
-        def observe(items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
-            if first:
-                first.pop()()
-            sampler.observe(items, elapsed, cpu, nbytes)
+    def observe(items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
+        if first:
+            hook = first.pop()
+            if hook is not None:
+                hook()
+            if gate.kept and sampler.defer_buffers:
+                sampler.first_buffer_bytes = buffer_bytes(gate.kept[0])
+        sampler.observe(items, elapsed, cpu, nbytes)
 
     sampler.baseline()  # so the first item's wait for a CPU is not taken for I/O
     runner = Runner(
@@ -474,7 +548,7 @@ def probe_threads(
     backend = ThreadBackend(threads, thread_name_prefix="gearshift-probe")
     opts = dataclasses.replace(options, chunksize=1)
     plan = Plan("thread", threads, 1, ("measuring: items on threads at once",))
-    timed = _Queued(fn, sampler.probe_queued, sampler.active)
+    timed = _Queued(fn, sampler.probe_queued, sampler.probe_cpu, sampler.active)
     runner = Runner(
         backend,
         timed,
@@ -552,14 +626,14 @@ class _GilTicker(threading.Thread):
 
 
 class _Queued:
-    """Calls ``fn`` and notes how long the calling thread waited for a CPU meanwhile."""
+    """Calls ``fn`` and notes how long the calling thread waited for a CPU meanwhile, and its CPU time."""
 
-    def __init__(self, fn: Callable[..., Any], sink: list[float], active: list[int]) -> None:
-        self.fn, self.sink, self.active = fn, sink, active
+    def __init__(self, fn: Callable[..., Any], sink: list[float], cpu: list[float], active: list[int]) -> None:
+        self.fn, self.sink, self.cpu, self.active = fn, sink, cpu, active
         self.lock = threading.Lock()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        q0 = runqueue_seconds()
+        q0, c0 = runqueue_seconds(), time.thread_time()
         with self.lock:
             self.active[0] += 1
         try:
@@ -567,6 +641,7 @@ class _Queued:
         finally:
             with self.lock:
                 self.active[0] -= 1
+            self.cpu.append(time.thread_time() - c0)
             q1 = runqueue_seconds()
             if q0 is not None and q1 is not None:
                 self.sink.append(q1 - q0)

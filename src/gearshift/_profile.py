@@ -50,7 +50,9 @@ class Profile:
     ``loop_blocked`` is, for an ``async def``, the share of
     an item's wall time during which its event loop could not run anything
     else.  Pickle figures are medians over the sample; ``unpicklable`` says why
-    process mode is impossible, if it is.  ``preempted`` is the time the
+    process mode is impossible, if it is.  ``item_bytes`` without
+    ``item_pickle_seconds`` is the size of big buffers whose pickling
+    ``mode="auto"`` skipped, because processes could not win anyway.  ``preempted`` is the time the
     sampled items spent waiting for a CPU (a busy machine), taken out of
     ``wall`` so that it does not pass for I/O.  None means "not measured".
     """
@@ -165,6 +167,8 @@ class Profile:
             lines.append(f"async def: its event loop was blocked {self.loop_blocked:.0%} of each item's time")
         if self.unpicklable is not None:
             lines.append(f"cannot go to processes: {self.unpicklable}")
+        elif self.item_bytes is not None and self.item_pickle_seconds is None:
+            lines.append(f"items hold {fmt_bytes(self.item_bytes)} buffers (their pickling not measured)")
         elif self.item_bytes is not None and self.result_bytes is not None:
             lines.append(
                 f"pickled: item {fmt_bytes(self.item_bytes)} in {fmt_seconds(self.item_pickle_seconds or 0)}, "
