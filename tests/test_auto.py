@@ -71,6 +71,25 @@ def test_trivial_work_stays_sync_and_keeps_order() -> None:
     assert run.plan.mode == "sync"
 
 
+def test_the_sync_rest_reads_its_input_without_copying_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gearshift._probe import Gate
+
+    lent: list[str] = []
+    lend = Gate.lend
+
+    def spy(self: Gate, size: int) -> Any:
+        items = lend(self, size)
+        lent.append(type(items).__name__)
+        return items
+
+    monkeypatch.setattr(Gate, "lend", spy)
+    out, run = auto_run(square, (x for x in range(200_000)))
+    assert out == [x * x for x in range(200_000)]
+    assert run.plan is not None and run.plan.mode == "sync"
+    assert lent[0] == "list"  # measuring: a lookahead thread may take items too
+    assert lent[-1] == "islice"  # the rest: slices of the input, no list per chunk
+
+
 def test_waiting_work_goes_to_threads_and_no_item_runs_twice() -> None:
     rec = Recorder(nap)
     out, run = auto_run(rec, range(300))

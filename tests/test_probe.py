@@ -329,3 +329,37 @@ def test_the_second_look_at_an_item_with_big_buffers_is_taken_on_the_thread_prob
     assert sampler.cpu == [0.006, pytest.approx(0.010)]
     assert sampler.wall == [0.012, pytest.approx(0.020)]
     assert sampler.build().median_wall == pytest.approx(0.020)
+
+
+def test_a_lazy_gate_lends_slices_of_its_source_and_counts_what_was_read() -> None:
+    from gearshift._probe import Gate
+
+    gate = Gate(iter(range(10)), 10).open(lazy=True)
+    lent = gate.lend(4)
+    assert not isinstance(lent, list)  # no list built: the runner reads the source itself
+    assert list(lent) == [0, 1, 2, 3]
+    gate.settle(4)
+    assert (gate.taken, gate.remaining, gate.ended) == (4, 6, False)
+    assert list(gate.lend(100)) == [4, 5, 6, 7, 8, 9]
+    gate.settle(6)
+    assert gate.ended and gate.taken == 10
+    assert list(gate.lend(3)) == []
+
+
+def test_a_gate_lends_lists_unless_lazy_and_keeps_its_limit_and_stop() -> None:
+    from gearshift._probe import Gate
+
+    gate = Gate(iter(range(10)), 10).open(limit=3)
+    first = gate.lend(5)
+    assert first == [0, 1, 2] and gate.taken == 3  # another thread may take items: counted at once
+    gate.settle(3)
+    assert gate.taken == 3  # not twice
+    assert gate.lend(5) == []
+    gate.open(limit=2, lazy=True)
+    assert list(gate.lend(5)) == [3, 4]
+    gate.settle(2)
+    stopped = [False]
+    gate.open(stop=lambda: stopped[0], lazy=True)
+    stopped[0] = True
+    assert list(gate.lend(5)) == []
+    assert gate.taken == 5 and not gate.ended

@@ -321,7 +321,7 @@ class AutoRun:
                 raise Stopped
             stop = (lambda: watcher.tripped) if watcher is not None else None
             if early is None:
-                yield from runner.batches(gate.open(stop=stop), self._sink)
+                yield from runner.batches(gate.open(stop=stop, lazy=True), self._sink)
             else:
                 runner.start(gate.open(stop=stop))
                 try:
@@ -356,7 +356,7 @@ class AutoRun:
         runner = Runner(
             SyncBackend(), self.fn, self.options, plan, call=self.call, on_results=observe, first_index=gate.taken
         )
-        yield from self._segment(runner.batches(gate.open(stop=ready)))
+        yield from self._segment(runner.batches(gate.open(stop=ready, lazy=True)))
 
     def _backend(self, mode: str, workers: int) -> tuple[Backend, bool]:
         if mode == self.options.cluster and self._cluster is not None:

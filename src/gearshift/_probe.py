@@ -84,10 +84,19 @@ class Gate:
         self.kept: list[Any] = []  # a few items, for pickling measurements
         #: held while taking items: a lookahead thread may take some during the first item
         self.lock = threading.Lock()
+        #: :meth:`lend` may hand out lazy slices (nobody else takes items meanwhile)
+        self.lazy = False
+        self._lent = 0  # items the last lazy slice could hold, until settled
 
-    def open(self, *, limit: int | None = None, stop: Callable[[], bool] | None = None) -> Gate:
+    def open(self, *, limit: int | None = None, stop: Callable[[], bool] | None = None, lazy: bool = False) -> Gate:
+        """Reopen for the next runner: at most ``limit`` more items, or until ``stop()``.
+
+        ``lazy``: the runner is the only one to take items (no lookahead
+        threads), so its inline path may read them straight from the source.
+        """
         self.limit = None if limit is None else self.taken + limit
         self.stop = stop
+        self.lazy = lazy
         return self
 
     @property
@@ -120,6 +129,35 @@ class Gate:
             if self.stop and self.stop():
                 return []
             return self.take_locked(size)
+
+    def lend(self, size: int) -> Iterable[Any]:
+        """Up to ``size`` next items for the inline runner, which reads them at once and calls :meth:`settle`.
+
+        When :attr:`lazy`, a slice of the source read as the items run: no list
+        is built (for a million trivial items that list costs 4 % of the job).
+        """
+        with self.lock:
+            self._lent = 0
+            if self.stop and self.stop():
+                return []
+            if not self.lazy:
+                return self.take_locked(size)
+            if self.ended:
+                return []
+            if self.limit is not None:
+                size = min(size, self.limit - self.taken)
+                if size <= 0:
+                    return []
+            self._lent = size
+            return itertools.islice(self.source, size)
+
+    def settle(self, used: int) -> None:
+        """The inline runner read ``used`` items of what :meth:`lend` gave (one outcome each)."""
+        if self._lent:
+            self.taken += used
+            if used < self._lent:
+                self.ended = True  # (or the chunk stopped at a failure: the run ends then too)
+            self._lent = 0
 
     def take_locked(self, size: int) -> list[Any]:
         """:meth:`take` for a caller that holds :attr:`lock`, without asking ``stop``."""

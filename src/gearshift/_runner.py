@@ -329,7 +329,9 @@ class Runner:
         length = operator.length_hint(items, 0) or None
         chunker = self._new_chunker(1, length)
         source = iter(items)
-        take: Callable[[int], Any] = getattr(source, "take", None) or (lambda size: itertools.islice(source, size))
+        # The auto driver's gate lends its items (see Gate.lend) and is told how many were read.
+        take: Callable[[int], Any] = getattr(source, "lend", None) or (lambda size: itertools.islice(source, size))
+        settle: Callable[[int], None] | None = getattr(source, "settle", None)
         start = 0
         while True:
             if not self._done.empty() and self._done.get() is _STOP:
@@ -348,6 +350,8 @@ class Runner:
                 exc.partial_results = self.partial_results  # type: ignore[attr-defined]
                 raise
             ran = len(out) - base
+            if settle is not None:
+                settle(ran)
             if ran == 0:
                 return
             chunker.observe(ran, result.elapsed)
