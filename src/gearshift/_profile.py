@@ -52,7 +52,10 @@ class Profile:
     else.  Pickle figures are medians over the sample; ``unpicklable`` says why
     process mode is impossible, if it is.  ``item_bytes`` without
     ``item_pickle_seconds`` is the size of big buffers whose pickling
-    ``mode="auto"`` skipped, because processes could not win anyway.  ``preempted`` is the time the
+    ``mode="auto"`` skipped, because processes could not win anyway; for such
+    items auto also takes its second look on the thread probe, so the second
+    figure of ``wall`` and ``cpu`` is a probed item's (its own CPU time, and
+    the wall the first item's ratio gives).  ``preempted`` is the time the
     sampled items spent waiting for a CPU (a busy machine), taken out of
     ``wall`` so that it does not pass for I/O.  None means "not measured".
     """
