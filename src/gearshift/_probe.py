@@ -142,12 +142,9 @@ class Gate:
                 return []
             if not self.lazy:
                 return self.take_locked(size)
-            if self.ended:
+            size = self._allowed(size)
+            if size <= 0:
                 return []
-            if self.limit is not None:
-                size = min(size, self.limit - self.taken)
-                if size <= 0:
-                    return []
             self._lent = size
             return itertools.islice(self.source, size)
 
@@ -161,12 +158,9 @@ class Gate:
 
     def take_locked(self, size: int) -> list[Any]:
         """:meth:`take` for a caller that holds :attr:`lock`, without asking ``stop``."""
-        if self.ended:
+        size = self._allowed(size)
+        if size <= 0:
             return []
-        if self.limit is not None:
-            size = min(size, self.limit - self.taken)
-            if size <= 0:
-                return []
         items = list(itertools.islice(self.source, size))
         if len(items) < size:
             self.ended = True
@@ -174,6 +168,12 @@ class Gate:
         if len(self.kept) < PICKLE_SAMPLE:
             self.kept.extend(items[: PICKLE_SAMPLE - len(self.kept)])
         return items
+
+    def _allowed(self, size: int) -> int:
+        """How many of ``size`` items may still be taken (0 once ended or at the limit)."""
+        if self.ended:
+            return 0
+        return size if self.limit is None else min(size, self.limit - self.taken)
 
     def __length_hint__(self) -> int:
         remaining = self.remaining
