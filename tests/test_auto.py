@@ -361,5 +361,5 @@ def test_big_buffers_to_gil_holding_work_have_their_pickling_measured() -> None:
     assert out == [spun + len(b) for b in items]
     assert run.plan is not None and run.plan.profile is not None, "the measuring took every item"
     profile = run.plan.profile
-    assert profile.unpicklable is None and profile.threads == 2, profile
+    assert profile.unpicklable is None and profile.threads >= 2, profile  # it was probed on threads
     assert profile.item_pickle_seconds is not None, profile  # processes may win: what moving costs counts
