@@ -310,6 +310,21 @@ def test_big_buffers_pickling_waits_until_it_matters(wall: float, defer: bool, d
         assert sampler.deferred_items is None
 
 
+def test_one_item_that_seemed_to_wait_gets_a_second_look() -> None:
+    """The watcher's looks at the first item pass for sleeps: a stolen computation would read as waiting."""
+    from gearshift._probe import SEQUENTIAL_BUDGET
+
+    sampler = Sampler(False)
+    sampler.wall, sampler.cpu = [0.02], [0.006]
+    sampler.spent, sampler.measured = 0.02, 1
+    assert not sampler.enough(budget=SEQUENTIAL_BUDGET)
+    sampler.wall.append(0.02)
+    sampler.cpu.append(0.019)  # unwatched, it computed all along
+    sampler.spent, sampler.measured = 0.04, 2
+    assert sampler.enough(budget=SEQUENTIAL_BUDGET)
+    assert sampler.build().cpu_share > 0.9
+
+
 def test_the_second_look_at_an_item_with_big_buffers_is_taken_on_the_thread_probe() -> None:
     from gearshift._probe import SEQUENTIAL_BUDGET
 

@@ -271,9 +271,15 @@ class Sampler:
         per_chunk = self.spent / n
         if per_chunk < budget / 2:
             return False
-        waited = self.cpu[-1] < 0.5 * self.wall[-1]
-        if n >= 2 or waited or per_chunk >= SECOND_LOOK_SECONDS:
+        if n >= 2 or per_chunk >= SECOND_LOOK_SECONDS:
             return True
+        # One item that seemed to wait is not trusted alone: while it ran, the lookahead's
+        # watcher took the GIL from it to look, and to observe() that handover is the thread
+        # going to sleep, so time a virtual machine's host stole from a computation passes
+        # for waiting.  Work that really waits has its next items started on threads by
+        # then (the lookahead ends this segment); otherwise a second item, unwatched, says.
+        if self.cpu[-1] < 0.5 * self.wall[-1]:
+            return False
         # Items that carry big buffers are probed on threads whatever the second look
         # says (see wants_thread_probe): it is taken there, two items at a time.
         self.second_look_on_threads = self.defer_buffers and _copy_bound(self.first_buffer_bytes, per_chunk)
