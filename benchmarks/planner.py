@@ -43,12 +43,15 @@ from gearshift._bench.servers import aio_server, http_server, raise_fd_limit
 from gearshift._cpu import usable_cpus
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-#: runs shorter than this (seconds) get rounds beyond three: on a shared 2-core host a
-#: one-second run varies by a quarter from round to round, so three are too few
+#: a contest whose fastest fixed choice takes under this many seconds gets rounds beyond
+#: three: on a shared 2-core host a one-second run varies by a quarter from round to round
 SHORT_RUN = 3.0
-#: runs shorter than this get ``--repeat-short`` rounds: a sub-second job is where a
-#: swing of the host's speed outlasts a whole round
+#: ...and under this, ``--repeat-short`` rounds: a sub-second job is where a swing of the
+#: host's speed outlasts a whole round
 VERY_SHORT_RUN = 1.0
+#: choices this many times slower than the fastest fixed one in the first round cannot be
+#: the oracle: three rounds give their median (one, if longer than ``--long``)
+CONTENDER = 1.5
 
 
 def configs(workload: Workload) -> list[tuple[str, str, int | None]]:
@@ -112,19 +115,16 @@ def bench(workload: Workload, url: str | None, args: argparse.Namespace) -> dict
     items = workload.items(url=url, quick=args.quick)
     runs: dict[str, list[tuple[float, bool]]] = {}
     choices = [*configs(workload), ("auto", "auto", None)]
+    wanted: dict[str, int] = {}  # rounds per choice, set after the first round
     for round_ in range(max(args.repeat, args.repeat_short)):
         turn = round_ % len(choices)
         for label, mode, workers in choices[turn:] + choices[:turn]:
             done = runs.get(label, [])
-            if done and not done[0][1]:
-                continue  # cut short once: do not spend the limit again
-            if round_ > 0 and done and done[0][0] > args.long:
-                continue  # long runs are measured once
-            if round_ >= 3 and done and done[0][0] > SHORT_RUN:
-                continue  # rounds beyond three only for short, noisy runs
-            if round_ >= args.repeat and done and done[0][0] > VERY_SHORT_RUN:
-                continue
+            if done and (not done[0][1] or round_ >= wanted[label]):
+                continue  # cut short once (do not spend the limit again), or measured enough
             runs.setdefault(label, []).append(run_once(workload, items, mode, workers, args.limit))
+        if round_ == 0:
+            wanted = rounds_wanted(runs, args)
     times = {label: statistics.median(s for s, _ in r) for label, r in runs.items()}
     finished = {label: all(ok for _, ok in r) for label, r in runs.items()}
     fixed = [label for label, *_ in configs(workload) if finished[label]]
@@ -143,6 +143,31 @@ def bench(workload: Workload, url: str | None, args: argparse.Namespace) -> dict
         "rounds": {label: len(r) for label, r in runs.items()},
         "auto_plan": auto_plan(workload, items) if args.explain else None,
     }
+
+
+def rounds_wanted(first: dict[str, list[tuple[float, bool]]], args: argparse.Namespace) -> dict[str, int]:
+    """Rounds for each choice, from the first round's times.
+
+    The contest's scale is the fastest fixed choice: auto and every choice
+    close to it (:data:`CONTENDER`) get the same number of rounds, so the
+    oracle's median and auto's are equally steady, whichever of them is slower.
+    """
+    fixed = [runs[0][0] for label, runs in first.items() if label != "auto" and runs[0][1]]
+    best = min(fixed) if fixed else math.inf
+    if best > SHORT_RUN:
+        contest = min(3, args.repeat)
+    elif best > VERY_SHORT_RUN:
+        contest = args.repeat
+    else:
+        contest = max(args.repeat, args.repeat_short)
+    out = {}
+    for label, runs in first.items():
+        seconds = runs[0][0]
+        if label == "auto" or seconds <= CONTENDER * best:
+            out[label] = contest
+        else:
+            out[label] = 1 if seconds > args.long else min(3, contest)
+    return out
 
 
 #: small jobs for the planning overhead: (label, function, items); the workload functions at small scale
@@ -195,9 +220,10 @@ def markdown(rows: list[dict[str, Any]], geomean: float, meta: dict[str, Any]) -
     head = ["workload", "items", *labels, "auto", "oracle", "auto/oracle", "paired"]
     lines = [
         f"`{meta['command']}` on {meta['cpus']} usable CPUs, Python {meta['python']}; median seconds "
-        f"of up to {meta['repeat']} interleaved rounds, {meta.get('repeat_short', meta['repeat'])} for runs "
-        f"under {VERY_SHORT_RUN:g} s (`>`: cut short at {meta['limit']:g} s); `paired`: median of the "
-        "per-round ratios; "
+        f"of interleaved rounds: auto and every choice within {CONTENDER:g}x of the fastest fixed one get 3 "
+        f"when that one takes over {SHORT_RUN:g} s, {meta['repeat']} from {VERY_SHORT_RUN:g} s, "
+        f"{meta.get('repeat_short', meta['repeat'])} below; the others 3 (1 over {meta.get('long', 5.0):g} s) "
+        f"(`>`: cut short at {meta['limit']:g} s); `paired`: median of the per-round ratios; "
         f"load average {meta['loadavg_start'][0]:g} at the start, {meta['loadavg_end'][0]:g} at the end.",
         "",
         "| " + " | ".join(head) + " |",
@@ -238,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller inputs")
     parser.add_argument("--only", nargs="*", help="workload names (default: all)")
-    parser.add_argument("--repeat", type=int, default=9, help="rounds (default 9; beyond 3 only for runs under 3 s)")
+    parser.add_argument("--repeat", type=int, default=9, help="rounds (default 9) when the fastest fixed choice takes 1-3 s; 3 above")
     parser.add_argument(
         "--repeat-short", type=int, default=21, help=f"rounds for runs under {VERY_SHORT_RUN:g} s (default 21)"
     )
@@ -270,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "repeat": args.repeat,
         "repeat_short": args.repeat_short,
+        "long": args.long,
         "limit": args.limit,
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         # The machine may be shared: the load average says how much else was running.
