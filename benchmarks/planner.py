@@ -264,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller inputs")
     parser.add_argument("--only", nargs="*", help="workload names (default: all)")
-    parser.add_argument("--repeat", type=int, default=9, help="rounds (default 9) when the fastest fixed choice takes 1-3 s; 3 above")
+    parser.add_argument(
+        "--repeat", type=int, default=9, help="rounds (default 9) when the fastest fixed choice takes 1-3 s; 3 above"
+    )
     parser.add_argument(
         "--repeat-short", type=int, default=21, help=f"rounds for runs under {VERY_SHORT_RUN:g} s (default 21)"
     )
