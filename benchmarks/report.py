@@ -93,6 +93,44 @@ def targets(table: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def _paired(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """Median over rounds of ``a``'s time over ``b``'s in the same round (rounds are interleaved)."""
+    pairs = list(zip(a["times"], b["times"]))
+    return statistics.median(x / y for x, y in pairs) if pairs else math.nan
+
+
+def contests(table: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Issue 7's per-model rule: each gearshift mode against the best peer of its model; auto against all."""
+    lines = [
+        "| workload | gearshift | rival | rounds | time ratio | paired | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for w, row in table.items():
+        done = {s: r for s, r in row.items() if _ok(r)}
+        for s, r in done.items():
+            if not s.startswith("gearshift-"):
+                continue
+            if s == "gearshift-auto":
+                rivals = [p for p in done.values() if p is not r]
+                limit = 1.10
+            else:
+                rivals = [
+                    p for p in done.values() if p["model"] == r["model"] and not p["strategy"].startswith("gearshift-")
+                ]
+                limit = 1.0
+            if not rivals:
+                continue
+            rival = min(rivals, key=lambda p: p["median_s"])
+            ratio = r["median_s"] / rival["median_s"]
+            paired = _paired(r, rival)
+            met = "yes" if ratio <= limit else ("noise" if min(ratio, paired) <= limit * 1.05 else "no")
+            rounds = f"{len(r['times'])}/{len(rival['times'])}"
+            lines.append(
+                f"| {w} | {s} | {rival['strategy']} | {rounds} | {ratio:.2f} | {paired:.2f} | {met} (<= {limit:g}) |"
+            )
+    return lines
+
+
 def _cold_start(table: dict[str, dict[str, dict[str, Any]]], workloads: list[str]) -> list[str]:
     """auto's warm-up run (its first call, pools cold) against its timed run (pools warm)."""
     rows = []
@@ -124,7 +162,9 @@ def markdown(data: dict[str, Any]) -> str:
         "",
         f"`{meta['command']}` on {meta['date']}: Python {meta['python']}, {meta['cpus']} usable CPUs, "
         f"{meta['platform']}, load average at start {', '.join(f'{x:.1f}' for x in meta['loadavg_at_start'])}. "
-        f"Median of up to {meta['repeats']} timed runs after an untimed warm-up (auto: a whole run, "
+        f"Median of up to {meta['repeats']} timed runs "
+        f"({meta.get('contest_repeats', meta['repeats'])} for the strategies within "
+        f"{meta.get('contender', 1.25):g}x of the best of all or of their model) after an untimed warm-up (auto: a whole run, "
         "see its cold start below); each cell is the ratio to "
         "the fastest strategy on that workload (1.00x = fastest), with the median wall time.",
         "",
@@ -137,6 +177,16 @@ def markdown(data: dict[str, Any]) -> str:
         out.append(f"| {s} | " + " | ".join(_cell(table[w].get(s)) for w in workloads) + " |")
     out += ["", "Scales: " + ", ".join(f"{w} {next(iter(table[w].values()))['scale']:,}" for w in workloads), ""]
     out += ["## Issue 7 targets", "", *targets(table), ""]
+    out += [
+        "## Each gearshift mode against the best peer of its model; auto against the fastest of all",
+        "",
+        "`time ratio`: of the medians; `paired`: median over rounds of the two times in the same round",
+        "(neighbours in time, slowed alike by the host); `rounds`: timed runs of each. `noise`: over the",
+        "limit by less than 5 % on the better of the two estimates.",
+        "",
+        *contests(table),
+        "",
+    ]
     out += ["## Per-task overhead over the plain loop (µs per task, tiny tasks)", ""]
     tiny = [w for w in ("tiny", "md5-fine") if w in table]
     if tiny:

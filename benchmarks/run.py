@@ -7,7 +7,12 @@
 Each measurement runs in a fresh process: pools start and warm up untimed,
 then one call is timed.  Strategies take turns (round-robin, ``--repeats``
 rounds) so that a change in the machine's load hits them all alike; the median
-is reported.  A run past ``--budget`` is killed with its process group,
+is reported.  Then the contests that decide the issue's targets get more rounds
+(``--contest-repeats`` in all, still interleaved): the strategies within
+:data:`CONTENDER` of the fastest of all, or of the fastest of their own
+concurrency model when that model has both a gearshift mode and a peer, and
+``gearshift-auto``.  On a shared 2-core host one strategy's times spread by
+a quarter or more within a run; three rounds cannot settle a ratio near 1.  A run past ``--budget`` is killed with its process group,
 reported as a timeout and not repeated.  The parent samples the resident memory of
 the child's whole process tree (workers included) every 50 ms.  Results go to
 ``benchmarks/results/<name>.json``, ``<name>.md`` and ``<name>.png``.
@@ -49,6 +54,9 @@ NEEDS = {
     "pebble": "pebble",
     "dask-local": "distributed",
 }
+#: after the first rounds, a strategy this many times the fastest (of all, or of its model) or
+#: less is a contender and gets ``--contest-repeats`` rounds in all
+CONTENDER = 1.25
 #: seconds allowed on top of the budget for starting pools and warming up
 SETUP_GRACE = 10.0
 #: gearshift modes that cannot overlap thousands of slow coroutines by design
@@ -65,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", help=f"comma-separated subset of: {', '.join(WORKLOADS)}")
     parser.add_argument("--strategies", help=f"comma-separated subset of: {', '.join(STRATEGIES)}")
     parser.add_argument("--repeats", type=int, help="timed repeats per measurement (default 5, quick 3)")
+    parser.add_argument(
+        "--contest-repeats", type=int, help="rounds in all for the contenders (default 9, quick: --repeats)"
+    )
+    parser.add_argument(
+        "--contest-max", type=float, default=6.0, help="no extra rounds for strategies slower than this (s)"
+    )
     parser.add_argument("--budget", type=float, help="seconds per measurement before it is killed (60, quick 30)")
     parser.add_argument("--name", help="results file name (default: quick or full)")
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="results directory")
@@ -73,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     workloads = _pick(args.workloads, WORKLOADS, "workload")
     strategies = _pick(args.strategies, STRATEGIES, "strategy")
     repeats = args.repeats or (3 if args.quick else 5)
+    contest_repeats = max(repeats, args.contest_repeats or (repeats if args.quick else 9))
     budget = args.budget or (30.0 if args.quick else 60.0)
     name = args.name or ("quick" if args.quick else "full")
     os.makedirs(args.out, exist_ok=True)
@@ -85,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_at_start": os.getloadavg(),
         "quick": args.quick,
         "repeats": repeats,
+        "contest_repeats": contest_repeats,
+        "contender": CONTENDER,
+        "contest_max_s": args.contest_max,
         "budget_s": budget,
         "command": " ".join(["python benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]),
     }
@@ -102,19 +120,64 @@ def main(argv: list[str] | None = None) -> int:
             # Rounds: every strategy once per round, so a change in the machine's load
             # hits all strategies alike instead of whichever happened to run then.
             recs = {s: _new_record(workload, scale, s) for s in strategies}
-            for round_no in range(repeats):
-                for rec in recs.values():
+            names = list(recs)
+            for round_no in range(contest_repeats):
+                if round_no == repeats:
+                    extra = contenders(list(recs.values()), args.contest_max)
+                    for name in extra:
+                        recs[name]["contender"] = True
+                    names = [n for n in names if n in extra]
+                    if not names:
+                        break
+                    print(f"{workload.name:>16} contest rounds for: {', '.join(names)}", flush=True)
+                turn = round_no % len(names)  # each round starts one further along
+                for name in names[turn:] + names[:turn]:
+                    rec = recs[name]
                     if "skipped" in rec or "error" in rec:
                         continue
                     _measure(rec, workload, url, budget, first=round_no == 0)
                     if round_no == repeats - 1 or "error" in rec:
                         _print(rec)
                     _save(path, meta, [*records, *recs.values()])
+            for name in names:
+                if round_no >= repeats and "median_s" in recs[name]:
+                    _print(recs[name])
             records.extend(recs.values())
     _save(path, meta, records)
     report.write(path)
     print(f"\nwrote {path} and its .md and .png")
     return 0
+
+
+def contenders(recs: list[dict[str, Any]], slowest: float) -> list[str]:
+    """The strategies whose ratios decide a target: near the fastest of all or of their model.
+
+    A model counts only when it holds both a gearshift mode and a peer (the
+    target compares the two), and a contest needs two strategies to be one.
+    ``gearshift-auto`` always takes part (its target is the fastest of all).
+    Strategies slower than ``slowest`` seconds get no extra rounds: their
+    relative spread is smaller and their rounds cost the most.
+    """
+    done = [r for r in recs if "median_s" in r and "error" not in r]
+    if not done:
+        return []
+    picked: set[str] = set()
+    groups: list[list[dict[str, Any]]] = [done]
+    for model in {r["model"] for r in done}:
+        group = [r for r in done if r["model"] == model]
+        ours = [r for r in group if r["strategy"].startswith("gearshift-")]
+        if ours and len(ours) < len(group):
+            groups.append(group)
+    for group in groups:
+        best = min(r["median_s"] for r in group)
+        near = {
+            r["strategy"]
+            for r in group
+            if (r["median_s"] <= CONTENDER * best or r["strategy"] == "gearshift-auto") and r["median_s"] <= slowest
+        }
+        if len(near) >= 2:
+            picked |= near
+    return [r["strategy"] for r in recs if r["strategy"] in picked]
 
 
 def _pick(given: str | None, known: dict[str, Any], what: str) -> list[str]:

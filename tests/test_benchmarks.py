@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import subprocess
@@ -20,19 +21,61 @@ def test_benchmark_suite_writes_results(tmp_path: Path) -> None:
     cmd = [
         sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--workloads", "tiny",
         "--strategies", "loop,gearshift-sync,gearshift-thread,asyncio-gather", "--repeats", "2",
-        "--budget", "30", "--out", str(tmp_path), "--name", "t",
+        "--contest-repeats", "3", "--budget", "30", "--out", str(tmp_path), "--name", "t",
     ]  # fmt: skip
     subprocess.run(cmd, check=True, timeout=120, capture_output=True)
     data = json.loads((tmp_path / "t.json").read_text())
     recs = {r["strategy"]: r for r in data["records"]}
-    assert len(recs["loop"]["times"]) == 2
+    # Contenders (here at least the fastest and whatever is near it) get the contest's rounds.
+    timed = [r for r in recs.values() if "times" in r and "skipped" not in r]
+    assert {len(r["times"]) for r in timed if r.get("contender")} <= {3}
+    assert {len(r["times"]) for r in timed if not r.get("contender")} <= {2}
+    assert len(recs["loop"]["times"]) in (2, 3)
     assert recs["loop"]["median_s"] > 0
     assert recs["gearshift-thread"]["peak_rss_mib"] > 1
     assert "needs an async def" in recs["asyncio-gather"]["skipped"]
     md = (tmp_path / "t.md").read_text()
     assert "| gearshift-sync |" in md
     assert "Per-task overhead" in md
+    assert "| tiny | gearshift-sync | loop |" in md  # the per-model contest table
     assert (tmp_path / "t.png").stat().st_size > 10_000
+
+
+def _load_run_module() -> object:
+    spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rec(strategy: str, model: str, median: float) -> dict[str, object]:
+    return {"strategy": strategy, "model": model, "median_s": median, "times": [median]}
+
+
+def test_contenders_are_the_strategies_near_the_best_of_all_or_of_their_model() -> None:
+    run = _load_run_module()
+    recs = [
+        _rec("gearshift-auto", "auto", 1.5),
+        _rec("gearshift-process", "process", 1.2),
+        _rec("mp-pool", "process", 1.0),  # the fastest of all
+        _rec("pebble", "process", 1.6),  # too far from its model's best
+        _rec("gearshift-thread", "thread", 3.0),
+        _rec("cf-thread", "thread", 3.3),  # a thread contest, far from the best of all
+        _rec("gearshift-sync", "sync", 2.0),
+        _rec("loop", "sync", 2.9),  # gearshift leads its model by more than the margin: no contest
+        _rec("gearshift-async", "async", 0.0),  # failed: no median
+        _rec("joblib-loky", "process", 9.0),  # too slow for extra rounds
+    ]
+    del recs[8]["median_s"]
+    recs[8]["error"] = "timeout"
+    picked = run.contenders(recs, 6.0)  # type: ignore[attr-defined]
+    assert picked == ["gearshift-auto", "gearshift-process", "mp-pool", "gearshift-thread", "cf-thread"]
+    # Nothing slower than the cap, even when near the best.
+    assert run.contenders(recs, 2.5) == ["gearshift-auto", "gearshift-process", "mp-pool"]  # type: ignore[attr-defined]
+    # A model with only gearshift in it, and a lone fastest strategy, make no contest.
+    lone = [_rec("gearshift-auto", "auto", 0.2), _rec("gearshift-thread", "thread", 3.0), _rec("loop", "sync", 9.0)]
+    assert run.contenders(lone, 6.0) == []  # type: ignore[attr-defined]
 
 
 def test_benchmark_rejects_unknown_names() -> None:
