@@ -12,8 +12,9 @@ is reported.  Then the contests that decide the issue's targets get more rounds
 :data:`CONTENDER` of the fastest of all, or of the fastest of their own
 concurrency model when that model has both a gearshift mode and a peer, and
 ``gearshift-auto``.  On a shared 2-core host one strategy's times spread by
-a quarter or more within a run; three rounds cannot settle a ratio near 1.  A run past ``--budget`` is killed with its process group,
-reported as a timeout and not repeated.  The parent samples the resident memory of
+a quarter or more within a run; three rounds cannot settle a ratio near 1.
+A run past ``--budget`` is killed with its process group, reported as a
+timeout and not repeated.  The parent samples the resident memory of
 the child's whole process tree (workers included) every 50 ms.  Results go to
 ``benchmarks/results/<name>.json``, ``<name>.md`` and ``<name>.png``.
 Needs ``pip install -e '.[bench]'``; peers that are missing are skipped with a note.
@@ -124,24 +125,24 @@ def main(argv: list[str] | None = None) -> int:
             for round_no in range(contest_repeats):
                 if round_no == repeats:
                     extra = contenders(list(recs.values()), args.contest_max)
-                    for name in extra:
-                        recs[name]["contender"] = True
+                    for sname in extra:
+                        recs[sname]["contender"] = True
                     names = [n for n in names if n in extra]
                     if not names:
                         break
                     print(f"{workload.name:>16} contest rounds for: {', '.join(names)}", flush=True)
                 turn = round_no % len(names)  # each round starts one further along
-                for name in names[turn:] + names[:turn]:
-                    rec = recs[name]
+                for sname in names[turn:] + names[:turn]:
+                    rec = recs[sname]
                     if "skipped" in rec or "error" in rec:
                         continue
                     _measure(rec, workload, url, budget, first=round_no == 0)
                     if round_no == repeats - 1 or "error" in rec:
                         _print(rec)
                     _save(path, meta, [*records, *recs.values()])
-            for name in names:
-                if round_no >= repeats and "median_s" in recs[name]:
-                    _print(recs[name])
+            for sname in names:  # the contenders' final medians
+                if round_no >= repeats and "median_s" in recs[sname]:
+                    _print(recs[sname])
             records.extend(recs.values())
     _save(path, meta, records)
     report.write(path)
