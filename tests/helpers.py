@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 
 def double(x: int) -> int:
@@ -119,3 +120,36 @@ def sleeps_of(thread: threading.Thread) -> int:
             if line.startswith("voluntary_ctxt_switches:"):
                 return int(line.split()[1])
     raise AssertionError("no voluntary_ctxt_switches in /proc")
+
+
+class Recorder:
+    """Wraps ``work``: notes every item it is called with and the most calls in progress at once.
+
+    Thread-safe; subclasses note more in :meth:`on_start` / :meth:`on_end` (called under the lock).
+    """
+
+    def __init__(self, work: Any) -> None:
+        self.work = work
+        self.lock = threading.Lock()
+        self.calls: list[Any] = []
+        self.running = 0
+        self.peak = 0
+
+    def __call__(self, x: Any) -> Any:
+        with self.lock:
+            self.calls.append(x)
+            self.on_start(x)
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            return self.work(x)
+        finally:
+            with self.lock:
+                self.running -= 1
+                self.on_end(x)
+
+    def on_start(self, x: Any) -> None:
+        pass
+
+    def on_end(self, x: Any) -> None:
+        pass

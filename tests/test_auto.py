@@ -17,28 +17,7 @@ from gearshift import Failure
 from gearshift._auto import AutoRun
 from gearshift._options import make_options
 from gearshift._task import CALL_ONE
-
-
-class Recorder:
-    """A function that notes every item it is called with (threads: a lock)."""
-
-    def __init__(self, work: Any) -> None:
-        self.work = work
-        self.calls: list[Any] = []
-        self.lock = threading.Lock()
-        self.running = 0
-        self.peak = 0  # the most calls in progress at once
-
-    def __call__(self, x: Any) -> Any:
-        with self.lock:
-            self.calls.append(x)
-            self.running += 1
-            self.peak = max(self.peak, self.running)
-        try:
-            return self.work(x)
-        finally:
-            with self.lock:
-                self.running -= 1
+from helpers import Recorder
 
 
 def square(x: int) -> int:

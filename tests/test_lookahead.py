@@ -7,7 +7,6 @@ Real threads, real sleeps and real CPU work; what is checked is what ran when
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from typing import Any
 
@@ -20,36 +19,25 @@ from gearshift._lookahead import LOOKAHEAD_ITEMS, _watcher
 from gearshift._options import make_options
 from gearshift._probe import Sampler
 from gearshift._task import CALL_ONE
-from helpers import sleeps_of
+from helpers import Recorder, sleeps_of
 
 #: the first item's length: long enough for the lookahead to look at it twice on a busy machine
 FIRST = 0.3
 
 
-class Stamps:
-    """Runs ``work`` and notes when each item started and ended, how many ran at once at most."""
+class Stamps(Recorder):
+    """A :class:`~helpers.Recorder` that also notes when each item started and ended."""
 
     def __init__(self, work: Any) -> None:
-        self.work = work
-        self.lock = threading.Lock()
+        super().__init__(work)
         self.started: dict[Any, float] = {}
         self.ended: dict[Any, float] = {}
-        self.calls: list[Any] = []
-        self.running = 0
-        self.most = 0
 
-    def __call__(self, x: Any) -> Any:
-        with self.lock:
-            self.calls.append(x)
-            self.started[x] = time.perf_counter()
-            self.running += 1
-            self.most = max(self.most, self.running)
-        try:
-            return self.work(x)
-        finally:
-            with self.lock:
-                self.running -= 1
-                self.ended[x] = time.perf_counter()
+    def on_start(self, x: Any) -> None:
+        self.started[x] = time.perf_counter()
+
+    def on_end(self, x: Any) -> None:
+        self.ended[x] = time.perf_counter()
 
     def overlapping_first(self) -> list[Any]:
         """Items (other than 0) that started while item 0 was still running."""
@@ -119,11 +107,11 @@ def test_the_watcher_sleeps_while_the_items_after_the_first_are_measured(monkeyp
 def test_items_started_early_count_against_workers() -> None:
     fn = Stamps(first_waits)
     assert gearshift.map(fn, range(40), mode="auto", workers=3) == [x * 2 for x in range(40)]
-    assert fn.most <= 3
+    assert fn.peak <= 3
     assert fn.overlapping_first()  # two more ran meanwhile
     fn = Stamps(first_waits)
     assert gearshift.map(fn, range(10), mode="auto", workers=1) == [x * 2 for x in range(10)]
-    assert fn.most == 1
+    assert fn.peak == 1
 
 
 @pytest.mark.timeout(60)
