@@ -11,6 +11,7 @@ instead, so nested calls can never wait on themselves.
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 from typing import Any
 
@@ -58,6 +59,18 @@ def create_backend(mode: str, workers: int, engine: tuple[tuple[str, Any], ...] 
     constructor of a distributed engine's backend.
     """
     return backend_class(mode)(workers, **dict(engine))  # type: ignore[call-arg]
+
+
+def _forget_in_child() -> None:
+    """A forked child starts with no shared pools: the parent's threads did not come along, and
+    its worker processes answer to the parent (using them, or stopping them at exit, would hang
+    the child or break the parent).  The child starts its own on first use."""
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
+    _shared.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 @atexit.register

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import os
 import queue
 import threading
 import weakref
@@ -181,6 +182,10 @@ def _run(task: Task, future: Future[Any]) -> None:
         future.set_exception(exc)
     else:
         future.set_result(result)
+
+
+# A forked child has none of its parent's threads: nothing of theirs to wait for at its exit.
+os.register_at_fork(after_in_child=_live.clear)
 
 
 @atexit.register

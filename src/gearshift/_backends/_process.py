@@ -651,6 +651,9 @@ def _shutdown_all() -> None:
             backend.shutdown(wait=True, cancel_futures=True)
 
 
+# A forked child does not own its parent's workers: its exit must not stop them (see _pools).
+os.register_at_fork(after_in_child=_live.clear)
+
 # Like the standard library's pools: before other atexit callbacks, so that
 # work submitted from one of those is refused rather than left hanging.
 _register_atexit = getattr(threading, "_register_atexit", atexit.register)
