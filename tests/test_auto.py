@@ -15,7 +15,9 @@ import pytest
 import gearshift
 from gearshift import Failure
 from gearshift._auto import AutoRun
+from gearshift._cpu import usable_cpus
 from gearshift._options import make_options
+from gearshift._probe import THREAD_PROBE_MAX_ROUNDS, probe_threads_count
 from gearshift._task import CALL_ONE
 from helpers import Recorder
 
@@ -313,7 +315,9 @@ def test_failure_indices_count_from_the_whole_input_in_every_segment() -> None:
     assert failures == [(5, 5), (3000, 3000), (9999, 9999)]
 
 
-BUFFERS = [bytes([i]) * (2 << 20) for i in range(32)]  # 2 MiB each: copying one costs milliseconds
+#: 2 MiB each (copying one costs milliseconds); more than the longest thread probe takes, so
+#: a plan is left to follow it whatever this machine's speed
+BUFFERS = [bytes([i]) * (2 << 20) for i in range(THREAD_PROBE_MAX_ROUNDS * probe_threads_count(usable_cpus()) + 8)]
 
 
 def sha(data: bytes) -> str:
@@ -344,9 +348,39 @@ def test_big_buffers_to_gil_releasing_work_go_to_threads_unpickled() -> None:
     assert len(profile.wall) == 2  # the first item alone, the second look taken on the probe
 
 
+def sha_long(data: bytes) -> str:
+    """:func:`sha` four times over: about 20 ms, the GIL released."""
+    digest = hashlib.sha256()
+    for _ in range(16):
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def test_a_thread_plan_starts_while_the_probe_finishes_its_last_items() -> None:
+    """The probe hands its last running items over: no core idles between probe and plan."""
+    spans: list[tuple[str, float, float]] = []
+
+    def work(data: bytes) -> str:
+        t0 = time.perf_counter()
+        out = sha_long(data)
+        spans.append((threading.current_thread().name, t0, time.perf_counter()))
+        return out
+
+    for _ in range(3):  # a busy machine makes one GIL probe noisy: the GIL must look free once
+        spans.clear()
+        out, run = auto_run(work, BUFFERS)
+        assert out == [sha_long(b) for b in BUFFERS]  # every item once, in order, across the handover
+        if run.plan is not None and run.plan.mode == "thread":
+            break
+    assert run.plan is not None and run.plan.mode == "thread", str(run.plan)
+    probe_end = max(end for name, _, end in spans if name.startswith("gearshift-probe"))
+    plan_start = min(start for name, start, _ in spans if name.startswith("gearshift-shared"))
+    assert plan_start < probe_end
+
+
 @pytest.mark.slow
 def test_big_buffers_to_gil_holding_work_have_their_pickling_measured() -> None:
-    items = BUFFERS * 6  # enough for processes to be worth a pool start, if moving the buffers is cheap
+    items = BUFFERS[:32] * 6  # enough for processes to be worth a pool start, if moving the buffers is cheap
     out, run = auto_run(spin_over, items)
     spun = spin(300_000)
     assert out == [spun + len(b) for b in items]

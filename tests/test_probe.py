@@ -10,12 +10,15 @@ import asyncio
 import hashlib
 import threading
 import time
+from typing import Any
 
 import pytest
 
 import gearshift
 from gearshift import Profile
-from gearshift._probe import Sampler, wants_thread_probe
+from gearshift._options import make_options
+from gearshift._probe import Gate, ProbeTail, Sampler, probe_threads, wants_thread_probe
+from gearshift._task import CALL_ONE
 
 BUFFER = bytes(range(256)) * 16384  # 4 MiB: hashlib releases the GIL on it
 
@@ -325,13 +328,18 @@ def test_one_item_that_seemed_to_wait_gets_a_second_look() -> None:
     assert sampler.build().cpu_share > 0.9
 
 
-def test_the_second_look_at_an_item_with_big_buffers_is_taken_on_the_thread_probe() -> None:
+@pytest.mark.parametrize("wall", [0.006, 0.012])  # under the one-at-a-time budget, and over it
+def test_the_second_look_at_an_item_with_big_buffers_is_taken_on_the_thread_probe(wall: float) -> None:
     from gearshift._probe import SEQUENTIAL_BUDGET
 
-    alone = _one_item(0.012, defer=False)
+    alone = _one_item(wall, defer=False)
     assert not alone.enough(budget=SEQUENTIAL_BUDGET)  # a second item alone, then
     assert not alone.second_look_on_threads
-    sampler = _one_item(0.012, defer=True)
+    waited = _one_item(wall, defer=True)
+    waited.cpu = [wall / 4]
+    assert not waited.enough(budget=SEQUENTIAL_BUDGET)  # one item that seemed to wait is not trusted alone
+    assert not waited.second_look_on_threads
+    sampler = _one_item(wall, defer=True)
     assert sampler.enough(budget=SEQUENTIAL_BUDGET)
     assert sampler.second_look_on_threads
     # The probe's calls took 10 ms of CPU each: that is the second look, not the first call's 12 ms.
@@ -378,3 +386,74 @@ def test_a_gate_lends_lists_unless_lazy_and_keeps_its_limit_and_stop() -> None:
     stopped[0] = True
     assert list(gate.lend(5)) == []
     assert gate.taken == 5 and not gate.ended
+
+
+def _sampler_for_probe(per_item: float) -> Sampler:
+    """A sampler that measured one computing item of ``per_item`` seconds: ready for the thread probe."""
+    sampler = Sampler(False)
+    sampler.wall, sampler.cpu = [per_item], [per_item]
+    sampler.spent, sampler.measured = per_item, 1
+    return sampler
+
+
+def _drive(probe: Any) -> tuple[list[Any], Any]:
+    """Every batch a probe generator yields, and what it returns."""
+    out: list[Any] = []
+    while True:
+        try:
+            out.extend(next(probe))
+        except StopIteration as end:
+            return out, end.value
+
+
+def _slow_triple(x: int) -> int:
+    time.sleep(0.02)
+    return x * 3
+
+
+def test_a_probe_with_handoff_returns_its_last_running_items_as_a_tail() -> None:
+    gate = Gate(iter(range(100)), 100)
+    probe = probe_threads(_slow_triple, gate, make_options(), CALL_ONE, _sampler_for_probe(0.02), 2, handoff=True)
+    out, tail = _drive(probe)
+    assert isinstance(tail, ProbeTail)
+    assert tail.runner is not None and tail.runner.running > 0  # handed over while items still ran
+    taken = gate.taken
+    assert 0 < len(out) < taken < 100  # the probe stopped taking: the rest is the plan's
+    try:
+        for batch in tail.batches():
+            out.extend(batch)
+    finally:
+        tail.close()
+    assert out == [x * 3 for x in range(taken)]  # every probed item once, in order
+
+
+def test_a_probe_without_handoff_drains_and_a_closed_tail_waits_for_nothing() -> None:
+    gate = Gate(iter(range(100)), 100)
+    out, tail = _drive(probe_threads(_slow_triple, gate, make_options(), CALL_ONE, _sampler_for_probe(0.02), 2))
+    assert tail is None
+    assert out == [x * 3 for x in range(gate.taken)]  # all of the probe's items, at its end
+    gate = Gate(iter(range(100)), 100)
+    probe = probe_threads(_slower, gate, make_options(), CALL_ONE, _sampler_for_probe(0.3), 2, handoff=True)
+    _, tail = _drive(probe)
+    assert isinstance(tail, ProbeTail)
+    t0 = time.perf_counter()
+    tail.close()  # a run that stopped: what still runs is dropped, not waited for
+    tail.close()  # and closing twice is harmless
+    assert time.perf_counter() - t0 < 0.2  # the items still running take 0.3 s
+
+
+def _slower(x: int) -> int:
+    time.sleep(0.3)
+    return x
+
+
+def test_the_gil_ticker_stops_looking_once_the_gil_is_plainly_free() -> None:
+    from gearshift._probe import _GilTicker
+
+    ticker = _GilTicker(lambda: True)  # nothing here holds the GIL
+    ticker.start()
+    ticker.join(timeout=5)
+    assert not ticker.is_alive()  # it ended by itself: every look costs the work a core for a moment
+    assert len(ticker.waits) == _GilTicker.SETTLE_TICKS
+    free = ticker.finish()
+    assert free is not None and free > 0.9

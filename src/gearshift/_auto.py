@@ -40,6 +40,7 @@ from ._pools import create_backend, shared_backend
 from ._probe import (
     PICKLE_SAMPLE,
     Gate,
+    ProbeTail,
     Sampler,
     _typical,
     probe_threads,
@@ -113,7 +114,7 @@ class AutoRun:
         self._cluster: Backend | None = None
         self._stopped = False
         self._sink: list[Any] | None = None  # map() collects into it (see batches)
-        self._lookahead: Lookahead | None = None
+        self._pending: Lookahead | ProbeTail | None = None  # items started, results not yet handed out
         #: told about every item as it completes, with its index in the whole input (see ``ResultsObserver``)
         self.on_results: ResultsObserver | None = None
 
@@ -132,9 +133,9 @@ class AutoRun:
         try:
             yield from self._batches(items)
         finally:
-            if self._lookahead is not None:
-                self._lookahead.close()
-                self._lookahead = None
+            if self._pending is not None:
+                self._pending.close()
+                self._pending = None
             if self._cluster is not None:
                 self._cluster.shutdown(wait=False, cancel_futures=True)
                 self._cluster = None
@@ -179,8 +180,12 @@ class AutoRun:
                 typical = _typical(sampler.wall) if sampler.wall else 0.0
                 rest = (gate.remaining if gate.remaining is not None else 1000) * typical
                 if rest > NOT_WORTH_PROBING:
-                    sampler.measure_pickling(self.fn, gate.kept, kept)
-                    if wants_thread_probe(sampler):
+                    # Items with big buffers are probed whatever pickling costs: it is measured
+                    # once the probe is under way, not while every core waits for it.
+                    pickle_later = sampler.second_look_on_threads
+                    if not pickle_later:
+                        sampler.measure_pickling(self.fn, gate.kept, kept)
+                    if pickle_later or wants_thread_probe(sampler):
                         yield from self._early(early)
                         early = None
                         probe = probe_threads(
@@ -191,9 +196,15 @@ class AutoRun:
                             sampler,
                             probe_threads_count(machine.cpus),
                             on_results=self._shifted(gate.taken),
+                            handoff=True,
                         )
-                        yield from self._segment(probe)
+                        tail = yield from self._segment(probe)
+                        if tail is not None:
+                            self._pending = early = tail
+                        if pickle_later:
+                            sampler.measure_pickling(self.fn, gate.kept, kept)
                         if gate.ended:
+                            yield from self._early(early)
                             return
                 profile = sampler.build()
                 if sampler.deferred_items is not None and processes_may_win(
@@ -227,22 +238,22 @@ class AutoRun:
         lookahead = Lookahead(self.fn, gate, self.options, self.call, items, self._shifted)
         if not lookahead.arm():
             return None
-        self._lookahead = lookahead
+        self._pending = lookahead
         return lookahead
 
-    def _early(self, lookahead: Lookahead | None) -> Iterator[list[Any]]:
-        """The results of the items started early (if any), in order; then the lookahead is gone."""
-        if lookahead is None:
+    def _early(self, pending: Lookahead | ProbeTail | None) -> Iterator[list[Any]]:
+        """The results of items started earlier (if any), in order: a lookahead's or the probe's last ones."""
+        if pending is None:
             return
         try:
-            self._runner = lookahead.runner
+            self._runner = pending.runner
             try:
-                yield from self._segment(lookahead.batches())
+                yield from self._segment(pending.batches())
             finally:
                 self._runner = None
         finally:
-            lookahead.close()
-            self._lookahead = None
+            pending.close()
+            self._pending = None
 
     def _shifted(self, offset: int) -> ResultsObserver | None:
         """``on_results`` for a segment whose runner numbers its items from 0 but starts at input index ``offset``."""
@@ -257,24 +268,36 @@ class AutoRun:
 
         return shifted
 
-    def _segment(self, batches: Iterator[list[Any]]) -> Iterator[list[Any]]:
+    def _segment(
+        self, batches: Iterator[list[Any]] | Generator[list[Any], None, Any]
+    ) -> Generator[list[Any], None, Any]:
+        """``batches``, unless the run was stopped; returns what the generator returns."""
         if self._stopped:
             raise Stopped
-        yield from batches
+        return (yield from batches)
 
     def _main(
-        self, plan: Plan, profile: Profile, gate: Gate, machine: Machine, *, watch: bool, early: Lookahead | None
+        self,
+        plan: Plan,
+        profile: Profile,
+        gate: Gate,
+        machine: Machine,
+        *,
+        watch: bool,
+        early: Lookahead | ProbeTail | None,
     ) -> Generator[list[Any], None, bool]:
         """Run the rest under ``plan``; returns True when it stopped early because the work drifted.
 
-        ``early`` holds items started while the first one waited: their results
-        come first.  A waiting plan on threads starts its own items before they
-        are all back (the same pool: no gap between the two); any other plan
-        starts once they are.
+        ``early`` holds items started before the plan: while the first one
+        waited, or the thread probe's last ones.  Their results come first.  A
+        plan on threads starts its own items before they are all back (for the
+        lookahead's, only a waiting plan: the same pool, no gap between the
+        two); any other plan starts once they are.
         """
         mode, options = plan.mode, self.options
         waiting = mode == "async" or (mode == "thread" and plan.workers > machine.cpus)
-        if early is not None and not (waiting and mode == "thread"):
+        overlap = mode == "thread" and (waiting or isinstance(early, ProbeTail))
+        if early is not None and not overlap:
             yield from self._early(early)
             early = None
         limiter: ConcurrencyLimiter | None = None

@@ -21,12 +21,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 import pickle
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 from ._options import Options, check_function, check_items, is_async_function, make_options
@@ -36,7 +37,7 @@ from ._profile import Profile
 from ._runner import ResultsObserver, Runner
 from ._task import CALL_ONE, _call
 
-__all__ = ["Gate", "Sampler", "advise", "profile"]
+__all__ = ["Gate", "ProbeTail", "Sampler", "advise", "profile"]
 
 #: the one-at-a-time phase stops after this many items (in chunks of 1, 2, 4, ...)...
 SEQUENTIAL_MAX = 2048
@@ -214,7 +215,8 @@ class Sampler:
         self._probe_items = 0
         self._ticker: _GilTicker | None = None
         self.gil_free: float | None = None
-        self.probe_queued: list[float] = []
+        #: seconds the probed threads waited for a CPU (set by probe_threads)
+        self.probe_queued: Callable[[], float] = lambda: 0.0
         self.probe_cpu: list[float] = []  # each probed call's own CPU time
         self.active = [0]  # probed calls running right now
         self._probe_t0 = 0.0
@@ -264,6 +266,8 @@ class Sampler:
             return False
         if self.measured >= limit and n >= MIN_ITEMS:
             return True
+        if n == 1 and self._second_look_goes_to_threads():
+            return True
         if self.spent < budget:
             return False
         if n >= MIN_ITEMS:
@@ -271,28 +275,45 @@ class Sampler:
         per_chunk = self.spent / n
         if per_chunk < budget / 2:
             return False
-        if n >= 2 or per_chunk >= SECOND_LOOK_SECONDS:
-            return True
-        # One item that seemed to wait is not trusted alone: while it ran, the lookahead's
-        # watcher took the GIL from it to look, and to observe() that handover is the thread
-        # going to sleep, so time a virtual machine's host stole from a computation passes
-        # for waiting.  Work that really waits has its next items started on threads by
-        # then (the lookahead ends this segment); otherwise a second item, unwatched, says.
-        if self.cpu[-1] < 0.5 * self.wall[-1]:
-            return False
-        # Items that carry big buffers are probed on threads whatever the second look
-        # says (see wants_thread_probe): it is taken there, two items at a time.
-        self.second_look_on_threads = self.defer_buffers and _copy_bound(self.first_buffer_bytes, per_chunk)
+        # One short item is not trusted alone: its call may have paid for imports and caches.
+        # Nor is one that seemed to wait: while it ran, the lookahead's watcher took the GIL
+        # from it to look, and to observe() that handover is the thread going to sleep, so
+        # time a virtual machine's host stole from a computation passes for waiting.  Work
+        # that really waits has its next items started on threads by then (the lookahead
+        # ends this segment); otherwise a second item, unwatched, says.
+        return n >= 2 or per_chunk >= SECOND_LOOK_SECONDS
+
+    def _second_look_goes_to_threads(self) -> bool:
+        """Whether the first item alone is enough here, because the thread probe takes the second look.
+
+        Items that carry big buffers and compute are probed on threads whatever
+        a second look says (see :func:`wants_thread_probe`), so it is taken
+        there, two items at a time, rather than on one more item alone while
+        the other cores idle: on 48 items of 7 ms, that item alone was 4 % of
+        the job.  An item that seemed to wait is not trusted alone (see :meth:`enough`).
+        """
+        wall, cpu = self.wall[0], self.cpu[0]
+        self.second_look_on_threads = (
+            self.defer_buffers
+            and wall >= THREAD_PROBE_MIN_SECONDS
+            and cpu >= 0.5 * wall
+            and _copy_bound(self.first_buffer_bytes, wall)
+        )
         return self.second_look_on_threads
 
     # -- phase 2: k threads at once -----------------------------------------------
 
     def start_threads(self, k: int) -> None:
+        """The probe of ``k`` threads starts: its clocks start now (see :meth:`watch_gil`)."""
         self.threads = k
-        self._ticker = _GilTicker(lambda: self.active[0] >= k)
-        self._ticker.start()
         self._probe_items = 0
         self._probe_t0, self._probe_p0 = time.perf_counter(), time.process_time()
+
+    def watch_gil(self) -> None:
+        """Start the GIL ticker next to the probed threads (:meth:`finish_threads` reads it)."""
+        k = self.threads
+        self._ticker = _GilTicker(lambda: self.active[0] >= k)
+        self._ticker.start()
 
     def observe_threads(self, items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
         self._probe_items += items
@@ -315,7 +336,7 @@ class Sampler:
         per_item = _typical(self.wall)
         # Time the threads spent runnable but without a CPU (another program's fault, not
         # the GIL's: a thread waiting for the GIL sleeps) is left out, as in phase 1.
-        queued = sum(self.probe_queued) / max(1, self.threads)
+        queued = self.probe_queued() / max(1, self.threads)
         effective = max(span - queued, 0.2 * span)
         self.preempted += queued
         self.thread_scaling = self._probe_items * per_item / effective
@@ -585,14 +606,21 @@ def probe_threads(
     threads: int,
     max_items: int | None = None,
     on_results: ResultsObserver | None = None,
-) -> Iterator[list[Any]]:
-    """Phase 2: ``threads`` items at a time on threads; measures scaling and busy cores; yields results."""
-    from ._backends._thread import Backend as ThreadBackend
+    *,
+    handoff: bool = False,
+) -> Generator[list[Any], None, ProbeTail | None]:
+    """Phase 2: ``threads`` items at a time on threads; measures scaling and busy cores; yields results.
 
-    backend = ThreadBackend(threads, thread_name_prefix="gearshift-probe")
+    With ``handoff``, the measuring ends once the probe has taken all its
+    items, and its last ones, still running, are returned as a
+    :class:`ProbeTail` (None if none were left): the plan can start while they
+    finish, instead of cores idling through the probe's drain.
+    """
+    backend = _borrow_pool(threads)
     opts = dataclasses.replace(options, chunksize=1)
     plan = Plan("thread", threads, 1, ("measuring: items on threads at once",))
-    timed = _Queued(fn, sampler.probe_queued, sampler.probe_cpu, sampler.active)
+    timed = _Queued(fn, sampler.probe_cpu, sampler.active)
+    sampler.probe_queued = timed.queued
     runner = Runner(
         backend,
         timed,
@@ -608,11 +636,91 @@ def probe_threads(
     if max_items is not None:
         limit = min(limit, max_items)
     sampler.start_threads(threads)
+    tail = None
+    batches = None
+    finished = False
     try:
-        yield from runner.batches(gate.open(limit=limit))
+        runner.start(gate.open(limit=limit))
+        sampler.watch_gil()  # once the items are on their way: starting a thread takes a moment
+        batches = runner.batches()
+        for batch in batches:
+            yield batch
+            if handoff and runner.took_all and runner.running:
+                tail = ProbeTail(runner, batches, backend)
+                return tail
+        finished = True
     finally:
-        backend.shutdown(wait=False)
         sampler.finish_threads()
+        if tail is None:
+            if batches is not None:
+                batches.close()  # (cancels what is left, when the probe was cut short)
+            _return_pool(backend, clean=finished)
+    return None
+
+
+#: the thread probe's pools, one per thread count, kept between runs: starting threads
+#: delays the probe's first items, and a thread's first item runs slower
+_pools: dict[int, Any] = {}
+_pools_lock = threading.Lock()
+
+
+def _borrow_pool(threads: int) -> Any:
+    """A warm probe pool of ``threads`` threads, for this probe alone (a fresh one if another probe has it)."""
+    with _pools_lock:
+        backend = _pools.pop(threads, None)
+    if backend is None:
+        from ._backends._thread import Backend as ThreadBackend
+
+        backend = ThreadBackend(threads, thread_name_prefix="gearshift-probe")
+    return backend
+
+
+def _return_pool(backend: Any, *, clean: bool) -> None:
+    """Keep ``backend`` for the next probe if every item it was given is over; else let it go."""
+    if clean:
+        with _pools_lock:
+            if backend.workers not in _pools:
+                _pools[backend.workers] = backend
+                return
+    # Items abandoned by a stopped run may still be running: the next probe must not wait behind them.
+    backend.shutdown(wait=False, cancel_futures=True)
+
+
+def _forget_pools_in_child() -> None:
+    """A forked child has none of the probe pools' threads (see ``_pools._forget_in_child``)."""
+    global _pools_lock
+    _pools_lock = threading.Lock()
+    _pools.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
+
+
+class ProbeTail:
+    """The thread probe's last items, still running after its measuring ended.
+
+    Their results come before anything later in the input: hand out
+    :meth:`batches` before the next segment's, and :meth:`close` in a
+    ``finally`` (the probe's threads are not waited for).
+    """
+
+    def __init__(self, runner: Runner, batches: Generator[list[Any], None, None], backend: Any) -> None:
+        self.runner: Runner | None = runner
+        self._batches = batches
+        self._backend = backend
+        self._drained = False
+
+    def batches(self) -> Iterator[list[Any]]:
+        """The probe's remaining results, in input order."""
+        yield from self._batches
+        self._drained = True
+
+    def close(self) -> None:
+        """Drop what nobody collected (a run that stopped early); idempotent."""
+        if self._backend is not None:
+            self._batches.close()
+            _return_pool(self._backend, clean=self._drained)
+            self._backend = None
 
 
 def probe_rounds(sampler: Sampler) -> int:
@@ -625,20 +733,25 @@ def probe_rounds(sampler: Sampler) -> int:
 class _GilTicker(threading.Thread):
     """Wakes up every millisecond next to the probed threads: how long until it gets the GIL?
 
-    A thread coming back from ``time.sleep`` needs the GIL to go on.  When the
+    A thread coming back from a timed wait needs the GIL to go on.  When the
     probed work holds it, that takes about the switch interval (5 ms: the
     waiter must ask the holder to drop it); when the work releases it, almost
     nothing.  Time spent waiting for a CPU (a busy machine) is subtracted, so
     load does not pass for the GIL.  The ticker holds the GIL only for
-    microseconds, so it barely disturbs what it measures.
+    microseconds, so it barely disturbs what it measures; but each wake-up
+    takes a core from the work for a moment, so once :data:`SETTLE_TICKS`
+    ticks say plainly that the GIL is free, it stops looking.
     """
 
     TICK = 0.001
+    #: ticks after which waits averaging under SETTLED_WAIT switch intervals end the looking
+    SETTLE_TICKS = 24
+    SETTLED_WAIT = 0.05
 
     def __init__(self, busy: Callable[[], bool]) -> None:
         super().__init__(name="gearshift-gil-probe", daemon=True)
         self._busy = busy
-        self._stop_flag = False
+        self._finished = threading.Event()  # set by finish(): the last wait ends at once
         self.waits: list[float] = []
         self.queued_share = 0.0
 
@@ -646,19 +759,26 @@ class _GilTicker(threading.Thread):
         # The run queue is read only at both ends: reading it is a system call, and every
         # system call gives the GIL up and waits to get it back, which is what is measured.
         q0, start = runqueue_seconds(), time.perf_counter()
-        while not self._stop_flag:
+        settled = self.SETTLED_WAIT * sys.getswitchinterval()
+        total = 0.0
+        while True:
             t0 = time.perf_counter()
             busy = self._busy()
-            time.sleep(self.TICK)
+            if self._finished.wait(self.TICK):
+                break
             if busy:
-                self.waits.append(max(0.0, time.perf_counter() - t0 - self.TICK))
+                wait = max(0.0, time.perf_counter() - t0 - self.TICK)
+                self.waits.append(wait)
+                total += wait
+                if len(self.waits) >= self.SETTLE_TICKS and total < settled * len(self.waits):
+                    break
         q1, end = runqueue_seconds(), time.perf_counter()
         if q0 is not None and q1 is not None and end > start:
             self.queued_share = (q1 - q0) / (end - start)
 
     def finish(self) -> float | None:
         """Share of the time the GIL was free (None: too few ticks to say)."""
-        self._stop_flag = True
+        self._finished.set()
         self.join()
         if len(self.waits) < 2:
             return None
@@ -670,14 +790,25 @@ class _GilTicker(threading.Thread):
 
 
 class _Queued:
-    """Calls ``fn`` and notes how long the calling thread waited for a CPU meanwhile, and its CPU time."""
+    """Calls ``fn`` and notes its CPU time; :meth:`queued` says how long the calling threads waited for a CPU.
 
-    def __init__(self, fn: Callable[..., Any], sink: list[float], cpu: list[float], active: list[int]) -> None:
-        self.fn, self.sink, self.cpu, self.active = fn, sink, cpu, active
+    The run queue is read once per thread, at its first call, and once more
+    at the end (from any thread): not twice per call, since each reading is
+    a file read of tens of microseconds, taken from the work it measures.
+    """
+
+    def __init__(self, fn: Callable[..., Any], cpu: list[float], active: list[int]) -> None:
+        self.fn, self.cpu, self.active = fn, cpu, active
         self.lock = threading.Lock()
+        self._starts: dict[int, float] = {}  # OS thread id: its run-queue clock at its first call
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        q0, c0 = runqueue_seconds(), time.thread_time()
+        native = threading.get_native_id()
+        if native not in self._starts:
+            q0 = runqueue_seconds()
+            if q0 is not None:
+                self._starts[native] = q0
+        c0 = time.thread_time()
         with self.lock:
             self.active[0] += 1
         try:
@@ -686,9 +817,15 @@ class _Queued:
             with self.lock:
                 self.active[0] -= 1
             self.cpu.append(time.thread_time() - c0)
-            q1 = runqueue_seconds()
-            if q0 is not None and q1 is not None:
-                self.sink.append(q1 - q0)
+
+    def queued(self) -> float:
+        """Seconds the threads that called spent ready to run but without a CPU, since their first call."""
+        total = 0.0
+        for native, q0 in list(self._starts.items()):
+            q1 = runqueue_seconds(native)
+            if q1 is not None:
+                total += max(0.0, q1 - q0)
+        return total
 
 
 def probe_threads_count(cpus: int) -> int:

@@ -35,7 +35,7 @@ import operator
 import queue
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import CancelledError, Future
 from typing import Any
 
@@ -255,7 +255,9 @@ class Runner:
             self._cancel_all()
             raise
 
-    def batches(self, items: Iterable[Any] | None = None, sink: list[Any] | None = None) -> Iterator[list[Any]]:
+    def batches(
+        self, items: Iterable[Any] | None = None, sink: list[Any] | None = None
+    ) -> Generator[list[Any], None, None]:
         """Yield lists of results (values, or :class:`Failure` with ``errors="return"``).
 
         Pass ``items`` unless :meth:`start` was called already.  With a ``sink``
@@ -392,6 +394,16 @@ class Runner:
         self.completed += len(out) - base
         self.failed += failed
         return None, failed
+
+    @property
+    def took_all(self) -> bool:
+        """Whether every item of the input has been taken (some may still be running)."""
+        return self._exhausted
+
+    @property
+    def running(self) -> int:
+        """Submissions not yet back (retries waiting out their back-off included)."""
+        return len(self._inflight) + len(self._retry) + len(self._later)
 
     def stop(self) -> None:
         """Ask the runner, from any thread, to stop; ``batches`` then raises :class:`Stopped`."""
