@@ -94,6 +94,29 @@ def test_waiting_work_goes_to_threads_and_no_item_runs_twice() -> None:
     assert run.limiter is not None
 
 
+def nap_then_compute(x: int) -> int:
+    """20 ms of waiting, then about a millisecond holding the GIL: a fetch, then its parsing."""
+    time.sleep(0.02)
+    end = time.thread_time() + 0.001
+    while time.thread_time() < end:
+        pass
+    return x
+
+
+def test_the_plan_keeps_at_least_the_concurrency_the_lookahead_started() -> None:
+    from gearshift._lookahead import LOOKAHEAD_ITEMS
+
+    out, run = auto_run(nap_then_compute, range(800))
+    assert out == list(range(800))
+    assert run.plan is not None and run.plan.mode == "thread", str(run.plan)
+    assert run._pending is None
+    # The estimate from the first item alone (20 ms of waiting over 1 ms of GIL) is ~20 in
+    # flight; the lookahead had 256 going already: the limiter starts from those, not from 20.
+    assert run.limiter is not None and run.limiter.history, "no interval was measured"
+    assert run.plan.workers < LOOKAHEAD_ITEMS
+    assert run.limiter.history[0][0] >= LOOKAHEAD_ITEMS
+
+
 def test_generators_of_unknown_length() -> None:
     rec = Recorder(nap)
     out = gearshift.map(rec, (i for i in range(120)))

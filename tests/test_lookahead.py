@@ -199,3 +199,28 @@ def test_results_observers_see_every_early_item_once_with_its_input_index() -> N
     assert fn.overlapping_first()  # the lookahead did start items early
     assert sorted(seen) == list(range(n))
     assert all(seen[i] == 2 * i for i in range(n))
+
+
+FRESH_INTERPRETER = """
+import threading, time, gearshift
+lock, started, ended = threading.Lock(), {}, {}
+def fetch(x):
+    with lock:
+        started[x] = time.perf_counter()
+    time.sleep(0.03)  # 30 ms: the watcher's first look comes at 10 ms
+    with lock:
+        ended[x] = time.perf_counter()
+    return x
+assert gearshift.map(fetch, range(40)) == list(range(40))
+print(sum(1 for x, t in started.items() if x and t < ended[0]))
+"""
+
+
+@pytest.mark.timeout(60)
+def test_the_first_run_in_a_fresh_interpreter_starts_items_early_too() -> None:
+    """Armed right before the first item: gearshift's own first imports are not taken for the item computing."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", FRESH_INTERPRETER], capture_output=True, text=True, timeout=50)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) >= 1, "no item started while the first one waited"

@@ -9,11 +9,13 @@ import pytest
 from gearshift._options import make_options
 from gearshift._planner import (
     ASYNC_START,
+    PARENT_ITEM_SECONDS,
     TINY_JOB_SECONDS,
     UNKNOWN_LENGTH,
     Machine,
     _serial_share,
     decide,
+    parent_item_seconds,
     plan_fixed,
     processes_may_win,
 )
@@ -194,6 +196,23 @@ def test_microsecond_work_in_big_jobs(wall: float, mode: str) -> None:
     if mode == "process":
         assert plan.chunksize is not None
         assert plan.chunksize >= 10_000  # chunks of tens of milliseconds, not single items
+
+
+@pytest.mark.parametrize(("parent", "mode"), [(0.14e-6, "process"), (0.3e-6, "sync")])
+def test_the_parents_own_work_per_item_shares_the_cpus_with_the_workers(parent: float, mode: str) -> None:
+    # Short-string md5 at 0.4 µs: two workers and the parent on 2 CPUs.  With the parent at
+    # 0.14 µs per item, (0.4 + 0.14) / 2 is 0.7x sync; at 0.3 µs it is 0.9x: not worth it.
+    p = prof(0.4e-6, 0.4e-6, item_bytes=9, item_pickle_seconds=0.01e-6, result_bytes=1, result_pickle_seconds=0.0)
+    plan = decide(p, make_options(), dataclasses.replace(MACHINE, process_item_seconds=parent), 2_000_000)
+    assert plan.mode == mode, str(plan)
+
+
+def test_the_parents_work_per_item_is_measured_once_and_only_when_asked() -> None:
+    measured = parent_item_seconds()
+    assert 1e-9 < measured < 20e-6
+    assert parent_item_seconds() == measured  # once per process
+    assert Machine.current(calibrate=True).process_item_seconds == measured
+    assert Machine.current().process_item_seconds == PARENT_ITEM_SECONDS
 
 
 def test_huge_results_make_processes_lose() -> None:

@@ -6,13 +6,15 @@ the shared input through a :class:`~gearshift._probe.Gate`:
 1. the first items one at a time (sync), measured; if the first one waits
    (I/O), the next ones start on threads meanwhile (see :mod:`gearshift._lookahead`);
 2. for work that computes, a few items on threads at once (the GIL probe);
+   its last items are still running when the plan is made (a :class:`~gearshift._probe.ProbeTail`);
 3. the rest under the plan :func:`~gearshift._planner.decide` returns; its
    window is steered by a :class:`~gearshift._limiter.ConcurrencyLimiter` when
    the work waits (threads, async).  With a dask or Ray cluster configured,
    the plan may send the rest there (see :mod:`gearshift._cluster`).
 
-Each segment's results are handed out before the next segment starts, so
-nothing is lost, repeated or reordered.  If items in segment 3 drift far from
+Each segment's results are handed out before the next segment's, so nothing
+is lost, repeated or reordered; a plan on threads starts its items while the
+items started before it (the lookahead's, the probe's last ones) finish.  If items in segment 3 drift far from
 the sample (100x heavier or lighter per item, or results coming back from
 worker processes 100x bigger and over 64 KiB each), the gate closes, the segment
 drains, and the run goes back to step 1 on the next items (a few times at most).
@@ -35,7 +37,7 @@ from ._limiter import ConcurrencyLimiter
 from ._lookahead import LOOKAHEAD_ITEMS, Lookahead
 from ._options import Options
 from ._plan import Plan
-from ._planner import Machine, decide, processes_may_win
+from ._planner import CALIBRATE_BELOW_SECONDS, Machine, decide, processes_may_win
 from ._pools import create_backend, shared_backend
 from ._probe import (
     PICKLE_SAMPLE,
@@ -154,7 +156,7 @@ class AutoRun:
                 sampler = Sampler(False, defer_buffers=self.options.cluster is None)
                 kept: list[Any] = []  # a few results, to measure their pickling
                 gate.kept = []
-                lookahead = self._arm_lookahead(gate) if replans == 0 else None
+                lookahead = self._lookahead(gate) if replans == 0 else None
                 for batch in self._segment(
                     run_sequential(
                         self.fn,
@@ -164,6 +166,7 @@ class AutoRun:
                         sampler,
                         on_results=self._shifted(gate.taken),
                         until=lookahead.has_started if lookahead is not None else None,
+                        before_first=lookahead.arm if lookahead is not None else None,
                         after_first=lookahead.disarm if lookahead is not None else None,
                     )
                 ):
@@ -176,9 +179,12 @@ class AutoRun:
                 if gate.ended:
                     yield from self._early(early)
                     return
-                machine = machine or Machine.current(process_workers=self.options.workers)
                 typical = _typical(sampler.wall) if sampler.wall else 0.0
                 rest = (gate.remaining if gate.remaining is not None else 1000) * typical
+                machine = machine or Machine.current(
+                    process_workers=self.options.workers,
+                    calibrate=rest > NOT_WORTH_PROBING and typical < CALIBRATE_BELOW_SECONDS,
+                )
                 if rest > NOT_WORTH_PROBING:
                     # Items with big buffers are probed whatever pickling costs: it is measured
                     # once the probe is under way, not while every core waits for it.
@@ -224,8 +230,9 @@ class AutoRun:
                 return
             replans += 1
 
-    def _arm_lookahead(self, gate: Gate) -> Lookahead | None:
-        """Watch the first item; if it waits, the next ones start on threads (see :mod:`gearshift._lookahead`)."""
+    def _lookahead(self, gate: Gate) -> Lookahead | None:
+        """What watches the first item (armed right before it runs): if it waits, the next ones
+        start on threads (see :mod:`gearshift._lookahead`).  None where nothing may start early."""
         if self.options.cluster is not None:
             return None
         items = LOOKAHEAD_ITEMS
@@ -236,8 +243,6 @@ class AutoRun:
         if items < 1:
             return None
         lookahead = Lookahead(self.fn, gate, self.options, self.call, items, self._shifted)
-        if not lookahead.arm():
-            return None
         self._pending = lookahead
         return lookahead
 
@@ -304,8 +309,14 @@ class AutoRun:
         workers, window = plan.workers, None
         if waiting:
             cap = options.workers or (machine.max_async if mode == "async" else machine.max_threads)
-            limiter = ConcurrencyLimiter(start=plan.workers, cap=cap)
-            workers, window = cap, plan.workers
+            start = plan.workers
+            if isinstance(early, Lookahead):
+                # That many are in flight already, and the limiter trims a window that is too
+                # big; one estimated from a single item (whose call may have paid for imports)
+                # can be far too small, and the end of a short job has no time to grow it.
+                start = max(start, min(early.count, cap))
+            limiter = ConcurrencyLimiter(start=start, cap=cap)
+            workers, window = cap, start
             self.limiter = limiter
         backend, owned = self._backend(mode, workers)
         try:

@@ -76,6 +76,8 @@ class Lookahead:
     ) -> None:
         self.fn, self.gate, self.options, self.call = fn, gate, options, call
         self.items = items
+        #: items started early (set once :attr:`started`)
+        self.count = 0
         self._on_results = on_results
         self.started = False
         #: the runner of the early items, once started
@@ -171,6 +173,7 @@ class Lookahead:
             self.started = True  # from here the first segment takes nothing more (see AutoRun)
             offset = self.gate.taken
             items = self.gate.take_locked(self.items)
+            self.count = len(items)
         try:
             if items:
                 self.runner = self._runner(items, offset)

@@ -75,6 +75,10 @@ PREFERENCE = {"process": 1.1}
 TINY_JOB_SECONDS = 0.005
 
 
+#: the parent's own work per item in process mode, when not measured (see parent_item_seconds)
+PARENT_ITEM_SECONDS = 0.3e-6
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Machine:
     """What the planner needs to know about the machine and the interpreter.
@@ -90,14 +94,21 @@ class Machine:
     process_start_seconds: float = 0.3
     thread_chunk_seconds: float = 40e-6
     process_chunk_seconds: float = 250e-6
-    process_item_seconds: float = 0.3e-6
+    #: the parent's own work per item in process mode (taking it, collecting its result):
+    #: :meth:`current` measures it on this machine (see :func:`parent_item_seconds`)
+    process_item_seconds: float = PARENT_ITEM_SECONDS
     pipe_bytes_per_second: float = 1e9
     max_threads: int = 512
     max_async: int = 10_000
 
     @classmethod
-    def current(cls, *, process_workers: int | None = None) -> Machine:
-        """The facts for this process: usable CPUs, GIL, warm pools, open-file limit."""
+    def current(cls, *, process_workers: int | None = None, calibrate: bool = False) -> Machine:
+        """The facts for this process: usable CPUs, GIL, warm pools, open-file limit.
+
+        ``calibrate``: also measure :attr:`process_item_seconds` (about a
+        millisecond, once per process), for work so cheap per item that the
+        parent's share decides whether processes pay.
+        """
         from ._cpu import usable_cpus
         from ._pools import is_warm
 
@@ -115,8 +126,47 @@ class Machine:
             cpus=cpus,
             gil_enabled=gil_enabled(),
             process_pool_warm=is_warm("process", process_workers or cpus),
+            process_item_seconds=parent_item_seconds() if calibrate else PARENT_ITEM_SECONDS,
             max_async=max_async,
         )
+
+
+#: items cheaper than this make the parent's share of process mode count: it is measured
+CALIBRATE_BELOW_SECONDS = 20e-6
+#: the parent's work per item in process mode, in units of the calibration loop's time per
+#: item: fitted on a 2-core host where trivial items through a warm pool took 0.155 µs each
+#: (0.016 µs of it pickling them) and the loop 0.04 µs; a twice slower host takes twice both
+PARENT_ITEM_WORK = 3.5
+_CALIBRATION_ITEMS = 5000
+_parent_item: float | None = None
+
+
+def parent_item_seconds() -> float:
+    """The parent's own work per item in process mode on this machine, measured once per process.
+
+    A constant would be right on one machine only: hosts differ twofold in
+    speed, and on work of a fraction of a microsecond per item that share
+    decides whether processes beat sync.  The loop does what the parent
+    does for each item, minus the backend's bookkeeping: take it from the
+    input, pickle it, unpickle a result, collect it (best of three, a
+    millisecond in all).
+    """
+    global _parent_item
+    if _parent_item is None:
+        import itertools
+        import pickle
+        import time
+
+        values = list(range(_CALIBRATION_ITEMS))
+        best = math.inf
+        for _ in range(3):
+            t0 = time.perf_counter()
+            out: list[int] = []
+            blob = pickle.dumps(list(itertools.islice(iter(values), _CALIBRATION_ITEMS)), pickle.HIGHEST_PROTOCOL)
+            out.extend(pickle.loads(blob))
+            best = min(best, time.perf_counter() - t0)
+        _parent_item = PARENT_ITEM_WORK * best / _CALIBRATION_ITEMS
+    return _parent_item
 
 
 def gil_enabled() -> bool:
@@ -488,7 +538,8 @@ def _estimates(profile: Profile, options: Options, machine: Machine, n: int) -> 
         overhead = machine.process_chunk_seconds / chunk
         worker_side = (w + ipc / 2 + transfer) / p
         parent_side = ipc / 2 + transfer + overhead + machine.process_item_seconds
-        cores = (c + ipc + 2 * transfer) / cpus
+        # The parent's work takes CPU time too: with as many workers as CPUs it shares them.
+        cores = (c + ipc + 2 * transfer + overhead + machine.process_item_seconds) / cpus
         start = _cold_start(machine, p)
         fn_cost = (profile.fn_pickle_seconds or 0.0) + (profile.fn_bytes or 0) * p / machine.pipe_bytes_per_second
         seconds = start + fn_cost + n * max(worker_side, parent_side, cores)

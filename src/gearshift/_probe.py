@@ -32,7 +32,7 @@ from typing import Any
 
 from ._options import Options, check_function, check_items, is_async_function, make_options
 from ._plan import Plan
-from ._planner import Machine, decide, gil_enabled
+from ._planner import CALIBRATE_BELOW_SECONDS, Machine, decide, gil_enabled
 from ._profile import Profile
 from ._runner import ResultsObserver, Runner
 from ._task import CALL_ONE, _call
@@ -530,13 +530,15 @@ def run_sequential(
     max_items: int | None = None,
     on_results: ResultsObserver | None = None,
     until: Callable[[], bool] | None = None,
+    before_first: Callable[[], object] | None = None,
     after_first: Callable[[], None] | None = None,
 ) -> Iterator[list[Any]]:
     """Phase 1: items one at a time on this thread until the sample is big enough (or ``until()``); yields results.
 
-    ``after_first`` is called once the first item is over, before the sampler
-    reads its counters: whatever it does (wake a thread, wait) is not put on
-    the items measured after it.
+    ``before_first`` is called right before the first item runs, once the
+    set-up (which may import modules: CPU time) is done; ``after_first`` once
+    it is over, before the sampler reads its counters: whatever it does (wake
+    a thread, wait) is not put on the items measured after it.
     """
     from ._backends._sync import Backend as SyncBackend
 
@@ -567,6 +569,8 @@ def run_sequential(
         stop = lambda: sampler.enough(limit, budget)  # noqa: E731
     else:
         stop = lambda: until() or sampler.enough(limit, budget)  # noqa: E731
+    if before_first is not None:
+        before_first()
     yield from runner.batches(gate.open(limit=max_items, stop=stop))
 
 
@@ -660,14 +664,14 @@ def probe_threads(
 
 #: the thread probe's pools, one per thread count, kept between runs: starting threads
 #: delays the probe's first items, and a thread's first item runs slower
-_pools: dict[int, Any] = {}
-_pools_lock = threading.Lock()
+_probe_pools: dict[int, Any] = {}
+_probe_pools_lock = threading.Lock()
 
 
 def _borrow_pool(threads: int) -> Any:
     """A warm probe pool of ``threads`` threads, for this probe alone (a fresh one if another probe has it)."""
-    with _pools_lock:
-        backend = _pools.pop(threads, None)
+    with _probe_pools_lock:
+        backend = _probe_pools.pop(threads, None)
     if backend is None:
         from ._backends._thread import Backend as ThreadBackend
 
@@ -678,9 +682,9 @@ def _borrow_pool(threads: int) -> Any:
 def _return_pool(backend: Any, *, clean: bool) -> None:
     """Keep ``backend`` for the next probe if every item it was given is over; else let it go."""
     if clean:
-        with _pools_lock:
-            if backend.workers not in _pools:
-                _pools[backend.workers] = backend
+        with _probe_pools_lock:
+            if backend.workers not in _probe_pools:
+                _probe_pools[backend.workers] = backend
                 return
     # Items abandoned by a stopped run may still be running: the next probe must not wait behind them.
     backend.shutdown(wait=False, cancel_futures=True)
@@ -688,9 +692,9 @@ def _return_pool(backend: Any, *, clean: bool) -> None:
 
 def _forget_pools_in_child() -> None:
     """A forked child has none of the probe pools' threads (see ``_pools._forget_in_child``)."""
-    global _pools_lock
-    _pools_lock = threading.Lock()
-    _pools.clear()
+    global _probe_pools_lock
+    _probe_pools_lock = threading.Lock()
+    _probe_pools.clear()
 
 
 os.register_at_fork(after_in_child=_forget_pools_in_child)
@@ -988,7 +992,8 @@ def advise(fn: Callable[..., Any], items: Iterable[Any], **map_options: Any) -> 
         return plan_fixed(options, is_async=is_async_function(fn))
     length = length_hint(items, 0) or None
     measured = profile(fn, items)
-    machine = Machine.current(process_workers=options.workers)
+    cheap = bool(measured.wall) and measured.median_wall < CALIBRATE_BELOW_SECONDS
+    machine = Machine.current(process_workers=options.workers, calibrate=cheap)
     if options.cluster is None:
         return decide(measured, options, machine, length)
     from ._cluster import connect
