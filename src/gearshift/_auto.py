@@ -14,10 +14,11 @@ the shared input through a :class:`~gearshift._probe.Gate`:
 
 Each segment's results are handed out before the next segment's, so nothing
 is lost, repeated or reordered; a plan on threads starts its items while the
-items started before it (the lookahead's, the probe's last ones) finish.  If items in segment 3 drift far from
-the sample (100x heavier or lighter per item, or results coming back from
-worker processes 100x bigger and over 64 KiB each), the gate closes, the segment
-drains, and the run goes back to step 1 on the next items (a few times at most).
+items started before it (the lookahead's, the probe's last ones) finish.  If
+items in segment 3 drift far from the sample (100x heavier or lighter per
+item, or results coming back from worker processes 100x bigger and over
+64 KiB each), the gate closes, the segment drains, and the run goes back to
+step 1 on the next items (a few times at most).
 Coroutine functions skip the sampling: they start on the event loop at once
 and the limiter finds the concurrency.
 """
