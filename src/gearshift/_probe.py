@@ -705,7 +705,8 @@ class ProbeTail:
 
     Their results come before anything later in the input: hand out
     :meth:`batches` before the next segment's, and :meth:`close` in a
-    ``finally`` (the probe's threads are not waited for).
+    ``finally``: the probe's pool goes back for the next probe once every
+    item is over, and is let go (not waited for) if some were dropped.
     """
 
     def __init__(self, runner: Runner, batches: Generator[list[Any], None, None], backend: Any) -> None:
