@@ -5,7 +5,9 @@ seconds), so ``gearshift.map`` keeps one pool per mode alive between calls and
 reuses it; they are shut down at interpreter exit.  A run given a cluster
 (``address=``, ``client=``) connects for itself and disconnects at its end.
 A call made from inside a shared pool's own worker thread gets a private pool
-instead, so nested calls can never wait on themselves.
+instead, so nested calls can never wait on themselves.  Auto's thread probe
+keeps its own warm pools here too, lent to one probe at a time.  A forked
+child starts with none of them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ._backends._base import Backend
 _SHARED_PREFIX = "gearshift-shared"
 _lock = threading.Lock()
 _shared: dict[tuple[str, int], Backend] = {}
+_probe: dict[int, Backend] = {}  # thread probe pools by size, each lent to one probe at a time
 
 
 def shared_backend(mode: str, workers: int, engine: tuple[tuple[str, Any], ...] = ()) -> Backend | None:
@@ -61,13 +64,40 @@ def create_backend(mode: str, workers: int, engine: tuple[tuple[str, Any], ...] 
     return backend_class(mode)(workers, **dict(engine))  # type: ignore[call-arg]
 
 
+def borrow_probe_pool(threads: int) -> Backend:
+    """A warm pool of ``threads`` threads for auto's thread probe, for that probe alone.
+
+    Kept between runs (starting threads delays the probe's first items, and a
+    thread's first item runs slower) but never shared: a probe measures how
+    its items scale, and another run's items on the same threads would spoil
+    that.  A probe that finds it borrowed gets a fresh one.
+    """
+    with _lock:
+        backend = _probe.pop(threads, None)
+    if backend is None:
+        backend = backend_class("thread")(threads, thread_name_prefix="gearshift-probe")  # type: ignore[call-arg]
+    return backend
+
+
+def return_probe_pool(backend: Backend, *, clean: bool) -> None:
+    """Keep ``backend`` for the next probe if every item it was given is over; else let it go."""
+    if clean:
+        with _lock:
+            if backend.workers not in _probe:
+                _probe[backend.workers] = backend
+                return
+    # Items abandoned by a stopped run may still be running: the next probe must not wait behind them.
+    backend.shutdown(wait=False, cancel_futures=True)
+
+
 def _forget_in_child() -> None:
-    """A forked child starts with no shared pools: the parent's threads did not come along, and
+    """A forked child starts with no warm pools: the parent's threads did not come along, and
     its worker processes answer to the parent (using them, or stopping them at exit, would hang
     the child or break the parent).  The child starts its own on first use."""
     global _lock
     _lock = threading.Lock()  # another thread may have held it at the fork
     _shared.clear()
+    _probe.clear()
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
@@ -76,8 +106,9 @@ os.register_at_fork(after_in_child=_forget_in_child)
 @atexit.register
 def shutdown_shared() -> None:
     with _lock:
-        backends = list(_shared.values())
+        backends = [*_shared.values(), *_probe.values()]
         _shared.clear()
+        _probe.clear()
     for backend in backends:
         backend.shutdown(wait=True, cancel_futures=True)
 

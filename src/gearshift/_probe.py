@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import os
 import pickle
 import statistics
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 from ._options import Options, check_function, check_items, is_async_function, make_options
 from ._plan import Plan
 from ._planner import CALIBRATE_BELOW_SECONDS, Machine, decide, gil_enabled
+from ._pools import borrow_probe_pool, return_probe_pool
 from ._profile import Profile
 from ._runner import ResultsObserver, Runner
 from ._task import CALL_ONE, _call
@@ -620,7 +620,7 @@ def probe_threads(
     :class:`ProbeTail` (None if none were left): the plan can start while they
     finish, instead of cores idling through the probe's drain.
     """
-    backend = _borrow_pool(threads)
+    backend = borrow_probe_pool(threads)
     opts = dataclasses.replace(options, chunksize=1)
     plan = Plan("thread", threads, 1, ("measuring: items on threads at once",))
     timed = _Queued(fn, sampler.probe_cpu, sampler.active)
@@ -658,46 +658,8 @@ def probe_threads(
         if tail is None:
             if batches is not None:
                 batches.close()  # (cancels what is left, when the probe was cut short)
-            _return_pool(backend, clean=finished)
+            return_probe_pool(backend, clean=finished)
     return None
-
-
-#: the thread probe's pools, one per thread count, kept between runs: starting threads
-#: delays the probe's first items, and a thread's first item runs slower
-_probe_pools: dict[int, Any] = {}
-_probe_pools_lock = threading.Lock()
-
-
-def _borrow_pool(threads: int) -> Any:
-    """A warm probe pool of ``threads`` threads, for this probe alone (a fresh one if another probe has it)."""
-    with _probe_pools_lock:
-        backend = _probe_pools.pop(threads, None)
-    if backend is None:
-        from ._backends._thread import Backend as ThreadBackend
-
-        backend = ThreadBackend(threads, thread_name_prefix="gearshift-probe")
-    return backend
-
-
-def _return_pool(backend: Any, *, clean: bool) -> None:
-    """Keep ``backend`` for the next probe if every item it was given is over; else let it go."""
-    if clean:
-        with _probe_pools_lock:
-            if backend.workers not in _probe_pools:
-                _probe_pools[backend.workers] = backend
-                return
-    # Items abandoned by a stopped run may still be running: the next probe must not wait behind them.
-    backend.shutdown(wait=False, cancel_futures=True)
-
-
-def _forget_pools_in_child() -> None:
-    """A forked child has none of the probe pools' threads (see ``_pools._forget_in_child``)."""
-    global _probe_pools_lock
-    _probe_pools_lock = threading.Lock()
-    _probe_pools.clear()
-
-
-os.register_at_fork(after_in_child=_forget_pools_in_child)
 
 
 class ProbeTail:
@@ -724,7 +686,7 @@ class ProbeTail:
         """Drop what nobody collected (a run that stopped early); idempotent."""
         if self._backend is not None:
             self._batches.close()
-            _return_pool(self._backend, clean=self._drained)
+            return_probe_pool(self._backend, clean=self._drained)
             self._backend = None
 
 
