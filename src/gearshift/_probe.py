@@ -88,6 +88,8 @@ class Gate:
         #: :meth:`lend` may hand out lazy slices (nobody else takes items meanwhile)
         self.lazy = False
         self._lent = 0  # items the last lazy slice could hold, until settled
+        #: what the input raised while a runner took items (see take_locked)
+        self.error: Exception | None = None
 
     def open(self, *, limit: int | None = None, stop: Callable[[], bool] | None = None, lazy: bool = False) -> Gate:
         """Reopen for the next runner: at most ``limit`` more items, or until ``stop()``.
@@ -162,7 +164,11 @@ class Gate:
         size = self._allowed(size)
         if size <= 0:
             return []
-        items = list(itertools.islice(self.source, size))
+        items: list[Any] = []
+        try:
+            items.extend(itertools.islice(self.source, size))  # keeps what was read if the input raises
+        except Exception as exc:
+            self.error = exc  # the runner that read these items raises it once they are handed out
         if len(items) < size:
             self.ended = True
         self.taken += len(items)

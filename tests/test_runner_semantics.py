@@ -1,0 +1,235 @@
+"""The runner's promises (contract C2, C5, C6, C9, C10) as properties over every local mode.
+
+Each test runs a grid of modes x chunksize x workers x ordered (x the kind of
+function) and compares with the builtin ``map``.  Process-mode functions live
+at module level so worker processes import them by reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import gearshift
+
+MODES = ["sync", "async", "thread", "process", "auto"]
+FAIL_AT = 50
+
+
+class Boom(Exception):
+    pass
+
+
+class Custom(BaseException):
+    """A BaseException that is not an Exception, raised by fn."""
+
+
+def twice_fail_50(x: int) -> int:
+    if x == FAIL_AT:
+        raise Boom(x)
+    return 2 * x
+
+
+async def atwice_fail_50(x: int) -> int:
+    await asyncio.sleep(0)
+    if x == FAIL_AT:
+        raise Boom(x)
+    return 2 * x
+
+
+def twice(x: int) -> int:
+    return 2 * x
+
+
+async def atwice(x: int) -> int:
+    await asyncio.sleep(0)
+    return 2 * x
+
+
+def oracle(x: int) -> int:
+    return 2 * x
+
+
+def _grid(*modes: str) -> list[Any]:
+    """(mode, chunksize, workers, ordered) for every mode; sync has one worker."""
+    out = []
+    for mode in modes:
+        for chunksize, workers, ordered in itertools.product((None, 1, 3), (1, 3), (True, False)):
+            if mode == "sync" and workers != 1:
+                continue
+            out.append(pytest.param(mode, chunksize, workers, ordered, id=f"{mode}-c{chunksize}-w{workers}-o{ordered}"))
+    return out
+
+
+# -- C2: errors="raise" hands out exactly the results before the failing item ------------
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["plain", "async"])
+@pytest.mark.parametrize(("mode", "chunksize", "workers", "ordered"), _grid(*MODES))
+def test_raise_hands_out_exactly_the_items_before_the_failure(
+    mode: str, chunksize: int | None, workers: int, ordered: bool, is_async: bool
+) -> None:
+    fn = atwice_fail_50 if is_async else twice_fail_50
+    got: list[Any] = []
+    with pytest.raises(Boom) as info:
+        for value in gearshift.imap(fn, range(200), mode=mode, chunksize=chunksize, workers=workers, ordered=ordered):
+            got.append(value)
+    assert info.value.args == (FAIL_AT,)
+    if ordered:
+        assert got == list(map(oracle, range(FAIL_AT)))
+    else:
+        # Only correct values of distinct items, never the failing one's slot filled by anything.
+        assert len(got) == len(set(got))
+        assert set(got) <= {oracle(x) for x in range(200) if x != FAIL_AT}
+
+
+# -- C9: an input that raises ------------------------------------------------------------
+
+
+class InputBroke(OSError):
+    pass
+
+
+def _breaking(n: int) -> Iterator[int]:
+    yield from range(n)
+    raise InputBroke(f"the input broke after {n} items")
+
+
+@pytest.mark.parametrize("errors", ["raise", "return"])
+@pytest.mark.parametrize(("mode", "chunksize", "workers", "ordered"), _grid(*MODES))
+def test_input_that_raises_delivers_what_was_read_then_raises(
+    mode: str, chunksize: int | None, workers: int, ordered: bool, errors: str
+) -> None:
+    kw: dict[str, Any] = dict(mode=mode, chunksize=chunksize, workers=workers, ordered=ordered, errors=errors)
+    for n in (0, 1, 7, 40):
+        expected = list(map(oracle, range(n)))
+        got: list[Any] = []
+        with pytest.raises(InputBroke, match=f"after {n} items"):
+            for value in gearshift.imap(twice, _breaking(n), **kw):
+                got.append(value)
+        assert got == expected if ordered else sorted(got) == expected, n
+
+        with pytest.raises(InputBroke, match=f"after {n} items") as info:
+            gearshift.map(twice, _breaking(n), **kw)
+        partial = info.value.partial_results  # type: ignore[attr-defined]
+        assert partial == expected if ordered else sorted(partial) == expected, n
+
+        with pytest.raises(InputBroke) as info:
+            gearshift.starmap(twice, ((x,) for x in _breaking(n)), **kw)
+        partial = info.value.partial_results  # type: ignore[attr-defined]
+        assert partial == expected if ordered else sorted(partial) == expected, n
+
+
+# -- C6: workers caps the items running at once, plain and async functions -------------
+
+
+def _span_plain(x: int) -> tuple[float, float]:
+    t0 = time.monotonic()
+    time.sleep(0.02)
+    return t0, time.monotonic()
+
+
+async def _span_async(x: int) -> tuple[float, float]:
+    t0 = time.monotonic()
+    await asyncio.sleep(0.02)
+    return t0, time.monotonic()
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The largest number of [start, end] intervals that overlap (CLOCK_MONOTONIC spans processes)."""
+    events = sorted([(t0, 1) for t0, _ in spans] + [(t1, -1) for _, t1 in spans])
+    running = most = 0
+    for _, step in events:  # at equal times an end (-1) sorts before a start: touching is not overlapping
+        running += step
+        most = max(most, running)
+    return most
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["plain", "async"])
+@pytest.mark.parametrize(("mode", "chunksize", "workers", "ordered"), _grid(*MODES))
+def test_workers_caps_items_running_at_once(
+    mode: str, chunksize: int | None, workers: int, ordered: bool, is_async: bool
+) -> None:
+    fn = _span_async if is_async else _span_plain
+    spans = gearshift.map(fn, range(12), mode=mode, chunksize=chunksize, workers=workers, ordered=ordered)
+    assert len(spans) == 12
+    cap = 1 if mode == "sync" else workers
+    assert _most_at_once(spans) <= cap
+
+
+# -- C10: a BaseException that is not an Exception stops the run -----------------------
+
+_calls: list[int] = []
+_calls_lock = threading.Lock()
+
+
+def _fatal_at(x: int, exc_type: type[BaseException]) -> int:
+    with _calls_lock:
+        _calls.append(x)
+    if x == 20:
+        raise exc_type("from fn")
+    return 2 * x
+
+
+def fatal_keyboard(x: int) -> int:
+    return _fatal_at(x, KeyboardInterrupt)
+
+
+def fatal_exit(x: int) -> int:
+    return _fatal_at(x, SystemExit)
+
+
+def fatal_custom(x: int) -> int:
+    return _fatal_at(x, Custom)
+
+
+async def afatal_custom(x: int) -> int:
+    await asyncio.sleep(0)
+    return _fatal_at(x, Custom)
+
+
+FATAL = [
+    pytest.param(fatal_keyboard, KeyboardInterrupt, id="KeyboardInterrupt"),
+    pytest.param(fatal_exit, SystemExit, id="SystemExit"),
+    pytest.param(fatal_custom, Custom, id="custom"),
+    pytest.param(afatal_custom, Custom, id="async-custom"),
+]
+
+
+@pytest.mark.parametrize(("fn", "exc_type"), FATAL)
+@pytest.mark.parametrize("policy", [dict(errors="raise"), dict(errors="return"), dict(errors="return", retries=2)])
+@pytest.mark.parametrize(("mode", "chunksize", "workers", "ordered"), _grid("sync", "async", "thread"))
+def test_fatal_base_exception_stops_the_run_with_partial_results(
+    mode: str, chunksize: int | None, workers: int, ordered: bool, policy: dict[str, Any], fn: Any, exc_type: Any
+) -> None:
+    kw: dict[str, Any] = dict(mode=mode, chunksize=chunksize, workers=workers, ordered=ordered, **policy)
+    _calls.clear()
+    with pytest.raises(exc_type) as info:
+        gearshift.map(fn, range(60), **kw)
+    assert type(info.value) is exc_type
+    assert _calls.count(20) == 1  # never retried
+    partial = info.value.partial_results  # type: ignore[attr-defined]
+    expected = list(map(oracle, range(60)))
+    assert 20 * 2 not in partial and not any(isinstance(p, gearshift.Failure) for p in partial)
+    if ordered:
+        assert partial == expected[: len(partial)]  # an ordered prefix
+        assert len(partial) <= 20
+    else:
+        assert len(set(partial)) == len(partial) and set(partial) <= set(expected)
+
+    _calls.clear()
+    got: list[Any] = []
+    with pytest.raises(exc_type) as info:
+        for value in gearshift.imap(fn, range(60), **kw):
+            got.append(value)
+    assert _calls.count(20) == 1
+    partial = info.value.partial_results  # type: ignore[attr-defined]
+    if ordered:
+        assert got + partial == expected[: len(got) + len(partial)]
+    assert not any(isinstance(p, gearshift.Failure) for p in got + partial)
