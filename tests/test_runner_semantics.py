@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -165,33 +164,31 @@ def test_workers_caps_items_running_at_once(
 
 # -- C10: a BaseException that is not an Exception stops the run -----------------------
 
-_calls: list[int] = []
-_calls_lock = threading.Lock()
 
-
-def _fatal_at(x: int, exc_type: type[BaseException]) -> int:
-    with _calls_lock:
-        _calls.append(x)
+def _fatal_at(arg: tuple[int, str], exc_type: type[BaseException]) -> int:
+    x, log = arg
+    with open(log, "a") as f:  # every call, from any process: O_APPEND lines do not mix
+        f.write(f"{x}\n")
     if x == 20:
         raise exc_type("from fn")
     return 2 * x
 
 
-def fatal_keyboard(x: int) -> int:
-    return _fatal_at(x, KeyboardInterrupt)
+def fatal_keyboard(arg: tuple[int, str]) -> int:
+    return _fatal_at(arg, KeyboardInterrupt)
 
 
-def fatal_exit(x: int) -> int:
-    return _fatal_at(x, SystemExit)
+def fatal_exit(arg: tuple[int, str]) -> int:
+    return _fatal_at(arg, SystemExit)
 
 
-def fatal_custom(x: int) -> int:
-    return _fatal_at(x, Custom)
+def fatal_custom(arg: tuple[int, str]) -> int:
+    return _fatal_at(arg, Custom)
 
 
-async def afatal_custom(x: int) -> int:
+async def afatal_custom(arg: tuple[int, str]) -> int:
     await asyncio.sleep(0)
-    return _fatal_at(x, Custom)
+    return _fatal_at(arg, Custom)
 
 
 FATAL = [
@@ -202,34 +199,108 @@ FATAL = [
 ]
 
 
+def _runs_of(log: Any, x: int) -> int:
+    runs = log.read_text().split() if log.exists() else []
+    log.unlink(missing_ok=True)
+    return runs.count(str(x))
+
+
 @pytest.mark.parametrize(("fn", "exc_type"), FATAL)
 @pytest.mark.parametrize("policy", [dict(errors="raise"), dict(errors="return"), dict(errors="return", retries=2)])
-@pytest.mark.parametrize(("mode", "chunksize", "workers", "ordered"), _grid("sync", "async", "thread"))
+@pytest.mark.parametrize(("mode", "chunksize", "workers", "ordered"), _grid(*MODES))
 def test_fatal_base_exception_stops_the_run_with_partial_results(
-    mode: str, chunksize: int | None, workers: int, ordered: bool, policy: dict[str, Any], fn: Any, exc_type: Any
+    mode: str,
+    chunksize: int | None,
+    workers: int,
+    ordered: bool,
+    policy: dict[str, Any],
+    fn: Any,
+    exc_type: Any,
+    tmp_path: Any,
 ) -> None:
     kw: dict[str, Any] = dict(mode=mode, chunksize=chunksize, workers=workers, ordered=ordered, **policy)
-    _calls.clear()
+    log = tmp_path / "calls"
+    items = [(x, str(log)) for x in range(60)]
+    expected = [oracle(x) for x in range(60)]
     with pytest.raises(exc_type) as info:
-        gearshift.map(fn, range(60), **kw)
+        gearshift.map(fn, items, **kw)
     assert type(info.value) is exc_type
-    assert _calls.count(20) == 1  # never retried
+    assert _runs_of(log, 20) == 1  # never retried
     partial = info.value.partial_results  # type: ignore[attr-defined]
-    expected = list(map(oracle, range(60)))
-    assert 20 * 2 not in partial and not any(isinstance(p, gearshift.Failure) for p in partial)
+    assert oracle(20) not in partial and not any(isinstance(p, gearshift.Failure) for p in partial)
     if ordered:
         assert partial == expected[: len(partial)]  # an ordered prefix
         assert len(partial) <= 20
     else:
         assert len(set(partial)) == len(partial) and set(partial) <= set(expected)
 
-    _calls.clear()
     got: list[Any] = []
     with pytest.raises(exc_type) as info:
-        for value in gearshift.imap(fn, range(60), **kw):
+        for value in gearshift.imap(fn, items, **kw):
             got.append(value)
-    assert _calls.count(20) == 1
+    assert _runs_of(log, 20) == 1
     partial = info.value.partial_results  # type: ignore[attr-defined]
     if ordered:
         assert got + partial == expected[: len(got) + len(partial)]
     assert not any(isinstance(p, gearshift.Failure) for p in got + partial)
+
+
+# -- C5: read-ahead bounded in bytes of results buffered ---------------------------------
+
+BIG = 100_000  # bytes per result
+
+
+def big_result(x: int) -> bytes:
+    return bytes(BIG)
+
+
+async def abig_result(x: int) -> bytes:
+    return bytes(BIG)
+
+
+class Counted:
+    """An endless input that counts the items read."""
+
+    def __init__(self) -> None:
+        self.read = 0
+
+    def __iter__(self) -> Iterator[int]:
+        for i in itertools.count():
+            self.read = i + 1
+            yield i
+
+
+def _most_ahead(mode: str, fn: Any, results: int, **kw: Any) -> int:
+    """Consume ``results`` results slowly; the most items read but not yet consumed at any point."""
+    source = Counted()
+    ahead = 0
+    it = gearshift.imap(fn, source, mode=mode, **kw)
+    try:
+        for consumed, value in enumerate(itertools.islice(it, results), 1):
+            assert len(value) == BIG
+            time.sleep(0.002)  # a slow consumer: the workers could run far ahead
+            ahead = max(ahead, source.read - consumed)
+    finally:
+        it.close()  # type: ignore[attr-defined]
+    return ahead
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["plain", "async"])
+@pytest.mark.parametrize(("mode", "chunksize", "workers", "ordered"), _grid(*MODES))
+def test_read_ahead_is_bounded_by_buffer_bytes(
+    mode: str, chunksize: int | None, workers: int, ordered: bool, is_async: bool
+) -> None:
+    budget = 20 * BIG  # about 20 results
+    fn = abig_result if is_async else big_result
+    ahead = _most_ahead(mode, fn, 150, chunksize=chunksize, workers=workers, ordered=ordered, buffer_bytes=budget)
+    # The budget, plus at most one chunk beyond it and the items that were in flight
+    # before the first result's size was known (one per slot of the window).
+    slack = max(chunksize or 1, 1) + 2 * max(workers, 2) * 3
+    assert ahead <= budget // BIG + slack
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_default_buffer_is_64_mib(mode: str) -> None:
+    # 64 MiB hold about 670 results of 100 kB; old runs read thousands (process) or millions (async) ahead.
+    ahead = _most_ahead(mode, big_result, 300, workers=4)
+    assert ahead * BIG <= 64 * 2**20 + 40 * BIG
