@@ -304,3 +304,38 @@ def test_default_buffer_is_64_mib(mode: str) -> None:
     # 64 MiB hold about 670 results of 100 kB; old runs read thousands (process) or millions (async) ahead.
     ahead = _most_ahead(mode, big_result, 300, workers=4)
     assert ahead * BIG <= 64 * 2**20 + 40 * BIG
+
+
+def slow_twice(x: int) -> int:
+    time.sleep(0.03)  # waits: auto starts the next items on threads while the first one runs
+    return 2 * x
+
+
+def slow_fatal(x: int) -> int:
+    time.sleep(0.03)
+    if x == 5:
+        raise Custom("from fn")
+    return 2 * x
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+@pytest.mark.parametrize("n", [2, 7, 40])
+def test_input_that_raises_while_auto_looks_ahead(n: int, ordered: bool) -> None:
+    expected = list(map(oracle, range(n)))
+    with pytest.raises(InputBroke) as info:
+        gearshift.map(slow_twice, _breaking(n), mode="auto", ordered=ordered)
+    partial = info.value.partial_results  # type: ignore[attr-defined]
+    assert partial == expected if ordered else sorted(partial) == expected
+    got: list[Any] = []
+    with pytest.raises(InputBroke):
+        for value in gearshift.imap(slow_twice, _breaking(n), mode="auto", ordered=ordered):
+            got.append(value)
+    assert got == expected if ordered else sorted(got) == expected
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fatal_base_exception_from_waiting_items(mode: str) -> None:
+    with pytest.raises(Custom) as info:
+        gearshift.map(slow_fatal, range(40), mode=mode, workers=4)
+    partial = info.value.partial_results  # type: ignore[attr-defined]
+    assert partial == list(map(oracle, range(len(partial)))) and len(partial) <= 5

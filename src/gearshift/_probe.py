@@ -121,6 +121,10 @@ class Gate:
         except StopIteration:
             self.ended = True
             raise
+        except Exception as exc:  # kept for the run's owner to raise after the results (see AutoRun)
+            self.error = exc
+            self.ended = True
+            raise StopIteration from None
         self.taken += 1
         if len(self.kept) < PICKLE_SAMPLE:
             self.kept.append(item)
@@ -168,7 +172,7 @@ class Gate:
         try:
             items.extend(itertools.islice(self.source, size))  # keeps what was read if the input raises
         except Exception as exc:
-            self.error = exc  # the runner that read these items raises it once they are handed out
+            self.error = exc  # auto raises it once every result of the items read before is out
         if len(items) < size:
             self.ended = True
         self.taken += len(items)

@@ -386,8 +386,6 @@ class Runner:
             if settle is not None:
                 settle(ran)
             input_error = result.input_error
-            if input_error is None and ran < size:
-                input_error = getattr(source, "error", None)  # a gate that met the input's error
             if ran:
                 chunker.observe(ran, result.elapsed)
                 self._item_bytes = _estimate(result) / ran
@@ -410,6 +408,10 @@ class Runner:
             if ran:
                 yield out if sink is None else []
             if input_error is not None:
+                if hasattr(source, "error"):
+                    # Auto's gate: other runners may hold earlier items still; auto raises it after them.
+                    source.error = input_error
+                    return
                 input_error.partial_results = []  # type: ignore[attr-defined]  # all handed out
                 raise input_error
             if ran < size:
@@ -484,8 +486,6 @@ class Runner:
                 self._input_error = exc
                 self._exhausted = True
                 return
-            if len(items) < size and self._input_error is None:
-                self._input_error = getattr(self._source, "error", None)  # a gate that met the input's error
             if not items:
                 self._exhausted = True
                 return
