@@ -191,11 +191,17 @@ async def afatal_custom(arg: tuple[int, str]) -> int:
     return _fatal_at(arg, Custom)
 
 
+async def afatal_keyboard(arg: tuple[int, str]) -> int:
+    await asyncio.sleep(0)
+    return _fatal_at(arg, KeyboardInterrupt)
+
+
 FATAL = [
     pytest.param(fatal_keyboard, KeyboardInterrupt, id="KeyboardInterrupt"),
     pytest.param(fatal_exit, SystemExit, id="SystemExit"),
     pytest.param(fatal_custom, Custom, id="custom"),
     pytest.param(afatal_custom, Custom, id="async-custom"),
+    pytest.param(afatal_keyboard, KeyboardInterrupt, id="async-KeyboardInterrupt"),
 ]
 
 
@@ -339,3 +345,22 @@ def test_fatal_base_exception_from_waiting_items(mode: str) -> None:
         gearshift.map(slow_fatal, range(40), mode=mode, workers=4)
     partial = info.value.partial_results  # type: ignore[attr-defined]
     assert partial == list(map(oracle, range(len(partial)))) and len(partial) <= 5
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+@pytest.mark.parametrize("mode", MODES)
+def test_amap_and_aimap_input_that_raises(mode: str, ordered: bool) -> None:
+    expected = list(map(oracle, range(7)))
+
+    async def main() -> tuple[list[Any], BaseException, list[Any]]:
+        with pytest.raises(InputBroke) as info:
+            await gearshift.amap(twice, _breaking(7), mode=mode, ordered=ordered, workers=2)
+        got: list[Any] = []
+        with pytest.raises(InputBroke):
+            async for value in gearshift.aimap(twice, _breaking(7), mode=mode, ordered=ordered, workers=2):
+                got.append(value)
+        return info.value.partial_results, info.value, got  # type: ignore[attr-defined]
+
+    partial, _, got = asyncio.run(main())
+    for out in (partial, got):
+        assert out == expected if ordered else sorted(out) == expected

@@ -356,9 +356,11 @@ async def amap(
 
     In ``async`` mode coroutine functions run on the caller's own loop; other
     modes run on their workers.  Cancelling the awaiting task cancels the run.
+    When the run stops early (Ctrl-C, an input that raises), the results
+    received ride on the exception as ``partial_results``, as with :func:`map`.
     """
-    return [
-        r
+    out: list[Any] = []
+    try:
         async for r in aimap(
             fn,
             items,
@@ -375,8 +377,14 @@ async def amap(
             client=client,
             shared=shared,
             buffer_bytes=buffer_bytes,
-        )
-    ]
+        ):
+            out.append(r)
+    except BaseException as exc:
+        extra = getattr(exc, "partial_results", None)
+        if extra is not None:
+            exc.partial_results = out + extra  # type: ignore[attr-defined]
+        raise
+    return out
 
 
 def aimap(
