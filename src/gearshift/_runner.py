@@ -62,7 +62,7 @@ MAX_CHUNK = 65536
 GUIDED_SHARES = 4
 #: ... as long as that is at most this many seconds of work
 GUIDED_SECONDS = 0.25
-#: on an event loop (async mode), chunks hold ``workers // ASYNC_CHUNKS_IN_FLIGHT``
+#: on an event loop (async mode), chunks hold ``window // ASYNC_CHUNKS_IN_FLIGHT``
 #: items: thousands of concurrent items then cost tens of cross-thread hand-offs,
 #: not thousands, while every item still starts as soon as the window allows
 ASYNC_CHUNKS_IN_FLIGHT = 64
@@ -242,17 +242,15 @@ class Runner:
         # A chunk's items run at once only for coroutines on a loop (async mode); elsewhere
         # (threads, processes, sync; plain functions on async mode's threads) one after another.
         concurrent = backend.concurrent_items and is_async
-        if concurrent:
-            # ``workers`` caps the items running: a chunk never holds more than that.
-            chunksize = _async_chunksize(backend.workers) if chunksize is None else min(chunksize, backend.workers)
         self._chunksize = chunksize
         self._concurrent = concurrent
-        #: how much may be in flight: chunks, or for concurrent items (async mode) items,
-        #: which the adaptive limiter steers; see :meth:`_chunks_allowed`
+        #: how much may be in flight: chunks, or for concurrent items (coroutines in async
+        #: mode) items, which the adaptive limiter steers; see :meth:`_may_submit`
         self.window = backend.workers if concurrent else max(1, backend.workers * backend.prefetch)
         if window is not None:
             self.window = window
-        #: called with (items, elapsed, cpu, nbytes) for every chunk that ran; it may change ``window``
+        #: called with (items, elapsed, cpu, nbytes) for every chunk that ran (``elapsed`` as if its
+        #: items ran one after another); it may change ``window``
         self.observer = observer
         self._stop_on_error = options.errors == "raise" and options.retries == 0
 
@@ -465,19 +463,19 @@ class Runner:
             now = time.monotonic()
             while self._later and self._later[0][0] <= now:
                 self._retry.append(heapq.heappop(self._later)[2])
-        allowed = self._chunks_allowed()
-        while self._retry and len(self._inflight) < allowed:
+        while self._retry and self._may_submit():
             self._submit(self._retry.pop(0))
         if self._error is not None:
             return
-        # Ordered runs also bound the chunks held back behind a slow one.
-        ahead = 2 * allowed if self.options.ordered else math.inf
         self._gated = False
-        while not self._exhausted and len(self._inflight) < allowed and self._next_seq - self._next_yield < ahead:
+        while not self._exhausted and self._may_submit() and self._may_read_ahead():
             if self._inflight and _memory.memory_low():
                 self._gated = True  # admit nothing new until memory recovers
                 return
-            size = self._room(self._chunker.next_size(self._next_index))
+            if self._concurrent:
+                size = self._room(min(self._concurrent_size(), self.window - self._inflight_items))
+            else:
+                size = self._room(self._chunker.next_size(self._next_index))
             if size == 0:
                 return  # the byte budget is spent: wait for the consumer (something is in flight)
             try:
@@ -498,11 +496,24 @@ class Runner:
             if len(items) < size:
                 self._exhausted = True
 
-    def _chunks_allowed(self) -> int:
-        """Chunks that may be in flight: ``window``, or for concurrent items as many chunks as it holds items."""
+    def _may_submit(self) -> bool:
+        """Whether the window has room: ``window`` chunks, or for concurrent items ``window`` items."""
         if self._concurrent:
-            return max(1, self.window // (self._chunksize or 1))
-        return self.window
+            return self._inflight_items < self.window
+        return len(self._inflight) < self.window
+
+    def _may_read_ahead(self) -> bool:
+        """Ordered runs also bound what is held behind a slow chunk: ``2 x window`` chunks (or items)."""
+        if not self.options.ordered:
+            return True
+        if not self._concurrent:
+            return self._next_seq - self._next_yield < 2 * self.window
+        first = self._held.get(self._next_yield)
+        return first is None or self._next_index - first.start < 2 * self.window
+
+    def _concurrent_size(self) -> int:
+        """Items per chunk of concurrent items: the caller's chunksize, else a share of the window."""
+        return self._chunksize or max(1, self.window // ASYNC_CHUNKS_IN_FLIGHT)
 
     def _room(self, size: int) -> int:
         """``size``, or fewer items, so buffered results stay within ``buffer_bytes``; 0: admit nothing now.
@@ -510,11 +521,13 @@ class Runner:
         Counts the results completed but not handed out and what the chunks in
         flight should return (estimated bytes per result, see :func:`_estimate`).
         Until a chunk came back that estimate is unknown: automatic chunks then
-        hold one item each.  With nothing in flight, a chunk is always admitted.
+        hold one item each (concurrent items are capped by the window in items
+        anyway).  With nothing in flight, a chunk is always admitted.
         """
         per_item = self._item_bytes
         if per_item is None:
-            return 1 if self._chunksize is None and self._per_item_hint is None else size
+            unsized = self._chunksize is None and self._per_item_hint is None and not self._concurrent
+            return 1 if unsized else size
         if per_item <= 0:
             return size
         fit = int((self.options.buffer_bytes - self._buffered) / per_item) - self._inflight_items
@@ -608,7 +621,10 @@ class Runner:
         outcomes = result.outcomes
         self._chunker.observe(len(outcomes), result.elapsed)
         if self.observer is not None:
-            self.observer(len(outcomes), result.elapsed, result.cpu, result.nbytes)
+            # Concurrent items each took about the chunk's time: report it as if they ran one
+            # after another, so elapsed / items is an item's latency whatever the chunk's size.
+            elapsed = result.elapsed * len(outcomes) if self._concurrent else result.elapsed
+            self.observer(len(outcomes), elapsed, result.cpu, result.nbytes)
         chunk, offset = sub.chunk, sub.offset
         if outcomes:
             nbytes = _estimate(result)
@@ -819,19 +835,6 @@ class Runner:
             else:
                 ready = results  # handed out as it is: one chunk needs no copy
         return ready
-
-
-def _async_chunksize(workers: int) -> int:
-    """About ``workers / ASYNC_CHUNKS_IN_FLIGHT`` items, and a divisor of ``workers``.
-
-    The window holds ``workers // chunksize`` chunks: a size that does not
-    divide ``workers`` would leave the remainder of the items waiting for the
-    first chunk to finish (a whole extra round trip on slow requests).
-    """
-    for size in range(max(1, workers // ASYNC_CHUNKS_IN_FLIGHT), 1, -1):
-        if workers % size == 0:
-            return size
-    return 1
 
 
 def _estimate(result: ChunkResult) -> int:
