@@ -364,3 +364,69 @@ def test_amap_and_aimap_input_that_raises(mode: str, ordered: bool) -> None:
     partial, _, got = asyncio.run(main())
     for out in (partial, got):
         assert out == expected if ordered else sorted(out) == expected
+
+
+# -- one property over all of them: the builtin map as the model ---------------------------
+
+
+def twice_or_boom(arg: tuple[int, bool]) -> int:
+    x, fails = arg
+    if fails:
+        raise Boom(x)
+    return 2 * x
+
+
+def _source(items: list[tuple[int, bool]], breaks: bool) -> Iterator[tuple[int, bool]]:
+    yield from items
+    if breaks:
+        raise InputBroke(f"the input broke after {len(items)} items")
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "thread", "process"])
+def test_results_match_the_builtin_map(mode: str) -> None:
+    """C1, C2, C9: imap's values and exception against a model computed with the builtin map."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=25 if mode == "process" else 60, deadline=None, derandomize=True)
+    @given(
+        fails=st.lists(st.integers(0, 9).map(lambda v: v == 0), max_size=60),  # about 1 item in 10 fails
+        breaks=st.booleans(),
+        chunksize=st.sampled_from([None, 1, 2, 5]),
+        workers=st.integers(1, 4),
+        ordered=st.booleans(),
+        errors=st.sampled_from(["raise", "return"]),
+    )
+    def check(fails: list[bool], breaks: bool, chunksize: int | None, workers: int, ordered: bool, errors: str) -> None:
+        items = list(enumerate(fails))
+        model: list[Any] = []
+        model_error: type[BaseException] | None = InputBroke if breaks else None
+        for x, fail in items:
+            if not fail:
+                model.append(2 * x)
+            elif errors == "return":
+                model.append(("failure", x))
+            else:
+                model_error = Boom
+                break
+        got: list[Any] = []
+        error: BaseException | None = None
+        try:
+            for value in gearshift.imap(
+                twice_or_boom, _source(items, breaks), mode=mode, chunksize=chunksize,
+                workers=workers, ordered=ordered, errors=errors,
+            ):  # fmt: skip
+                got.append(("failure", value.index) if isinstance(value, gearshift.Failure) else value)
+        except (Boom, InputBroke) as exc:
+            error = exc
+        assert type(error) is model_error if model_error is not None else error is None
+        if ordered:
+            assert got == model
+        elif model_error is Boom:
+            # Unordered: only correct values of distinct items that did not fail.
+            allowed = {2 * x for x, fail in items if not fail}
+            assert len(set(got)) == len(got) and set(got) <= allowed
+        else:
+            assert sorted(got, key=repr) == sorted(model, key=repr)
+
+    check()

@@ -8,7 +8,8 @@ early.  Backends only execute chunks (see ``_backends/_base.py``).
 ``window`` may be changed while the run goes on (the adaptive concurrency
 limiter does, from an ``observer`` that sees every chunk's measured cost).
 Memory is bounded in items and in bytes.  Items: at most ``window`` chunks
-are in flight and, when ordered, at most ``2 * window`` chunks are held
+(for coroutines in async mode, ``window`` items, ``workers`` unless the adaptive
+limiter steers it) are in flight and, when ordered, at most ``2 * window`` chunks are held
 between the first one not yet yielded and the last one submitted, whatever the
 input's length.  Bytes: results completed but not handed out, plus what the
 chunks in flight are expected to return, stay under ``Options.buffer_bytes``
