@@ -430,3 +430,17 @@ def test_results_match_the_builtin_map(mode: str) -> None:
             assert sorted(got, key=repr) == sorted(model, key=repr)
 
     check()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fatal_base_exception_and_input_errors_with_a_timeout(mode: str, tmp_path: Any) -> None:
+    # timeout= runs items watched (threads) or reported one by one (processes): the same promises hold.
+    log = tmp_path / "calls"
+    with pytest.raises(Custom) as info:
+        gearshift.map(fatal_custom, [(x, str(log)) for x in range(40)], mode=mode, timeout=30, retries=1)
+    partial = info.value.partial_results  # type: ignore[attr-defined]
+    assert partial == list(map(oracle, range(len(partial)))) and len(partial) <= 20
+    assert _runs_of(log, 20) == 1
+    with pytest.raises(InputBroke) as info:
+        gearshift.map(twice, _breaking(9), mode=mode, timeout=30, errors="return")
+    assert info.value.partial_results == list(map(oracle, range(9)))  # type: ignore[attr-defined]
