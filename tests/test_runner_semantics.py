@@ -366,6 +366,27 @@ def test_amap_and_aimap_input_that_raises(mode: str, ordered: bool) -> None:
         assert out == expected if ordered else sorted(out) == expected
 
 
+def bigger_result(x: int) -> bytes:
+    return bytes(4 * BIG)
+
+
+@pytest.mark.parametrize("mode", ["async", "thread"])
+def test_default_buffer_bounds_a_plain_function_on_threads(mode: str) -> None:
+    # 400 kB results: 64 MiB hold about 167.  Old runs read 800 (async: a window of chunks as if
+    # their items ran at once) and 334 (thread) ahead within 300 results, and kept growing.
+    source = Counted()
+    ahead = 0
+    it = gearshift.imap(bigger_result, source, mode=mode, workers=4)
+    try:
+        for consumed, value in enumerate(itertools.islice(it, 300), 1):
+            assert len(value) == 4 * BIG
+            time.sleep(0.002)
+            ahead = max(ahead, source.read - consumed)
+    finally:
+        it.close()  # type: ignore[attr-defined]
+    assert ahead * 4 * BIG <= 64 * 2**20 + 10 * 4 * BIG
+
+
 # -- one property over all of them: the builtin map as the model ---------------------------
 
 
