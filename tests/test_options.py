@@ -54,6 +54,13 @@ def test_async_iterable_given_to_sync_map() -> None:
         ({"timeout": "5"}, TypeError, "timeout must be a number of seconds or None, got str"),
         ({"retries": -1}, ValueError, "retries must be an int >= 0, got -1"),
         ({"errors": "ignore"}, ValueError, "errors must be 'raise' or 'return', got 'ignore'"),
+        (
+            {"buffer_bytes": 0},
+            ValueError,
+            r"buffer_bytes must be >= 1 \(bytes of results held ahead .*default 64 MiB\), got 0",
+        ),
+        ({"buffer_bytes": 1.5e6}, TypeError, r"buffer_bytes must be an int \(a number of bytes.*got float"),
+        ({"buffer_bytes": True}, TypeError, "buffer_bytes must be an int.*got bool"),
     ],
 )
 @pytest.mark.parametrize("entry", API)
@@ -72,6 +79,8 @@ def test_bad_options(entry, kwargs, error, message) -> None:  # type: ignore[no-
 def test_bad_options_in_amap_and_aimap() -> None:
     with pytest.raises(ValueError, match="workers must be >= 1"):
         gearshift.aimap(double, [1], workers=0)
+    with pytest.raises(ValueError, match="buffer_bytes must be >= 1"):
+        gearshift.aimap(double, [1], buffer_bytes=-1)
     with pytest.raises(ValueError, match="mode must be one of"):
         asyncio.run(gearshift.amap(double, [1], mode="fast"))
 

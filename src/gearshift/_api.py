@@ -21,6 +21,7 @@ from ._auto import AutoRun
 from ._backends import backend_class
 from ._backends._base import Backend
 from ._options import (
+    BUFFER_BYTES,
     Options,
     check_function,
     check_items,
@@ -206,6 +207,7 @@ def map(  # noqa: A001 - the name is the point
     address: str | None = None,
     client: Any = None,
     shared: Any = None,
+    buffer_bytes: int = BUFFER_BYTES,
 ) -> list[Any]:
     """Call ``fn`` on every item and return the results as a list.
 
@@ -228,11 +230,16 @@ def map(  # noqa: A001 - the name is the point
     each worker process unpickles it once per call.  ``None`` means no shared
     object.  Not available with ``mode="dask"``/``"ray"`` (the error says what
     to do instead).
+
+    ``buffer_bytes`` bounds the results completed but not yet handed out
+    (default 64 MiB): past it, no more input is read until the caller takes
+    results (one chunk always runs).  Sizes are measured for process results
+    and estimated elsewhere (``sys.getsizeof`` of a chunk's first result).
     """
     run = _prepare(
         fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client, shared=shared,
+        address=address, client=client, shared=shared, buffer_bytes=buffer_bytes,
     )  # fmt: skip
     return _collect(run, items)
 
@@ -253,18 +260,19 @@ def imap(
     address: str | None = None,
     client: Any = None,
     shared: Any = None,
+    buffer_bytes: int = BUFFER_BYTES,
 ) -> Iterator[Any]:
     """Like :func:`map`, but lazy: results are yielded as they arrive.
 
     ``items`` is consumed only as fast as the workers need it, so endless
     generators work, and memory stays bounded by a small multiple of
-    ``workers x chunksize``.  Stopping the iteration (``break``, ``close()``)
-    cancels the outstanding work.
+    ``workers x chunksize`` items and by ``buffer_bytes`` of results.
+    Stopping the iteration (``break``, ``close()``) cancels the outstanding work.
     """
     run = _prepare(
         fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client, shared=shared,
+        address=address, client=client, shared=shared, buffer_bytes=buffer_bytes,
     )  # fmt: skip
     return _flatten(run.batches(items))
 
@@ -285,26 +293,35 @@ def starmap(
     address: str | None = None,
     client: Any = None,
     shared: Any = None,
+    buffer_bytes: int = BUFFER_BYTES,
 ) -> list[Any]:
     """Like :func:`map`, but each item is a tuple of arguments: ``fn(*item)`` (``fn(shared, *item)``)."""
     run = _prepare(
         fn, items, CALL_STAR, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client, shared=shared,
+        address=address, client=client, shared=shared, buffer_bytes=buffer_bytes,
     )  # fmt: skip
     return _collect(run, items)
 
 
 def _collect(run: _Run, items: Iterable[Any]) -> list[Any]:
-    """All results as a list; on Ctrl-C the ones that completed ride on the exception."""
+    """All results as a list; when the run stops early, the ones that completed ride on the exception.
+
+    That is on Ctrl-C (and on a KeyboardInterrupt, SystemExit... raised by fn)
+    and when the input raises: the runner marks such an exception with the
+    ``partial_results`` it did not hand out, added here to those it did.
+    """
     out: list[Any] = []
     try:
         run.collect(items, out)
-    except KeyboardInterrupt as exc:
+    except BaseException as exc:
         # Ordered: a prefix of the full result list; unordered: completion order.  The
         # inline path puts the interrupted chunk's completed results in ``out`` already.
-        extra = getattr(exc, "partial_results", [])
-        exc.partial_results = out if extra is out else out + extra  # type: ignore[attr-defined]
+        extra = getattr(exc, "partial_results", None)
+        if extra is None and isinstance(exc, KeyboardInterrupt):
+            extra = []
+        if extra is not None:
+            exc.partial_results = out if extra is out else out + extra  # type: ignore[attr-defined]
         raise
     return out
 
@@ -333,14 +350,17 @@ async def amap(
     address: str | None = None,
     client: Any = None,
     shared: Any = None,
+    buffer_bytes: int = BUFFER_BYTES,
 ) -> list[Any]:
     """Await the results of :func:`map` from inside a running event loop, without blocking it.
 
     In ``async`` mode coroutine functions run on the caller's own loop; other
     modes run on their workers.  Cancelling the awaiting task cancels the run.
+    When the run stops early (Ctrl-C, an input that raises), the results
+    received ride on the exception as ``partial_results``, as with :func:`map`.
     """
-    return [
-        r
+    out: list[Any] = []
+    try:
         async for r in aimap(
             fn,
             items,
@@ -356,8 +376,15 @@ async def amap(
             address=address,
             client=client,
             shared=shared,
-        )
-    ]
+            buffer_bytes=buffer_bytes,
+        ):
+            out.append(r)
+    except BaseException as exc:
+        extra = getattr(exc, "partial_results", None)
+        if extra is not None:
+            exc.partial_results = out + extra  # type: ignore[attr-defined]
+        raise
+    return out
 
 
 def aimap(
@@ -376,6 +403,7 @@ def aimap(
     address: str | None = None,
     client: Any = None,
     shared: Any = None,
+    buffer_bytes: int = BUFFER_BYTES,
 ) -> AsyncIterator[Any]:
     """The async iterator twin of :func:`imap`; ``items`` may also be an async iterable."""
     check_function(fn)
@@ -384,7 +412,7 @@ def aimap(
     options = make_options(
         mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client,
+        address=address, client=client, buffer_bytes=buffer_bytes,
     )  # fmt: skip
     if shared is not None:
         check_takes_shared(fn, shared)

@@ -133,8 +133,14 @@ class AutoRun:
     def batches(self, items: Iterable[Any], sink: list[Any] | None = None) -> Iterator[list[Any]]:
         """The results in batches; with a ``sink``, a sync plan appends to it instead (see Runner.batches)."""
         self._sink = sink
+        self._gate: Gate | None = None
         try:
             yield from self._batches(items)
+            error = self._gate.error if self._gate is not None else None
+            if error is not None:
+                # The input raised: every result of the items read before it was handed out.
+                error.partial_results = []
+                raise error
         finally:
             if self._pending is not None:
                 self._pending.close()
@@ -145,7 +151,7 @@ class AutoRun:
 
     def _batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
         length = len(items) if hasattr(items, "__len__") else (operator.length_hint(items, 0) or None)  # type: ignore[arg-type]
-        gate = Gate(iter(items), length)
+        gate = self._gate = Gate(iter(items), length)
         machine: Machine | None = None  # read once there is something to decide
         replans = 0
         early: Lookahead | None = None  # items started while the first one waited, not yet handed out

@@ -18,6 +18,8 @@ Mode = Literal["auto", "sync", "async", "thread", "process", "dask", "ray"]
 ErrorPolicy = Literal["raise", "return"]
 
 MODES: tuple[str, ...] = ("auto", *BACKENDS)
+#: default ``buffer_bytes``: results held for the caller before reading stops
+BUFFER_BYTES = 64 * 2**20
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -40,6 +42,9 @@ class Options:
     #: for ``mode="auto"``: the engine ("dask" or "ray") of the configured cluster
     #: that auto may choose when the work pays for the network; None: none configured
     cluster: str | None = None
+    #: bytes of results completed but not yet handed out to the caller (and expected from the
+    #: work in flight) above which no more input is read; at least one chunk always runs
+    buffer_bytes: int = BUFFER_BYTES
 
     @property
     def engine_options(self) -> dict[str, Any]:
@@ -111,6 +116,7 @@ def make_options(
     retry_on: Any = None,
     address: str | None = None,
     client: Any = None,
+    buffer_bytes: int = BUFFER_BYTES,
 ) -> Options:
     """Check every option and return them as :class:`Options`."""
     if mode not in MODES:
@@ -131,6 +137,16 @@ def make_options(
     if retry_on is not None and retries == 0:
         raise ValueError(f"retry_on={_names(retry_on)} has no effect with retries=0: pass retries=N (N >= 1) as well")
     engine, cluster = _engine_options(mode, address, client)
+    if isinstance(buffer_bytes, bool) or not isinstance(buffer_bytes, int):
+        raise TypeError(
+            f"buffer_bytes must be an int (a number of bytes, e.g. 256 * 2**20 for 256 MiB), "
+            f"got {type(buffer_bytes).__name__}: {buffer_bytes!r:.80}"
+        )
+    if buffer_bytes < 1:
+        raise ValueError(
+            f"buffer_bytes must be >= 1 (bytes of results held ahead of the consumer; default "
+            f"{BUFFER_BYTES // 2**20} MiB), got {buffer_bytes}"
+        )
     return Options(
         mode=mode,
         workers=workers,
@@ -143,6 +159,7 @@ def make_options(
         retry_on=retry_on,
         engine=engine,
         cluster=cluster,
+        buffer_bytes=buffer_bytes,
     )
 
 

@@ -88,6 +88,8 @@ class Gate:
         #: :meth:`lend` may hand out lazy slices (nobody else takes items meanwhile)
         self.lazy = False
         self._lent = 0  # items the last lazy slice could hold, until settled
+        #: what the input raised while a runner took items (see take_locked)
+        self.error: Exception | None = None
 
     def open(self, *, limit: int | None = None, stop: Callable[[], bool] | None = None, lazy: bool = False) -> Gate:
         """Reopen for the next runner: at most ``limit`` more items, or until ``stop()``.
@@ -119,6 +121,10 @@ class Gate:
         except StopIteration:
             self.ended = True
             raise
+        except Exception as exc:  # kept for the run's owner to raise after the results (see AutoRun)
+            self.error = exc
+            self.ended = True
+            raise StopIteration from None
         self.taken += 1
         if len(self.kept) < PICKLE_SAMPLE:
             self.kept.append(item)
@@ -162,7 +168,11 @@ class Gate:
         size = self._allowed(size)
         if size <= 0:
             return []
-        items = list(itertools.islice(self.source, size))
+        items: list[Any] = []
+        try:
+            items.extend(itertools.islice(self.source, size))  # keeps what was read if the input raises
+        except Exception as exc:
+            self.error = exc  # auto raises it once every result of the items read before is out
         if len(items) < size:
             self.ended = True
         self.taken += len(items)

@@ -7,16 +7,26 @@ early.  Backends only execute chunks (see ``_backends/_base.py``).
 
 ``window`` may be changed while the run goes on (the adaptive concurrency
 limiter does, from an ``observer`` that sees every chunk's measured cost).
-Memory is bounded by the window: at most ``window`` chunks are in flight and,
-when ordered, at most ``2 * window`` chunks are held between the first one not
-yet yielded and the last one submitted, whatever the input's length.  While the
-machine is short of memory (``_memory.py``) no new chunk is admitted.
+Memory is bounded in items and in bytes.  Items: at most ``window`` chunks
+(for coroutines in async mode, ``window`` items, ``workers`` unless the adaptive
+limiter steers it) are in flight and, when ordered, at most ``2 * window`` chunks are held
+between the first one not yet yielded and the last one submitted, whatever the
+input's length.  Bytes: results completed but not handed out, plus what the
+chunks in flight are expected to return, stay under ``Options.buffer_bytes``
+(see :meth:`Runner._room`); at least one chunk is always in flight, so the run
+goes on.  While the machine is short of memory (``_memory.py``) no new chunk
+is admitted.
 
 Failures: a chunk that fails as a whole (a crash without per-item progress) is
 split into single items to find the culprit; a chunk that comes back short
 (a worker killed for a timeout after some items finished) keeps what finished
 and the rest is resubmitted.  Retries wait an exponential back-off with jitter,
 scheduled (never slept) so other work goes on meanwhile.
+
+An input that raises: the items read before it run and are handed out, then
+its exception is raised (never a Failure: it is no item's).  A BaseException
+that is not an Exception (KeyboardInterrupt, SystemExit) raised by ``fn`` is
+never retried nor a Failure: the run stops as on Ctrl-C, below.
 
 Stopping: when the run ends early (an error, ``break``, a stop request), work
 not started is cancelled and running work is aborted after a short grace
@@ -34,6 +44,7 @@ import math
 import operator
 import queue
 import random
+import sys
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import CancelledError, Future
@@ -44,7 +55,7 @@ from ._backends._base import Backend
 from ._errors import Failure, RemoteTraceback, UnpicklableError
 from ._options import Options
 from ._plan import Plan
-from ._task import CALL_ONE, ChunkResult, Raised, Task, run_chunk
+from ._task import CALL_ONE, ChunkResult, Raised, Task, is_fatal, run_chunk
 
 #: the largest automatic chunk, whatever the measurements say
 MAX_CHUNK = 65536
@@ -52,10 +63,7 @@ MAX_CHUNK = 65536
 GUIDED_SHARES = 4
 #: ... as long as that is at most this many seconds of work
 GUIDED_SECONDS = 0.25
-#: chunk size for coroutine functions on thread/process workers: the items of a
-#: chunk run concurrently on the worker's own loop
-ASYNC_CHUNK_ON_WORKERS = 32
-#: on an event loop (async mode), chunks hold ``workers // ASYNC_CHUNKS_IN_FLIGHT``
+#: on an event loop (async mode), chunks hold ``window // ASYNC_CHUNKS_IN_FLIGHT``
 #: items: thousands of concurrent items then cost tens of cross-thread hand-offs,
 #: not thousands, while every item still starts as soon as the window allows
 ASYNC_CHUNKS_IN_FLIGHT = 64
@@ -71,6 +79,8 @@ MEMORY_RECHECK = 0.25
 _fn_ids = itertools.count()
 _STOP = object()
 _TICK = object()
+#: a result slot not filled yet (None is a result like any other)
+_EMPTY: Any = object()
 
 
 def backoff_delay(attempt: int) -> float:
@@ -151,13 +161,14 @@ class Chunker:
 class _Chunk:
     """A run of consecutive input items and their results as they arrive."""
 
-    __slots__ = ("attempts", "items", "missing", "results", "seq", "start")
+    __slots__ = ("attempts", "items", "missing", "nbytes", "results", "seq", "start")
 
     def __init__(self, seq: int, start: int, items: list[Any]) -> None:
         self.seq, self.start, self.items = seq, start, items
-        self.results: list[Any] = [None] * len(items)
+        self.results: list[Any] = [_EMPTY] * len(items)
         self.missing = len(items)
         self.attempts: dict[int, int] = {}
+        self.nbytes = 0  # estimated size of its results held here (ordered runs)
 
 
 class _Sub:
@@ -217,22 +228,30 @@ class Runner:
         self._next_index = 0
         self._exhausted = False
         self._error: tuple[int, BaseException] | None = None
+        #: what the input raised: raised once the items read before it are handed out
+        self._input_error: Exception | None = None
+        #: a BaseException that is not an Exception, raised by fn: the run stops
+        self._fatal: BaseException | None = None
+        #: estimated bytes of results completed but not handed out, and items in flight
+        self._buffered = 0
+        self._inflight_items = 0
+        #: estimated bytes per result (None until a chunk came back)
+        self._item_bytes: float | None = None
         self.completed = 0  # items that reached a final outcome (value or Failure)
         self.failed = 0
         chunksize = plan.chunksize
-        if chunksize is None and is_async:
-            if backend.concurrent_items:
-                chunksize = _async_chunksize(backend.workers)
-            else:
-                chunksize = ASYNC_CHUNK_ON_WORKERS
+        # A chunk's items run at once only for coroutines on a loop (async mode); elsewhere
+        # (threads, processes, sync; plain functions on async mode's threads) one after another.
+        concurrent = backend.concurrent_items and is_async
         self._chunksize = chunksize
-        if backend.concurrent_items:
-            self.window = max(1, backend.workers // (chunksize or 1))
-        else:
-            self.window = max(1, backend.workers * backend.prefetch)
+        self._concurrent = concurrent
+        #: how much may be in flight: chunks, or for concurrent items (coroutines in async
+        #: mode) items, which the adaptive limiter steers; see :meth:`_may_submit`
+        self.window = backend.workers if concurrent else max(1, backend.workers * backend.prefetch)
         if window is not None:
             self.window = window
-        #: called with (items, elapsed, cpu, nbytes) for every chunk that ran; it may change ``window``
+        #: called with (items, elapsed, cpu, nbytes) for every chunk that ran (``elapsed`` as if its
+        #: items ran one after another); it may change ``window``
         self.observer = observer
         self._stop_on_error = options.errors == "raise" and options.retries == 0
 
@@ -272,6 +291,8 @@ class Runner:
         source = self._source
         try:
             while True:
+                if self._fatal is not None:
+                    raise self._fatal
                 # Hand out first, then refill: an inline backend (sync) then runs
                 # the next chunk only when the caller asks for more.
                 ready = self._take_ready()
@@ -284,13 +305,19 @@ class Runner:
                     raise self._error[1]
                 if idle:
                     if self._exhausted:
+                        if self._input_error is not None and self._fatal is None:
+                            # Every item read before the input raised was handed out.
+                            self._input_error.partial_results = []  # type: ignore[attr-defined]
+                            raise self._input_error
                         return
                     continue
                 got = self._wait()
                 if got is not _TICK:
                     self._complete(got)
-        except KeyboardInterrupt as exc:
-            self._interrupted(exc)
+        except BaseException as exc:
+            if is_fatal(exc) and not isinstance(exc, GeneratorExit):
+                # Ctrl-C, or fn raised KeyboardInterrupt, SystemExit...: keep what completed.
+                self._interrupted(exc)
             raise
         finally:
             self._cancel_all()
@@ -339,6 +366,9 @@ class Runner:
             if not self._done.empty() and self._done.get() is _STOP:
                 raise Stopped
             size = chunker.next_size(start)
+            if self._item_bytes and self._chunksize is None:
+                # One chunk's results are what this path holds: keep them within the budget.
+                size = max(1, min(size, int(self.options.buffer_bytes // self._item_bytes)))
             out = sink if sink is not None else []
             base = len(out)
             task = Task(
@@ -346,7 +376,7 @@ class Runner:
             )
             try:
                 result = run_chunk(task, out)
-            except KeyboardInterrupt as exc:
+            except BaseException as exc:  # Ctrl-C between two items
                 self._settle_inline(start, out, base)
                 self.partial_results = out if sink is not None else out[base:]
                 exc.partial_results = self.partial_results  # type: ignore[attr-defined]
@@ -354,21 +384,35 @@ class Runner:
             ran = len(out) - base
             if settle is not None:
                 settle(ran)
-            if ran == 0:
-                return
-            chunker.observe(ran, result.elapsed)
-            if self.observer is not None:
-                self.observer(ran, result.elapsed, result.cpu, 0)
+            input_error = result.input_error
+            if ran:
+                chunker.observe(ran, result.elapsed)
+                self._item_bytes = _estimate(result) / ran
+                if self.observer is not None:
+                    self.observer(ran, result.elapsed, result.cpu, 0)
             failure, failed = self._settle_inline(start, out, base) if result.failures else (None, 0)
             if not result.failures:
                 self.completed += ran
             if self.on_results is not None and len(out) > base:
                 self.on_results(start, out if sink is None else out[base:], failed)  # never the growing sink
             if failure is not None:
+                if is_fatal(failure):
+                    # fn raised KeyboardInterrupt, SystemExit...: as Ctrl-C, the results ride on it.
+                    self.partial_results = out if sink is not None else out[base:]
+                    failure.partial_results = self.partial_results  # type: ignore[attr-defined]
+                    raise failure
                 if sink is None and len(out):
                     yield out
                 raise failure
-            yield out if sink is None else []
+            if ran:
+                yield out if sink is None else []
+            if input_error is not None:
+                if hasattr(source, "error"):
+                    # Auto's gate: other runners may hold earlier items still; auto raises it after them.
+                    source.error = input_error
+                    return
+                input_error.partial_results = []  # type: ignore[attr-defined]  # all handed out
+                raise input_error
             if ran < size:
                 return
             start += ran
@@ -385,7 +429,7 @@ class Runner:
             outcome = out[k]
             if type(outcome) is not Raised:
                 continue
-            if self.options.errors != "return":
+            if self.options.errors != "return" or is_fatal(outcome.exception):
                 del out[k:]
                 self.completed += k - base
                 return outcome.exception, 0
@@ -420,19 +464,27 @@ class Runner:
             now = time.monotonic()
             while self._later and self._later[0][0] <= now:
                 self._retry.append(heapq.heappop(self._later)[2])
-        while self._retry and len(self._inflight) < self.window:
+        while self._retry and self._may_submit():
             self._submit(self._retry.pop(0))
         if self._error is not None:
             return
-        # Ordered runs also bound the chunks held back behind a slow one.
-        ahead = 2 * self.window if self.options.ordered else math.inf
         self._gated = False
-        while not self._exhausted and len(self._inflight) < self.window and self._next_seq - self._next_yield < ahead:
+        while not self._exhausted and self._may_submit() and self._may_read_ahead():
             if self._inflight and _memory.memory_low():
                 self._gated = True  # admit nothing new until memory recovers
                 return
-            size = self._chunker.next_size(self._next_index)
-            items = self._take(size)
+            if self._concurrent:
+                size = self._room(min(self._concurrent_size(), self.window - self._inflight_items))
+            else:
+                size = self._room(self._chunker.next_size(self._next_index))
+            if size == 0:
+                return  # the byte budget is spent: wait for the consumer (something is in flight)
+            try:
+                items = self._take(size)
+            except Exception as exc:  # the input raised: run what was read, then raise it
+                self._input_error = exc
+                self._exhausted = True
+                return
             if not items:
                 self._exhausted = True
                 return
@@ -445,8 +497,54 @@ class Runner:
             if len(items) < size:
                 self._exhausted = True
 
+    def _may_submit(self) -> bool:
+        """Whether the window has room: ``window`` chunks, or for concurrent items ``window`` items."""
+        if self._concurrent:
+            return self._inflight_items < self.window
+        return len(self._inflight) < self.window
+
+    def _may_read_ahead(self) -> bool:
+        """Ordered runs also bound what is held behind a slow chunk: ``2 x window`` chunks (or items)."""
+        if not self.options.ordered:
+            return True
+        if not self._concurrent:
+            return self._next_seq - self._next_yield < 2 * self.window
+        first = self._held.get(self._next_yield)
+        return first is None or self._next_index - first.start < 2 * self.window
+
+    def _concurrent_size(self) -> int:
+        """Items per chunk of concurrent items: the caller's chunksize, else a share of the window."""
+        return self._chunksize or max(1, self.window // ASYNC_CHUNKS_IN_FLIGHT)
+
+    def _room(self, size: int) -> int:
+        """``size``, or fewer items, so buffered results stay within ``buffer_bytes``; 0: admit nothing now.
+
+        Counts the results completed but not handed out and what the chunks in
+        flight should return (estimated bytes per result, see :func:`_estimate`).
+        Until a chunk came back that estimate is unknown: automatic chunks then
+        hold one item each (concurrent items are capped by the window in items
+        anyway).  With nothing in flight, a chunk is always admitted.
+        """
+        per_item = self._item_bytes
+        if per_item is None:
+            unsized = self._chunksize is None and self._per_item_hint is None and not self._concurrent
+            return 1 if unsized else size
+        if per_item <= 0:
+            return size
+        fit = int((self.options.buffer_bytes - self._buffered) / per_item) - self._inflight_items
+        if fit >= size:
+            return size
+        if not self._inflight:
+            return size if self._chunksize is not None else max(1, fit)
+        return 0 if fit < 1 or self._chunksize is not None else fit
+
     def _islice(self, size: int) -> list[Any]:
-        return list(itertools.islice(self._source, size))
+        items: list[Any] = []
+        try:
+            items.extend(itertools.islice(self._source, size))  # keeps what was read if the input raises
+        except Exception as exc:
+            self._input_error = exc
+        return items
 
     def _submit(self, sub: _Sub) -> None:
         chunk = sub.chunk
@@ -472,6 +570,7 @@ class Runner:
             return
         sub.future = future
         self._inflight.add(sub)
+        self._inflight_items += sub.length
         future.add_done_callback(lambda _f, sub=sub: self._done.put(sub))  # type: ignore[misc]
 
     def _wait(self) -> Any:
@@ -498,8 +597,14 @@ class Runner:
 
     # -- completing ----------------------------------------------------------------
 
+    def _landed(self, sub: _Sub) -> None:
+        """``sub`` is no longer in flight."""
+        if sub in self._inflight:
+            self._inflight.discard(sub)
+            self._inflight_items -= sub.length
+
     def _complete(self, sub: _Sub) -> None:
-        self._inflight.discard(sub)
+        self._landed(sub)
         future = sub.future
         assert future is not None
         sub.future = None  # break the future -> callback -> sub -> future cycle now, not at the next GC
@@ -517,8 +622,17 @@ class Runner:
         outcomes = result.outcomes
         self._chunker.observe(len(outcomes), result.elapsed)
         if self.observer is not None:
-            self.observer(len(outcomes), result.elapsed, result.cpu, result.nbytes)
+            # Concurrent items each took about the chunk's time: report it as if they ran one
+            # after another, so elapsed / items is an item's latency whatever the chunk's size.
+            elapsed = result.elapsed * len(outcomes) if self._concurrent else result.elapsed
+            self.observer(len(outcomes), elapsed, result.cpu, result.nbytes)
         chunk, offset = sub.chunk, sub.offset
+        if outcomes:
+            nbytes = _estimate(result)
+            per_item = nbytes / len(outcomes)
+            self._item_bytes = per_item if self._item_bytes is None else 0.7 * self._item_bytes + 0.3 * per_item
+            self._buffered += nbytes
+            chunk.nbytes += nbytes
         if not result.failures and len(outcomes) == len(chunk.items) and sub.length == len(chunk.items):
             # The common case: a whole chunk, no failure.  No per-item Python work.
             chunk.results = outcomes
@@ -531,6 +645,9 @@ class Runner:
             return
         for k, outcome in enumerate(outcomes):
             if type(outcome) is Raised:
+                if is_fatal(outcome.exception):
+                    self._fatal_error(outcome.exception, outcome.tb)
+                    return
                 self._item_failed(chunk, offset + k, outcome.exception, outcome.tb)
             else:
                 self._item_done(chunk, offset + k, outcome)
@@ -549,9 +666,20 @@ class Runner:
         if self.on_results is not None:
             self.on_results(chunk.start + offset, [value], int(type(value) is Failure))
 
+    def _fatal_error(self, exc: BaseException, remote_tb: str | None) -> None:
+        """fn raised a BaseException that is not an Exception: no retry, no Failure, the run stops."""
+        if remote_tb is not None and exc.__cause__ is None:
+            exc.__cause__ = RemoteTraceback(remote_tb)
+        if self._fatal is None:
+            self._fatal = exc
+        self._exhausted = True
+
     def _item_failed(
         self, chunk: _Chunk, offset: int, exc: BaseException, remote_tb: str | None, *, retry: bool = True
     ) -> None:
+        if is_fatal(exc):
+            self._fatal_error(exc, remote_tb)
+            return
         attempts = chunk.attempts.get(offset, 0) + 1
         chunk.attempts[offset] = attempts
         retry_on = self.options.retry_on
@@ -576,6 +704,7 @@ class Runner:
     def _take_ready(self) -> list[Any]:
         if not self.options.ordered:
             finished, self._finished = self._finished, []
+            self._buffered = 0
             return finished
         ready: list[Any] = []
         limit = self._error[0] if self._error is not None else None
@@ -583,25 +712,31 @@ class Runner:
             chunk = self._held.get(self._next_yield)
             if chunk is None:
                 break
+            if limit is not None and chunk.start >= limit:
+                break  # past the failing item: nothing more is handed out
             if limit is not None and chunk.start + len(chunk.items) > limit:
                 # The failing chunk: hand out what precedes the failure, then raise.
                 cut = limit - chunk.start
                 if not self._pending_before(chunk, cut):
                     ready.extend(chunk.results[:cut])
-                    chunk.results = []  # the chunk may outlive this (future callbacks): drop the values
-                    del self._held[self._next_yield]
-                    self._next_yield += 1
+                    self._handed_out(chunk)
                 break
             if chunk.missing:
                 break
-            del self._held[self._next_yield]
-            self._next_yield += 1
+            results = chunk.results
+            self._handed_out(chunk)
             if ready:
-                ready.extend(chunk.results)
+                ready.extend(results)
             else:
-                ready = chunk.results  # handed out as it is: one chunk needs no copy
-            chunk.results = []  # the chunk may outlive this (future callbacks): drop the values
+                ready = results  # handed out as it is: one chunk needs no copy
         return ready
+
+    def _handed_out(self, chunk: _Chunk) -> None:
+        """The next chunk in order left for the caller."""
+        del self._held[self._next_yield]
+        self._next_yield += 1
+        self._buffered -= chunk.nbytes
+        chunk.results = []  # the chunk may outlive this (future callbacks): drop the values
 
     def _pending_before(self, chunk: _Chunk, cut: int) -> bool:
         later = (entry[2] for entry in self._later)
@@ -638,9 +773,11 @@ class Runner:
         if running and abort is not None:
             abort(running, grace)
         self._inflight.clear()
+        self._inflight_items = 0
         self._retry.clear()
         self._later.clear()
         self._held.clear()
+        self._buffered = 0
         forget = getattr(self.backend, "forget", None)  # optional: backends that cache functions
         if forget is not None:
             forget(self._fn_id)
@@ -652,7 +789,7 @@ class Runner:
         self._later.clear()
         for sub in list(self._inflight):
             if sub.future is not None and sub.future.cancel():
-                self._inflight.discard(sub)
+                self._landed(sub)
         deadline = time.monotonic() + GRACE
         try:
             while self._inflight:
@@ -674,36 +811,46 @@ class Runner:
         exc.partial_results = self.partial_results  # type: ignore[attr-defined]
 
     def _salvage(self) -> list[Any]:
-        """Results completed but not handed out (ordered: only those next in line)."""
+        """Results completed but not handed out (ordered: only those next in line, an input prefix)."""
         ready: list[Any] = []
         if not self.options.ordered:
             ready, self._finished = self._finished, []
             return ready
+        limit = self._error[0] if self._error is not None else sys.maxsize
         while True:
             chunk = self._held.get(self._next_yield)
-            if chunk is None or chunk.missing:
+            if chunk is None or chunk.start >= limit:
                 break
-            del self._held[self._next_yield]
-            self._next_yield += 1
+            results = chunk.results
+            if chunk.missing or chunk.start + len(results) > limit:
+                # The first incomplete chunk: its leading results that completed still count.
+                end = min(len(results), limit - chunk.start)
+                k = 0
+                while k < end and results[k] is not _EMPTY and type(results[k]) is not Raised:
+                    k += 1
+                ready.extend(results[:k])
+                break
+            self._handed_out(chunk)
             if ready:
-                ready.extend(chunk.results)
+                ready.extend(results)
             else:
-                ready = chunk.results  # handed out as it is: one chunk needs no copy
-            chunk.results = []  # the chunk may outlive this (future callbacks): drop the values
+                ready = results  # handed out as it is: one chunk needs no copy
         return ready
 
 
-def _async_chunksize(workers: int) -> int:
-    """About ``workers / ASYNC_CHUNKS_IN_FLIGHT`` items, and a divisor of ``workers``.
+def _estimate(result: ChunkResult) -> int:
+    """Bytes a chunk's results take: measured when they crossed a process boundary, else estimated.
 
-    The window holds ``workers // chunksize`` chunks: a size that does not
-    divide ``workers`` would leave the remainder of the items waiting for the
-    first chunk to finish (a whole extra round trip on slow requests).
+    The estimate is ``sys.getsizeof`` of the first result times their number:
+    exact for bytes, str and NumPy arrays owning their data; a container counts
+    only its own table, not what it holds.  One call per chunk: cheap.
     """
-    for size in range(max(1, workers // ASYNC_CHUNKS_IN_FLIGHT), 1, -1):
-        if workers % size == 0:
-            return size
-    return 1
+    if result.nbytes:
+        return result.nbytes
+    outcomes = result.outcomes
+    if not outcomes:
+        return 0
+    return sys.getsizeof(outcomes[0]) * len(outcomes)
 
 
 def _remote_text(exc: BaseException) -> str | None:

@@ -83,6 +83,8 @@ class ChunkResult:
     failures: int = 0
     #: bytes the outcomes took crossing a process boundary (0: they did not cross one)
     nbytes: int = 0
+    #: what reading a lazy slice of the caller's input raised (the chunk stopped there)
+    input_error: BaseException | None = None
 
 
 class SharedCall(functools.partial):  # type: ignore[type-arg]
@@ -135,11 +137,30 @@ def _name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or repr(fn)
 
 
+def is_fatal(exc: BaseException) -> bool:
+    """Whether ``exc`` ends the whole run: a BaseException that is not an Exception.
+
+    KeyboardInterrupt, SystemExit and the like are never retried nor turned into
+    a :class:`~gearshift.Failure`: the run stops and the caller gets them.
+    """
+    return not isinstance(exc, Exception)
+
+
+def _raised(fn: Callable[..., Any], exc: BaseException) -> Raised:
+    if isinstance(exc, StopIteration):  # as PEP 479 has it for generators
+        exc = RuntimeError(f"{_name(fn)} raised StopIteration")
+    return Raised(exc)
+
+
 def run_chunk(task: Task, out: list[Any] | None = None) -> ChunkResult:
     """Call ``task.fn`` on every item, capturing each exception as a :class:`Raised`.
 
     Outcomes are appended to ``out`` when given (the caller keeps the ones that
-    completed if Ctrl-C interrupts the chunk), otherwise to a new list.
+    completed if Ctrl-C interrupts the chunk), otherwise to a new list.  A
+    BaseException that is not an Exception (see :func:`is_fatal`) is captured
+    too, and the chunk stops there.  When ``task.items`` is a lazy slice of the
+    caller's input and reading it raises, the chunk stops and the input's
+    exception is returned as ``input_error`` (it is no item's failure).
     """
     if task.is_async:
         return _run_async_here(task)
@@ -148,40 +169,44 @@ def run_chunk(task: Task, out: list[Any] | None = None) -> ChunkResult:
     if out is None:
         out = []
     append = out.append
+    input_error: Exception | None = None
     t0, c0 = time.perf_counter(), time.thread_time()
-    # The common conventions loop here with nothing but the call per item: CPython runs a
-    # Python function called from Python code without a C frame in between, which beats
-    # map() feeding list.extend.  When an item raises, the loop records it and goes on from
-    # the shared iterator, just past the item.
-    if task.call == CALL_ONE or task.call == CALL_STAR:
-        rest = iter(task.items)
-        while True:
-            try:
-                if task.call == CALL_ONE:
-                    for item in rest:
-                        append(fn(item))
-                else:
-                    for args in rest:
-                        append(fn(*args))
-            except Exception as exc:
-                if isinstance(exc, StopIteration):  # as PEP 479 has it for generators
-                    exc = RuntimeError(f"{_name(fn)} raised StopIteration")
-                append(Raised(exc))
-                failures += 1
-                if stop:
-                    break
-                continue
-            break
-    else:
-        for args, kwargs in task.items:
-            try:
-                append(fn(*args, **kwargs))
-            except Exception as exc:
-                append(Raised(exc))
-                failures += 1
-                if stop:
-                    break
-    return ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)
+    # Nothing but the call per item (try blocks cost nothing until something raises, 3.11+).
+    # The outer try catches only what the input's iterator raises: fn's errors stop inside.
+    try:
+        if task.call == CALL_ONE:
+            for item in task.items:
+                try:
+                    append(fn(item))
+                except BaseException as exc:
+                    append(_raised(fn, exc))
+                    failures += 1
+                    if stop or is_fatal(exc):
+                        break
+        elif task.call == CALL_STAR:
+            for args in task.items:
+                try:
+                    append(fn(*args))
+                except BaseException as exc:
+                    append(_raised(fn, exc))
+                    failures += 1
+                    if stop or is_fatal(exc):
+                        break
+        else:
+            for args, kwargs in task.items:
+                try:
+                    append(fn(*args, **kwargs))
+                except BaseException as exc:
+                    append(_raised(fn, exc))
+                    failures += 1
+                    if stop or is_fatal(exc):
+                        break
+    except Exception as exc:
+        input_error = exc
+    result = ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)
+    if input_error is not None:
+        result.input_error = input_error
+    return result
 
 
 def run_chunk_each(task: Task, report: Callable[[int, Any], None]) -> ChunkResult:
@@ -197,19 +222,26 @@ def run_chunk_each(task: Task, report: Callable[[int, Any], None]) -> ChunkResul
     t0, c0 = time.perf_counter(), time.thread_time()
     for k, item in enumerate(task.items):
         report(k, None)
+        fatal = False
         try:
             outcome = _call(fn, call, item)
-        except Exception as exc:
-            outcome = Raised(exc)
+        except BaseException as exc:
+            outcome = _raised(fn, exc)
             failures += 1
+            fatal = is_fatal(exc)
         report(k, outcome)
-        if stop and failures:
+        if fatal or (stop and failures):
             break
     return ChunkResult([], time.perf_counter() - t0, time.thread_time() - c0, failures)
 
 
-async def arun_chunk(task: Task) -> ChunkResult:
-    """Await ``task.fn`` on every item concurrently on the running loop."""
+async def arun_chunk(task: Task, *, concurrent: bool = True) -> ChunkResult:
+    """Await ``task.fn`` on every item on the running loop.
+
+    ``concurrent``: all items at once (async mode, where the runner caps the
+    items in flight at ``workers``); otherwise one after another, as on a
+    thread or worker process, where ``workers`` counts the items running.
+    """
     import asyncio
 
     t0, c0 = time.perf_counter(), time.thread_time()
@@ -229,14 +261,24 @@ async def arun_chunk(task: Task) -> ChunkResult:
                 if limit.expired():
                     return Raised(timeout_error(task.start + k, timeout, "was cancelled"))
                 raise
-        except Exception as exc:
-            return Raised(exc)
+        except asyncio.CancelledError:
+            raise  # the run cancelled this item: not the item's outcome
+        except BaseException as exc:  # fatal ones too: they must not end the loop itself
+            return _raised(fn, exc)
 
     items = task.items
+    out: list[Any]
     if len(items) == 1:
         out = [await one(0, items[0])]
-    else:
+    elif concurrent:
         out = list(await asyncio.gather(*(one(k, item) for k, item in enumerate(items))))
+    else:
+        out = []
+        for k, item in enumerate(items):
+            outcome = await one(k, item)
+            out.append(outcome)
+            if type(outcome) is Raised and (task.stop_on_error or is_fatal(outcome.exception)):
+                break
     failures = sum(1 for o in out if type(o) is Raised)
     return ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)
 
@@ -246,9 +288,10 @@ def _run_async_here(task: Task) -> ChunkResult:
 
     Each thread (and each worker process) keeps one loop for its lifetime, so
     connections pooled by the user's coroutines can survive between chunks.
+    The items run one after another: ``workers`` counts the items running.
     """
     runner = _thread_runner()
-    return runner.run(arun_chunk(task))
+    return runner.run(arun_chunk(task, concurrent=False))
 
 
 def timeout_error(index: int | None, timeout: float, what: str) -> TaskTimeout:
