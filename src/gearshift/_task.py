@@ -268,3 +268,73 @@ def _thread_runner() -> asyncio.Runner:
         runner = asyncio.Runner()
         _runners.runner = runner
     return runner
+
+
+_UNSET: Any = object()
+
+
+def run_chunk_recorded(
+    task: Task, record: Callable[[Any], object], rescue: Callable[[list[Any], BaseException], Any]
+) -> ChunkResult:
+    """Like :func:`run_chunk` for a plain function, but ``record`` each outcome before the next item starts.
+
+    A worker process records outcomes where its parent can read them if the
+    process dies (see ``_worker.py``), so items that finished are never run
+    again.  ``record`` is one C call per item; when it raises, ``rescue(out,
+    exc)`` records ``out[-1]`` another way and returns the outcome to keep
+    there.  Failed items carry their traceback text (they cross a process
+    boundary).  A BaseException that is not an Exception ends the chunk; its
+    outcome comes last.
+    """
+    fn, call, stop = task.fn, task.call, task.stop_on_error
+    out: list[Any] = []
+    append = out.append
+    failures = 0
+    unset = _UNSET
+    value: Any = unset  # fn returned it and it is not recorded yet: what a failed record() was given
+    rest = iter(task.items)
+    t0, c0 = time.perf_counter(), time.thread_time()
+    while True:
+        try:
+            if call == CALL_ONE:
+                for item in rest:
+                    value = fn(item)
+                    append(value)
+                    record(value)
+                    value = unset
+            elif call == CALL_STAR:
+                for args in rest:
+                    value = fn(*args)
+                    append(value)
+                    record(value)
+                    value = unset
+            else:
+                for args, kwargs in rest:
+                    value = fn(*args, **kwargs)
+                    append(value)
+                    record(value)
+                    value = unset
+        except BaseException as exc:
+            if value is not unset:  # recording the value failed, not fn
+                value = unset
+                out[-1] = kept = rescue(out, exc)
+                if type(kept) is Raised:
+                    failures += 1
+                    if stop:
+                        break
+                continue
+            if isinstance(exc, StopIteration):  # as PEP 479 has it for generators
+                exc = RuntimeError(f"{_name(fn)} raised StopIteration")
+            outcome = Raised(exc)
+            outcome.traceback_text()
+            append(outcome)
+            failures += 1
+            try:
+                record(outcome)
+            except BaseException as record_exc:
+                out[-1] = rescue(out, record_exc)
+            if stop or not isinstance(exc, Exception):
+                break
+            continue
+        break
+    return ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)

@@ -37,17 +37,22 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import io
 import itertools
 import multiprocessing.process
 import os
 import pickle
+import pickletools
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import traceback
+import types
 import weakref
-from collections import OrderedDict, deque
+from collections import ChainMap, OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future
 from concurrent.futures.process import BrokenProcessPool
@@ -59,7 +64,7 @@ import cloudpickle
 from .._cpu import usable_cpus
 from .._errors import RemoteTraceback, UnpicklableError, WorkerCrashed
 from .._task import ChunkResult, Raised, SharedCall, Task, timeout_error, unwrap
-from .._worker import FN_CACHE_SIZE
+from .._worker import FN_CACHE_SIZE, LOG_FIELDS, LOG_HEADER, LOG_SLOTS, PHASE_UNPICKLING
 from . import _shm
 from ._frames import FrameReader
 
@@ -68,7 +73,7 @@ from ._frames import FrameReader
 _SMALL_JOB = 16 * 1024
 _BOOT = (
     "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import sys; sys.path.insert(0, {path!r}); "
-    "from gearshift._worker import main; main(int(sys.argv[1]), int(sys.argv[2]))"
+    "from gearshift._worker import main; main(*map(int, sys.argv[1:]))"
 )
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: workers dying before they are ready this many times in a row break the pool
@@ -92,9 +97,11 @@ class _Job:
         "partial",
         "single",
         "size",
+        "slot",
         "start",
         "stop",
         "task_id",
+        "timed",
         "timeout",
     )
 
@@ -105,17 +112,22 @@ class _Job:
         self.call, self.is_async, self.stop = task.call, task.is_async, task.stop_on_error
         self.size, self.start, self.single = len(task.items), task.start, task.single
         self.timeout = task.timeout
-        #: outcomes streamed so far (only with a timeout, for plain functions)
-        self.partial: list[Any] | None = [] if task.timeout is not None and not task.is_async else None
+        #: a plain function under a timeout: the worker streams every outcome ("I" frames)
+        self.timed = task.timeout is not None and not task.is_async
+        #: outcomes that arrived before the chunk's result frame ("I" or "P" frames)
+        self.partial: list[Any] = []
+        #: which of its worker's outcome logs this job's outcomes are recorded in
+        self.slot = 0
         #: when set, the job was aborted: kill its worker if it still runs then
         self.kill_at: float | None = None
 
 
 class _Worker:
-    __slots__ = ("known", "outstanding", "proc", "progress_at", "ready", "rx", "sent", "tx")
+    __slots__ = ("known", "logs", "outstanding", "proc", "progress_at", "ready", "rx", "sent", "tx")
 
-    def __init__(self, proc: subprocess.Popen[bytes], rx: FrameReader, tx: Connection) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], rx: FrameReader, tx: Connection, logs: list[int]) -> None:
         self.proc, self.rx, self.tx = proc, rx, tx
+        self.logs = logs  # the outcome logs' file descriptors, read after a crash (see _worker.py)
         self.outstanding: deque[_Job] = deque()
         self.known: OrderedDict[int, None] = OrderedDict()  # mirrors the worker's function cache
         self.sent = 0
@@ -306,6 +318,7 @@ class Backend:
     def _spawn(self) -> _Worker:
         p2c_r, p2c_w = os.pipe()
         c2p_r, c2p_w = os.pipe()
+        logs = [_log_file() for _ in range(LOG_SLOTS)]
         try:
             proc = subprocess.Popen(
                 [
@@ -315,14 +328,22 @@ class Backend:
                     _BOOT.format(path=_PACKAGE_PARENT),
                     str(p2c_r),
                     str(c2p_w),
+                    *map(str, logs),
                 ],
-                pass_fds=(p2c_r, c2p_w),
+                pass_fds=(p2c_r, c2p_w, *logs),
                 stdin=subprocess.DEVNULL,
+                # Its own process group: the terminal's Ctrl-C is the parent's to handle, and
+                # whatever the user's function forks dies with the worker (see _kill).
+                process_group=0,
             )
+        except BaseException:
+            for fd in logs:
+                os.close(fd)
+            raise
         finally:
             os.close(p2c_r)
             os.close(c2p_w)
-        worker = _Worker(proc, FrameReader(c2p_r), Connection(p2c_w, readable=False))
+        worker = _Worker(proc, FrameReader(c2p_r), Connection(p2c_w, readable=False), logs)
         # The authkey lets workers use multiprocessing proxies (Manager objects) the caller passes.
         authkey = bytes(multiprocessing.process.current_process().authkey)
         worker.tx.send_bytes(pickle.dumps((list(sys.path), self._init_blob, self._max_tasks, authkey)))
@@ -358,11 +379,14 @@ class Backend:
                     if len(worker.known) > FN_CACHE_SIZE:
                         worker.known.popitem(last=False)
             frame = (
-                job.task_id, job.fn_key, blob, job.call, job.is_async, job.stop, job.items_blob, job.timeout, job.start
+                job.task_id, job.fn_key, blob, job.call, job.is_async, job.stop, job.items_blob, job.timeout,
+                job.start, job.size,
             )  # fmt: skip
             if not worker.outstanding:
                 worker.progress_at = time.monotonic()
             worker.outstanding.append(job)
+            job.slot = worker.sent % LOG_SLOTS  # the worker takes its logs in turn, task by task
+            job.partial = []  # a job sent again (its worker died before it started) starts afresh
             worker.sent += 1
             try:
                 worker.tx.send_bytes(pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL))
@@ -395,19 +419,29 @@ class Backend:
         return bool(frames)
 
     def _handle(self, worker: _Worker, frame: bytes) -> None:
-        try:
-            message = pickle.loads(frame)
-        except Exception as exc:  # a result type the parent cannot import
-            job = worker.outstanding.popleft()
-            job.future.set_exception(
-                UnpicklableError(f"the worker's result could not be unpickled here: {type(exc).__name__}: {exc}")
-            )
-            return
-        tag = message[0]
-        if tag == "item":  # one item of a timed chunk finished; the next starts now
-            worker.outstanding[0].partial.append(message[1])  # type: ignore[union-attr]
+        kind = frame[0]
+        if kind == _ITEM:  # one item of a timed chunk finished; the next starts now
+            job = worker.outstanding[0]
+            job.partial.append(_load_outcome(memoryview(frame)[1:], job.start + len(job.partial)))
             worker.progress_at = time.monotonic()
             return
+        if kind == _MOVED:  # outcomes the worker could not keep in its log
+            job = worker.outstanding[0]
+            count = int.from_bytes(frame[1:9], "little")
+            try:
+                job.partial.extend(pickle.loads(memoryview(frame)[9:]))
+            except BaseException as exc:  # a __reduce__ may raise anything, SystemExit too
+                index = job.start + len(job.partial)
+                job.partial.extend(_unloadable(exc, index + k) for k in range(count))
+            return
+        try:
+            message = pickle.loads(memoryview(frame)[1:])
+        except BaseException as exc:  # a result this process cannot unpickle: that item fails
+            if kind != _RESULT:
+                raise
+            self._result_unloadable(worker, worker.outstanding.popleft(), exc)
+            return
+        tag = message[0]
         if tag == "ready":
             worker.ready = True
             worker.progress_at = time.monotonic()
@@ -419,20 +453,39 @@ class Backend:
         _, ok, payload = message
         job = worker.outstanding.popleft()
         worker.progress_at = time.monotonic()
-        if ok and job.partial is not None:
+        if ok and job.timed:
             payload.outcomes = job.partial
-        if ok and job.single:
-            try:
-                job.future.set_result(unwrap(payload))
-            except Exception as exc:
-                job.future.set_exception(exc)
-        elif ok:
+            payload.failures = sum(1 for o in job.partial if type(o) is Raised)
+        if ok:
             payload.nbytes = len(frame)  # for auto: results that grow huge change the plan
-            job.future.set_result(payload)
+            self._resolve(job, payload)
         else:
             error, text = payload
             error.__cause__ = RemoteTraceback(text)
             job.future.set_exception(error)
+
+    @staticmethod
+    def _resolve(job: _Job, result: ChunkResult) -> None:
+        if job.single:
+            try:
+                job.future.set_result(unwrap(result))
+            except BaseException as exc:  # fn's own KeyboardInterrupt goes to the caller too
+                job.future.set_exception(exc)
+        else:
+            job.future.set_result(result)
+
+    def _result_unloadable(self, worker: _Worker, job: _Job, exc: BaseException) -> None:
+        """The chunk's result frame does not unpickle here: take its outcomes one by one from the log."""
+        outcomes = list(job.partial)
+        if not job.timed:
+            task_id, _phase, first, records = _read_log(worker.logs[job.slot])
+            if task_id == job.task_id:
+                outcomes.extend(_decode_records(records, job.start + first)[len(outcomes) - first :])
+        if len(outcomes) < job.size and not job.timed and not job.stop:
+            # Nothing to tell the items apart by (should not happen): fail them all, run none again.
+            outcomes.extend(_unloadable(exc, job.start + k) for k in range(len(outcomes), job.size))
+        failures = sum(1 for o in outcomes if type(o) is Raised)
+        self._resolve(job, ChunkResult(outcomes, 0.0, 0.0, failures))
 
     def _next_deadline(self) -> float | None:
         """The soonest moment a running job must be checked (timeout or abort), if any."""
@@ -457,7 +510,7 @@ class Backend:
                 continue
             if self._receive(w):
                 continue  # frames were waiting: they may have moved the deadline
-            w.proc.kill()
+            _kill(w)
             self._on_death(w, killed_for=head)
 
     def _on_death(self, worker: _Worker, killed_for: _Job | None = None) -> None:
@@ -468,7 +521,7 @@ class Backend:
                     self._handle(worker, frame)
         except (EOFError, OSError):
             pass
-        code = worker.proc.wait()
+        code = _reap(worker)
         if worker in self._procs:
             self._procs.remove(worker)
         _close(worker)
@@ -500,22 +553,43 @@ class Backend:
         elif killed_for is not None:
             requeue.insert(0, job)  # the late job finished just in time; this one had barely started
         else:
-            self._cut_short(job, lambda i: _crash_error(worker.proc.pid, code, job, i))
+            self._crashed(worker, job, code)
         for job in [j for j in requeue if j.kill_at is not None]:
             requeue.remove(job)  # aborted: no worker needs to start for it
             job.future.set_exception(CancelledError())
         with self._lock:
             self._pending.extendleft(reversed(requeue))
 
+    def _crashed(self, worker: _Worker, job: _Job, code: int) -> None:
+        """The worker died while it held ``job``: keep what finished, blame the item that was running.
+
+        Outcomes come from the streamed frames and the job's outcome log; the
+        log's header also says whether the worker had begun the task at all.
+        """
+        pid = worker.proc.pid
+        task_id, phase, first, records = _read_log(worker.logs[job.slot])
+        if task_id != job.task_id or phase == PHASE_UNPICKLING:
+            step = "while unpickling its task" if task_id == job.task_id else "before it started the task"
+            if job.timed and job.partial:
+                step = ""  # it streamed outcomes: it ran
+            if step:  # no item ran: each runs again alone (a single item is the culprit)
+                job.future.set_exception(_crash_error(pid, code, job, job.start if job.size == 1 else None, step))
+                return
+        outcomes = list(job.partial)
+        if not job.timed:
+            outcomes.extend(_decode_records(records, job.start + first)[len(outcomes) - first :])
+        if len(outcomes) < job.size:
+            outcomes.append(Raised(_crash_error(pid, code, job, job.start + len(outcomes))))
+        # else: every item had finished (it died sending the result): nothing to blame
+        failures = sum(1 for o in outcomes if type(o) is Raised)
+        self._resolve(job, ChunkResult(outcomes, 0.0, 0.0, failures))
+
     @staticmethod
     def _cut_short(job: _Job, error: Callable[[int | None], BaseException]) -> None:
-        """Resolve a job whose worker is gone: keep streamed outcomes, fail the running item."""
-        if job.partial is not None:
-            outcomes = [*job.partial, Raised(error(job.start + len(job.partial)))]
-            failures = sum(1 for o in outcomes if type(o) is Raised)
-            job.future.set_result(ChunkResult(outcomes, 0.0, 0.0, failures))
-        else:
-            job.future.set_exception(error(job.start if job.size == 1 else None))
+        """Resolve a timed job whose worker was killed: keep streamed outcomes, fail the running item."""
+        outcomes = [*job.partial, Raised(error(job.start + len(job.partial)))]
+        failures = sum(1 for o in outcomes if type(o) is Raised)
+        job.future.set_result(ChunkResult(outcomes, 0.0, 0.0, failures))
 
     def _break(self, exc: BaseException) -> None:
         self._broken = exc
@@ -539,8 +613,8 @@ class Backend:
             try:
                 w.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                w.proc.kill()
-                w.proc.wait()
+                _kill(w)
+            _reap(w)
             _close(w)
         self._procs.clear()
 
@@ -548,7 +622,7 @@ class Backend:
 def _late_at(worker: _Worker, job: _Job) -> float | None:
     if job.timeout is None:
         return None
-    return worker.progress_at + job.timeout + (ASYNC_KILL_GRACE if job.partial is None else 0.0)
+    return worker.progress_at + job.timeout + (0.0 if job.timed else ASYNC_KILL_GRACE)
 
 
 def _killed(worker: _Worker, what: str) -> str:
@@ -564,20 +638,122 @@ def _how(code: int) -> str:
     return f"exited with code {code}"
 
 
-def _crash_error(pid: int, code: int, job: _Job, index: int | None) -> WorkerCrashed:
-    if index is not None:
-        where = f"item {index}"
+def _crash_error(pid: int, code: int, job: _Job, index: int | None, step: str = "") -> WorkerCrashed:
+    if step:  # the task never started running
+        which = f"item {index}" if index is not None else f"items {job.start}..{job.start + job.size - 1}"
+        where = f"{step} ({which}{'' if index is not None else ': each runs again alone'})"
+    elif index is not None:
+        # The outcome log knows when an item ended, not whether its pickling (right after it) had begun.
+        where = f"while running item {index} (or pickling its result)"
     else:
-        where = f"one of items {job.start}..{job.start + job.size - 1} (each runs again alone to find which)"
-    return WorkerCrashed(
-        f"worker process {pid} {_how(code)} while running {where}; it was replaced", index=index, exitcode=code
-    )
+        where = f"while running one of items {job.start}..{job.start + job.size - 1} (each runs again alone)"
+    return WorkerCrashed(f"worker process {pid} {_how(code)} {where}; it was replaced", index=index, exitcode=code)
+
+
+def _kill(worker: _Worker) -> None:
+    """Kill the worker and whatever the user's function forked there (its process group)."""
+    try:
+        os.killpg(worker.proc.pid, signal.SIGKILL)
+    except OSError:
+        worker.proc.kill()
+
+
+def _reap(worker: _Worker) -> int:
+    """Wait for the worker's exit, then kill what it leaves behind in its process group."""
+    code = worker.proc.wait()
+    # Its pid stays reserved while its group has members, so this reaches only them.
+    with contextlib.suppress(OSError):
+        os.killpg(worker.proc.pid, signal.SIGKILL)
+    return code
 
 
 def _close(worker: _Worker) -> None:
     for conn in (worker.rx, worker.tx):
         with contextlib.suppress(OSError):
             conn.close()
+    for fd in worker.logs:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    worker.logs = []
+
+
+# -- outcome logs (the worker's side is _worker.OutcomeLog) ----------------------------------
+
+_ITEM, _MOVED, _RESULT = b"I"[0], b"P"[0], b"R"[0]
+_PICKLE_START = 0x80  # every record begins with the PROTO opcode; the log is zeros past the last
+
+
+def _log_file() -> int:
+    """A new shared-memory file for one outcome log (memory only, never on a disk when Linux allows)."""
+    if hasattr(os, "memfd_create"):
+        return os.memfd_create("gearshift-outcomes")
+    fd, path = tempfile.mkstemp(prefix="gearshift-outcomes-")
+    os.unlink(path)
+    return fd
+
+
+def _read_log(fd: int) -> tuple[int, int, int, bytes]:
+    """(task id, phase, index of the first record, the records) of an outcome log."""
+    header = os.pread(fd, LOG_HEADER, 0)
+    if len(header) < LOG_HEADER:
+        return -1, PHASE_UNPICKLING, 0, b""
+    task_id, phase, first = LOG_FIELDS.unpack_from(header)
+    try:  # the log is sparse: what was written ends where the first hole begins
+        end = os.lseek(fd, LOG_HEADER, os.SEEK_HOLE)
+    except (OSError, AttributeError):
+        end = os.fstat(fd).st_size
+    chunks = []
+    offset = LOG_HEADER
+    while offset < end:
+        data = os.pread(fd, min(end - offset, 1 << 24), offset)
+        if not data:
+            break
+        chunks.append(data)
+        offset += len(data)
+    return task_id, phase, first, b"".join(chunks)
+
+
+def _decode_records(records: bytes, start: int) -> list[Any]:
+    """The outcomes in a log, one record each; a record that does not unpickle here fails its item alone.
+
+    A record cut short (the worker died while writing it) ends the list.
+    """
+    stream = io.BytesIO(records)
+    out: list[Any] = []
+    size = len(records)
+    while True:
+        pos = stream.tell()
+        if pos >= size or records[pos] != _PICKLE_START:
+            return out
+        try:
+            out.append(pickle.load(stream))
+            continue
+        except BaseException as exc:  # SystemExit from a __reduce__ included
+            error = exc
+        stream.seek(pos)
+        try:  # walk the record's opcodes, running nothing, to find where the next one begins
+            for _ in pickletools.genops(stream):
+                pass
+        except Exception:
+            return out  # cut short: the worker died writing it
+        out.append(_unloadable(error, start + len(out)))
+
+
+def _load_outcome(data: memoryview, index: int) -> Any:
+    try:
+        return pickle.loads(data)
+    except BaseException as exc:  # SystemExit from a __reduce__ included
+        return _unloadable(exc, index)
+
+
+def _unloadable(exc: BaseException, index: int) -> Raised:
+    error = UnpicklableError(
+        f"the result of item {index} could not be unpickled in this process: {type(exc).__name__}: {exc}. "
+        "Return plain data, or objects whose classes this process can import and rebuild.",
+        index=index,
+        step="unpickling the result",
+    )
+    return Raised(error, "".join(traceback.format_exception(error)))
 
 
 def _pipe_pair() -> tuple[int, int]:
@@ -587,9 +763,35 @@ def _pipe_pair() -> tuple[int, int]:
     return r, w
 
 
+_cloudpickle_code_reduce = getattr(cloudpickle.cloudpickle, "_code_reduce", None)
+
+
+def _code_reduce(code: types.CodeType) -> Any:
+    # cloudpickle 3.1.3 names code pickled by value "<dynamic-code>" (a reproducible
+    # payload); users read worker tracebacks, so the code keeps its real file name
+    # and the worker's traceback shows the file and line (cloudpickle 3.0 kept it).
+    rebuild, args = _cloudpickle_code_reduce(code)  # type: ignore[misc]
+    real = code.co_filename
+    return rebuild, tuple(real if type(arg) is str and arg == "<dynamic-code>" else arg for arg in args)
+
+
+class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
+    """cloudpickle, keeping the file names of code pickled by value."""
+
+    if _cloudpickle_code_reduce is not None:
+        dispatch_table = ChainMap({types.CodeType: _code_reduce}, cloudpickle.Pickler.dispatch_table)
+
+
+def cloudpickle_dumps(obj: Any) -> bytes:
+    """``cloudpickle.dumps`` for what a worker runs: functions keep their file names (see :class:`_Pickler`)."""
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
 def _dumps(obj: Any, what: str) -> bytes:
     try:
-        return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
+        return cloudpickle_dumps(obj)
     except Exception as exc:
         name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
         raise UnpicklableError(
@@ -624,7 +826,7 @@ def _dumps_items(items: Sequence[Any], start: int) -> bytes:
     except Exception:
         pass
     try:
-        return cloudpickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
+        return cloudpickle_dumps(items)
     except Exception as exc:
         for offset, item in enumerate(items):
             try:
