@@ -289,8 +289,9 @@ class Runner:
                 got = self._wait()
                 if got is not _TICK:
                     self._complete(got)
-        except KeyboardInterrupt as exc:
-            self._interrupted(exc)
+        except BaseException as exc:
+            if not isinstance(exc, (Exception, GeneratorExit)):  # Ctrl-C, or fn's own BaseException (C10)
+                self._interrupted(exc)
             raise
         finally:
             self._cancel_all()
@@ -552,6 +553,10 @@ class Runner:
     def _item_failed(
         self, chunk: _Chunk, offset: int, exc: BaseException, remote_tb: str | None, *, retry: bool = True
     ) -> None:
+        if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit...: never retried nor a Failure
+            if remote_tb is not None and exc.__cause__ is None:
+                exc.__cause__ = RemoteTraceback(remote_tb)
+            raise exc
         attempts = chunk.attempts.get(offset, 0) + 1
         chunk.attempts[offset] = attempts
         retry_on = self.options.retry_on

@@ -514,6 +514,12 @@ class Backend:
             self._on_death(w, killed_for=head)
 
     def _on_death(self, worker: _Worker, killed_for: _Job | None = None) -> None:
+        try:
+            self._after_death(worker, killed_for)
+        finally:
+            _close(worker, logs=True)
+
+    def _after_death(self, worker: _Worker, killed_for: _Job | None) -> None:
         # Results written before the worker died are still in the pipe: keep them.
         try:
             while frames := worker.rx.frames():
@@ -553,7 +559,11 @@ class Backend:
         elif killed_for is not None:
             requeue.insert(0, job)  # the late job finished just in time; this one had barely started
         else:
-            self._crashed(worker, job, code)
+            try:
+                self._crashed(worker, job, code)
+            except BaseException as exc:  # a bug here must not leave the job unresolved
+                job.future.set_exception(exc)
+                raise
         for job in [j for j in requeue if j.kill_at is not None]:
             requeue.remove(job)  # aborted: no worker needs to start for it
             job.future.set_exception(CancelledError())
@@ -615,7 +625,7 @@ class Backend:
             except subprocess.TimeoutExpired:
                 _kill(w)
             _reap(w)
-            _close(w)
+            _close(w, logs=True)
         self._procs.clear()
 
 
@@ -667,14 +677,15 @@ def _reap(worker: _Worker) -> int:
     return code
 
 
-def _close(worker: _Worker) -> None:
+def _close(worker: _Worker, logs: bool = False) -> None:
     for conn in (worker.rx, worker.tx):
         with contextlib.suppress(OSError):
             conn.close()
-    for fd in worker.logs:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    worker.logs = []
+    if logs:  # after what they hold has been read
+        for fd in worker.logs:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        worker.logs = []
 
 
 # -- outcome logs (the worker's side is _worker.OutcomeLog) ----------------------------------
