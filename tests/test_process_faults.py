@@ -150,7 +150,9 @@ def test_an_item_that_exits_when_unpickled_never_ends_the_callers_program(tmp_pa
 @pytest.mark.timeout(60)
 def test_an_item_that_crashes_the_worker_when_unpickled_spares_its_chunk(tmp_path: Path) -> None:
     fn = functools.partial(faults.item_index, marks=str(tmp_path))
-    results = gearshift.map(fn, _items(faults.ExitWhenUnpickled()), mode="process", workers=2, chunksize=4, errors="return")
+    results = gearshift.map(
+        fn, _items(faults.ExitWhenUnpickled()), mode="process", workers=2, chunksize=4, errors="return"
+    )
     assert [r for i, r in enumerate(results) if i != BAD] == [i * 10 for i in range(N) if i != BAD]
     failure = results[BAD]
     assert isinstance(failure, Failure) and isinstance(failure.exception, WorkerCrashed)
@@ -166,7 +168,11 @@ def test_an_item_that_crashes_the_worker_when_unpickled_spares_its_chunk(tmp_pat
 @pytest.mark.parametrize("timeout", [None, 30.0])
 @pytest.mark.parametrize(
     ("fault", "error"),
-    [("keyboard_interrupt", KeyboardInterrupt), ("system_exit", SystemExit), ("custom_base", faults.CustomBaseException)],
+    [
+        ("keyboard_interrupt", KeyboardInterrupt),
+        ("system_exit", SystemExit),
+        ("custom_base", faults.CustomBaseException),
+    ],
 )
 def test_a_base_exception_from_fn_ends_the_run_as_itself(
     tmp_path: Path, fault: str, error: type, timeout: float | None

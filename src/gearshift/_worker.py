@@ -53,15 +53,16 @@ from ._task import ChunkResult, Raised, Task, run_chunk, run_chunk_each, run_chu
 FN_CACHE_SIZE = 64
 #: outcome logs per worker: at least the parent's prefetch (tasks in flight per worker)
 LOG_SLOTS = 2
-#: bytes before the first record: task id, phase, index of the first record (int64 each)
+#: bytes before the first record: task id, phase, index of the first record, outcomes recorded (int64 each)
 LOG_HEADER = 64
 LOG_FIELDS = struct.Struct("<qqq")
+LOG_DONE = 24
 PHASE_UNPICKLING = 0  # the task arrived; its function and items are being unpickled
 PHASE_RUNNING = 1  # items run; each outcome is recorded as it comes
 #: sizes tried for a log's mapping (sparse: memory is used only by what is written)
 _LOG_SPANS = (1 << 36, 1 << 30, 1 << 26)
-#: records up to this many bytes are zeroed in place; more is given back to the system
-_ZERO_IN_PLACE = 1 << 20
+#: a log that held more than this gives its memory back when the next task begins
+_KEEP_PAGES = 64 << 20
 
 STEP_UNPICKLE_ITEM = "unpickling the item in the worker"
 STEP_PICKLE_RESULT = "pickling the result in the worker"
@@ -114,9 +115,15 @@ def _send(tx: Connection, data: bytes) -> None:
 
 
 class OutcomeLog:
-    """One outcome log: a shared-memory file mapped here, read by the parent after a crash."""
+    """One outcome log: a shared-memory file mapped here, read by the parent after a crash.
 
-    __slots__ = ("dump", "fd", "first", "mm", "span", "task_id")
+    Each record is a pickle of its own (no memo: none refers to another),
+    written whole, then counted in the header (``done``): the parent reads
+    only counted records, so one cut short by a kill is never taken for an
+    outcome.
+    """
+
+    __slots__ = ("done", "fd", "first", "mm", "record", "span", "task_id")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -130,10 +137,13 @@ class OutcomeLog:
                 continue
         else:  # pragma: no cover - no memory to map at all
             raise MemoryError("cannot map the outcome log")
-        self.mm.seek(LOG_HEADER)
+        pickler = pickle.Pickler(self.mm, pickle.HIGHEST_PROTOCOL)
+        pickler.fast = True  # no memo: each record unpickles alone
+        self.record = pickler.dump
+        #: outcomes of the task recorded so far (the header's last field), written after each record
+        self.done = memoryview(self.mm)[LOG_DONE : LOG_DONE + 8].cast("q")
         self.task_id = -1
         self.first = 0
-        self.dump: Any = None
 
     def begin(self, task_id: int) -> None:
         """A new task: forget the previous one's records."""
@@ -145,20 +155,14 @@ class OutcomeLog:
 
     def restart(self, first: int, phase: int = PHASE_RUNNING) -> None:
         """Drop the records; the next one is the outcome of item ``first`` of the task."""
-        used = self.mm.tell()
-        if used > LOG_HEADER:
-            if used - LOG_HEADER <= _ZERO_IN_PLACE:
-                self.mm[LOG_HEADER:used] = bytes(used - LOG_HEADER)
-            else:  # give the pages back
-                os.ftruncate(self.fd, LOG_HEADER)
-                os.ftruncate(self.fd, self.span)
+        # Old records stay where they are (only counted ones are read), unless they were huge.
+        if self.mm.tell() > _KEEP_PAGES:  # give their pages back
+            os.ftruncate(self.fd, LOG_HEADER)
+            os.ftruncate(self.fd, self.span)
         self.first = first
+        self.done[0] = first
         LOG_FIELDS.pack_into(self.mm, 0, self.task_id, phase, first)
         self.mm.seek(LOG_HEADER)
-        # Fast mode keeps no memo: every record unpickles alone, and none refers to another.
-        pickler = pickle.Pickler(self.mm, pickle.HIGHEST_PROTOCOL)
-        pickler.fast = True
-        self.dump = pickler.dump
 
     def write(self, record: bytes) -> bool:
         """Append a record pickled elsewhere; False if it does not fit."""
@@ -168,6 +172,7 @@ class OutcomeLog:
         return True
 
     def close(self) -> None:
+        self.done.release()
         self.mm.close()
         os.close(self.fd)
 
@@ -212,7 +217,7 @@ def _serve(rx: Connection, tx: Connection, logs: list[OutcomeLog], max_tasks: in
         elif is_async:
             result = _run_async(task, tx, log)
         else:
-            result = run_chunk_recorded(task, log.dump, _Rescue(task, tx, log))
+            result = run_chunk_recorded(task, log, _Rescue(task, tx, log))
         _send(tx, _encode_result(task_id, result, start))
         # Free the items and results now, not when the next task arrives (their
         # finalizers may matter to the caller).
@@ -259,19 +264,20 @@ def _run_async(task: Task, tx: Connection, log: OutcomeLog) -> ChunkResult:
             outcome.traceback_text()
         recorded.append(outcome)
         try:
-            log.dump(outcome)
+            log.record(outcome)
         except BaseException as exc:
             recorded[-1] = rescue(recorded, exc)
+        log.done[0] += 1
     result.outcomes = recorded
     result.failures = sum(1 for o in recorded if type(o) is Raised)
     return result
 
 
 class _Rescue:
-    """Record an outcome that the log's fast pickler refused: pickle it another way, or fail that item alone.
+    """Record an outcome the log's pickler refused: pickle it another way, or fail that item alone.
 
-    The log's stream may hold part of the refused record, so the outcomes
-    recorded so far go to the parent now (a "P" frame) and the log restarts.
+    The refused record may be half written, so the outcomes recorded so far go
+    to the parent now (a "P" frame) and the log starts again from this item.
     """
 
     __slots__ = ("log", "task", "tx")
@@ -282,13 +288,13 @@ class _Rescue:
     def __call__(self, out: list[Any], exc: BaseException) -> Any:
         if _forked:  # a forked child came back from the user's function
             os._exit(0)
+        log = self.log
         k = len(out) - 1
         outcome = out[k]
         record = _pickled(outcome)
         if record is None:
             outcome = _stand_in(outcome, self.task.start + k)
             record = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-        log = self.log
         if k > log.first:
             _send(self.tx, _encode_moved(out[log.first : k]))
         log.restart(k)

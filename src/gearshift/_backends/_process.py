@@ -44,6 +44,7 @@ import os
 import pickle
 import pickletools
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -64,7 +65,7 @@ import cloudpickle
 from .._cpu import usable_cpus
 from .._errors import RemoteTraceback, UnpicklableError, WorkerCrashed
 from .._task import ChunkResult, Raised, SharedCall, Task, timeout_error, unwrap
-from .._worker import FN_CACHE_SIZE, LOG_FIELDS, LOG_HEADER, LOG_SLOTS, PHASE_UNPICKLING
+from .._worker import FN_CACHE_SIZE, LOG_DONE, LOG_FIELDS, LOG_HEADER, LOG_SLOTS, PHASE_UNPICKLING
 from . import _shm
 from ._frames import FrameReader
 
@@ -478,9 +479,9 @@ class Backend:
         """The chunk's result frame does not unpickle here: take its outcomes one by one from the log."""
         outcomes = list(job.partial)
         if not job.timed:
-            task_id, _phase, first, records = _read_log(worker.logs[job.slot])
+            task_id, _phase, first, count, records = _read_log(worker.logs[job.slot])
             if task_id == job.task_id:
-                outcomes.extend(_decode_records(records, job.start + first)[len(outcomes) - first :])
+                outcomes.extend(_decode_records(records, count, job.start + first)[max(0, len(outcomes) - first) :])
         if len(outcomes) < job.size and not job.timed and not job.stop:
             # Nothing to tell the items apart by (should not happen): fail them all, run none again.
             outcomes.extend(_unloadable(exc, job.start + k) for k in range(len(outcomes), job.size))
@@ -577,7 +578,7 @@ class Backend:
         log's header also says whether the worker had begun the task at all.
         """
         pid = worker.proc.pid
-        task_id, phase, first, records = _read_log(worker.logs[job.slot])
+        task_id, phase, first, count, records = _read_log(worker.logs[job.slot])
         if task_id != job.task_id or phase == PHASE_UNPICKLING:
             step = "while unpickling its task" if task_id == job.task_id else "before it started the task"
             if job.timed and job.partial:
@@ -587,7 +588,7 @@ class Backend:
                 return
         outcomes = list(job.partial)
         if not job.timed:
-            outcomes.extend(_decode_records(records, job.start + first)[len(outcomes) - first :])
+            outcomes.extend(_decode_records(records, count, job.start + first)[max(0, len(outcomes) - first) :])
         if len(outcomes) < job.size:
             outcomes.append(Raised(_crash_error(pid, code, job, job.start + len(outcomes))))
         # else: every item had finished (it died sending the result): nothing to blame
@@ -691,7 +692,7 @@ def _close(worker: _Worker, logs: bool = False) -> None:
 # -- outcome logs (the worker's side is _worker.OutcomeLog) ----------------------------------
 
 _ITEM, _MOVED, _RESULT = b"I"[0], b"P"[0], b"R"[0]
-_PICKLE_START = 0x80  # every record begins with the PROTO opcode; the log is zeros past the last
+_DONE = struct.Struct("<q")
 
 
 def _log_file() -> int:
@@ -703,39 +704,38 @@ def _log_file() -> int:
     return fd
 
 
-def _read_log(fd: int) -> tuple[int, int, int, bytes]:
-    """(task id, phase, index of the first record, the records) of an outcome log."""
+def _read_log(fd: int) -> tuple[int, int, int, int, bytes]:
+    """(task id, phase, index of the first record, records counted, the records' bytes) of an outcome log."""
     header = os.pread(fd, LOG_HEADER, 0)
     if len(header) < LOG_HEADER:
-        return -1, PHASE_UNPICKLING, 0, b""
+        return -1, PHASE_UNPICKLING, 0, 0, b""
     task_id, phase, first = LOG_FIELDS.unpack_from(header)
-    try:  # the log is sparse: what was written ends where the first hole begins
+    (done,) = _DONE.unpack_from(header, LOG_DONE)
+    try:  # the log is sparse: nothing was ever written past its first hole
         end = os.lseek(fd, LOG_HEADER, os.SEEK_HOLE)
     except (OSError, AttributeError):
         end = os.fstat(fd).st_size
+    count = max(0, done - first)
     chunks = []
     offset = LOG_HEADER
-    while offset < end:
+    while offset < end and count:
         data = os.pread(fd, min(end - offset, 1 << 24), offset)
         if not data:
             break
         chunks.append(data)
         offset += len(data)
-    return task_id, phase, first, b"".join(chunks)
+    return task_id, phase, first, count, b"".join(chunks)
 
 
-def _decode_records(records: bytes, start: int) -> list[Any]:
-    """The outcomes in a log, one record each; a record that does not unpickle here fails its item alone.
+def _decode_records(records: bytes, count: int, start: int) -> list[Any]:
+    """The ``count`` outcomes in a log, one record each; a record that does not unpickle here fails its item alone.
 
-    A record cut short (the worker died while writing it) ends the list.
+    ``start`` is the input index of the first record's item.
     """
     stream = io.BytesIO(records)
     out: list[Any] = []
-    size = len(records)
-    while True:
+    while len(out) < count:
         pos = stream.tell()
-        if pos >= size or records[pos] != _PICKLE_START:
-            return out
         try:
             out.append(pickle.load(stream))
             continue
@@ -745,9 +745,10 @@ def _decode_records(records: bytes, start: int) -> list[Any]:
         try:  # walk the record's opcodes, running nothing, to find where the next one begins
             for _ in pickletools.genops(stream):
                 pass
-        except Exception:
-            return out  # cut short: the worker died writing it
+        except Exception:  # not a record at all: should not happen (only whole records are counted)
+            break
         out.append(_unloadable(error, start + len(out)))
+    return out
 
 
 def _load_outcome(data: memoryview, index: int) -> Any:
