@@ -219,3 +219,17 @@ def logged(item: tuple[int, str | None], log: str) -> int:
         os._exit(1)
     act(fault)
     return index * 10
+
+
+def odd_results(item: tuple[int, str | None], log: str) -> Any:
+    """Like :func:`logged`, but item 1 returns a lambda (only cloudpickle takes it) and item 2 a cyclic list."""
+    index = item[0]
+    if index == 1:
+        logged(item, log)
+        return lambda: 10
+    if index == 2:
+        logged(item, log)
+        cycle: list[Any] = [20]
+        cycle.append(cycle)
+        return cycle
+    return logged(item, log)

@@ -269,3 +269,28 @@ def test_a_main_function_traceback_names_its_file_and_line(tmp_path: Path) -> No
     assert f'File "{script}", line 5, in fails' in out.stdout, out.stdout
     assert "the line the traceback must show" in out.stdout
     assert "<dynamic-code>" not in out.stdout
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("chunksize", [N, 4])
+def test_a_crash_after_results_that_need_another_pickler_keeps_them(tmp_path: Path, chunksize: int) -> None:
+    # Items 1 and 2 return what the worker's outcome log cannot record as it is (a lambda,
+    # a cycle): they are recorded another way, and survive the crash of item 5 all the same.
+    log = tmp_path / "executions"
+    fn = functools.partial(faults.odd_results, log=str(log))
+    results = gearshift.map(fn, _items("exit", bad=5), mode="process", workers=1, chunksize=chunksize, errors="return")
+    assert results[0] == 0 and results[1]() == 10
+    assert results[2][0] == 20 and results[2][1] is results[2]
+    assert results[3:5] == [30, 40] and results[6:] == [60, 70]
+    assert isinstance(results[5], Failure) and results[5].exception.index == 5
+    assert sorted(int(line) for line in log.read_text().split()) == list(range(N))
+
+
+@pytest.mark.timeout(60)
+def test_an_async_function_result_that_fails_to_cross_fails_its_item_alone(tmp_path: Path) -> None:
+    async def fn(x: int) -> Any:
+        return faults.RaisesWhenUnpickled() if x == BAD else x * 10
+
+    results = gearshift.map(fn, range(N), mode="process", workers=1, errors="return")
+    assert [r for i, r in enumerate(results) if i != BAD] == [i * 10 for i in range(N) if i != BAD]
+    assert isinstance(results[BAD], Failure) and results[BAD].exception.index == BAD
