@@ -8,29 +8,45 @@ Data flow::
       pickle fn (once a run)
       pickle items  --------> pending deque
       return Future           dispatch: worker with fewest in
-                              flight (<= prefetch) ---- pipe ----->  recv, unpickle, run_chunk
-                              wait(result pipes, wake pipe)
-    future resolves <-------  result frame  <------------ pipe ------  send ChunkResult
+                              flight (<= prefetch) ---- pipe ----->  recv, unpickle, run_chunk_recorded:
+                              wait(result pipes, wake pipe)          each outcome, as it comes, is also
+                                                                     pickled into an outcome log
+                                                                     (shared memory, one per task in flight)
+    future resolves <-------  result frame  <------------ pipe ------  send ChunkResult (one frame)
                               EOF on a pipe = worker died:
-                                first job in flight fails with
-                                WorkerCrashed, the rest go back to
-                                pending, a new worker is started
+                                read the running job's outcome log:
+                                what finished is kept, the item that
+                                was running fails with WorkerCrashed,
+                                the rest of the chunk is run again,
+                                later jobs go back to pending, a new
+                                worker is started
                               deadlines (timeout=, abort): the late
                                 worker is killed, same as a death
 
-Supervision (issue: reliability).  With ``timeout=`` the worker streams one
-frame per item (only then: the fast path sends one frame per chunk), so the
-manager knows when the running item started, keeps the outcomes that finished
-if the worker must be killed, and names the exact item that was late or that
-crashed.  The runner resubmits the rest of a chunk cut short.  Workers that
-die before they are ready, several in a row, break the pool with a clear error
-instead of being respawned forever.
+Supervision.  Without a timeout a chunk's results cross the pipe in one frame
+(cheap), and the outcome log keeps every finished item's outcome where the
+parent can read it if the worker dies (``_worker.OutcomeLog``): a crash costs
+the item that was running, never a sibling that finished (each item runs at
+most ``1 + retries`` times).  With ``timeout=`` the worker streams one frame
+per item instead, so the manager also knows when the running item started and
+names the item that was late.  The runner resubmits the rest of a chunk cut
+short.  Workers that die before they are ready, several in a row, break the
+pool with a clear error instead of being respawned forever.
+
+Pickle faults fail their item alone: an item that does not unpickle in the
+worker (even by calling ``sys.exit``), a result that does not pickle there, a
+result that does not unpickle here (the log gives the outcomes one by one),
+each becomes that item's :class:`UnpicklableError` naming the step.  A
+BaseException raised by the function comes back as itself.
 
 Workers are fresh interpreters (``python -c``), not forks: safe in threaded
 programs, and the caller's ``__main__`` is never re-imported.  Functions and
-items are pickled with cloudpickle (lambdas and closures work).  Each worker
-has its own pair of pipes, so no lock is shared between processes, and only
-the manager thread touches workers, which keeps the bookkeeping single-threaded.
+items are pickled with cloudpickle (lambdas and closures work), keeping the
+file names of code pickled by value so worker tracebacks show the lines.  Each
+worker has its own pair of pipes, so no lock is shared between processes, and
+only the manager thread touches workers, which keeps the bookkeeping
+single-threaded.  Each worker leads its own process group: what the user's
+function forks dies with it, and the terminal's Ctrl-C reaches only the parent.
 """
 
 from __future__ import annotations
@@ -402,7 +418,8 @@ class Backend:
             busy = len(w.outstanding)
             if busy:
                 size = len(job.items_blob) + (0 if job.fn_key in w.known else len(job.fn_blob))
-                if busy >= self.prefetch or size > _SMALL_JOB:
+                # No more jobs in flight than the worker has outcome logs (see _worker.LOG_SLOTS).
+                if busy >= min(self.prefetch, LOG_SLOTS) or size > _SMALL_JOB:
                     continue
             if best is None or busy < len(best.outstanding):
                 best = w
