@@ -294,3 +294,17 @@ def test_an_async_function_result_that_fails_to_cross_fails_its_item_alone(tmp_p
     results = gearshift.map(fn, range(N), mode="process", workers=1, errors="return")
     assert [r for i, r in enumerate(results) if i != BAD] == [i * 10 for i in range(N) if i != BAD]
     assert isinstance(results[BAD], Failure) and results[BAD].exception.index == BAD
+
+
+@pytest.mark.timeout(60)
+def test_an_async_function_that_crashes_its_worker_fails_its_item_alone() -> None:
+    # Items of an async chunk run together: the crash is pinned on one by running them alone.
+    async def fn(x: int) -> int:
+        if x == BAD:
+            os._exit(4)
+        return x * 10
+
+    results = gearshift.map(fn, range(N), mode="process", workers=1, errors="return")
+    assert [r for i, r in enumerate(results) if i != BAD] == [i * 10 for i in range(N) if i != BAD]
+    assert isinstance(results[BAD], Failure) and isinstance(results[BAD].exception, WorkerCrashed)
+    assert results[BAD].exception.index == BAD

@@ -499,9 +499,8 @@ class Backend:
             task_id, _phase, first, count, records = _read_log(worker.logs[job.slot])
             if task_id == job.task_id:
                 outcomes.extend(_decode_records(records, count, job.start + first)[max(0, len(outcomes) - first) :])
-        if len(outcomes) < job.size and not job.timed and not job.stop:
-            # Nothing to tell the items apart by (should not happen): fail them all, run none again.
-            outcomes.extend(_unloadable(exc, job.start + k) for k in range(len(outcomes), job.size))
+            else:  # nothing to tell the items apart by (should not happen): fail them all, run none again
+                outcomes.extend(_unloadable(exc, job.start + k) for k in range(len(outcomes), job.size))
         failures = sum(1 for o in outcomes if type(o) is Raised)
         self._resolve(job, ChunkResult(outcomes, 0.0, 0.0, failures))
 
@@ -606,6 +605,10 @@ class Backend:
         outcomes = list(job.partial)
         if not job.timed:
             outcomes.extend(_decode_records(records, count, job.start + first)[max(0, len(outcomes) - first) :])
+        if job.is_async and len(outcomes) < job.size:
+            # Its items ran together and are recorded only at the end: no telling which one was at fault.
+            job.future.set_exception(_crash_error(pid, code, job, job.start if job.size == 1 else None))
+            return
         if len(outcomes) < job.size:
             outcomes.append(Raised(_crash_error(pid, code, job, job.start + len(outcomes))))
         # else: every item had finished (it died sending the result): nothing to blame
@@ -614,7 +617,10 @@ class Backend:
 
     @staticmethod
     def _cut_short(job: _Job, error: Callable[[int | None], BaseException]) -> None:
-        """Resolve a timed job whose worker was killed: keep streamed outcomes, fail the running item."""
+        """Resolve a job whose worker was killed for a timeout: keep streamed outcomes, fail the running item."""
+        if not job.timed:  # an async chunk: its items time themselves out; the kill is a backstop
+            job.future.set_exception(error(job.start if job.size == 1 else None))
+            return
         outcomes = [*job.partial, Raised(error(job.start + len(job.partial)))]
         failures = sum(1 for o in outcomes if type(o) is Raised)
         job.future.set_result(ChunkResult(outcomes, 0.0, 0.0, failures))
