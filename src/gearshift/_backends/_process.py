@@ -644,11 +644,7 @@ class Backend:
             with contextlib.suppress(OSError):
                 w.tx.send_bytes(pickle.dumps(None))
         for w in self._procs:
-            try:
-                w.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                _kill(w)
-            _reap(w)
+            _reap(w, timeout=5.0)
             _close(w, logs=True)
         self._procs.clear()
 
@@ -692,13 +688,30 @@ def _kill(worker: _Worker) -> None:
         worker.proc.kill()
 
 
-def _reap(worker: _Worker) -> int:
-    """Wait for the worker's exit, then kill what it leaves behind in its process group."""
-    code = worker.proc.wait()
-    # Its pid stays reserved while its group has members, so this reaches only them.
+def _reap(worker: _Worker, timeout: float | None = None) -> int:
+    """Wait for the worker's exit (killing it after ``timeout``), kill what it left in its group, then reap it.
+
+    Until it is reaped its pid cannot be reused, so the group killed is surely its own.
+    """
+    pid = worker.proc.pid
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while worker.proc.returncode is None:
+        flags = os.WEXITED | os.WNOWAIT | (os.WNOHANG if deadline is not None else 0)
+        try:
+            if os.waitid(os.P_PID, pid, flags) is not None:
+                break
+        except ChildProcessError:  # reaped already
+            break
+        except InterruptedError:
+            continue
+        if deadline is not None and time.monotonic() >= deadline:
+            _kill(worker)
+            deadline = None  # now wait for it
+        else:
+            time.sleep(0.01)
     with contextlib.suppress(OSError):
-        os.killpg(worker.proc.pid, signal.SIGKILL)
-    return code
+        os.killpg(pid, signal.SIGKILL)
+    return worker.proc.wait()
 
 
 def _close(worker: _Worker, logs: bool = False) -> None:
