@@ -233,3 +233,10 @@ def odd_results(item: tuple[int, str | None], log: str) -> Any:
         cycle.append(cycle)
         return cycle
     return logged(item, log)
+
+
+class ExitsWhenPickled:
+    """Pickling this calls sys.exit(0) (SystemExit), in whichever process pickles it."""
+
+    def __reduce__(self) -> Any:
+        sys.exit(0)

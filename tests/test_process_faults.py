@@ -308,3 +308,34 @@ def test_an_async_function_that_crashes_its_worker_fails_its_item_alone() -> Non
     assert [r for i, r in enumerate(results) if i != BAD] == [i * 10 for i in range(N) if i != BAD]
     assert isinstance(results[BAD], Failure) and isinstance(results[BAD].exception, WorkerCrashed)
     assert results[BAD].exception.index == BAD
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("payload", [faults.ExitsWhenPickled(), faults.RaisesWhenPickled()])
+def test_an_item_that_fails_to_pickle_here_fails_alone(tmp_path: Path, payload: Any) -> None:
+    fn = functools.partial(faults.item_index, marks=str(tmp_path))
+    results = gearshift.map(fn, _items(payload), mode="process", workers=2, chunksize=4, errors="return")
+    assert [r for i, r in enumerate(results) if i != BAD] == [i * 10 for i in range(N) if i != BAD]
+    failure = results[BAD]
+    assert isinstance(failure, Failure) and isinstance(failure.exception, UnpicklableError)
+    assert failure.exception.index == BAD and failure.exception.step == "pickling the item"
+    assert _runs(tmp_path) == [1 if i != BAD else 0 for i in range(N)]
+
+
+def test_a_frame_reader_closes_its_descriptor_once() -> None:
+    # A dead worker's pipes are closed more than once on the way out; the second close
+    # must not close whatever reused the number meanwhile (it was the pool's wake pipe).
+    from gearshift._backends._frames import FrameReader
+
+    r, w = os.pipe()
+    reader = FrameReader(r)
+    os.close(w)
+    reader.close()
+    reused_r, reused_w = os.pipe()
+    try:
+        assert r in (reused_r, reused_w)
+        reader.close()
+        os.fstat(r)  # still open
+    finally:
+        os.close(reused_r)
+        os.close(reused_w)

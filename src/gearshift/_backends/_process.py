@@ -715,14 +715,15 @@ def _reap(worker: _Worker, timeout: float | None = None) -> int:
 
 
 def _close(worker: _Worker, logs: bool = False) -> None:
+    """Close the worker's pipes (each once) and, with ``logs``, its outcome logs (once read)."""
     for conn in (worker.rx, worker.tx):
         with contextlib.suppress(OSError):
             conn.close()
-    if logs:  # after what they hold has been read
-        for fd in worker.logs:
+    if logs:
+        fds, worker.logs = worker.logs, []
+        for fd in fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        worker.logs = []
 
 
 # -- outcome logs (the worker's side is _worker.OutcomeLog) ----------------------------------
@@ -840,12 +841,15 @@ def cloudpickle_dumps(obj: Any) -> bytes:
 def _dumps(obj: Any, what: str) -> bytes:
     try:
         return cloudpickle_dumps(obj)
-    except Exception as exc:
+    except BaseException as exc:  # a __reduce__ may raise anything; a real Ctrl-C goes on
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
         raise UnpicklableError(
             f"cannot pickle the {what} {name!r} to send it to a worker process: {type(exc).__name__}: {exc}. "
             "Define it at module level (not inside another function) and make sure everything it refers to "
-            "can be pickled, or use mode='thread', which needs no pickling."
+            "can be pickled, or use mode='thread', which needs no pickling.",
+            step=f"pickling the {what}",
         ) from exc
 
 
@@ -871,21 +875,36 @@ def check_pickles(obj: Any, what: str) -> None:
 def _dumps_items(items: Sequence[Any], start: int) -> bytes:
     try:
         return pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        pass
+    except BaseException as exc:  # a __reduce__ may raise anything (SystemExit too); a real Ctrl-C goes on
+        if isinstance(exc, KeyboardInterrupt):
+            raise
     try:
         return cloudpickle_dumps(items)
-    except Exception as exc:
-        for offset, item in enumerate(items):
-            try:
-                cloudpickle.dumps(item)
-            except Exception as item_exc:
-                raise UnpicklableError(
-                    f"cannot pickle item {start + offset} ({type(item).__qualname__}: {item!r:.60}) to send it "
-                    f"to a worker process: {type(item_exc).__name__}: {item_exc}. Items travel between "
-                    "processes: pass plain data (or objects defined at module level), or use mode='thread'."
-                ) from item_exc
-        raise UnpicklableError(f"cannot pickle items {start}..: {exc}") from exc
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        error = exc
+    for offset, item in enumerate(items):
+        try:
+            cloudpickle_dumps(item)
+        except BaseException as item_exc:
+            if isinstance(item_exc, KeyboardInterrupt):
+                raise
+            raise UnpicklableError(
+                f"cannot pickle item {start + offset} ({type(item).__qualname__}: {_repr(item)}) to send it "
+                f"to a worker process: {type(item_exc).__name__}: {item_exc}. Items travel between "
+                "processes: pass plain data (or objects defined at module level), or use mode='thread'.",
+                index=start + offset,
+                step="pickling the item",
+            ) from item_exc
+    raise UnpicklableError(f"cannot pickle items {start}..: {error}", step="pickling the item") from error
+
+
+def _repr(item: Any) -> str:
+    try:
+        return f"{item!r:.60}"
+    except Exception:
+        return "?"
 
 
 def _shutdown_all() -> None:
