@@ -53,36 +53,29 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import io
 import itertools
 import multiprocessing.process
 import os
 import pickle
-import pickletools
 import signal
-import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
-import types
 import weakref
-from collections import ChainMap, OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection, wait
 from typing import Any, ClassVar
 
-import cloudpickle
-
 from .._cpu import usable_cpus
-from .._errors import RemoteTraceback, UnpicklableError, WorkerCrashed
+from .._errors import RemoteTraceback, WorkerCrashed
 from .._task import ChunkResult, Raised, SharedCall, Task, timeout_error, unwrap
-from .._worker import FN_CACHE_SIZE, LOG_DONE, LOG_FIELDS, LOG_HEADER, LOG_SLOTS, PHASE_UNPICKLING
-from . import _shm
+from .._worker import FN_CACHE_SIZE, LOG_SLOTS, PHASE_UNPICKLING
+from . import _crossing, _shm
+from ._crossing import check_pickles as check_pickles  # _api checks up front with these
 from ._frames import FrameReader
 
 #: a job bigger than this is sent only to an idle worker, so a write can never
@@ -100,6 +93,9 @@ MAX_STARTUP_FAILURES = 3
 ASYNC_KILL_GRACE = 1.0
 
 _live: weakref.WeakSet[Backend] = weakref.WeakSet()
+_dumps = _crossing.dumps  # _api checks functions up front with it
+#: the kind byte that starts every frame a worker sends (see _worker.py)
+_ITEM, _MOVED, _RESULT = b"I"[0], b"P"[0], b"R"[0]
 
 
 class _Job:
@@ -204,7 +200,7 @@ class Backend:
             raise RuntimeError("cannot schedule new futures after shutdown")
         fn_key, fn_blob = self._function_blob(task)
         packed = _shm.pack(task.items)  # big buffers: through shared memory, not the pipe
-        items_blob = packed[0] if packed is not None else _dumps_items(task.items, task.start)
+        items_blob = packed[0] if packed is not None else _crossing.dumps_items(task.items, task.start)
         job = _Job(task, next(self._task_ids), fn_key, fn_blob, items_blob)
         self._jobs[job.future] = job
         job.future.add_done_callback(self._forget)
@@ -335,7 +331,7 @@ class Backend:
     def _spawn(self) -> _Worker:
         p2c_r, p2c_w = os.pipe()
         c2p_r, c2p_w = os.pipe()
-        logs = [_log_file() for _ in range(LOG_SLOTS)]
+        logs = [_crossing.log_file() for _ in range(LOG_SLOTS)]
         try:
             proc = subprocess.Popen(
                 [
@@ -440,7 +436,7 @@ class Backend:
         kind = frame[0]
         if kind == _ITEM:  # one item of a timed chunk finished; the next starts now
             job = worker.outstanding[0]
-            job.partial.append(_load_outcome(memoryview(frame)[1:], job.start + len(job.partial)))
+            job.partial.append(_crossing.load_outcome(memoryview(frame)[1:], job.start + len(job.partial)))
             worker.progress_at = time.monotonic()
             return
         if kind == _MOVED:  # outcomes the worker could not keep in its log
@@ -450,7 +446,7 @@ class Backend:
                 job.partial.extend(pickle.loads(memoryview(frame)[9:]))
             except BaseException as exc:  # a __reduce__ may raise anything, SystemExit too
                 index = job.start + len(job.partial)
-                job.partial.extend(_unloadable(exc, index + k) for k in range(count))
+                job.partial.extend(_crossing.unloadable(exc, index + k) for k in range(count))
             return
         try:
             message = pickle.loads(memoryview(frame)[1:])
@@ -496,11 +492,12 @@ class Backend:
         """The chunk's result frame does not unpickle here: take its outcomes one by one from the log."""
         outcomes = list(job.partial)
         if not job.timed:
-            task_id, _phase, first, count, records = _read_log(worker.logs[job.slot])
+            task_id, _phase, first, count, records = _crossing.read_log(worker.logs[job.slot])
             if task_id == job.task_id:
-                outcomes.extend(_decode_records(records, count, job.start + first)[max(0, len(outcomes) - first) :])
+                logged = _crossing.decode_records(records, count, job.start + first)
+                outcomes.extend(logged[max(0, len(outcomes) - first) :])
             else:  # nothing to tell the items apart by (should not happen): fail them all, run none again
-                outcomes.extend(_unloadable(exc, job.start + k) for k in range(len(outcomes), job.size))
+                outcomes.extend(_crossing.unloadable(exc, job.start + k) for k in range(len(outcomes), job.size))
         failures = sum(1 for o in outcomes if type(o) is Raised)
         self._resolve(job, ChunkResult(outcomes, 0.0, 0.0, failures))
 
@@ -594,7 +591,7 @@ class Backend:
         log's header also says whether the worker had begun the task at all.
         """
         pid = worker.proc.pid
-        task_id, phase, first, count, records = _read_log(worker.logs[job.slot])
+        task_id, phase, first, count, records = _crossing.read_log(worker.logs[job.slot])
         if task_id != job.task_id or phase == PHASE_UNPICKLING:
             step = "while unpickling its task" if task_id == job.task_id else "before it started the task"
             if job.timed and job.partial:
@@ -604,7 +601,8 @@ class Backend:
                 return
         outcomes = list(job.partial)
         if not job.timed:
-            outcomes.extend(_decode_records(records, count, job.start + first)[max(0, len(outcomes) - first) :])
+            logged = _crossing.decode_records(records, count, job.start + first)
+            outcomes.extend(logged[max(0, len(outcomes) - first) :])
         if job.is_async and len(outcomes) < job.size:
             # Its items ran together and are recorded only at the end: no telling which one was at fault.
             job.future.set_exception(_crash_error(pid, code, job, job.start if job.size == 1 else None))
@@ -726,185 +724,11 @@ def _close(worker: _Worker, logs: bool = False) -> None:
                 os.close(fd)
 
 
-# -- outcome logs (the worker's side is _worker.OutcomeLog) ----------------------------------
-
-_ITEM, _MOVED, _RESULT = b"I"[0], b"P"[0], b"R"[0]
-_DONE = struct.Struct("<q")
-
-
-def _log_file() -> int:
-    """A new shared-memory file for one outcome log (memory only, never on a disk when Linux allows)."""
-    if hasattr(os, "memfd_create"):
-        return os.memfd_create("gearshift-outcomes")
-    fd, path = tempfile.mkstemp(prefix="gearshift-outcomes-")
-    os.unlink(path)
-    return fd
-
-
-def _read_log(fd: int) -> tuple[int, int, int, int, bytes]:
-    """(task id, phase, index of the first record, records counted, the records' bytes) of an outcome log."""
-    header = os.pread(fd, LOG_HEADER, 0)
-    if len(header) < LOG_HEADER:
-        return -1, PHASE_UNPICKLING, 0, 0, b""
-    task_id, phase, first = LOG_FIELDS.unpack_from(header)
-    (done,) = _DONE.unpack_from(header, LOG_DONE)
-    try:  # the log is sparse: nothing was ever written past its first hole
-        end = os.lseek(fd, LOG_HEADER, os.SEEK_HOLE)
-    except (OSError, AttributeError):
-        end = os.fstat(fd).st_size
-    count = max(0, done - first)
-    chunks = []
-    offset = LOG_HEADER
-    while offset < end and count:
-        data = os.pread(fd, min(end - offset, 1 << 24), offset)
-        if not data:
-            break
-        chunks.append(data)
-        offset += len(data)
-    return task_id, phase, first, count, b"".join(chunks)
-
-
-def _decode_records(records: bytes, count: int, start: int) -> list[Any]:
-    """The ``count`` outcomes in a log, one record each; a record that does not unpickle here fails its item alone.
-
-    ``start`` is the input index of the first record's item.
-    """
-    stream = io.BytesIO(records)
-    out: list[Any] = []
-    while len(out) < count:
-        pos = stream.tell()
-        try:
-            out.append(pickle.load(stream))
-            continue
-        except BaseException as exc:  # SystemExit from a __reduce__ included
-            error = exc
-        stream.seek(pos)
-        try:  # walk the record's opcodes, running nothing, to find where the next one begins
-            for _ in pickletools.genops(stream):
-                pass
-        except Exception:  # not a record at all: should not happen (only whole records are counted)
-            break
-        out.append(_unloadable(error, start + len(out)))
-    return out
-
-
-def _load_outcome(data: memoryview, index: int) -> Any:
-    try:
-        return pickle.loads(data)
-    except BaseException as exc:  # SystemExit from a __reduce__ included
-        return _unloadable(exc, index)
-
-
-def _unloadable(exc: BaseException, index: int) -> Raised:
-    error = UnpicklableError(
-        f"the result of item {index} could not be unpickled in this process: {type(exc).__name__}: {exc}. "
-        "Return plain data, or objects whose classes this process can import and rebuild.",
-        index=index,
-        step="unpickling the result",
-    )
-    return Raised(error, "".join(traceback.format_exception(error)))
-
-
 def _pipe_pair() -> tuple[int, int]:
     r, w = os.pipe()
     os.set_blocking(r, False)
     os.set_blocking(w, False)
     return r, w
-
-
-_cloudpickle_code_reduce = getattr(cloudpickle.cloudpickle, "_code_reduce", None)
-
-
-def _code_reduce(code: types.CodeType) -> Any:
-    # cloudpickle 3.1.3 names code pickled by value "<dynamic-code>" (a reproducible
-    # payload); users read worker tracebacks, so the code keeps its real file name
-    # and the worker's traceback shows the file and line (cloudpickle 3.0 kept it).
-    rebuild, args = _cloudpickle_code_reduce(code)  # type: ignore[misc]
-    real = code.co_filename
-    return rebuild, tuple(real if type(arg) is str and arg == "<dynamic-code>" else arg for arg in args)
-
-
-class _Pickler(cloudpickle.Pickler):  # type: ignore[misc]
-    """cloudpickle, keeping the file names of code pickled by value."""
-
-    if _cloudpickle_code_reduce is not None:
-        dispatch_table = ChainMap({types.CodeType: _code_reduce}, cloudpickle.Pickler.dispatch_table)
-
-
-def cloudpickle_dumps(obj: Any) -> bytes:
-    """``cloudpickle.dumps`` for what a worker runs: functions keep their file names (see :class:`_Pickler`)."""
-    buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
-    return buffer.getvalue()
-
-
-def _dumps(obj: Any, what: str) -> bytes:
-    try:
-        return cloudpickle_dumps(obj)
-    except BaseException as exc:  # a __reduce__ may raise anything; a real Ctrl-C goes on
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
-        raise UnpicklableError(
-            f"cannot pickle the {what} {name!r} to send it to a worker process: {type(exc).__name__}: {exc}. "
-            "Define it at module level (not inside another function) and make sure everything it refers to "
-            "can be pickled, or use mode='thread', which needs no pickling.",
-            step=f"pickling the {what}",
-        ) from exc
-
-
-class _Discard:
-    def write(self, data: Any) -> int:
-        return len(data)
-
-
-def check_pickles(obj: Any, what: str) -> None:
-    """Raise :class:`UnpicklableError` (as :func:`_dumps` would) unless ``obj`` pickles.
-
-    Nothing is kept and big buffers are not even copied, so checking a large
-    ``shared=`` object up front costs little.
-    """
-    try:
-        pickler = cloudpickle.CloudPickler(_Discard(), protocol=5, buffer_callback=lambda _buffer: False)
-        pickler.dump(_shm._wrap(obj))
-    except Exception:
-        _dumps(obj, what)  # raises, with the message
-        raise
-
-
-def _dumps_items(items: Sequence[Any], start: int) -> bytes:
-    try:
-        return pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
-    except BaseException as exc:  # a __reduce__ may raise anything (SystemExit too); a real Ctrl-C goes on
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-    try:
-        return cloudpickle_dumps(items)
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        error = exc
-    for offset, item in enumerate(items):
-        try:
-            cloudpickle_dumps(item)
-        except BaseException as item_exc:
-            if isinstance(item_exc, KeyboardInterrupt):
-                raise
-            raise UnpicklableError(
-                f"cannot pickle item {start + offset} ({type(item).__qualname__}: {_repr(item)}) to send it "
-                f"to a worker process: {type(item_exc).__name__}: {item_exc}. Items travel between "
-                "processes: pass plain data (or objects defined at module level), or use mode='thread'.",
-                index=start + offset,
-                step="pickling the item",
-            ) from item_exc
-    raise UnpicklableError(f"cannot pickle items {start}..: {error}", step="pickling the item") from error
-
-
-def _repr(item: Any) -> str:
-    try:
-        return f"{item!r:.60}"
-    except Exception:
-        return "?"
 
 
 def _shutdown_all() -> None:
