@@ -279,9 +279,9 @@ def run_chunk_recorded(task: Task, log: Any, rescue: Callable[[list[Any], BaseEx
     ``log.done[0]`` (shared memory) counts it, so the parent never takes a
     record cut short for an outcome.  When recording raises, ``rescue(out,
     exc)`` records ``out[-1]`` another way and returns the outcome to keep
-    there.  Failed items carry their traceback text (they
-    cross a process boundary).  A BaseException that is not an Exception ends
-    the chunk; its outcome comes last.
+    there.  Failed items carry their traceback text (they cross a process
+    boundary).  A BaseException that is not an Exception ends the chunk; its
+    outcome comes last.
     """
     fn, call, stop = task.fn, task.call, task.stop_on_error
     out: list[Any] = []
