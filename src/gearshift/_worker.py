@@ -104,8 +104,9 @@ def _after_fork_in_child() -> None:
     for thing in _owned:
         try:
             thing.close()
-        except (OSError, ValueError):
-            pass
+        except (OSError, ValueError, BufferError):
+            if isinstance(thing, OutcomeLog):  # still mapped: at least make every record fail
+                thing.mm.seek(0, os.SEEK_END)
 
 
 def _send(tx: Connection, data: bytes) -> None:
