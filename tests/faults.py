@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -120,3 +121,122 @@ def report_pid(folder: str, seconds: float) -> int:
     (Path(folder) / str(os.getpid())).touch()
     time.sleep(seconds)
     return os.getpid()
+
+
+# -- the pickle boundary (contract C11) and BaseExceptions from fn (C10) ----------------------
+
+
+def _explode(message: str) -> Any:
+    raise ValueError(message)
+
+
+class RaisesWhenPickled:
+    """Pickling this raises (in the worker: the result cannot be sent)."""
+
+    def __reduce__(self) -> Any:
+        raise ValueError("refuses to be pickled")
+
+
+class RaisesWhenUnpickled:
+    """Pickles fine; unpickling it raises, wherever that happens."""
+
+    def __reduce__(self) -> Any:
+        return (_explode, ("refuses to be unpickled",))
+
+
+class ExitsWhenUnpickled:
+    """Pickles fine; unpickling it calls sys.exit(0) (SystemExit), wherever that happens."""
+
+    def __reduce__(self) -> Any:
+        return (sys.exit, (0,))
+
+
+class CustomBaseException(BaseException):
+    """A BaseException that is not an Exception, of the user's own."""
+
+
+def pickle_fault(item: tuple[int, str | None], marks: str | None = None) -> Any:
+    """Items are ``(index, fault)``; the faults happen at the pickle steps of the result, or in fn as BaseExceptions."""
+    index, fault = item
+    _seen(marks, index)
+    if fault == "result_pickling_raises":
+        return RaisesWhenPickled()
+    if fault == "result_unpickling_raises":
+        return RaisesWhenUnpickled()
+    if fault == "result_unpickling_exits":
+        return ExitsWhenUnpickled()
+    if fault == "keyboard_interrupt":
+        raise KeyboardInterrupt
+    if fault == "system_exit":
+        raise SystemExit(7)
+    if fault == "custom_base":
+        raise CustomBaseException("mine")
+    if fault == "exit":
+        os._exit(1)
+    act(fault)
+    return index * 10
+
+
+def item_index(item: tuple[int, Any], marks: str | None = None) -> int:
+    """For items that carry a payload (which may fail to unpickle in the worker): ``index * 10``."""
+    _seen(marks, item[0])
+    return item[0] * 10
+
+
+def fork_and_return(x: int) -> str:
+    """Forks; the child returns from fn (it must never be taken for the worker)."""
+    pid = os.fork()
+    if pid == 0:
+        return "child"
+    os.waitpid(pid, 0)
+    return "parent"
+
+
+def fork_sleeper(arg: tuple[int, str]) -> int:
+    """Leaves a grandchild behind that notes its pid in ``folder`` and sleeps a minute."""
+    x, folder = arg
+    pid = os.fork()
+    if pid == 0:
+        try:
+            (Path(folder) / str(os.getpid())).touch()
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    while not (Path(folder) / str(pid)).exists():
+        time.sleep(0.01)
+    return x
+
+
+def logged(item: tuple[int, str | None], log: str) -> int:
+    """Appends the item's index to ``log`` (one O_APPEND write per execution, which survives a crash), then acts."""
+    index, fault = item
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, b"%d\n" % index)
+    finally:
+        os.close(fd)
+    if fault == "exit":
+        os._exit(1)
+    act(fault)
+    return index * 10
+
+
+def odd_results(item: tuple[int, str | None], log: str) -> Any:
+    """Like :func:`logged`, but item 1 returns a lambda (only cloudpickle takes it) and item 2 a cyclic list."""
+    index = item[0]
+    if index == 1:
+        logged(item, log)
+        return lambda: 10
+    if index == 2:
+        logged(item, log)
+        cycle: list[Any] = [20]
+        cycle.append(cycle)
+        return cycle
+    return logged(item, log)
+
+
+class ExitsWhenPickled:
+    """Pickling this calls sys.exit(0) (SystemExit), in whichever process pickles it."""
+
+    def __reduce__(self) -> Any:
+        sys.exit(0)

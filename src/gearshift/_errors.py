@@ -64,12 +64,24 @@ class WorkerCrashed(GearshiftError):
 
 
 class UnpicklableError(GearshiftError, TypeError):
-    """A function, item or result could not be pickled to cross into a process.
+    """A function, item or result could not be pickled or unpickled to cross between processes.
 
     ``process`` mode ships work to other processes, so everything it sends must
-    pickle.  Define functions at module level, pass plain data, or use
-    ``mode="thread"`` which shares memory and needs no pickling.
+    pickle, and unpickle on the other side.  ``step`` names where it failed
+    (``"pickling the item"``, ``"unpickling the item in the worker"``,
+    ``"pickling the result in the worker"``, ``"unpickling the result"``; None
+    when not known) and ``index`` the item (None when not known).  Only that
+    item fails.  Define functions at module level, pass and return plain data,
+    or use ``mode="thread"`` which shares memory and needs no pickling.
     """
+
+    def __init__(self, message: str, *, index: int | None = None, step: str | None = None):
+        super().__init__(message)
+        self.index = index
+        self.step = step
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_keyword_error, (type(self), str(self), {"index": self.index, "step": self.step}))
 
 
 class MissingDependencyError(GearshiftError, ImportError):

@@ -311,3 +311,76 @@ def _thread_runner() -> asyncio.Runner:
         runner = asyncio.Runner()
         _runners.runner = runner
     return runner
+
+
+def run_chunk_recorded(task: Task, log: Any, rescue: Callable[[list[Any], BaseException], Any]) -> ChunkResult:
+    """Like :func:`run_chunk` for a plain function, but record each outcome before the next item starts.
+
+    A worker process records outcomes where its parent can read them if the
+    process dies (``log``, see ``_worker.OutcomeLog``), so items that finished
+    are never run again: ``log.record(outcome)`` (one C call), then
+    ``log.done[0]`` (shared memory) counts it, so the parent never takes a
+    record cut short for an outcome.  When recording raises, ``rescue(out,
+    exc)`` records ``out[-1]`` another way and returns the outcome to keep
+    there.  Failed items carry their traceback text (they cross a process
+    boundary).  A BaseException that is not an Exception ends the chunk; its
+    outcome comes last.
+    """
+    fn, call, stop = task.fn, task.call, task.stop_on_error
+    out: list[Any] = []
+    append = out.append
+    failures = 0
+    done = 0  # outcomes recorded
+    record, committed = log.record, log.done
+    rest = iter(task.items)
+    t0, c0 = time.perf_counter(), time.thread_time()
+    while True:
+        try:
+            if call == CALL_ONE:
+                for item in rest:
+                    value = fn(item)
+                    append(value)
+                    record(value)
+                    done += 1
+                    committed[0] = done
+            elif call == CALL_STAR:
+                for args in rest:
+                    value = fn(*args)
+                    append(value)
+                    record(value)
+                    done += 1
+                    committed[0] = done
+            else:
+                for args, kwargs in rest:
+                    value = fn(*args, **kwargs)
+                    append(value)
+                    record(value)
+                    done += 1
+                    committed[0] = done
+        except BaseException as exc:
+            if len(out) > done:  # recording the value failed, not fn
+                out[-1] = kept = rescue(out, exc)
+                done += 1
+                committed[0] = done
+                if type(kept) is Raised:
+                    failures += 1
+                    if stop:
+                        break
+                continue
+            if isinstance(exc, StopIteration):  # as PEP 479 has it for generators
+                exc = RuntimeError(f"{_name(fn)} raised StopIteration")
+            outcome = Raised(exc)
+            outcome.traceback_text()
+            append(outcome)
+            failures += 1
+            try:
+                record(outcome)
+            except BaseException as record_exc:
+                out[-1] = rescue(out, record_exc)
+            done += 1
+            committed[0] = done
+            if stop or not isinstance(exc, Exception):
+                break
+            continue
+        break
+    return ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)

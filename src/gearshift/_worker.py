@@ -1,28 +1,41 @@
 """The main loop of a worker process (``mode="process"``).
 
 A worker is a fresh interpreter started by :mod:`gearshift._backends._process`
-with two pipe file descriptors.  It never re-imports the caller's ``__main__``
-(functions defined there arrive by value through cloudpickle), so scripts work
-without an ``if __name__ == "__main__"`` guard.
+with two pipe file descriptors and two outcome logs.  It never re-imports the
+caller's ``__main__`` (functions defined there arrive by value through
+cloudpickle), so scripts work without an ``if __name__ == "__main__"`` guard.
 
 Messages, each one pickled ``bytes`` frame on the pipes:
 
     parent -> worker   hello:  (sys_path, initializer_blob, max_tasks, authkey)
                        task:   (task_id, fn_key, fn_blob | None, call, is_async, stop, items_blob,
-                                timeout, start)
+                                timeout, start, size)
                        fn_key: forget that function (its run is over)
                        None:   finish and exit
-    worker -> parent   ("ready", pid) | ("init_failed", traceback_text)
-                       ("item", outcome)   one per item, only for a plain function under a timeout
-                       (task_id, True, ChunkResult) | (task_id, False, (exception, traceback_text))
-                       (after "item" frames the ChunkResult's outcomes are empty)
+    worker -> parent   a kind byte, then the pickle (the parent knows what failed to unpickle):
+                       C ("ready", pid) | ("init_failed", traceback_text)
+                       I outcome          one per item, only for a plain function under a timeout
+                       P outcomes         (8-byte count first) outcomes moved out of the log early
+                       R (task_id, True, ChunkResult) | (task_id, False, (exception, traceback_text))
+                       (after "I" frames the ChunkResult's outcomes are empty)
+
+Outcome logs.  Without a timeout a chunk's results travel in one frame at its
+end (cheap), so the worker also writes each outcome, the moment it has it, to
+a shared-memory file the parent can read if the worker dies: a crash then
+costs only the item that was running.  Each log holds a header (the task, its
+phase, the index of its first record) and independent pickles.  The worker
+alternates between two logs, one per task in flight, so the parent can also
+read a finished task's outcomes one by one when the whole result frame does not
+unpickle there.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import pickle
 import signal
+import struct
 import sys
 import threading
 import time
@@ -34,17 +47,38 @@ from typing import Any
 import cloudpickle
 
 from ._errors import RemoteError, UnpicklableError
-from ._task import ChunkResult, Raised, Task, run_chunk, run_chunk_each
+from ._task import ChunkResult, Raised, Task, run_chunk, run_chunk_each, run_chunk_recorded
 
 #: functions a worker keeps unpickled; the parent mirrors this bound exactly
 FN_CACHE_SIZE = 64
+#: outcome logs per worker: at least the parent's prefetch (tasks in flight per worker)
+LOG_SLOTS = 2
+#: bytes before the first record: task id, phase, index of the first record, outcomes recorded (int64 each)
+LOG_HEADER = 64
+LOG_FIELDS = struct.Struct("<qqq")
+LOG_DONE = 24
+PHASE_UNPICKLING = 0  # the task arrived; its function and items are being unpickled
+PHASE_RUNNING = 1  # items run; each outcome is recorded as it comes
+#: sizes tried for a log's mapping (sparse: memory is used only by what is written)
+_LOG_SPANS = (1 << 36, 1 << 30, 1 << 26)
+#: a log that held more than this gives its memory back when the next task begins
+_KEEP_PAGES = 64 << 20
+
+STEP_UNPICKLE_ITEM = "unpickling the item in the worker"
+STEP_PICKLE_RESULT = "pickling the result in the worker"
+
+_forked = False  # this process is a child that the user's function forked from a worker
+_owned: list[Any] = []  # what a forked child must close: it must never speak for the worker
 
 
-def main(read_fd: int, write_fd: int) -> None:
+def main(read_fd: int, write_fd: int, *log_fds: int) -> None:
     """Serve tasks until the parent says stop or goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _exit_with_parent()
     rx, tx = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
+    logs = [OutcomeLog(fd) for fd in log_fds]
+    _owned.extend([rx, tx, *logs])
+    os.register_at_fork(after_in_child=_after_fork_in_child)
     try:
         sys_path, init_blob, max_tasks, authkey = pickle.loads(rx.recv_bytes())
         sys.path[:] = sys_path
@@ -56,15 +90,98 @@ def main(read_fd: int, write_fd: int) -> None:
             initializer, initargs = _loads(init_blob)
             initializer(*initargs)
     except BaseException:
-        tx.send_bytes(pickle.dumps(("init_failed", traceback.format_exc())))
+        _send(tx, b"C" + pickle.dumps(("init_failed", traceback.format_exc())))
         return
-    tx.send_bytes(pickle.dumps(("ready", os.getpid())))
-    _serve(rx, tx, max_tasks)
+    _send(tx, b"C" + pickle.dumps(("ready", os.getpid())))
+    _serve(rx, tx, logs, max_tasks)
 
 
-def _serve(rx: Connection, tx: Connection, max_tasks: int | None) -> None:
+def _after_fork_in_child() -> None:
+    # The user's function forked.  The child must not answer for the worker:
+    # it loses the pipes and the logs, and ends as soon as it is back in gearshift.
+    global _forked
+    _forked = True
+    for thing in _owned:
+        try:
+            thing.close()
+        except (OSError, ValueError, BufferError):
+            if isinstance(thing, OutcomeLog):  # still mapped: at least make every record fail
+                thing.mm.seek(0, os.SEEK_END)
+
+
+def _send(tx: Connection, data: bytes) -> None:
+    if _forked:
+        os._exit(0)
+    tx.send_bytes(data)
+
+
+class OutcomeLog:
+    """One outcome log: a shared-memory file mapped here, read by the parent after a crash.
+
+    Each record is a pickle of its own (no memo: none refers to another),
+    written whole, then counted in the header (``done``): the parent reads
+    only counted records, so one cut short by a kill is never taken for an
+    outcome.
+    """
+
+    __slots__ = ("done", "fd", "first", "mm", "record", "span", "task_id")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        for span in _LOG_SPANS:
+            try:
+                os.ftruncate(fd, span)
+                self.mm = mmap.mmap(fd, span)
+                self.span = span
+                break
+            except (OSError, ValueError, OverflowError):
+                continue
+        else:  # pragma: no cover - no memory to map at all
+            raise MemoryError("cannot map the outcome log")
+        pickler = pickle.Pickler(self.mm, pickle.HIGHEST_PROTOCOL)
+        pickler.fast = True  # no memo: each record unpickles alone
+        self.record = pickler.dump
+        #: outcomes of the task recorded so far (the header's last field), written after each record
+        self.done = memoryview(self.mm)[LOG_DONE : LOG_DONE + 8].cast("q")
+        self.task_id = -1
+        self.first = 0
+
+    def begin(self, task_id: int) -> None:
+        """A new task: forget the previous one's records."""
+        self.task_id = task_id
+        self.restart(0, PHASE_UNPICKLING)
+
+    def running(self) -> None:
+        LOG_FIELDS.pack_into(self.mm, 0, self.task_id, PHASE_RUNNING, self.first)
+
+    def restart(self, first: int, phase: int = PHASE_RUNNING) -> None:
+        """Drop the records; the next one is the outcome of item ``first`` of the task."""
+        # Old records stay where they are (only counted ones are read), unless they were huge.
+        if self.mm.tell() > _KEEP_PAGES:  # give their pages back
+            os.ftruncate(self.fd, LOG_HEADER)
+            os.ftruncate(self.fd, self.span)
+        self.first = first
+        self.done[0] = first
+        LOG_FIELDS.pack_into(self.mm, 0, self.task_id, phase, first)
+        self.mm.seek(LOG_HEADER)
+
+    def write(self, record: bytes) -> bool:
+        """Append a record pickled elsewhere; False if it does not fit."""
+        if len(record) > self.span - self.mm.tell():
+            return False
+        self.mm.write(record)
+        return True
+
+    def close(self) -> None:
+        self.done.release()
+        self.mm.close()
+        os.close(self.fd)
+
+
+def _serve(rx: Connection, tx: Connection, logs: list[OutcomeLog], max_tasks: int | None) -> None:
     fns: OrderedDict[int, Any] = OrderedDict()
     done = 0
+    received = 0
     while True:
         try:
             frame = rx.recv_bytes()
@@ -76,7 +193,11 @@ def _serve(rx: Connection, tx: Connection, max_tasks: int | None) -> None:
         if type(message) is int:  # a finished run's function (and shared object): free it
             fns.pop(message, None)
             continue
-        task_id, fn_key, fn_blob, call, is_async, stop, items_blob, timeout, start = message
+        task_id, fn_key, fn_blob, call, is_async, stop, items_blob, timeout, start, size = message
+        log = logs[received % len(logs)]
+        received += 1
+        log.begin(task_id)
+        what = "function"
         try:
             if fn_blob is None:
                 fn = fns[fn_key]
@@ -86,21 +207,19 @@ def _serve(rx: Connection, tx: Connection, max_tasks: int | None) -> None:
                     fns[fn_key] = fn
                     if len(fns) > FN_CACHE_SIZE:
                         fns.popitem(last=False)
+            what = "items"
             task = Task(fn, _loads(items_blob), call, is_async, stop, start=start, timeout=timeout)
-        except BaseException as exc:
-            tx.send_bytes(_encode_error(task_id, exc, "while unpickling its task"))
+        except BaseException as exc:  # SystemExit from a __reduce__ included: it must not end the worker
+            _send(tx, _encode_unpickling_error(task_id, exc, what, start, size))
             continue
+        log.running()
         if timeout is not None and not is_async:
-            # The parent enforces the timeout by killing this process: tell it
-            # each item's outcome as it comes, so none that finished is lost.
-            def report(k: int, outcome: Any) -> None:
-                if outcome is not None:
-                    tx.send_bytes(_encode_item(outcome))
-
-            result = run_chunk_each(task, report)
+            result = _run_timed(task, tx)
+        elif is_async:
+            result = _run_async(task, tx, log)
         else:
-            result = run_chunk(task)
-        tx.send_bytes(_encode_result(task_id, result))
+            result = run_chunk_recorded(task, log, _Rescue(task, tx, log))
+        _send(tx, _encode_result(task_id, result, start))
         # Free the items and results now, not when the next task arrives (their
         # finalizers may matter to the caller).
         del message, task, result
@@ -109,66 +228,177 @@ def _serve(rx: Connection, tx: Connection, max_tasks: int | None) -> None:
             return
 
 
+def _run_timed(task: Task, tx: Connection) -> ChunkResult:
+    # The parent enforces the timeout by killing this process: tell it
+    # each item's outcome as it comes, so none that finished is lost.
+    reported = 0
+
+    def report(k: int, outcome: Any) -> None:
+        nonlocal reported
+        if outcome is not None:
+            _send(tx, _encode_item(outcome, task.start + k))
+            reported = k + 1
+
+    try:
+        return run_chunk_each(task, report)
+    except BaseException as exc:  # KeyboardInterrupt, SystemExit...: the run stops, the worker lives on
+        if _forked:
+            os._exit(0)
+        outcome = Raised(exc)
+        _send(tx, _encode_item(outcome, task.start + reported))
+        return ChunkResult([], 0.0, 0.0, 1)
+
+
+def _run_async(task: Task, tx: Connection, log: OutcomeLog) -> ChunkResult:
+    try:
+        result = run_chunk(task)
+    except BaseException as exc:  # KeyboardInterrupt, SystemExit... from a coroutine: the run stops
+        if _forked:
+            os._exit(0)
+        result = ChunkResult([Raised(exc)], 0.0, 0.0, 1)
+    # Recorded once the chunk is done (its items ran together): for the parent's
+    # sake if the result frame does not unpickle there, one item at a time.
+    rescue = _Rescue(task, tx, log)
+    recorded: list[Any] = []
+    for outcome in result.outcomes:
+        if type(outcome) is Raised:
+            outcome.traceback_text()
+        recorded.append(outcome)
+        try:
+            log.record(outcome)
+        except BaseException as exc:
+            recorded[-1] = rescue(recorded, exc)
+        log.done[0] += 1
+    result.outcomes = recorded
+    result.failures = sum(1 for o in recorded if type(o) is Raised)
+    return result
+
+
+class _Rescue:
+    """Record an outcome the log's pickler refused: pickle it another way, or fail that item alone.
+
+    The refused record may be half written, so the outcomes recorded so far go
+    to the parent now (a "P" frame) and the log starts again from this item.
+    """
+
+    __slots__ = ("log", "task", "tx")
+
+    def __init__(self, task: Task, tx: Connection, log: OutcomeLog) -> None:
+        self.task, self.tx, self.log = task, tx, log
+
+    def __call__(self, out: list[Any], exc: BaseException) -> Any:
+        if _forked:  # a forked child came back from the user's function
+            os._exit(0)
+        log = self.log
+        k = len(out) - 1
+        outcome = out[k]
+        record = _pickled(outcome)
+        if record is None:
+            outcome = _stand_in(outcome, self.task.start + k)
+            record = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        if k > log.first:
+            _send(self.tx, _encode_moved(out[log.first : k]))
+        log.restart(k)
+        if not log.write(record):  # bigger than the whole log: send it now
+            _send(self.tx, _encode_moved([outcome]))
+            log.restart(k + 1)
+        return outcome
+
+
+def _pickled(outcome: Any) -> bytes | None:
+    if type(outcome) is Raised:
+        outcome.traceback_text()
+    for dumps in (pickle.dumps, cloudpickle.dumps):  # cloudpickle: lambdas, local classes and the like
+        try:
+            return dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException:  # a __reduce__ may raise anything; a crash there is the item's
+            if _forked:
+                os._exit(0)
+    return None
+
+
+def _picklable_outcome(outcome: Any) -> Any:
+    """``outcome`` if it pickles, else what stands in for it (used by the dask and ray workers too)."""
+    return outcome if _pickled(outcome) is not None else _stand_in(outcome, None)
+
+
+def _stand_in(outcome: Any, index: int | None) -> Raised:
+    """What the parent gets for an outcome that cannot be pickled."""
+    if type(outcome) is Raised:
+        original = outcome.exception
+        return Raised(RemoteError(_type_name(original), str(original), outcome.tb or ""), outcome.tb)
+    try:
+        pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+        reason = "unknown"
+    except BaseException as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+    which = "the result" if index is None else f"the result of item {index}"
+    error = UnpicklableError(
+        f"{which} ({type(outcome).__qualname__}) cannot be pickled to return it from the "
+        f"worker process: {reason}. Return plain data, or use mode='thread'.",
+        index=index,
+        step=STEP_PICKLE_RESULT,
+    )
+    return Raised(error, "".join(traceback.format_exception(error)))
+
+
 def _loads(blob: bytes) -> Any:
     return pickle.loads(blob)
 
 
-def _encode_result(task_id: int, result: ChunkResult) -> bytes:
+def _dumps_any(message: Any) -> bytes:
+    try:
+        return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # lambdas, local classes and the like
+        return cloudpickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
+
+
+def _encode_result(task_id: int, result: ChunkResult, start: int) -> bytes:
     if result.failures:  # no per-item scan in the common case: it costs ~10 % of a tiny task
         for i, outcome in enumerate(result.outcomes):
-            if type(outcome) is Raised:
+            if type(outcome) is Raised and outcome.tb is None:
                 result.outcomes[i] = Raised(outcome.exception, outcome.traceback_text())
     message = (task_id, True, result)
     try:
-        return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        return b"R" + _dumps_any(message)
     except Exception:
         pass
-    try:  # lambdas, local classes and the like
-        return cloudpickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
-    except Exception:
-        pass
-    # Something in the chunk does not pickle: find it, keep everything else.
-    outcomes = [_picklable_outcome(o) for o in result.outcomes]
+    # Something in the chunk does not pickle (every outcome was checked as it was
+    # recorded, so this is rare): find it, keep everything else.
+    outcomes = [o if _pickled(o) is not None else _stand_in(o, start + k) for k, o in enumerate(result.outcomes)]
     failures = sum(1 for o in outcomes if type(o) is Raised)
     fixed = ChunkResult(outcomes, result.elapsed, result.cpu, failures)
-    return cloudpickle.dumps((task_id, True, fixed), protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
+    return b"R" + _dumps_any((task_id, True, fixed))
 
 
-def _encode_item(outcome: Any) -> bytes:
+def _encode_item(outcome: Any, index: int) -> bytes:
     if type(outcome) is Raised:
         outcome = Raised(outcome.exception, outcome.traceback_text())
-    try:
-        return pickle.dumps(("item", outcome), protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        pass
-    try:
-        return cloudpickle.dumps(("item", outcome), protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
-    except Exception:
-        return cloudpickle.dumps(("item", _picklable_outcome(outcome)), protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
+    record = _pickled(outcome)
+    if record is None:
+        record = pickle.dumps(_stand_in(outcome, index), protocol=pickle.HIGHEST_PROTOCOL)
+    return b"I" + record
 
 
-def _picklable_outcome(outcome: Any) -> Any:
-    try:
-        cloudpickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
-        return outcome
-    except Exception as exc:
-        if type(outcome) is Raised:
-            original = outcome.exception
-            stand_in = RemoteError(_type_name(original), str(original), outcome.tb or "")
-            return Raised(stand_in, outcome.tb)
-        error = UnpicklableError(
-            f"the result ({type(outcome).__qualname__}) cannot be pickled to return it from the worker "
-            f"process: {type(exc).__name__}: {exc}. Return plain data, or use mode='thread'."
-        )
-        return Raised(error, "".join(traceback.format_exception(error)))
+def _encode_moved(outcomes: list[Any]) -> bytes:
+    return b"P" + len(outcomes).to_bytes(8, "little") + _dumps_any(outcomes)
 
 
-def _encode_error(task_id: int, exc: BaseException, when: str) -> bytes:
-    text = f"Worker failed {when}:\n" + "".join(traceback.format_exception(exc))
-    try:
-        return pickle.dumps((task_id, False, (exc, text)))
-    except Exception:
-        return pickle.dumps((task_id, False, (RemoteError(_type_name(exc), str(exc), text), text)))
+def _encode_unpickling_error(task_id: int, exc: BaseException, what: str, start: int, size: int) -> bytes:
+    if what == "items":
+        which = f"item {start}" if size == 1 else f"one of items {start}..{start + size - 1} (each runs again alone)"
+        index = start if size == 1 else None
+    else:
+        which, index = f"the function (for the items from {start})", None
+    error = UnpicklableError(
+        f"{which} could not be unpickled in the worker process: {type(exc).__name__}: {exc}. "
+        "Make sure what you pass pickles and unpickles cleanly (a __reduce__ or __setstate__ "
+        "that raises or exits fails here), or use mode='thread'.",
+        index=index,
+        step=STEP_UNPICKLE_ITEM if what == "items" else "unpickling the function in the worker",
+    )
+    text = "Worker failed while unpickling its task:\n" + "".join(traceback.format_exception(exc))
+    return b"R" + pickle.dumps((task_id, False, (error, text)))
 
 
 def _type_name(exc: BaseException) -> str:
@@ -204,4 +434,4 @@ def _exit_with_parent() -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]))
+    main(*(int(arg) for arg in sys.argv[1:]))

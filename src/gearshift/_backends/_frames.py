@@ -68,4 +68,7 @@ class FrameReader:
         return out
 
     def close(self) -> None:
-        os.close(self._fd)
+        """Close the descriptor (once: a second call must not close a number reused meanwhile)."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)

@@ -8,29 +8,45 @@ Data flow::
       pickle fn (once a run)
       pickle items  --------> pending deque
       return Future           dispatch: worker with fewest in
-                              flight (<= prefetch) ---- pipe ----->  recv, unpickle, run_chunk
-                              wait(result pipes, wake pipe)
-    future resolves <-------  result frame  <------------ pipe ------  send ChunkResult
+                              flight (<= prefetch) ---- pipe ----->  recv, unpickle, run_chunk_recorded:
+                              wait(result pipes, wake pipe)          each outcome, as it comes, is also
+                                                                     pickled into an outcome log
+                                                                     (shared memory, one per task in flight)
+    future resolves <-------  result frame  <------------ pipe ------  send ChunkResult (one frame)
                               EOF on a pipe = worker died:
-                                first job in flight fails with
-                                WorkerCrashed, the rest go back to
-                                pending, a new worker is started
+                                read the running job's outcome log:
+                                what finished is kept, the item that
+                                was running fails with WorkerCrashed,
+                                the rest of the chunk is run again,
+                                later jobs go back to pending, a new
+                                worker is started
                               deadlines (timeout=, abort): the late
                                 worker is killed, same as a death
 
-Supervision (issue: reliability).  With ``timeout=`` the worker streams one
-frame per item (only then: the fast path sends one frame per chunk), so the
-manager knows when the running item started, keeps the outcomes that finished
-if the worker must be killed, and names the exact item that was late or that
-crashed.  The runner resubmits the rest of a chunk cut short.  Workers that
-die before they are ready, several in a row, break the pool with a clear error
-instead of being respawned forever.
+Supervision.  Without a timeout a chunk's results cross the pipe in one frame
+(cheap), and the outcome log keeps every finished item's outcome where the
+parent can read it if the worker dies (``_worker.OutcomeLog``): a crash costs
+the item that was running, never a sibling that finished (each item runs at
+most ``1 + retries`` times).  With ``timeout=`` the worker streams one frame
+per item instead, so the manager also knows when the running item started and
+names the item that was late.  The runner resubmits the rest of a chunk cut
+short.  Workers that die before they are ready, several in a row, break the
+pool with a clear error instead of being respawned forever.
+
+Pickle faults fail their item alone: an item that does not unpickle in the
+worker (even by calling ``sys.exit``), a result that does not pickle there, a
+result that does not unpickle here (the log gives the outcomes one by one),
+each becomes that item's :class:`UnpicklableError` naming the step.  A
+BaseException raised by the function comes back as itself.
 
 Workers are fresh interpreters (``python -c``), not forks: safe in threaded
 programs, and the caller's ``__main__`` is never re-imported.  Functions and
-items are pickled with cloudpickle (lambdas and closures work).  Each worker
-has its own pair of pipes, so no lock is shared between processes, and only
-the manager thread touches workers, which keeps the bookkeeping single-threaded.
+items are pickled with cloudpickle (lambdas and closures work), keeping the
+file names of code pickled by value so worker tracebacks show the lines.  Each
+worker has its own pair of pipes, so no lock is shared between processes, and
+only the manager thread touches workers, which keeps the bookkeeping
+single-threaded.  Each worker leads its own process group: what the user's
+function forks dies with it, and the terminal's Ctrl-C reaches only the parent.
 """
 
 from __future__ import annotations
@@ -48,19 +64,18 @@ import threading
 import time
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection, wait
 from typing import Any, ClassVar
 
-import cloudpickle
-
 from .._cpu import usable_cpus
-from .._errors import RemoteTraceback, UnpicklableError, WorkerCrashed
+from .._errors import RemoteTraceback, WorkerCrashed
 from .._task import ChunkResult, Raised, SharedCall, Task, timeout_error, unwrap
-from .._worker import FN_CACHE_SIZE
-from . import _shm
+from .._worker import FN_CACHE_SIZE, LOG_SLOTS, PHASE_UNPICKLING
+from . import _crossing, _shm
+from ._crossing import check_pickles as check_pickles  # _api checks up front with these
 from ._frames import FrameReader
 
 #: a job bigger than this is sent only to an idle worker, so a write can never
@@ -68,7 +83,7 @@ from ._frames import FrameReader
 _SMALL_JOB = 16 * 1024
 _BOOT = (
     "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import sys; sys.path.insert(0, {path!r}); "
-    "from gearshift._worker import main; main(int(sys.argv[1]), int(sys.argv[2]))"
+    "from gearshift._worker import main; main(*map(int, sys.argv[1:]))"
 )
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 #: workers dying before they are ready this many times in a row break the pool
@@ -78,6 +93,9 @@ MAX_STARTUP_FAILURES = 3
 ASYNC_KILL_GRACE = 1.0
 
 _live: weakref.WeakSet[Backend] = weakref.WeakSet()
+_dumps = _crossing.dumps  # _api checks functions up front with it
+#: the kind byte that starts every frame a worker sends (see _worker.py)
+_ITEM, _MOVED, _RESULT = b"I"[0], b"P"[0], b"R"[0]
 
 
 class _Job:
@@ -92,9 +110,11 @@ class _Job:
         "partial",
         "single",
         "size",
+        "slot",
         "start",
         "stop",
         "task_id",
+        "timed",
         "timeout",
     )
 
@@ -105,17 +125,22 @@ class _Job:
         self.call, self.is_async, self.stop = task.call, task.is_async, task.stop_on_error
         self.size, self.start, self.single = len(task.items), task.start, task.single
         self.timeout = task.timeout
-        #: outcomes streamed so far (only with a timeout, for plain functions)
-        self.partial: list[Any] | None = [] if task.timeout is not None and not task.is_async else None
+        #: a plain function under a timeout: the worker streams every outcome ("I" frames)
+        self.timed = task.timeout is not None and not task.is_async
+        #: outcomes that arrived before the chunk's result frame ("I" or "P" frames)
+        self.partial: list[Any] = []
+        #: which of its worker's outcome logs this job's outcomes are recorded in
+        self.slot = 0
         #: when set, the job was aborted: kill its worker if it still runs then
         self.kill_at: float | None = None
 
 
 class _Worker:
-    __slots__ = ("known", "outstanding", "proc", "progress_at", "ready", "rx", "sent", "tx")
+    __slots__ = ("known", "logs", "outstanding", "proc", "progress_at", "ready", "rx", "sent", "tx")
 
-    def __init__(self, proc: subprocess.Popen[bytes], rx: FrameReader, tx: Connection) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], rx: FrameReader, tx: Connection, logs: list[int]) -> None:
         self.proc, self.rx, self.tx = proc, rx, tx
+        self.logs = logs  # the outcome logs' file descriptors, read after a crash (see _worker.py)
         self.outstanding: deque[_Job] = deque()
         self.known: OrderedDict[int, None] = OrderedDict()  # mirrors the worker's function cache
         self.sent = 0
@@ -175,7 +200,7 @@ class Backend:
             raise RuntimeError("cannot schedule new futures after shutdown")
         fn_key, fn_blob = self._function_blob(task)
         packed = _shm.pack(task.items)  # big buffers: through shared memory, not the pipe
-        items_blob = packed[0] if packed is not None else _dumps_items(task.items, task.start)
+        items_blob = packed[0] if packed is not None else _crossing.dumps_items(task.items, task.start)
         job = _Job(task, next(self._task_ids), fn_key, fn_blob, items_blob)
         self._jobs[job.future] = job
         job.future.add_done_callback(self._forget)
@@ -306,6 +331,7 @@ class Backend:
     def _spawn(self) -> _Worker:
         p2c_r, p2c_w = os.pipe()
         c2p_r, c2p_w = os.pipe()
+        logs = [_crossing.log_file() for _ in range(LOG_SLOTS)]
         try:
             proc = subprocess.Popen(
                 [
@@ -315,14 +341,22 @@ class Backend:
                     _BOOT.format(path=_PACKAGE_PARENT),
                     str(p2c_r),
                     str(c2p_w),
+                    *map(str, logs),
                 ],
-                pass_fds=(p2c_r, c2p_w),
+                pass_fds=(p2c_r, c2p_w, *logs),
                 stdin=subprocess.DEVNULL,
+                # Its own process group: the terminal's Ctrl-C is the parent's to handle, and
+                # whatever the user's function forks dies with the worker (see _kill).
+                process_group=0,
             )
+        except BaseException:
+            for fd in logs:
+                os.close(fd)
+            raise
         finally:
             os.close(p2c_r)
             os.close(c2p_w)
-        worker = _Worker(proc, FrameReader(c2p_r), Connection(p2c_w, readable=False))
+        worker = _Worker(proc, FrameReader(c2p_r), Connection(p2c_w, readable=False), logs)
         # The authkey lets workers use multiprocessing proxies (Manager objects) the caller passes.
         authkey = bytes(multiprocessing.process.current_process().authkey)
         worker.tx.send_bytes(pickle.dumps((list(sys.path), self._init_blob, self._max_tasks, authkey)))
@@ -358,11 +392,14 @@ class Backend:
                     if len(worker.known) > FN_CACHE_SIZE:
                         worker.known.popitem(last=False)
             frame = (
-                job.task_id, job.fn_key, blob, job.call, job.is_async, job.stop, job.items_blob, job.timeout, job.start
+                job.task_id, job.fn_key, blob, job.call, job.is_async, job.stop, job.items_blob, job.timeout,
+                job.start, job.size,
             )  # fmt: skip
             if not worker.outstanding:
                 worker.progress_at = time.monotonic()
             worker.outstanding.append(job)
+            job.slot = worker.sent % LOG_SLOTS  # the worker takes its logs in turn, task by task
+            job.partial = []  # a job sent again (its worker died before it started) starts afresh
             worker.sent += 1
             try:
                 worker.tx.send_bytes(pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL))
@@ -377,7 +414,8 @@ class Backend:
             busy = len(w.outstanding)
             if busy:
                 size = len(job.items_blob) + (0 if job.fn_key in w.known else len(job.fn_blob))
-                if busy >= self.prefetch or size > _SMALL_JOB:
+                # No more jobs in flight than the worker has outcome logs (see _worker.LOG_SLOTS).
+                if busy >= min(self.prefetch, LOG_SLOTS) or size > _SMALL_JOB:
                     continue
             if best is None or busy < len(best.outstanding):
                 best = w
@@ -395,19 +433,29 @@ class Backend:
         return bool(frames)
 
     def _handle(self, worker: _Worker, frame: bytes) -> None:
-        try:
-            message = pickle.loads(frame)
-        except Exception as exc:  # a result type the parent cannot import
-            job = worker.outstanding.popleft()
-            job.future.set_exception(
-                UnpicklableError(f"the worker's result could not be unpickled here: {type(exc).__name__}: {exc}")
-            )
-            return
-        tag = message[0]
-        if tag == "item":  # one item of a timed chunk finished; the next starts now
-            worker.outstanding[0].partial.append(message[1])  # type: ignore[union-attr]
+        kind = frame[0]
+        if kind == _ITEM:  # one item of a timed chunk finished; the next starts now
+            job = worker.outstanding[0]
+            job.partial.append(_crossing.load_outcome(memoryview(frame)[1:], job.start + len(job.partial)))
             worker.progress_at = time.monotonic()
             return
+        if kind == _MOVED:  # outcomes the worker could not keep in its log
+            job = worker.outstanding[0]
+            count = int.from_bytes(frame[1:9], "little")
+            try:
+                job.partial.extend(pickle.loads(memoryview(frame)[9:]))
+            except BaseException as exc:  # a __reduce__ may raise anything, SystemExit too
+                index = job.start + len(job.partial)
+                job.partial.extend(_crossing.unloadable(exc, index + k) for k in range(count))
+            return
+        try:
+            message = pickle.loads(memoryview(frame)[1:])
+        except BaseException as exc:  # a result this process cannot unpickle: that item fails
+            if kind != _RESULT:
+                raise
+            self._result_unloadable(worker, worker.outstanding.popleft(), exc)
+            return
+        tag = message[0]
         if tag == "ready":
             worker.ready = True
             worker.progress_at = time.monotonic()
@@ -419,20 +467,39 @@ class Backend:
         _, ok, payload = message
         job = worker.outstanding.popleft()
         worker.progress_at = time.monotonic()
-        if ok and job.partial is not None:
+        if ok and job.timed:
             payload.outcomes = job.partial
-        if ok and job.single:
-            try:
-                job.future.set_result(unwrap(payload))
-            except Exception as exc:
-                job.future.set_exception(exc)
-        elif ok:
+            payload.failures = sum(1 for o in job.partial if type(o) is Raised)
+        if ok:
             payload.nbytes = len(frame)  # for auto: results that grow huge change the plan
-            job.future.set_result(payload)
+            self._resolve(job, payload)
         else:
             error, text = payload
             error.__cause__ = RemoteTraceback(text)
             job.future.set_exception(error)
+
+    @staticmethod
+    def _resolve(job: _Job, result: ChunkResult) -> None:
+        if job.single:
+            try:
+                job.future.set_result(unwrap(result))
+            except BaseException as exc:  # fn's own KeyboardInterrupt goes to the caller too
+                job.future.set_exception(exc)
+        else:
+            job.future.set_result(result)
+
+    def _result_unloadable(self, worker: _Worker, job: _Job, exc: BaseException) -> None:
+        """The chunk's result frame does not unpickle here: take its outcomes one by one from the log."""
+        outcomes = list(job.partial)
+        if not job.timed:
+            task_id, _phase, first, count, records = _crossing.read_log(worker.logs[job.slot])
+            if task_id == job.task_id:
+                logged = _crossing.decode_records(records, count, job.start + first)
+                outcomes.extend(logged[max(0, len(outcomes) - first) :])
+            else:  # nothing to tell the items apart by (should not happen): fail them all, run none again
+                outcomes.extend(_crossing.unloadable(exc, job.start + k) for k in range(len(outcomes), job.size))
+        failures = sum(1 for o in outcomes if type(o) is Raised)
+        self._resolve(job, ChunkResult(outcomes, 0.0, 0.0, failures))
 
     def _next_deadline(self) -> float | None:
         """The soonest moment a running job must be checked (timeout or abort), if any."""
@@ -457,10 +524,16 @@ class Backend:
                 continue
             if self._receive(w):
                 continue  # frames were waiting: they may have moved the deadline
-            w.proc.kill()
+            _kill(w)
             self._on_death(w, killed_for=head)
 
     def _on_death(self, worker: _Worker, killed_for: _Job | None = None) -> None:
+        try:
+            self._after_death(worker, killed_for)
+        finally:
+            _close(worker, logs=True)
+
+    def _after_death(self, worker: _Worker, killed_for: _Job | None) -> None:
         # Results written before the worker died are still in the pipe: keep them.
         try:
             while frames := worker.rx.frames():
@@ -468,7 +541,7 @@ class Backend:
                     self._handle(worker, frame)
         except (EOFError, OSError):
             pass
-        code = worker.proc.wait()
+        code = _reap(worker)
         if worker in self._procs:
             self._procs.remove(worker)
         _close(worker)
@@ -500,22 +573,55 @@ class Backend:
         elif killed_for is not None:
             requeue.insert(0, job)  # the late job finished just in time; this one had barely started
         else:
-            self._cut_short(job, lambda i: _crash_error(worker.proc.pid, code, job, i))
+            try:
+                self._crashed(worker, job, code)
+            except BaseException as exc:  # a bug here must not leave the job unresolved
+                job.future.set_exception(exc)
+                raise
         for job in [j for j in requeue if j.kill_at is not None]:
             requeue.remove(job)  # aborted: no worker needs to start for it
             job.future.set_exception(CancelledError())
         with self._lock:
             self._pending.extendleft(reversed(requeue))
 
+    def _crashed(self, worker: _Worker, job: _Job, code: int) -> None:
+        """The worker died while it held ``job``: keep what finished, blame the item that was running.
+
+        Outcomes come from the streamed frames and the job's outcome log; the
+        log's header also says whether the worker had begun the task at all.
+        """
+        pid = worker.proc.pid
+        task_id, phase, first, count, records = _crossing.read_log(worker.logs[job.slot])
+        if task_id != job.task_id or phase == PHASE_UNPICKLING:
+            step = "while unpickling its task" if task_id == job.task_id else "before it started the task"
+            if job.timed and job.partial:
+                step = ""  # it streamed outcomes: it ran
+            if step:  # no item ran: each runs again alone (a single item is the culprit)
+                job.future.set_exception(_crash_error(pid, code, job, job.start if job.size == 1 else None, step))
+                return
+        outcomes = list(job.partial)
+        if not job.timed:
+            logged = _crossing.decode_records(records, count, job.start + first)
+            outcomes.extend(logged[max(0, len(outcomes) - first) :])
+        if job.is_async and len(outcomes) < job.size:
+            # Its items ran together and are recorded only at the end: no telling which one was at fault.
+            job.future.set_exception(_crash_error(pid, code, job, job.start if job.size == 1 else None))
+            return
+        if len(outcomes) < job.size:
+            outcomes.append(Raised(_crash_error(pid, code, job, job.start + len(outcomes))))
+        # else: every item had finished (it died sending the result): nothing to blame
+        failures = sum(1 for o in outcomes if type(o) is Raised)
+        self._resolve(job, ChunkResult(outcomes, 0.0, 0.0, failures))
+
     @staticmethod
     def _cut_short(job: _Job, error: Callable[[int | None], BaseException]) -> None:
-        """Resolve a job whose worker is gone: keep streamed outcomes, fail the running item."""
-        if job.partial is not None:
-            outcomes = [*job.partial, Raised(error(job.start + len(job.partial)))]
-            failures = sum(1 for o in outcomes if type(o) is Raised)
-            job.future.set_result(ChunkResult(outcomes, 0.0, 0.0, failures))
-        else:
+        """Resolve a job whose worker was killed for a timeout: keep streamed outcomes, fail the running item."""
+        if not job.timed:  # an async chunk: its items time themselves out; the kill is a backstop
             job.future.set_exception(error(job.start if job.size == 1 else None))
+            return
+        outcomes = [*job.partial, Raised(error(job.start + len(job.partial)))]
+        failures = sum(1 for o in outcomes if type(o) is Raised)
+        job.future.set_result(ChunkResult(outcomes, 0.0, 0.0, failures))
 
     def _break(self, exc: BaseException) -> None:
         self._broken = exc
@@ -536,19 +642,15 @@ class Backend:
             with contextlib.suppress(OSError):
                 w.tx.send_bytes(pickle.dumps(None))
         for w in self._procs:
-            try:
-                w.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                w.proc.kill()
-                w.proc.wait()
-            _close(w)
+            _reap(w, timeout=5.0)
+            _close(w, logs=True)
         self._procs.clear()
 
 
 def _late_at(worker: _Worker, job: _Job) -> float | None:
     if job.timeout is None:
         return None
-    return worker.progress_at + job.timeout + (ASYNC_KILL_GRACE if job.partial is None else 0.0)
+    return worker.progress_at + job.timeout + (0.0 if job.timed else ASYNC_KILL_GRACE)
 
 
 def _killed(worker: _Worker, what: str) -> str:
@@ -564,20 +666,62 @@ def _how(code: int) -> str:
     return f"exited with code {code}"
 
 
-def _crash_error(pid: int, code: int, job: _Job, index: int | None) -> WorkerCrashed:
-    if index is not None:
-        where = f"item {index}"
+def _crash_error(pid: int, code: int, job: _Job, index: int | None, step: str = "") -> WorkerCrashed:
+    if step:  # the task never started running
+        which = f"item {index}" if index is not None else f"items {job.start}..{job.start + job.size - 1}"
+        where = f"{step} ({which}{'' if index is not None else ': each runs again alone'})"
+    elif index is not None:
+        # The outcome log knows when an item ended, not whether its pickling (right after it) had begun.
+        where = f"while running item {index} (or pickling its result)"
     else:
-        where = f"one of items {job.start}..{job.start + job.size - 1} (each runs again alone to find which)"
-    return WorkerCrashed(
-        f"worker process {pid} {_how(code)} while running {where}; it was replaced", index=index, exitcode=code
-    )
+        where = f"while running one of items {job.start}..{job.start + job.size - 1} (each runs again alone)"
+    return WorkerCrashed(f"worker process {pid} {_how(code)} {where}; it was replaced", index=index, exitcode=code)
 
 
-def _close(worker: _Worker) -> None:
+def _kill(worker: _Worker) -> None:
+    """Kill the worker and whatever the user's function forked there (its process group)."""
+    try:
+        os.killpg(worker.proc.pid, signal.SIGKILL)
+    except OSError:
+        worker.proc.kill()
+
+
+def _reap(worker: _Worker, timeout: float | None = None) -> int:
+    """Wait for the worker's exit (killing it after ``timeout``), kill what it left in its group, then reap it.
+
+    Until it is reaped its pid cannot be reused, so the group killed is surely its own.
+    """
+    pid = worker.proc.pid
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while worker.proc.returncode is None:
+        flags = os.WEXITED | os.WNOWAIT | (os.WNOHANG if deadline is not None else 0)
+        try:
+            if os.waitid(os.P_PID, pid, flags) is not None:
+                break
+        except ChildProcessError:  # reaped already
+            break
+        except InterruptedError:
+            continue
+        if deadline is not None and time.monotonic() >= deadline:
+            _kill(worker)
+            deadline = None  # now wait for it
+        else:
+            time.sleep(0.01)
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+    return worker.proc.wait()
+
+
+def _close(worker: _Worker, logs: bool = False) -> None:
+    """Close the worker's pipes (each once) and, with ``logs``, its outcome logs (once read)."""
     for conn in (worker.rx, worker.tx):
         with contextlib.suppress(OSError):
             conn.close()
+    if logs:
+        fds, worker.logs = worker.logs, []
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _pipe_pair() -> tuple[int, int]:
@@ -585,57 +729,6 @@ def _pipe_pair() -> tuple[int, int]:
     os.set_blocking(r, False)
     os.set_blocking(w, False)
     return r, w
-
-
-def _dumps(obj: Any, what: str) -> bytes:
-    try:
-        return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
-    except Exception as exc:
-        name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
-        raise UnpicklableError(
-            f"cannot pickle the {what} {name!r} to send it to a worker process: {type(exc).__name__}: {exc}. "
-            "Define it at module level (not inside another function) and make sure everything it refers to "
-            "can be pickled, or use mode='thread', which needs no pickling."
-        ) from exc
-
-
-class _Discard:
-    def write(self, data: Any) -> int:
-        return len(data)
-
-
-def check_pickles(obj: Any, what: str) -> None:
-    """Raise :class:`UnpicklableError` (as :func:`_dumps` would) unless ``obj`` pickles.
-
-    Nothing is kept and big buffers are not even copied, so checking a large
-    ``shared=`` object up front costs little.
-    """
-    try:
-        pickler = cloudpickle.CloudPickler(_Discard(), protocol=5, buffer_callback=lambda _buffer: False)
-        pickler.dump(_shm._wrap(obj))
-    except Exception:
-        _dumps(obj, what)  # raises, with the message
-        raise
-
-
-def _dumps_items(items: Sequence[Any], start: int) -> bytes:
-    try:
-        return pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        pass
-    try:
-        return cloudpickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
-    except Exception as exc:
-        for offset, item in enumerate(items):
-            try:
-                cloudpickle.dumps(item)
-            except Exception as item_exc:
-                raise UnpicklableError(
-                    f"cannot pickle item {start + offset} ({type(item).__qualname__}: {item!r:.60}) to send it "
-                    f"to a worker process: {type(item_exc).__name__}: {item_exc}. Items travel between "
-                    "processes: pass plain data (or objects defined at module level), or use mode='thread'."
-                ) from item_exc
-        raise UnpicklableError(f"cannot pickle items {start}..: {exc}") from exc
 
 
 def _shutdown_all() -> None:
