@@ -1,0 +1,699 @@
+"""The model behind the contract harness (tests/test_semantics.py): configurations, faults, the oracle.
+
+One *configuration* is a whole run: mode x entry point x function kind x options x a fault plan x
+an input fault x a consumer.  :func:`run` executes it for real (real threads, real worker
+processes) and :func:`check` compares what the caller saw with what the builtin ``map`` and the
+contract (docs/semantics.md, C1-C4, C6, C9-C11) say it must see.  A violation raises
+:class:`Violation` whose message starts with the invariant's number.
+
+Every execution of the user function appends a line to a log file opened with ``O_APPEND``
+(``S index attempt pid t`` at the start, ``E index pid t`` at the end), so executions are counted
+even in a worker that crashed, and concurrency is the largest overlap of [start, end] intervals.
+The functions live here (an importable module) so worker processes load them by reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import gearshift
+from gearshift import Failure, GearshiftError, TaskTimeout, WorkerCrashed
+
+#: how long a plain item works, and a coroutine awaits: long enough for executions to overlap
+ITEM_SECONDS = 0.001
+#: an item that hangs sleeps this long (drawn only with timeout=HANG_TIMEOUT)
+HANG_SECONDS = 2.5
+HANG_TIMEOUT = 1.0
+#: a slow consumer waits this long per result
+SLOW_CONSUMER = 0.003
+
+#: faults of the function itself, triggered on the item's first ``times`` executions
+RAISE, HANG, CRASH = "raise", "hang", "crash"
+#: BaseExceptions raised by the function (first execution); never retried (C10)
+KEYBOARD, SYSEXIT, CUSTOM_BASE = "KeyboardInterrupt", "SystemExit", "CustomBase"
+BASE_KINDS = (KEYBOARD, SYSEXIT, CUSTOM_BASE)
+#: the four pickle steps (C11); they exist only where values cross a process boundary
+ITEM_UNPICKLABLE = "item-unpicklable"  # the parent cannot pickle the item
+ITEM_UNPICKLE_RAISES = "item-unpickle-raises"  # unpickling the item in the worker raises
+ITEM_UNPICKLE_EXITS = "item-unpickle-sys-exit"  # ... calls sys.exit(0)
+ITEM_UNPICKLE_CRASHES = "item-unpickle-os-exit"  # ... ends the worker with os._exit
+RESULT_PICKLE_RAISES = "result-pickle-raises"  # pickling the result in the worker raises
+RESULT_UNPICKLE_RAISES = "result-unpickle-raises"  # unpickling the result in the parent raises
+RESULT_UNPICKLE_EXITS = "result-unpickle-sys-exit"  # ... calls sys.exit(0)
+ITEM_PICKLE_KINDS = (ITEM_UNPICKLABLE, ITEM_UNPICKLE_RAISES, ITEM_UNPICKLE_EXITS, ITEM_UNPICKLE_CRASHES)
+RESULT_PICKLE_KINDS = (RESULT_PICKLE_RAISES, RESULT_UNPICKLE_RAISES, RESULT_UNPICKLE_EXITS)
+PICKLE_KINDS = ITEM_PICKLE_KINDS + RESULT_PICKLE_KINDS
+
+ENTRY_POINTS = ("map", "imap", "starmap", "amap", "aimap", "Executor.map")
+ITERATOR_ENTRIES = ("imap", "aimap", "Executor.map")
+#: Executor classes the package exports, by the name a config shows
+EXECUTORS = ("Executor(sync)", "Executor(async)", "Executor(thread)", "Executor(process)",
+             "ThreadPoolExecutor", "ProcessPoolExecutor")  # fmt: skip
+CONSUMERS = ("drain", "break", "slow", "close")
+
+
+class Violation(AssertionError):
+    """The run broke the contract; the message names the invariant (C1..C11) first."""
+
+
+class FaultError(Exception):
+    """What a ``raise`` fault raises: an ordinary user exception, which carries its item's index."""
+
+
+class CustomBase(BaseException):
+    """A user's own BaseException that is not an Exception."""
+
+
+class InputError(OSError):
+    """What the input iterable raises at its fault position."""
+
+
+# -- values that misbehave when pickled ---------------------------------------------------------
+
+#: the pid of the process running the harness (items carry it to workers): a crash there would
+#: kill the test run instead, so a fault that finds itself in this process raises instead
+PARENT_PID = os.getpid()
+
+
+def _raise_unpickling(what: str) -> Any:
+    raise ValueError(f"cannot unpickle {what} (fault injected)")
+
+
+def _exit_unpickling(what: str) -> Any:
+    sys.exit(0)
+
+
+def _crash_unpickling(what: str, parent: int) -> Any:
+    if os.getpid() == parent:
+        raise ValueError(f"{what} was unpickled in the parent, which would have crashed it")
+    os._exit(5)
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """One input item: its index, the log to write to and its fault plan (kind, times) or None."""
+
+    index: int
+    log: str
+    kind: str | None = None
+    times: int = 0
+    parent: int = PARENT_PID
+
+    def __reduce__(self) -> Any:
+        fields = (self.index, self.log, self.kind, self.times, self.parent)
+        if self.kind == ITEM_UNPICKLABLE:
+            raise TypeError(f"item {self.index} cannot be pickled (fault injected)")
+        if self.kind == ITEM_UNPICKLE_RAISES:
+            return (_raise_unpickling, (f"item {self.index}",))
+        if self.kind == ITEM_UNPICKLE_EXITS:
+            return (_exit_unpickling, (f"item {self.index}",))
+        if self.kind == ITEM_UNPICKLE_CRASHES:
+            return (_crash_unpickling, (f"item {self.index}", self.parent))
+        return (Item, fields)
+
+
+class Result(int):
+    """A result equal to its int value whose pickling misbehaves as ``kind`` says."""
+
+    kind: str
+
+    def __new__(cls, value: int, kind: str) -> Result:
+        self = super().__new__(cls, value)
+        self.kind = kind
+        return self
+
+    def __reduce__(self) -> Any:  # type: ignore[override]
+        if self.kind == RESULT_PICKLE_RAISES:
+            raise ValueError(f"result {int(self)} cannot be pickled (fault injected)")
+        if self.kind == RESULT_UNPICKLE_RAISES:
+            return (_raise_unpickling, (f"result {int(self)}",))
+        return (_exit_unpickling, (f"result {int(self)}",))
+
+
+def value_of(index: int) -> int:
+    """What the function returns for item ``index`` (injective, so a value names its item)."""
+    return 3 * index + 1
+
+
+def index_of(value: Any) -> int | None:
+    if type(value) not in (int, Result) or value < 1 or (value - 1) % 3:
+        return None
+    return (value - 1) // 3
+
+
+# -- the function under test ----------------------------------------------------------------------
+
+
+def _write(log: str, line: str) -> None:
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def _starts_before(log: str, index: int) -> int:
+    prefix = f"S {index} "
+    try:
+        with open(log) as f:
+            return sum(1 for line in f if line.startswith(prefix))
+    except FileNotFoundError:  # the run's first execution
+        return 0
+
+
+def _begin(item: Item) -> int:
+    attempt = _starts_before(item.log, item.index)
+    _write(item.log, f"S {item.index} {attempt} {os.getpid()} {time.monotonic():.6f}\n")
+    return attempt
+
+
+def _end(item: Item) -> None:
+    _write(item.log, f"E {item.index} {os.getpid()} {time.monotonic():.6f}\n")
+
+
+def _fault(item: Item, attempt: int) -> Any:
+    """Raise or crash as the item's plan says; the value to return otherwise."""
+    kind = item.kind
+    if kind in BASE_KINDS and attempt == 0:
+        if kind == KEYBOARD:
+            raise KeyboardInterrupt(f"item {item.index}")
+        if kind == SYSEXIT:
+            raise SystemExit(f"item {item.index}")
+        raise CustomBase(f"item {item.index}")
+    if attempt < item.times:
+        if kind == RAISE:
+            raise FaultError(f"item {item.index} attempt {attempt}")
+        if kind == CRASH:
+            if os.getpid() == item.parent:
+                raise FaultError(f"item {item.index} would have crashed the caller's process")
+            os._exit(3)
+    if kind in RESULT_PICKLE_KINDS:
+        return Result(value_of(item.index), kind)
+    return value_of(item.index)
+
+
+def work(item: Item, bias: int = 0) -> Any:
+    """The plain function: log the start, work a moment, misbehave as planned, log the end."""
+    attempt = _begin(item)
+    try:
+        if item.kind == HANG and attempt < item.times:
+            time.sleep(HANG_SECONDS)
+        else:
+            time.sleep(ITEM_SECONDS)
+        return _fault(item, attempt)
+    finally:
+        _end(item)
+
+
+async def awork(item: Item, bias: int = 0) -> Any:
+    """The coroutine function: the same, awaiting instead of sleeping."""
+    attempt = _begin(item)
+    try:
+        await asyncio.sleep(HANG_SECONDS if item.kind == HANG and attempt < item.times else ITEM_SECONDS)
+        return _fault(item, attempt)
+    finally:
+        _end(item)
+
+
+# -- configurations ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Fault:
+    index: int
+    kind: str
+    times: int = 1  # the item misbehaves on its first `times` executions (pickle faults: always)
+
+    def __repr__(self) -> str:
+        return f"Fault({self.index}, {self.kind!r}" + (f", times={self.times})" if self.kind in (RAISE, HANG, CRASH) else ")")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """One run of the matrix; its repr is the repro hypothesis prints."""
+
+    mode: str  # for Executor.map: the executor's name (EXECUTORS)
+    entry: str
+    is_async: bool
+    n: int
+    errors: str = "raise"
+    ordered: bool = True
+    chunksize: int | None = None
+    workers: int = 2
+    timeout: float | None = None
+    retries: int = 0
+    faults: tuple[Fault, ...] = ()
+    input_fault: int | None = None  # the input raises InputError instead of yielding item p
+    consumer: str = "drain"
+    stop_after: int = 0  # break / close after this many results
+
+    def __repr__(self) -> str:
+        fields = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                  if getattr(self, f.name) != f.default or f.name in ("mode", "entry", "is_async", "n")]  # fmt: skip
+        return f"Config({', '.join(fields)})"
+
+    @property
+    def crosses(self) -> bool | None:
+        """Do values cross a process boundary? None: it depends (auto decides at run time)."""
+        if self.mode in ("process", "Executor(process)", "ProcessPoolExecutor"):
+            return True
+        return None if self.mode == "auto" else False
+
+    @property
+    def one_at_a_time(self) -> bool:
+        return self.mode in ("sync", "Executor(sync)")
+
+    def fault_of(self, index: int) -> Fault | None:
+        for f in self.faults:
+            if f.index == index:
+                return f
+        return None
+
+    def items(self, log: str) -> list[Item]:
+        out = []
+        for i in range(self.n):
+            f = self.fault_of(i)
+            out.append(Item(i, log, f.kind, f.times) if f else Item(i, log))
+        return out
+
+
+def feed(items: list[Item], input_fault: int | None) -> Iterator[Item]:
+    """The input: a generator (no length), raising InputError at ``input_fault``."""
+    for i, item in enumerate(items):
+        if i == input_fault:
+            raise InputError(f"input broken at position {i}")
+        yield item
+    if input_fault is not None and input_fault >= len(items):
+        raise InputError(f"input broken at position {input_fault}")
+
+
+# -- running a configuration -------------------------------------------------------------------------
+
+_EXECUTORS: dict[tuple[str, int], Any] = {}
+
+
+def executor_mode(name: str) -> str:
+    """The mode an executor name of EXECUTORS runs in."""
+    if name.startswith("Executor("):
+        return name[len("Executor(") : -1]
+    return "thread" if name == "ThreadPoolExecutor" else "process"
+
+
+def executor(name: str, workers: int) -> Any:
+    """A warm executor per (class, workers), kept for the session (shut down by shutdown_executors)."""
+    key = (name, workers)
+    if key not in _EXECUTORS:
+        if name == "ThreadPoolExecutor":
+            _EXECUTORS[key] = gearshift.ThreadPoolExecutor(max_workers=workers)
+        elif name == "ProcessPoolExecutor":
+            _EXECUTORS[key] = gearshift.ProcessPoolExecutor(max_workers=workers)
+        else:
+            _EXECUTORS[key] = gearshift.Executor(name[len("Executor(") : -1], workers=workers)
+    return _EXECUTORS[key]
+
+
+def shutdown_executors() -> None:
+    while _EXECUTORS:
+        _, ex = _EXECUTORS.popitem()
+        ex.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclasses.dataclass
+class Observed:
+    delivered: list[Any]  # what the caller got, in the order it got it
+    exc: BaseException | None  # what the caller got raised (at the call or while iterating)
+    stopped_by_consumer: bool  # the consumer left after stop_after results
+    partial: list[Any] | None  # exc.partial_results, when present
+    seconds: float
+
+
+class Hung(Exception):
+    """The run did not end within the harness's deadline."""
+
+
+def _consume(cfg: Config, results: Iterator[Any], out: list[Any]) -> bool:
+    for value in results:
+        out.append(value)
+        if cfg.consumer == "slow":
+            time.sleep(SLOW_CONSUMER)
+        if cfg.consumer in ("break", "close") and len(out) >= cfg.stop_after:
+            if cfg.consumer == "close":
+                results.close()  # type: ignore[attr-defined]
+            return True
+    return False
+
+
+async def _aconsume(cfg: Config, results: Any, out: list[Any]) -> bool:
+    async for value in results:
+        out.append(value)
+        if cfg.consumer == "slow":
+            await asyncio.sleep(SLOW_CONSUMER)
+        if cfg.consumer in ("break", "close") and len(out) >= cfg.stop_after:
+            if cfg.consumer == "close":
+                await results.aclose()
+            return True
+    return False
+
+
+def _options(cfg: Config) -> dict[str, Any]:
+    return {
+        "mode": cfg.mode, "workers": cfg.workers, "chunksize": cfg.chunksize, "ordered": cfg.ordered,
+        "timeout": cfg.timeout, "retries": cfg.retries, "errors": cfg.errors,
+    }  # fmt: skip
+
+
+def run(cfg: Config, log: str, deadline: float = 30.0) -> Observed:
+    """Run ``cfg`` for real, writing executions to ``log``; what the caller saw."""
+    import signal
+
+    items = cfg.items(log)
+    source = feed(items, cfg.input_fault)
+    fn = awork if cfg.is_async else work
+    out: list[Any] = []
+    stopped = False
+    exc: BaseException | None = None
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise Hung(f"the run did not end within {deadline} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, deadline)
+    t0 = time.monotonic()
+    try:
+        if cfg.entry == "map":
+            out = gearshift.map(fn, source, **_options(cfg))
+        elif cfg.entry == "starmap":
+            out = gearshift.starmap(fn, ((item, 0) for item in source), **_options(cfg))
+        elif cfg.entry == "imap":
+            stopped = _consume(cfg, gearshift.imap(fn, source, **_options(cfg)), out)
+        elif cfg.entry == "Executor.map":
+            ex = executor(cfg.mode, cfg.workers)
+            stopped = _consume(cfg, ex.map(fn, source, _zeros(), chunksize=cfg.chunksize), out)
+        elif cfg.entry == "amap":
+
+            async def main() -> list[Any]:
+                return await gearshift.amap(fn, source, **_options(cfg))
+
+            out = asyncio.run(main())
+        else:
+
+            async def amain() -> bool:
+                return await _aconsume(cfg, gearshift.aimap(fn, source, **_options(cfg)), out)
+
+            stopped = asyncio.run(amain())
+    except BaseException as e:  # noqa: BLE001 - the caller's view of every outcome is the point
+        exc = e
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    seconds = time.monotonic() - t0
+    partial = getattr(exc, "partial_results", None) if exc is not None else None
+    return Observed(out, exc, stopped, None if partial is None else list(partial), seconds)
+
+
+def _zeros() -> Iterator[int]:
+    while True:
+        yield 0
+
+
+# -- the execution log ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Execution:
+    index: int
+    attempt: int
+    pid: int
+    start: float
+    end: float | None = None
+
+
+def read_log(log: str) -> list[Execution]:
+    runs: list[Execution] = []
+    open_by_pid: dict[tuple[int, int], list[Execution]] = {}
+    try:
+        with open(log) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return runs
+    for line in lines:
+        parts = line.split()
+        if parts[0] == "S":
+            e = Execution(int(parts[1]), int(parts[2]), int(parts[3]), float(parts[4]))
+            runs.append(e)
+            open_by_pid.setdefault((e.index, e.pid), []).append(e)
+        else:
+            pending = open_by_pid.get((int(parts[1]), int(parts[2])), [])
+            if pending:
+                pending.pop(0).end = float(parts[3])
+    return runs
+
+
+def max_overlap(runs: list[Execution], timeout: float | None) -> tuple[int, float]:
+    """The most executions running at once, and when.
+
+    An execution with no end (its worker crashed or was killed) counts as an instant; one that
+    outlived ``timeout`` counts until its deadline only (a late thread cannot be stopped: the
+    contract lets the pool replace it).
+    """
+    events: list[tuple[float, int]] = []
+    for r in runs:
+        end = r.start if r.end is None else r.end
+        if timeout is not None:
+            end = min(end, r.start + timeout)
+        events.append((r.start, 1))
+        events.append((max(end, r.start), -1))
+    events.sort(key=lambda e: (e[0], e[1]))  # ends before starts at the same instant
+    best, at, now = 0, 0.0, 0
+    for t, d in events:
+        now += d
+        if now > best:
+            best, at = now, t
+    return best, at
+
+
+# -- the oracle ------------------------------------------------------------------------------------------
+
+OK, FAIL, MAYBE, STOP = "ok", "fail", "ok or fail", "stop"
+
+
+@dataclasses.dataclass(frozen=True)
+class Expect:
+    """What the contract says about one item, run to the end of its retries."""
+
+    index: int
+    outcome: str  # OK, FAIL, MAYBE (auto: depends on the mode it picks) or STOP (a BaseException)
+    runs_max: int  # C3: it may run at most this many times
+    runs_exact: int | None  # ... and exactly this many when its outcome was delivered (None: a range)
+    label: str  # the invariant a wrong outcome breaks
+
+    def accepts(self, exc: BaseException, cfg: Config) -> bool:
+        """Is ``exc`` this item's own exception?"""
+        f = cfg.fault_of(self.index)
+        if f is None:
+            return False
+        if f.kind == RAISE:
+            return type(exc) is FaultError and str(exc).startswith(f"item {self.index} ")
+        if f.kind == HANG:
+            return isinstance(exc, TaskTimeout) and exc.index == self.index
+        if f.kind == CRASH:
+            return isinstance(exc, WorkerCrashed) and exc.index == self.index
+        if f.kind in BASE_KINDS:
+            return type(exc).__name__ == f.kind and str(exc) == f"item {self.index}"
+        # a pickle step: a clear gearshift error (C11); it may not know the index
+        index = getattr(exc, "index", None)
+        return isinstance(exc, GearshiftError) and index in (None, self.index)
+
+
+def expect(cfg: Config, i: int) -> Expect:
+    f = cfg.fault_of(i)
+    r = cfg.retries
+    if f is None:
+        return Expect(i, OK, 1, 1, "C1")
+    if f.kind in (RAISE, HANG, CRASH):
+        fails = f.times > r
+        runs = r + 1 if fails else f.times + 1
+        return Expect(i, FAIL if fails else OK, runs, runs, "C2" if fails else "C3")
+    if f.kind in BASE_KINDS:
+        return Expect(i, STOP, 1, 1, "C10")
+    crosses = cfg.crosses
+    if crosses is False:  # nothing is pickled: an ordinary item
+        return Expect(i, OK, 1, 1, "C11")
+    if f.kind in ITEM_PICKLE_KINDS:  # the function never gets the item
+        return Expect(i, FAIL if crosses else MAYBE, 0 if crosses else 1, 0 if crosses else None, "C11")
+    return Expect(i, FAIL if crosses else MAYBE, 1 + r, None, "C11")
+
+
+def _describe(value: Any) -> str:
+    return repr(value) if not isinstance(value, BaseException) else f"{type(value).__name__}({str(value)!r})"
+
+
+def check(cfg: Config, obs: Observed, runs: list[Execution]) -> None:
+    """Raise :class:`Violation` for the first broken invariant (C1-C4, C6, C9-C11)."""
+    problems = violations(cfg, obs, runs)
+    if problems:
+        raise Violation("\n".join(problems))
+
+
+def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]:  # noqa: C901 - one oracle
+    out: list[str] = []
+    n_eff = cfg.n if cfg.input_fault is None else cfg.input_fault
+    exps = [expect(cfg, i) for i in range(cfg.n)]
+    counts: dict[int, int] = {}
+    for r in runs:
+        counts[r.index] = counts.get(r.index, 0) + 1
+    exc = obs.exc
+    map_like = cfg.entry not in ITERATOR_ENTRIES
+
+    if isinstance(exc, Hung):
+        return [f"NEVER-HANG: {exc} (delivered {len(obs.delivered)} results)"]
+
+    # C3 / C9: executions per item
+    for i, c in sorted(counts.items()):
+        if i >= n_eff:
+            out.append(f"C9: item {i} ran {c} time(s), but the input raised at position {n_eff} before it")
+        elif c > exps[i].runs_max:
+            out.append(f"C3: item {i} ran {c} times, at most {exps[i].runs_max} allowed (retries={cfg.retries})")
+
+    # what the caller got: a map-like call hands results over only on success, or on partial_results
+    if map_like:
+        delivered = list(obs.delivered) if exc is None else list(obs.partial or [])
+    else:
+        delivered = list(obs.delivered) + list(obs.partial or [])
+
+    # C1 / C2 / C4 / C11: every value handed out, slot by slot
+    seen: set[int] = set()
+    for slot, r in enumerate(delivered):
+        if isinstance(r, Failure):
+            idx = r.index
+            where = f"slot {slot}: Failure(index={idx}, {_describe(r.exception)}, attempts={r.attempts})"
+            if cfg.errors != "return":
+                out.append(f"C2: {where} handed out with errors='raise'")
+            if not 0 <= idx < cfg.n:
+                out.append(f"C9: {where} for an item that does not exist")
+                continue
+            if idx >= n_eff:
+                out.append(f"C9: {where} for position {idx}, where the input raised")
+                continue
+            e = exps[idx]
+            if e.outcome not in (FAIL, MAYBE):
+                out.append(f"{e.label}: {where}, but item {idx} must succeed")
+            elif not e.accepts(r.exception, cfg):
+                out.append(f"{e.label}: {where} is not item {idx}'s own failure ({cfg.fault_of(idx)!r})")
+            ran = counts.get(idx, 0)
+            if e.runs_exact == 0:  # never ran: 0 or 1 accepted (the contract's "how many times it ran")
+                if r.attempts not in (0, 1):
+                    out.append(f"C3: {where}: attempts={r.attempts} for an item that never ran")
+            elif r.attempts != ran:
+                out.append(f"C3: {where}: attempts={r.attempts}, but it ran {ran} times")
+        else:
+            idx_or_none = index_of(r)
+            if idx_or_none is None:
+                out.append(f"C1: slot {slot}: {_describe(r)} is no item's result")
+                continue
+            idx = idx_or_none
+            if idx >= n_eff:
+                out.append(f"C9: slot {slot}: result of item {idx}, at or after the input's fault position")
+                continue
+            e = exps[idx]
+            if e.outcome not in (OK, MAYBE):
+                out.append(f"{e.label}: slot {slot}: item {idx} returned {r!r} but must {e.outcome} ({cfg.fault_of(idx)!r})")
+            if e.runs_exact is not None and e.outcome == OK and counts.get(idx, 0) != e.runs_exact:
+                out.append(f"C3: item {idx} was delivered after running {counts.get(idx, 0)} times, expected {e.runs_exact}")
+        if cfg.ordered and idx != slot:
+            out.append(f"C1: slot {slot} holds item {idx}'s outcome (ordered=True)")
+        if idx in seen:
+            out.append(f"C4: item {idx}'s outcome handed out twice")
+        seen.add(idx)
+
+    stops = [i for i in range(n_eff) if exps[i].outcome == STOP]
+    fails = [i for i in range(n_eff) if exps[i].outcome == FAIL]
+    everything = set(range(n_eff))
+
+    if obs.stopped_by_consumer:
+        if exc is not None:
+            out.append(f"CLOSE: leaving after {len(obs.delivered)} results raised {_describe(exc)}")
+        if len(obs.delivered) != cfg.stop_after:
+            out.append(f"C1: the consumer left after {len(obs.delivered)} results, wanted {cfg.stop_after}")
+        return out
+
+    if exc is None:
+        if cfg.input_fault is not None:
+            out.append(f"C9: the input raised at position {n_eff}, but the run ended without an exception")
+        if stops:
+            out.append(f"C10: item {stops[0]} raised {cfg.fault_of(stops[0]).kind}, but the run ended normally")  # type: ignore[union-attr]
+        if cfg.errors == "raise" and fails:
+            out.append(f"C2: item {fails[0]} must fail, but the run ended without an exception")
+        if seen != everything:
+            missing = sorted(everything - seen)
+            out.append(f"C1: {len(delivered)} outcomes for {n_eff} items; missing items {missing[:8]}")
+        return out
+
+    name = type(exc).__name__
+    if type(exc) is InputError:
+        if cfg.input_fault is None:
+            out.append(f"C9: {_describe(exc)} raised without an input fault")
+        if stops:
+            out.append(f"C10: item {stops[0]} raised a BaseException before the input broke; got {_describe(exc)}")
+        elif cfg.errors == "raise" and fails:
+            out.append(f"C2/C9: item {fails[0]} fails before the input's fault position; got {_describe(exc)} instead")
+        else:
+            if map_like and obs.partial is None:
+                out.append(f"C9: {cfg.entry} raised {_describe(exc)} without partial_results")
+            elif seen != everything:
+                missing = sorted(everything - seen)
+                out.append(f"C9: the input raised at {n_eff}; results of items {missing[:8]} read before it were lost "
+                           f"({len(seen)} of {n_eff} delivered)")  # fmt: skip
+        return out
+
+    if not isinstance(exc, Exception):  # a BaseException: C10 (from fn) or a leak (C11)
+        owners = [i for i in stops if exps[i].accepts(exc, cfg)]
+        if not owners:
+            out.append(f"C10/C11: {_describe(exc)} reached the caller, raised by no item's function")
+        elif obs.partial is None:
+            out.append(f"C10: {_describe(exc)} reached the caller without partial_results")
+        return out
+
+    # an ordinary exception: an item's error
+    if cfg.errors == "return":
+        out.append(f"C2: errors='return' but the caller got {name}: {exc}")
+        return out
+    owners = [i for i in range(n_eff) if exps[i].outcome in (FAIL, MAYBE, STOP) and exps[i].accepts(exc, cfg)]
+    if not owners:
+        out.append(f"C2: the caller got {_describe(exc)}, which is no failing item's error "
+                   f"(failing: {[cfg.fault_of(i) for i in fails + stops]})")  # fmt: skip
+        return out
+    if cfg.ordered:
+        if map_like and obs.partial is None:
+            first = min([*fails, *stops], default=None)
+            if first is not None and all(o > first for o in owners):
+                out.append(f"C2: got item {owners[0]}'s error, but item {first} fails first")
+        else:
+            k = len(delivered)
+            if k not in owners:
+                out.append(f"C2: {len(delivered)} results then {_describe(exc)}, which is not item {k}'s error")
+    if exps[owners[0]].runs_exact and counts.get(owners[0], 0) != exps[owners[0]].runs_exact:
+        out.append(f"C3: item {owners[0]} raised after {counts.get(owners[0], 0)} runs, expected {exps[owners[0]].runs_exact}")
+    f = cfg.fault_of(owners[0])
+    if f is not None and f.kind == RAISE and cfg.crosses:
+        from gearshift import RemoteTraceback
+
+        if not isinstance(exc.__cause__, RemoteTraceback):
+            out.append(f"C2: item {owners[0]}'s error from a worker process has no RemoteTraceback __cause__")
+    return out
+
+
+def concurrency_violation(cfg: Config, runs: list[Execution]) -> str | None:
+    """C6: no more than ``workers`` executions at once (one in sync mode)."""
+    cap = 1 if cfg.one_at_a_time else cfg.workers
+    most, at = max_overlap(runs, cfg.timeout)
+    if most > cap:
+        return f"C6: {most} executions ran at once (cap {cap}, {cfg.mode}, {'async def' if cfg.is_async else 'plain'} fn)"
+    return None
