@@ -646,7 +646,7 @@ def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]: 
             out.append(f"C2/C9: item {fails[0]} fails before the input's fault position; got {_describe(exc)} instead")
         else:
             if map_like and obs.partial is None:
-                out.append(f"C9: {cfg.entry} raised {_describe(exc)} without partial_results")
+                out.append(f"C9: {cfg.entry} raised {_describe(exc)} without partial_results ({n_eff} items read)")
             elif seen != everything:
                 missing = sorted(everything - seen)
                 out.append(f"C9: the input raised at {n_eff}; results of items {missing[:8]} read before it were lost "
@@ -658,7 +658,8 @@ def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]: 
         if not owners:
             out.append(f"C10/C11: {_describe(exc)} reached the caller, raised by no item's function")
         elif obs.partial is None:
-            out.append(f"C10: {_describe(exc)} reached the caller without partial_results")
+            where = "C10/Executor.map" if cfg.entry == "Executor.map" else "C10"
+            out.append(f"{where}: {_describe(exc)} reached the caller without partial_results")
         return out
 
     # an ordinary exception: an item's error
@@ -697,3 +698,15 @@ def concurrency_violation(cfg: Config, runs: list[Execution]) -> str | None:
     if most > cap:
         return f"C6: {most} executions ran at once (cap {cap}, {cfg.mode}, {'async def' if cfg.is_async else 'plain'} fn)"
     return None
+
+
+def replay(cfg: Config, folder: str | None = None) -> list[str]:
+    """Run ``cfg`` once more and return its violations (for a repro printed by the harness)."""
+    import tempfile
+
+    log = os.path.join(folder or tempfile.mkdtemp(prefix="gearshift-semantics-"), "executions.log")
+    obs = run(cfg, log)
+    runs = read_log(log)
+    problems = violations(cfg, obs, runs)
+    c6 = concurrency_violation(cfg, runs)
+    return problems + ([c6] if c6 else [])

@@ -128,7 +128,8 @@ def exercise(cfg: Config, folder: Path, labels: tuple[str, ...] | None) -> None:
     note(f"executions: {sorted((r.index, r.attempt) for r in runs)[:40]}")
     wanted = [p for p in problems if labels is None or any(p.startswith(label) for label in labels)]
     if wanted:
-        raise violation(wanted[0])("\n".join(wanted))
+        repro = f"repro: cd tests && PYTHONPATH=../src python -c 'from semantics_model import *; print(replay({cfg!r}))'"
+        raise violation(wanted[0])("\n".join([*wanted, repro]))
 
 
 # -- one test per invariant -----------------------------------------------------------------------------
