@@ -232,7 +232,9 @@ class Fault:
     times: int = 1  # the item misbehaves on its first `times` executions (pickle faults: always)
 
     def __repr__(self) -> str:
-        return f"Fault({self.index}, {self.kind!r}" + (f", times={self.times})" if self.kind in (RAISE, HANG, CRASH) else ")")
+        return f"Fault({self.index}, {self.kind!r}" + (
+            f", times={self.times})" if self.kind in (RAISE, HANG, CRASH) else ")"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -369,7 +371,11 @@ def _options(cfg: Config) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def run(cfg: Config, log: str, deadline: float = 30.0) -> Observed:
+#: a run that takes longer has hung (the slowest honest run: 3 hangs of HANG_TIMEOUT plus back-offs)
+DEADLINE = 15.0
+
+
+def run(cfg: Config, log: str, deadline: float = DEADLINE) -> Observed:
     """Run ``cfg`` for real, writing executions to ``log``; what the caller saw."""
     import signal
 
@@ -408,12 +414,19 @@ def run(cfg: Config, log: str, deadline: float = 30.0) -> Observed:
                 return await _aconsume(cfg, gearshift.aimap(fn, source, **_options(cfg)), out)
 
             stopped = asyncio.run(amain())
-    except BaseException as e:  # noqa: BLE001 - the caller's view of every outcome is the point
+    except BaseException as e:  # the caller's view of every outcome is the point
         exc = e
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     seconds = time.monotonic() - t0
+    if isinstance(exc, Hung):  # its pools may be wedged: later examples start from fresh ones
+        from gearshift._pools import shutdown_shared
+
+        for stop in (shutdown_executors, shutdown_shared):  # a wedged pool may not stop: do not wait long
+            t = threading.Thread(target=stop, daemon=True)
+            t.start()
+            t.join(5)
     partial = getattr(exc, "partial_results", None) if exc is not None else None
     return Observed(out, exc, stopped, None if partial is None else list(partial), seconds)
 
@@ -542,7 +555,7 @@ def check(cfg: Config, obs: Observed, runs: list[Execution]) -> None:
         raise Violation("\n".join(problems))
 
 
-def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]:  # noqa: C901 - one oracle
+def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]:
     out: list[str] = []
     n_eff = cfg.n if cfg.input_fault is None else cfg.input_fault
     exps = [expect(cfg, i) for i in range(cfg.n)]
@@ -604,9 +617,13 @@ def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]: 
                 continue
             e = exps[idx]
             if e.outcome not in (OK, MAYBE):
-                out.append(f"{e.label}: slot {slot}: item {idx} returned {r!r} but must {e.outcome} ({cfg.fault_of(idx)!r})")
+                out.append(
+                    f"{e.label}: slot {slot}: item {idx} returned {r!r} but must {e.outcome} ({cfg.fault_of(idx)!r})"
+                )
             if e.runs_exact is not None and e.outcome == OK and counts.get(idx, 0) != e.runs_exact:
-                out.append(f"C3: item {idx} was delivered after running {counts.get(idx, 0)} times, expected {e.runs_exact}")
+                out.append(
+                    f"C3: item {idx} was delivered after running {counts.get(idx, 0)} times, expected {e.runs_exact}"
+                )
         if cfg.ordered and idx != slot:
             out.append(f"C1: slot {slot} holds item {idx}'s outcome (ordered=True)")
         if idx in seen:
@@ -681,7 +698,9 @@ def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]: 
             if k not in owners:
                 out.append(f"C2: {len(delivered)} results then {_describe(exc)}, which is not item {k}'s error")
     if exps[owners[0]].runs_exact and counts.get(owners[0], 0) != exps[owners[0]].runs_exact:
-        out.append(f"C3: item {owners[0]} raised after {counts.get(owners[0], 0)} runs, expected {exps[owners[0]].runs_exact}")
+        out.append(
+            f"C3: item {owners[0]} raised after {counts.get(owners[0], 0)} runs, expected {exps[owners[0]].runs_exact}"
+        )
     f = cfg.fault_of(owners[0])
     if f is not None and f.kind == RAISE and cfg.crosses:
         from gearshift import RemoteTraceback
@@ -694,9 +713,11 @@ def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]: 
 def concurrency_violation(cfg: Config, runs: list[Execution]) -> str | None:
     """C6: no more than ``workers`` executions at once (one in sync mode)."""
     cap = 1 if cfg.one_at_a_time else cfg.workers
-    most, at = max_overlap(runs, cfg.timeout)
+    most, _ = max_overlap(runs, cfg.timeout)
     if most > cap:
-        return f"C6: {most} executions ran at once (cap {cap}, {cfg.mode}, {'async def' if cfg.is_async else 'plain'} fn)"
+        return (
+            f"C6: {most} executions ran at once (cap {cap}, {cfg.mode}, {'async def' if cfg.is_async else 'plain'} fn)"
+        )
     return None
 
 

@@ -28,7 +28,9 @@ from hypothesis import strategies as st
 import semantics_model as sm
 from semantics_model import Config, Fault
 
-MODES = ["sync", "async", "thread", "process", "auto"] + (["dask"] if os.environ.get("GEARSHIFT_SEMANTICS_DASK") else [])
+MODES = ["sync", "async", "thread", "process", "auto"] + (
+    ["dask"] if os.environ.get("GEARSHIFT_SEMANTICS_DASK") else []
+)
 FN_FAULTS = (sm.RAISE, sm.HANG, sm.CRASH)
 ALL_KINDS = FN_FAULTS + sm.BASE_KINDS + sm.PICKLE_KINDS
 
@@ -128,7 +130,9 @@ def exercise(cfg: Config, folder: Path, labels: tuple[str, ...] | None) -> None:
     note(f"executions: {sorted((r.index, r.attempt) for r in runs)[:40]}")
     wanted = [p for p in problems if labels is None or any(p.startswith(label) for label in labels)]
     if wanted:
-        repro = f"repro: cd tests && PYTHONPATH=../src python -c 'from semantics_model import *; print(replay({cfg!r}))'"
+        repro = (
+            f"repro: cd tests && PYTHONPATH=../src python -c 'from semantics_model import *; print(replay({cfg!r}))'"
+        )
         raise violation(wanted[0])("\n".join([*wanted, repro]))
 
 
