@@ -105,9 +105,10 @@ class Item:
     kind: str | None = None
     times: int = 0
     parent: int = PARENT_PID
+    pause: float = ITEM_SECONDS
 
     def __reduce__(self) -> Any:
-        fields = (self.index, self.log, self.kind, self.times, self.parent)
+        fields = (self.index, self.log, self.kind, self.times, self.parent, self.pause)
         if self.kind == ITEM_UNPICKLABLE:
             raise TypeError(f"item {self.index} cannot be pickled (fault injected)")
         if self.kind == ITEM_UNPICKLE_RAISES:
@@ -205,8 +206,8 @@ def work(item: Item, bias: int = 0) -> Any:
     try:
         if item.kind == HANG and attempt < item.times:
             time.sleep(HANG_SECONDS)
-        else:
-            time.sleep(ITEM_SECONDS)
+        elif item.pause:
+            time.sleep(item.pause)
         return _fault(item, attempt)
     finally:
         _end(item)
@@ -216,7 +217,7 @@ async def awork(item: Item, bias: int = 0) -> Any:
     """The coroutine function: the same, awaiting instead of sleeping."""
     attempt = _begin(item)
     try:
-        await asyncio.sleep(HANG_SECONDS if item.kind == HANG and attempt < item.times else ITEM_SECONDS)
+        await asyncio.sleep(HANG_SECONDS if item.kind == HANG and attempt < item.times else item.pause)
         return _fault(item, attempt)
     finally:
         _end(item)
@@ -255,6 +256,7 @@ class Config:
     input_fault: int | None = None  # the input raises InputError instead of yielding item p
     consumer: str = "drain"
     stop_after: int = 0  # break / close after this many results
+    pause: float = ITEM_SECONDS  # how long each item works (0: trivial items, big automatic chunks)
 
     def __repr__(self) -> str:
         fields = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
@@ -282,7 +284,7 @@ class Config:
         out = []
         for i in range(self.n):
             f = self.fault_of(i)
-            out.append(Item(i, log, f.kind, f.times) if f else Item(i, log))
+            out.append(Item(i, log, f.kind, f.times, pause=self.pause) if f else Item(i, log, pause=self.pause))
         return out
 
 
@@ -731,3 +733,8 @@ def replay(cfg: Config, folder: str | None = None) -> list[str]:
     problems = violations(cfg, obs, runs)
     c6 = concurrency_violation(cfg, runs)
     return problems + ([c6] if c6 else [])
+
+
+def imap_for(fn: Any, items: Iterator[Any], mode: str, workers: int, chunksize: int | None) -> Iterator[Any]:
+    """``gearshift.imap`` with the harness's options (for the consumer state machine)."""
+    return gearshift.imap(fn, items, mode=mode, workers=workers, chunksize=chunksize)

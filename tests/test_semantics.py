@@ -69,7 +69,8 @@ def configs(
     is_async = draw(st.booleans())
     n = draw(st.integers(min_n, 40))
     workers = draw(st.sampled_from([1, 2, 3]))
-    chunksize = draw(st.sampled_from([None, 1, 3]))
+    chunksize = draw(st.sampled_from([None, 1, 3, 16]))
+    pause = draw(st.sampled_from([sm.ITEM_SECONDS, 0.0]))
     # Executor.map: the standard library's signature (errors raise, in order, no per-item timeout)
     err = "raise" if executor else draw(st.sampled_from(errors))
     ordered = True if executor else draw(st.booleans())
@@ -95,7 +96,7 @@ def configs(
     return Config(
         mode=mode, entry=entry, is_async=is_async, n=n, errors=err, ordered=ordered, chunksize=chunksize,
         workers=workers, timeout=timeout, retries=retries, faults=tuple(faults), input_fault=where,
-        consumer=consumer, stop_after=stop_after,
+        consumer=consumer, stop_after=stop_after, pause=pause,
     )  # fmt: skip
 
 
@@ -139,14 +140,14 @@ def exercise(cfg: Config, folder: Path, labels: tuple[str, ...] | None) -> None:
 # -- one test per invariant -----------------------------------------------------------------------------
 
 
-@settings(max_examples=budget(40))
+@settings(max_examples=budget(80))
 @given(cfg=configs(kinds=(), input_fault=False))
 def test_c1_c4_results_equal_builtin_map(cfg: Config, logs: Path) -> None:
     """C1, C4: no faults: the builtin map's results (same order, or same multiset), none twice."""
     exercise(cfg, logs, ("C1", "C4", "NEVER-HANG", "CLOSE"))
 
 
-@settings(max_examples=budget(30))
+@settings(max_examples=budget(60))
 @given(cfg=configs(kinds=FN_FAULTS, errors=("raise",), min_faults=1, input_fault=False, min_n=1))
 def test_c2_errors_raise_prefix_then_the_error(cfg: Config, logs: Path) -> None:
     """C2: errors="raise": exactly the results before the first failing item, then its own error."""
@@ -192,7 +193,7 @@ def test_c11_pickle_faults_fail_their_item_alone(cfg: Config, logs: Path) -> Non
     exercise(cfg, logs, ("C11", "C10/C11", "C1", "C3", "C4", "NEVER-HANG"))
 
 
-@settings(max_examples=budget(40))
+@settings(max_examples=budget(100))
 @given(cfg=configs())
 def test_matrix_every_invariant(cfg: Config, logs: Path) -> None:
     """Everything drawn at once: each broken invariant is reported (and shrunk) on its own."""
