@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import sys
 import threading
 import time
@@ -119,6 +120,15 @@ class Item:
             return (_crash_unpickling, (f"item {self.index}", self.parent))
         return (Item, fields)
 
+    @property
+    def name(self) -> str:
+        """``item I of run R``: what its faults say, so an exception from another run shows."""
+        return f"item {self.index} of run {run_id(self.log)}"
+
+
+def run_id(log: str) -> str:
+    return os.path.basename(log)[:8]
+
 
 class Result(int):
     """A result equal to its int value whose pickling misbehaves as ``kind`` says."""
@@ -184,13 +194,13 @@ def _fault(item: Item, attempt: int) -> Any:
     kind = item.kind
     if kind in BASE_KINDS and attempt == 0:
         if kind == KEYBOARD:
-            raise KeyboardInterrupt(f"item {item.index}")
+            raise KeyboardInterrupt(item.name)
         if kind == SYSEXIT:
-            raise SystemExit(f"item {item.index}")
-        raise CustomBase(f"item {item.index}")
+            raise SystemExit(item.name)
+        raise CustomBase(item.name)
     if attempt < item.times:
         if kind == RAISE:
-            raise FaultError(f"item {item.index} attempt {attempt}")
+            raise FaultError(f"{item.name} attempt {attempt}")
         if kind == CRASH:
             if os.getpid() == item.parent:
                 raise FaultError(f"item {item.index} would have crashed the caller's process")
@@ -336,6 +346,7 @@ class Observed:
     stopped_by_consumer: bool  # the consumer left after stop_after results
     partial: list[Any] | None  # exc.partial_results, when present
     seconds: float
+    run: str  # the run's id, in its faults' messages
 
 
 class Hung(Exception):
@@ -430,7 +441,7 @@ def run(cfg: Config, log: str, deadline: float = DEADLINE) -> Observed:
             t.start()
             t.join(5)
     partial = getattr(exc, "partial_results", None) if exc is not None else None
-    return Observed(out, exc, stopped, None if partial is None else list(partial), seconds)
+    return Observed(out, exc, stopped, None if partial is None else list(partial), seconds, run_id(log))
 
 
 def _zeros() -> Iterator[int]:
@@ -509,19 +520,19 @@ class Expect:
     runs_exact: int | None  # ... and exactly this many when its outcome was delivered (None: a range)
     label: str  # the invariant a wrong outcome breaks
 
-    def accepts(self, exc: BaseException, cfg: Config) -> bool:
+    def accepts(self, exc: BaseException, cfg: Config, rid: str) -> bool:
         """Is ``exc`` this item's own exception?"""
         f = cfg.fault_of(self.index)
         if f is None:
             return False
         if f.kind == RAISE:
-            return type(exc) is FaultError and str(exc).startswith(f"item {self.index} ")
+            return type(exc) is FaultError and str(exc).startswith(f"item {self.index} of run {rid} ")
         if f.kind == HANG:
             return isinstance(exc, TaskTimeout) and exc.index == self.index
         if f.kind == CRASH:
             return isinstance(exc, WorkerCrashed) and exc.index == self.index
         if f.kind in BASE_KINDS:
-            return type(exc).__name__ == f.kind and str(exc) == f"item {self.index}"
+            return type(exc).__name__ == f.kind and str(exc) == f"item {self.index} of run {rid}"
         # a pickle step: a clear gearshift error (C11); it may not know the index
         index = getattr(exc, "index", None)
         return isinstance(exc, GearshiftError) and index in (None, self.index)
@@ -554,7 +565,7 @@ def check(cfg: Config, obs: Observed, runs: list[Execution]) -> None:
     """Raise :class:`Violation` for the first broken invariant (C1-C4, C6, C9-C11)."""
     problems = violations(cfg, obs, runs)
     if problems:
-        raise Violation("\n".join(problems))
+        raise Violation("\n".join(shorten(problems)))
 
 
 def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]:
@@ -565,7 +576,12 @@ def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]:
     for r in runs:
         counts[r.index] = counts.get(r.index, 0) + 1
     exc = obs.exc
+    rid = obs.run
     map_like = cfg.entry not in ITERATOR_ENTRIES
+    for e in [exc, *(r.exception for r in [*obs.delivered, *(obs.partial or [])] if isinstance(r, Failure))]:
+        other = re.search(r"of run (\w+)", str(e)) if e is not None else None
+        if other and other.group(1) != rid:
+            out.append(f"LEAK: {_describe(e)} was raised by fn in an earlier run ({other.group(1)}), not this one")
 
     if isinstance(exc, Hung):
         return [f"NEVER-HANG: {exc} (delivered {len(obs.delivered)} results)"]
@@ -600,7 +616,7 @@ def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]:
             e = exps[idx]
             if e.outcome not in (FAIL, MAYBE):
                 out.append(f"{e.label}: {where}, but item {idx} must succeed")
-            elif not e.accepts(r.exception, cfg):
+            elif not e.accepts(r.exception, cfg, rid):
                 out.append(f"{e.label}: {where} is not item {idx}'s own failure ({cfg.fault_of(idx)!r})")
             ran = counts.get(idx, 0)
             if e.runs_exact == 0:  # never ran: 0 or 1 accepted (the contract's "how many times it ran")
@@ -673,7 +689,7 @@ def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]:
         return out
 
     if not isinstance(exc, Exception):  # a BaseException: C10 (from fn) or a leak (C11)
-        owners = [i for i in stops if exps[i].accepts(exc, cfg)]
+        owners = [i for i in stops if exps[i].accepts(exc, cfg, rid)]
         if not owners:
             out.append(f"C10/C11: {_describe(exc)} reached the caller, raised by no item's function")
         elif obs.partial is None:
@@ -685,7 +701,7 @@ def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]:
     if cfg.errors == "return":
         out.append(f"C2: errors='return' but the caller got {name}: {exc}")
         return out
-    owners = [i for i in range(n_eff) if exps[i].outcome in (FAIL, MAYBE, STOP) and exps[i].accepts(exc, cfg)]
+    owners = [i for i in range(n_eff) if exps[i].outcome in (FAIL, MAYBE, STOP) and exps[i].accepts(exc, cfg, rid)]
     if not owners:
         out.append(f"C2: the caller got {_describe(exc)}, which is no failing item's error "
                    f"(failing: {[cfg.fault_of(i) for i in fails + stops]})")  # fmt: skip
@@ -721,6 +737,11 @@ def concurrency_violation(cfg: Config, runs: list[Execution]) -> str | None:
             f"C6: {most} executions ran at once (cap {cap}, {cfg.mode}, {'async def' if cfg.is_async else 'plain'} fn)"
         )
     return None
+
+
+def shorten(problems: list[str], most: int = 6) -> list[str]:
+    """The first few problems (one defect often breaks many slots)."""
+    return problems[:most] + ([f"... and {len(problems) - most} more"] if len(problems) > most else [])
 
 
 def replay(cfg: Config, folder: str | None = None) -> list[str]:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given, note, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import semantics_model as sm
@@ -126,15 +126,17 @@ def exercise(cfg: Config, folder: Path, labels: tuple[str, ...] | None) -> None:
     c6 = sm.concurrency_violation(cfg, runs)
     if c6 and not isinstance(obs.exc, sm.Hung):
         problems.append(c6)
-    note(f"caller saw: {len(obs.delivered)} results {obs.delivered[:12]!r}, exception {obs.exc!r}, "
-         f"partial_results {obs.partial!r}, {obs.seconds:.2f} s")  # fmt: skip
-    note(f"executions: {sorted((r.index, r.attempt) for r in runs)[:40]}")
+    saw = (
+        f"caller saw: {len(obs.delivered)} results {obs.delivered[:12]!r}, exception {obs.exc!r}, "
+        f"partial_results {obs.partial!r}, {obs.seconds:.2f} s; "
+        f"executions (item, attempt): {sorted((r.index, r.attempt) for r in runs)[:30]}"
+    )
     wanted = [p for p in problems if labels is None or any(p.startswith(label) for label in labels)]
     if wanted:
         repro = (
             f"repro: cd tests && PYTHONPATH=../src python -c 'from semantics_model import *; print(replay({cfg!r}))'"
         )
-        raise violation(wanted[0])("\n".join([*wanted, repro]))
+        raise violation(wanted[0])("\n".join([*sm.shorten(wanted), saw, repro]))
 
 
 # -- one test per invariant -----------------------------------------------------------------------------
@@ -197,4 +199,27 @@ def test_c11_pickle_faults_fail_their_item_alone(cfg: Config, logs: Path) -> Non
 @given(cfg=configs())
 def test_matrix_every_invariant(cfg: Config, logs: Path) -> None:
     """Everything drawn at once: each broken invariant is reported (and shrunk) on its own."""
+    exercise(cfg, logs, None)
+
+
+# -- issue 17's defects, as fixed configurations (they fail on aa9af81) ---------------------------------
+
+KNOWN = {
+    "1-imap-raise-thread-yields-None": Config(mode="thread", entry="imap", is_async=False, n=40, faults=(Fault(5, sm.RAISE),), pause=0.0),
+    "1-imap-raise-process-yields-later-values": Config(mode="process", entry="imap", is_async=False, n=40, faults=(Fault(5, sm.RAISE),), pause=0.0),
+    "4-crash-without-timeout-reruns": Config(mode="process", entry="map", is_async=False, n=8, errors="return", faults=(Fault(3, sm.CRASH),)),
+    "4-crash-exceeds-retries": Config(mode="process", entry="map", is_async=False, n=8, errors="return", retries=1, faults=(Fault(3, sm.CRASH, 2),)),
+    "5-input-error-loses-results-thread": Config(mode="thread", entry="map", is_async=False, n=10, input_fault=5),
+    "5-input-error-failure-for-missing-item-sync": Config(mode="sync", entry="map", is_async=False, n=10, errors="return", input_fault=5),
+    "6-sync-runs-coroutines-at-once": Config(mode="sync", entry="map", is_async=True, n=20, workers=1),
+    "6-thread-workers-1-runs-coroutines-at-once": Config(mode="thread", entry="map", is_async=True, n=20, workers=1),
+    "9-result-unpickling-exits": Config(mode="process", entry="map", is_async=False, n=8, errors="return", faults=(Fault(3, sm.RESULT_UNPICKLE_EXITS),)),
+    "9-item-unpickling-exits": Config(mode="process", entry="map", is_async=False, n=8, errors="return", faults=(Fault(3, sm.ITEM_UNPICKLE_EXITS),)),
+    "9-keyboardinterrupt-in-worker": Config(mode="process", entry="map", is_async=False, n=8, errors="return", faults=(Fault(3, sm.KEYBOARD),)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("cfg", list(KNOWN.values()), ids=list(KNOWN))
+def test_issue17_defect(cfg: Config, logs: Path) -> None:
+    """Each of issue 17's defects that the harness's oracle covers, as one fixed configuration."""
     exercise(cfg, logs, None)
