@@ -23,6 +23,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 import semantics_model as sm
+import semantics_oracle as so
 from test_semantics import configs
 
 
@@ -58,8 +59,8 @@ def main(argv: list[str]) -> None:
         log = str(folder / f"{uuid.uuid4().hex}.log")
         obs = sm.run(cfg, log)
         runs = sm.read_log(log)
-        problems = sm.violations(cfg, obs, runs)
-        c6 = sm.concurrency_violation(cfg, runs)
+        problems = so.violations(cfg, obs, runs)
+        c6 = so.concurrency_violation(cfg, runs)
         if c6 and not isinstance(obs.exc, sm.Hung):
             problems.append(c6)
         for p in problems:

@@ -26,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import semantics_model as sm
+import semantics_oracle as so
 from semantics_model import Config, Fault
 
 MODES = ["sync", "async", "thread", "process", "auto"] + (
@@ -122,8 +123,8 @@ def exercise(cfg: Config, folder: Path, labels: tuple[str, ...] | None) -> None:
     log = str(folder / f"{uuid.uuid4().hex}.log")
     obs = sm.run(cfg, log)
     runs = sm.read_log(log)
-    problems = sm.violations(cfg, obs, runs)
-    c6 = sm.concurrency_violation(cfg, runs)
+    problems = so.violations(cfg, obs, runs)
+    c6 = so.concurrency_violation(cfg, runs)
     if c6 and not isinstance(obs.exc, sm.Hung):
         problems.append(c6)
     saw = (
@@ -134,9 +135,9 @@ def exercise(cfg: Config, folder: Path, labels: tuple[str, ...] | None) -> None:
     wanted = [p for p in problems if labels is None or any(p.startswith(label) for label in labels)]
     if wanted:
         repro = (
-            f"repro: cd tests && PYTHONPATH=../src python -c 'from semantics_model import *; print(replay({cfg!r}))'"
+            f"repro: cd tests && PYTHONPATH=../src python -c 'from semantics_oracle import *; print(replay({cfg!r}))'"
         )
-        raise violation(wanted[0])("\n".join([*sm.shorten(wanted), saw, repro]))
+        raise violation(wanted[0])("\n".join([*so.shorten(wanted), saw, repro]))
 
 
 # -- one test per invariant -----------------------------------------------------------------------------
