@@ -386,8 +386,41 @@ def _options(cfg: Config) -> dict[str, Any]:
 DEADLINE = 15.0
 
 
-def run(cfg: Config, log: str, deadline: float = DEADLINE) -> Observed:
-    """Run ``cfg`` for real, writing executions to ``log``; what the caller saw."""
+def _may_poison(exc: BaseException | None, cfg: Config) -> bool:
+    """Can this run have left its warm pools unusable for the next one?
+
+    A hung run, a broken process pool and a BaseException from fn did so on aa9af81 (a dead loop
+    thread, a pool broken for good, coroutines left pending that raise in the next run: see
+    tests/test_semantics_found.py, which proves those without this reset).
+    """
+    if any(f.kind in BASE_KINDS for f in cfg.faults):
+        return True
+    return exc is not None and (
+        isinstance(exc, Hung) or type(exc).__name__ == "BrokenProcessPool" or not isinstance(exc, Exception)
+    )
+
+
+def reset_pools() -> None:
+    """Fresh shared pools and executors for what runs next (a wedged pool may not stop: do not wait long)."""
+    import gc
+
+    from gearshift._pools import shutdown_shared
+
+    for stop in (shutdown_executors, shutdown_shared):
+        t = threading.Thread(target=stop, daemon=True)
+        t.start()
+        t.join(5)
+    # Coroutines a run left pending are finalized now, not in the middle of whatever runs next
+    # (on aa9af81 one finalized inside pytest's ast.parse made it fail with a SystemError).
+    gc.collect()
+
+
+def run(cfg: Config, log: str, deadline: float = DEADLINE, isolate: bool = True) -> Observed:
+    """Run ``cfg`` for real, writing executions to ``log``; what the caller saw.
+
+    ``isolate``: when the run may have broken its warm pools, replace them, so each example
+    stands alone (hypothesis needs that to shrink; the damage itself is tested on its own).
+    """
     import signal
 
     items = cfg.items(log)
@@ -397,8 +430,11 @@ def run(cfg: Config, log: str, deadline: float = DEADLINE) -> Observed:
     stopped = False
     exc: BaseException | None = None
 
+    hung: list[Hung] = []
+
     def alarm(signum: int, frame: Any) -> None:
-        raise Hung(f"the run did not end within {deadline} s")
+        hung.append(Hung(f"the run did not end within {deadline} s"))
+        raise hung[0]
 
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, deadline)
@@ -431,13 +467,11 @@ def run(cfg: Config, log: str, deadline: float = DEADLINE) -> Observed:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     seconds = time.monotonic() - t0
-    if isinstance(exc, Hung):  # its pools may be wedged: later examples start from fresh ones
-        from gearshift._pools import shutdown_shared
-
-        for stop in (shutdown_executors, shutdown_shared):  # a wedged pool may not stop: do not wait long
-            t = threading.Thread(target=stop, daemon=True)
-            t.start()
-            t.join(5)
+    if hung and exc is not hung[0]:  # gearshift turned the interruption into something else
+        hung[0].__context__ = exc
+        exc = hung[0]
+    if isolate and _may_poison(exc, cfg):
+        reset_pools()
     partial = getattr(exc, "partial_results", None) if exc is not None else None
     return Observed(out, exc, stopped, None if partial is None else list(partial), seconds, run_id(log))
 

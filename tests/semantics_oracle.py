@@ -275,13 +275,13 @@ def shorten(problems: list[str], most: int = 6) -> list[str]:
     return problems[:most] + ([f"... and {len(problems) - most} more"] if len(problems) > most else [])
 
 
-def replay(cfg: Config, folder: str | None = None) -> list[str]:
+def replay(cfg: Config, folder: str | None = None, isolate: bool = True, deadline: float | None = None) -> list[str]:
     """Run ``cfg`` once more and return its violations (for a repro printed by the harness)."""
     import tempfile
     import uuid
 
     log = os.path.join(folder or tempfile.mkdtemp(prefix="gearshift-semantics-"), f"{uuid.uuid4().hex}.log")
-    obs = run(cfg, log)
+    obs = run(cfg, log, isolate=isolate) if deadline is None else run(cfg, log, deadline, isolate=isolate)
     runs = read_log(log)
     problems = violations(cfg, obs, runs)
     c6 = concurrency_violation(cfg, runs)
