@@ -44,6 +44,10 @@ ALL_KINDS = FN_FAULTS + sm.BASE_KINDS + sm.PICKLE_KINDS
 DEEP_FACTOR = 25
 
 
+#: pytest-timeout per test: the ci budget takes a few minutes in all; deep runs take their time
+TEST_SECONDS = 1800 if os.environ.get("GEARSHIFT_HYPOTHESIS_PROFILE", "ci") == "ci" else 6 * 3600
+
+
 def budget(n: int) -> int:
     return n * DEEP_FACTOR if _profile() == "deep" else n
 
@@ -148,21 +152,24 @@ def exercise(cfg: Config, folder: Path, labels: tuple[str, ...] | None) -> None:
 # -- one test per invariant -----------------------------------------------------------------------------
 
 
-@settings(max_examples=budget(80))
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(300))
 @given(cfg=configs(kinds=(), input_fault=False))
 def test_c1_c4_results_equal_builtin_map(cfg: Config, logs: Path) -> None:
     """C1, C4: no faults: the builtin map's results (same order, or same multiset), none twice."""
     exercise(cfg, logs, ("C1", "C4", "NEVER-HANG", "CLOSE"))
 
 
-@settings(max_examples=budget(60))
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(120))
 @given(cfg=configs(kinds=FN_FAULTS, errors=("raise",), min_faults=1, input_fault=False, min_n=1))
 def test_c2_errors_raise_prefix_then_the_error(cfg: Config, logs: Path) -> None:
     """C2: errors="raise": exactly the results before the first failing item, then its own error."""
     exercise(cfg, logs, ("C1", "C2", "C4", "NEVER-HANG"))
 
 
-@settings(max_examples=budget(30))
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(150))
 @given(cfg=configs(entries=("map", "imap", "starmap", "amap", "aimap"), kinds=FN_FAULTS, errors=("return",),
                    min_faults=1, input_fault=False, consumers=("drain",), min_n=1))  # fmt: skip
 def test_c3_runs_at_most_1_plus_retries(cfg: Config, logs: Path) -> None:
@@ -170,21 +177,24 @@ def test_c3_runs_at_most_1_plus_retries(cfg: Config, logs: Path) -> None:
     exercise(cfg, logs, ("C3", "NEVER-HANG"))
 
 
-@settings(max_examples=budget(30))
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(150))
 @given(cfg=configs(kinds=(), input_fault=False, consumers=("drain",), min_n=8))
 def test_c6_workers_caps_concurrency(cfg: Config, logs: Path) -> None:
     """C6: never more than ``workers`` executions at once, plain or async fn; sync: one at a time."""
     exercise(cfg, logs, ("C6",))
 
 
-@settings(max_examples=budget(30))
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(200))
 @given(cfg=configs(kinds=(sm.RAISE,), max_faults=1, input_fault=True))
 def test_c9_input_that_raises_keeps_results(cfg: Config, logs: Path) -> None:
     """C9: the items read before the input broke are run and delivered, then the input's own error."""
     exercise(cfg, logs, ("C9", "NEVER-HANG"))
 
 
-@settings(max_examples=budget(25))
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(100))
 @given(cfg=configs(kinds=sm.BASE_KINDS, min_faults=1, max_faults=1, input_fault=False, min_n=1))
 def test_c10_base_exception_stops_the_run(cfg: Config, logs: Path) -> None:
     """C10: a BaseException from fn: never retried, never a Failure; the caller gets it with partial_results."""
@@ -194,14 +204,16 @@ def test_c10_base_exception_stops_the_run(cfg: Config, logs: Path) -> None:
 CROSSING = ("process", "auto")
 
 
-@settings(max_examples=budget(30))
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(150))
 @given(cfg=configs(modes=CROSSING, kinds=sm.PICKLE_KINDS, min_faults=1, input_fault=False, min_n=1))
 def test_c11_pickle_faults_fail_their_item_alone(cfg: Config, logs: Path) -> None:
     """C11: a fault at any of the four pickle steps fails that item alone, with a gearshift error."""
     exercise(cfg, logs, ("C11", "C10/C11", "C1", "C3", "C4", "NEVER-HANG"))
 
 
-@settings(max_examples=budget(100))
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(300))
 @given(cfg=configs())
 def test_matrix_every_invariant(cfg: Config, logs: Path) -> None:
     """Everything drawn at once: each broken invariant is reported (and shrunk) on its own."""

@@ -133,7 +133,7 @@ class LazyConsumer(RuleBasedStateMachine):
 
 
 LazyConsumer.TestCase.settings = settings(
-    settings.default, max_examples=60 if os.environ.get("GEARSHIFT_HYPOTHESIS_PROFILE", "ci") == "ci" else 1500,
+    settings.default, max_examples=150 if os.environ.get("GEARSHIFT_HYPOTHESIS_PROFILE", "ci") == "ci" else 3000,
     stateful_step_count=12,
 )  # fmt: skip
-test_c1_c2_c4_lazy_consumer_steps = LazyConsumer.TestCase
+test_c1_c2_c4_lazy_consumer_steps = pytest.mark.timeout(1800)(LazyConsumer.TestCase)
