@@ -121,3 +121,26 @@ def test_c6_async_mode_chunksize_does_not_lift_the_cap(entry: str) -> None:
     """async mode: an explicit chunksize above workers ran chunksize coroutines at once."""
     mode = "Executor(async)" if entry == "Executor.map" else "async"
     _clean(so.replay(Config(mode=mode, entry=entry, is_async=True, n=12, chunksize=3, workers=1)))
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("entry", ["imap", "Executor.map"])
+def test_c2_an_unpicklable_item_keeps_the_order(entry: str) -> None:
+    """process: an item the parent cannot pickle: the next item's result was handed out in its
+    slot, then the UnpicklableError was raised."""
+    mode = "Executor(process)" if entry == "Executor.map" else "process"
+    _clean(
+        so.replay(
+            Config(mode=mode, entry=entry, is_async=False, n=5, workers=1, faults=(Fault(2, sm.ITEM_UNPICKLABLE),))
+        )
+    )
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("errors", ["raise", "return"])
+def test_c11_item_unpickling_error_is_a_gearshift_error(errors: str) -> None:
+    """process: an item whose unpickling raised in the worker failed with the unpickler's own
+    ValueError, as if fn had raised it, not a gearshift error naming the step."""
+    cfg = Config(mode="process", entry="map", is_async=False, n=5, workers=1, errors=errors,
+                 faults=(Fault(2, sm.ITEM_UNPICKLE_RAISES),))  # fmt: skip
+    _clean(so.replay(cfg))
