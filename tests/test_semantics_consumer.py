@@ -12,6 +12,7 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,6 +29,14 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptio
 
 
 _FOLDER = tempfile.mkdtemp(prefix="gearshift-consumer-")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _executors_shut_down() -> Iterator[None]:
+    yield
+    sm.shutdown_executors()
+
+
 _END = object()
 
 
