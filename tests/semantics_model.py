@@ -2,9 +2,8 @@
 
 One *configuration* is a whole run: mode x entry point x function kind x options x a fault plan x
 an input fault x a consumer.  :func:`run` executes it for real (real threads, real worker
-processes) and :func:`check` compares what the caller saw with what the builtin ``map`` and the
-contract (docs/semantics.md, C1-C4, C6, C9-C11) say it must see.  A violation raises
-:class:`Violation` whose message starts with the invariant's number.
+processes); ``semantics_oracle`` compares what the caller saw with what the builtin ``map`` and
+the contract (docs/semantics.md, C1-C4, C6, C9-C11) say it must see.
 
 Every execution of the user function appends a line to a log file opened with ``O_APPEND``
 (``S index attempt pid t`` at the start, ``E index pid t`` at the end), so executions are counted

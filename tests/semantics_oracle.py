@@ -28,7 +28,6 @@ from semantics_model import (
     Hung,
     InputError,
     Observed,
-    Violation,
     index_of,
     max_overlap,
     read_log,
@@ -90,13 +89,6 @@ def expect(cfg: Config, i: int) -> Expect:
 
 def _describe(value: Any) -> str:
     return repr(value) if not isinstance(value, BaseException) else f"{type(value).__name__}({str(value)!r})"
-
-
-def check(cfg: Config, obs: Observed, runs: list[Execution]) -> None:
-    """Raise :class:`Violation` for the first broken invariant (C1-C4, C6, C9-C11)."""
-    problems = violations(cfg, obs, runs)
-    if problems:
-        raise Violation("\n".join(shorten(problems)))
 
 
 def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]:
