@@ -1,4 +1,4 @@
-"""The model behind the contract harness (tests/test_semantics.py): configurations, faults, the oracle.
+"""The model behind the contract harness (tests/test_semantics.py): configurations, faults, runs.
 
 One *configuration* is a whole run: mode x entry point x function kind x options x a fault plan x
 an input fault x a consumer.  :func:`run` executes it for real (real threads, real worker
