@@ -3,7 +3,7 @@
 Each test draws whole configurations (mode x entry point x plain/async fn x errors x ordered x
 chunksize x workers x timeout x retries x faults x an input fault x the consumer), runs them for
 real and checks what the caller saw against the builtin ``map`` (the oracle in
-``semantics_model``).  A test is named after the invariants it proves and fails only on those
+``semantics_oracle``; the runs in ``semantics_model``).  A test is named after the invariants it proves and fails only on those
 (``labels``), so one broken invariant does not hide another; ``test_matrix_every_invariant``
 draws everything at once and reports each broken invariant separately.
 
@@ -11,7 +11,9 @@ Profiles (tests/conftest.py): ``ci`` (default, derandomized, about 4 minutes on 
 ``deep`` (random, 30 minutes or more):
 ``GEARSHIFT_HYPOTHESIS_PROFILE=deep pytest tests/test_semantics.py -p no:cacheprovider
 --hypothesis-seed=N --hypothesis-show-statistics``.  Set ``GEARSHIFT_SEMANTICS_DASK=1`` to draw
-``mode="dask"`` too (slow).
+``mode="dask"`` too (slow).  Also part of the harness: the consumer state machine
+(test_semantics_consumer.py), the C5/C7 bounds (test_semantics_bounds.py) and the minimal
+repros of what the harness found (test_semantics_found.py).
 """
 
 from __future__ import annotations
