@@ -137,7 +137,7 @@ class Result(int):
         self.kind = kind
         return self
 
-    def __reduce__(self) -> Any:  # type: ignore[override]
+    def __reduce__(self) -> Any:
         if self.kind == RESULT_PICKLE_RAISES:
             raise ValueError(f"result {int(self)} cannot be pickled (fault injected)")
         if self.kind == RESULT_UNPICKLE_RAISES:
@@ -151,9 +151,10 @@ def value_of(index: int) -> int:
 
 
 def index_of(value: Any) -> int | None:
+    """The item whose result ``value`` is, or None (a None, a Failure, anything else)."""
     if type(value) not in (int, Result) or value < 1 or (value - 1) % 3:
         return None
-    return (value - 1) // 3
+    return (int(value) - 1) // 3
 
 
 # -- the function under test ----------------------------------------------------------------------

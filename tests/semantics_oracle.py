@@ -101,10 +101,10 @@ def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]:
     exc = obs.exc
     rid = obs.run
     map_like = cfg.entry not in ITERATOR_ENTRIES
-    for e in [exc, *(r.exception for r in [*obs.delivered, *(obs.partial or [])] if isinstance(r, Failure))]:
-        other = re.search(r"of run (\w+)", str(e)) if e is not None else None
+    for raised in [exc, *(r.exception for r in [*obs.delivered, *(obs.partial or [])] if isinstance(r, Failure))]:
+        other = re.search(r"of run (\w+)", str(raised)) if raised is not None else None
         if other and other.group(1) != rid:
-            out.append(f"LEAK: {_describe(e)} was raised by fn in an earlier run ({other.group(1)}), not this one")
+            out.append(f"LEAK: {_describe(raised)} was raised by fn in an earlier run ({other.group(1)}), not this one")
 
     if isinstance(exc, Hung):
         return [f"NEVER-HANG: {exc} (delivered {len(obs.delivered)} results)"]
