@@ -11,8 +11,20 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from gearshift._backends import BACKENDS
+
+# Hypothesis profiles for the contract harness (tests/test_semantics*.py, docs/semantics.md).
+# "ci": derandomized (the same examples every run), fits the CI budget; "deep": random, at
+# least 30 minutes: GEARSHIFT_HYPOTHESIS_PROFILE=deep pytest tests/test_semantics.py
+# -p no:cacheprovider --hypothesis-seed=N --hypothesis-show-statistics
+# (the harness scales each test's own example count by the profile: see semantics_model.budget).
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile("ci", derandomize=True, deadline=None, database=None, print_blob=True,
+                          suppress_health_check=_SLOW_OK)  # fmt: skip
+settings.register_profile("deep", deadline=None, database=None, print_blob=True, suppress_health_check=_SLOW_OK)
+settings.load_profile(os.environ.get("GEARSHIFT_HYPOTHESIS_PROFILE", "ci"))
 
 #: modes the contract suite runs against; GEARSHIFT_TEST_MODES narrows or extends it
 MODES = [m for m in os.environ.get("GEARSHIFT_TEST_MODES", ",".join(BACKENDS)).split(",") if m]

@@ -1,0 +1,245 @@
+"""The contract (docs/semantics.md), proved over the whole matrix with hypothesis.
+
+Each test draws whole configurations (mode x entry point x plain/async fn x errors x ordered x
+chunksize x workers x timeout x retries x faults x an input fault x the consumer), runs them for
+real and checks what the caller saw against the builtin ``map`` (the oracle in
+``semantics_oracle``; the runs in ``semantics_model``).  A test is named after the invariants it proves and fails only on those
+(``labels``), so one broken invariant does not hide another; ``test_matrix_every_invariant``
+draws everything at once and reports each broken invariant separately.
+
+Profiles (tests/conftest.py): ``ci`` (default, derandomized, about 4 minutes on 2 cores) and
+``deep`` (random, 30 minutes or more):
+``GEARSHIFT_HYPOTHESIS_PROFILE=deep pytest tests/test_semantics.py -p no:cacheprovider
+--hypothesis-seed=N --hypothesis-show-statistics``.  Set ``GEARSHIFT_SEMANTICS_DASK=1`` to draw
+``mode="dask"`` too (slow).  Also part of the harness: the consumer state machine
+(test_semantics_consumer.py), the C5/C7 bounds (test_semantics_bounds.py) and the minimal
+repros of what the harness found (test_semantics_found.py).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import semantics_model as sm
+import semantics_oracle as so
+from semantics_model import Config, Fault
+
+# The defects leave coroutines never awaited and tasks never retrieved: the assertions report the
+# defect itself; those warnings would only turn it into an error at a random later point.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+MODES = ["sync", "async", "thread", "process", "auto"] + (
+    ["dask"] if os.environ.get("GEARSHIFT_SEMANTICS_DASK") else []
+)
+FN_FAULTS = (sm.RAISE, sm.HANG, sm.CRASH)
+ALL_KINDS = FN_FAULTS + sm.BASE_KINDS + sm.PICKLE_KINDS
+
+#: examples per test in the ci profile; the deep profile runs DEEP_FACTOR times as many
+DEEP_FACTOR = 25
+
+
+#: pytest-timeout per test: the ci budget takes a few minutes in all; deep runs take their time
+TEST_SECONDS = 1800 if os.environ.get("GEARSHIFT_HYPOTHESIS_PROFILE", "ci") == "ci" else 6 * 3600
+
+
+def budget(n: int) -> int:
+    return n * DEEP_FACTOR if _profile() == "deep" else n
+
+
+def _profile() -> str:
+    return os.environ.get("GEARSHIFT_HYPOTHESIS_PROFILE", "ci")
+
+
+@st.composite
+def configs(
+    draw: st.DrawFn,
+    *,
+    entries: tuple[str, ...] = sm.ENTRY_POINTS,
+    modes: tuple[str, ...] | list[str] = tuple(MODES),
+    kinds: tuple[str, ...] = ALL_KINDS,
+    max_faults: int = 2,
+    min_faults: int = 0,
+    errors: tuple[str, ...] = ("raise", "return"),
+    input_fault: bool | None = None,  # None: drawn; True: always; False: never
+    consumers: tuple[str, ...] = sm.CONSUMERS,
+    min_n: int = 0,
+) -> Config:
+    entry = draw(st.sampled_from(entries))
+    executor = entry == "Executor.map"
+    if executor:
+        mode = draw(st.sampled_from([m for m in sm.EXECUTORS if sm.executor_mode(m) in modes]))
+    else:
+        mode = draw(st.sampled_from(list(modes)))
+    is_async = draw(st.booleans())
+    n = draw(st.integers(min_n, 40))
+    workers = draw(st.sampled_from([1, 2, 3]))
+    chunksize = draw(st.sampled_from([None, 1, 3, 16]))
+    pause = draw(st.sampled_from([sm.ITEM_SECONDS, 0.0]))
+    # Executor.map: the standard library's signature (errors raise, in order, no per-item timeout)
+    err = "raise" if executor else draw(st.sampled_from(errors))
+    ordered = True if executor else draw(st.booleans())
+    retries = 0 if executor else draw(st.integers(0, 2))
+    allowed = [k for k in kinds if k != sm.CRASH or mode in ("process", "Executor(process)", "ProcessPoolExecutor")]
+    if not executor and sm.HANG in allowed and draw(st.booleans()):
+        timeout: float | None = sm.HANG_TIMEOUT
+    else:
+        timeout = None
+        allowed = [k for k in allowed if k != sm.HANG]
+    faults: list[Fault] = []
+    if n and allowed:
+        count = draw(st.integers(min(min_faults, n), min(max_faults, n)))
+        indices = draw(st.lists(st.integers(0, n - 1), min_size=count, max_size=count, unique=True))
+        for i in sorted(indices):
+            kind = draw(st.sampled_from(allowed))
+            times = draw(st.integers(1, 3)) if kind in FN_FAULTS else 1
+            faults.append(Fault(i, kind, times))
+    broken = draw(st.booleans()) if input_fault is None else input_fault
+    where = draw(st.integers(0, n)) if broken else None
+    consumer = draw(st.sampled_from(consumers)) if entry in sm.ITERATOR_ENTRIES else "drain"
+    stop_after = draw(st.integers(1, max(1, n))) if consumer in ("break", "close") else 0
+    return Config(
+        mode=mode, entry=entry, is_async=is_async, n=n, errors=err, ordered=ordered, chunksize=chunksize,
+        workers=workers, timeout=timeout, retries=retries, faults=tuple(faults), input_fault=where,
+        consumer=consumer, stop_after=stop_after, pause=pause,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield tmp_path_factory.mktemp("semantics")
+    sm.shutdown_executors()
+
+
+_VIOLATIONS: dict[str, type[sm.Violation]] = {}
+
+
+def violation(label: str) -> type[sm.Violation]:
+    """One exception class per invariant, so hypothesis reports (and shrinks) each one apart."""
+    key = label.split(":")[0]
+    if key not in _VIOLATIONS:
+        _VIOLATIONS[key] = type(f"Violates_{key.replace('/', '_').replace('-', '_')}", (sm.Violation,), {})
+    return _VIOLATIONS[key]
+
+
+def exercise(cfg: Config, folder: Path, labels: tuple[str, ...] | None) -> None:
+    """Run ``cfg``, check it, raise the first violation whose label is in ``labels`` (None: any)."""
+    log = str(folder / f"{uuid.uuid4().hex}.log")
+    obs = sm.run(cfg, log)
+    runs = sm.read_log(log)
+    problems = so.violations(cfg, obs, runs)
+    c6 = so.concurrency_violation(cfg, runs)
+    if c6 and not isinstance(obs.exc, sm.Hung):
+        problems.append(c6)
+    saw = (
+        f"caller saw: {len(obs.delivered)} results {obs.delivered[:12]!r}, exception {obs.exc!r}, "
+        f"partial_results {obs.partial!r}, {obs.seconds:.2f} s; "
+        f"executions (item, attempt): {sorted((r.index, r.attempt) for r in runs)[:30]}"
+    )
+    wanted = [p for p in problems if labels is None or any(p.startswith(label) for label in labels)]
+    if wanted:
+        repro = (
+            f"repro: cd tests && PYTHONPATH=../src python -c 'from semantics_oracle import *; print(replay({cfg!r}))'"
+        )
+        raise violation(wanted[0])("\n".join([*so.shorten(wanted), saw, repro]))
+
+
+# -- one test per invariant -----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(300))
+@given(cfg=configs(kinds=(), input_fault=False))
+def test_c1_c4_results_equal_builtin_map(cfg: Config, logs: Path) -> None:
+    """C1, C4: no faults: the builtin map's results (same order, or same multiset), none twice."""
+    exercise(cfg, logs, ("C1", "C4", "NEVER-HANG", "CLOSE"))
+
+
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(120))
+@given(cfg=configs(kinds=FN_FAULTS, errors=("raise",), min_faults=1, input_fault=False, min_n=1))
+def test_c2_errors_raise_prefix_then_the_error(cfg: Config, logs: Path) -> None:
+    """C2: errors="raise": exactly the results before the first failing item, then its own error."""
+    exercise(cfg, logs, ("C1", "C2", "C4", "NEVER-HANG"))
+
+
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(150))
+@given(cfg=configs(entries=("map", "imap", "starmap", "amap", "aimap"), kinds=FN_FAULTS, errors=("return",),
+                   min_faults=1, input_fault=False, consumers=("drain",), min_n=1))  # fmt: skip
+def test_c3_runs_at_most_1_plus_retries(cfg: Config, logs: Path) -> None:
+    """C3: each item runs at most 1 + retries times, Failure.attempts says how many; siblings once."""
+    exercise(cfg, logs, ("C3", "NEVER-HANG"))
+
+
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(150))
+@given(cfg=configs(kinds=(), input_fault=False, consumers=("drain",), min_n=8))
+def test_c6_workers_caps_concurrency(cfg: Config, logs: Path) -> None:
+    """C6: never more than ``workers`` executions at once, plain or async fn; sync: one at a time."""
+    exercise(cfg, logs, ("C6",))
+
+
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(200))
+@given(cfg=configs(kinds=(sm.RAISE,), max_faults=1, input_fault=True))
+def test_c9_input_that_raises_keeps_results(cfg: Config, logs: Path) -> None:
+    """C9: the items read before the input broke are run and delivered, then the input's own error."""
+    exercise(cfg, logs, ("C9", "NEVER-HANG"))
+
+
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(100))
+@given(cfg=configs(kinds=sm.BASE_KINDS, min_faults=1, max_faults=1, input_fault=False, min_n=1))
+def test_c10_base_exception_stops_the_run(cfg: Config, logs: Path) -> None:
+    """C10: a BaseException from fn: never retried, never a Failure; the caller gets it with partial_results."""
+    exercise(cfg, logs, ("C10", "C3", "NEVER-HANG"))
+
+
+CROSSING = ("process", "auto")
+
+
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(150))
+@given(cfg=configs(modes=CROSSING, kinds=sm.PICKLE_KINDS, min_faults=1, input_fault=False, min_n=1))
+def test_c11_pickle_faults_fail_their_item_alone(cfg: Config, logs: Path) -> None:
+    """C11: a fault at any of the four pickle steps fails that item alone, with a gearshift error."""
+    exercise(cfg, logs, ("C11", "C10/C11", "C1", "C3", "C4", "NEVER-HANG"))
+
+
+@pytest.mark.timeout(TEST_SECONDS)
+@settings(max_examples=budget(300))
+@given(cfg=configs())
+def test_matrix_every_invariant(cfg: Config, logs: Path) -> None:
+    """Everything drawn at once: each broken invariant is reported (and shrunk) on its own."""
+    exercise(cfg, logs, None)
+
+
+# -- issue 17's defects, as fixed configurations (they fail on aa9af81) ---------------------------------
+
+KNOWN = {
+    "1-imap-raise-thread-yields-None": Config(mode="thread", entry="imap", is_async=False, n=40, faults=(Fault(5, sm.RAISE),), pause=0.0),
+    "1-imap-raise-process-yields-later-values": Config(mode="process", entry="imap", is_async=False, n=40, faults=(Fault(5, sm.RAISE),), pause=0.0),
+    "4-crash-without-timeout-reruns": Config(mode="process", entry="map", is_async=False, n=8, errors="return", faults=(Fault(3, sm.CRASH),)),
+    "4-crash-exceeds-retries": Config(mode="process", entry="map", is_async=False, n=8, errors="return", retries=1, faults=(Fault(3, sm.CRASH, 2),)),
+    "5-input-error-loses-results-thread": Config(mode="thread", entry="map", is_async=False, n=10, input_fault=5),
+    "5-input-error-failure-for-missing-item-sync": Config(mode="sync", entry="map", is_async=False, n=10, errors="return", input_fault=5),
+    "6-sync-runs-coroutines-at-once": Config(mode="sync", entry="map", is_async=True, n=20, workers=1),
+    "6-thread-workers-1-runs-coroutines-at-once": Config(mode="thread", entry="map", is_async=True, n=20, workers=1),
+    "9-result-unpickling-exits": Config(mode="process", entry="map", is_async=False, n=8, errors="return", faults=(Fault(3, sm.RESULT_UNPICKLE_EXITS),)),
+    "9-item-unpickling-exits": Config(mode="process", entry="map", is_async=False, n=8, errors="return", faults=(Fault(3, sm.ITEM_UNPICKLE_EXITS),)),
+    "9-keyboardinterrupt-in-worker": Config(mode="process", entry="map", is_async=False, n=8, errors="return", faults=(Fault(3, sm.KEYBOARD),)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("cfg", list(KNOWN.values()), ids=list(KNOWN))
+def test_issue17_defect(cfg: Config, logs: Path) -> None:
+    """Each of issue 17's defects that the harness's oracle covers, as one fixed configuration."""
+    exercise(cfg, logs, None)
