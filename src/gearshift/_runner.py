@@ -52,6 +52,9 @@ MAX_CHUNK = 65536
 GUIDED_SHARES = 4
 #: ... as long as that is at most this many seconds of work
 GUIDED_SECONDS = 0.25
+#: with a results observer (checkpoints, progress), the most work a chunk holds: the results of
+#: its first items reach the observer only when the whole chunk is back (see Chunker ``hold``)
+REPORT_SECONDS = 0.1
 #: chunk size for coroutine functions on thread/process workers: the items of a
 #: chunk run concurrently on the worker's own loop
 ASYNC_CHUNK_ON_WORKERS = 32
@@ -104,7 +107,12 @@ class Chunker:
     where small chunks keep the workers finishing together.
     """
 
-    def __init__(self, fixed: int | None, target: float, workers: int, length: int | None) -> None:
+    def __init__(
+        self, fixed: int | None, target: float, workers: int, length: int | None, hold: float | None = None
+    ) -> None:
+        #: at most this many seconds of work per chunk, and 1 item until one was measured (None: no bound):
+        #: someone watches results as they complete, and a chunk holds its finished items until it is back
+        self.hold = hold
         self.fixed = fixed
         self.target = target
         self.workers = workers
@@ -126,6 +134,8 @@ class Chunker:
         if self.fixed is not None:
             return self.fixed
         if self._per_item is None:
+            if self.hold is not None:
+                return 1  # the items may take long: no growing before one was measured
             size = self._ramp
             self._ramp = min(self._ramp * 2, self.cap)
             return min(size, self.cap)
@@ -137,6 +147,8 @@ class Chunker:
             # auto's measuring phase, which must look at its measurements often) has none.
             share = (self.length - taken) / (self.workers * GUIDED_SHARES)
             wanted = max(wanted, min(share, GUIDED_SECONDS / self._per_item))
+        if self.hold is not None:
+            wanted = min(wanted, self.hold / self._per_item)
         return max(1, min(self.cap, int(wanted), self._ramp))
 
     def observe(self, items: int, elapsed: float) -> None:
@@ -296,7 +308,8 @@ class Runner:
             self._cancel_all()
 
     def _new_chunker(self, workers: int, length: int | None) -> Chunker:
-        chunker = Chunker(self._chunksize, self.backend.target_chunk_seconds, workers, length)
+        hold = REPORT_SECONDS if self.on_results is not None else None
+        chunker = Chunker(self._chunksize, self.backend.target_chunk_seconds, workers, length, hold)
         if self._per_item_hint is not None:
             chunker.seed(self._per_item_hint)
         return chunker

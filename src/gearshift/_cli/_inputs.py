@@ -96,7 +96,7 @@ def _import_module(name: str, attr: str) -> Any:
         # sys.exit() at import time (a script's `if` guard forgotten): a usage error, not our exit status.
         raise UsageError(
             f"importing {name!r} failed: the module exited while being imported, with sys.exit({exc.code!r})"
-            f"{_where(exc)}; put the code that runs the script under `if __name__ == \"__main__\":`"
+            f'{_where(exc)}; put the code that runs the script under `if __name__ == "__main__":`'
         ) from None
     except Exception as exc:
         raise UsageError(f"importing {name!r} failed: {type(exc).__name__}: {exc}{_where(exc)}") from None
