@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -45,3 +46,39 @@ def test_every_item_is_reported_once_with_its_input_index(mode: str, ordered: bo
     assert all(seen[i] == i * i for i in range(n) if i != 300)
     plan = run.current_plan
     assert plan is not None and plan.mode in ("sync", "async", "thread", "process")
+
+
+def test_a_started_runner_reports_before_anyone_consumes_it() -> None:
+    """Auto starts runners whose results are handed out later (items started while it measures):
+    their finished items reach the observer as they finish, each once (issue 17, defect 8)."""
+    from gearshift._plan import Plan
+    from gearshift._pools import create_backend
+    from gearshift._runner import Runner
+
+    n = 64
+    seen: dict[int, Any] = {}
+    all_in = threading.Event()
+
+    def observe(start: int, outcomes: list[Any], nfailed: int) -> None:
+        for k, outcome in enumerate(outcomes):
+            assert start + k not in seen, f"index {start + k} reported twice"
+            seen[start + k] = outcome
+        if len(seen) == n:
+            all_in.set()
+
+    backend = create_backend("thread", 4)
+    try:
+        runner = Runner(backend, _square, make_options(mode="thread", workers=4), Plan("thread", 4, None, ()))
+        runner.on_results = observe
+        runner.window = n  # every item in flight at once: nothing waits for the consumer to refill
+        runner.start(iter(range(n)))
+        assert all_in.wait(timeout=30), f"only {len(seen)} of {n} items were reported before the consumer came"
+        results = [r for batch in runner.batches() for r in batch]
+    finally:
+        backend.shutdown(wait=True)
+    assert results == [i * i for i in range(n)]
+    assert seen == {i: i * i for i in range(n)}, "each item reported once, after consumption too"
+
+
+def _square(x: int) -> int:
+    return x * x

@@ -34,6 +34,7 @@ import math
 import operator
 import queue
 import random
+import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import CancelledError, Future
@@ -85,7 +86,9 @@ def backoff_delay(attempt: int) -> float:
 #: ``on_results(start, outcomes, failed)``: the items ``start, start + 1, ...`` reached
 #: their final outcome (a value, or a :class:`Failure` of which there are ``failed``).
 #: Called on the thread that consumes the results, as they complete, in any order
-#: (progress display, checkpoints).
+#: (progress display, checkpoints).  A runner that was started but whose results
+#: nobody consumes yet (auto's items started early) reports its clean chunks from
+#: the backend's thread as they come back, one call at a time.
 ResultsObserver = Callable[[int, list[Any], int], None]
 
 
@@ -175,11 +178,13 @@ class _Chunk:
 class _Sub:
     """One submission: ``length`` items of ``chunk`` from ``offset``."""
 
-    __slots__ = ("chunk", "future", "length", "offset")
+    __slots__ = ("chunk", "future", "length", "offset", "reported")
 
     def __init__(self, chunk: _Chunk, offset: int, length: int) -> None:
         self.chunk, self.offset, self.length = chunk, offset, length
         self.future: Future[Any] | None = None
+        #: on_results was told already (True), or raised this, when it came back (see Runner._back)
+        self.reported: bool | BaseException = False
 
 
 class Runner:
@@ -230,6 +235,8 @@ class Runner:
         self._exhausted = False
         self._error: tuple[int, BaseException] | None = None
         self.completed = 0  # items that reached a final outcome (value or Failure)
+        self._consuming = False  # batches() consumes the results: on_results is called from there
+        self._report_lock = threading.Lock()  # reports made before that, one at a time
         self.failed = 0
         chunksize = plan.chunksize
         if chunksize is None and is_async:
@@ -282,6 +289,8 @@ class Runner:
                 return
             self.start(items)
         source = self._source
+        with self._report_lock:
+            self._consuming = True  # from now on, results are reported here
         try:
             while True:
                 # Hand out first, then refill: an inline backend (sync) then runs
@@ -485,7 +494,26 @@ class Runner:
             return
         sub.future = future
         self._inflight.add(sub)
-        future.add_done_callback(lambda _f, sub=sub: self._done.put(sub))  # type: ignore[misc]
+        future.add_done_callback(lambda f, sub=sub: self._back(sub, f))  # type: ignore[misc]
+
+    def _back(self, sub: _Sub, future: Future[Any]) -> None:
+        """On the backend's thread: ``sub`` is back.  Reported at once while nobody consumes the results.
+
+        Auto starts runners whose results are handed out only later (items
+        started while it measures); a checkpoint must not wait for that.
+        """
+        if self.on_results is not None and not self._consuming:
+            with self._report_lock:
+                if not self._consuming and not future.cancelled() and future.exception() is None:
+                    result: ChunkResult = future.result()
+                    chunk = sub.chunk
+                    if not result.failures and len(result.outcomes) == sub.length == len(chunk.items):
+                        try:
+                            self.on_results(chunk.start, result.outcomes, 0)
+                            sub.reported = True
+                        except BaseException as exc:  # raised on the consuming thread (see _complete)
+                            sub.reported = exc
+        self._done.put(sub)
 
     def _wait(self) -> Any:
         """The next finished submission, or ``_TICK`` when a back-off or memory recheck is due."""
@@ -539,7 +567,9 @@ class Runner:
             self.completed += len(outcomes)
             if not self.options.ordered:
                 self._finished.extend(outcomes)
-            if self.on_results is not None:
+            if isinstance(sub.reported, BaseException):
+                raise sub.reported
+            if self.on_results is not None and not sub.reported:
                 self.on_results(chunk.start + offset, outcomes, 0)
             return
         for k, outcome in enumerate(outcomes):

@@ -96,6 +96,7 @@ class Checkpointer:
         self.stop_on_failure = stop_on_failure
         self.buffer: list[tuple[int, str]] = []
         self.failed = 0
+        self._calls = threading.Lock()  # one report at a time
         self._lock = threading.Lock()  # guards buffer, _error, _closed
         self._wake = threading.Condition(self._lock)
         self._committing = threading.Lock()  # one commit at a time; taken before _lock, never after
@@ -105,6 +106,10 @@ class Checkpointer:
         self._thread.start()
 
     def __call__(self, start: int, outcomes: list[Any], failed: int) -> None:
+        with self._calls:  # runners may report from their backend's threads (see ResultsObserver)
+            self._record(start, outcomes)
+
+    def _record(self, start: int, outcomes: list[Any]) -> None:
         pending = self.pending
         records: list[tuple[int, str]] = []
         for k, value in enumerate(outcomes):
