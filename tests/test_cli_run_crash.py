@@ -39,6 +39,12 @@ JOBS = textwrap.dedent(
 
     SECONDS = float(os.environ["GS_SECONDS"])
     FIRST = float(os.environ.get("GS_FIRST_SECONDS") or SECONDS)  # item 0 alone may take longer
+    HANG = int(os.environ.get("GS_HANG_FROM") or -1)  # items from this index on never finish
+
+    def _seconds(x):
+        if 0 <= HANG <= x:
+            return 600.0
+        return FIRST if x == 0 else SECONDS
 
     def _log(kind, x):
         fd = os.open(os.environ["GS_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -49,13 +55,13 @@ JOBS = textwrap.dedent(
 
     def work(x):
         _log("start", x)
-        time.sleep(FIRST if x == 0 else SECONDS)
+        time.sleep(_seconds(x))
         _log("end", x)
         return x * x
 
     async def awork(x):
         _log("start", x)
-        await asyncio.sleep(FIRST if x == 0 else SECONDS)
+        await asyncio.sleep(_seconds(x))
         _log("end", x)
         return x * x
     """
@@ -71,6 +77,8 @@ class Case:
     workers: int | None
     run_for: float  # seconds of finishing items before the kill
     first: float | None = None  # item 0's seconds, when it is slower than the others
+    hang_from: int | None = None  # items from this index on never finish: the run goes quiet
+    chunksize: int | None = None
 
 
 CASES = {
@@ -80,7 +88,14 @@ CASES = {
     "thread-64": Case("thread", "work", 0.25, 8000, 64, 1.8),  # waves of 64 items at once
     "process": Case("process", "work", 0.05, 3000, 2, 1.5),
     "auto": Case("auto", "work", 0.5, 5000, None, 3.0),  # the first items are measured, then threads
-    "auto-short": Case("auto", "work", 0.02, 20000, None, 2.0),
+    "auto-short": Case("auto", "work", 0.05, 60000, None, 1.5),
+    # The run goes quiet (every worker stuck on an item that never ends): what finished before must
+    # not wait for the next result to be committed.  Chunks of 1, so no finished item shares a chunk
+    # with a stuck one (a chunk reports when all of it is back).
+    "sync-quiet": Case("sync", "work", 0.01, 200, None, 1.0, hang_from=10),
+    "async-quiet": Case("async", "awork", 0.05, 500, 32, 1.0, hang_from=40),
+    "thread-quiet": Case("thread", "work", 0.05, 500, 16, 1.0, hang_from=30, chunksize=1),
+    "process-quiet": Case("process", "work", 0.05, 500, 2, 1.0, hang_from=6, chunksize=1),
     "auto-1s": Case("auto", "work", 1.0, 5000, None, 4.5),  # the report: 1,793 finished, 0 checkpointed
     # auto measures item 0 alone; the next ones start on threads meanwhile (the lookahead) and finish first
     "auto-slow-first": Case("auto", "work", 0.05, 20000, None, 2.5, first=4.0),
@@ -113,6 +128,8 @@ def _start(
             "--mode", case.mode]  # fmt: skip
     if case.workers is not None:
         args += ["--workers", str(case.workers)]
+    if case.chunksize is not None:
+        args += ["--chunksize", str(case.chunksize)]
     if store is not None:
         args += ["--store", store]
     if resume:
@@ -123,6 +140,7 @@ def _start(
         "GS_ATTEMPT": str(attempt),
         "GS_SECONDS": str(seconds),
         "GS_FIRST_SECONDS": str(case.first if case.first is not None and seconds else ""),
+        "GS_HANG_FROM": str(case.hang_from if case.hang_from is not None and seconds else ""),
     }
     # Its own process group: the kill takes the workers down with it, as a crash of the machine would.
     return subprocess.Popen(
@@ -148,10 +166,8 @@ def _kill_mid_run(work: Path, proc: subprocess.Popen[str], case: Case) -> float:
 def _check(work: Path, case: Case, done: set[int], killed_at: float) -> None:
     ends = {x: when for attempt, kind, x, when in _log(work) if attempt == 1 and kind == "end"}
     assert len(ends) < case.items, "killed mid-run"
-    missing = [killed_at - when for x, when in ends.items() if x not in done]
-    print(
-        f"\n{case.mode}: {len(ends)} finished, {len(done)} checkpointed, oldest missing {max(missing, default=0):.3f} s"
-    )
+    if case.hang_from is not None:
+        assert set(ends) == set(range(case.hang_from)), "every item before the stuck ones finished"
     lost = {x: killed_at - when for x, when in ends.items() if x not in done and when < killed_at - LAG}
     assert not lost, (
         f"{len(lost)} of {len(ends)} finished items are not checkpointed though they finished more than {LAG} s "

@@ -82,3 +82,36 @@ def test_a_started_runner_reports_before_anyone_consumes_it() -> None:
 
 def _square(x: int) -> int:
     return x * x
+
+
+def test_chunks_watched_by_an_observer_hold_little_work() -> None:
+    """A chunk reports when all of it is back: with an observer (a checkpoint) it holds at most about
+    REPORT_SECONDS (0.05 s) of work, and one item until one was measured (not 1, 2, 4, ... items of unknown cost)."""
+    from gearshift._plan import Plan
+    from gearshift._pools import create_backend
+    from gearshift._runner import Runner
+
+    sizes: list[int] = []
+    backend = create_backend("thread", 4)
+    try:
+        runner = Runner(
+            backend,
+            _nap,
+            make_options(mode="thread", workers=4),
+            Plan("thread", 4, None, ()),
+            observer=lambda items, elapsed, cpu, nbytes: sizes.append(items),
+            on_results=lambda start, outcomes, failed: None,
+        )
+        results = [r for batch in runner.batches(iter(range(200))) for r in batch]
+    finally:
+        backend.shutdown(wait=True)
+    assert results == list(range(200))
+    assert max(sizes) * NAP <= 0.1, f"chunks of {max(sizes)} items of {NAP} s: their first items wait for the last"
+
+
+NAP = 0.02
+
+
+def _nap(x: int) -> int:
+    time.sleep(NAP)
+    return x

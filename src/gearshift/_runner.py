@@ -55,7 +55,7 @@ GUIDED_SHARES = 4
 GUIDED_SECONDS = 0.25
 #: with a results observer (checkpoints, progress), the most work a chunk holds: the results of
 #: its first items reach the observer only when the whole chunk is back (see Chunker ``hold``)
-REPORT_SECONDS = 0.1
+REPORT_SECONDS = 0.05
 #: chunk size for coroutine functions on thread/process workers: the items of a
 #: chunk run concurrently on the worker's own loop
 ASYNC_CHUNK_ON_WORKERS = 32

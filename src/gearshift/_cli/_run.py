@@ -158,13 +158,14 @@ class Checkpointer:
                     if left <= 0:
                         break
                     self._wake.wait(left)
+            began = time.monotonic()
             try:
                 self._commit()
             except BaseException as exc:  # kept for the consumer's thread, which raises it
                 with self._lock:
                     self._error = exc
                 return
-            due = time.monotonic() + COMMIT_SECONDS
+            due = began + COMMIT_SECONDS  # a commit that took longer is followed by the next at once
 
     def _commit(self) -> None:
         with self._committing:
