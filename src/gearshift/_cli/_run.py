@@ -80,9 +80,8 @@ class Checkpointer:
     committer thread writes the buffer to the store as one atomic batch as soon
     as records wait, at most every ``COMMIT_SECONDS`` (each commit is a disk
     sync).  A record therefore reaches the store within about ``COMMIT_SECONDS``
-    plus one commit of being reported, however long the run then stays quiet
-    (the first version committed only when the next result came in, so the
-    last items before a pause waited for it).
+    plus one commit of being reported, even when no other result follows it
+    (the run goes quiet, or is killed).
 
     The runner numbers the items it was given; on a resumed run those are only
     the unfinished ones, so ``pending`` maps the runner's index back to the
