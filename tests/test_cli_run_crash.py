@@ -40,10 +40,13 @@ JOBS = textwrap.dedent(
     SECONDS = float(os.environ["GS_SECONDS"])
     FIRST = float(os.environ.get("GS_FIRST_SECONDS") or SECONDS)  # item 0 alone may take longer
     HANG = int(os.environ.get("GS_HANG_FROM") or -1)  # items from this index on never finish
+    MIXED = bool(os.environ.get("GS_MIXED"))  # one item in 7 takes 20 times longer
 
     def _seconds(x):
         if 0 <= HANG <= x:
             return 600.0
+        if MIXED and x % 7 == 3:
+            return 20 * SECONDS  # a slow one among fast ones
         return FIRST if x == 0 else SECONDS
 
     def _log(kind, x):
@@ -79,6 +82,7 @@ class Case:
     first: float | None = None  # item 0's seconds, when it is slower than the others
     hang_from: int | None = None  # items from this index on never finish: the run goes quiet
     chunksize: int | None = None
+    mixed: bool = False  # one item in 7 much slower: a chunk must not hold the fast ones until it ends
 
 
 CASES = {
@@ -96,6 +100,8 @@ CASES = {
     "async-quiet": Case("async", "awork", 0.05, 500, 32, 1.0, hang_from=40),
     "thread-quiet": Case("thread", "work", 0.05, 500, 16, 1.0, hang_from=30, chunksize=1),
     "process-quiet": Case("process", "work", 0.05, 500, 2, 1.0, hang_from=6, chunksize=1),
+    "thread-mixed": Case("thread", "work", 0.01, 20000, 8, 1.5, mixed=True),
+    "process-mixed": Case("process", "work", 0.002, 20000, 2, 1.5, mixed=True),
     "auto-1s": Case("auto", "work", 1.0, 5000, None, 4.5),  # the report: 1,793 finished, 0 checkpointed
     # auto measures item 0 alone; the next ones start on threads meanwhile (the lookahead) and finish first
     "auto-slow-first": Case("auto", "work", 0.05, 20000, None, 2.5, first=4.0),
@@ -141,6 +147,7 @@ def _start(
         "GS_SECONDS": str(seconds),
         "GS_FIRST_SECONDS": str(case.first if case.first is not None and seconds else ""),
         "GS_HANG_FROM": str(case.hang_from if case.hang_from is not None and seconds else ""),
+        "GS_MIXED": "1" if case.mixed and seconds else "",
     }
     # Its own process group: the kill takes the workers down with it, as a crash of the machine would.
     return subprocess.Popen(
