@@ -111,7 +111,7 @@ CASES = {
     "thread-mixed": Case("thread", "work", 0.01, 20000, 8, 1.5, mixed=True),
     "process-mixed": Case("process", "work", 0.002, 20000, 2, 1.5, mixed=True),
     "auto-cpu": Case("auto", "busy", 0.005, 20000, None, 2.0),  # computes: measured, probed, then processes
-    "auto-1s": Case("auto", "work", 1.0, 5000, None, 4.5),  # the report: 1,793 finished, 0 checkpointed
+    "auto-1s": Case("auto", "work", 1.0, 20000, None, 4.5),  # the report: 1,793 finished, 0 checkpointed
     # auto measures item 0 alone; the next ones start on threads meanwhile (the lookahead) and finish first
     "auto-slow-first": Case("auto", "work", 0.05, 20000, None, 2.5, first=4.0),
 }
