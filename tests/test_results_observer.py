@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -115,3 +116,33 @@ NAP = 0.02
 def _nap(x: int) -> int:
     time.sleep(NAP)
     return x
+
+
+def test_items_of_a_concurrent_chunk_report_as_each_one_ends() -> None:
+    """mode="async" runs a chunk's items at once: an item that finished is reported then, not when its
+    slowest sibling ends (a checkpoint would otherwise lose it to a crash meanwhile)."""
+    released = threading.Event()
+    seen: dict[int, Any] = {}
+
+    async def slow_first(x: int) -> str:
+        if x % 4 == 0:  # the first of each chunk of 4 waits until its siblings were reported
+            for _ in range(1000):
+                if released.is_set():
+                    return "released"
+                await asyncio.sleep(0.01)  # polling a threading.Event from a coroutine
+            return "never released"
+        return "fast"
+
+    def observe(start: int, outcomes: list[Any], nfailed: int) -> None:
+        for k, outcome in enumerate(outcomes):
+            assert start + k not in seen, f"index {start + k} reported twice"
+            seen[start + k] = outcome
+        if {1, 2, 3} <= seen.keys():
+            released.set()
+
+    options = make_options(mode="async", workers=256)  # 256 // 64: chunks of 4 items running at once
+    run = _Run(slow_first, options, CALL_ONE, None, on_results=observe)
+    results = [r for batch in run.batches(iter(range(8))) for r in batch]
+    assert results[0] == "released", "item 1..3 were reported only once item 0 ended"
+    assert results == ["released", "fast", "fast", "fast", "released", "fast", "fast", "fast"]
+    assert seen == dict(enumerate(results)), "each item reported once"

@@ -28,6 +28,7 @@ the results that completed but were not handed out to the exception as
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -178,13 +179,15 @@ class _Chunk:
 class _Sub:
     """One submission: ``length`` items of ``chunk`` from ``offset``."""
 
-    __slots__ = ("chunk", "future", "length", "offset", "reported")
+    __slots__ = ("chunk", "early", "future", "length", "offset", "reported")
 
     def __init__(self, chunk: _Chunk, offset: int, length: int) -> None:
         self.chunk, self.offset, self.length = chunk, offset, length
         self.future: Future[Any] | None = None
         #: on_results was told already (True), or raised this, when it came back (see Runner._back)
         self.reported: bool | BaseException = False
+        #: items of a concurrent chunk reported as each one ended (offset in the sub -> value; see Runner._item_back)
+        self.early: dict[int, Any] | None = None
 
 
 class Runner:
@@ -483,6 +486,8 @@ class Runner:
             fn_id=self._fn_id,
             timeout=self.options.timeout,
         )
+        if self.on_results is not None and self.backend.concurrent_items and sub.length > 1:
+            task.on_item = functools.partial(self._item_back, sub)
         try:
             future = self.backend.submit(task)
         except UnpicklableError as exc:
@@ -507,13 +512,39 @@ class Runner:
                 if not self._consuming and not future.cancelled() and future.exception() is None:
                     result: ChunkResult = future.result()
                     chunk = sub.chunk
-                    if not result.failures and len(result.outcomes) == sub.length == len(chunk.items):
+                    clean = not result.failures and len(result.outcomes) == sub.length == len(chunk.items)
+                    if clean and sub.reported is False:
                         try:
-                            self.on_results(chunk.start, result.outcomes, 0)
+                            self._report(sub, result.outcomes)
                             sub.reported = True
                         except BaseException as exc:  # raised on the consuming thread (see _complete)
                             sub.reported = exc
         self._done.put(sub)
+
+    def _item_back(self, sub: _Sub, k: int, outcome: Any) -> None:
+        """On the loop: item ``k`` of a concurrent chunk ended; its siblings may run on for long."""
+        if type(outcome) is Raised or sub.reported is not False or self.on_results is None:
+            return  # failures take the usual way (retries, the error policy) once the chunk is back
+        with self._report_lock:
+            try:
+                self.on_results(sub.chunk.start + sub.offset + k, [outcome], 0)
+            except BaseException as exc:  # raised on the consuming thread (see _complete)
+                sub.reported = exc
+                return
+            if sub.early is None:
+                sub.early = {}
+            sub.early[k] = outcome
+
+    def _report(self, sub: _Sub, outcomes: list[Any]) -> None:
+        """Tell on_results about ``outcomes`` (of ``sub``), but for the items it was told about already."""
+        assert self.on_results is not None
+        start, early = sub.chunk.start + sub.offset, sub.early
+        if not early:
+            self.on_results(start, outcomes, 0)
+            return
+        for k, value in enumerate(outcomes):
+            if k not in early:
+                self.on_results(start + k, [value], 0)
 
     def _wait(self) -> Any:
         """The next finished submission, or ``_TICK`` when a back-off or memory recheck is due."""
@@ -544,14 +575,19 @@ class Runner:
         future = sub.future
         assert future is not None
         sub.future = None  # break the future -> callback -> sub -> future cycle now, not at the next GC
+        if isinstance(sub.reported, BaseException):
+            raise sub.reported  # on_results raised on the backend's thread
+        early = sub.early or {}
         try:
             result: ChunkResult = future.result()
         except CancelledError:
             return
         except Exception as exc:  # the submission failed as a whole
+            for k, value in early.items():  # reported as they ended: final, never run again
+                self._item_done(sub.chunk, sub.offset + k, value, report=False)
             if sub.length > 1:
                 # Find the item at fault: run each one alone.
-                self._retry.extend(_Sub(sub.chunk, sub.offset + k, 1) for k in range(sub.length))
+                self._retry.extend(_Sub(sub.chunk, sub.offset + k, 1) for k in range(sub.length) if k not in early)
                 return
             self._item_failed(sub.chunk, sub.offset, exc, _remote_text(exc))
             return
@@ -567,29 +603,27 @@ class Runner:
             self.completed += len(outcomes)
             if not self.options.ordered:
                 self._finished.extend(outcomes)
-            if isinstance(sub.reported, BaseException):
-                raise sub.reported
             if self.on_results is not None and not sub.reported:
-                self.on_results(chunk.start + offset, outcomes, 0)
+                self._report(sub, outcomes)
             return
         for k, outcome in enumerate(outcomes):
             if type(outcome) is Raised:
                 self._item_failed(chunk, offset + k, outcome.exception, outcome.tb)
             else:
-                self._item_done(chunk, offset + k, outcome)
+                self._item_done(chunk, offset + k, outcome, report=k not in early)
         ran = len(outcomes)
         if ran < sub.length and not self._stop_on_error:
             # The chunk was cut short (its worker was killed for a timeout or
             # crashed): what finished is kept, the rest runs again.
             self._retry.append(_Sub(chunk, offset + ran, sub.length - ran))
 
-    def _item_done(self, chunk: _Chunk, offset: int, value: Any) -> None:
+    def _item_done(self, chunk: _Chunk, offset: int, value: Any, *, report: bool = True) -> None:
         chunk.results[offset] = value
         chunk.missing -= 1
         self.completed += 1
         if not self.options.ordered:
             self._finished.append(value)
-        if self.on_results is not None:
+        if self.on_results is not None and report:
             self.on_results(chunk.start + offset, [value], int(type(value) is Failure))
 
     def _item_failed(
