@@ -89,7 +89,9 @@ def backoff_delay(attempt: int) -> float:
 #: Called on the thread that consumes the results, as they complete, in any order
 #: (progress display, checkpoints).  A runner that was started but whose results
 #: nobody consumes yet (auto's items started early) reports its clean chunks from
-#: the backend's thread as they come back, one call at a time.
+#: the backend's thread as they come back, and the items of a chunk that run at
+#: once on an event loop are reported there as each one ends, one call at a time
+#: (never two of this runner's calls at once; the consumer may report meanwhile).
 ResultsObserver = Callable[[int, list[Any], int], None]
 
 
