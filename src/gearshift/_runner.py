@@ -73,6 +73,9 @@ GRACE = 0.5
 #: how often admission is reconsidered while memory is low
 MEMORY_RECHECK = 0.25
 
+#: backends that run a task in this process, so its ``on_item`` may be called (the others ship the task)
+_ON_ITEM = frozenset({"sync", "async", "thread"})
+
 _fn_ids = itertools.count()
 _STOP = object()
 _TICK = object()
@@ -488,7 +491,7 @@ class Runner:
             fn_id=self._fn_id,
             timeout=self.options.timeout,
         )
-        if self.on_results is not None and self.backend.concurrent_items and sub.length > 1:
+        if self.on_results is not None and self.is_async and sub.length > 1 and self.backend.name in _ON_ITEM:
             task.on_item = functools.partial(self._item_back, sub)
         try:
             future = self.backend.submit(task)
