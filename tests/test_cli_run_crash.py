@@ -112,6 +112,7 @@ CASES = {
     "async-mixed": Case("async", "awork", 0.05, 60000, 1000, 2.0, mixed=True),
     "auto-async-mixed": Case("auto", "awork", 0.05, 60000, None, 2.0, mixed=True),
     "thread-async-mixed": Case("thread", "awork", 0.05, 60000, 4, 2.0, mixed=True),  # 32 at once per worker
+    "sync-async-mixed": Case("sync", "awork", 0.01, 20000, None, 1.5, mixed=True),
     "thread-mixed": Case("thread", "work", 0.01, 20000, 8, 1.5, mixed=True),
     "process-mixed": Case("process", "work", 0.002, 20000, 2, 1.5, mixed=True),
     "auto-cpu": Case("auto", "busy", 0.005, 20000, None, 2.0),  # computes: measured, probed, then processes
