@@ -527,7 +527,7 @@ class Runner:
         self._done.put(sub)
 
     def _item_back(self, sub: _Sub, k: int, outcome: Any) -> None:
-        """On the loop: item ``k`` of a concurrent chunk ended; its siblings may run on for long."""
+        """Item ``k`` of an async chunk ended (on the loop that runs it); its siblings may run on for long."""
         if type(outcome) is Raised or sub.reported is not False or self.on_results is None:
             return  # failures take the usual way (retries, the error policy) once the chunk is back
         with self._report_lock:
