@@ -102,3 +102,17 @@ def test_sqlite_failed_batch_is_rolled_back(tmp_path: Path) -> None:
 def test_unknown_urls_are_refused_with_the_accepted_forms(url: str, tmp_path: Path) -> None:
     with pytest.raises(StoreURLError, match="sqlite:///"):
         open_store(url, default_path=tmp_path / "x.sqlite")
+
+
+def test_sqlite_big_batch_is_one_transaction(tmp_path: Path) -> None:
+    """put_many writes many rows per statement: a batch spans statements, and is still all or nothing."""
+    s = SQLiteStore(tmp_path / "big.sqlite")
+    s.put_many([(7, "first")])
+    batch = [(i, f"r{i}") for i in range(1000)] + [(7, "again"), (999, "again")]
+    s.put_many(batch)
+    assert [i for i, _ in s.iter_records()] == list(range(1000))
+    assert dict(s.iter_records())[7] == "first" and dict(s.iter_records())[999] == "r999"
+    with pytest.raises(sqlite3.Error):
+        s.put_many([(i, "x") for i in range(1000, 1900)] + [(1901, object())])  # type: ignore[list-item]
+    assert s.done_indices() == set(range(1000)), "a batch that failed in a later statement left nothing"
+    s.close()

@@ -49,10 +49,11 @@ Results are written as one JSON line per item, in input order: `{{"index", "valu
 `{{"index", "error", "traceback", "attempts"}}`. Finished items are checkpointed as they complete
 in a SQLite file beside the output (`FILE.gearshift.sqlite`, or `--store sqlite:///PATH`). If the
 run is killed (Ctrl-C, `kill -9`, a power cut), the same command with `--resume` runs only the
-items that are not in the checkpoint, and the output ends with every item exactly once, in order
-(the test suite kills real runs with SIGKILL at random points to check this). The output file
-appears only once it is complete; the checkpoint file is then deleted (a `--store` is kept, marked
-finished: `--resume` writes the output again from it). `--resume` refuses a checkpoint that belongs
+items that are not in the checkpoint, and the output ends with every item exactly once, in order;
+a `kill -9` loses at most the last 0.25 s of finished work, in every mode (the test suite kills
+real runs with SIGKILL to check this). The output file appears only once it is complete; the
+checkpoint file is then deleted (a `--store` is kept, marked finished: `--resume` writes the output
+again from it; after the file was deleted, `--resume` finds the complete output and runs nothing). `--resume` refuses a checkpoint that belongs
 to another function or another input file. On a terminal the progress is a bar
 (items done and total, rate, ETA, failures, mode and workers); otherwise a plain line every
 5 seconds; `--quiet` shows nothing.

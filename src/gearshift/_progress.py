@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Literal, TextIO
@@ -61,6 +62,7 @@ class Progress:
         self._started = time.monotonic()
         self._next_line = self._started + interval
         self._bar: Any = None
+        self._lock = threading.Lock()
         if style == "bar":
             from tqdm import tqdm
 
@@ -80,6 +82,10 @@ class Progress:
             )
 
     def __call__(self, start: int, outcomes: list[Any], failed: int) -> None:
+        with self._lock:  # runners may report from their backend's threads (see ResultsObserver)
+            self._count(outcomes, failed)
+
+    def _count(self, outcomes: list[Any], failed: int) -> None:
         self.done += len(outcomes)
         if not isinstance(self._label, str):
             label = self._label()

@@ -38,6 +38,7 @@ the results that completed but were not handed out to the exception as
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -45,6 +46,7 @@ import operator
 import queue
 import random
 import sys
+import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import CancelledError, Future
@@ -63,6 +65,9 @@ MAX_CHUNK = 65536
 GUIDED_SHARES = 4
 #: ... as long as that is at most this many seconds of work
 GUIDED_SECONDS = 0.25
+#: with a results observer (checkpoints, progress), the most work a chunk holds: the results of
+#: its first items reach the observer only when the whole chunk is back (see Chunker ``hold``)
+REPORT_SECONDS = 0.05
 #: on an event loop (async mode), chunks hold ``window // ASYNC_CHUNKS_IN_FLIGHT``
 #: items: thousands of concurrent items then cost tens of cross-thread hand-offs,
 #: not thousands, while every item still starts as soon as the window allows
@@ -75,6 +80,9 @@ BACKOFF_MAX = 5.0
 GRACE = 0.5
 #: how often admission is reconsidered while memory is low
 MEMORY_RECHECK = 0.25
+
+#: backends that run a task in this process, so its ``on_item`` may be called (the others ship the task)
+_ON_ITEM = frozenset({"sync", "async", "thread"})
 
 _fn_ids = itertools.count()
 _STOP = object()
@@ -92,7 +100,11 @@ def backoff_delay(attempt: int) -> float:
 #: ``on_results(start, outcomes, failed)``: the items ``start, start + 1, ...`` reached
 #: their final outcome (a value, or a :class:`Failure` of which there are ``failed``).
 #: Called on the thread that consumes the results, as they complete, in any order
-#: (progress display, checkpoints).
+#: (progress display, checkpoints).  A runner that was started but whose results
+#: nobody consumes yet (auto's items started early) reports its clean chunks from
+#: the backend's thread as they come back, and the items of a chunk that run at
+#: once on an event loop are reported there as each one ends, one call at a time
+#: (never two of this runner's calls at once; the consumer may report meanwhile).
 ResultsObserver = Callable[[int, list[Any], int], None]
 
 
@@ -114,7 +126,12 @@ class Chunker:
     where small chunks keep the workers finishing together.
     """
 
-    def __init__(self, fixed: int | None, target: float, workers: int, length: int | None) -> None:
+    def __init__(
+        self, fixed: int | None, target: float, workers: int, length: int | None, hold: float | None = None
+    ) -> None:
+        #: at most this many seconds of work per chunk, and 1 item until one was measured (None: no bound):
+        #: someone watches results as they complete, and a chunk holds its finished items until it is back
+        self.hold = hold
         self.fixed = fixed
         self.target = target
         self.workers = workers
@@ -136,6 +153,8 @@ class Chunker:
         if self.fixed is not None:
             return self.fixed
         if self._per_item is None:
+            if self.hold is not None:
+                return 1  # the items may take long: no growing before one was measured
             size = self._ramp
             self._ramp = min(self._ramp * 2, self.cap)
             return min(size, self.cap)
@@ -147,6 +166,8 @@ class Chunker:
             # auto's measuring phase, which must look at its measurements often) has none.
             share = (self.length - taken) / (self.workers * GUIDED_SHARES)
             wanted = max(wanted, min(share, GUIDED_SECONDS / self._per_item))
+        if self.hold is not None:
+            wanted = min(wanted, self.hold / self._per_item)
         return max(1, min(self.cap, int(wanted), self._ramp))
 
     def observe(self, items: int, elapsed: float) -> None:
@@ -174,11 +195,15 @@ class _Chunk:
 class _Sub:
     """One submission: ``length`` items of ``chunk`` from ``offset``."""
 
-    __slots__ = ("chunk", "future", "length", "offset")
+    __slots__ = ("chunk", "early", "future", "length", "offset", "reported")
 
     def __init__(self, chunk: _Chunk, offset: int, length: int) -> None:
         self.chunk, self.offset, self.length = chunk, offset, length
         self.future: Future[Any] | None = None
+        #: on_results was told already (True), or raised this, when it came back (see Runner._back)
+        self.reported: bool | BaseException = False
+        #: items of a concurrent chunk reported as each one ended (offset in the sub -> value; see Runner._item_back)
+        self.early: dict[int, Any] | None = None
 
 
 class Runner:
@@ -238,6 +263,8 @@ class Runner:
         #: estimated bytes per result (None until a chunk came back)
         self._item_bytes: float | None = None
         self.completed = 0  # items that reached a final outcome (value or Failure)
+        self._consuming = False  # batches() consumes the results: on_results is called from there
+        self._report_lock = threading.Lock()  # reports made before that, one at a time
         self.failed = 0
         chunksize = plan.chunksize
         # A chunk's items run at once only for coroutines on a loop (async mode); elsewhere
@@ -289,6 +316,8 @@ class Runner:
                 return
             self.start(items)
         source = self._source
+        with self._report_lock:
+            self._consuming = True  # from now on, results are reported here
         try:
             while True:
                 if self._fatal is not None:
@@ -323,7 +352,8 @@ class Runner:
             self._cancel_all()
 
     def _new_chunker(self, workers: int, length: int | None) -> Chunker:
-        chunker = Chunker(self._chunksize, self.backend.target_chunk_seconds, workers, length)
+        hold = REPORT_SECONDS if self.on_results is not None else None
+        chunker = Chunker(self._chunksize, self.backend.target_chunk_seconds, workers, length, hold)
         if self._per_item_hint is not None:
             chunker.seed(self._per_item_hint)
         return chunker
@@ -559,6 +589,8 @@ class Runner:
             fn_id=self._fn_id,
             timeout=self.options.timeout,
         )
+        if self.on_results is not None and self.is_async and sub.length > 1 and self.backend.name in _ON_ITEM:
+            task.on_item = functools.partial(self._item_back, sub)
         try:
             future = self.backend.submit(task)
         except UnpicklableError as exc:
@@ -571,7 +603,52 @@ class Runner:
         sub.future = future
         self._inflight.add(sub)
         self._inflight_items += sub.length
-        future.add_done_callback(lambda _f, sub=sub: self._done.put(sub))  # type: ignore[misc]
+        future.add_done_callback(lambda f, sub=sub: self._back(sub, f))  # type: ignore[misc]
+
+    def _back(self, sub: _Sub, future: Future[Any]) -> None:
+        """On the backend's thread: ``sub`` is back.  Reported at once while nobody consumes the results.
+
+        Auto starts runners whose results are handed out only later (items
+        started while it measures); a checkpoint must not wait for that.
+        """
+        if self.on_results is not None and not self._consuming:
+            with self._report_lock:
+                if not self._consuming and not future.cancelled() and future.exception() is None:
+                    result: ChunkResult = future.result()
+                    chunk = sub.chunk
+                    clean = not result.failures and len(result.outcomes) == sub.length == len(chunk.items)
+                    if clean and sub.reported is False:
+                        try:
+                            self._report(sub, result.outcomes)
+                            sub.reported = True
+                        except BaseException as exc:  # raised on the consuming thread (see _complete)
+                            sub.reported = exc
+        self._done.put(sub)
+
+    def _item_back(self, sub: _Sub, k: int, outcome: Any) -> None:
+        """Item ``k`` of an async chunk ended (on the loop that runs it); its siblings may run on for long."""
+        if type(outcome) is Raised or sub.reported is not False or self.on_results is None:
+            return  # failures take the usual way (retries, the error policy) once the chunk is back
+        with self._report_lock:
+            try:
+                self.on_results(sub.chunk.start + sub.offset + k, [outcome], 0)
+            except BaseException as exc:  # raised on the consuming thread (see _complete)
+                sub.reported = exc
+                return
+            if sub.early is None:
+                sub.early = {}
+            sub.early[k] = outcome
+
+    def _report(self, sub: _Sub, outcomes: list[Any]) -> None:
+        """Tell on_results about ``outcomes`` (of ``sub``), but for the items it was told about already."""
+        assert self.on_results is not None
+        start, early = sub.chunk.start + sub.offset, sub.early
+        if not early:
+            self.on_results(start, outcomes, 0)
+            return
+        for k, value in enumerate(outcomes):
+            if k not in early:
+                self.on_results(start + k, [value], 0)
 
     def _wait(self) -> Any:
         """The next finished submission, or ``_TICK`` when a back-off or memory recheck is due."""
@@ -608,14 +685,19 @@ class Runner:
         future = sub.future
         assert future is not None
         sub.future = None  # break the future -> callback -> sub -> future cycle now, not at the next GC
+        if isinstance(sub.reported, BaseException):
+            raise sub.reported  # on_results raised on the backend's thread
+        early = sub.early or {}
         try:
             result: ChunkResult = future.result()
         except CancelledError:
             return
         except Exception as exc:  # the submission failed as a whole
+            for k, value in early.items():  # reported as they ended: final, never run again
+                self._item_done(sub.chunk, sub.offset + k, value, report=False)
             if sub.length > 1:
                 # Find the item at fault: run each one alone.
-                self._retry.extend(_Sub(sub.chunk, sub.offset + k, 1) for k in range(sub.length))
+                self._retry.extend(_Sub(sub.chunk, sub.offset + k, 1) for k in range(sub.length) if k not in early)
                 return
             self._item_failed(sub.chunk, sub.offset, exc, _remote_text(exc))
             return
@@ -640,8 +722,8 @@ class Runner:
             self.completed += len(outcomes)
             if not self.options.ordered:
                 self._finished.extend(outcomes)
-            if self.on_results is not None:
-                self.on_results(chunk.start + offset, outcomes, 0)
+            if self.on_results is not None and not sub.reported:
+                self._report(sub, outcomes)
             return
         for k, outcome in enumerate(outcomes):
             if type(outcome) is Raised:
@@ -650,20 +732,20 @@ class Runner:
                     return
                 self._item_failed(chunk, offset + k, outcome.exception, outcome.tb)
             else:
-                self._item_done(chunk, offset + k, outcome)
+                self._item_done(chunk, offset + k, outcome, report=k not in early)
         ran = len(outcomes)
         if ran < sub.length and not self._stop_on_error:
             # The chunk was cut short (its worker was killed for a timeout or
             # crashed): what finished is kept, the rest runs again.
             self._retry.append(_Sub(chunk, offset + ran, sub.length - ran))
 
-    def _item_done(self, chunk: _Chunk, offset: int, value: Any) -> None:
+    def _item_done(self, chunk: _Chunk, offset: int, value: Any, *, report: bool = True) -> None:
         chunk.results[offset] = value
         chunk.missing -= 1
         self.completed += 1
         if not self.options.ordered:
             self._finished.append(value)
-        if self.on_results is not None:
+        if self.on_results is not None and report:
             self.on_results(chunk.start + offset, [value], int(type(value) is Failure))
 
     def _fatal_error(self, exc: BaseException, remote_tb: str | None) -> None:

@@ -66,6 +66,9 @@ class Task:
     fn_id: int | None = None
     single: bool = False
     timeout: float | None = None
+    #: told ``(offset, outcome)`` as each item of a concurrent (async) chunk ends, on its loop; in-process
+    #: chunks only, never shipped: a results observer must not wait for the chunk's slowest item
+    on_item: Callable[[int, Any], None] | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -248,8 +251,15 @@ async def arun_chunk(task: Task, *, concurrent: bool = True) -> ChunkResult:
     fn, call = task.fn, task.call
 
     timeout = task.timeout
+    on_item = task.on_item
 
     async def one(k: int, item: Any) -> Any:
+        outcome = await attempt(k, item)
+        if on_item is not None:
+            on_item(k, outcome)
+        return outcome
+
+    async def attempt(k: int, item: Any) -> Any:
         try:
             if timeout is None:
                 return await _call(fn, call, item)

@@ -92,13 +92,24 @@ def _import_module(name: str, attr: str) -> Any:
                 f"that contains it, or give a file path such as ./{name.replace('.', '/')}.py:{attr or 'FUNCTION'})"
             ) from None
         raise UsageError(f"importing {name!r} failed: {exc}") from None
+    except SystemExit as exc:
+        # sys.exit() at import time (a script's `if` guard forgotten): a usage error, not our exit status.
+        raise UsageError(
+            f"importing {name!r} failed: the module exited while being imported, with sys.exit({exc.code!r})"
+            f'{_where(exc)}; put the code that runs the script under `if __name__ == "__main__":`'
+        ) from None
     except Exception as exc:
-        where = ""
-        tb = exc.__traceback__
-        while tb is not None:  # point at the user's line, not at importlib's
-            where = f" ({tb.tb_frame.f_code.co_filename}, line {tb.tb_lineno})"
-            tb = tb.tb_next
-        raise UsageError(f"importing {name!r} failed: {type(exc).__name__}: {exc}{where}") from None
+        raise UsageError(f"importing {name!r} failed: {type(exc).__name__}: {exc}{_where(exc)}") from None
+
+
+def _where(exc: BaseException) -> str:
+    """`` (FILE, line N)`` of the innermost frame: the user's line, not importlib's."""
+    where = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        where = f" ({tb.tb_frame.f_code.co_filename}, line {tb.tb_lineno})"
+        tb = tb.tb_next
+    return where
 
 
 class InputFile:
@@ -154,8 +165,27 @@ class InputFile:
                 try:
                     value = json.loads(text)
                 except json.JSONDecodeError as exc:
-                    raise UsageError(
-                        f"{self.path}, line {number}: not valid JSON at column {exc.colno} ({exc.msg}); "
-                        "each line must be one JSON value, or pass --lines to read plain text lines"
-                    ) from None
+                    raise UsageError(_json_error(self.path, number, text, exc)) from None
                 yield None if check_only else value
+
+
+#: characters of the offending line quoted in a JSON error
+_QUOTE = 60
+
+
+def _json_error(path: Path, number: int, text: str, exc: json.JSONDecodeError) -> str:
+    """Line ``number``'s JSON error, with the column counted in that line and the text around it.
+
+    ``json`` counts positions in the text it was given, which ends with the
+    line's newline: an error at the end of the line (a value cut short) would
+    be reported at "line 2, column 1", which is the next line.
+    """
+    line = text.rstrip("\r\n")
+    pos = min(exc.pos, len(line))
+    begin = max(0, pos - _QUOTE // 2)
+    shown = line[begin : begin + _QUOTE]
+    quote = ("..." if begin else "") + shown + ("..." if begin + _QUOTE < len(line) else "")
+    return (
+        f"{path}, line {number}: not valid JSON at column {pos + 1} ({exc.msg}): {quote!r}; "
+        "each line must be one JSON value, or pass --lines to read plain text lines"
+    )

@@ -5,7 +5,7 @@ Data flow::
     input file --(lazily, skipping finished indices)--> Runner --> on_results (as items complete)
                                                                      | JSON record per item
                                                                      v
-                                     checkpoint store  <-- put_many every CHECKPOINT_SECONDS
+                                     checkpoint store  <-- put_many, by a committer thread (COMMIT_SECONDS)
                                             |
                      when every item is in: | iter_records (index order)
                                             v
@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from array import array
 from pathlib import Path
@@ -36,9 +37,10 @@ from .._store import Store, StoreURLError, open_store
 from .._task import CALL_ONE
 from ._inputs import InputFile, UsageError, load_function
 
-#: how often finished items are committed to the checkpoint: at most this much work is lost to a crash
-CHECKPOINT_SECONDS = 0.25
-#: ... or as soon as this many records wait, whichever comes first
+#: the shortest time between two commits to the checkpoint (each one syncs the disk): a finished
+#: item is in the store about this long (plus one commit) after the runner reports it
+COMMIT_SECONDS = 0.05
+#: ... unless this many records wait: they are committed at once
 CHECKPOINT_RECORDS = 5000
 #: meta keys that must match for --resume (options such as --workers may change between attempts)
 IDENTITY = ("function", "input", "format", "size", "mtime_ns", "items")
@@ -70,11 +72,21 @@ def failure_record(index: int, failure: Failure) -> dict[str, Any]:
 
 
 class Checkpointer:
-    """Results observer (``on_results``): turns outcomes into output records and commits them in batches.
+    """Results observer (``on_results``): turns outcomes into output records; a thread commits them.
+
+    The runner calls it on the thread that consumes the results, as items
+    complete; it encodes each outcome as its output line (so a result that is
+    not JSON fails at once, on that thread) and puts it in a buffer.  A
+    committer thread writes the buffer to the store as one atomic batch as soon
+    as records wait, at most every ``COMMIT_SECONDS`` (each commit is a disk
+    sync).  A record therefore reaches the store within about ``COMMIT_SECONDS``
+    plus one commit of being reported, even when no other result follows it
+    (the run goes quiet, or is killed).
 
     The runner numbers the items it was given; on a resumed run those are only
     the unfinished ones, so ``pending`` maps the runner's index back to the
-    input's (None: the same numbers).
+    input's (None: the same numbers).  Call :meth:`close` when the run ends:
+    it commits what is left; the store may be used by others only after it.
     """
 
     def __init__(self, store: Store, pending: array[int] | None, *, stop_on_failure: bool) -> None:
@@ -83,14 +95,27 @@ class Checkpointer:
         self.stop_on_failure = stop_on_failure
         self.buffer: list[tuple[int, str]] = []
         self.failed = 0
-        self._due = time.monotonic() + CHECKPOINT_SECONDS
+        self._calls = threading.Lock()  # one report at a time
+        self._lock = threading.Lock()  # guards buffer, _error, _closed
+        self._wake = threading.Condition(self._lock)
+        self._committing = threading.Lock()  # one commit at a time; taken before _lock, never after
+        self._error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._commit_loop, name="gearshift-checkpoint", daemon=True)
+        self._thread.start()
 
     def __call__(self, start: int, outcomes: list[Any], failed: int) -> None:
+        with self._calls:  # runners may report from their backend's threads (see ResultsObserver)
+            self._record(start, outcomes)
+
+    def _record(self, start: int, outcomes: list[Any]) -> None:
         pending = self.pending
+        records: list[tuple[int, str]] = []
         for k, value in enumerate(outcomes):
             index = start + k if pending is None else pending[start + k]
             if type(value) is Failure:
                 if self.stop_on_failure:
+                    self._add(records)
                     self.flush()
                     raise _ItemFailed(Failure(index, value.exception, value.traceback, value.attempts))
                 self.failed += 1
@@ -101,19 +126,74 @@ class Checkpointer:
                 except (TypeError, ValueError) as exc:
                     failure = Failure(index, exc, f"the result cannot be written as JSON: {exc}\n", 1)
                     if self.stop_on_failure:
+                        self._add(records)
                         self.flush()
                         raise _ItemFailed(failure) from None
                     self.failed += 1
                     text = json.dumps(failure_record(index, failure))
-            self.buffer.append((index, text))
-        if len(self.buffer) >= CHECKPOINT_RECORDS or time.monotonic() >= self._due:
-            self.flush()
+            records.append((index, text))
+        self._add(records)
+
+    def _add(self, records: list[tuple[int, str]]) -> None:
+        with self._lock:
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error  # the store failed: the run stops (what is committed stays)
+            waiting = len(self.buffer)
+            self.buffer.extend(records)
+            if not waiting or len(self.buffer) >= CHECKPOINT_RECORDS:
+                self._wake.notify()
+
+    def _commit_loop(self) -> None:
+        due = 0.0  # monotonic time before which the next commit waits
+        while True:
+            with self._lock:
+                while not self.buffer and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return  # close() commits the rest on its own thread
+                while not self._closed and len(self.buffer) < CHECKPOINT_RECORDS:
+                    left = due - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._wake.wait(left)
+            began = time.monotonic()
+            try:
+                self._commit()
+            except BaseException as exc:  # kept for the consumer's thread, which raises it
+                with self._lock:
+                    self._error = exc
+                return
+            due = began + COMMIT_SECONDS  # a commit that took longer is followed by the next at once
+
+    def _commit(self) -> None:
+        with self._committing:
+            with self._lock:
+                batch, self.buffer = self.buffer, []
+            if not batch:
+                return
+            try:
+                self.store.put_many(batch)  # atomic: all of it or none of it
+            except BaseException:
+                with self._lock:
+                    self.buffer[:0] = batch  # nothing of it was recorded: keep it for the next attempt
+                raise
 
     def flush(self) -> None:
-        if self.buffer:
-            self.store.put_many(self.buffer)  # atomic: on an exception the buffer is kept
-            self.buffer = []
-        self._due = time.monotonic() + CHECKPOINT_SECONDS
+        """Commit every record given so far, on this thread; when it returns they are in the store."""
+        with self._lock:
+            error, self._error = self._error, None
+        if error is not None:
+            raise error
+        self._commit()
+
+    def close(self) -> None:
+        """Stop the committer thread and commit what is left."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify()
+        self._thread.join()
+        self.flush()
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -142,6 +222,15 @@ def run_command(args: argparse.Namespace) -> int:
         "options": {"mode": args.mode, "workers": args.workers, "retries": args.retries, "timeout": args.timeout},
     }
     default_store = checkpoint_path(output)
+    if args.resume and args.store is None and not default_store.exists():
+        finished = _finished_output(output, total, identity["mtime_ns"])
+        if finished is not None:  # the run finished (its checkpoint was deleted then): nothing to do
+            if not args.quiet:
+                sys.stderr.write(
+                    f"gearshift: nothing to run: the run is finished and {output} holds all {total:,} results "
+                    f"({finished:,} failed); delete it and leave out --resume to run everything again\n"
+                )
+            return EXIT_FAILED if finished else EXIT_OK
     try:
         store = open_store(args.store, default_path=default_store)
     except StoreURLError as exc:
@@ -194,6 +283,13 @@ def _execute(
     output: Path,
     options: Any,
 ) -> int:
+    if len(done) == total:
+        if not args.quiet:
+            sys.stderr.write(
+                f"gearshift: nothing to run: all {total:,} items are checkpointed in {_where(args, output)}; "
+                "writing the output from it\n"
+            )
+        return _finish(args, store, output, total)
     pending: array[int] | None = None
     if done:
         pending = array("q", (i for i in range(total) if i not in done))
@@ -210,8 +306,11 @@ def _execute(
             sys.stderr.write(f"gearshift: resuming: {len(done):,} of {total:,} items already done\n")
         run.on_results = _combine(checkpointer, progress)
     try:
-        for _ in run.batches(items):
-            pass  # the results reach the checkpoint through on_results
+        try:
+            for _ in run.batches(items):
+                pass  # the results reach the checkpoint through on_results
+        finally:
+            checkpointer.close()  # commits what is left; only then may others use the store
     except _ItemFailed as stop:
         _close(progress)
         f = stop.failure
@@ -223,15 +322,18 @@ def _execute(
         )
         return EXIT_FAILED
     except KeyboardInterrupt:
-        checkpointer.flush()
         _close(progress)
         sys.stderr.write(
             f"gearshift run: interrupted; {_count(store):,} of {total:,} items are checkpointed in "
             f"{_where(args, output)}; add --resume to continue\n"
         )
         return EXIT_INTERRUPTED
-    checkpointer.flush()
     _close(progress)
+    return _finish(args, store, output, total)
+
+
+def _finish(args: argparse.Namespace, store: Store, output: Path, total: int) -> int:
+    """Every item is checkpointed: write the output, mark the store finished (or delete the default one)."""
     failed = _write_output(store, output, total)
     meta = store.get_meta() or {}
     store.set_meta({**meta, "complete": True})  # a store that outlives the run must not pass for an unfinished one
@@ -241,6 +343,28 @@ def _execute(
     if not args.quiet:
         sys.stderr.write(f"gearshift: wrote {total:,} results to {output} ({failed:,} failed)\n")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _finished_output(output: Path, total: int, input_mtime_ns: int) -> int | None:
+    """The failures in ``output`` if it is the complete output of a run over this input, else None.
+
+    Complete: written after the input last changed, one record per item, with
+    the indices 0, 1, ... in order (the output appears only once complete).
+    """
+    try:
+        if output.stat().st_mtime_ns < input_mtime_ns:
+            return None
+        failed = expected = 0
+        with output.open(encoding="utf-8") as lines:
+            for line in lines:
+                record = json.loads(line)
+                if not isinstance(record, dict) or record.get("index") != expected:
+                    return None
+                failed += "error" in record
+                expected += 1
+    except (OSError, ValueError):  # missing, unreadable, not ours
+        return None
+    return failed if expected == total else None
 
 
 def _write_output(store: Store, output: Path, total: int) -> int:

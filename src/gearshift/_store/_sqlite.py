@@ -15,6 +15,12 @@ from typing import Any
 
 #: rows fetched per query by iter_records: bounded memory for any run size
 _PAGE = 2048
+#: rows inserted per statement by put_many (two parameters each: under SQLite's oldest limit of 999)
+_ROWS = 400
+
+
+def _insert(rows: int) -> str:
+    return "INSERT OR IGNORE INTO results (idx, record) VALUES " + ", ".join(["(?, ?)"] * rows)
 
 
 class SQLiteStore:
@@ -28,6 +34,7 @@ class SQLiteStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS meta (id INTEGER PRIMARY KEY CHECK (id = 0), body TEXT NOT NULL)")
         self._db.execute("CREATE TABLE IF NOT EXISTS results (idx INTEGER PRIMARY KEY, record TEXT NOT NULL)")
+        self._insert_full = _insert(_ROWS)
 
     def get_meta(self) -> dict[str, Any] | None:
         row = self._db.execute("SELECT body FROM meta WHERE id = 0").fetchone()
@@ -44,7 +51,15 @@ class SQLiteStore:
             return
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.executemany("INSERT OR IGNORE INTO results (idx, record) VALUES (?, ?)", records)
+            # Many rows per statement: sqlite3 lets go of the GIL at every statement step, and
+            # getting it back from a busy process (hundreds of worker threads) can take
+            # milliseconds each time, which one row per step would multiply by the batch's size.
+            for k in range(0, len(records), _ROWS):
+                rows = records[k : k + _ROWS]
+                if len(rows) == _ROWS:
+                    self._db.execute(self._insert_full, [v for row in rows for v in row])
+                else:
+                    self._db.execute(_insert(len(rows)), [v for row in rows for v in row])
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
