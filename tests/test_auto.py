@@ -39,7 +39,7 @@ def nap(x: int) -> int:
 
 
 def auto_run(fn: Any, items: Any, **kw: Any) -> tuple[list[Any], AutoRun]:
-    run = AutoRun(fn, make_options(**kw), CALL_ONE, asyncio.iscoroutinefunction(fn), None)
+    run = AutoRun(fn, make_options(**kw), CALL_ONE, asyncio.iscoroutinefunction(fn))
     return list(itertools.chain.from_iterable(run.batches(items))), run
 
 

@@ -19,8 +19,11 @@ items in segment 3 drift far from the sample (100x heavier or lighter per
 item, or results coming back from worker processes 100x bigger and over
 64 KiB each), the gate closes, the segment drains, and the run goes back to
 step 1 on the next items (a few times at most).
-Coroutine functions skip the sampling: they start on the event loop at once
-and the limiter finds the concurrency.
+Coroutine functions skip the sampling: they start on an event loop at once
+and the limiter finds the concurrency.  That loop is a private one on its own
+thread, never the caller's (from ``amap``/``aimap``): auto cannot know
+beforehand whether a coroutine computes, and one that does would stall the
+caller's loop for as long as it computes.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 from collections.abc import Callable, Generator, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._backends import backend_class
 from ._backends._base import Backend
@@ -53,9 +56,6 @@ from ._probe import (
 )
 from ._profile import Profile
 from ._runner import ResultsObserver, Runner, Stopped
-
-if TYPE_CHECKING:  # only for annotations: `import gearshift` must not load asyncio
-    import asyncio
 
 __all__ = ["AutoRun"]
 
@@ -106,9 +106,8 @@ class AutoRun:
         options: Options,
         call: int,
         is_async: bool,
-        loop: asyncio.AbstractEventLoop | None,
     ) -> None:
-        self.fn, self.options, self.call, self.is_async, self.loop = fn, options, call, is_async, loop
+        self.fn, self.options, self.call, self.is_async = fn, options, call, is_async
         #: every plan followed, in order (more than one after drift)
         self.plans: list[Plan] = []
         self.limiter: ConcurrencyLimiter | None = None
@@ -397,8 +396,6 @@ class AutoRun:
         if mode == self.options.cluster and self._cluster is not None:
             self._cluster.workers = workers  # the plan's count: the cluster's own, or workers=
             return self._cluster, False
-        if mode == "async" and self.loop is not None:
-            return backend_class("async")(workers, loop=self.loop), False  # type: ignore[call-arg]
         if mode == "sync":
             return backend_class("sync")(), False
         shared = shared_backend(mode, workers)

@@ -142,8 +142,14 @@ class Lookahead:
         yield from self.runner.batches()
 
     def close(self) -> None:
-        """Stop watching; a private pool drops early work nobody collected (it is not waited for)."""
+        """Stop watching; drop early work nobody collected (a run stopped by Ctrl-C or an error).
+
+        Its items are aborted, not waited for: exit must not wait for a thread
+        whose result nobody will read (see :mod:`gearshift._threads`).
+        """
         self.disarm()
+        if self.runner is not None:
+            self.runner.cancel()  # harmless once its batches were handed out (nothing left in flight)
         if self._backend is not None:
             self._backend.shutdown(wait=False, cancel_futures=True)
             self._backend = None

@@ -1,0 +1,61 @@
+"""Items for the Ctrl-C tests (tests/test_auto_interrupt.py), importable by worker processes.
+
+An item is an index.  Indices below ``GEARSHIFT_TEST_QUICK`` (an environment
+variable, default 4) are quick: 10 ms of sleep or of computation.  The others
+are long (20 s) and first leave a file named after their index in
+``GEARSHIFT_TEST_MARKS``, so the test knows the run has reached them.  The
+result of item ``x`` is ``2 * x`` (what the partial results are checked against).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+QUICK_SECONDS = 0.01
+LONG_SECONDS = 20.0
+
+
+def _seconds(x: int) -> float:
+    if x < int(os.environ.get("GEARSHIFT_TEST_QUICK", "4")):
+        return QUICK_SECONDS
+    marks = os.environ.get("GEARSHIFT_TEST_MARKS")
+    if marks:
+        (Path(marks) / str(x)).touch()
+    return LONG_SECONDS
+
+
+def _compute(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def sleep(x: int) -> int:
+    time.sleep(_seconds(x))
+    return 2 * x
+
+
+def compute(x: int) -> int:
+    _compute(_seconds(x))
+    return 2 * x
+
+
+async def asleep(x: int) -> int:
+    await asyncio.sleep(_seconds(x))
+    return 2 * x
+
+
+async def acompute(x: int) -> int:
+    _compute(_seconds(x))  # one synchronous stretch: a coroutine that computes
+    return 2 * x
+
+
+FUNCTIONS = {
+    ("plain", "sleep"): sleep,
+    ("plain", "compute"): compute,
+    ("async", "sleep"): asleep,
+    ("async", "compute"): acompute,
+}
