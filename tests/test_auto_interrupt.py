@@ -39,7 +39,7 @@ PROGRAM = textwrap.dedent(
     """
     import asyncio, json, signal, sys, threading, time, traceback
     import gearshift
-    import interrupt_work
+    import timed_work
 
     mode, api, kind, work = sys.argv[1:5]
     items = list(range(int(sys.argv[5])))
@@ -49,10 +49,10 @@ PROGRAM = textwrap.dedent(
         def fn(x):
             with lock:
                 pass
-            interrupt_work._compute(interrupt_work._seconds(x))
+            timed_work._compute(timed_work._seconds(x))
             return 2 * x
     else:
-        fn = interrupt_work.FUNCTIONS[kind, work]
+        fn = timed_work.FUNCTIONS[kind, work]
     arrived = []
 
     def on_sigint(signum, frame):

@@ -67,7 +67,14 @@ class ThreadPool:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             self._queue.put((task, future))
             if not self._idle.acquire(blocking=False) and len(self._threads) < self.workers:
-                self._start()
+                try:
+                    self._start()
+                except BaseException:
+                    # Interrupted (Ctrl-C while the thread starts): the caller never gets this
+                    # future, so nobody could abort it; drop it here, or exit would wait for it.
+                    if not future.cancel():
+                        self._aborted.add(future)
+                    raise
         return future
 
     def abort(self, futures: list[Future[Any]]) -> None:

@@ -1,4 +1,4 @@
-"""Items for the Ctrl-C tests (tests/test_auto_interrupt.py), importable by worker processes.
+"""Items that sleep or compute, for the Ctrl-C and event-loop tests; importable by worker processes.
 
 An item is an index.  Indices below ``GEARSHIFT_TEST_QUICK`` (an environment
 variable, default 4) are quick: 10 ms of sleep or of computation.  The others
@@ -59,3 +59,31 @@ FUNCTIONS = {
     ("async", "sleep"): asleep,
     ("async", "compute"): acompute,
 }
+
+
+# -- items that are their own duration (seconds), for the event-loop lag tests ----------------
+
+
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def spin(seconds: float) -> float:
+    _compute(seconds)
+    return seconds
+
+
+async def anap(seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+async def aspin(seconds: float) -> float:
+    _compute(seconds)  # one synchronous stretch
+    return seconds
+
+
+async def which_loop(_: object) -> int:
+    """The id of the event loop this coroutine runs on."""
+    return id(asyncio.get_running_loop())
