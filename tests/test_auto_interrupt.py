@@ -22,11 +22,14 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import gearshift
+
 HERE = Path(__file__).parent
-SRC = HERE.parent / "src"
+SRC = Path(gearshift.__file__).resolve().parents[1]  # the code under test, wherever it was imported from
 
 #: contract: 0.5 s to the exception; the rest is room for a loaded machine
 RAISE_WITHIN = 1.0
@@ -88,7 +91,7 @@ PROGRAM = textwrap.dedent(
     except KeyboardInterrupt as exc:
         caught = time.monotonic()
         partial = getattr(exc, "partial_results", None)
-        frames = [f.name for f in traceback.extract_tb(exc.__traceback__)]
+        frames = [f"{f.filename.rsplit('/', 1)[-1][:-3]}.{f.name}" for f in traceback.extract_tb(exc.__traceback__)]
         print(json.dumps({
             "after": caught - arrived[0] if arrived else None,
             "seen": seen,
@@ -100,9 +103,21 @@ PROGRAM = textwrap.dedent(
 
 
 def run_interrupted(
-    tmp_path: Path, mode: str, api: str, kind: str, work: str, *, quick: int = 4, items: int = 40
-) -> tuple[dict[str, object], float, float, str]:
-    """Run the child until a long item started, SIGINT it; (its report, seconds to report, to exit, stderr)."""
+    tmp_path: Path,
+    mode: str,
+    api: str,
+    kind: str,
+    work: str,
+    *,
+    quick: int = 4,
+    quick_seconds: float = 0.01,
+    items: int = 40,
+    settle: float = 0.1,
+) -> tuple[dict[str, Any], float, float, str]:
+    """Run the child until a long item started and ``settle`` s more, SIGINT it.
+
+    Returns its report, the seconds from the signal to the report and from the report to its exit, its stderr.
+    """
     marks = tmp_path / "marks"
     marks.mkdir()
     env = {
@@ -110,6 +125,7 @@ def run_interrupted(
         "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE)]),
         "GEARSHIFT_TEST_MARKS": str(marks),
         "GEARSHIFT_TEST_QUICK": str(quick),
+        "GEARSHIFT_TEST_QUICK_SECONDS": str(quick_seconds),
     }
     child = subprocess.Popen(
         [sys.executable, "-c", PROGRAM, mode, api, kind, work, str(items)],
@@ -125,7 +141,7 @@ def run_interrupted(
             assert child.poll() is None, child.communicate()
             assert time.monotonic() < deadline, "no long item started"
             time.sleep(0.01)
-        time.sleep(0.1)  # the run settles into waiting for it
+        time.sleep(settle)  # the run settles into waiting for it
         sent = time.monotonic()
         os.killpg(child.pid, signal.SIGINT)
         assert child.stdout is not None
@@ -168,8 +184,41 @@ def test_ctrl_c_raises_at_once_and_the_program_exits(tmp_path: Path, mode: str, 
     assert report["after"] is not None and report["after"] < RAISE_WITHIN, report
     assert reported < RAISE_WITHIN + 0.5, reported
     assert exited < EXIT_WITHIN, exited
-    handed_out = list(report["seen"]) + list(report["partial"] or [])  # type: ignore[call-overload]
+    handed_out = report["seen"] + (report["partial"] or [])
     assert handed_out == [2 * x for x in range(len(handed_out))], report
     if api in ("map", "imap", "executor"):  # asyncio.run raises a KeyboardInterrupt of its own
         assert report["partial"] is not None, report
+    assert "Traceback" not in err, err
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    ("work", "quick", "quick_seconds", "items", "settle", "phase"),
+    [
+        # the first item is long: Ctrl-C lands in it, measured alone (a waiting one has the
+        # lookahead's items running on threads meanwhile: they must not hold up the exit)
+        pytest.param("sleep", 0, 0.01, 40, 0.1, "_probe.run_sequential", id="sample-sleep"),
+        pytest.param("compute", 0, 0.01, 40, 0.1, "_probe.run_sequential", id="sample-compute"),
+        # the first item waits 0.3 s: the next ones (long) start on threads, and once it is
+        # over the run hands out the lookahead's results
+        pytest.param("sleep", 1, 0.3, 40, 1.0, "_lookahead.batches", id="lookahead"),
+        # unpicklable work that computes is measured on threads: the probe reaches the long items
+        pytest.param("compute_here", 8, 0.01, 40, 0.1, "_probe.probe_threads", id="probe"),
+        # enough quick items for the measuring to end before the long ones: the plan runs them
+        pytest.param("compute", 40, 0.01, 80, 0.1, "_auto._main", id="plan"),
+    ],
+)
+def test_ctrl_c_in_each_phase_of_auto(
+    tmp_path: Path, work: str, quick: int, quick_seconds: float, items: int, settle: float, phase: str
+) -> None:
+    report, reported, exited, err = run_interrupted(
+        tmp_path, "auto", "map", "plain", work, quick=quick, quick_seconds=quick_seconds, items=items, settle=settle
+    )
+    assert phase in report["frames"], report["frames"]
+    assert report["after"] is not None and report["after"] < RAISE_WITHIN, report
+    assert reported < RAISE_WITHIN + 0.5, reported
+    assert exited < EXIT_WITHIN, exited
+    handed_out = report["seen"] + report["partial"]
+    assert handed_out == [2 * x for x in range(len(handed_out))], report
+    assert len(handed_out) <= quick
     assert "Traceback" not in err, err

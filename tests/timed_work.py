@@ -1,7 +1,7 @@
 """Items that sleep or compute, for the Ctrl-C and event-loop tests; importable by worker processes.
 
 An item is an index.  Indices below ``GEARSHIFT_TEST_QUICK`` (an environment
-variable, default 4) are quick: 10 ms of sleep or of computation.  The others
+variable, default 4) are quick: 10 ms (``GEARSHIFT_TEST_QUICK_SECONDS``) of sleep or of computation.  The others
 are long (20 s) and first leave a file named after their index in
 ``GEARSHIFT_TEST_MARKS``, so the test knows the run has reached them.  The
 result of item ``x`` is ``2 * x`` (what the partial results are checked against).
@@ -20,7 +20,7 @@ LONG_SECONDS = 20.0
 
 def _seconds(x: int) -> float:
     if x < int(os.environ.get("GEARSHIFT_TEST_QUICK", "4")):
-        return QUICK_SECONDS
+        return float(os.environ.get("GEARSHIFT_TEST_QUICK_SECONDS", QUICK_SECONDS))
     marks = os.environ.get("GEARSHIFT_TEST_MARKS")
     if marks:
         (Path(marks) / str(x)).touch()

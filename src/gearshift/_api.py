@@ -336,7 +336,8 @@ async def amap(
     """Await the results of :func:`map` from inside a running event loop, without blocking it.
 
     In ``async`` mode coroutine functions run on the caller's own loop; other
-    modes run on their workers.  Cancelling the awaiting task cancels the run.
+    modes (``auto`` included) run them on their workers or a loop of their own.
+    Cancelling the awaiting task cancels the run.
     """
     return [
         r
