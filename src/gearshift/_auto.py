@@ -132,8 +132,13 @@ class AutoRun:
     def batches(self, items: Iterable[Any], sink: list[Any] | None = None) -> Iterator[list[Any]]:
         """The results in batches; with a ``sink``, a sync plan appends to it instead (see Runner.batches)."""
         self._sink = sink
+        length = len(items) if hasattr(items, "__len__") else (operator.length_hint(items, 0) or None)  # type: ignore[arg-type]
+        gate = Gate(iter(items), length)
         try:
-            yield from self._batches(items)
+            yield from self._batches(gate)
+            if gate.error is not None:
+                # The input raised: every item read before it was run and handed out; now its own error.
+                raise gate.error
         finally:
             if self._pending is not None:
                 self._pending.close()
@@ -142,9 +147,7 @@ class AutoRun:
                 self._cluster.shutdown(wait=False, cancel_futures=True)
                 self._cluster = None
 
-    def _batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
-        length = len(items) if hasattr(items, "__len__") else (operator.length_hint(items, 0) or None)  # type: ignore[arg-type]
-        gate = Gate(iter(items), length)
+    def _batches(self, gate: Gate) -> Iterator[list[Any]]:
         machine: Machine | None = None  # read once there is something to decide
         replans = 0
         early: Lookahead | None = None  # items started while the first one waited, not yet handed out
@@ -175,7 +178,7 @@ class AutoRun:
                     yield batch
                 if lookahead is not None:
                     lookahead.disarm()  # done already after the first item, unless no item ran
-                    early = lookahead if lookahead.runner is not None else None
+                    early = lookahead if lookahead.count else None  # (its batches() raise if its start failed)
                 if gate.ended:
                     yield from self._early(early)
                     return
@@ -357,7 +360,12 @@ class AutoRun:
             if early is None:
                 yield from runner.batches(gate.open(stop=stop, lazy=True), self._sink)
             else:
-                runner.start(gate.open(stop=stop))
+                try:
+                    runner.start(gate.open(stop=stop))
+                except Exception:
+                    # (the input raised, say): the items started before come first, then the error
+                    yield from self._early(early)
+                    raise
                 try:
                     yield from self._early(early)
                 except BaseException:
