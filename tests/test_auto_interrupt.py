@@ -46,6 +46,7 @@ PROGRAM = textwrap.dedent(
 
     mode, api, kind, work = sys.argv[1:5]
     items = list(range(int(sys.argv[5])))
+    workers = int(sys.argv[6]) or None
     if work == "compute_here":  # unpicklable (a lock among its globals): measured on threads by auto
         lock = threading.Lock()
 
@@ -66,19 +67,19 @@ PROGRAM = textwrap.dedent(
 
     async def amain():
         if api == "amap":
-            seen.extend(await gearshift.amap(fn, items, mode=mode))
+            seen.extend(await gearshift.amap(fn, items, mode=mode, workers=workers))
         else:
-            async for r in gearshift.aimap(fn, items, mode=mode):
+            async for r in gearshift.aimap(fn, items, mode=mode, workers=workers):
                 seen.append(r)
 
     def main():
         if api == "map":
-            seen.extend(gearshift.map(fn, items, mode=mode))
+            seen.extend(gearshift.map(fn, items, mode=mode, workers=workers))
         elif api == "imap":
-            for r in gearshift.imap(fn, items, mode=mode):
+            for r in gearshift.imap(fn, items, mode=mode, workers=workers):
                 seen.append(r)
         elif api == "executor":
-            with gearshift.Executor(mode) as ex:
+            with gearshift.Executor(mode, workers) as ex:
                 for r in ex.map(fn, items):
                     seen.append(r)
         else:
@@ -113,6 +114,7 @@ def run_interrupted(
     quick_seconds: float = 0.01,
     items: int = 40,
     settle: float = 0.1,
+    workers: int | None = None,
 ) -> tuple[dict[str, Any], float, float, str]:
     """Run the child until a long item started and ``settle`` s more, SIGINT it.
 
@@ -128,7 +130,7 @@ def run_interrupted(
         "GEARSHIFT_TEST_QUICK_SECONDS": str(quick_seconds),
     }
     child = subprocess.Popen(
-        [sys.executable, "-c", PROGRAM, mode, api, kind, work, str(items)],
+        [sys.executable, "-c", PROGRAM, mode, api, kind, work, str(items), str(workers or 0)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -180,7 +182,9 @@ def _cases() -> list[object]:
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize(("mode", "api", "kind", "work"), _cases())
 def test_ctrl_c_raises_at_once_and_the_program_exits(tmp_path: Path, mode: str, api: str, kind: str, work: str) -> None:
-    report, reported, exited, err = run_interrupted(tmp_path, mode, api, kind, work)
+    # Four workers: dozens of threads computing pure Python (async mode's default for plain
+    # functions is 32) keep the GIL from the main thread for a second or more, whatever it does.
+    report, reported, exited, err = run_interrupted(tmp_path, mode, api, kind, work, workers=4)
     assert report["after"] is not None and report["after"] < RAISE_WITHIN, report
     assert reported < RAISE_WITHIN + 0.5, reported
     assert exited < EXIT_WITHIN, exited
