@@ -68,7 +68,7 @@ def cheap(x: int) -> tuple[int, int]:
 
 
 def auto_run(fn: Any, items: Any, **kw: Any) -> tuple[list[Any], AutoRun]:
-    run = AutoRun(fn, make_options(**kw), CALL_ONE, False, None)
+    run = AutoRun(fn, make_options(**kw), CALL_ONE, False)
     return list(itertools.chain.from_iterable(run.batches(items))), run
 
 
@@ -101,7 +101,7 @@ def test_cheap_work_stays_here_without_connecting(cluster: distributed.LocalClus
     address = cluster.scheduler_address
     before = set(cluster.scheduler.clients)
     connected: list[Any] = []
-    run = AutoRun(cheap, make_options(address=address), CALL_ONE, False, None)
+    run = AutoRun(cheap, make_options(address=address), CALL_ONE, False)
     out = []
     for batch in run.batches(range(400)):
         out.extend(batch)

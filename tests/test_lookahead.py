@@ -174,7 +174,7 @@ def test_closing_imap_while_items_run_early_stops_taking_input() -> None:
 @pytest.mark.timeout(60)
 def test_the_plan_after_a_waiting_first_item_is_threads_and_keeps_order() -> None:
     n = LOOKAHEAD_ITEMS + 200  # more than the lookahead takes: a plan is made for the rest
-    run = AutoRun(Stamps(first_waits), make_options(), CALL_ONE, False, None)
+    run = AutoRun(Stamps(first_waits), make_options(), CALL_ONE, False)
     out = [r for batch in run.batches(range(n)) for r in batch]
     assert out == [x * 2 for x in range(n)]
     assert run.plan is not None and run.plan.mode == "thread"

@@ -16,7 +16,6 @@ import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import _runner
 from ._auto import AutoRun
 from ._backends import backend_class
 from ._backends._base import Backend
@@ -63,7 +62,7 @@ class _Run:
         self.auto: AutoRun | None = None
         self.owned = False
         if options.mode == "auto":
-            self.auto = AutoRun(fn, options, call, is_async, loop)
+            self.auto = AutoRun(fn, options, call, is_async)  # never on the caller's loop (see _auto)
             return
         self.plan: Plan = plan_fixed(options, is_async=is_async)
         backend: Backend | None = None
@@ -355,9 +354,10 @@ async def amap(
     """Await the results of :func:`map` from inside a running event loop, without blocking it.
 
     In ``async`` mode coroutine functions run on the caller's own loop; other
-    modes run on their workers.  Cancelling the awaiting task cancels the run.
-    When the run stops early (Ctrl-C, an input that raises), the results
-    received ride on the exception as ``partial_results``, as with :func:`map`.
+    modes (``auto`` included) run them on their workers or a loop of their own.
+    Cancelling the awaiting task cancels the run.  When the run stops early
+    (Ctrl-C, an input that raises), the results received ride on the exception
+    as ``partial_results``, as with :func:`map`.
     """
     out: list[Any] = []
     try:
@@ -420,6 +420,8 @@ def aimap(
 
 
 _END = object()
+#: seconds a stopped aimap waits for its pump thread (see _aimap's finally)
+_PUMP_WAIT = 0.1
 
 
 class _Raised:
@@ -475,10 +477,12 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
         stopping = True
         run.stop()
         room.release()
-        # The runner aborts its work within its grace period; a chunk running
-        # inline on the pump thread (sync mode) cannot be stopped: stop waiting.
+        # A stopped runner ends at once (it aborts its running work, which never
+        # blocks): this wait only lets the loop settle coroutines it cancelled.  A
+        # chunk running inline on the pump thread (sync, auto's measuring) cannot
+        # be stopped: do not wait for it, or Ctrl-C would come that much later.
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(asyncio.shield(finished), _runner.GRACE + 0.5)
+            await asyncio.wait_for(asyncio.shield(finished), _PUMP_WAIT)
 
 
 def _resolve(future: asyncio.Future[Any]) -> None:

@@ -19,8 +19,11 @@ items in segment 3 drift far from the sample (100x heavier or lighter per
 item, or results coming back from worker processes 100x bigger and over
 64 KiB each), the gate closes, the segment drains, and the run goes back to
 step 1 on the next items (a few times at most).
-Coroutine functions skip the sampling: they start on the event loop at once
-and the limiter finds the concurrency.
+Coroutine functions skip the sampling: they start on an event loop at once
+and the limiter finds the concurrency.  That loop is a private one on its own
+thread, never the caller's (from ``amap``/``aimap``): auto cannot know
+beforehand whether a coroutine computes, and one that does would stall the
+caller's loop for as long as it computes.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 from collections.abc import Callable, Generator, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._backends import backend_class
 from ._backends._base import Backend
@@ -53,9 +56,6 @@ from ._probe import (
 )
 from ._profile import Profile
 from ._runner import ResultsObserver, Runner, Stopped
-
-if TYPE_CHECKING:  # only for annotations: `import gearshift` must not load asyncio
-    import asyncio
 
 __all__ = ["AutoRun"]
 
@@ -106,9 +106,8 @@ class AutoRun:
         options: Options,
         call: int,
         is_async: bool,
-        loop: asyncio.AbstractEventLoop | None,
     ) -> None:
-        self.fn, self.options, self.call, self.is_async, self.loop = fn, options, call, is_async, loop
+        self.fn, self.options, self.call, self.is_async = fn, options, call, is_async
         #: every plan followed, in order (more than one after drift)
         self.plans: list[Plan] = []
         self.limiter: ConcurrencyLimiter | None = None
@@ -133,14 +132,14 @@ class AutoRun:
     def batches(self, items: Iterable[Any], sink: list[Any] | None = None) -> Iterator[list[Any]]:
         """The results in batches; with a ``sink``, a sync plan appends to it instead (see Runner.batches)."""
         self._sink = sink
-        self._gate: Gate | None = None
+        length = len(items) if hasattr(items, "__len__") else (operator.length_hint(items, 0) or None)  # type: ignore[arg-type]
+        gate = Gate(iter(items), length)
         try:
-            yield from self._batches(items)
-            error = self._gate.error if self._gate is not None else None
-            if error is not None:
-                # The input raised: every result of the items read before it was handed out.
-                error.partial_results = []
-                raise error
+            yield from self._batches(gate)
+            if gate.error is not None:
+                # The input raised: every item read before it was run and handed out; now its own error.
+                gate.error.partial_results = []  # type: ignore[attr-defined]  # the caller's results
+                raise gate.error
         finally:
             if self._pending is not None:
                 self._pending.close()
@@ -149,9 +148,7 @@ class AutoRun:
                 self._cluster.shutdown(wait=False, cancel_futures=True)
                 self._cluster = None
 
-    def _batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
-        length = len(items) if hasattr(items, "__len__") else (operator.length_hint(items, 0) or None)  # type: ignore[arg-type]
-        gate = self._gate = Gate(iter(items), length)
+    def _batches(self, gate: Gate) -> Iterator[list[Any]]:
         machine: Machine | None = None  # read once there is something to decide
         replans = 0
         early: Lookahead | None = None  # items started while the first one waited, not yet handed out
@@ -182,7 +179,7 @@ class AutoRun:
                     yield batch
                 if lookahead is not None:
                     lookahead.disarm()  # done already after the first item, unless no item ran
-                    early = lookahead if lookahead.runner is not None else None
+                    early = lookahead if lookahead.count else None  # (its batches() raise if its start failed)
                 if gate.ended:
                     yield from self._early(early)
                     return
@@ -364,7 +361,12 @@ class AutoRun:
             if early is None:
                 yield from runner.batches(gate.open(stop=stop, lazy=True), self._sink)
             else:
-                runner.start(gate.open(stop=stop))
+                try:
+                    runner.start(gate.open(stop=stop))
+                except Exception:
+                    # (the input raised, say): the items started before come first, then the error
+                    yield from self._early(early)
+                    raise
                 try:
                     yield from self._early(early)
                 except BaseException:
@@ -403,8 +405,6 @@ class AutoRun:
         if mode == self.options.cluster and self._cluster is not None:
             self._cluster.workers = workers  # the plan's count: the cluster's own, or workers=
             return self._cluster, False
-        if mode == "async" and self.loop is not None:
-            return backend_class("async")(workers, loop=self.loop), False  # type: ignore[call-arg]
         if mode == "sync":
             return backend_class("sync")(), False
         shared = shared_backend(mode, workers)

@@ -136,14 +136,20 @@ class Lookahead:
 
     def batches(self) -> Iterator[list[Any]]:
         """The early items' results, in input order (only after :meth:`disarm`)."""
-        assert self.runner is not None, "batches() of a lookahead that started nothing"
         if self._error is not None:
             raise self._error
+        assert self.runner is not None, "batches() of a lookahead that started nothing"
         yield from self.runner.batches()
 
     def close(self) -> None:
-        """Stop watching; a private pool drops early work nobody collected (it is not waited for)."""
+        """Stop watching; drop early work nobody collected (a run stopped by Ctrl-C or an error).
+
+        Its items are aborted, not waited for: exit must not wait for a thread
+        whose result nobody will read (see :mod:`gearshift._threads`).
+        """
         self.disarm()
+        if self.runner is not None:
+            self.runner.cancel()  # harmless once its batches were handed out (nothing left in flight)
         if self._backend is not None:
             self._backend.shutdown(wait=False, cancel_futures=True)
             self._backend = None
@@ -167,20 +173,20 @@ class Lookahead:
         return self._interval
 
     def _start(self) -> None:
-        with self._lock, self.gate.lock:
-            if not self._armed or self.gate.ended:
-                return
-            self.started = True  # from here the first segment takes nothing more (see AutoRun)
-            offset = self.gate.taken
-            items = self.gate.take_locked(self.items)
-            self.count = len(items)
         try:
+            with self._lock, self.gate.lock:
+                if not self._armed or self.gate.ended:
+                    return
+                self.started = True  # from here the first segment takes nothing more (see AutoRun)
+                offset = self.gate.taken
+                items = self.gate.take_locked(self.items)  # (an input that raises: see Gate)
+                self.count = len(items)
             if items:
                 self.runner = self._runner(items, offset)
         except BaseException as exc:  # raised to the caller by batches(): the items are not dropped silently
             self._error = exc
         finally:
-            self._ready.set()
+            self._ready.set()  # disarm() waits for it once started
 
     def _runner(self, items: list[Any], offset: int) -> Runner:
         # The pool a waiting plan runs on (see AutoRun._main): warm from earlier runs, and

@@ -73,6 +73,11 @@ class Gate:
     The runner reads its items through a gate; closing it ends that runner's
     input cleanly (what it took runs to the end), and the rest of ``source``
     stays available for the next runner.
+
+    When ``source`` raises an exception, the gate ends there as if the input
+    had (readers never see it: a runner would drop what it has in flight) and
+    keeps it in :attr:`error`: the auto driver raises it once the results of
+    the items read before it are handed out.
     """
 
     def __init__(self, source: Iterator[Any], length: int | None) -> None:
@@ -88,7 +93,7 @@ class Gate:
         #: :meth:`lend` may hand out lazy slices (nobody else takes items meanwhile)
         self.lazy = False
         self._lent = 0  # items the last lazy slice could hold, until settled
-        #: what the input raised while a runner took items (see take_locked)
+        #: what the source raised (see above); the gate has ended then
         self.error: Exception | None = None
 
     def open(self, *, limit: int | None = None, stop: Callable[[], bool] | None = None, lazy: bool = False) -> Gate:
@@ -121,9 +126,8 @@ class Gate:
         except StopIteration:
             self.ended = True
             raise
-        except Exception as exc:  # kept for the run's owner to raise after the results (see AutoRun)
-            self.error = exc
-            self.ended = True
+        except Exception as exc:
+            self._keep(exc)
             raise StopIteration from None
         self.taken += 1
         if len(self.kept) < PICKLE_SAMPLE:
@@ -153,7 +157,13 @@ class Gate:
             if size <= 0:
                 return []
             self._lent = size
-            return itertools.islice(self.source, size)
+            return self._guarded(size)
+
+    def _guarded(self, size: int) -> Iterator[Any]:
+        try:
+            yield from itertools.islice(self.source, size)
+        except Exception as exc:
+            self._keep(exc)  # (then settle() sees a short read: the gate has ended)
 
     def settle(self, used: int) -> None:
         """The inline runner read ``used`` items of what :meth:`lend` gave (one outcome each)."""
@@ -168,17 +178,26 @@ class Gate:
         size = self._allowed(size)
         if size <= 0:
             return []
-        items: list[Any] = []
-        try:
-            items.extend(itertools.islice(self.source, size))  # keeps what was read if the input raises
-        except Exception as exc:
-            self.error = exc  # auto raises it once every result of the items read before is out
+        items = self._read(size)
         if len(items) < size:
             self.ended = True
         self.taken += len(items)
         if len(self.kept) < PICKLE_SAMPLE:
             self.kept.extend(items[: PICKLE_SAMPLE - len(self.kept)])
         return items
+
+    def _read(self, size: int) -> list[Any]:
+        """Up to ``size`` items of the source (fewer if it ends or raises)."""
+        items: list[Any] = []
+        try:
+            items.extend(itertools.islice(self.source, size))
+        except Exception as exc:
+            self._keep(exc)
+        return items
+
+    def _keep(self, exc: Exception) -> None:
+        self.error = exc
+        self.ended = True
 
     def _allowed(self, size: int) -> int:
         """How many of ``size`` items may still be taken (0 once ended or at the limit)."""

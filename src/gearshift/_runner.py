@@ -297,6 +297,9 @@ class Runner:
         self._take: Callable[[int], list[Any]] = take if take is not None else self._islice
         try:
             self._fill(self._source)
+        except KeyboardInterrupt as exc:  # as in batches(): what completed rides on the exception
+            self._interrupted(exc)
+            raise
         except BaseException:
             self._cancel_all()
             raise

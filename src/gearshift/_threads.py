@@ -29,6 +29,8 @@ from ._task import Task, execute
 from ._watch import watch_chunk
 
 _live: weakref.WeakSet[ThreadPool] = weakref.WeakSet()
+#: seconds between looks at which threads :meth:`ThreadPool.shutdown` still has to wait for
+_JOIN_RECHECK = 0.05
 
 
 class ThreadPool:
@@ -65,7 +67,14 @@ class ThreadPool:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             self._queue.put((task, future))
             if not self._idle.acquire(blocking=False) and len(self._threads) < self.workers:
-                self._start()
+                try:
+                    self._start()
+                except BaseException:
+                    # Interrupted (Ctrl-C while the thread starts): the caller never gets this
+                    # future, so nobody could abort it; drop it here, or exit would wait for it.
+                    if not future.cancel():
+                        self._aborted.add(future)
+                    raise
         return future
 
     def abort(self, futures: list[Future[Any]]) -> None:
@@ -79,11 +88,17 @@ class ThreadPool:
             if cancel_futures:
                 self._drain(None)
             self._queue.put(None)  # each thread passes it on as it leaves
-            threads = self._joinable()
         if wait:
-            for thread in threads:
-                if thread is not threading.current_thread():
-                    thread.join()
+            # Asked again after every short wait: the run that owns a thread's work may
+            # abort it meanwhile, from its own thread (aimap's pump, stopped by Ctrl-C,
+            # gets there late when many threads compute), and exit must not wait for it then.
+            me = threading.current_thread()
+            while True:
+                with self._lock:
+                    threads = [t for t in self._joinable() if t is not me and t.is_alive()]
+                if not threads:
+                    return
+                threads[0].join(_JOIN_RECHECK)
 
     # -- threads -------------------------------------------------------------
 
