@@ -438,7 +438,7 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
     run = _Run(fn, options, CALL_ONE, loop)
     source: Iterable[Any] = _from_async(items, loop) if hasattr(items, "__aiter__") else items
     inbox: asyncio.Queue[Any] = asyncio.Queue()
-    room = threading.Semaphore(2)  # batches handed over but not yet consumed: back-pressure
+    room = threading.Semaphore(1)  # released when the consumer has taken every result of a batch
     finished = loop.create_future()
     stopping = False
 
@@ -448,10 +448,16 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
 
     def pump() -> None:
         try:
-            for batch in run.batches(source):
+            batches = run.batches(source)
+            while True:
+                # The next batch is asked for only once the consumer is done with the last: the
+                # runner's budget (buffer_bytes) then also covers the batch being consumed, as in imap.
                 room.acquire()
                 if stopping:
                     return
+                batch = next(batches, None)
+                if batch is None:
+                    break
                 post(batch)
             post(_END)
         except Stopped:
@@ -470,9 +476,9 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
                 return
             if type(message) is _Raised:
                 raise message.exc
-            room.release()
             for result in message:
                 yield result
+            room.release()
     finally:
         stopping = True
         run.stop()
