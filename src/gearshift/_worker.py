@@ -14,7 +14,7 @@ Messages, each one pickled ``bytes`` frame on the pipes:
                        None:   finish and exit
     worker -> parent   a kind byte, then the pickle (the parent knows what failed to unpickle):
                        C ("ready", pid) | ("init_failed", traceback_text)
-                       I outcome          one per item, only for a plain function under a timeout
+                       I outcome          one per item, only under a timeout
                        P outcomes         (8-byte count first) outcomes moved out of the log early
                        R (task_id, True, ChunkResult) | (task_id, False, (exception, traceback_text))
                        (after "I" frames the ChunkResult's outcomes are empty)
@@ -57,8 +57,9 @@ LOG_SLOTS = 2
 LOG_HEADER = 64
 LOG_FIELDS = struct.Struct("<qqq")
 LOG_DONE = 24
-PHASE_UNPICKLING = 0  # the task arrived; its function and items are being unpickled
+PHASE_UNPICKLING = 0  # the task arrived; its function is being unpickled
 PHASE_RUNNING = 1  # items run; each outcome is recorded as it comes
+PHASE_ITEMS = 2  # the function is ready; the items are being unpickled
 #: sizes tried for a log's mapping (sparse: memory is used only by what is written)
 _LOG_SPANS = (1 << 36, 1 << 30, 1 << 26)
 #: a log that held more than this gives its memory back when the next task begins
@@ -151,8 +152,8 @@ class OutcomeLog:
         self.task_id = task_id
         self.restart(0, PHASE_UNPICKLING)
 
-    def running(self) -> None:
-        LOG_FIELDS.pack_into(self.mm, 0, self.task_id, PHASE_RUNNING, self.first)
+    def phase(self, phase: int) -> None:
+        LOG_FIELDS.pack_into(self.mm, 0, self.task_id, phase, self.first)
 
     def restart(self, first: int, phase: int = PHASE_RUNNING) -> None:
         """Drop the records; the next one is the outcome of item ``first`` of the task."""
@@ -208,12 +209,13 @@ def _serve(rx: Connection, tx: Connection, logs: list[OutcomeLog], max_tasks: in
                     if len(fns) > FN_CACHE_SIZE:
                         fns.popitem(last=False)
             what = "items"
+            log.phase(PHASE_ITEMS)
             task = Task(fn, _loads(items_blob), call, is_async, stop, start=start, timeout=timeout)
         except BaseException as exc:  # SystemExit from a __reduce__ included: it must not end the worker
             _send(tx, _encode_unpickling_error(task_id, exc, what, start, size))
             continue
-        log.running()
-        if timeout is not None and not is_async:
+        log.phase(PHASE_RUNNING)
+        if timeout is not None:
             result = _run_timed(task, tx)
         elif is_async:
             result = _run_async(task, tx, log)
@@ -240,6 +242,11 @@ def _run_timed(task: Task, tx: Connection) -> ChunkResult:
             reported = k + 1
 
     try:
+        if task.is_async:  # its items run one after another on this process's loop
+            task.on_item = report
+            result = run_chunk(task)
+            result.outcomes = []
+            return result
         return run_chunk_each(task, report)
     except BaseException as exc:  # KeyboardInterrupt, SystemExit...: the run stops, the worker lives on
         if _forked:
@@ -250,25 +257,32 @@ def _run_timed(task: Task, tx: Connection) -> ChunkResult:
 
 
 def _run_async(task: Task, tx: Connection, log: OutcomeLog) -> ChunkResult:
-    try:
-        result = run_chunk(task)
-    except BaseException as exc:  # KeyboardInterrupt, SystemExit... from a coroutine: the run stops
-        if _forked:
-            os._exit(0)
-        result = ChunkResult([Raised(exc)], 0.0, 0.0, 1)
-    # Recorded once the chunk is done (its items ran together): for the parent's
-    # sake if the result frame does not unpickle there, one item at a time.
+    # The items run one after another on this process's loop: each outcome is
+    # recorded before the next item starts, as run_chunk_recorded does for a
+    # plain function, so a crash costs only the item that was running.
     rescue = _Rescue(task, tx, log)
+    record, committed = log.record, log.done
     recorded: list[Any] = []
-    for outcome in result.outcomes:
+
+    def on_item(k: int, outcome: Any) -> None:
         if type(outcome) is Raised:
             outcome.traceback_text()
         recorded.append(outcome)
         try:
-            log.record(outcome)
-        except BaseException as exc:
+            record(outcome)
+        except BaseException as exc:  # a __reduce__ may raise anything; the item fails alone
             recorded[-1] = rescue(recorded, exc)
-        log.done[0] += 1
+        committed[0] = len(recorded)
+
+    task.on_item = on_item
+    try:
+        result = run_chunk(task)
+    except BaseException as exc:  # escaped the loop itself (not a coroutine's outcome): the run stops
+        if _forked:
+            os._exit(0)
+        outcome = Raised(exc)
+        on_item(len(recorded), outcome)
+        return ChunkResult(recorded, 0.0, 0.0, sum(1 for o in recorded if type(o) is Raised))
     result.outcomes = recorded
     result.failures = sum(1 for o in recorded if type(o) is Raised)
     return result

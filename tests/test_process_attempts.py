@@ -1,0 +1,120 @@
+"""Process mode counts runs exactly: async chunks after a crash, pickle faults never retried (C3, C11).
+
+Every item's executions are counted in files that survive a crash (``faults.executions``),
+so ``Failure.attempts`` is compared with what really ran.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import faults
+import gearshift
+from faults import executions
+from gearshift import Failure, UnpicklableError, WorkerCrashed
+
+N = 6
+BAD = 2
+
+
+def _runs(marks: Path, n: int = N) -> list[int]:
+    return [executions(marks, i) for i in range(n)]
+
+
+async def _first_time_async(item: tuple[int, str | None], marks: str) -> int:
+    """``faults.first_time`` as a coroutine: the item's fault happens on its first execution only."""
+    index, fault = item
+    if faults._seen(marks, index) == 0:
+        if fault == "exit":
+            os._exit(3)
+        faults.act(fault)
+    return index * 10
+
+
+# -- C3: a crash in an async chunk costs only the item that was running ---------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("timeout", [None, 30.0])
+@pytest.mark.parametrize("retries", [0, 1])
+def test_async_chunk_crash_fails_only_the_running_item(tmp_path: Path, timeout: float | None, retries: int) -> None:
+    # One chunk on one worker: item 0 raises, then item BAD kills the worker (first time only).
+    items = [(i, "raise" if i == 0 else "exit" if i == BAD else None) for i in range(N)]
+    fn = functools.partial(_first_time_async, marks=str(tmp_path))
+    results = gearshift.map(
+        fn, items, mode="process", workers=1, chunksize=N, timeout=timeout, retries=retries, errors="return"
+    )
+    if retries:
+        assert results == [i * 10 for i in range(N)]
+        assert _runs(tmp_path) == [2 if i in (0, BAD) else 1 for i in range(N)]
+        return
+    assert [r for i, r in enumerate(results) if i not in (0, BAD)] == [i * 10 for i in range(N) if i not in (0, BAD)]
+    raised, crashed = results[0], results[BAD]
+    assert isinstance(raised, Failure) and type(raised.exception) is ValueError and raised.attempts == 1
+    assert isinstance(crashed, Failure) and isinstance(crashed.exception, WorkerCrashed)
+    assert crashed.exception.index == BAD and crashed.attempts == 1
+    assert _runs(tmp_path) == [1] * N  # the siblings that had finished never ran again
+
+
+# -- C3 / C11: a pickle fault is never retried; attempts counts the runs that happened ---------------
+
+# (payload of item BAD, the step named, how many times fn got the item)
+_ITEM_STEPS = [
+    (faults.RaisesWhenPickled(), "pickling the item", UnpicklableError),
+    (faults.RaisesWhenUnpickled(), "unpickling the item in the worker", UnpicklableError),
+    (faults.ExitsWhenUnpickled(), "unpickling the item in the worker", UnpicklableError),
+    (faults.ExitWhenUnpickled(), "unpickling the item in the worker", WorkerCrashed),
+]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("chunksize", [1, N])
+@pytest.mark.parametrize(("payload", "step", "error"), _ITEM_STEPS, ids=["pickle", "raises", "sys-exit", "crash"])
+def test_an_item_that_never_reaches_fn_is_not_retried_and_has_0_attempts(
+    tmp_path: Path, chunksize: int, payload: Any, step: str, error: type[Exception]
+) -> None:
+    fn = functools.partial(faults.item_index, marks=str(tmp_path))
+    items = [(i, payload if i == BAD else None) for i in range(N)]
+    results = gearshift.map(fn, items, mode="process", workers=1, chunksize=chunksize, retries=2, errors="return")
+    assert [r for i, r in enumerate(results) if i != BAD] == [i * 10 for i in range(N) if i != BAD]
+    failure = results[BAD]
+    assert isinstance(failure, Failure) and isinstance(failure.exception, error)
+    assert failure.exception.index == BAD and failure.exception.step == step
+    assert failure.attempts == 0  # it never ran: each of these steps comes before fn
+    assert _runs(tmp_path) == [0 if i == BAD else 1 for i in range(N)]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("is_async", [False, True])
+@pytest.mark.parametrize(
+    ("fault", "step"),
+    [
+        ("result_pickling_raises", "pickling the result in the worker"),
+        ("result_unpickling_raises", "unpickling the result"),
+        ("result_unpickling_exits", "unpickling the result"),
+    ],
+)
+def test_a_result_that_does_not_cross_is_not_retried_and_has_1_attempt(
+    tmp_path: Path, fault: str, step: str, is_async: bool
+) -> None:
+    marks = str(tmp_path)
+    if is_async:
+
+        async def fn(item: tuple[int, str | None]) -> Any:
+            return faults.pickle_fault(item, marks)
+
+    else:
+        fn = functools.partial(faults.pickle_fault, marks=marks)  # type: ignore[assignment]
+    items = [(i, fault if i == BAD else None) for i in range(N)]
+    results = gearshift.map(fn, items, mode="process", workers=1, chunksize=N, retries=2, errors="return")
+    assert [r for i, r in enumerate(results) if i != BAD] == [i * 10 for i in range(N) if i != BAD]
+    failure = results[BAD]
+    assert isinstance(failure, Failure) and isinstance(failure.exception, UnpicklableError)
+    assert failure.exception.index == BAD and failure.exception.step == step
+    assert failure.attempts == 1
+    assert _runs(tmp_path) == [1] * N
