@@ -118,3 +118,36 @@ def test_a_result_that_does_not_cross_is_not_retried_and_has_1_attempt(
     assert failure.exception.index == BAD and failure.exception.step == step
     assert failure.attempts == 1
     assert _runs(tmp_path) == [1] * N
+
+
+# -- the outcome log keeps each finished outcome exactly, whatever its type -----------------------
+
+VALUES: list[Any] = [7, -(2**63), 2**63 - 1, 2**63, -(2**70), True, 0, 2.5, "s", None, (1, "a"), b"\x01", False]
+
+
+def _value_then_crash(item: tuple[int, int], marks: str) -> Any:
+    index, crash_at = item
+    if faults._seen(marks, index) == 0 and index == crash_at:
+        os._exit(3)
+    return VALUES[index % len(VALUES)]
+
+
+async def _avalue_then_crash(item: tuple[int, int], marks: str) -> Any:
+    return _value_then_crash(item, marks)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("is_async", [False, True])
+def test_outcomes_before_a_crash_come_back_with_their_types(tmp_path: Path, is_async: bool) -> None:
+    # Ints are packed in the log, not pickled: bools, ints past 64 bits and the rest keep their types.
+    n = len(VALUES) + 1
+    items = [(i, n - 1) for i in range(n)]
+    fn = _avalue_then_crash if is_async else _value_then_crash
+    results = gearshift.map(
+        functools.partial(fn, marks=str(tmp_path)), items, mode="process", workers=1, chunksize=n, errors="return"
+    )
+    expected = [VALUES[i % len(VALUES)] for i in range(n - 1)]
+    assert results[: n - 1] == expected
+    assert [type(r) for r in results[: n - 1]] == [type(v) for v in expected]
+    assert isinstance(results[-1], Failure) and isinstance(results[-1].exception, WorkerCrashed)
+    assert _runs(tmp_path, n - 1) == [1] * (n - 1)

@@ -21,6 +21,9 @@ from ._errors import RemoteTraceback, TaskTimeout
 if TYPE_CHECKING:
     import asyncio
 
+#: the tag of an int record in a worker's outcome log (see _worker.OutcomeLog)
+INT_TAG = 1
+
 # How an item becomes arguments: fn(item), fn(*item), or fn(*item[0], **item[1]).
 CALL_ONE = 0
 CALL_STAR = 1
@@ -328,7 +331,8 @@ def run_chunk_recorded(task: Task, log: Any, rescue: Callable[[list[Any], BaseEx
 
     A worker process records outcomes where its parent can read them if the
     process dies (``log``, see ``_worker.OutcomeLog``), so items that finished
-    are never run again: ``log.record(outcome)`` (one C call), then
+    are never run again: ``log.record(outcome)`` (one C call; an int is
+    packed instead), then
     ``log.done[0]`` (shared memory) counts it, so the parent never takes a
     record cut short for an outcome.  When recording raises, ``rescue(out,
     exc)`` records ``out[-1]`` another way and returns the outcome to keep
@@ -342,6 +346,9 @@ def run_chunk_recorded(task: Task, log: Any, rescue: Callable[[list[Any], BaseEx
     failures = 0
     done = 0  # outcomes recorded
     record, committed = log.record, log.done
+    # An int is packed, not pickled (see _worker.OutcomeLog); one past 64 bits raises struct.error
+    # and the rescue pickles it.
+    write, pack_int, int_tag = log.write_bytes, log.pack_int, INT_TAG
     rest = iter(task.items)
     t0, c0 = time.perf_counter(), time.thread_time()
     while True:
@@ -350,21 +357,30 @@ def run_chunk_recorded(task: Task, log: Any, rescue: Callable[[list[Any], BaseEx
                 for item in rest:
                     value = fn(item)
                     append(value)
-                    record(value)
+                    if type(value) is int:
+                        write(pack_int(int_tag, value))
+                    else:
+                        record(value)
                     done += 1
                     committed[0] = done
             elif call == CALL_STAR:
                 for args in rest:
                     value = fn(*args)
                     append(value)
-                    record(value)
+                    if type(value) is int:
+                        write(pack_int(int_tag, value))
+                    else:
+                        record(value)
                     done += 1
                     committed[0] = done
             else:
                 for args, kwargs in rest:
                     value = fn(*args, **kwargs)
                     append(value)
-                    record(value)
+                    if type(value) is int:
+                        write(pack_int(int_tag, value))
+                    else:
+                        record(value)
                     done += 1
                     committed[0] = done
         except BaseException as exc:

@@ -31,6 +31,7 @@ unpickle there.
 
 from __future__ import annotations
 
+import io
 import mmap
 import os
 import pickle
@@ -47,7 +48,7 @@ from typing import Any
 import cloudpickle
 
 from ._errors import RemoteError, UnpicklableError
-from ._task import ChunkResult, Raised, Task, run_chunk, run_chunk_each, run_chunk_recorded
+from ._task import INT_TAG, ChunkResult, Raised, Task, run_chunk, run_chunk_each, run_chunk_recorded
 
 #: functions a worker keeps unpickled; the parent mirrors this bound exactly
 FN_CACHE_SIZE = 64
@@ -60,6 +61,9 @@ LOG_DONE = 24
 PHASE_UNPICKLING = 0  # the task arrived; its function is being unpickled
 PHASE_RUNNING = 1  # items run; each outcome is recorded as it comes
 PHASE_ITEMS = 2  # the function is ready; the items are being unpickled
+#: a record is a pickle (its first byte is pickle's PROTO, 0x80) or, for an ``int`` that fits in
+#: 64 bits, INT_TAG and the value (ints are common results, and packing one is cheaper than pickling)
+INT_RECORD = struct.Struct("<Bq")
 #: sizes tried for a log's mapping (sparse: memory is used only by what is written)
 _LOG_SPANS = (1 << 36, 1 << 30, 1 << 26)
 #: a log that held more than this gives its memory back when the next task begins
@@ -120,12 +124,12 @@ class OutcomeLog:
     """One outcome log: a shared-memory file mapped here, read by the parent after a crash.
 
     Each record is a pickle of its own (no memo: none refers to another),
-    written whole, then counted in the header (``done``): the parent reads
-    only counted records, so one cut short by a kill is never taken for an
-    outcome.
+    or an ``int`` packed as ``INT_RECORD``, written whole, then counted in the
+    header (``done``): the parent reads only counted records, so one cut short
+    by a kill is never taken for an outcome.
     """
 
-    __slots__ = ("done", "fd", "first", "mm", "record", "span", "task_id")
+    __slots__ = ("done", "fd", "first", "mm", "pack_int", "record", "span", "task_id", "write_bytes")
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -142,6 +146,8 @@ class OutcomeLog:
         pickler = pickle.Pickler(self.mm, pickle.HIGHEST_PROTOCOL)
         pickler.fast = True  # no memo: each record unpickles alone
         self.record = pickler.dump
+        #: ``write_bytes(pack_int(INT_TAG, value))`` records an int; struct.error past 64 bits
+        self.write_bytes, self.pack_int = self.mm.write, INT_RECORD.pack
         #: outcomes of the task recorded so far (the header's last field), written after each record
         self.done = memoryview(self.mm)[LOG_DONE : LOG_DONE + 8].cast("q")
         self.task_id = -1
@@ -165,6 +171,13 @@ class OutcomeLog:
         self.done[0] = first
         LOG_FIELDS.pack_into(self.mm, 0, self.task_id, phase, first)
         self.mm.seek(LOG_HEADER)
+
+    def put(self, outcome: Any) -> None:
+        """Record one outcome (not counted yet: see ``done``)."""
+        if type(outcome) is int and -(1 << 63) <= outcome < (1 << 63):
+            self.write_bytes(self.pack_int(INT_TAG, outcome))
+        else:
+            self.record(outcome)
 
     def write(self, record: bytes) -> bool:
         """Append a record pickled elsewhere; False if it does not fit."""
@@ -261,7 +274,7 @@ def _run_async(task: Task, tx: Connection, log: OutcomeLog) -> ChunkResult:
     # recorded before the next item starts, as run_chunk_recorded does for a
     # plain function, so a crash costs only the item that was running.
     rescue = _Rescue(task, tx, log)
-    record, committed = log.record, log.done
+    record, committed = log.put, log.done
     recorded: list[Any] = []
 
     def on_item(k: int, outcome: Any) -> None:
@@ -306,6 +319,9 @@ class _Rescue:
         log = self.log
         k = len(out) - 1
         outcome = out[k]
+        if type(outcome) is int and isinstance(exc, struct.error):  # too big for an int record; nothing written
+            log.record(outcome)
+            return outcome
         record = _pickled(outcome)
         if record is None:
             outcome = _stand_in(outcome, self.task.start + k)
@@ -374,6 +390,10 @@ def _encode_result(task_id: int, result: ChunkResult, start: int) -> bytes:
                 result.outcomes[i] = Raised(outcome.exception, outcome.traceback_text())
     message = (task_id, True, result)
     try:
+        return _dumps_unshared(message)
+    except Exception:
+        pass
+    try:
         return b"R" + _dumps_any(message)
     except Exception:
         pass
@@ -383,6 +403,21 @@ def _encode_result(task_id: int, result: ChunkResult, start: int) -> bytes:
     failures = sum(1 for o in outcomes if type(o) is Raised)
     fixed = ChunkResult(outcomes, result.elapsed, result.cpu, failures)
     return b"R" + _dumps_any((task_id, True, fixed))
+
+
+def _dumps_unshared(message: Any) -> bytes:
+    """``b"R"`` and the pickle of ``message``, without a memo (several times faster for strings and tuples).
+
+    Nothing refers back to an object pickled earlier, so an object that two
+    outcomes share arrives as two equal copies (as across two chunks); a cycle
+    raises ValueError and the caller pickles the usual way.
+    """
+    buffer = io.BytesIO()
+    buffer.write(b"R")
+    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True
+    pickler.dump(message)
+    return buffer.getvalue()
 
 
 def _encode_item(outcome: Any, index: int) -> bytes:

@@ -24,8 +24,8 @@ from typing import Any
 import cloudpickle
 
 from .._errors import UnpicklableError
-from .._task import Raised
-from .._worker import LOG_DONE, LOG_FIELDS, LOG_HEADER, PHASE_UNPICKLING
+from .._task import INT_TAG, Raised
+from .._worker import INT_RECORD, LOG_DONE, LOG_FIELDS, LOG_HEADER, PHASE_UNPICKLING
 from . import _shm
 
 # -- pickling ---------------------------------------------------------------------------------
@@ -128,6 +128,7 @@ def _repr(item: Any) -> str:
 # -- outcome logs (the worker's side is _worker.OutcomeLog) ----------------------------------
 
 _DONE = struct.Struct("<q")
+_INT_TAG = bytes([INT_TAG])
 
 
 def log_file() -> int:
@@ -169,8 +170,13 @@ def decode_records(records: bytes, count: int, start: int) -> list[Any]:
     """
     stream = io.BytesIO(records)
     out: list[Any] = []
+    size = INT_RECORD.size
     while len(out) < count:
         pos = stream.tell()
+        if records[pos : pos + 1] == _INT_TAG:  # an int, packed (see _worker.OutcomeLog)
+            out.append(INT_RECORD.unpack_from(records, pos)[1])
+            stream.seek(pos + size)
+            continue
         try:
             out.append(pickle.load(stream))
             continue
