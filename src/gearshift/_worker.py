@@ -31,7 +31,6 @@ unpickle there.
 
 from __future__ import annotations
 
-import io
 import mmap
 import os
 import pickle
@@ -390,10 +389,6 @@ def _encode_result(task_id: int, result: ChunkResult, start: int) -> bytes:
                 result.outcomes[i] = Raised(outcome.exception, outcome.traceback_text())
     message = (task_id, True, result)
     try:
-        return _dumps_unshared(message)
-    except Exception:
-        pass
-    try:
         return b"R" + _dumps_any(message)
     except Exception:
         pass
@@ -403,21 +398,6 @@ def _encode_result(task_id: int, result: ChunkResult, start: int) -> bytes:
     failures = sum(1 for o in outcomes if type(o) is Raised)
     fixed = ChunkResult(outcomes, result.elapsed, result.cpu, failures)
     return b"R" + _dumps_any((task_id, True, fixed))
-
-
-def _dumps_unshared(message: Any) -> bytes:
-    """``b"R"`` and the pickle of ``message``, without a memo (several times faster for strings and tuples).
-
-    Nothing refers back to an object pickled earlier, so an object that two
-    outcomes share arrives as two equal copies (as across two chunks); a cycle
-    raises ValueError and the caller pickles the usual way.
-    """
-    buffer = io.BytesIO()
-    buffer.write(b"R")
-    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
-    pickler.fast = True
-    pickler.dump(message)
-    return buffer.getvalue()
 
 
 def _encode_item(outcome: Any, index: int) -> bytes:
