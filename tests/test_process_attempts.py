@@ -151,3 +151,52 @@ def test_outcomes_before_a_crash_come_back_with_their_types(tmp_path: Path, is_a
     assert [type(r) for r in results[: n - 1]] == [type(v) for v in expected]
     assert isinstance(results[-1], Failure) and isinstance(results[-1].exception, WorkerCrashed)
     assert _runs(tmp_path, n - 1) == [1] * (n - 1)
+
+
+def _ints_raise_crash(item: tuple[int, str | None], marks: str) -> int:
+    index, fault = item
+    if faults._seen(marks, index) == 0 and fault == "exit":
+        os._exit(3)
+    if fault == "raise":
+        raise ValueError(f"item {index}")
+    return index * 10
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("raise_at", [None, 0, 2])
+def test_int_outcomes_before_an_error_and_a_crash_are_kept(tmp_path: Path, raise_at: int | None) -> None:
+    # Int outcomes go to the log's int array until something else comes; a crash after that keeps them all.
+    crash_at = 4
+    items = [(i, "raise" if i == raise_at else "exit" if i == crash_at else None) for i in range(N)]
+    results = gearshift.map(
+        functools.partial(_ints_raise_crash, marks=str(tmp_path)),
+        items,
+        mode="process",
+        workers=1,
+        chunksize=N,
+        errors="return",
+    )
+    for i, r in enumerate(results):
+        if i == raise_at:
+            assert isinstance(r, Failure) and type(r.exception) is ValueError and r.attempts == 1
+        elif i == crash_at:
+            assert isinstance(r, Failure) and isinstance(r.exception, WorkerCrashed) and r.exception.index == i
+        else:
+            assert r == i * 10 and type(r) is int
+    assert _runs(tmp_path) == [1] * N
+
+
+def _fork_then_int(x: int, marks: str) -> int:
+    faults._seen(marks, x)
+    pid = os.fork()
+    if pid == 0:
+        return -x  # the child comes back into gearshift: it must end there, silently
+    os.waitpid(pid, 0)
+    return x
+
+
+@pytest.mark.timeout(60)
+def test_a_forked_child_returning_an_int_never_speaks_for_the_worker(tmp_path: Path) -> None:
+    fn = functools.partial(_fork_then_int, marks=str(tmp_path))
+    assert gearshift.map(fn, range(N), mode="process", workers=1, chunksize=N) == list(range(N))
+    assert _runs(tmp_path) == [1] * N  # the child ran no other item

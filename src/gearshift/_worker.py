@@ -17,6 +17,8 @@ Messages, each one pickled ``bytes`` frame on the pipes:
                        I outcome          one per item, only under a timeout
                        P outcomes         (8-byte count first) outcomes moved out of the log early
                        R (task_id, True, ChunkResult) | (task_id, False, (exception, traceback_text))
+                       L (task_id, ChunkResult, count): the count outcomes are ints, in the task's
+                                          outcome log (the ChunkResult's outcomes are empty)
                        (after "I" frames the ChunkResult's outcomes are empty)
 
 Outcome logs.  Without a timeout a chunk's results travel in one frame at its
@@ -57,12 +59,16 @@ LOG_SLOTS = 2
 LOG_HEADER = 64
 LOG_FIELDS = struct.Struct("<qqq")
 LOG_DONE = 24
+#: in PHASE_RUNNING: how many outcomes the int array holds before the records (int64)
+LOG_INTS = 32
 PHASE_UNPICKLING = 0  # the task arrived; its function is being unpickled
 PHASE_RUNNING = 1  # items run; each outcome is recorded as it comes
 PHASE_ITEMS = 2  # the function is ready; the items are being unpickled
+PHASE_INTS = 3  # items run; every outcome so far is an int, stored at LOG_HEADER + 8 * k
 #: a record is a pickle (its first byte is pickle's PROTO, 0x80) or, for an ``int`` that fits in
 #: 64 bits, INT_TAG and the value (ints are common results, and packing one is cheaper than pickling)
 INT_RECORD = struct.Struct("<Bq")
+_INT64 = struct.Struct("<q")
 #: sizes tried for a log's mapping (sparse: memory is used only by what is written)
 _LOG_SPANS = (1 << 36, 1 << 30, 1 << 26)
 #: a log that held more than this gives its memory back when the next task begins
@@ -128,7 +134,9 @@ class OutcomeLog:
     by a kill is never taken for an outcome.
     """
 
-    __slots__ = ("done", "fd", "first", "mm", "pack_int", "record", "span", "task_id", "write_bytes")
+    __slots__ = (
+        "done", "fd", "first", "ints", "ints_only", "mm", "pack_int", "record", "span", "task_id", "write_bytes",
+    )  # fmt: skip
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -149,6 +157,10 @@ class OutcomeLog:
         self.write_bytes, self.pack_int = self.mm.write, INT_RECORD.pack
         #: outcomes of the task recorded so far (the header's last field), written after each record
         self.done = memoryview(self.mm)[LOG_DONE : LOG_DONE + 8].cast("q")
+        #: in PHASE_INTS, outcome k is ``ints[k]``, counted in ``done`` like a record
+        self.ints = memoryview(self.mm)[LOG_HEADER:].cast("q")
+        #: every outcome of the task is in ``ints`` (the parent reads them there)
+        self.ints_only = False
         self.task_id = -1
         self.first = 0
 
@@ -159,15 +171,28 @@ class OutcomeLog:
 
     def phase(self, phase: int) -> None:
         LOG_FIELDS.pack_into(self.mm, 0, self.task_id, phase, self.first)
+        self.ints_only = phase == PHASE_INTS
+
+    def leave_ints(self, count: int) -> list[Any]:
+        """The int array holds ``count`` outcomes; records follow them.  Those outcomes, as a list."""
+        if _forked:  # a forked child came back from the user's function
+            os._exit(0)
+        self.ints_only = False
+        _INT64.pack_into(self.mm, LOG_INTS, count)
+        LOG_FIELDS.pack_into(self.mm, 0, self.task_id, PHASE_RUNNING, self.first)
+        self.mm.seek(LOG_HEADER + 8 * count)
+        return self.ints[:count].tolist()
 
     def restart(self, first: int, phase: int = PHASE_RUNNING) -> None:
         """Drop the records; the next one is the outcome of item ``first`` of the task."""
         # Old records stay where they are (only counted ones are read), unless they were huge.
-        if self.mm.tell() > _KEEP_PAGES:  # give their pages back
+        if max(self.mm.tell(), LOG_HEADER + 8 * self.done[0]) > _KEEP_PAGES:  # give their pages back
             os.ftruncate(self.fd, LOG_HEADER)
             os.ftruncate(self.fd, self.span)
         self.first = first
         self.done[0] = first
+        self.ints_only = False
+        _INT64.pack_into(self.mm, LOG_INTS, 0)
         LOG_FIELDS.pack_into(self.mm, 0, self.task_id, phase, first)
         self.mm.seek(LOG_HEADER)
 
@@ -186,6 +211,7 @@ class OutcomeLog:
         return True
 
     def close(self) -> None:
+        self.ints.release()
         self.done.release()
         self.mm.close()
         os.close(self.fd)
@@ -232,8 +258,13 @@ def _serve(rx: Connection, tx: Connection, logs: list[OutcomeLog], max_tasks: in
         elif is_async:
             result = _run_async(task, tx, log)
         else:
+            log.phase(PHASE_INTS)
             result = run_chunk_recorded(task, log, _Rescue(task, tx, log))
-        _send(tx, _encode_result(task_id, result, start))
+        if log.ints_only:  # every outcome is in the log's int array: the parent reads them there
+            log.ints_only = False
+            _send(tx, b"L" + pickle.dumps((task_id, result, log.done[0]), protocol=pickle.HIGHEST_PROTOCOL))
+        else:
+            _send(tx, _encode_result(task_id, result, start))
         # Free the items and results now, not when the next task arrives (their
         # finalizers may matter to the caller).
         del message, task, result

@@ -97,7 +97,7 @@ _dumps = _crossing.dumps  # _api checks functions up front with it
 #: what a worker that died before its task ran was doing, by the phase in its outcome log
 _UNPICKLING_STEPS = {PHASE_UNPICKLING: "unpickling the function in the worker", PHASE_ITEMS: STEP_UNPICKLE_ITEM}
 #: the kind byte that starts every frame a worker sends (see _worker.py)
-_ITEM, _MOVED, _RESULT = b"I"[0], b"P"[0], b"R"[0]
+_ITEM, _MOVED, _RESULT, _INTS = b"I"[0], b"P"[0], b"R"[0], b"L"[0]
 
 
 class _Job:
@@ -441,6 +441,15 @@ class Backend:
             job.partial.append(_crossing.load_outcome(memoryview(frame)[1:], job.start + len(job.partial)))
             worker.progress_at = time.monotonic()
             return
+        if kind == _INTS:  # a chunk whose outcomes are all ints: they are in its outcome log
+            _, result, count = pickle.loads(memoryview(frame)[1:])
+            job = worker.outstanding.popleft()
+            worker.progress_at = time.monotonic()
+            # Read now: the worker reuses this log only for a task sent after this one is done.
+            result.outcomes = _crossing.read_ints(worker.logs[job.slot], count)
+            result.nbytes = len(frame) + 8 * count
+            self._resolve(job, result)
+            return
         if kind == _MOVED:  # outcomes the worker could not keep in its log
             job = worker.outstanding[0]
             count = int.from_bytes(frame[1:9], "little")
@@ -494,9 +503,8 @@ class Backend:
         """The chunk's result frame does not unpickle here: take its outcomes one by one from the log."""
         outcomes = list(job.partial)
         if not job.timed:
-            task_id, _phase, first, count, records = _crossing.read_log(worker.logs[job.slot])
+            task_id, _phase, first, logged = _crossing.read_log(worker.logs[job.slot], job.start)
             if task_id == job.task_id:
-                logged = _crossing.decode_records(records, count, job.start + first)
                 outcomes.extend(logged[max(0, len(outcomes) - first) :])
             else:  # nothing to tell the items apart by (should not happen): fail them all, run none again
                 outcomes.extend(_crossing.unloadable(exc, job.start + k) for k in range(len(outcomes), job.size))
@@ -593,7 +601,7 @@ class Backend:
         log's header also says whether the worker had begun the task at all.
         """
         pid = worker.proc.pid
-        task_id, phase, first, count, records = _crossing.read_log(worker.logs[job.slot])
+        task_id, phase, first, logged = _crossing.read_log(worker.logs[job.slot], job.start)
         if task_id != job.task_id or phase in (PHASE_UNPICKLING, PHASE_ITEMS):
             if not (job.timed and job.partial):  # (it streamed outcomes: it ran)
                 # No item ran: each runs again alone (a single item is the culprit; a pickle
@@ -604,7 +612,6 @@ class Backend:
                 return
         outcomes = list(job.partial)
         if not job.timed:
-            logged = _crossing.decode_records(records, count, job.start + first)
             outcomes.extend(logged[max(0, len(outcomes) - first) :])
         if len(outcomes) < job.size:
             outcomes.append(Raised(_crash_error(pid, code, job, job.start + len(outcomes))))
