@@ -25,7 +25,11 @@ Outcome logs.  Without a timeout a chunk's results travel in one frame at its
 end (cheap), so the worker also writes each outcome, the moment it has it, to
 a shared-memory file the parent can read if the worker dies: a crash then
 costs only the item that was running.  Each log holds a header (the task, its
-phase, the index of its first record) and independent pickles.  The worker
+phase, the index of its first record, the outcomes recorded) and independent
+records (a pickle, or a packed int).  While every outcome of a chunk is an int
+(the commonest result) they go to an int64 array in the log instead, and the
+result frame ("L") carries none: the parent reads them from the log, so they
+are neither kept in a list nor pickled.  The worker
 alternates between two logs, one per task in flight, so the parent can also
 read a finished task's outcomes one by one when the whole result frame does not
 unpickle there.

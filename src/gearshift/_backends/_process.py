@@ -27,9 +27,12 @@ Supervision.  Without a timeout a chunk's results cross the pipe in one frame
 (cheap), and the outcome log keeps every finished item's outcome where the
 parent can read it if the worker dies (``_worker.OutcomeLog``): a crash costs
 the item that was running, never a sibling that finished (each item runs at
-most ``1 + retries`` times).  With ``timeout=`` the worker streams one frame
-per item instead, so the manager also knows when the running item started and
-names the item that was late.  The runner resubmits the rest of a chunk cut
+most ``1 + retries`` times); a chunk whose outcomes are all ints leaves them
+in the log only (an "L" frame), read from there.  Coroutines of a chunk run one
+after another on the worker's loop and are recorded the same way.  With
+``timeout=`` the worker streams one frame per item instead (plain or ``async
+def`` fn), so the manager also knows when the running item started and names
+the item that was late.  The runner resubmits the rest of a chunk cut
 short.  Workers that die before they are ready, several in a row, break the
 pool with a clear error instead of being respawned forever.
 
