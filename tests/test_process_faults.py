@@ -298,7 +298,7 @@ def test_an_async_function_result_that_fails_to_cross_fails_its_item_alone(tmp_p
 
 @pytest.mark.timeout(60)
 def test_an_async_function_that_crashes_its_worker_fails_its_item_alone() -> None:
-    # Items of an async chunk run together: the crash is pinned on one by running them alone.
+    # The items of an async chunk run one after another, each outcome recorded: the crash is the running one's.
     async def fn(x: int) -> int:
         if x == BAD:
             os._exit(4)

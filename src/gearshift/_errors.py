@@ -51,16 +51,21 @@ class WorkerCrashed(GearshiftError):
     It happens when the process is killed (the OOM killer, a signal), segfaults
     or calls ``os._exit``.  Only the items that worker held are affected; the
     worker is replaced and the run goes on.  ``exitcode`` is the process exit
-    code (negative: killed by that signal).
+    code (negative: killed by that signal).  ``step`` names the pickle step the
+    worker died in (``"unpickling the item in the worker"``: the item never
+    reached the function, and like every pickle fault it is not retried), or
+    is None when it died running the item.
     """
 
-    def __init__(self, message: str, *, index: int | None = None, exitcode: int | None = None):
+    def __init__(self, message: str, *, index: int | None = None, exitcode: int | None = None, step: str | None = None):
         super().__init__(message)
         self.index = index
         self.exitcode = exitcode
+        self.step = step
 
     def __reduce__(self) -> Any:
-        return (_rebuild_keyword_error, (type(self), str(self), {"index": self.index, "exitcode": self.exitcode}))
+        attrs = {"index": self.index, "exitcode": self.exitcode, "step": self.step}
+        return (_rebuild_keyword_error, (type(self), str(self), attrs))
 
 
 class UnpicklableError(GearshiftError, TypeError):

@@ -54,7 +54,7 @@ from typing import Any
 
 from . import _memory
 from ._backends._base import Backend
-from ._errors import Failure, RemoteTraceback, UnpicklableError
+from ._errors import Failure, RemoteTraceback, UnpicklableError, WorkerCrashed
 from ._options import Options
 from ._plan import Plan
 from ._task import CALL_ONE, ChunkResult, Raised, Task, is_fatal, run_chunk
@@ -89,6 +89,22 @@ _STOP = object()
 _TICK = object()
 #: a result slot not filled yet (None is a result like any other)
 _EMPTY: Any = object()
+
+
+#: pickle steps (see UnpicklableError.step) that fail an item before fn gets it
+_NEVER_RAN = frozenset(
+    {"pickling the item", "pickling the function", "unpickling the item in the worker",
+     "unpickling the function in the worker"}
+)  # fmt: skip
+
+
+def _pickle_step(exc: BaseException) -> str | None:
+    """The pickle step ``exc`` failed at (C11), or None when it is not a pickle fault."""
+    if isinstance(exc, UnpicklableError):
+        return exc.step or "?"
+    if isinstance(exc, WorkerCrashed):
+        return exc.step  # set when the worker died unpickling its task
+    return None
 
 
 def backoff_delay(attempt: int) -> float:
@@ -765,7 +781,11 @@ class Runner:
         if is_fatal(exc):
             self._fatal_error(exc, remote_tb)
             return
-        attempts = chunk.attempts.get(offset, 0) + 1
+        step = _pickle_step(exc)
+        if step is not None:  # a pickle fault is not the item's bad luck: running it again cannot help
+            retry = False
+        # attempts counts the times the item ran: not one whose item or function never reached the worker's fn
+        attempts = chunk.attempts.get(offset, 0) + (0 if step in _NEVER_RAN else 1)
         chunk.attempts[offset] = attempts
         retry_on = self.options.retry_on
         if retry and attempts <= self.options.retries and (retry_on is None or isinstance(exc, retry_on)):

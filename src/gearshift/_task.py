@@ -21,6 +21,9 @@ from ._errors import RemoteTraceback, TaskTimeout
 if TYPE_CHECKING:
     import asyncio
 
+#: the tag of an int record in a worker's outcome log (see _worker.OutcomeLog)
+INT_TAG = 1
+
 # How an item becomes arguments: fn(item), fn(*item), or fn(*item[0], **item[1]).
 CALL_ONE = 0
 CALL_STAR = 1
@@ -323,12 +326,62 @@ def _thread_runner() -> asyncio.Runner:
     return runner
 
 
+_UNSET: Any = object()  # no outcome (yet)
+_END: Any = object()  # no item left
+
+
+def _ints_prefix(
+    fn: Callable[..., Any], call: int, rest: Any, ints: memoryview, committed: memoryview
+) -> tuple[int, Any, BaseException | None]:
+    """Run items while fn returns ints, storing each in ``ints`` and counting it in ``committed``.
+
+    Returns (outcomes stored, then: ``_END`` when no item is left, or the
+    outcome that is not a storable int, or ``_UNSET`` and what fn raised).
+    """
+    done = 0
+    value: Any = _UNSET
+    try:
+        if call == CALL_ONE:
+            for item in rest:
+                value = fn(item)
+                if type(value) is not int:
+                    return done, value, None
+                ints[done] = value
+                done += 1
+                committed[0] = done
+                value = _UNSET
+        elif call == CALL_STAR:
+            for args in rest:
+                value = fn(*args)
+                if type(value) is not int:
+                    return done, value, None
+                ints[done] = value
+                done += 1
+                committed[0] = done
+                value = _UNSET
+        else:
+            for args, kwargs in rest:
+                value = fn(*args, **kwargs)
+                if type(value) is not int:
+                    return done, value, None
+                ints[done] = value
+                done += 1
+                committed[0] = done
+                value = _UNSET
+    except BaseException as exc:
+        if value is _UNSET:  # fn raised
+            return done, _UNSET, exc
+        return done, value, None  # storing it failed (past 64 bits, or a child forked by fn): record it
+    return done, _END, None
+
+
 def run_chunk_recorded(task: Task, log: Any, rescue: Callable[[list[Any], BaseException], Any]) -> ChunkResult:
     """Like :func:`run_chunk` for a plain function, but record each outcome before the next item starts.
 
     A worker process records outcomes where its parent can read them if the
     process dies (``log``, see ``_worker.OutcomeLog``), so items that finished
-    are never run again: ``log.record(outcome)`` (one C call), then
+    are never run again: ``log.record(outcome)`` (one C call; an int is
+    packed instead), then
     ``log.done[0]`` (shared memory) counts it, so the parent never takes a
     record cut short for an outcome.  When recording raises, ``rescue(out,
     exc)`` records ``out[-1]`` another way and returns the outcome to keep
@@ -337,34 +390,60 @@ def run_chunk_recorded(task: Task, log: Any, rescue: Callable[[list[Any], BaseEx
     outcome comes last.
     """
     fn, call, stop = task.fn, task.call, task.stop_on_error
-    out: list[Any] = []
-    append = out.append
     failures = 0
-    done = 0  # outcomes recorded
     record, committed = log.record, log.done
+    # An int is packed, not pickled (see _worker.OutcomeLog); one past 64 bits raises struct.error
+    # and the rescue pickles it.
+    write, pack_int, int_tag = log.write_bytes, log.pack_int, INT_TAG
     rest = iter(task.items)
     t0, c0 = time.perf_counter(), time.thread_time()
+    # While every outcome is an int, it goes to the log's int array and nowhere else: the
+    # parent reads the chunk's outcomes there (no list, no pickling).  The first other
+    # outcome (or exception) leaves that mode for good: records from then on.
+    done, pending, error = _ints_prefix(fn, call, rest, log.ints, committed)
+    if pending is _END:
+        return ChunkResult([], time.perf_counter() - t0, time.thread_time() - c0, 0)
+    out: list[Any] = log.leave_ints(done)
+    append = out.append
     while True:
         try:
+            if error is not None:  # fn raised in the int prefix: the handler below takes it
+                exc, error = error, None
+                raise exc
+            if pending is not _UNSET:  # fn's outcome that ended the int prefix: record it
+                value, pending = pending, _UNSET
+                append(value)
+                record(value)
+                done += 1
+                committed[0] = done
             if call == CALL_ONE:
                 for item in rest:
                     value = fn(item)
                     append(value)
-                    record(value)
+                    if type(value) is int:
+                        write(pack_int(int_tag, value))
+                    else:
+                        record(value)
                     done += 1
                     committed[0] = done
             elif call == CALL_STAR:
                 for args in rest:
                     value = fn(*args)
                     append(value)
-                    record(value)
+                    if type(value) is int:
+                        write(pack_int(int_tag, value))
+                    else:
+                        record(value)
                     done += 1
                     committed[0] = done
             else:
                 for args, kwargs in rest:
                     value = fn(*args, **kwargs)
                     append(value)
-                    record(value)
+                    if type(value) is int:
+                        write(pack_int(int_tag, value))
+                    else:
+                        record(value)
                     done += 1
                     committed[0] = done
         except BaseException as exc:

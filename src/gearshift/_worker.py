@@ -14,16 +14,22 @@ Messages, each one pickled ``bytes`` frame on the pipes:
                        None:   finish and exit
     worker -> parent   a kind byte, then the pickle (the parent knows what failed to unpickle):
                        C ("ready", pid) | ("init_failed", traceback_text)
-                       I outcome          one per item, only for a plain function under a timeout
+                       I outcome          one per item, only under a timeout
                        P outcomes         (8-byte count first) outcomes moved out of the log early
                        R (task_id, True, ChunkResult) | (task_id, False, (exception, traceback_text))
+                       L (task_id, ChunkResult, count): the count outcomes are ints, in the task's
+                                          outcome log (the ChunkResult's outcomes are empty)
                        (after "I" frames the ChunkResult's outcomes are empty)
 
 Outcome logs.  Without a timeout a chunk's results travel in one frame at its
 end (cheap), so the worker also writes each outcome, the moment it has it, to
 a shared-memory file the parent can read if the worker dies: a crash then
 costs only the item that was running.  Each log holds a header (the task, its
-phase, the index of its first record) and independent pickles.  The worker
+phase, the index of its first record, the outcomes recorded) and independent
+records (a pickle, or a packed int).  While every outcome of a chunk is an int
+(the commonest result) they go to an int64 array in the log instead, and the
+result frame ("L") carries none: the parent reads them from the log, so they
+are neither kept in a list nor pickled.  The worker
 alternates between two logs, one per task in flight, so the parent can also
 read a finished task's outcomes one by one when the whole result frame does not
 unpickle there.
@@ -47,7 +53,7 @@ from typing import Any
 import cloudpickle
 
 from ._errors import RemoteError, UnpicklableError
-from ._task import ChunkResult, Raised, Task, run_chunk, run_chunk_each, run_chunk_recorded
+from ._task import INT_TAG, ChunkResult, Raised, Task, run_chunk, run_chunk_each, run_chunk_recorded
 
 #: functions a worker keeps unpickled; the parent mirrors this bound exactly
 FN_CACHE_SIZE = 64
@@ -57,8 +63,16 @@ LOG_SLOTS = 2
 LOG_HEADER = 64
 LOG_FIELDS = struct.Struct("<qqq")
 LOG_DONE = 24
-PHASE_UNPICKLING = 0  # the task arrived; its function and items are being unpickled
+#: in PHASE_RUNNING: how many outcomes the int array holds before the records (int64)
+LOG_INTS = 32
+PHASE_UNPICKLING = 0  # the task arrived; its function is being unpickled
 PHASE_RUNNING = 1  # items run; each outcome is recorded as it comes
+PHASE_ITEMS = 2  # the function is ready; the items are being unpickled
+PHASE_INTS = 3  # items run; every outcome so far is an int, stored at LOG_HEADER + 8 * k
+#: a record is a pickle (its first byte is pickle's PROTO, 0x80) or, for an ``int`` that fits in
+#: 64 bits, INT_TAG and the value (ints are common results, and packing one is cheaper than pickling)
+INT_RECORD = struct.Struct("<Bq")
+_INT64 = struct.Struct("<q")
 #: sizes tried for a log's mapping (sparse: memory is used only by what is written)
 _LOG_SPANS = (1 << 36, 1 << 30, 1 << 26)
 #: a log that held more than this gives its memory back when the next task begins
@@ -119,12 +133,14 @@ class OutcomeLog:
     """One outcome log: a shared-memory file mapped here, read by the parent after a crash.
 
     Each record is a pickle of its own (no memo: none refers to another),
-    written whole, then counted in the header (``done``): the parent reads
-    only counted records, so one cut short by a kill is never taken for an
-    outcome.
+    or an ``int`` packed as ``INT_RECORD``, written whole, then counted in the
+    header (``done``): the parent reads only counted records, so one cut short
+    by a kill is never taken for an outcome.
     """
 
-    __slots__ = ("done", "fd", "first", "mm", "record", "span", "task_id")
+    __slots__ = (
+        "done", "fd", "first", "ints", "ints_only", "mm", "pack_int", "record", "span", "task_id", "write_bytes",
+    )  # fmt: skip
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
@@ -141,8 +157,14 @@ class OutcomeLog:
         pickler = pickle.Pickler(self.mm, pickle.HIGHEST_PROTOCOL)
         pickler.fast = True  # no memo: each record unpickles alone
         self.record = pickler.dump
+        #: ``write_bytes(pack_int(INT_TAG, value))`` records an int; struct.error past 64 bits
+        self.write_bytes, self.pack_int = self.mm.write, INT_RECORD.pack
         #: outcomes of the task recorded so far (the header's last field), written after each record
         self.done = memoryview(self.mm)[LOG_DONE : LOG_DONE + 8].cast("q")
+        #: in PHASE_INTS, outcome k is ``ints[k]``, counted in ``done`` like a record
+        self.ints = memoryview(self.mm)[LOG_HEADER:].cast("q")
+        #: every outcome of the task is in ``ints`` (the parent reads them there)
+        self.ints_only = False
         self.task_id = -1
         self.first = 0
 
@@ -151,19 +173,39 @@ class OutcomeLog:
         self.task_id = task_id
         self.restart(0, PHASE_UNPICKLING)
 
-    def running(self) -> None:
+    def phase(self, phase: int) -> None:
+        LOG_FIELDS.pack_into(self.mm, 0, self.task_id, phase, self.first)
+        self.ints_only = phase == PHASE_INTS
+
+    def leave_ints(self, count: int) -> list[Any]:
+        """The int array holds ``count`` outcomes; records follow them.  Those outcomes, as a list."""
+        if _forked:  # a forked child came back from the user's function
+            os._exit(0)
+        self.ints_only = False
+        _INT64.pack_into(self.mm, LOG_INTS, count)
         LOG_FIELDS.pack_into(self.mm, 0, self.task_id, PHASE_RUNNING, self.first)
+        self.mm.seek(LOG_HEADER + 8 * count)
+        return self.ints[:count].tolist()
 
     def restart(self, first: int, phase: int = PHASE_RUNNING) -> None:
         """Drop the records; the next one is the outcome of item ``first`` of the task."""
         # Old records stay where they are (only counted ones are read), unless they were huge.
-        if self.mm.tell() > _KEEP_PAGES:  # give their pages back
+        if max(self.mm.tell(), LOG_HEADER + 8 * self.done[0]) > _KEEP_PAGES:  # give their pages back
             os.ftruncate(self.fd, LOG_HEADER)
             os.ftruncate(self.fd, self.span)
         self.first = first
         self.done[0] = first
+        self.ints_only = False
+        _INT64.pack_into(self.mm, LOG_INTS, 0)
         LOG_FIELDS.pack_into(self.mm, 0, self.task_id, phase, first)
         self.mm.seek(LOG_HEADER)
+
+    def put(self, outcome: Any) -> None:
+        """Record one outcome (not counted yet: see ``done``)."""
+        if type(outcome) is int and -(1 << 63) <= outcome < (1 << 63):
+            self.write_bytes(self.pack_int(INT_TAG, outcome))
+        else:
+            self.record(outcome)
 
     def write(self, record: bytes) -> bool:
         """Append a record pickled elsewhere; False if it does not fit."""
@@ -173,6 +215,7 @@ class OutcomeLog:
         return True
 
     def close(self) -> None:
+        self.ints.release()
         self.done.release()
         self.mm.close()
         os.close(self.fd)
@@ -208,18 +251,24 @@ def _serve(rx: Connection, tx: Connection, logs: list[OutcomeLog], max_tasks: in
                     if len(fns) > FN_CACHE_SIZE:
                         fns.popitem(last=False)
             what = "items"
+            log.phase(PHASE_ITEMS)
             task = Task(fn, _loads(items_blob), call, is_async, stop, start=start, timeout=timeout)
         except BaseException as exc:  # SystemExit from a __reduce__ included: it must not end the worker
             _send(tx, _encode_unpickling_error(task_id, exc, what, start, size))
             continue
-        log.running()
-        if timeout is not None and not is_async:
+        log.phase(PHASE_RUNNING)
+        if timeout is not None:
             result = _run_timed(task, tx)
         elif is_async:
             result = _run_async(task, tx, log)
         else:
+            log.phase(PHASE_INTS)
             result = run_chunk_recorded(task, log, _Rescue(task, tx, log))
-        _send(tx, _encode_result(task_id, result, start))
+        if log.ints_only:  # every outcome is in the log's int array: the parent reads them there
+            log.ints_only = False
+            _send(tx, b"L" + pickle.dumps((task_id, result, log.done[0]), protocol=pickle.HIGHEST_PROTOCOL))
+        else:
+            _send(tx, _encode_result(task_id, result, start))
         # Free the items and results now, not when the next task arrives (their
         # finalizers may matter to the caller).
         del message, task, result
@@ -240,6 +289,11 @@ def _run_timed(task: Task, tx: Connection) -> ChunkResult:
             reported = k + 1
 
     try:
+        if task.is_async:  # its items run one after another on this process's loop
+            task.on_item = report
+            result = run_chunk(task)
+            result.outcomes = []
+            return result
         return run_chunk_each(task, report)
     except BaseException as exc:  # KeyboardInterrupt, SystemExit...: the run stops, the worker lives on
         if _forked:
@@ -250,25 +304,32 @@ def _run_timed(task: Task, tx: Connection) -> ChunkResult:
 
 
 def _run_async(task: Task, tx: Connection, log: OutcomeLog) -> ChunkResult:
-    try:
-        result = run_chunk(task)
-    except BaseException as exc:  # KeyboardInterrupt, SystemExit... from a coroutine: the run stops
-        if _forked:
-            os._exit(0)
-        result = ChunkResult([Raised(exc)], 0.0, 0.0, 1)
-    # Recorded once the chunk is done (its items ran together): for the parent's
-    # sake if the result frame does not unpickle there, one item at a time.
+    # The items run one after another on this process's loop: each outcome is
+    # recorded before the next item starts, as run_chunk_recorded does for a
+    # plain function, so a crash costs only the item that was running.
     rescue = _Rescue(task, tx, log)
+    record, committed = log.put, log.done
     recorded: list[Any] = []
-    for outcome in result.outcomes:
+
+    def on_item(k: int, outcome: Any) -> None:
         if type(outcome) is Raised:
             outcome.traceback_text()
         recorded.append(outcome)
         try:
-            log.record(outcome)
-        except BaseException as exc:
+            record(outcome)
+        except BaseException as exc:  # a __reduce__ may raise anything; the item fails alone
             recorded[-1] = rescue(recorded, exc)
-        log.done[0] += 1
+        committed[0] = len(recorded)
+
+    task.on_item = on_item
+    try:
+        result = run_chunk(task)
+    except BaseException as exc:  # escaped the loop itself (not a coroutine's outcome): the run stops
+        if _forked:
+            os._exit(0)
+        outcome = Raised(exc)
+        on_item(len(recorded), outcome)
+        return ChunkResult(recorded, 0.0, 0.0, sum(1 for o in recorded if type(o) is Raised))
     result.outcomes = recorded
     result.failures = sum(1 for o in recorded if type(o) is Raised)
     return result
@@ -292,6 +353,9 @@ class _Rescue:
         log = self.log
         k = len(out) - 1
         outcome = out[k]
+        if type(outcome) is int and isinstance(exc, struct.error):  # too big for an int record; nothing written
+            log.record(outcome)
+            return outcome
         record = _pickled(outcome)
         if record is None:
             outcome = _stand_in(outcome, self.task.start + k)

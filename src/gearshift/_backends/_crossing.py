@@ -24,8 +24,17 @@ from typing import Any
 import cloudpickle
 
 from .._errors import UnpicklableError
-from .._task import Raised
-from .._worker import LOG_DONE, LOG_FIELDS, LOG_HEADER, PHASE_UNPICKLING
+from .._task import INT_TAG, Raised
+from .._worker import (
+    INT_RECORD,
+    LOG_DONE,
+    LOG_FIELDS,
+    LOG_HEADER,
+    LOG_INTS,
+    PHASE_INTS,
+    PHASE_RUNNING,
+    PHASE_UNPICKLING,
+)
 from . import _shm
 
 # -- pickling ---------------------------------------------------------------------------------
@@ -128,6 +137,7 @@ def _repr(item: Any) -> str:
 # -- outcome logs (the worker's side is _worker.OutcomeLog) ----------------------------------
 
 _DONE = struct.Struct("<q")
+_INT_TAG = bytes([INT_TAG])
 
 
 def log_file() -> int:
@@ -139,27 +149,52 @@ def log_file() -> int:
     return fd
 
 
-def read_log(fd: int) -> tuple[int, int, int, int, bytes]:
-    """(task id, phase, index of the first record, records counted, the records' bytes) of an outcome log."""
+def read_ints(fd: int, count: int) -> list[int]:
+    """The first ``count`` outcomes of a log in its int array (see ``_worker.PHASE_INTS``)."""
+    if count <= 0:
+        return []
+    data = bytearray(8 * count)
+    view = memoryview(data)
+    got = 0
+    while got < len(data):  # pread may return less than asked for
+        n = os.preadv(fd, [view[got:]], LOG_HEADER + got)
+        if n <= 0:
+            raise OSError(f"outcome log cut short at {got} of {len(data)} bytes")
+        got += n
+    return view.cast("q").tolist()
+
+
+def read_log(fd: int, start: int) -> tuple[int, int, int, list[Any]]:
+    """(task id, phase, index of the first outcome, the outcomes counted) of an outcome log.
+
+    ``start`` is the input index of the task's first item (for the errors of
+    outcomes that do not unpickle here).
+    """
     header = os.pread(fd, LOG_HEADER, 0)
     if len(header) < LOG_HEADER:
-        return -1, PHASE_UNPICKLING, 0, 0, b""
+        return -1, PHASE_UNPICKLING, 0, []
     task_id, phase, first = LOG_FIELDS.unpack_from(header)
     (done,) = _DONE.unpack_from(header, LOG_DONE)
+    if phase == PHASE_INTS:  # every outcome so far is in the int array
+        return task_id, phase, first, read_ints(fd, done)
+    (n_ints,) = _DONE.unpack_from(header, LOG_INTS)
+    if phase != PHASE_RUNNING:
+        n_ints = 0
+    ints = read_ints(fd, n_ints)
+    offset = LOG_HEADER + 8 * n_ints
     try:  # the log is sparse: nothing was ever written past its first hole
-        end = os.lseek(fd, LOG_HEADER, os.SEEK_HOLE)
+        end = os.lseek(fd, offset, os.SEEK_HOLE)
     except (OSError, AttributeError):
         end = os.fstat(fd).st_size
-    count = max(0, done - first)
+    count = max(0, done - first - n_ints)
     chunks = []
-    offset = LOG_HEADER
     while offset < end and count:
         data = os.pread(fd, min(end - offset, 1 << 24), offset)
         if not data:
             break
         chunks.append(data)
         offset += len(data)
-    return task_id, phase, first, count, b"".join(chunks)
+    return task_id, phase, first, ints + decode_records(b"".join(chunks), count, start + first + n_ints)
 
 
 def decode_records(records: bytes, count: int, start: int) -> list[Any]:
@@ -169,8 +204,13 @@ def decode_records(records: bytes, count: int, start: int) -> list[Any]:
     """
     stream = io.BytesIO(records)
     out: list[Any] = []
+    size = INT_RECORD.size
     while len(out) < count:
         pos = stream.tell()
+        if records[pos : pos + 1] == _INT_TAG:  # an int, packed (see _worker.OutcomeLog)
+            out.append(INT_RECORD.unpack_from(records, pos)[1])
+            stream.seek(pos + size)
+            continue
         try:
             out.append(pickle.load(stream))
             continue

@@ -27,9 +27,12 @@ Supervision.  Without a timeout a chunk's results cross the pipe in one frame
 (cheap), and the outcome log keeps every finished item's outcome where the
 parent can read it if the worker dies (``_worker.OutcomeLog``): a crash costs
 the item that was running, never a sibling that finished (each item runs at
-most ``1 + retries`` times).  With ``timeout=`` the worker streams one frame
-per item instead, so the manager also knows when the running item started and
-names the item that was late.  The runner resubmits the rest of a chunk cut
+most ``1 + retries`` times); a chunk whose outcomes are all ints leaves them
+in the log only (an "L" frame), read from there.  Coroutines of a chunk run one
+after another on the worker's loop and are recorded the same way.  With
+``timeout=`` the worker streams one frame per item instead (plain or ``async
+def`` fn), so the manager also knows when the running item started and names
+the item that was late.  The runner resubmits the rest of a chunk cut
 short.  Workers that die before they are ready, several in a row, break the
 pool with a clear error instead of being respawned forever.
 
@@ -73,7 +76,7 @@ from typing import Any, ClassVar
 from .._cpu import usable_cpus
 from .._errors import RemoteTraceback, WorkerCrashed
 from .._task import ChunkResult, Raised, SharedCall, Task, timeout_error, unwrap
-from .._worker import FN_CACHE_SIZE, LOG_SLOTS, PHASE_UNPICKLING
+from .._worker import FN_CACHE_SIZE, LOG_SLOTS, PHASE_ITEMS, PHASE_UNPICKLING, STEP_UNPICKLE_ITEM
 from . import _crossing, _shm
 from ._crossing import check_pickles as check_pickles  # _api checks up front with these
 from ._frames import FrameReader
@@ -94,8 +97,10 @@ ASYNC_KILL_GRACE = 1.0
 
 _live: weakref.WeakSet[Backend] = weakref.WeakSet()
 _dumps = _crossing.dumps  # _api checks functions up front with it
+#: what a worker that died before its task ran was doing, by the phase in its outcome log
+_UNPICKLING_STEPS = {PHASE_UNPICKLING: "unpickling the function in the worker", PHASE_ITEMS: STEP_UNPICKLE_ITEM}
 #: the kind byte that starts every frame a worker sends (see _worker.py)
-_ITEM, _MOVED, _RESULT = b"I"[0], b"P"[0], b"R"[0]
+_ITEM, _MOVED, _RESULT, _INTS = b"I"[0], b"P"[0], b"R"[0], b"L"[0]
 
 
 class _Job:
@@ -125,8 +130,8 @@ class _Job:
         self.call, self.is_async, self.stop = task.call, task.is_async, task.stop_on_error
         self.size, self.start, self.single = len(task.items), task.start, task.single
         self.timeout = task.timeout
-        #: a plain function under a timeout: the worker streams every outcome ("I" frames)
-        self.timed = task.timeout is not None and not task.is_async
+        #: under a timeout the worker streams every outcome ("I" frames)
+        self.timed = task.timeout is not None
         #: outcomes that arrived before the chunk's result frame ("I" or "P" frames)
         self.partial: list[Any] = []
         #: which of its worker's outcome logs this job's outcomes are recorded in
@@ -439,6 +444,15 @@ class Backend:
             job.partial.append(_crossing.load_outcome(memoryview(frame)[1:], job.start + len(job.partial)))
             worker.progress_at = time.monotonic()
             return
+        if kind == _INTS:  # a chunk whose outcomes are all ints: they are in its outcome log
+            _, result, count = pickle.loads(memoryview(frame)[1:])
+            job = worker.outstanding.popleft()
+            worker.progress_at = time.monotonic()
+            # Read now: the worker reuses this log only for a task sent after this one is done.
+            result.outcomes = _crossing.read_ints(worker.logs[job.slot], count)
+            result.nbytes = len(frame) + 8 * count
+            self._resolve(job, result)
+            return
         if kind == _MOVED:  # outcomes the worker could not keep in its log
             job = worker.outstanding[0]
             count = int.from_bytes(frame[1:9], "little")
@@ -492,9 +506,8 @@ class Backend:
         """The chunk's result frame does not unpickle here: take its outcomes one by one from the log."""
         outcomes = list(job.partial)
         if not job.timed:
-            task_id, _phase, first, count, records = _crossing.read_log(worker.logs[job.slot])
+            task_id, _phase, first, logged = _crossing.read_log(worker.logs[job.slot], job.start)
             if task_id == job.task_id:
-                logged = _crossing.decode_records(records, count, job.start + first)
                 outcomes.extend(logged[max(0, len(outcomes) - first) :])
             else:  # nothing to tell the items apart by (should not happen): fail them all, run none again
                 outcomes.extend(_crossing.unloadable(exc, job.start + k) for k in range(len(outcomes), job.size))
@@ -591,22 +604,18 @@ class Backend:
         log's header also says whether the worker had begun the task at all.
         """
         pid = worker.proc.pid
-        task_id, phase, first, count, records = _crossing.read_log(worker.logs[job.slot])
-        if task_id != job.task_id or phase == PHASE_UNPICKLING:
-            step = "while unpickling its task" if task_id == job.task_id else "before it started the task"
-            if job.timed and job.partial:
-                step = ""  # it streamed outcomes: it ran
-            if step:  # no item ran: each runs again alone (a single item is the culprit)
-                job.future.set_exception(_crash_error(pid, code, job, job.start if job.size == 1 else None, step))
+        task_id, phase, first, logged = _crossing.read_log(worker.logs[job.slot], job.start)
+        if task_id != job.task_id or phase in (PHASE_UNPICKLING, PHASE_ITEMS):
+            if not (job.timed and job.partial):  # (it streamed outcomes: it ran)
+                # No item ran: each runs again alone (a single item is the culprit; a pickle
+                # fault is not retried, see the runner); dying between tasks is no task's fault.
+                step = _UNPICKLING_STEPS.get(phase) if task_id == job.task_id else None
+                index = job.start if job.size == 1 else None
+                job.future.set_exception(_crash_error(pid, code, job, index, step or "", pickle_step=step))
                 return
         outcomes = list(job.partial)
         if not job.timed:
-            logged = _crossing.decode_records(records, count, job.start + first)
             outcomes.extend(logged[max(0, len(outcomes) - first) :])
-        if job.is_async and len(outcomes) < job.size:
-            # Its items ran together and are recorded only at the end: no telling which one was at fault.
-            job.future.set_exception(_crash_error(pid, code, job, job.start if job.size == 1 else None))
-            return
         if len(outcomes) < job.size:
             outcomes.append(Raised(_crash_error(pid, code, job, job.start + len(outcomes))))
         # else: every item had finished (it died sending the result): nothing to blame
@@ -616,9 +625,6 @@ class Backend:
     @staticmethod
     def _cut_short(job: _Job, error: Callable[[int | None], BaseException]) -> None:
         """Resolve a job whose worker was killed for a timeout: keep streamed outcomes, fail the running item."""
-        if not job.timed:  # an async chunk: its items time themselves out; the kill is a backstop
-            job.future.set_exception(error(job.start if job.size == 1 else None))
-            return
         outcomes = [*job.partial, Raised(error(job.start + len(job.partial)))]
         failures = sum(1 for o in outcomes if type(o) is Raised)
         job.future.set_result(ChunkResult(outcomes, 0.0, 0.0, failures))
@@ -650,7 +656,8 @@ class Backend:
 def _late_at(worker: _Worker, job: _Job) -> float | None:
     if job.timeout is None:
         return None
-    return worker.progress_at + job.timeout + (0.0 if job.timed else ASYNC_KILL_GRACE)
+    # A coroutine times itself out on the worker's loop; the kill is a backstop for a blocked loop.
+    return worker.progress_at + job.timeout + (ASYNC_KILL_GRACE if job.is_async else 0.0)
 
 
 def _killed(worker: _Worker, what: str) -> str:
@@ -666,16 +673,22 @@ def _how(code: int) -> str:
     return f"exited with code {code}"
 
 
-def _crash_error(pid: int, code: int, job: _Job, index: int | None, step: str = "") -> WorkerCrashed:
-    if step:  # the task never started running
+def _crash_error(
+    pid: int, code: int, job: _Job, index: int | None, step: str | None = None, *, pickle_step: str | None = None
+) -> WorkerCrashed:
+    """``step``: the task never started running (None: it did); "" when the worker died between tasks."""
+    if step is not None:
         which = f"item {index}" if index is not None else f"items {job.start}..{job.start + job.size - 1}"
-        where = f"{step} ({which}{'' if index is not None else ': each runs again alone'})"
+        when = f"while {step}" if step else "before it started the task"
+        where = f"{when} ({which}{'' if index is not None else ': each runs again alone'})"
     elif index is not None:
         # The outcome log knows when an item ended, not whether its pickling (right after it) had begun.
         where = f"while running item {index} (or pickling its result)"
     else:
         where = f"while running one of items {job.start}..{job.start + job.size - 1} (each runs again alone)"
-    return WorkerCrashed(f"worker process {pid} {_how(code)} {where}; it was replaced", index=index, exitcode=code)
+    return WorkerCrashed(
+        f"worker process {pid} {_how(code)} {where}; it was replaced", index=index, exitcode=code, step=pickle_step
+    )
 
 
 def _kill(worker: _Worker) -> None:
