@@ -43,7 +43,8 @@ FN_FAULTS = (sm.RAISE, sm.HANG, sm.CRASH)
 ALL_KINDS = FN_FAULTS + sm.BASE_KINDS + sm.PICKLE_KINDS
 
 #: examples per test in the ci profile; the deep profile runs DEEP_FACTOR times as many
-DEEP_FACTOR = 25
+#: (GEARSHIFT_DEEP_FACTOR overrides it, to fit a deep run into the time at hand)
+DEEP_FACTOR = int(os.environ.get("GEARSHIFT_DEEP_FACTOR", "25"))
 
 
 #: pytest-timeout per test: the ci budget takes a few minutes in all; deep runs take their time
