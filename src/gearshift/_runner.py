@@ -72,6 +72,9 @@ REPORT_SECONDS = 0.05
 #: items: thousands of concurrent items then cost tens of cross-thread hand-offs,
 #: not thousands, while every item still starts as soon as the window allows
 ASYNC_CHUNKS_IN_FLIGHT = 64
+#: concurrent items (coroutines in async mode) in flight before any result's size is known:
+#: until then the byte budget cannot count them, and each may return a big result
+UNSIZED_ITEMS = 512
 
 #: retry back-off: the first retry waits about BACKOFF_BASE s, doubling up to BACKOFF_MAX
 BACKOFF_BASE = 0.05
@@ -507,10 +510,10 @@ class Runner:
                 self._gated = True  # admit nothing new until memory recovers
                 return
             if self._concurrent:
-                size = self._room(min(self._concurrent_size(), self.window - self._inflight_items))
+                size = self._room(min(self._concurrent_size(), self._concurrent_room()))
             else:
                 size = self._room(self._chunker.next_size(self._next_index))
-            if size == 0:
+            if size <= 0:
                 return  # the byte budget is spent: wait for the consumer (something is in flight)
             try:
                 items = self._take(size)
@@ -544,6 +547,12 @@ class Runner:
             return self._next_seq - self._next_yield < 2 * self.window
         first = self._held.get(self._next_yield)
         return first is None or self._next_index - first.start < 2 * self.window
+
+    def _concurrent_room(self) -> int:
+        """Concurrent items that may join those in flight: up to ``window``, and up to
+        ``UNSIZED_ITEMS`` until a result was sized (then the byte budget counts them)."""
+        cap = self.window if self._item_bytes is not None else min(self.window, UNSIZED_ITEMS)
+        return cap - self._inflight_items
 
     def _concurrent_size(self) -> int:
         """Items per chunk of concurrent items: the caller's chunksize, else a share of the window."""
