@@ -14,7 +14,9 @@ between the first one not yet yielded and the last one submitted, whatever the
 input's length.  Bytes: results completed but not handed out, plus what the
 chunks in flight are expected to return, stay under ``Options.buffer_bytes``
 (see :meth:`Runner._room`); at least one chunk is always in flight, so the run
-goes on.  While the machine is short of memory (``_memory.py``) no new chunk
+goes on.  Until a result was sized the budget cannot count what is in flight:
+chunks then hold one item each, and at most ``UNSIZED_ITEMS`` concurrent items
+run.  While the machine is short of memory (``_memory.py``) no new chunk
 is admitted.
 
 Failures: a chunk that fails as a whole (a crash without per-item progress) is
@@ -564,8 +566,8 @@ class Runner:
         Counts the results completed but not handed out and what the chunks in
         flight should return (estimated bytes per result, see :func:`_estimate`).
         Until a chunk came back that estimate is unknown: automatic chunks then
-        hold one item each (concurrent items are capped by the window in items
-        anyway).  With nothing in flight, a chunk is always admitted.
+        hold one item each, and concurrent items are at most ``UNSIZED_ITEMS``
+        (see :meth:`_concurrent_room`).  With nothing in flight, a chunk is always admitted.
         """
         per_item = self._item_bytes
         if per_item is None:
