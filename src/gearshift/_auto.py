@@ -70,6 +70,9 @@ DRIFT_CHUNKS = 3
 MAX_REPLANS = 3
 #: sync time of the rest below which nothing more is measured: it runs in sync
 NOT_WORTH_PROBING = 0.02
+#: coroutines started before any result's size is known (auto's starting window is a guess made
+#: without measuring: 1,000 results of 100 KB at once would overrun the 64 MiB read-ahead budget)
+UNSIZED_COROUTINES = 512
 
 
 class _Drift:
@@ -344,6 +347,7 @@ class AutoRun:
             options,
             run_plan,
             per_item=per_item,
+            unsized=UNSIZED_COROUTINES if mode == "async" else None,
             call=self.call,
             is_async=self.is_async,
             window=window,

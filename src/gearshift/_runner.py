@@ -15,9 +15,9 @@ input's length.  Bytes: results completed but not handed out, plus what the
 chunks in flight are expected to return, stay under ``Options.buffer_bytes``
 (see :meth:`Runner._room`); at least one chunk is always in flight, so the run
 goes on.  Until a result was sized the budget cannot count what is in flight:
-chunks then hold one item each, and at most ``UNSIZED_ITEMS`` concurrent items
-run.  While the machine is short of memory (``_memory.py``) no new chunk
-is admitted.
+chunks then hold one item each, and concurrent items are at most ``window``
+(or ``unsized``, see :meth:`Runner._concurrent_room`).  While the machine is
+short of memory (``_memory.py``) no new chunk is admitted.
 
 Failures: a chunk that fails as a whole (a crash without per-item progress) is
 split into single items to find the culprit; a chunk that comes back short
@@ -74,9 +74,6 @@ REPORT_SECONDS = 0.05
 #: items: thousands of concurrent items then cost tens of cross-thread hand-offs,
 #: not thousands, while every item still starts as soon as the window allows
 ASYNC_CHUNKS_IN_FLIGHT = 64
-#: concurrent items (coroutines in async mode) in flight before any result's size is known:
-#: until then the byte budget cannot count them, and each may return a big result
-UNSIZED_ITEMS = 512
 
 #: retry back-off: the first retry waits about BACKOFF_BASE s, doubling up to BACKOFF_MAX
 BACKOFF_BASE = 0.05
@@ -228,6 +225,7 @@ class Runner:
         observer: Callable[[int, float, float, int], None] | None = None,
         on_results: ResultsObserver | None = None,
         per_item: float | None = None,
+        unsized: int | None = None,
         first_index: int = 0,
     ) -> None:
         self.backend = backend
@@ -243,6 +241,8 @@ class Runner:
         self.on_results = on_results
         #: seconds per item measured beforehand: automatic chunks start from it (see Chunker.seed)
         self._per_item_hint = per_item
+        #: concurrent items allowed in flight until a result was sized (None: the window)
+        self._unsized = unsized
         self._fn_id = next(_fn_ids)
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._inflight: set[_Sub] = set()
@@ -551,9 +551,15 @@ class Runner:
         return first is None or self._next_index - first.start < 2 * self.window
 
     def _concurrent_room(self) -> int:
-        """Concurrent items that may join those in flight: up to ``window``, and up to
-        ``UNSIZED_ITEMS`` until a result was sized (then the byte budget counts them)."""
-        cap = self.window if self._item_bytes is not None else min(self.window, UNSIZED_ITEMS)
+        """Concurrent items that may join those in flight: up to ``window``.
+
+        Until a result was sized the byte budget cannot count them: then up to
+        ``unsized`` too (auto passes it: its window is its own unmeasured guess;
+        a window the caller chose as ``workers`` runs whole at once, as asked).
+        """
+        cap = self.window
+        if self._unsized is not None and self._item_bytes is None:
+            cap = min(cap, self._unsized)
         return cap - self._inflight_items
 
     def _concurrent_size(self) -> int:
@@ -566,8 +572,8 @@ class Runner:
         Counts the results completed but not handed out and what the chunks in
         flight should return (estimated bytes per result, see :func:`_estimate`).
         Until a chunk came back that estimate is unknown: automatic chunks then
-        hold one item each, and concurrent items are at most ``UNSIZED_ITEMS``
-        (see :meth:`_concurrent_room`).  With nothing in flight, a chunk is always admitted.
+        hold one item each, and concurrent items are capped by the window in
+        items (and ``unsized``, see :meth:`_concurrent_room`).  With nothing in flight, a chunk is always admitted.
         """
         per_item = self._item_bytes
         if per_item is None:
