@@ -21,8 +21,8 @@ item, or results coming back from worker processes 100x bigger and over
 step 1 on the next items (a few times at most).
 Coroutine functions skip the sampling: they start on an event loop at once
 (at most ``UNSIZED_COROUTINES`` before a result's size is known, for the
-read-ahead budget) and the limiter finds the concurrency.  That loop is a private one on its own
-thread, never the caller's (from ``amap``/``aimap``): auto cannot know
+read-ahead budget) and the limiter finds the concurrency.  That loop is a
+private one on its own thread, never the caller's (from ``amap``/``aimap``): auto cannot know
 beforehand whether a coroutine computes, and one that does would stall the
 caller's loop for as long as it computes.
 """
