@@ -573,7 +573,8 @@ class Runner:
         flight should return (estimated bytes per result, see :func:`_estimate`).
         Until a chunk came back that estimate is unknown: automatic chunks then
         hold one item each, and concurrent items are capped by the window in
-        items (and ``unsized``, see :meth:`_concurrent_room`).  With nothing in flight, a chunk is always admitted.
+        items (and ``unsized``, see :meth:`_concurrent_room`).  With nothing in
+        flight, a chunk is always admitted.
         """
         per_item = self._item_bytes
         if per_item is None:
