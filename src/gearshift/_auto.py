@@ -20,8 +20,9 @@ item, or results coming back from worker processes 100x bigger and over
 64 KiB each), the gate closes, the segment drains, and the run goes back to
 step 1 on the next items (a few times at most).
 Coroutine functions skip the sampling: they start on an event loop at once
-and the limiter finds the concurrency.  That loop is a private one on its own
-thread, never the caller's (from ``amap``/``aimap``): auto cannot know
+(at most ``UNSIZED_COROUTINES`` before a result's size is known, for the
+read-ahead budget) and the limiter finds the concurrency.  That loop is a
+private one on its own thread, never the caller's (from ``amap``/``aimap``): auto cannot know
 beforehand whether a coroutine computes, and one that does would stall the
 caller's loop for as long as it computes.
 """
@@ -70,6 +71,9 @@ DRIFT_CHUNKS = 3
 MAX_REPLANS = 3
 #: sync time of the rest below which nothing more is measured: it runs in sync
 NOT_WORTH_PROBING = 0.02
+#: coroutines started before any result's size is known (auto's starting window is a guess made
+#: without measuring: 1,000 results of 100 KB at once would overrun the 64 MiB read-ahead budget)
+UNSIZED_COROUTINES = 512
 
 
 class _Drift:
@@ -344,6 +348,7 @@ class AutoRun:
             options,
             run_plan,
             per_item=per_item,
+            unsized=UNSIZED_COROUTINES if mode == "async" else None,
             call=self.call,
             is_async=self.is_async,
             window=window,

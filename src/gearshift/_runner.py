@@ -14,8 +14,10 @@ between the first one not yet yielded and the last one submitted, whatever the
 input's length.  Bytes: results completed but not handed out, plus what the
 chunks in flight are expected to return, stay under ``Options.buffer_bytes``
 (see :meth:`Runner._room`); at least one chunk is always in flight, so the run
-goes on.  While the machine is short of memory (``_memory.py``) no new chunk
-is admitted.
+goes on.  Until a result was sized the budget cannot count what is in flight:
+chunks then hold one item each, and concurrent items are at most ``window``
+(or ``unsized``, see :meth:`Runner._concurrent_room`).  While the machine is
+short of memory (``_memory.py``) no new chunk is admitted.
 
 Failures: a chunk that fails as a whole (a crash without per-item progress) is
 split into single items to find the culprit; a chunk that comes back short
@@ -239,6 +241,7 @@ class Runner:
         observer: Callable[[int, float, float, int], None] | None = None,
         on_results: ResultsObserver | None = None,
         per_item: float | None = None,
+        unsized: int | None = None,
         first_index: int = 0,
     ) -> None:
         self.backend = backend
@@ -254,6 +257,8 @@ class Runner:
         self.on_results = on_results
         #: seconds per item measured beforehand: automatic chunks start from it (see Chunker.seed)
         self._per_item_hint = per_item
+        #: concurrent items allowed in flight until a result was sized (None: the window)
+        self._unsized = unsized
         self._fn_id = next(_fn_ids)
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._inflight: set[_Sub] = set()
@@ -523,10 +528,10 @@ class Runner:
                 self._gated = True  # admit nothing new until memory recovers
                 return
             if self._concurrent:
-                size = self._room(min(self._concurrent_size(), self.window - self._inflight_items))
+                size = self._room(min(self._concurrent_size(), self._concurrent_room()))
             else:
                 size = self._room(self._chunker.next_size(self._next_index))
-            if size == 0:
+            if size <= 0:
                 return  # the byte budget is spent: wait for the consumer (something is in flight)
             try:
                 items = self._take(size)
@@ -561,6 +566,18 @@ class Runner:
         first = self._held.get(self._next_yield)
         return first is None or self._next_index - first.start < 2 * self.window
 
+    def _concurrent_room(self) -> int:
+        """Concurrent items that may join those in flight: up to ``window``.
+
+        Until a result was sized the byte budget cannot count them: then up to
+        ``unsized`` too (auto passes it: its window is its own unmeasured guess;
+        a window the caller chose as ``workers`` runs whole at once, as asked).
+        """
+        cap = self.window
+        if self._unsized is not None and self._item_bytes is None:
+            cap = min(cap, self._unsized)
+        return cap - self._inflight_items
+
     def _concurrent_size(self) -> int:
         """Items per chunk of concurrent items: the caller's chunksize, else a share of the window."""
         return self._chunksize or max(1, self.window // ASYNC_CHUNKS_IN_FLIGHT)
@@ -571,8 +588,9 @@ class Runner:
         Counts the results completed but not handed out and what the chunks in
         flight should return (estimated bytes per result, see :func:`_estimate`).
         Until a chunk came back that estimate is unknown: automatic chunks then
-        hold one item each (concurrent items are capped by the window in items
-        anyway).  With nothing in flight, a chunk is always admitted.
+        hold one item each, and concurrent items are capped by the window in
+        items (and ``unsized``, see :meth:`_concurrent_room`).  With nothing in
+        flight, a chunk is always admitted.
         """
         per_item = self._item_bytes
         if per_item is None:
