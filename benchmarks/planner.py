@@ -92,7 +92,7 @@ def auto_plan(workload: Workload, items: list[Any]) -> str:
     from gearshift._auto import AutoRun
     from gearshift._options import make_options
 
-    run = AutoRun(workload.fn, make_options(), 0, workload.is_async, None)
+    run = AutoRun(workload.fn, make_options(), 0, workload.is_async)
     for _ in run.batches(items):
         pass
     plans = [f"{p.mode}/{p.workers}" + (f"x{p.chunksize}" if p.chunksize else "") for p in run.plans] or ["sync"]
