@@ -24,6 +24,10 @@ import pytest
 import gearshift
 import timed_work
 
+# Grids over gearshift's own semantics, not over its dependencies' APIs: run once, on the newest
+# versions (.ci/run's lowest-versions step leaves slow tests out to stay within CI's 15 minutes).
+pytestmark = pytest.mark.slow
+
 #: the contract says 50 ms; the rest is room for a loaded 2-core machine.  A stretch of
 #: computation on the caller's loop stalls it for ITEM_SECONDS per item, and several
 #: items start together, so a run that did so stalls it for far longer than this.

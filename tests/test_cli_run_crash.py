@@ -30,6 +30,10 @@ import pytest
 
 from gearshift._cli._run import checkpoint_path
 
+# Grids over gearshift's own semantics, not over its dependencies' APIs: run once, on the newest
+# versions (.ci/run's lowest-versions step leaves slow tests out to stay within CI's 15 minutes).
+pytestmark = pytest.mark.slow
+
 #: the contract: finished work older than this at the kill is checkpointed
 LAG = 0.25
 

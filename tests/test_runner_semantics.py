@@ -17,6 +17,10 @@ import pytest
 
 import gearshift
 
+# Grids over gearshift's own semantics, not over its dependencies' APIs: run once, on the newest
+# versions (.ci/run's lowest-versions step leaves slow tests out to stay within CI's 15 minutes).
+pytestmark = pytest.mark.slow
+
 MODES = ["sync", "async", "thread", "process", "auto"]
 FAIL_AT = 50
 

@@ -33,7 +33,9 @@ from semantics_model import Config, Fault
 
 # The defects leave coroutines never awaited and tasks never retrieved: the assertions report the
 # defect itself; those warnings would only turn it into an error at a random later point.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+# Grids over gearshift's own semantics, not over its dependencies' APIs: run once, on the newest
+# versions (.ci/run's lowest-versions step leaves slow tests out to stay within CI's 15 minutes).
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
 
 
 MODES = ["sync", "async", "thread", "process", "auto"] + (

@@ -18,6 +18,10 @@ import pytest
 
 import gearshift
 
+# Grids over gearshift's own semantics, not over its dependencies' APIs: run once, on the newest
+# versions (.ci/run's lowest-versions step leaves slow tests out to stay within CI's 15 minutes).
+pytestmark = pytest.mark.slow
+
 #: C5: the contract's default bound on bytes of results buffered but not handed out
 BUFFER_BYTES = 64 * 2**20
 RESULT_BYTES = 100_000
