@@ -241,6 +241,19 @@ KNOWN = {
     "9-keyboardinterrupt-in-worker": Config(mode="process", entry="map", is_async=False, n=8, errors="return", faults=(Fault(3, sm.KEYBOARD),)),
 }  # fmt: skip
 
+#: what the deep profile found (seed 20261205), as fixed configurations
+DEEP_FOUND = {
+    # a result the worker cannot pickle makes it send its earlier outcomes in one frame; one of them
+    # that does not unpickle here failed all of them (item 3, a plain int, came back a Failure)
+    "moved-outcomes-fail-alone": Config(mode="process", entry="map", is_async=False, n=5, errors="return", ordered=False, workers=1, faults=(Fault(2, "result-unpickle-raises"), Fault(4, "result-pickle-raises"))),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("cfg", list(DEEP_FOUND.values()), ids=list(DEEP_FOUND))
+def test_deep_run_finding(cfg: Config, logs: Path) -> None:
+    """Each defect a deep run found, as one fixed configuration (docs/semantics.md, the harness)."""
+    exercise(cfg, logs, None)
+
 
 @pytest.mark.parametrize("cfg", list(KNOWN.values()), ids=list(KNOWN))
 def test_issue17_defect(cfg: Config, logs: Path) -> None:

@@ -361,10 +361,11 @@ class _Rescue:
             outcome = _stand_in(outcome, self.task.start + k)
             record = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
         if k > log.first:
-            _send(self.tx, _encode_moved(out[log.first : k]))
+            start = self.task.start + log.first
+            _send(self.tx, _encode_moved([_record(o, start + j) for j, o in enumerate(out[log.first : k])]))
         log.restart(k)
         if not log.write(record):  # bigger than the whole log: send it now
-            _send(self.tx, _encode_moved([outcome]))
+            _send(self.tx, _encode_moved([record]))
             log.restart(k + 1)
         return outcome
 
@@ -444,8 +445,16 @@ def _encode_item(outcome: Any, index: int) -> bytes:
     return b"I" + record
 
 
-def _encode_moved(outcomes: list[Any]) -> bytes:
-    return b"P" + len(outcomes).to_bytes(8, "little") + _dumps_any(outcomes)
+def _encode_moved(records: list[bytes]) -> bytes:
+    """Outcomes as independent pickles, one record each: one the parent cannot unpickle fails its item alone."""
+    return b"P" + len(records).to_bytes(8, "little") + b"".join(records)
+
+
+def _record(outcome: Any, index: int) -> bytes:
+    record = _pickled(outcome)
+    if record is None:
+        record = pickle.dumps(_stand_in(outcome, index), protocol=pickle.HIGHEST_PROTOCOL)
+    return record
 
 
 def _encode_unpickling_error(task_id: int, exc: BaseException, what: str, start: int, size: int) -> bytes:

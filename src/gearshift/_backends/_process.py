@@ -456,11 +456,8 @@ class Backend:
         if kind == _MOVED:  # outcomes the worker could not keep in its log
             job = worker.outstanding[0]
             count = int.from_bytes(frame[1:9], "little")
-            try:
-                job.partial.extend(pickle.loads(memoryview(frame)[9:]))
-            except BaseException as exc:  # a __reduce__ may raise anything, SystemExit too
-                index = job.start + len(job.partial)
-                job.partial.extend(_crossing.unloadable(exc, index + k) for k in range(count))
+            # One record per outcome: a record that does not unpickle here fails its item alone.
+            job.partial.extend(_crossing.decode_records(bytes(frame[9:]), count, job.start + len(job.partial)))
             return
         try:
             message = pickle.loads(memoryview(frame)[1:])
