@@ -31,6 +31,8 @@ import pytest
 
 import gearshift
 
+pytestmark = pytest.mark.alone  # the times from Ctrl-C to the exception and to the exit
+
 HERE = Path(__file__).parent
 SRC = Path(gearshift.__file__).resolve().parents[1]  # the code under test, wherever it was imported from
 

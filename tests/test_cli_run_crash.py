@@ -32,7 +32,7 @@ from gearshift._cli._run import checkpoint_path
 
 # Grids over gearshift's own semantics, not over its dependencies' APIs: run once, on the newest
 # versions (.ci/run's lowest-versions step leaves slow tests out to stay within CI's 15 minutes).
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]  # alone: what a kill -9 may lose is a time bound
 
 #: the contract: finished work older than this at the kill is checkpointed
 LAG = 0.25
@@ -133,7 +133,9 @@ def _log(work: Path) -> list[tuple[int, str, int, float]]:
     if not path.exists():
         return []
     rows = []
-    for line in path.read_text().splitlines():
+    text = path.read_text()
+    # The run may be writing a line as it is read: one without its newline is not complete yet.
+    for line in text[: text.rfind("\n") + 1].splitlines():
         attempt, kind, x, when = line.split()
         rows.append((int(attempt), kind, int(x), float(when)))
     return rows

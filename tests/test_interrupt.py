@@ -19,6 +19,8 @@ import pytest
 
 from helpers import alive
 
+pytestmark = pytest.mark.alone  # the times from Ctrl-C to the exit
+
 HERE = Path(__file__).parent
 SRC = HERE.parent / "src"
 
