@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .._version import __version__
+from ._flags import add_option_flags
 from ._inputs import UsageError
 
 EXIT_CODES = """\
@@ -82,13 +83,7 @@ examples:
     )
     _input_arguments(p)
     p.add_argument("--sample", type=int, default=64, metavar="N", help="how many items to profile on (default 64)")
-    p.add_argument(
-        "--address",
-        metavar="URL",
-        help="a dask scheduler (tcp://HOST:8786) or Ray cluster (auto: the local one; ray://HOST:10001) that auto "
-        "may send the work to "
-        "when it pays for the network (default: $GEARSHIFT_DASK_ADDRESS or $GEARSHIFT_RAY_ADDRESS)",
-    )
+    add_option_flags(p, "advise")  # --address
     p.add_argument("--json", action="store_true", help="print the same as one JSON object, for scripts")
     p.set_defaults(handler=_lazy("_advise", "advise_command"))
 
@@ -122,27 +117,7 @@ examples:
     _input_arguments(p)
     p.add_argument("--output", "-o", required=True, metavar="FILE", help="where to write the results (JSON Lines)")
     g = p.add_argument_group("how to run (as gearshift.map)")
-    g.add_argument(
-        "--mode",
-        default="auto",
-        choices=("auto", "sync", "async", "thread", "process"),
-        help="concurrency model (default auto: chosen for the function)",
-    )
-    g.add_argument("--workers", type=int, metavar="N", help="workers (async: items in flight); default per mode")
-    g.add_argument("--chunksize", type=int, metavar="N", help="items per task sent to a worker; default adapts")
-    g.add_argument("--timeout", type=float, metavar="SECONDS", help="fail an item that runs longer than this")
-    g.add_argument("--retries", type=int, default=0, metavar="N", help="run a failed item up to N more times")
-    g.add_argument(
-        "--unordered",
-        action="store_true",
-        help="start new items without waiting for slow earlier ones (the output is still in input order)",
-    )
-    g.add_argument(
-        "--errors",
-        choices=("raise", "return"),
-        default="raise",
-        help="raise: stop at the first failed item (default); return: record failures in the output and go on",
-    )
+    add_option_flags(g, "run")  # --mode, --workers, --chunksize, --unordered, --timeout, --retries, --errors
     c = p.add_argument_group("checkpoint and display")
     c.add_argument("--resume", action="store_true", help="continue the checkpointed run of this same command")
     c.add_argument(
