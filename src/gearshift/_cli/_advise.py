@@ -26,7 +26,7 @@ from typing import Any, TextIO
 from .._api import _prepare
 from .._options import is_async_function
 from .._task import CALL_ONE
-from ._flags import given_flags, option_values
+from . import given_flags, option_values
 from ._inputs import InputFile, UsageError, load_function
 
 MODES = ("sync", "async", "thread", "process")

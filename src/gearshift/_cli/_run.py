@@ -35,7 +35,7 @@ from .._options import make_options
 from .._progress import Progress, choose_style
 from .._store import Store, StoreURLError, open_store
 from .._task import CALL_ONE
-from ._flags import option_values
+from . import option_values
 from ._inputs import InputFile, UsageError, load_function
 
 #: the shortest time between two commits to the checkpoint (each one syncs the disk): a finished
