@@ -310,6 +310,10 @@ def map(  # noqa: A001 - the name is the point
     object.  Not available with ``mode="dask"``/``"ray"`` (the error says what
     to do instead).
 
+    ``timeout`` fails an item that runs longer (:class:`~gearshift.TaskTimeout`);
+    ``retry_on`` limits ``retries`` to those exception types; ``progress=True``
+    shows a progress bar on a terminal.
+
     ``buffer_bytes`` bounds the results completed but not yet handed out
     (default 64 MiB): past it, no more input is read until the caller takes
     results (one chunk always runs).  Sizes are measured for process results

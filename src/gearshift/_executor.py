@@ -162,6 +162,7 @@ class Executor(concurrent.futures.Executor):
         return _results(runner)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Accept no more calls and free the workers once they finish, as the standard library's."""
         with self._lock:
             self._closed = True
         self._backend.shutdown(wait=wait, cancel_futures=cancel_futures)
