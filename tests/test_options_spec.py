@@ -86,7 +86,7 @@ def test_every_entry_point_takes_every_option(entry: str, name: str) -> None:
 def test_an_unknown_option_is_named_by_the_entry_point(entry: str) -> None:
     call = ENTRY_POINTS.get(entry, lambda **kw: gearshift.advise(double, [1, 2], **kw))
     with pytest.raises(TypeError, match=rf"^gearshift\.{entry}\(\) got an unexpected keyword argument 'wrkers' "
-                       r"\(did you mean workers=\?\); its options are mode, workers, .*, buffer_bytes and shared$"):  # fmt: skip
+                       r"\(did you mean workers=\?\); its options are mode, workers, .* and shared$"):  # fmt: skip
         call(mode="sync", wrkers=2)
 
 

@@ -13,10 +13,10 @@ import dataclasses
 import difflib
 import inspect
 import math
-import os
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypedDict, get_args
 
+from ._address import engine_options
 from ._backends import BACKENDS
 
 Mode = Literal["auto", "sync", "async", "thread", "process", "dask", "ray"]
@@ -137,7 +137,7 @@ def _keep(_: Options, value: Any) -> Any:
 
 
 def _check_engine(options: Options, client: Any) -> Any:
-    engine, cluster = _engine_options(options.mode, options.address, client)
+    engine, cluster = engine_options(options.mode, options.address, client)
     object.__setattr__(options, "engine", engine)
     object.__setattr__(options, "cluster", cluster)
     return client
@@ -155,16 +155,6 @@ def _check_buffer_bytes(_: Options, buffer_bytes: Any) -> int:
             f"{BUFFER_BYTES // 2**20} MiB), got {buffer_bytes}"
         )
     return buffer_bytes
-
-
-#: modes that run on a distributed engine and accept ``address=`` (and, for dask, ``client=``)
-ENGINE_MODES: tuple[str, ...] = ("dask", "ray")
-#: where an engine mode finds its cluster's address when ``address=`` is not given
-#: (``mode="auto"`` looks at both, dask first)
-ADDRESS_ENV: dict[str, str] = {"dask": "GEARSHIFT_DASK_ADDRESS", "ray": "GEARSHIFT_RAY_ADDRESS"}
-#: address schemes that name a dask scheduler / a Ray cluster, for ``mode="auto"``
-DASK_SCHEMES: tuple[str, ...] = ("tcp://", "tls://", "ucx://", "ws://", "wss://", "inproc://")
-RAY_SCHEMES: tuple[str, ...] = ("ray://",)
 
 
 def check_function(fn: Any, *, where: str = "fn") -> Callable[..., Any]:
@@ -208,9 +198,16 @@ class Options:
 
     Each field is an option (its type, default, check and command-line flag);
     constructing an ``Options`` checks every value, in field order, and fills
-    in ``engine`` and ``cluster``.  To add an option: add a field here and its
-    line to :class:`RunOptions` (the type checker's view); every entry point,
-    ``advise`` and the CLI take it from there (see docs/typing.md).
+    in ``engine`` and ``cluster``.
+
+    To add an option, say ``trace: bool = False``: add its field here, with a
+    check (``spec(_as_bool)``) and, if the command line takes it, a
+    ``Flag("--trace", "help", commands=("run",))``; add the same line
+    (``trace: bool``) to :class:`RunOptions`; use ``options.trace`` where it
+    acts.  ``map``, ``imap``, ``starmap``, ``amap``, ``aimap`` and ``advise``
+    then accept it (type-checked), the CLI grows the flag, and a misspelt one
+    is named.  tests/test_options_spec.py fails until both lists agree and the
+    option has a flag or a line in its ``NOT_ON_THE_CLI`` saying why not.
     """
 
     mode: Mode = dataclasses.field(
@@ -356,69 +353,6 @@ def _exception_types(value: Any) -> tuple[type[BaseException], ...] | None:
 
 def _names(types: tuple[type[BaseException], ...]) -> str:
     return "(" + ", ".join(t.__qualname__ for t in types) + ")"
-
-
-def _engine_options(mode: str, address: Any, client: Any) -> tuple[tuple[tuple[str, Any], ...], str | None]:
-    """Check ``address=`` and ``client=`` against the mode; only the ones given are kept.
-
-    Without either, an engine mode takes its address from the environment
-    (``GEARSHIFT_DASK_ADDRESS``, ``GEARSHIFT_RAY_ADDRESS``), if set.  With
-    ``mode="auto"`` they configure a cluster that auto may choose; the second
-    value returned is its engine (None for other modes, or when none is configured).
-    """
-    engine: list[tuple[str, Any]] = []
-    cluster: str | None = None
-    if address is None and client is None:
-        for name in ADDRESS_ENV if mode == "auto" else (mode,) if mode in ADDRESS_ENV else ():
-            address = os.environ.get(ADDRESS_ENV[name]) or None
-            if address is not None:
-                cluster = name
-                break
-    if address is not None:
-        if mode not in (*ENGINE_MODES, "auto"):
-            raise ValueError(
-                f"address= says where a dask scheduler or Ray cluster listens; it needs mode='dask', "
-                f"mode='ray' or mode='auto', not mode={mode!r}"
-            )
-        if not isinstance(address, str) or not address:
-            raise TypeError(
-                f"address must be a non-empty string such as 'tcp://host:8786' (dask) or 'host:6379' (ray), "
-                f"got {type(address).__name__}: {address!r:.80}"
-            )
-        if mode == "auto" and cluster is None:
-            cluster = _engine_of(address)
-        engine.append(("address", address))
-    if client is not None:
-        if mode not in ("dask", "auto"):
-            raise ValueError(
-                f"client= takes a distributed.Client and needs mode='dask' or mode='auto', not mode={mode!r}"
-            )
-        if address is not None:
-            raise ValueError("pass either address= or client=, not both (a client is already connected somewhere)")
-        engine.append(("client", client))
-        if mode == "auto":
-            cluster = "dask"
-    return tuple(engine), (cluster if mode == "auto" else None)
-
-
-def _engine_of(address: str) -> str:
-    """The engine an ``address=`` given with ``mode="auto"`` belongs to, from its form.
-
-    ``"auto"`` is Ray's own word for "the Ray cluster running on this machine"
-    (what ``ray start --head`` leaves behind); a bare ``host:port`` could be
-    either engine, so it is refused with the forms that are not ambiguous.
-    """
-    if address.startswith(DASK_SCHEMES):
-        return "dask"
-    if address.startswith(RAY_SCHEMES) or address == "auto":
-        return "ray"
-    raise ValueError(
-        f"with mode='auto', address= must say which engine listens there: 'tcp://host:8786' for a dask "
-        f"scheduler; for Ray, 'auto' (the Ray started on this machine by `ray start --head`) or "
-        f"'ray://host:10001' (Ray Client: pip install 'ray[client]'); got {address!r:.80}. For a Ray "
-        f"head's host:6379, set GEARSHIFT_RAY_ADDRESS={address:.80} or pass mode='ray'; for a dask "
-        f"scheduler, write 'tcp://{address:.80}' or pass mode='dask'"
-    )
 
 
 #: modes whose engine moves data itself: ``shared=`` is refused there with directions

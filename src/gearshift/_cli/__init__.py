@@ -187,7 +187,7 @@ def add_option_flags(group: argparse._ArgumentGroup | argparse.ArgumentParser, c
     """Add the flags of the options ``gearshift COMMAND`` takes to ``group``."""
     defaults = {f.name: f.default for f in dataclasses.fields(Options)}
     for name, flag in cli_flags(command):
-        if flag.negates:  # a switch that turns a default-on option off
+        if flag.negates or isinstance(defaults[name], bool):  # a switch (that may turn a default-on option off)
             group.add_argument(flag.flag, action="store_true", help=flag.help)
         else:
             extra: dict[str, Any] = {} if flag.type is None else {"type": flag.type}
