@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # asyncio is imported when an async entry point runs: `import
 __all__ = ["aimap", "amap"]
 
 
+# The same overloads as map's, in the same order (see gearshift._api).
 @overload
 async def amap(
     fn: Callable[[T], Awaitable[R]],
@@ -33,8 +34,6 @@ async def amap(
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> list[R]: ...
-
-
 @overload
 async def amap(
     fn: Callable[[T], R],
@@ -44,8 +43,6 @@ async def amap(
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> list[R]: ...
-
-
 @overload
 async def amap(
     fn: Callable[[T], Awaitable[R]],
@@ -55,8 +52,6 @@ async def amap(
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> list[R | Failure]: ...
-
-
 @overload
 async def amap(
     fn: Callable[[T], R],
@@ -66,8 +61,6 @@ async def amap(
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> list[R | Failure]: ...
-
-
 @overload
 async def amap(
     fn: Callable[[S, T], Awaitable[R]],
@@ -77,8 +70,6 @@ async def amap(
     shared: S,
     **options: Unpack[RunOptions],
 ) -> list[R]: ...
-
-
 @overload
 async def amap(
     fn: Callable[[S, T], R],
@@ -88,8 +79,6 @@ async def amap(
     shared: S,
     **options: Unpack[RunOptions],
 ) -> list[R]: ...
-
-
 @overload
 async def amap(
     fn: Callable[[S, T], Awaitable[R]],
@@ -99,8 +88,6 @@ async def amap(
     shared: S,
     **options: Unpack[RunOptions],
 ) -> list[R | Failure]: ...
-
-
 @overload
 async def amap(
     fn: Callable[[S, T], R],
@@ -110,8 +97,6 @@ async def amap(
     shared: S,
     **options: Unpack[RunOptions],
 ) -> list[R | Failure]: ...
-
-
 async def amap(
     fn: Callable[..., Any],
     items: Iterable[Any] | AsyncIterable[Any],
@@ -149,8 +134,6 @@ def aimap(
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[R]: ...
-
-
 @overload
 def aimap(
     fn: Callable[[T], R],
@@ -160,8 +143,6 @@ def aimap(
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[R]: ...
-
-
 @overload
 def aimap(
     fn: Callable[[T], Awaitable[R]],
@@ -171,8 +152,6 @@ def aimap(
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[R | Failure]: ...
-
-
 @overload
 def aimap(
     fn: Callable[[T], R],
@@ -182,8 +161,6 @@ def aimap(
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[R | Failure]: ...
-
-
 @overload
 def aimap(
     fn: Callable[[S, T], Awaitable[R]],
@@ -193,8 +170,6 @@ def aimap(
     shared: S,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[R]: ...
-
-
 @overload
 def aimap(
     fn: Callable[[S, T], R],
@@ -204,8 +179,6 @@ def aimap(
     shared: S,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[R]: ...
-
-
 @overload
 def aimap(
     fn: Callable[[S, T], Awaitable[R]],
@@ -215,8 +188,6 @@ def aimap(
     shared: S,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[R | Failure]: ...
-
-
 @overload
 def aimap(
     fn: Callable[[S, T], R],
@@ -226,8 +197,6 @@ def aimap(
     shared: S,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[R | Failure]: ...
-
-
 def aimap(
     fn: Callable[..., Any],
     items: Iterable[Any] | AsyncIterable[Any],

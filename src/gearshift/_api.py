@@ -212,6 +212,11 @@ def _with_shared(fn: Callable[..., Any], shared: Any, options: Options) -> Calla
     return SharedCall(fn, shared)
 
 
+# The entry points' overloads, in the order a type checker tries them: without shared=, then with it
+# (fn then takes the shared object first); errors="raise" (the default: results only), then any policy
+# (a Failure may stand in a result); within each, an async def fn (its results are what its coroutines
+# return) before a plain one, which would match it too, with R the coroutine.  The implementation's
+# signature below is what runs; the options themselves are RunOptions (gearshift._options).
 @overload
 def map(  # noqa: A001
     fn: Callable[[T], Awaitable[R]],
@@ -221,14 +226,10 @@ def map(  # noqa: A001
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> list[R]: ...
-
-
 @overload
 def map(  # noqa: A001
     fn: Callable[[T], R], items: Iterable[T], *, errors: Raise = ..., shared: None = ..., **options: Unpack[RunOptions]
 ) -> list[R]: ...
-
-
 @overload
 def map(  # noqa: A001
     fn: Callable[[T], Awaitable[R]],
@@ -238,14 +239,10 @@ def map(  # noqa: A001
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> list[R | Failure]: ...
-
-
 @overload
 def map(  # noqa: A001
     fn: Callable[[T], R], items: Iterable[T], *, errors: ErrorPolicy, shared: None = ..., **options: Unpack[RunOptions]
 ) -> list[R | Failure]: ...
-
-
 @overload
 def map(  # noqa: A001
     fn: Callable[[S, T], Awaitable[R]],
@@ -255,14 +252,10 @@ def map(  # noqa: A001
     shared: S,
     **options: Unpack[RunOptions],
 ) -> list[R]: ...
-
-
 @overload
 def map(  # noqa: A001
     fn: Callable[[S, T], R], items: Iterable[T], *, errors: Raise = ..., shared: S, **options: Unpack[RunOptions]
 ) -> list[R]: ...
-
-
 @overload
 def map(  # noqa: A001
     fn: Callable[[S, T], Awaitable[R]],
@@ -272,14 +265,10 @@ def map(  # noqa: A001
     shared: S,
     **options: Unpack[RunOptions],
 ) -> list[R | Failure]: ...
-
-
 @overload
 def map(  # noqa: A001
     fn: Callable[[S, T], R], items: Iterable[T], *, errors: ErrorPolicy, shared: S, **options: Unpack[RunOptions]
 ) -> list[R | Failure]: ...
-
-
 def map(  # noqa: A001 - the name is the point
     fn: Callable[..., Any],
     items: Iterable[Any],
@@ -332,14 +321,10 @@ def imap(
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> Iterator[R]: ...
-
-
 @overload
 def imap(
     fn: Callable[[T], R], items: Iterable[T], *, errors: Raise = ..., shared: None = ..., **options: Unpack[RunOptions]
 ) -> Iterator[R]: ...
-
-
 @overload
 def imap(
     fn: Callable[[T], Awaitable[R]],
@@ -349,14 +334,10 @@ def imap(
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> Iterator[R | Failure]: ...
-
-
 @overload
 def imap(
     fn: Callable[[T], R], items: Iterable[T], *, errors: ErrorPolicy, shared: None = ..., **options: Unpack[RunOptions]
 ) -> Iterator[R | Failure]: ...
-
-
 @overload
 def imap(
     fn: Callable[[S, T], Awaitable[R]],
@@ -366,14 +347,10 @@ def imap(
     shared: S,
     **options: Unpack[RunOptions],
 ) -> Iterator[R]: ...
-
-
 @overload
 def imap(
     fn: Callable[[S, T], R], items: Iterable[T], *, errors: Raise = ..., shared: S, **options: Unpack[RunOptions]
 ) -> Iterator[R]: ...
-
-
 @overload
 def imap(
     fn: Callable[[S, T], Awaitable[R]],
@@ -383,14 +360,10 @@ def imap(
     shared: S,
     **options: Unpack[RunOptions],
 ) -> Iterator[R | Failure]: ...
-
-
 @overload
 def imap(
     fn: Callable[[S, T], R], items: Iterable[T], *, errors: ErrorPolicy, shared: S, **options: Unpack[RunOptions]
 ) -> Iterator[R | Failure]: ...
-
-
 def imap(
     fn: Callable[..., Any],
     items: Iterable[Any],
@@ -419,8 +392,6 @@ def starmap(
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> list[R]: ...
-
-
 @overload
 def starmap(
     fn: Callable[[*Ts], R],
@@ -430,8 +401,6 @@ def starmap(
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> list[R]: ...
-
-
 @overload
 def starmap(
     fn: Callable[[*Ts], Awaitable[R]],
@@ -441,8 +410,6 @@ def starmap(
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> list[R | Failure]: ...
-
-
 @overload
 def starmap(
     fn: Callable[[*Ts], R],
@@ -452,8 +419,6 @@ def starmap(
     shared: None = ...,
     **options: Unpack[RunOptions],
 ) -> list[R | Failure]: ...
-
-
 @overload
 def starmap(
     fn: Callable[[S, *Ts], Awaitable[R]],
@@ -463,8 +428,6 @@ def starmap(
     shared: S,
     **options: Unpack[RunOptions],
 ) -> list[R]: ...
-
-
 @overload
 def starmap(
     fn: Callable[[S, *Ts], R],
@@ -474,8 +437,6 @@ def starmap(
     shared: S,
     **options: Unpack[RunOptions],
 ) -> list[R]: ...
-
-
 @overload
 def starmap(
     fn: Callable[[S, *Ts], Awaitable[R]],
@@ -485,8 +446,6 @@ def starmap(
     shared: S,
     **options: Unpack[RunOptions],
 ) -> list[R | Failure]: ...
-
-
 @overload
 def starmap(
     fn: Callable[[S, *Ts], R],
@@ -496,8 +455,6 @@ def starmap(
     shared: S,
     **options: Unpack[RunOptions],
 ) -> list[R | Failure]: ...
-
-
 def starmap(
     fn: Callable[..., Any],
     items: Iterable[Iterable[Any]],
