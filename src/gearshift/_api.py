@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import os
 import sys
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
@@ -111,13 +112,21 @@ class _Run:
             if style != "none":
                 total = operator.length_hint(items, -1)
                 progress = Progress(total=None if total < 0 else total, label=self.describe, style=style)
+        trace, ended = self.options.trace, None
+        if trace is not None:
+            trace.open()
         try:
             yield _combine(self.on_results, progress)
+        except BaseException as exc:
+            ended = exc
+            raise
         finally:
             if progress is not None:
                 progress.close()
             if self.owned:
                 self.backend.shutdown(wait=False, cancel_futures=True)
+            if trace is not None:
+                trace.close(ended)  # trace=PATH is written when the run ends, however it ends
 
     @property
     def current_plan(self) -> Plan | None:
@@ -207,6 +216,7 @@ def map(  # noqa: A001 - the name is the point
     client: Any = None,
     shared: Any = None,
     buffer_bytes: int = BUFFER_BYTES,
+    trace: str | os.PathLike[str] | None = None,
 ) -> list[Any]:
     """Call ``fn`` on every item and return the results as a list.
 
@@ -238,7 +248,7 @@ def map(  # noqa: A001 - the name is the point
     run = _prepare(
         fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client, shared=shared, buffer_bytes=buffer_bytes,
+        address=address, client=client, shared=shared, buffer_bytes=buffer_bytes, trace=trace,
     )  # fmt: skip
     return _collect(run, items)
 
@@ -260,6 +270,7 @@ def imap(
     client: Any = None,
     shared: Any = None,
     buffer_bytes: int = BUFFER_BYTES,
+    trace: str | os.PathLike[str] | None = None,
 ) -> Iterator[Any]:
     """Like :func:`map`, but lazy: results are yielded as they arrive.
 
@@ -271,7 +282,7 @@ def imap(
     run = _prepare(
         fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client, shared=shared, buffer_bytes=buffer_bytes,
+        address=address, client=client, shared=shared, buffer_bytes=buffer_bytes, trace=trace,
     )  # fmt: skip
     return _flatten(run.batches(items))
 
@@ -293,12 +304,13 @@ def starmap(
     client: Any = None,
     shared: Any = None,
     buffer_bytes: int = BUFFER_BYTES,
+    trace: str | os.PathLike[str] | None = None,
 ) -> list[Any]:
     """Like :func:`map`, but each item is a tuple of arguments: ``fn(*item)`` (``fn(shared, *item)``)."""
     run = _prepare(
         fn, items, CALL_STAR, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client, shared=shared, buffer_bytes=buffer_bytes,
+        address=address, client=client, shared=shared, buffer_bytes=buffer_bytes, trace=trace,
     )  # fmt: skip
     return _collect(run, items)
 
@@ -350,6 +362,7 @@ async def amap(
     client: Any = None,
     shared: Any = None,
     buffer_bytes: int = BUFFER_BYTES,
+    trace: str | os.PathLike[str] | None = None,
 ) -> list[Any]:
     """Await the results of :func:`map` from inside a running event loop, without blocking it.
 
@@ -377,6 +390,7 @@ async def amap(
             client=client,
             shared=shared,
             buffer_bytes=buffer_bytes,
+            trace=trace,
         ):
             out.append(r)
     except BaseException as exc:
@@ -404,6 +418,7 @@ def aimap(
     client: Any = None,
     shared: Any = None,
     buffer_bytes: int = BUFFER_BYTES,
+    trace: str | os.PathLike[str] | None = None,
 ) -> AsyncIterator[Any]:
     """The async iterator twin of :func:`imap`; ``items`` may also be an async iterable."""
     check_function(fn)
@@ -412,7 +427,7 @@ def aimap(
     options = make_options(
         mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
         timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client, buffer_bytes=buffer_bytes,
+        address=address, client=client, buffer_bytes=buffer_bytes, trace=trace,
     )  # fmt: skip
     if shared is not None:
         check_takes_shared(fn, shared)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from ._backends import BACKENDS
+from ._trace import check_trace
 
 Mode = Literal["auto", "sync", "async", "thread", "process", "dask", "ray"]
 ErrorPolicy = Literal["raise", "return"]
@@ -45,6 +46,7 @@ class Options:
     #: bytes of results completed but not yet handed out to the caller (and expected from the
     #: work in flight) above which no more input is read; at least one chunk always runs
     buffer_bytes: int = BUFFER_BYTES
+    trace: Any = None  # trace=PATH: the run's _trace.Recorder (checked: the file can be written)
 
     @property
     def engine_options(self) -> dict[str, Any]:
@@ -117,6 +119,7 @@ def make_options(
     address: str | None = None,
     client: Any = None,
     buffer_bytes: int = BUFFER_BYTES,
+    trace: Any = None,
 ) -> Options:
     """Check every option and return them as :class:`Options`."""
     if mode not in MODES:
@@ -160,6 +163,7 @@ def make_options(
         engine=engine,
         cluster=cluster,
         buffer_bytes=buffer_bytes,
+        trace=check_trace(trace),
     )
 
 
