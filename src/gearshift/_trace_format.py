@@ -54,7 +54,9 @@ def _raw_events(rec: Any) -> tuple[list[tuple[Any, ...]], dict[tuple[int, Any], 
     names: dict[tuple[int, Any], str] = {}
     raw: list[tuple[Any, ...]] = []
     for stamp, first, count, errors, attempt in rec.chunks:
-        pid, tid, tname, t0, t1, spans = stamp
+        pid, tid, tname, t0, t1, spans = stamp[:6]
+        if len(stamp) > 6:  # a worker process unpickled the function and items from then to t0
+            raw.append((pid, tid, "unpickle", "pickle", stamp[6], t0, {"first": first, "last": first + count - 1}))
         if tname:
             names.setdefault((pid, tid), tname)
         extra = {"attempt": attempt} if attempt > 1 else {}
@@ -92,6 +94,9 @@ def _raw_events(rec: Any) -> tuple[list[tuple[Any, ...]], dict[tuple[int, Any], 
 def _phases(rec: Any, end: int) -> list[tuple[Any, ...]]:
     """Auto's phases as spans on its lane: each lasts until the next one starts (the last, until the end)."""
     starts = [(name, t, args) for name, t, args in rec.notes if name not in DECISIONS]
+    # A plan starts the phase that follows it: the rest of the run under that plan (until a drift).
+    starts += [(f"run: {a['mode']} x{a['workers']}", t, {}) for name, t, a in rec.notes if name == "plan"]
+    starts.sort(key=lambda s: s[1])
     out = []
     for k, (name, t, args) in enumerate(starts):
         stop = starts[k + 1][1] if k + 1 < len(starts) else end

@@ -240,6 +240,7 @@ def _serve(rx: Connection, tx: Connection, logs: list[OutcomeLog], max_tasks: in
         log = logs[received % len(logs)]
         received += 1
         log.begin(task_id)
+        arrived = time.monotonic_ns() if trace else 0  # a trace shows the unpickling too
         what = "function"
         try:
             if fn_blob is None:
@@ -264,6 +265,8 @@ def _serve(rx: Connection, tx: Connection, logs: list[OutcomeLog], max_tasks: in
         else:
             log.phase(PHASE_INTS)
             result = run_chunk_recorded(task, log, _Rescue(task, tx, log))
+        if result.trace is not None:
+            result.trace += (arrived,)
         if log.ints_only:  # every outcome is in the log's int array: the parent reads them there
             log.ints_only = False
             _send(tx, b"L" + pickle.dumps((task_id, result, log.done[0]), protocol=pickle.HIGHEST_PROTOCOL))

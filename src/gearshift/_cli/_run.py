@@ -207,7 +207,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         options = make_options(
             mode=args.mode, workers=args.workers, chunksize=args.chunksize, ordered=not args.unordered,
-            timeout=args.timeout, retries=args.retries, errors="return",
+            timeout=args.timeout, retries=args.retries, errors="return", trace=args.trace,
         )  # fmt: skip
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
