@@ -31,6 +31,8 @@ from ._version import __version__
 DECISIONS = frozenset({"plan", "drift", "run ended"})
 PHASES = ("X", "i", "C", "M")
 METADATA = frozenset({"process_name", "thread_name", "process_sort_index", "thread_sort_index"})
+#: microseconds two events may cross by (times are rounded to the nanosecond) and still count as nested
+SLACK = 0.002
 UNTIMED = -1
 AUTO = "auto"
 
@@ -184,7 +186,7 @@ def build(rec: Any) -> dict[str, Any]:
             lanes.append({"pid": pid, "tid": n, "name": lname, "kind": kind, "native_tid": native, "slot": slot})
     timed: list[dict[str, Any]] = []
     for key, (pid, _tid, name, cat, t0, t1, args) in placed:
-        timed.append({"name": name, "cat": cat, "ph": "X", "ts": us(t0), "dur": round(max(0, t1 - t0) / 1000, 3),
+        timed.append({"name": name, "cat": cat, "ph": "X", "ts": us(t0), "dur": round(max(0.0, us(t1) - us(t0)), 3),
                       "pid": pid, "tid": lane_id[key], "args": args})  # fmt: skip
     for pid, tid, _tname, name, cat, t, args in rec.instants:
         timed.append({"name": name, "cat": cat, "ph": "i", "s": "t", "ts": us(t), "pid": pid,
@@ -277,9 +279,9 @@ def problems(doc: Any) -> list[str]:
         lane.sort(key=lambda s: (s[0], -s[1]))
         open_: list[tuple[float, float, str]] = []
         for start, stop, name in lane:
-            while open_ and open_[-1][1] <= start:
+            while open_ and open_[-1][1] <= start + SLACK:
                 open_.pop()
-            if open_ and stop > open_[-1][1]:
+            if open_ and stop > open_[-1][1] + SLACK:
                 out.append(f"lane pid {pid} tid {tid}: {name!r} overlaps {open_[-1][2]!r} without nesting in it")
                 break
             open_.append((start, stop, name))
