@@ -10,6 +10,7 @@ items sit on worker processes' lanes) are read from the data.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import time
@@ -20,11 +21,10 @@ from typing import Any
 import pytest
 
 import gearshift
+import trace_work as w
 from gearshift import _trace
 from gearshift._task import TRACE_ITEMS, ChunkResult, Task, run_chunk
 from gearshift._trace_format import problems
-
-import trace_work as w
 
 REQUIRED = {"X": {"name", "ph", "ts", "dur", "pid", "tid"}, "i": {"name", "ph", "ts", "pid", "tid", "s"},
             "C": {"name", "ph", "ts", "pid", "args"}, "M": {"name", "ph", "pid", "args"}}  # fmt: skip
@@ -66,7 +66,7 @@ def check_format(doc: dict[str, Any]) -> None:
                 assert e["args"]["first"] <= e["args"]["last"]
     for spans in lanes.values():  # complete events on one lane nest (here: never overlap)
         spans.sort()
-        for (_, end), (start, _) in zip(spans, spans[1:]):
+        for (_, end), (start, _) in itertools.pairwise(spans):
             assert start >= end - 1e-3, "events on one lane overlap"
     assert problems(doc) == []
 
@@ -360,4 +360,3 @@ def test_the_checker_catches_what_breaks_the_format() -> None:
     assert "dur" in problems({"traceEvents": [*meta, {**ok, "dur": -1}]})[0]
     assert "ph" in problems({"traceEvents": [*meta, {**ok, "ph": "Q"}]})[0]
     assert problems([]) == ["not a Trace Event Format object: no traceEvents list"]
-

@@ -191,7 +191,14 @@ def _trace_begin(task: Task) -> tuple[tuple[int, list[int] | None], Callable[...
 
 def _trace_end(mark: tuple[int, list[int] | None]) -> tuple[Any, ...]:
     """Where and when a traced chunk ran, carried back with its outcomes (``ChunkResult.trace``)."""
-    return (os.getpid(), threading.get_native_id(), threading.current_thread().name, mark[0], time.monotonic_ns(), mark[1])
+    return (
+        os.getpid(),
+        threading.get_native_id(),
+        threading.current_thread().name,
+        mark[0],
+        time.monotonic_ns(),
+        mark[1],
+    )
 
 
 def run_chunk(task: Task, out: list[Any] | None = None) -> ChunkResult:

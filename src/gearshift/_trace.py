@@ -64,7 +64,9 @@ def check_trace(trace: Any) -> Recorder | None:
     if not isinstance(path, str) or not path:
         raise ValueError(f"trace must name a file, got {trace!r:.80}")
     if os.path.isdir(path):
-        raise ValueError(f"trace={path!r} is a directory: pass a file path, e.g. {os.path.join(path, 'run.trace.json')!r}")
+        raise ValueError(
+            f"trace={path!r} is a directory: pass a file path, e.g. {os.path.join(path, 'run.trace.json')!r}"
+        )
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ValueError(f"trace={path!r}: the directory {folder!r} does not exist; create it or pass another path")

@@ -156,7 +156,7 @@ def build(rec: Any) -> dict[str, Any]:
         names.setdefault((pid, tid), tname)
 
     def us(ns: int) -> float:
-        return round((ns - origin) / 1000, 3)
+        return float(round((ns - origin) / 1000.0, 3))
 
     # Lanes in order: the parent's first, then workers by pid; within a process, by first event.
     first_seen: dict[tuple[int, Any, int], int] = {}
@@ -261,7 +261,7 @@ def problems(doc: Any) -> list[str]:
                 continue
             if not isinstance(event.get("cat", ""), str):
                 out.append(f"{where} ({name}): cat must be a string")
-            spans[(pid, tid)].append((float(ts), float(ts) + float(dur), name))
+            spans[(pid, tid)].append((float(ts), float(ts) + float(dur), str(name)))
             used.add((pid, tid))
         elif ph == "i":
             if event.get("s", "t") not in ("g", "p", "t"):
@@ -334,7 +334,6 @@ def summary(doc: dict[str, Any]) -> str:
     end = max((e["ts"] + e.get("dur", 0) for e in events if e.get("ph") != "M"), default=0.0)
     lanes = doc["otherData"].get("lanes", [])
     workers = {lane["pid"] for lane in lanes if lane.get("kind") == "worker"}
-    return (
-        f"{count} items ({failed} failed) over {end / 1e6:.3f} s on {len(lanes)} lanes"
-        + (f" ({len(workers)} worker processes)" if workers else "")
+    return f"{count} items ({failed} failed) over {end / 1e6:.3f} s on {len(lanes)} lanes" + (
+        f" ({len(workers)} worker processes)" if workers else ""
     )

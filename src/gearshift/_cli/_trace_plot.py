@@ -121,7 +121,7 @@ def _short(name: str) -> str:
 
 def end_of(doc: dict[str, Any]) -> float:
     """Seconds from the first event to the last one's end."""
-    return max((e["ts"] + e.get("dur", 0)) / 1e6 for e in doc["traceEvents"] if e.get("ph") != "M")
+    return max(float(e["ts"] + e.get("dur", 0)) / 1e6 for e in doc["traceEvents"] if e.get("ph") != "M")
 
 
 def _counters(ax: Any, doc: dict[str, Any], end: float) -> None:
