@@ -240,7 +240,7 @@ class Recorder:
         document = build(self)
         tmp = f"{self.path}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(document, f, separators=(",", ":"))
+            f.write(json.dumps(document, separators=(",", ":")))  # dumps: C encoder; dump's is pure Python
         os.replace(tmp, self.path)
 
 

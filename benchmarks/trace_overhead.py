@@ -1,0 +1,134 @@
+"""What does ``trace=PATH`` cost?  The issue's bound: at most 10 % on 300,000 md5-sized items in process mode.
+
+Runs the same ``gearshift.map`` without and with ``trace=`` (the file written
+included), interleaved round by round so a drifting machine load hits both
+alike, and reports the median of each and their ratio.  Two workloads:
+
+- ``md5_matches`` on 300,000 words (about 0.4 us of work each): too small to
+  trace one by one, so chunks are traced (the issue's case);
+- ``busy_200us`` on 2,000 items: slow enough that every item gets its event
+  (what per-item timing costs).
+
+Writes every round with the commit, host and Python to
+``benchmarks/results/trace_overhead.json``.  Usage::
+
+    python benchmarks/trace_overhead.py [--items N] [--rounds R] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gearshift
+from gearshift._bench.workloads import md5_matches, word_at
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def busy_200us(x: int) -> int:
+    end = time.perf_counter() + 0.0002
+    while time.perf_counter() < end:
+        pass
+    return x
+
+
+def measure(fn: Callable[[Any], Any], items: list[Any], trace: str | None) -> float:
+    start = time.perf_counter()
+    gearshift.map(fn, items, mode="process", trace=trace)
+    return time.perf_counter() - start
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", HERE, "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "-C", HERE, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=300_000, help="md5-sized items (default 300,000)")
+    parser.add_argument("--rounds", type=int, default=9, help="interleaved off/on rounds (default 9)")
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "trace_overhead.json"))
+    args = parser.parse_args(argv)
+    words = [word_at(i) for i in range(args.items)]
+    workloads: list[tuple[str, Callable[[Any], Any], list[Any]]] = [
+        (f"md5_matches x {args.items:,}", md5_matches, words),
+        ("busy_200us x 2,000", busy_200us, list(range(2000))),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:  # start the shared pool and import the writer: in no round
+        gearshift.map(md5_matches, words[:1000], mode="process", trace=os.path.join(tmp, "warm.json"))
+    meta = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": _commit(),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": os.getloadavg(),
+        "mode": "process (default workers)",
+        "command": " ".join(["python benchmarks/trace_overhead.py", *(argv if argv is not None else sys.argv[1:])]),
+    }
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        trace = os.path.join(tmp, "run.trace.json")
+        for name, fn, items in workloads:
+            off: list[float] = []
+            on: list[float] = []
+            sizes: list[int] = []
+            for k in range(args.rounds):
+                # Alternate which goes first, so neither always runs right after the other.
+                if k % 2 == 0:
+                    off.append(measure(fn, items, None))
+                    on.append(measure(fn, items, trace))
+                else:
+                    on.append(measure(fn, items, trace))
+                    off.append(measure(fn, items, None))
+                sizes.append(os.path.getsize(trace))
+            with open(trace) as f:
+                events = len(json.load(f)["traceEvents"])
+            m_off, m_on = statistics.median(off), statistics.median(on)
+            ratios = [b / a for a, b in zip(off, on)]
+            row = {
+                "workload": name,
+                "items": len(items),
+                "off_s": off,
+                "on_s": on,
+                "median_off_s": m_off,
+                "median_on_s": m_on,
+                "ratio_of_medians": m_on / m_off,
+                "median_round_ratio": statistics.median(ratios),
+                "trace_bytes": sizes,
+                "trace_events_last_round": events,
+            }
+            results.append(row)
+            print(
+                f"{name:>22}: off {m_off * 1e3:8.1f} ms, on {m_on * 1e3:8.1f} ms, ratio of medians "
+                f"{m_on / m_off:5.3f}, median round ratio {row['median_round_ratio']:5.3f}, "
+                f"{events} events, {sizes[-1] / 1024:.0f} KiB",
+                flush=True,
+            )
+    meta["loadavg_at_end"] = os.getloadavg()
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"meta": meta, "results": results}, f, indent=1)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
