@@ -43,10 +43,11 @@ def busy_200us(x: int) -> int:
     return x
 
 
-def measure(fn: Callable[[Any], Any], items: list[Any], trace: str | None) -> float:
-    start = time.perf_counter()
+def measure(fn: Callable[[Any], Any], items: list[Any], trace: str | None) -> tuple[float, float]:
+    """Wall seconds of the run, and the CPU seconds this (the parent) process spent on it."""
+    start, cpu = time.perf_counter(), time.process_time()
     gearshift.map(fn, items, mode="process", trace=trace)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def _commit() -> str:
@@ -87,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         trace = os.path.join(tmp, "run.trace.json")
         for name, fn, items in workloads:
-            off: list[float] = []
-            on: list[float] = []
+            off: list[tuple[float, float]] = []
+            on: list[tuple[float, float]] = []
             sizes: list[int] = []
             for k in range(args.rounds):
                 # Alternate which goes first, so neither always runs right after the other.
@@ -101,24 +102,29 @@ def main(argv: list[str] | None = None) -> int:
                 sizes.append(os.path.getsize(trace))
             with open(trace) as f:
                 events = len(json.load(f)["traceEvents"])
-            m_off, m_on = statistics.median(off), statistics.median(on)
-            ratios = [b / a for a, b in zip(off, on)]
+            m_off, m_on = statistics.median(t for t, _ in off), statistics.median(t for t, _ in on)
+            ratios = [b[0] / a[0] for a, b in zip(off, on)]
+            c_off, c_on = statistics.median(c for _, c in off), statistics.median(c for _, c in on)
             row = {
                 "workload": name,
                 "items": len(items),
-                "off_s": off,
-                "on_s": on,
+                "off_s": [t for t, _ in off],
+                "on_s": [t for t, _ in on],
+                "off_parent_cpu_s": [c for _, c in off],
+                "on_parent_cpu_s": [c for _, c in on],
                 "median_off_s": m_off,
                 "median_on_s": m_on,
                 "ratio_of_medians": m_on / m_off,
                 "median_round_ratio": statistics.median(ratios),
+                "parent_cpu_ratio_of_medians": c_on / c_off,
                 "trace_bytes": sizes,
                 "trace_events_last_round": events,
             }
             results.append(row)
             print(
                 f"{name:>22}: off {m_off * 1e3:8.1f} ms, on {m_on * 1e3:8.1f} ms, ratio of medians "
-                f"{m_on / m_off:5.3f}, median round ratio {row['median_round_ratio']:5.3f}, "
+                f"{m_on / m_off:5.3f}, median round ratio {row['median_round_ratio']:5.3f}, parent CPU "
+                f"{c_off * 1e3:.0f} -> {c_on * 1e3:.0f} ms, "
                 f"{events} events, {sizes[-1] / 1024:.0f} KiB",
                 flush=True,
             )

@@ -132,7 +132,7 @@ def _lane_name(rec: Any, pid: int, tid: Any, tname: str, slots: int, slot: int) 
     if tid == AUTO:
         return "auto: phases and decisions", "auto"
     if tid == UNTIMED:
-        name, kind = "no timing from the worker (killed or crashed): the parent's view", "untimed"
+        name, kind = "no timing from its worker (killed, crashed or timed out): seen from the parent", "untimed"
     elif pid != rec.pid:
         name, kind = f"worker process {pid}" + (f" · {tname}" if tname and tname != "MainThread" else ""), "worker"
     elif "loop" in tname:

@@ -9,16 +9,12 @@ processes run side by side; on one event loop every wait is in flight at once.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-import tempfile
 import time
 from typing import Any, TextIO
 
-from .._api import map as gmap
-from .._cpu import usable_cpus
-from .._trace_format import read
+# Worker processes import this module to run its functions: what the run itself needs loads in run_timeline.
 
 #: pure-Python steps per item (a few milliseconds) and the wait that follows them
 SPIN = 60_000
@@ -46,6 +42,8 @@ def warm(n: int) -> int:
 
 async def awork(n: int) -> int:
     """The same item for an event loop: compute, then a wait that yields the loop."""
+    import asyncio
+
     _spin(SPIN)
     await asyncio.sleep(WAIT)
     return n
@@ -53,6 +51,8 @@ async def awork(n: int) -> int:
 
 def panels(items: int) -> list[tuple[str, str, Any, int]]:
     """(title, mode, function, workers) of each model, in the order drawn."""
+    from .._cpu import usable_cpus
+
     procs = max(2, min(4, usable_cpus()))
     return [
         ("sync: one item after another, never overlapping", "sync", work, 1),
@@ -64,6 +64,10 @@ def panels(items: int) -> list[tuple[str, str, Any, int]]:
 
 def run_timeline(out: TextIO, path: str, *, items: int = 12) -> list[tuple[str, dict[str, Any]]]:
     """Run the job under each model with ``trace=``, draw the four timelines to ``path``; return the traces."""
+    import tempfile
+
+    from .._api import map as gmap
+    from .._trace_format import read
     from ._trace_plot import check_output, plot_side_by_side
 
     check_output(path)

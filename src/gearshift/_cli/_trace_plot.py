@@ -20,6 +20,8 @@ from ._inputs import UsageError
 from ._plot import check_matplotlib
 
 FORMATS = (".png", ".svg", ".html")
+#: room under the axes for the legend (two rows)
+LEGEND_INCHES = 0.75
 COLOURS = {
     "item": "#4c72b0",
     "chunk": "#92aed6",
@@ -183,7 +185,7 @@ def plot_trace(doc: dict[str, Any], path: str, *, title: str | None = None) -> N
     else:
         axes[0][0].set_xlabel("seconds")
     _legend(fig)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, LEGEND_INCHES / fig.get_figheight(), 1, 1))
     _save(fig, path, title or os.path.basename(path))
     plt.close(fig)
 
@@ -202,7 +204,7 @@ def plot_side_by_side(panels: list[tuple[str, dict[str, Any]]], path: str, *, ti
     axes[-1][0].set_xlabel("seconds")
     fig.suptitle(title, fontsize=10)
     _legend(fig)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.tight_layout(rect=(0, LEGEND_INCHES / fig.get_figheight(), 1, 1))
     _save(fig, path, title)
     plt.close(fig)
 
