@@ -43,11 +43,33 @@ def busy_200us(x: int) -> int:
     return x
 
 
-def measure(fn: Callable[[Any], Any], items: list[Any], trace: str | None) -> tuple[float, float]:
-    """Wall seconds of the run, and the CPU seconds this (the parent) process spent on it."""
-    start, cpu = time.perf_counter(), time.process_time()
+def workers_cpu() -> float:
+    """CPU seconds used so far by this process's children (the pool's workers), from /proc (Linux); 0 elsewhere."""
+    me, total, tick = os.getpid(), 0, os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == me:  # ppid; then utime, stime at 11, 12 (after the name)
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def measure(fn: Callable[[Any], Any], items: list[Any], trace: str | None) -> tuple[float, float, float]:
+    """Wall seconds of the run, and the CPU seconds the parent and the worker processes spent on it.
+
+    On a machine shared with other work, wall times swing with the load; CPU time
+    counts only what this run did, so it shows what tracing costs when wall times cannot.
+    """
+    start, cpu, workers = time.perf_counter(), time.process_time(), workers_cpu()
     gearshift.map(fn, items, mode="process", trace=trace)
-    return time.perf_counter() - start, time.process_time() - cpu
+    return time.perf_counter() - start, time.process_time() - cpu, workers_cpu() - workers
 
 
 def _commit() -> str:
@@ -88,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         trace = os.path.join(tmp, "run.trace.json")
         for name, fn, items in workloads:
-            off: list[tuple[float, float]] = []
-            on: list[tuple[float, float]] = []
+            off: list[tuple[float, float, float]] = []
+            on: list[tuple[float, float, float]] = []
             sizes: list[int] = []
             for k in range(args.rounds):
                 # Alternate which goes first, so neither always runs right after the other.
@@ -102,16 +124,22 @@ def main(argv: list[str] | None = None) -> int:
                 sizes.append(os.path.getsize(trace))
             with open(trace) as f:
                 events = len(json.load(f)["traceEvents"])
-            m_off, m_on = statistics.median(t for t, _ in off), statistics.median(t for t, _ in on)
+            m_off, m_on = statistics.median(r[0] for r in off), statistics.median(r[0] for r in on)
             ratios = [b[0] / a[0] for a, b in zip(off, on)]
-            c_off, c_on = statistics.median(c for _, c in off), statistics.median(c for _, c in on)
+            c_off, c_on = statistics.median(r[1] for r in off), statistics.median(r[1] for r in on)
+            t_off, t_on = statistics.median(r[1] + r[2] for r in off), statistics.median(r[1] + r[2] for r in on)
             row = {
                 "workload": name,
                 "items": len(items),
-                "off_s": [t for t, _ in off],
-                "on_s": [t for t, _ in on],
-                "off_parent_cpu_s": [c for _, c in off],
-                "on_parent_cpu_s": [c for _, c in on],
+                "off_s": [r[0] for r in off],
+                "on_s": [r[0] for r in on],
+                "off_parent_cpu_s": [r[1] for r in off],
+                "on_parent_cpu_s": [r[1] for r in on],
+                "off_workers_cpu_s": [r[2] for r in off],
+                "on_workers_cpu_s": [r[2] for r in on],
+                "median_off_total_cpu_s": t_off,
+                "median_on_total_cpu_s": t_on,
+                "total_cpu_ratio_of_medians": t_on / t_off if t_off else None,
                 "median_off_s": m_off,
                 "median_on_s": m_on,
                 "ratio_of_medians": m_on / m_off,
@@ -124,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{name:>22}: off {m_off * 1e3:8.1f} ms, on {m_on * 1e3:8.1f} ms, ratio of medians "
                 f"{m_on / m_off:5.3f}, median round ratio {row['median_round_ratio']:5.3f}, parent CPU "
-                f"{c_off * 1e3:.0f} -> {c_on * 1e3:.0f} ms, "
+                f"{c_off * 1e3:.0f} -> {c_on * 1e3:.0f} ms, CPU of parent + workers {t_off:.2f} -> {t_on:.2f} s "
+                f"(ratio {t_on / t_off if t_off else float('nan'):5.3f}), "
                 f"{events} events, {sizes[-1] / 1024:.0f} KiB",
                 flush=True,
             )

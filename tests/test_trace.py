@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import json
 import os
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -188,6 +189,9 @@ def test_imap_starmap_amap_aimap_write_traces(tmp_path: Path) -> None:
         return a, b
 
     assert asyncio.run(main()) == ([0, 1, 2, 3], [0, 1, 2, 3])
+    caller_loop = json.loads(Path(p3).read_text())["otherData"]["lanes"]
+    assert {lane["kind"] for lane in caller_loop} == {"loop"}  # amap's coroutines ran on the caller's own loop
+    assert {lane["native_tid"] for lane in caller_loop} == {threading.get_native_id()}
     for path, n in ((p1, 5), (p2, 2), (p3, 4), (p4, 4)):
         doc = json.loads(Path(path).read_text())
         check_format(doc)

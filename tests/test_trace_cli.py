@@ -67,10 +67,25 @@ def test_a_trace_from_another_tool_is_refused_clearly(tmp_path: Path, capsys: py
     assert "was not written by gearshift" in _error(capsys, ["trace", str(array)])
 
 
-def test_a_truncated_trace_is_refused_clearly(traced: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("fraction", [0.1, 0.33, 0.5, 0.77, 0.999])
+def test_a_truncated_trace_is_refused_clearly(
+    traced: Path, capsys: pytest.CaptureFixture[str], fraction: float
+) -> None:
+    text = traced.read_text()
     cut = traced.with_name("cut.json")
-    cut.write_text(traced.read_text()[: len(traced.read_text()) // 2])
+    cut.write_text(text[: int(len(text) * fraction)])
     assert "is cut short" in _error(capsys, ["trace", str(cut)])
+
+
+def test_every_cut_of_a_trace_is_named_cut_short(traced: Path) -> None:
+    from gearshift._trace_format import TraceFileError, read
+
+    text = traced.read_text()
+    cut = traced.with_name("cut.json")
+    for end in range(1, len(text), max(1, len(text) // 400)):
+        cut.write_text(text[:end])
+        with pytest.raises(TraceFileError, match="is cut short"):
+            read(str(cut))
 
 
 @pytest.mark.parametrize(

@@ -431,7 +431,7 @@ class Runner:
                 self.fn, take(size), self.call, stop_on_error=self._stop_on_error, start=self.first_index + start
             )
             if self.trace is not None:
-                task.trace = self.trace.level(chunker._per_item, size, False)
+                task.trace = self.trace.level(size, chunker._per_item)
             try:
                 result = run_chunk(task, out)
             except BaseException as exc:  # Ctrl-C between two items

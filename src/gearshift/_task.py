@@ -189,16 +189,13 @@ def _trace_begin(task: Task) -> tuple[tuple[int, list[int] | None], Callable[...
     return (clock(), spans), timed
 
 
-def _trace_end(mark: tuple[int, list[int] | None]) -> tuple[Any, ...]:
-    """Where and when a traced chunk ran, carried back with its outcomes (``ChunkResult.trace``)."""
-    return (
-        os.getpid(),
-        threading.get_native_id(),
-        threading.current_thread().name,
-        mark[0],
-        time.monotonic_ns(),
-        mark[1],
-    )
+def _trace_end(mark: tuple[int, list[int] | None], where: str = "") -> tuple[Any, ...]:
+    """Where and when a traced chunk ran, carried back with its outcomes (``ChunkResult.trace``).
+
+    ``where`` prefixes the thread's name (``loop:`` for items that ran at once on an event loop).
+    """
+    name = where + threading.current_thread().name
+    return (os.getpid(), threading.get_native_id(), name, mark[0], time.monotonic_ns(), mark[1])
 
 
 def run_chunk(task: Task, out: list[Any] | None = None) -> ChunkResult:
@@ -357,7 +354,7 @@ async def arun_chunk(task: Task, *, concurrent: bool = True) -> ChunkResult:
     failures = sum(1 for o in out if type(o) is Raised)
     result = ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)
     if task.trace:
-        result.trace = _trace_end((t0n, spans))
+        result.trace = _trace_end((t0n, spans), "loop:" if concurrent else "")
     return result
 
 

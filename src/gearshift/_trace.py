@@ -37,8 +37,10 @@ from ._task import TRACE_CHUNK, TRACE_ITEMS, Raised
 
 __all__ = ["Recorder", "check_trace", "load", "note", "pool_started"]
 
-#: items measured faster than this are traced per chunk: one event each would cost more than they do
-ITEM_EVENT_SECONDS = 1e-4
+#: items are traced one by one while the run completes at most this many a second (then per chunk)
+MAX_ITEM_RATE = 2000
+#: before any item was measured, chunks up to this size are traced item by item (bigger ones: per chunk)
+UNMEASURED_ITEMS = 16
 #: at most this many item events per run; past it, chunks (a trace stays a few tens of MB at most)
 MAX_ITEM_EVENTS = 200_000
 #: the format's version this writer produces (``otherData.gearshift_trace``)
@@ -127,6 +129,8 @@ class Recorder:
         self.item_events = 0
         self._inflight = 0
         self._window: int | None = None
+        self._first: int | None = None  # when the first chunk was handed out
+        self._back = 0  # items back since then
         self._sent: dict[Any, tuple[int, int, int]] = {}
         self._lock = threading.Lock()  # runners of one auto run may record from several threads
 
@@ -136,18 +140,40 @@ class Recorder:
         """The run starts: worker processes started from now on are recorded."""
         _active.append(self)
 
-    def level(self, per_item: float | None, items: int, concurrent: bool) -> int:
-        """What to time in a chunk of ``items``: each item when they are slow enough (or few), else the chunk."""
-        if self.item_events < MAX_ITEM_EVENTS and (
-            items == 1 or concurrent or per_item is None or per_item >= ITEM_EVENT_SECONDS
-        ):
+    def level(self, items: int, per_item: float | None = None, workers: int = 1, concurrent: bool = False) -> int:
+        """What to time in a chunk of ``items``: each item while the run completes few a second, else the chunk.
+
+        An item event costs the parent ~5-15 us (recording it, writing it out), so
+        items are traced one by one only while the run completes at most
+        ``MAX_ITEM_RATE`` items a second, whatever the mode and the number of
+        workers: that keeps the cost within a few percent.  The rate is the one
+        measured so far, and the one ``workers`` reach at ``per_item`` seconds
+        an item (the runner's estimate: it decides before a big chunk comes
+        back).  Before anything was measured, chunks of up to
+        ``UNMEASURED_ITEMS`` are traced item by item.  (A chunk of one item is
+        drawn as that item either way.)
+        """
+        now, back = time.monotonic_ns(), self._back
+        if self._first is None:
+            self._first = now
+        if items == 1 or self.item_events >= MAX_ITEM_EVENTS:
+            return TRACE_CHUNK
+        known = per_item is not None and per_item > 0 and not concurrent
+        if not known and (back == 0 or items > UNMEASURED_ITEMS):
+            traced = items <= UNMEASURED_ITEMS
+        else:
+            measured = back * 1e9 / max(1, now - self._first)
+            predicted = workers / per_item if known and per_item else 0.0
+            traced = max(measured, predicted) <= MAX_ITEM_RATE
+        if traced:
             self.item_events += items
             return TRACE_ITEMS
         return TRACE_CHUNK
 
     def submit(self, runner: Any, task: Any, sub: Any) -> Any:
         """Hand ``task`` (of the runner's submission ``sub``) to the backend, recording what that costs."""
-        task.trace = self.level(runner._chunker._per_item, len(task.items), runner._concurrent)
+        chunker = runner._chunker
+        task.trace = self.level(len(task.items), chunker._per_item, runner.backend.workers, runner._concurrent)
         backend = runner.backend
         t0 = time.monotonic_ns()
         future = backend.submit(task)
@@ -196,11 +222,13 @@ class Recorder:
             if sent is None:
                 return now, 0, max(1, sub.length)
             self._inflight -= sent[2]
+            self._back += sent[2]
             self.counters.append(("items in flight", now, self._inflight))
         return sent
 
     def ran(self, result: Any, first: int, out: list[Any], base: int) -> None:
         """A chunk run inline (sync) ended: ``out[base:]`` are its items' outcomes."""
+        self._back += len(out) - base
         if result.trace is not None and len(out) > base:
             errors = _errors(out[base:]) if result.failures else None
             self.chunks.append((result.trace, first, len(out) - base, errors, 1))

@@ -135,8 +135,8 @@ def _lane_name(rec: Any, pid: int, tid: Any, tname: str, slots: int, slot: int) 
         name, kind = "no timing from its worker (killed, crashed or timed out): seen from the parent", "untimed"
     elif pid != rec.pid:
         name, kind = f"worker process {pid}" + (f" · {tname}" if tname and tname != "MainThread" else ""), "worker"
-    elif "loop" in tname:
-        name, kind = f"event loop {tname} (tid {tid})", "loop"
+    elif tname.startswith("loop:"):  # items ran at once on an event loop there (see _task._trace_end)
+        name, kind = f"event loop in {tname[5:]} (tid {tid})", "loop"
     else:
         name, kind = f"thread {tname or '?'} (tid {tid})", "thread"
     if slots > 1:
@@ -156,7 +156,7 @@ def build(rec: Any) -> dict[str, Any]:
         names.setdefault((pid, tid), tname)
 
     def us(ns: int) -> float:
-        return float(round((ns - origin) / 1000.0, 3))
+        return float(ns - origin) / 1000  # an int over 1000: the float prints as the exact decimal
 
     # Lanes in order: the parent's first, then workers by pid; within a process, by first event.
     first_seen: dict[tuple[int, Any, int], int] = {}
@@ -186,7 +186,7 @@ def build(rec: Any) -> dict[str, Any]:
             lanes.append({"pid": pid, "tid": n, "name": lname, "kind": kind, "native_tid": native, "slot": slot})
     timed: list[dict[str, Any]] = []
     for key, (pid, _tid, name, cat, t0, t1, args) in placed:
-        timed.append({"name": name, "cat": cat, "ph": "X", "ts": us(t0), "dur": round(max(0.0, us(t1) - us(t0)), 3),
+        timed.append({"name": name, "cat": cat, "ph": "X", "ts": (t0 - origin) / 1000, "dur": max(0, t1 - t0) / 1000,
                       "pid": pid, "tid": lane_id[key], "args": args})  # fmt: skip
     for pid, tid, _tname, name, cat, t, args in rec.instants:
         timed.append({"name": name, "cat": cat, "ph": "i", "s": "t", "ts": us(t), "pid": pid,
@@ -306,12 +306,15 @@ def read(path: str) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         if not text.strip():
             raise TraceFileError(f"{path} is empty: the run that writes it may not have ended yet") from None
-        if exc.pos >= len(text.rstrip()) - 1:
+        opened = text.lstrip()[:1] in ("{", "[")
+        if opened and (exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("Unterminated string")):
             raise TraceFileError(
                 f"{path} is cut short (the JSON ends at byte {len(text)} before it is complete): "
                 "was it copied while being written? Run again with trace=/--trace to get a whole file"
             ) from None
-        raise TraceFileError(f"{path} is not JSON ({exc.msg} at line {exc.lineno}): not a trace file") from None
+        raise TraceFileError(
+            f"{path} is not JSON ({exc.msg}: line {exc.lineno} column {exc.colno}): not a trace file"
+        ) from None
     other = doc.get("otherData") if isinstance(doc, dict) else None
     if not isinstance(other, dict) or "gearshift_trace" not in other:
         raise TraceFileError(
