@@ -364,3 +364,19 @@ def test_the_checker_catches_what_breaks_the_format() -> None:
     assert "dur" in problems({"traceEvents": [*meta, {**ok, "dur": -1}]})[0]
     assert "ph" in problems({"traceEvents": [*meta, {**ok, "ph": "Q"}]})[0]
     assert problems([]) == ["not a Trace Event Format object: no traceEvents list"]
+
+
+def test_items_are_timed_one_by_one_only_while_they_come_slowly(tmp_path: Path) -> None:
+    from gearshift._task import TRACE_CHUNK
+
+    rec = _trace.Recorder(str(tmp_path / "t.json"))
+    assert rec.level(16) == TRACE_ITEMS  # nothing measured: small chunks item by item ...
+    assert rec.level(17) == TRACE_CHUNK  # ... bigger ones as a whole
+    assert rec.level(1) == TRACE_CHUNK  # drawn as its item anyway, at no cost
+    assert rec.level(500, per_item=0.01, workers=4) == TRACE_ITEMS  # 400 items/s
+    assert rec.level(500, per_item=1e-6, workers=4) == TRACE_CHUNK  # millions a second
+    assert rec.level(500, per_item=0.01, workers=20) == TRACE_ITEMS  # 2,000/s: the most traced one by one
+    rec2 = _trace.Recorder(str(tmp_path / "u.json"))
+    assert rec2.level(500, per_item=0.01, workers=100) == TRACE_CHUNK
+    rec2._first, rec2._back = time.monotonic_ns() - 10**9, 50_000  # 50,000 items back in a second
+    assert rec2.level(8) == TRACE_CHUNK
