@@ -380,3 +380,21 @@ def test_items_are_timed_one_by_one_only_while_they_come_slowly(tmp_path: Path) 
     assert rec2.level(500, per_item=0.01, workers=100) == TRACE_CHUNK
     rec2._first, rec2._back = time.monotonic_ns() - 10**9, 50_000  # 50,000 items back in a second
     assert rec2.level(8) == TRACE_CHUNK
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_dask_items_sit_on_the_cluster_workers_lanes(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=logging.ERROR)  # fmt: skip
+    with cluster, distributed.Client(cluster, set_as_default=False) as client:
+        results, doc = run_traced(tmp_path, w.nap, range(8), mode="dask", client=client, chunksize=1)
+        worker_pids = set(client.run(os.getpid).values())
+    assert results == list(range(8))
+    check_format(doc)
+    items = items_of(doc)
+    assert len(items) == 8 and {e["pid"] for e in items} <= worker_pids
+    assert all(lane_info(doc)[(e["pid"], e["tid"])]["kind"] == "worker" for e in items)

@@ -244,6 +244,10 @@ def map(  # noqa: A001 - the name is the point
     (default 64 MiB): past it, no more input is read until the caller takes
     results (one chunk always runs).  Sizes are measured for process results
     and estimated elsewhere (``sys.getsizeof`` of a chunk's first result).
+
+    ``trace=PATH`` writes the run's timeline there when it ends (Chrome's Trace
+    Event Format: Perfetto opens it; ``gearshift trace PATH --plot OUT.png``
+    draws it); see docs/tracing.md.
     """
     run = _prepare(
         fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
