@@ -118,7 +118,8 @@ def draw(ax: Any, doc: dict[str, Any], *, title: str | None = None, end: float |
 
 
 def _short(name: str) -> str:
-    return name if len(name) <= 48 else name[:45] + "..."
+    """A lane's label, cut in the middle when long: its end (the slot) tells lanes apart."""
+    return name if len(name) <= 52 else name[:26] + "..." + name[-23:]
 
 
 def end_of(doc: dict[str, Any]) -> float:
