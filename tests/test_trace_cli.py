@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import gearshift
+import trace_work as w
 from gearshift._cli import main
 from gearshift._cli._trace_plot import lanes
 from gearshift._trace_format import problems
@@ -182,3 +183,33 @@ def test_demo_timeline_draws_the_four_models(tmp_path: Path) -> None:
     assert process_items and all(e["pid"] != parent for e in process_items)
     assert len({e["pid"] for e in process_items}) >= 2  # side by side
     assert len(lanes(by_mode["async"])) >= 2  # one loop, its waits on slot lanes
+
+
+def test_the_chart_draws_process_items_on_the_workers_rows(tmp_path: Path) -> None:
+    """The picture itself: every item bar of a process run sits on a worker process's row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    from gearshift._cli._trace_plot import COLOURS, draw
+
+    path = tmp_path / "p.json"
+    gearshift.map(w.nap, range(6), mode="process", workers=2, chunksize=1, trace=str(path))
+    doc = json.loads(path.read_text())
+    fig, ax = plt.subplots()
+    try:
+        draw(ax, doc)
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        rows: dict[str, int] = {}
+        for collection in ax.collections:
+            if to_hex(collection.get_facecolor()[0]) != COLOURS["item"]:
+                continue
+            for path_ in collection.get_paths():
+                row = round(float(path_.vertices[:, 1].mean()))
+                rows[labels[row]] = rows.get(labels[row], 0) + 1
+    finally:
+        plt.close(fig)
+    assert sum(rows.values()) == 6
+    assert all(label.startswith("worker process") for label in rows)
