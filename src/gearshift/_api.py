@@ -35,6 +35,7 @@ from ._planner import plan_fixed
 from ._pools import create_backend, shared_backend
 from ._runner import ResultsObserver, Runner
 from ._task import CALL_ONE, CALL_STAR, SharedCall
+from ._trace import Recorder
 
 if TYPE_CHECKING:  # asyncio is imported when an async entry point runs: `import gearshift` stays light
     import asyncio
@@ -118,13 +119,21 @@ class _Run:
             if style != "none":
                 total = operator.length_hint(items, -1)
                 progress = Progress(total=None if total < 0 else total, label=self.describe, style=style)
+        trace, ended = self.options.trace, None
+        if isinstance(trace, Recorder):
+            trace.open()
         try:
             yield _combine(self.on_results, progress)
+        except BaseException as exc:
+            ended = exc
+            raise
         finally:
             if progress is not None:
                 progress.close()
             if self.owned:
                 self.backend.shutdown(wait=False, cancel_futures=True)
+            if isinstance(trace, Recorder):
+                trace.close(ended)  # trace=PATH is written when the run ends, however it ends
 
     @property
     def current_plan(self) -> Plan | None:

@@ -13,11 +13,13 @@ import dataclasses
 import difflib
 import inspect
 import math
+import os
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypedDict, get_args
 
 from ._address import engine_options
 from ._backends import BACKENDS
+from ._trace import check_trace
 
 Mode = Literal["auto", "sync", "async", "thread", "process", "dask", "ray"]
 #: the modes an Executor runs in (it cannot measure work it has not seen: no "auto")
@@ -53,6 +55,7 @@ class RunOptions(TypedDict, total=False):
     address: str | None
     client: Any
     buffer_bytes: int
+    trace: str | os.PathLike[str] | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -141,6 +144,10 @@ def _check_engine(options: Options, client: Any) -> Any:
     object.__setattr__(options, "engine", engine)
     object.__setattr__(options, "cluster", cluster)
     return client
+
+
+def _check_trace(_: Options, trace: Any) -> Any:
+    return check_trace(trace)  # the run's _trace.Recorder (a path-like), once the file is known to be writable
 
 
 def _check_buffer_bytes(_: Options, buffer_bytes: Any) -> int:
@@ -288,6 +295,15 @@ class Options:
     #: bytes of results completed but not yet handed out to the caller (and expected from the
     #: work in flight) above which no more input is read; at least one chunk always runs
     buffer_bytes: int = dataclasses.field(default=BUFFER_BYTES, metadata=spec(_check_buffer_bytes))
+    #: trace=PATH: the run's timeline is written there when it ends (docs/tracing.md); once checked,
+    #: the run's ``_trace.Recorder``, which is a path-like of that path
+    trace: str | os.PathLike[str] | None = dataclasses.field(
+        default=None,
+        metadata=spec(
+            _check_trace,
+            Flag("--trace", "write the run's timeline (Perfetto / chrome://tracing format)", metavar="FILE.json"),
+        ),
+    )
     #: derived: how to reach a distributed engine, passed as keywords to the backend's constructor
     #: (the ``address`` or ``client`` given or found in the environment); pairs, so Options stays hashable
     engine: tuple[tuple[str, Any], ...] = dataclasses.field(init=False, repr=False)

@@ -57,6 +57,7 @@ Run 'gearshift COMMAND --help' for the options of each command.
     _add_run(commands)
     _add_bench(commands)
     _add_demo(commands)
+    _add_trace(commands)
     return parser
 
 
@@ -175,7 +176,27 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         epilog="example:\n  gearshift demo\n",
     )
     p.add_argument("--quick", action="store_true", help="smaller jobs (for tests and slow machines)")
+    p.add_argument(
+        "--timeline", nargs="?", const="gearshift-timeline.png", metavar="FILE",
+        help="instead, run one job under sync, threads, processes and async, traced, and draw the four "
+        "timelines side by side (default file: gearshift-timeline.png; .svg and .html work too)",
+    )  # fmt: skip
     p.set_defaults(handler=_lazy("_demo", "demo_command"))
+
+
+def _add_trace(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "trace",
+        formatter_class=_formatter,
+        help="summarise a trace written by trace=/--trace, and draw it as a per-worker timeline",
+        description="Read a trace written by gearshift.map(..., trace=PATH) or gearshift run --trace PATH "
+        "(Chrome's Trace Event Format: Perfetto and chrome://tracing open it too), print what it holds, "
+        "and with --plot draw one row per worker: items, failures, timeouts, retries, pickling, worker starts.",
+        epilog="example:\n  gearshift trace run.trace.json --plot run.png\n",
+    )
+    p.add_argument("path", metavar="PATH", help="the trace file (JSON)")
+    p.add_argument("--plot", metavar="OUT", help="draw it to OUT (.png, .svg or .html; needs gearshift[plot])")
+    p.set_defaults(handler=_lazy("_trace", "trace_command"))
 
 
 # -- the flags of gearshift.map's options, made from their one definition (gearshift._options.Options):
