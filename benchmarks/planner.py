@@ -32,10 +32,11 @@ import math
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
+
+from _meta import run_meta
 
 import gearshift
 from gearshift._bench import WORKLOADS, Workload
@@ -141,6 +142,7 @@ def bench(workload: Workload, url: str | None, args: argparse.Namespace) -> dict
         "auto_over_oracle": round(ratio, 3),
         "paired": round(paired, 3),
         "rounds": {label: len(r) for label, r in runs.items()},
+        "round_times": {label: [round(t, 4) for t, _ in r] for label, r in runs.items()},
         "auto_plan": auto_plan(workload, items) if args.explain else None,
     }
 
@@ -292,9 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     geomean = math.exp(statistics.fmean(math.log(r["auto_over_oracle"]) for r in rows))
     overhead = planning_overhead(args.repeat_small) if args.repeat_small else []
     meta = {
-        "command": "python benchmarks/planner.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        **run_meta(argv, "benchmarks/planner.py"),
         "cpus": usable_cpus(),
-        "python": platform.python_version(),
         "machine": platform.machine(),
         "repeat": args.repeat,
         "repeat_short": args.repeat_short,
