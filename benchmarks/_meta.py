@@ -30,9 +30,9 @@ def _git(*args: str) -> str:
 
 
 def commit() -> str:
-    """The commit of this tree, with ``+dirty`` when src/ or benchmarks/ have uncommitted changes."""
+    """The commit of this tree, with ``+dirty`` when src/ or the benchmark scripts have uncommitted changes."""
     head = _git("rev-parse", "HEAD") or "unknown (not a git checkout)"
-    dirty = _git("status", "--porcelain", "--", "src", "benchmarks")
+    dirty = _git("status", "--porcelain", "--", "src", "benchmarks", ":!benchmarks/results")
     return head + ("+dirty" if dirty else "")
 
 
