@@ -9,7 +9,8 @@ a file and run as a script in a fresh interpreter (a temporary working directory
 - ``<!-- docs-test: output -->`` on the line before a ``text`` fence that follows a python fence
   makes that text the exact expected standard output of the example.
 
-Examples are kept small (a few seconds at most): the whole runner fits in about 30 s on CI.
+Examples are kept small (a few seconds at most), and two run at a time (most of them wait, or
+start worker processes): the whole runner fits in about 30 s on CI's two cores.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,16 +118,37 @@ def test_fences_are_parsed(tmp_path: Path) -> None:
     ]
 
 
+def _run(example: Example) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "example.py"
+        script.write_text(example.code)
+        path = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
+        return subprocess.run(
+            [sys.executable, str(script)],
+            cwd=folder,
+            env=dict(os.environ, PYTHONPATH=path),
+            capture_output=True,
+            text=True,
+            timeout=50,
+            check=False,
+        )
+
+
+@pytest.fixture(scope="module")
+def runs() -> Iterator[dict[str, Future[subprocess.CompletedProcess[str]]]]:
+    """Every example started up front, two at a time, in page order; each test waits for its own."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {e.id: pool.submit(_run, e) for e in ALL if not e.skip}
+        yield futures
+        for future in futures.values():
+            future.cancel()
+
+
 @pytest.mark.parametrize("example", ALL, ids=[e.id for e in ALL])
-def test_example_runs(example: Example, tmp_path: Path) -> None:
+def test_example_runs(example: Example, runs: dict[str, Future[subprocess.CompletedProcess[str]]]) -> None:
     if example.skip:
         pytest.skip(example.skip)
-    script = tmp_path / "example.py"
-    script.write_text(example.code)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=50, check=False
-    )
+    out = runs[example.id].result(timeout=55)
     assert out.returncode == 0, f"{example.id} failed:\n{out.stdout}\n{out.stderr}"
     if example.expected is not None:
         assert out.stdout == example.expected, f"{example.id}: the output differs from the page's"
