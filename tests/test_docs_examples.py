@@ -144,6 +144,9 @@ def runs() -> Iterator[dict[str, Future[subprocess.CompletedProcess[str]]]]:
             future.cancel()
 
 
+# slow: CI's lowest-versions run leaves them out (they test the docs, not the dependency floors,
+# and cost about 30 s there too); the main run has them.
+@pytest.mark.slow
 @pytest.mark.parametrize("example", ALL, ids=[e.id for e in ALL])
 def test_example_runs(example: Example, runs: dict[str, Future[subprocess.CompletedProcess[str]]]) -> None:
     if example.skip:

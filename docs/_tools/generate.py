@@ -67,6 +67,34 @@ def fmt_s(seconds: float) -> str:
     return f"{seconds * 1e6:.0f} µs"
 
 
+#: the models a workload should favour, by what the models are (see docs/models.md)
+EXPECTED = {
+    "cpu-loop": {"process"},
+    "zlib-small-args": {"thread", "process"},
+    "http-blocking": {"thread", "async"},
+    "http-async": {"async"},
+    "tiny": {"sync"},
+}
+
+
+def surprises(data: dict[str, Any]) -> str:
+    """Say so when this run's winner is not the model the workload should favour."""
+    odd = [
+        f"{row['title']} (fastest: {row['winner']}; expected: {' or '.join(sorted(EXPECTED[row['workload']]))})"
+        for row in data["results"]
+        if row["workload"] in EXPECTED and row["winner"] not in EXPECTED[row["workload"]]
+    ]
+    if not odd:
+        return "In this run every workload's fastest mode is the model it should favour."
+    load = data["meta"].get("loadavg_at_start", [0])[0]
+    return (
+        f"In this run the fastest mode is not the expected one on {'; '.join(odd)}. The machine is shared "
+        f"(load average {load:.1f} at the start on {data['meta'].get('host', {}).get('usable_cpus', '?')} CPUs), "
+        "and modes are timed one after another, so a burst of other work can favour whichever ran during a lull; "
+        "run `gearshift bench --quick` on a quiet machine of yours to see the models' own shape."
+    )
+
+
 def bench_quick(data: dict[str, Any]) -> str:
     rows = data["results"]
     lines = [
@@ -89,7 +117,12 @@ def bench_quick(data: dict[str, Any]) -> str:
             f"| {row['title']} | {row['items']:,} | " + " | ".join(cells) + f" | {row['winner']} | "
             f"{auto['mode']} x{auto['workers']} |"
         )
-    lines += ["", "Time per mode, then its speed-up over sync (higher is better); the fastest fixed mode in bold."]
+    lines += [
+        "",
+        "Time per mode, then its speed-up over sync (higher is better); the fastest fixed mode in bold.",
+        "",
+        surprises(data),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -277,7 +310,8 @@ def toctree_entries(index: str) -> set[str]:
         for line in block.splitlines():
             line = line.strip()
             if line and not line.startswith(":"):
-                listed.add(line)
+                explicit = re.match(r"^.*<(.+)>$", line)  # "Title <docname>"
+                listed.add(explicit.group(1) if explicit else line)
     return listed
 
 
@@ -288,7 +322,7 @@ def more_toctree() -> str:
     extra.sort(key=lambda p: (EXPECTED_EXTRA.index(p) if p in EXPECTED_EXTRA else len(EXPECTED_EXTRA), p))
     if not extra:
         return ""
-    return "```{toctree}\n:caption: More\n:maxdepth: 2\n\n" + "\n".join(extra) + "\n```\n"
+    return "```{toctree}\n:caption: More\n:maxdepth: 2\n:hidden:\n\n" + "\n".join(extra) + "\n```\n"
 
 
 def main() -> None:
