@@ -34,5 +34,4 @@ python3 -c "import itertools, string; print('\n'.join(a + b for a, b in itertool
 { echo '$ gearshift bench --quick --plot bench.png'; gearshift bench --quick --plot bench.png 2>/dev/null; } > out/bench.txt
 { echo '$ gearshift demo'; gearshift demo 2>&1; } > out/demo.txt
 uptime > out/uptime.txt
-cp bench.png "$root/docs/bench-quick.png"
 python3 "$here/update_readme.py" "$work/out" "$here/jobs.py" "$root/docs/cli.md"
