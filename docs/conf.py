@@ -41,6 +41,9 @@ napoleon_numpy_docstring = True
 # Offline builds (CI talks to 127.0.0.1 only): no inventories fetched; stdlib links stay plain text.
 intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
 
+# "--resume" stays two hyphens in prose and headings (no en dashes).
+smartquotes = False
+
 html_theme = "furo"
 html_title = f"gearshift {release}"
 html_static_path: list[str] = []

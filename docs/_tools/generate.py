@@ -262,11 +262,11 @@ def cluster(data: dict[str, Any]) -> str:
 
 
 RENDERERS = {
-    "bench-quick.json": ("gearshift bench --quick", bench_quick),
+    "bench-quick.json": ("`gearshift bench --quick`", bench_quick),
     "planner.json": ("auto against every fixed choice", planner),
-    "timeout_overhead.json": ("what timeout= costs in process mode", timeout_overhead),
+    "timeout_overhead.json": ("what `timeout=` costs in process mode", timeout_overhead),
     "shm_threshold.json": ("shared memory against the pipe", shm_threshold),
-    "shared.json": ("shared= against its peers", shared),
+    "shared.json": ("`shared=` against its peers", shared),
     "cluster.json": ("clusters: round trips and break-even", cluster),
 }
 #: the command that writes each file, named where a page includes a table that has no file yet
