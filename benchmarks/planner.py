@@ -221,7 +221,8 @@ def markdown(rows: list[dict[str, Any]], geomean: float, meta: dict[str, Any]) -
         labels += [k for k in row["times"] if k not in labels and k != "auto"]
     head = ["workload", "items", *labels, "auto", "oracle", "auto/oracle", "paired"]
     lines = [
-        f"`{meta['command']}` on {meta['cpus']} usable CPUs, Python {meta['python']}; median seconds "
+        f"`{meta['command']}` at commit {meta['commit']}, {meta['date']}, on {meta['cpus']} usable CPUs, "
+        f"Python {meta['python']['version']}; median seconds "
         f"of interleaved rounds: auto and every choice within {CONTENDER:g}x of the fastest fixed one get 3 "
         f"when that one takes over {SHORT_RUN:g} s, {meta['repeat']} from {VERY_SHORT_RUN:g} s, "
         f"{meta.get('repeat_short', meta['repeat'])} below; the others 3 (1 over {meta.get('long', 5.0):g} s) "
@@ -278,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--explain", action="store_true", help="also record the plan auto followed")
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="output directory")
     args = parser.parse_args(argv)
+    started = run_meta(argv, "benchmarks/planner.py")  # the commit and load as the run starts
     raise_fd_limit()
     load_start = [round(x, 2) for x in os.getloadavg()]
     chosen = [WORKLOADS[name] for name in (args.only or WORKLOADS)]
@@ -294,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     geomean = math.exp(statistics.fmean(math.log(r["auto_over_oracle"]) for r in rows))
     overhead = planning_overhead(args.repeat_small) if args.repeat_small else []
     meta = {
-        **run_meta(argv, "benchmarks/planner.py"),
+        **started,
         "cpus": usable_cpus(),
         "machine": platform.machine(),
         "repeat": args.repeat,

@@ -56,6 +56,19 @@ def provenance(meta: dict[str, Any]) -> str:
         f"{impl} {pyv}; load average {load_start} at the start"
         + (f", {load_end} at the end" if load_end else "")
         + "."
+        + busy(meta)
+    )
+
+
+def busy(meta: dict[str, Any]) -> str:
+    """A warning when other work competed for the CPUs during the run."""
+    loads = [*meta.get("loadavg_at_start", [])[:1], *meta.get("loadavg_at_end", [])[:1]]
+    cpus = meta.get("host", {}).get("usable_cpus") or 1
+    if not loads or max(loads) <= cpus:
+        return ""
+    return (
+        f" **A busy machine:** a load average of {max(loads):.0f} on {cpus} CPUs means other work competed for "
+        "them during this run, so times and ratios swing with it; the run is reported as measured."
     )
 
 
