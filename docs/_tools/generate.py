@@ -161,7 +161,7 @@ def chart(data: dict[str, Any], path: Path) -> None:
     host = meta.get("host", {})
     ax.set_title(
         f"gearshift bench --quick: commit {meta['commit'][:8]}, {host.get('usable_cpus', '?')} CPUs, "
-        f"Python {meta['python']['version']}, {meta['date'][:10]}",
+        f"Python {meta['python']['version']}, {meta['date'][:10]}, load average {meta['loadavg_at_start'][0]:.0f}",
         fontsize=10,
     )
     ax.legend(ncol=len(MODES), fontsize=9, loc="upper left", frameon=False)
