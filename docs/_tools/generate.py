@@ -172,6 +172,42 @@ def chart(data: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def shm_chart(data: dict[str, Any], path: Path) -> None:
+    """Milliseconds per item against buffer size: the pipe, shared memory, and threads (no copy at all)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = data["rows"]
+    sizes = [r["size_bytes"] / 1024 for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    for key, label, color in (
+        ("pipe", "process, through the pipe", COLORS["process"]),
+        ("shm", "process, through shared memory", COLORS["auto"]),
+        ("thread", "thread (nothing copied)", COLORS["thread"]),
+    ):
+        ax.plot(sizes, [r["median_ms_per_item"][key] for r in rows], marker="o", label=label, color=color)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([f"{int(k)} KiB" if k < 1024 else f"{int(k) // 1024} MiB" for k in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("buffer per item")
+    ax.set_ylabel("ms per item (log scale)")
+    meta = data["meta"]
+    ax.set_title(
+        f"shm_threshold.py: commit {meta['commit'][:8]}, {meta['date'][:10]}, "
+        f"load average {meta['loadavg_at_start'][0]:.0f}",
+        fontsize=9,
+    )
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def planner(data: dict[str, Any]) -> str:
     rows = data["workloads"]
     choices: list[str] = []
@@ -267,7 +303,8 @@ def shared(data: dict[str, Any]) -> str:
 
 
 def cluster(data: dict[str, Any]) -> str:
-    lines = [provenance(data["meta"]), "", "| engine | round trip per task | break-even work per task |", "|---|---:|---:|"]
+    lines = [provenance(data["meta"]), "", "| engine | round trip per task | break-even work per task |"]
+    lines.append("|---|---:|---:|")
     for mode, per in data["overhead_per_task_seconds"].items():
         even = data["break_even"].get(mode, {}).get("vs_sync_seconds")
         lines.append(f"| {mode} | {per * 1e3:.2f} ms | {'' if even is None else f'{even * 1e3:.1f} ms'} |")
@@ -349,6 +386,9 @@ def main() -> None:
         )
     (OUT / "more.md").write_text(more_toctree())
     (OUT / "results.md").write_text(results_pages())
+    shm = load("shm_threshold.json")
+    if shm is not None and "commit" in shm.get("meta", {}):
+        shm_chart(shm, OUT / "shm.png")
     data = load("bench-quick.json")
     if data is not None:
         (OUT / "bench-quick.md").write_text(bench_quick(data))
