@@ -233,7 +233,14 @@ def planner(data: dict[str, Any]) -> str:
             f"| {row['workload']} | {row['items']:,} | " + " | ".join(cells) + f" | {row['times']['auto']:.3g} | "
             f"{row['oracle']} | **{row['auto_over_oracle']:.2f}** | {row['paired']:.2f} |"
         )
-    lines += ["", f"Geometric mean of auto/oracle: **{data['geomean']:.2f}**."]
+    worst = max(rows, key=lambda r: r["auto_over_oracle"])
+    met = worst["auto_over_oracle"] <= 1.10 and data["geomean"] <= 1.0
+    lines += [
+        "",
+        f"Geometric mean of auto/oracle: **{data['geomean']:.2f}**; worst: **{worst['auto_over_oracle']:.2f}** "
+        f"({worst['workload']}). The targets (geometric mean at most 1.0, every workload at most 1.10) are "
+        + ("**met** in this run." if met else "**missed** in this run."),
+    ]
     overhead = data.get("planning_overhead") or []
     if overhead:
         keys = [k for k in overhead[0] if k not in ("job",)]
