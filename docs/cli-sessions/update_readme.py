@@ -71,9 +71,11 @@ Exit status: 0 every item succeeded; 1 some items failed; 2 usage error; 130 int
 
 Five built-in workloads (CPU-bound pure Python, CPU work that releases the GIL, blocking I/O with
 a few connections, slow I/O with many connections against a local server on 127.0.0.1, tiny
-tasks) under every mode and `auto`, side by side in one process. `--quick` is sized for under
-30 s on 2 cores (it took {bench_seconds} below); `--plot FILE.png` draws the
-chart (`pip install 'gearshift[plot]'`); `--json` prints the figures.
+tasks) under every mode and `auto`, side by side in one process. `--quick` was sized for under
+30 s on 2 cores (it took {bench_seconds} below); since an `async def` function runs one item at a time
+per worker in `thread` and `process` mode (the contract's C6), its slow-I/O row takes over a
+minute there (see that row in `benchmarks/results/bench-quick.json`). `--plot FILE.png` draws
+the chart (`pip install 'gearshift[plot]'`); `--json` prints the figures.
 
 {block("bench.txt")}
 The same five workloads, measured with every round in a results file, are charted on
