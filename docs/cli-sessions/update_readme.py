@@ -16,7 +16,7 @@ jobs = pathlib.Path(sys.argv[2]).read_text().rstrip()
 section = f"""# Command line
 
 ```
-gearshift advise MODULE:FUNCTION --input FILE [--lines] [--sample N] [--json]
+gearshift advise MODULE:FUNCTION --input FILE [--lines] [--sample N] [--json] [--address URL]
 gearshift run    MODULE:FUNCTION --input FILE --output FILE [--lines] [--mode M] [--workers N]
                  [--chunksize N] [--timeout S] [--retries N] [--unordered] [--errors raise|return]
                  [--resume] [--store URL] [--quiet]
