@@ -42,19 +42,30 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     """Under pytest-xdist, a test marked ``alone`` runs while no other test of the session runs.
 
     Every test holds a lock on one file of the session, shared; an ``alone`` test holds it
-    exclusive.  Taken outside pytest-timeout's clock (this wrapper runs first), so waiting for
-    the other process's test does not count against a test's timeout.
+    exclusive.  A second lock, the turnstile, keeps the other process from taking the shared
+    lock test after test while an ``alone`` test waits (flock has no queue).  Taken outside
+    pytest-timeout's clock (this wrapper runs first), so the wait does not count against a
+    test's timeout.
     """
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
     if run is None:  # one process: nothing runs beside it
         yield
         return
-    fd = os.open(os.path.join(tempfile.gettempdir(), f"gearshift-tests-{run}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    folder = tempfile.gettempdir()
+    turnstile = os.open(os.path.join(folder, f"gearshift-tests-{run}.turnstile"), os.O_RDWR | os.O_CREAT, 0o600)
+    lock = os.open(os.path.join(folder, f"gearshift-tests-{run}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX if item.get_closest_marker("alone") else fcntl.LOCK_SH)
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        if item.get_closest_marker("alone"):
+            fcntl.flock(lock, fcntl.LOCK_EX)  # holding the turnstile: no new test starts meanwhile
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        else:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+            fcntl.flock(lock, fcntl.LOCK_SH)
         yield
     finally:
-        os.close(fd)  # releases the lock
+        os.close(turnstile)
+        os.close(lock)  # releases the lock
 
 
 @pytest.fixture(scope="module", autouse=True)
