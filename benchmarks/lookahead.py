@@ -1,7 +1,7 @@
 """What auto's lookahead is worth: ``auto`` with and without it, next to fixed thread pools.
 
 While auto measures its first item alone, the lookahead starts the next ones on
-threads if that item waits (see ``gearshift._lookahead``).  This runs, on one
+threads if that item waits (see ``gearshift._auto.lookahead``).  This runs, on one
 waiting workload of the shared suite, ``mode="auto"`` as shipped, ``auto`` with
 the lookahead switched off (for this measurement only), and thread pools of
 128 and 400, interleaved round by round with the order rotating, and prints
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from planner import run_once
 
-import gearshift._auto as auto_module
+import gearshift._auto.measure as measure_module
 from gearshift._bench.servers import http_server, raise_fd_limit
 from gearshift._bench.workloads import WORKLOADS
 
@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     raise_fd_limit()
     workload = WORKLOADS[args.workload]
-    shipped = auto_module.AutoRun._arm_lookahead
+    shipped = measure_module._lookahead
     choices = ["thread-128", "auto", "auto-without-lookahead", "thread-400"]
     times: dict[str, list[float]] = {c: [] for c in choices}
     server = http_server() if workload.server else contextlib.nullcontext(None)
@@ -48,10 +48,10 @@ def main() -> None:
                     seconds, _ = run_once(workload, items, "thread", int(choice.split("-")[1]), 60)
                 else:
                     off = choice == "auto-without-lookahead"
-                    auto_module.AutoRun._arm_lookahead = (lambda self, gate: None) if off else shipped  # type: ignore[method-assign]
+                    measure_module._lookahead = (lambda state: None) if off else shipped  # type: ignore[assignment]
                     seconds, _ = run_once(workload, items, "auto", None, 60)
                 times[choice].append(seconds)
-    auto_module.AutoRun._arm_lookahead = shipped  # type: ignore[method-assign]
+    measure_module._lookahead = shipped
     base = statistics.median(times["thread-128"])
     print(
         f"{workload.name} x {len(items)}, median of {args.rounds} interleaved rounds (load {os.getloadavg()[0]:.1f}):"

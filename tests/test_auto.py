@@ -15,9 +15,9 @@ import pytest
 import gearshift
 from gearshift import Failure
 from gearshift._auto import AutoRun
+from gearshift._auto.gil import THREAD_PROBE_MAX_ROUNDS, probe_threads_count
 from gearshift._cpu import usable_cpus
 from gearshift._options import make_options
-from gearshift._probe import THREAD_PROBE_MAX_ROUNDS, probe_threads_count
 from gearshift._task import CALL_ONE
 from helpers import Recorder
 
@@ -61,7 +61,7 @@ def test_trivial_work_stays_sync_and_keeps_order() -> None:
 
 
 def test_the_sync_rest_reads_its_input_without_copying_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gearshift._probe import Gate
+    from gearshift._auto.gate import Gate
 
     lent: list[str] = []
     lend = Gate.lend
@@ -104,16 +104,28 @@ def nap_then_compute(x: int) -> int:
 
 
 def test_the_plan_keeps_at_least_the_concurrency_the_lookahead_started() -> None:
-    from gearshift._lookahead import LOOKAHEAD_ITEMS
+    from gearshift._auto.lookahead import LOOKAHEAD_ITEMS
 
-    out, run = auto_run(nap_then_compute, range(800))
+    # The first item waits until the lookahead has started the next ones: whatever the
+    # machine's load, the lookahead starts (it was left to timing, and failed under load).
+    started = threading.Event()
+
+    def first_waits_for_the_lookahead(x: int) -> int:
+        if x == 0:
+            assert started.wait(30), "the lookahead never started the next items"
+        else:
+            started.set()
+            time.sleep(0.02)
+        return nap_then_compute(x) if x == 0 else x
+
+    out, run = auto_run(first_waits_for_the_lookahead, range(800))
     assert out == list(range(800))
     assert run.plan is not None and run.plan.mode == "thread", str(run.plan)
-    assert run._pending is None
-    # The estimate from the first item alone (20 ms of waiting over 1 ms of GIL) is ~20 in
-    # flight; the lookahead had 256 going already: the limiter starts from those, not from 20.
+    assert run.state.pending is None
+    assert [s.items for s in run.report.segments if s.what == "lookahead"] == [LOOKAHEAD_ITEMS]
+    # The estimate from the first item alone (a wait over 1 ms of GIL) is tens in flight;
+    # the lookahead had 256 going already: the limiter starts from those.
     assert run.limiter is not None and run.limiter.history, "no interval was measured"
-    assert run.plan.workers < LOOKAHEAD_ITEMS
     assert run.limiter.history[0][0] >= LOOKAHEAD_ITEMS
 
 

@@ -33,13 +33,13 @@ def test_a_worker_process_loads_only_what_it_runs() -> None:
     # Worker processes import gearshift._worker; the planner, the runner and the
     # backends would only slow every worker's start (the names load on first use).
     loaded = _modules_after("import gearshift._worker")
-    unneeded = {"gearshift._api", "gearshift._runner", "gearshift._planner", "gearshift._probe", "gearshift._auto"}
+    unneeded = {"gearshift._api", "gearshift._runner", "gearshift._planner", "gearshift._auto"}
     assert sorted(loaded & unneeded) == []
 
 
 def test_public_names_load_on_first_use() -> None:
     loaded = _modules_after("import gearshift\ngearshift.map\nfrom gearshift import TaskTimeout, advise")
-    assert {"gearshift._api", "gearshift._errors", "gearshift._probe"} <= loaded
+    assert {"gearshift._api", "gearshift._errors", "gearshift._auto.profiling"} <= loaded
     out = subprocess.run(
         [sys.executable, "-c", "import gearshift; gearshift.no_such_name"], capture_output=True, text=True, timeout=60
     )

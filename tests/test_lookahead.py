@@ -15,9 +15,9 @@ import pytest
 import gearshift
 from gearshift import Failure
 from gearshift._auto import AutoRun
-from gearshift._lookahead import LOOKAHEAD_ITEMS, _watcher
+from gearshift._auto.lookahead import LOOKAHEAD_ITEMS, _watcher
+from gearshift._auto.sampler import Sampler
 from gearshift._options import make_options
-from gearshift._probe import Sampler
 from gearshift._task import CALL_ONE
 from helpers import Recorder, sleeps_of
 

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from ._api import imap as imap
     from ._api import map as map  # noqa: A004 - shadows the builtin on purpose, as gearshift.map
     from ._api import starmap as starmap
+    from ._auto.profiling import advise as advise
+    from ._auto.profiling import profile as profile
     from ._errors import Failure as Failure
     from ._errors import GearshiftError as GearshiftError
     from ._errors import MissingDependencyError as MissingDependencyError
@@ -33,8 +35,6 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from ._executor import ProcessPoolExecutor as ProcessPoolExecutor
     from ._executor import ThreadPoolExecutor as ThreadPoolExecutor
     from ._plan import Plan as Plan
-    from ._probe import advise as advise
-    from ._probe import profile as profile
     from ._profile import Profile as Profile
 
 #: public name -> the private module that defines it
@@ -56,8 +56,8 @@ _HOME = {
     "ProcessPoolExecutor": "_executor",
     "ThreadPoolExecutor": "_executor",
     "Plan": "_plan",
-    "advise": "_probe",
-    "profile": "_probe",
+    "advise": "_auto.profiling",
+    "profile": "_auto.profiling",
     "Profile": "_profile",
 }
 
