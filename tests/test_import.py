@@ -44,3 +44,14 @@ def test_public_names_load_on_first_use() -> None:
         [sys.executable, "-c", "import gearshift; gearshift.no_such_name"], capture_output=True, text=True, timeout=60
     )
     assert "module 'gearshift' has no attribute 'no_such_name'" in out.stderr
+
+
+def test_a_sync_map_loads_nothing_of_auto() -> None:
+    # import gearshift and a first mode="sync" map: the auto stack (measuring, the cost model,
+    # the lookahead's watcher) is for mode="auto" only, and a script pays for what it uses.
+    loaded = _modules_after("import gearshift\nassert gearshift.map(abs, [-1, 2], mode='sync') == [1, 2]")
+    auto = sorted(m for m in loaded if m == "gearshift._auto" or m.startswith("gearshift._auto."))
+    assert auto == []
+    assert "gearshift._runner" in loaded  # (the probe sees what the map loaded)
+    loaded = _modules_after("import gearshift\nassert gearshift.map(abs, [-1, 2]) == [1, 2]")
+    assert {"gearshift._auto", "gearshift._auto.costs"} <= loaded  # mode="auto", the default, does load it
