@@ -1,0 +1,117 @@
+"""Auto's phases on made-up figures: the cost model's table, waiting vs computing, drift and re-plans, the report.
+
+No clock and no machine is read here (a fake Machine, fed figures): these hold
+whatever the host's speed or load.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+import gearshift
+from gearshift._auto import AutoRun
+from gearshift._auto.costs import COMPUTES_ABOVE, COSTS, WAITS_BELOW, Machine, work_kind
+from gearshift._auto.decide import decide
+from gearshift._auto.replan import DRIFT_CHUNKS, DRIFT_FACTOR, HUGE_RESULT_BYTES, MAX_REPLANS, Drift, may_replan
+from gearshift._auto.report import RunReport, Segment
+from gearshift._options import make_options
+from gearshift._plan import Plan
+from gearshift._profile import Profile
+from gearshift._task import CALL_ONE
+
+MACHINE = Machine(cpus=2, process_pool_warm=True)
+
+
+def test_every_constant_names_where_it_comes_from() -> None:
+    for name, constant in COSTS.items():
+        assert constant.what, name
+        assert constant.source.startswith(("benchmarks/results/", "none:")), (name, constant.source)
+
+
+@pytest.mark.parametrize(
+    ("cpu", "wall", "kind"),
+    [(0.0, 1.0, "waiting"), (0.29, 1.0, "waiting"), (0.3, 1.0, "mixed"), (0.69, 1.0, "mixed"), (0.7, 1.0, "computing"),
+     (1.0, 1.0, "computing"), (0.0, 0.0, "computing")],
+)  # fmt: skip
+def test_one_definition_of_waiting_and_computing(cpu: float, wall: float, kind: str) -> None:
+    assert work_kind(cpu, wall) == kind
+    assert WAITS_BELOW < COMPUTES_ABOVE
+
+
+def test_the_plans_sentence_uses_the_same_definition() -> None:
+    for cpu, words in ((0.1, "mostly waiting"), (0.5, "mixed"), (0.9, "CPU-bound")):
+        p = Profile(is_async=False, wall=(0.01,) * 4, cpu=(cpu * 0.01,) * 4, items=4)
+        assert any(words in r for r in decide(p, make_options(), MACHINE, 100).reasons)
+
+
+def test_drift_trips_after_consecutive_chunks_far_from_the_sample() -> None:
+    seen: list[tuple[int, float]] = []
+    drift = Drift(1e-3, 100, lambda items, elapsed, cpu, nbytes: seen.append((items, elapsed)))
+    for _ in range(DRIFT_CHUNKS - 1):
+        drift.observe(10, 10 * 1e-3 * DRIFT_FACTOR * 2, 0.0)
+    drift.observe(10, 10e-3, 0.0)  # one chunk as expected breaks the streak
+    assert not drift.tripped
+    for _ in range(DRIFT_CHUNKS):
+        drift.observe(10, 10 * 1e-3 / (DRIFT_FACTOR * 2), 0.0)  # far lighter counts too
+    assert drift.tripped
+    assert len(seen) == 2 * DRIFT_CHUNKS  # the limiter behind it saw every chunk
+
+
+def test_drift_trips_on_huge_results() -> None:
+    drift = Drift(1e-3, 100, None)
+    for _ in range(DRIFT_CHUNKS):
+        drift.observe(2, 2e-3, 0.0, nbytes=2 * (HUGE_RESULT_BYTES + 1))
+    assert drift.tripped
+    unmeasured = Drift(0.0, None, None)  # nothing measured: nothing to drift from
+    for _ in range(DRIFT_CHUNKS):
+        unmeasured.observe(1, 10.0, 0.0)
+    assert not unmeasured.tripped
+
+
+def test_re_plans_are_bounded() -> None:
+    assert [may_replan(n) for n in range(MAX_REPLANS + 1)] == [True] * MAX_REPLANS + [False]
+
+
+def test_the_report_counts_items_per_mode() -> None:
+    report = RunReport()
+    assert report.summary() == "ran nothing run"
+    report.segments += [
+        Segment("measuring", "sync", 1, 3, 0.01),
+        Segment("lookahead", "thread", 5, 5, 0.02),
+        Segment("plan", "thread", 16, 92, 0.5),
+    ]
+    report.plans.append(Plan("thread", 16, 1, ("per-item ...", "threads overlap the waiting", "estimated ...")))
+    report.replans = 1
+    assert report.items == 100
+    assert report.by_mode() == {"sync": 3, "thread": 97}
+    assert report.summary() == "ran 3 sync, 97 thread, 1 re-plan"
+    text = str(report)
+    assert "lookahead: 5 items, thread x5" in text
+    assert "plan 1: thread x16 (threads overlap the waiting)" in text
+
+
+def cheap_then_heavy(x: int) -> int:
+    if x >= 3000:
+        time.sleep(0.003)  # thousands of times the sample's cost per item: the work changed
+    return x
+
+
+def test_a_run_that_drifts_re_plans_and_the_report_says_so() -> None:
+    run = AutoRun(cheap_then_heavy, make_options(), CALL_ONE, False)
+    out = list(itertools.chain.from_iterable(run.batches(range(3200))))
+    assert out == list(range(3200))
+    report = run.report
+    assert report.replans >= 1 and len(report.plans) == report.replans + 1, str(report)
+    assert report.items == 3200, str(report)  # every item, in exactly one segment
+    assert report.segments[0].what == "measuring"
+
+
+def test_what_ran_is_reported_after_an_auto_map() -> None:
+    run = AutoRun(abs, make_options(), CALL_ONE, False)
+    assert list(itertools.chain.from_iterable(run.batches(range(-5, 5)))) == [abs(x) for x in range(-5, 5)]
+    assert run.report.items == 10 and run.report.plans == []  # the input ended while measuring
+    assert run.report.by_mode() == {"sync": 10}
+    assert gearshift.map(abs, [-1]) == [1]
