@@ -115,3 +115,15 @@ def test_what_ran_is_reported_after_an_auto_map() -> None:
     assert run.report.items == 10 and run.report.plans == []  # the input ended while measuring
     assert run.report.by_mode() == {"sync": 10}
     assert gearshift.map(abs, [-1]) == [1]
+
+
+def test_the_progress_label_says_what_ran() -> None:
+    from gearshift._api import _prepare
+
+    items = list(range(-5, 5))
+    run = _prepare(abs, items, CALL_ONE, None)
+    assert [r for batch in run.batches(items) for r in batch] == [abs(x) for x in items]
+    assert run.report is not None and run.report.by_mode() == {"sync": 10}
+    assert run.describe() == "auto (measuring, ran 10 sync)"  # (`gearshift run`'s progress line shows it)
+    fixed = _prepare(abs, [1], CALL_ONE, None, mode="sync")
+    assert fixed.report is None and fixed.describe() == "sync x1"

@@ -36,7 +36,7 @@ from ._task import CALL_ONE, CALL_STAR, SharedCall
 if TYPE_CHECKING:  # asyncio is imported when an async entry point runs: `import gearshift` stays light
     import asyncio
 
-    from ._auto import AutoRun  # imported for mode="auto" only
+    from ._auto import AutoRun, RunReport  # imported for mode="auto" only
 
 __all__ = ["aimap", "amap", "imap", "map", "starmap"]
 
@@ -117,12 +117,19 @@ class _Run:
         """The plan being followed (for ``auto``: None until the first items were measured)."""
         return self.auto.plan if self.auto is not None else self.plan
 
+    @property
+    def report(self) -> RunReport | None:
+        """For ``auto``: what ran so far (segments, plans, re-plans); None for a fixed mode."""
+        return self.auto.report if self.auto is not None else None
+
     def describe(self) -> str:
-        """``mode xWORKERS`` of the plan being followed, for progress displays."""
+        """``mode xWORKERS`` of the plan being followed (for auto, and what ran), for progress displays."""
         plan = self.current_plan
-        if plan is None:
-            return "auto (measuring)"
-        return f"{'auto: ' if self.auto is not None else ''}{plan.mode} x{plan.workers}"
+        if self.auto is not None:
+            ran = self.auto.report.summary()
+            return f"auto (measuring, {ran})" if plan is None else f"auto: {plan.mode} x{plan.workers} ({ran})"
+        assert plan is not None
+        return f"{plan.mode} x{plan.workers}"
 
     def stop(self) -> None:
         """Ask the run to stop, from any thread."""
