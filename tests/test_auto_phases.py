@@ -16,10 +16,10 @@ from gearshift._auto import AutoRun
 from gearshift._auto.costs import COMPUTES_ABOVE, COSTS, WAITS_BELOW, Machine, work_kind
 from gearshift._auto.decide import decide
 from gearshift._auto.replan import DRIFT_CHUNKS, DRIFT_FACTOR, HUGE_RESULT_BYTES, MAX_REPLANS, Drift, may_replan
-from gearshift._auto.report import RunReport, Segment
 from gearshift._options import make_options
 from gearshift._plan import Plan
 from gearshift._profile import Profile
+from gearshift._report import RunReport, Segment
 from gearshift._task import CALL_ONE
 
 MACHINE = Machine(cpus=2, process_pool_warm=True)
@@ -127,3 +127,32 @@ def test_the_progress_label_says_what_ran() -> None:
     assert run.describe() == "auto (measuring, ran 10 sync)"  # (`gearshift run`'s progress line shows it)
     fixed = _prepare(abs, [1], CALL_ONE, None, mode="sync")
     assert fixed.report is None and fixed.describe() == "sync x1"
+
+
+def test_reporting_collects_what_each_auto_run_did() -> None:
+    with gearshift.reporting() as reports:
+        assert gearshift.map(abs, range(-5, 5)) == [abs(x) for x in range(-5, 5)]
+        assert list(gearshift.imap(abs, [-1, -2])) == [1, 2]
+        assert gearshift.map(abs, [-3], mode="sync") == [3]  # a fixed mode has nothing to report
+    assert [r.items for r in reports] == [10, 2]
+    assert all(isinstance(r, gearshift.RunReport) for r in reports)
+    assert reports[0].summary() == "ran 10 sync"
+    assert gearshift.map(abs, [-4]) == [4]
+    assert len(reports) == 2  # outside the block, nothing is collected
+
+
+async def _amap_in_reporting() -> list[gearshift.RunReport]:
+    async def double(x: int) -> int:
+        return 2 * x
+
+    with gearshift.reporting() as reports:
+        assert await gearshift.amap(double, range(5)) == [0, 2, 4, 6, 8]
+    return reports
+
+
+def test_reporting_sees_amap_runs_on_their_helper_thread() -> None:
+    import asyncio
+
+    reports = asyncio.run(_amap_in_reporting())
+    assert len(reports) == 1 and reports[0].items == 5, [str(r) for r in reports]
+    assert reports[0].by_mode() == {"async": 5}

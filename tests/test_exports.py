@@ -17,6 +17,7 @@ PUBLIC = {
     "ProcessPoolExecutor",
     "RemoteError",
     "RemoteTraceback",
+    "RunReport",
     "TaskTimeout",
     "ThreadPoolExecutor",
     "UnpicklableError",
@@ -28,6 +29,7 @@ PUBLIC = {
     "imap",
     "map",
     "profile",
+    "reporting",
     "starmap",
 }
 

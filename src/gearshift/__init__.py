@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from ._executor import ThreadPoolExecutor as ThreadPoolExecutor
     from ._plan import Plan as Plan
     from ._profile import Profile as Profile
+    from ._report import RunReport as RunReport
+    from ._report import reporting as reporting
 
 #: public name -> the private module that defines it
 _HOME = {
@@ -59,6 +61,8 @@ _HOME = {
     "advise": "_auto.profiling",
     "profile": "_auto.profiling",
     "Profile": "_profile",
+    "RunReport": "_report",
+    "reporting": "_report",
 }
 
 __all__ = [
@@ -71,6 +75,7 @@ __all__ = [
     "Profile",
     "RemoteError",
     "RemoteTraceback",
+    "RunReport",
     "TaskTimeout",
     "ThreadPoolExecutor",
     "UnpicklableError",
@@ -82,6 +87,7 @@ __all__ = [
     "imap",
     "map",
     "profile",
+    "reporting",
     "starmap",
 ]
 

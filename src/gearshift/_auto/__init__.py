@@ -36,13 +36,13 @@ from .._limiter import ConcurrencyLimiter
 from .._options import Options
 from .._plan import Plan
 from .._profile import Profile
+from .._report import RunReport, collector
 from .._runner import ResultsObserver
 from .cluster import connect
 from .costs import Machine
 from .decide import decide
 from .gate import Gate
 from .measure import measure
-from .report import RunReport
 from .run import run
 from .state import RunState
 
@@ -55,6 +55,9 @@ class AutoRun:
     def __init__(self, fn: Callable[..., Any], options: Options, call: int, is_async: bool) -> None:
         self.fn, self.options, self.call, self.is_async = fn, options, call, is_async
         self.state = RunState(fn, options, call, is_async, Gate(iter(()), 0))
+        collecting = collector()  # (gearshift.reporting(): the caller asked for what runs do)
+        if collecting is not None:
+            collecting.append(self.state.report)
         #: told about every item as it completes, with its index in the whole input (see ``ResultsObserver``)
         self.on_results: ResultsObserver | None = None
 

@@ -10,12 +10,12 @@ from .._backends._base import Backend
 from .._limiter import ConcurrencyLimiter
 from .._options import Options
 from .._plan import Plan
+from .._report import RunReport
 from .._runner import ResultsObserver, Runner, Stopped
 from .costs import Machine
 from .gate import Gate
 from .gil import ProbeTail
 from .lookahead import Lookahead
-from .report import RunReport
 
 __all__ = ["RunState"]
 
