@@ -156,3 +156,72 @@ def test_reporting_sees_amap_runs_on_their_helper_thread() -> None:
     reports = asyncio.run(_amap_in_reporting())
     assert len(reports) == 1 and reports[0].items == 5, [str(r) for r in reports]
     assert reports[0].by_mode() == {"async": 5}
+
+
+def test_a_loop_that_computes_is_told_from_one_that_awaits() -> None:
+    from gearshift._auto.coroutines import loop_computes
+
+    assert loop_computes(0.9, 0.0, 1.0)
+    assert loop_computes(0.4, 0.5, 1.0)  # queued for a CPU: busy, on a crowded machine
+    assert not loop_computes(0.05, 0.0, 1.0)
+    assert not loop_computes(0.5, 0.0, 1.0)  # mixed: the loop overlaps some of it
+
+
+def test_the_loop_watch_profiles_coroutines_that_block_their_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gearshift._auto.coroutines import LOOP_WATCH_ITEMS, LOOP_WATCH_JUDGEMENTS, LoopWatch
+
+    async def work(x: int) -> int:
+        return x
+
+    readings = iter([(0.05, 0.0, 0.1), (0.9, 0.05, 1.0)])  # too early, then computing
+    watch = LoopWatch(work)
+    watch(1).close()  # the first call finds the loop's thread (here, this one)
+    monkeypatch.setattr(watch, "reading", lambda: next(readings))
+    assert watch.verdict() is None  # nothing completed yet
+    watch.observe(LOOP_WATCH_ITEMS, 0.0, 0.0)
+    assert watch.verdict() is None  # ran 0.1 s only
+    watch._next = 0.0  # (judged at most every LOOP_WATCH_SECONDS / 2: no clock here)
+    profile = watch.verdict()
+    assert profile is not None and profile.is_async
+    assert profile.loop_blocked == pytest.approx(0.95)
+    assert profile.median_cpu == pytest.approx(0.9 / LOOP_WATCH_ITEMS)
+    # Coroutines that await are judged a few times, then left alone.
+    awaiting = LoopWatch(work)
+    awaiting(1).close()
+    monkeypatch.setattr(awaiting, "reading", lambda: (0.01, 0.0, 1.0))
+    awaiting.observe(LOOP_WATCH_ITEMS, 0.0, 0.0)
+    for _ in range(LOOP_WATCH_JUDGEMENTS + 3):
+        awaiting._next = 0.0
+        assert awaiting.verdict() is None
+    assert awaiting._judged == LOOP_WATCH_JUDGEMENTS
+
+
+def test_a_coroutine_that_blocks_its_loop_gets_processes_each_with_a_loop() -> None:
+    from gearshift._auto.coroutines import LoopWatch
+
+    # Made-up loop figures (the live reading depends on the machine's load): the plan that
+    # follows them is what is tested, with the items run for real on both sides of the re-plan.
+    real_verdict = LoopWatch.verdict
+
+    def computing(self: LoopWatch) -> Profile | None:
+        if self.completed < 8:
+            return None
+        return Profile(is_async=True, wall=(2e-3, 2e-3), cpu=(2e-3, 2e-3), items=8, loop_blocked=1.0)
+
+    LoopWatch.verdict = computing  # type: ignore[method-assign]
+    try:
+        with gearshift.reporting() as reports:
+            out = gearshift.map(_compute, range(3000))
+    finally:
+        LoopWatch.verdict = real_verdict  # type: ignore[method-assign]
+    assert out == list(range(3000))
+    report = reports[0]
+    # (_compute is far lighter than the made-up 2 ms: the process plan may re-plan on drift, to processes again)
+    modes = [p.mode for p in report.plans]
+    assert modes[:2] == ["async", "process"] and set(modes[2:]) <= {"process"}, str(report)
+    assert "each with its own event loop" in str(report.plans[-1])
+    assert report.items == 3000 and set(report.by_mode()) == {"async", "process"}, str(report)
+
+
+async def _compute(x: int) -> int:
+    return x

@@ -38,12 +38,10 @@ from .._plan import Plan
 from .._profile import Profile
 from .._report import RunReport, collector
 from .._runner import ResultsObserver
+from . import decide, measure, run
 from .cluster import connect
 from .costs import Machine
-from .decide import decide
 from .gate import Gate
-from .measure import measure
-from .run import run
 from .state import RunState
 
 __all__ = ["AutoRun", "RunReport"]
@@ -106,12 +104,12 @@ class AutoRun:
     def _phases(self, state: RunState) -> Iterator[list[Any]]:
         """measure -> decide -> run -> re-plan, until the input ends."""
         while not state.gate.ended:
-            profile = yield from measure(state)
+            profile = yield from measure.measure(state)
             if profile is None:
                 return  # the input ended while measuring: everything ran
             plan = _decide(state, profile)
-            drifted = yield from run(state, plan, profile)
-            if not drifted:
+            drifted = yield from run.run(state, plan, profile)
+            if not drifted or state.gate.remaining == 0:
                 return
             state.replans += 1
             state.report.replans = state.replans
@@ -124,6 +122,6 @@ def _decide(state: RunState, profile: Profile) -> Plan:
     cluster = None
     if options.cluster is not None:
         cluster, state.cluster = connect(options, profile, state.gate.remaining, state.machine, state.cluster)
-    plan = decide(profile, options, state.machine, state.gate.remaining, cluster)
+    plan = decide.decide(profile, options, state.machine, state.gate.remaining, cluster)
     state.plans.append(plan)
     return plan

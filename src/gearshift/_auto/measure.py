@@ -15,6 +15,7 @@ Coroutine functions are not measured here: they start on an event loop at once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator
 from typing import Any
 
@@ -39,7 +40,21 @@ NOT_WORTH_PROBING = 0.02
 def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
     """Yield the measured items' results; return what was measured (None: the input ended meanwhile)."""
     if state.is_async:
-        return Profile(is_async=True, wall=(), cpu=())
+        # Coroutines start on a loop at once (their awaits overlap there); if that loop was
+        # seen computing (see .run), its figures, with the pickle costs, are the profile.
+        if state.loop_profile is None:
+            return Profile(is_async=True, wall=(), cpu=())
+        sampler = Sampler(True)
+        measure_pickling(sampler, state.fn, state.gate.kept, state.kept_results)
+        loop = state.loop_profile
+        return dataclasses.replace(
+            sampler.build(),
+            wall=loop.wall,
+            cpu=loop.cpu,
+            items=loop.items,
+            loop_blocked=loop.loop_blocked,
+            preempted=loop.preempted,
+        )
     gate, options = state.gate, state.options
     # Big buffers' pickling waits until the thread probe says whether it matters.
     sampler = Sampler(False, defer_buffers=options.cluster is None)

@@ -12,7 +12,7 @@ it trips, the gate closes, the segment drains and :func:`run` returns True.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from .._acquire import acquire_backend
@@ -21,6 +21,8 @@ from .._limiter import ConcurrencyLimiter
 from .._plan import Plan
 from .._profile import Profile
 from .._runner import Runner, Stopped
+from .coroutines import LoopWatch
+from .gate import PICKLE_SAMPLE
 from .gil import ProbeTail
 from .lookahead import Lookahead
 from .replan import Drift, may_replan
@@ -28,6 +30,8 @@ from .report import Timed
 from .state import RunState
 
 __all__ = ["UNSIZED_COROUTINES", "run"]
+
+Observer = Callable[[int, float, float, int], None]
 
 #: coroutines started before any result's size is known (auto's starting window is a guess made
 #: without measuring: 1,000 results of 100 KB at once would overrun the 64 MiB read-ahead budget)
@@ -64,11 +68,17 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
         if owned:
             backend.shutdown(wait=False, cancel_futures=True)
         raise
-    timed = Timed(state.report, "plan", mode, workers, gate.taken)
+    timed = Timed(state.report, "plan", mode, plan.workers, gate.taken)
     drift = None
     if may_replan(state.replans) and profile.wall:
         drift = Drift(profile.median_wall, profile.result_bytes, limiter.observe if limiter else None)
-    observer = drift.observe if drift is not None else (limiter.observe if limiter else None)
+    observer: Observer | None = drift.observe if drift is not None else (limiter.observe if limiter else None)
+    fn: Callable[..., Any] = state.fn
+    watch: LoopWatch | None = None
+    if mode == "async" and state.is_async and state.loop_profile is None and may_replan(state.replans):
+        # Does the plan's loop compute?  Then processes, each with a loop, would do better.
+        fn = watch = LoopWatch(state.fn)
+        observer = _watching(state, watch, observer)
     run_plan, per_item = plan, None
     if mode == "process" and options.chunksize is None and profile.wall:
         # Chunks sized as the run goes (guided: big while much input remains, small at
@@ -76,7 +86,7 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
         run_plan, per_item = dataclasses.replace(plan, chunksize=None), profile.median_wall
     runner = Runner(
         backend,
-        state.fn,
+        fn,
         options,
         run_plan,
         per_item=per_item,
@@ -94,8 +104,17 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
     try:
         if state.stopped:
             raise Stopped
-        stop = (lambda: drift.tripped) if drift is not None else None
-        if early is None:
+        stop = None
+        if drift is not None:
+            stop = lambda: drift.tripped  # noqa: E731
+        elif watch is not None:
+            stop = lambda: state.loop_profile is not None  # noqa: E731
+        if watch is not None:
+            for batch in runner.batches(gate.open(stop=stop)):
+                if len(state.kept_results) < PICKLE_SAMPLE:
+                    state.kept_results.extend(batch[: PICKLE_SAMPLE - len(state.kept_results)])
+                yield batch
+        elif early is None:
             yield from runner.batches(gate.open(stop=stop, lazy=True), state.sink)
         else:
             try:
@@ -116,7 +135,21 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
         state.runner = None
         if owned:
             backend.shutdown(wait=False, cancel_futures=True)
-    return drift is not None and drift.tripped
+    return (drift is not None and drift.tripped) or (watch is not None and state.loop_profile is not None)
+
+
+def _watching(state: RunState, watch: LoopWatch, then: Observer | None) -> Observer:
+    """An observer that hands each chunk on to ``then`` and, once the loop is seen computing,
+    keeps the coroutines' profile in ``state`` (the run then stops taking items and re-plans)."""
+
+    def observe(items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
+        if then is not None:
+            then(items, elapsed, cpu, nbytes)
+        watch.observe(items, elapsed, cpu, nbytes)
+        if state.loop_profile is None:
+            state.loop_profile = watch.verdict()
+
+    return observe
 
 
 def _while_starting(state: RunState, backend: Backend) -> Iterator[list[Any]]:
@@ -126,8 +159,8 @@ def _while_starting(state: RunState, backend: Backend) -> Iterator[list[Any]]:
     calling thread would only wait for them, so it keeps working through
     the input, in growing chunks, until every worker has said it is ready.
     """
-    if not isinstance(backend, StartsWorkers) or backend.ready():
-        return
+    if state.is_async or not isinstance(backend, StartsWorkers) or backend.ready():
+        return  # (coroutines would need a loop here: they wait for the workers)
     backend.warm()
     from .._backends._sync import Backend as SyncBackend
 

@@ -10,6 +10,7 @@ from .._backends._base import Backend
 from .._limiter import ConcurrencyLimiter
 from .._options import Options
 from .._plan import Plan
+from .._profile import Profile
 from .._report import RunReport
 from .._runner import ResultsObserver, Runner, Stopped
 from .costs import Machine
@@ -45,6 +46,10 @@ class RunState:
     cluster: Backend | None = None
     stopped: bool = False
     replans: int = 0
+    #: coroutines that an async plan's loop watch found computing (see .coroutines.LoopWatch)
+    loop_profile: Profile | None = None
+    #: a few results of that plan, for its pickling measurements
+    kept_results: list[Any] = dataclasses.field(default_factory=list)
     report: RunReport = dataclasses.field(default_factory=RunReport)
 
     @property
