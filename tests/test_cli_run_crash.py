@@ -112,9 +112,11 @@ CASES = {
     "async-quiet": Case("async", "awork", 0.05, 500, 32, 1.0, hang_from=40),
     "thread-quiet": Case("thread", "work", 0.05, 500, 16, 1.0, hang_from=30, chunksize=1),
     "process-quiet": Case("process", "work", 0.05, 500, 2, 1.0, hang_from=6, chunksize=1),
-    # async chunks of 1000 // 64 items running at once (and auto's, bigger): each item reports as it ends
-    "async-mixed": Case("async", "awork", 0.1, 200000, 1000, 1.5, mixed=True),
-    "auto-async-mixed": Case("auto", "awork", 0.1, 200000, 2000, 1.5, mixed=True),
+    # async chunks of 1000 // 64 items running at once (and auto's, bigger): each item reports as it ends.
+    # At most workers / seconds items end per second, so these runs cannot end before the kill
+    # (under 20,000 and 40,000 items in the 1.5 s and the start); the resume runs the rest.
+    "async-mixed": Case("async", "awork", 0.1, 60000, 1000, 1.5, mixed=True),
+    "auto-async-mixed": Case("auto", "awork", 0.1, 100000, 2000, 1.5, mixed=True),
     "thread-async-mixed": Case("thread", "awork", 0.05, 60000, 4, 2.0, mixed=True),  # 32 at once per worker
     "sync-async-mixed": Case("sync", "awork", 0.01, 20000, None, 1.5, mixed=True),
     "thread-mixed": Case("thread", "work", 0.01, 20000, 8, 1.5, mixed=True),
