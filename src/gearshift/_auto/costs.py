@@ -15,9 +15,8 @@ made-up ones.  The model, per item (``w`` wall, ``c`` CPU, measured):
   (the calling thread runs items meanwhile, so only the missed parallelism counts).
 - async (coroutine functions): ``max(blocked, w / k)``, ``blocked`` being the
   time an item holds its event loop; processes each with a loop when it blocks.
-- a dask or Ray cluster: ``n*w/W`` over its ``W`` workers plus one round trip
-  per ~100 ms chunk plus the bytes moved; it must be under 0.8x the best local
-  estimate and save 1 s (see :func:`cluster_worthwhile`).
+- a dask or Ray cluster: ``n*w/W`` over its ``W`` workers plus one round trip per
+  ~100 ms chunk plus the bytes moved, under 0.8x local and 1 s less (:func:`cluster_worthwhile`).
 
 :data:`COSTS` names, for every constant, where its value comes from.  Most were
 set by hand when the planner was written (commit 90f5770, 2026-11-22) and were
