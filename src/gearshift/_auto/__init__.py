@@ -38,7 +38,7 @@ from .._plan import Plan
 from .._profile import Profile
 from .._report import RunReport, collector
 from .._runner import ResultsObserver
-from . import decide, measure, run
+from . import decide, measure, replan, run
 from .cluster import connect
 from .costs import Machine
 from .gate import Gate
@@ -109,10 +109,8 @@ class AutoRun:
                 return  # the input ended while measuring: everything ran
             plan = _decide(state, profile)
             drifted = yield from run.run(state, plan, profile)
-            if not drifted or state.gate.remaining == 0:
+            if not replan.replan(state, drifted):
                 return
-            state.replans += 1
-            state.report.replans = state.replans
 
 
 def _decide(state: RunState, profile: Profile) -> Plan:

@@ -12,8 +12,12 @@ feed it made-up ones.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-__all__ = ["DRIFT_CHUNKS", "DRIFT_FACTOR", "HUGE_RESULT_BYTES", "MAX_REPLANS", "Drift", "may_replan"]
+if TYPE_CHECKING:
+    from .state import RunState
+
+__all__ = ["DRIFT_CHUNKS", "DRIFT_FACTOR", "HUGE_RESULT_BYTES", "MAX_REPLANS", "Drift", "may_replan", "replan"]
 
 #: per-item cost this many times the sample's (either way) means the work changed
 DRIFT_FACTOR = 100.0
@@ -49,6 +53,16 @@ class Drift:
         self.streak = self.streak + 1 if drifted else 0
         if self.streak >= DRIFT_CHUNKS:
             self.tripped = True
+
+
+def replan(state: RunState, drifted: bool) -> bool:
+    """Phase 4: whether to measure again, after a run phase that stopped because the work drifted
+    (or, for coroutines, its loop computed), while items are left; counts the re-plan."""
+    if not drifted or state.gate.remaining == 0:
+        return False
+    state.replans += 1
+    state.report.replans = state.replans
+    return True
 
 
 def may_replan(replans: int) -> bool:
