@@ -225,3 +225,14 @@ def test_a_coroutine_that_blocks_its_loop_gets_processes_each_with_a_loop() -> N
 
 async def _compute(x: int) -> int:
     return x
+
+
+@pytest.mark.parametrize(("blocked", "mode"), [(1.0, "process"), (0.05, "async")])
+def test_coroutines_that_block_their_loop_are_planned_on_processes(blocked: float, mode: str) -> None:
+    pickles = {"fn_bytes": 60, "item_bytes": 8, "item_pickle_seconds": 1e-6, "result_bytes": 8}
+    p = Profile(is_async=True, wall=(0.02,) * 2, cpu=(0.02 * blocked,) * 2, items=8, loop_blocked=blocked,
+                result_pickle_seconds=1e-6, **pickles)  # type: ignore[arg-type]  # fmt: skip
+    plan = decide(p, make_options(), Machine(cpus=2, process_pool_warm=False), 1000)
+    assert plan.mode == mode, str(plan)
+    if mode == "process":
+        assert plan.workers == 2 and "each with its own event loop" in str(plan)
