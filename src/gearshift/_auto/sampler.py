@@ -134,7 +134,7 @@ class Sampler:
         """Whether the first item alone is enough here, because the thread probe takes the second look.
 
         Items that carry big buffers and compute are probed on threads whatever
-        a second look says (see :func:`wants_thread_probe`), so it is taken
+        a second look says (see :func:`.gil.wants_thread_probe`), so it is taken
         there, two items at a time, rather than on one more item alone while
         the other cores idle: on 48 items of 7 ms, that item alone was 4 % of
         the job.  An item that seemed to wait is not trusted alone (see :meth:`enough`).
