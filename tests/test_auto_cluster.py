@@ -93,7 +93,7 @@ def test_heavy_work_goes_to_the_cluster(cluster: distributed.LocalCluster) -> No
     remote = {pid for pid in pids if pid != here}
     assert remote and remote <= worker_pids(cluster)  # ... the rest ran on the cluster's workers
     assert pids[-1] in remote
-    assert run._cluster is None  # the connection was closed with the run
+    assert run.state.cluster is None  # the connection was closed with the run
 
 
 @pytest.mark.usefixtures("no_env")

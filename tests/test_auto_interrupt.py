@@ -242,15 +242,15 @@ def test_ctrl_c_raises_at_once_and_the_program_exits(tmp_path: Path, mode: str, 
     [
         # the first item is long: Ctrl-C lands in it, measured alone (a waiting one has the
         # lookahead's items running on threads meanwhile: they must not hold up the exit)
-        pytest.param("sleep", 0, 0.01, 40, 0.1, "_probe.run_sequential", id="sample-sleep"),
-        pytest.param("compute", 0, 0.01, 40, 0.1, "_probe.run_sequential", id="sample-compute"),
+        pytest.param("sleep", 0, 0.01, 40, 0.1, "sampler.run_sequential", id="sample-sleep"),
+        pytest.param("compute", 0, 0.01, 40, 0.1, "sampler.run_sequential", id="sample-compute"),
         # the first item waits 0.3 s: the next ones (long) start on threads, and once it is
         # over the run hands out the lookahead's results
-        pytest.param("sleep", 1, 0.3, 40, 1.0, "_lookahead.batches", id="lookahead"),
+        pytest.param("sleep", 1, 0.3, 40, 1.0, "lookahead.batches", id="lookahead"),
         # unpicklable work that computes is measured on threads: the probe reaches the long items
-        pytest.param("compute_here", 8, 0.01, 40, 0.1, "_probe.probe_threads", id="probe"),
+        pytest.param("compute_here", 8, 0.01, 40, 0.1, "gil.probe_threads", id="probe"),
         # enough quick items for the measuring to end before the long ones: the plan runs them
-        pytest.param("compute", 40, 0.01, 80, 0.1, "_auto._main", id="plan"),
+        pytest.param("compute", 40, 0.01, 80, 0.1, "run.run", id="plan"),
     ],
 )
 def test_ctrl_c_in_each_phase_of_auto(

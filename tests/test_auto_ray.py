@@ -91,7 +91,7 @@ def test_heavy_work_goes_to_ray_with_its_cpu_count(gcs: str) -> None:
     remote = set(pids) - {os.getpid()}
     assert remote and all(is_ray_worker(pid) for pid in remote)  # ... the rest ran on Ray's workers
     assert pids[-1] in remote
-    assert run._cluster is None  # the backend was let go with the run ...
+    assert run.state.cluster is None  # the backend was let go with the run ...
     assert ray.is_initialized()  # ... without shutting down a Ray it did not start
 
 

@@ -18,6 +18,7 @@ PUBLIC = {
     "ProcessPoolExecutor",
     "RemoteError",
     "RemoteTraceback",
+    "RunReport",
     "TaskTimeout",
     "ThreadPoolExecutor",
     "UnpicklableError",
@@ -29,6 +30,7 @@ PUBLIC = {
     "imap",
     "map",
     "profile",
+    "reporting",
     "starmap",
 }
 

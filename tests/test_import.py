@@ -33,14 +33,25 @@ def test_a_worker_process_loads_only_what_it_runs() -> None:
     # Worker processes import gearshift._worker; the planner, the runner and the
     # backends would only slow every worker's start (the names load on first use).
     loaded = _modules_after("import gearshift._worker")
-    unneeded = {"gearshift._api", "gearshift._runner", "gearshift._planner", "gearshift._probe", "gearshift._auto"}
+    unneeded = {"gearshift._api", "gearshift._runner", "gearshift._planner", "gearshift._auto"}
     assert sorted(loaded & unneeded) == []
 
 
 def test_public_names_load_on_first_use() -> None:
     loaded = _modules_after("import gearshift\ngearshift.map\nfrom gearshift import TaskTimeout, advise")
-    assert {"gearshift._api", "gearshift._errors", "gearshift._probe"} <= loaded
+    assert {"gearshift._api", "gearshift._errors", "gearshift._auto.profiling"} <= loaded
     out = subprocess.run(
         [sys.executable, "-c", "import gearshift; gearshift.no_such_name"], capture_output=True, text=True, timeout=60
     )
     assert "module 'gearshift' has no attribute 'no_such_name'" in out.stderr
+
+
+def test_a_sync_map_loads_nothing_of_auto() -> None:
+    # import gearshift and a first mode="sync" map: the auto stack (measuring, the cost model,
+    # the lookahead's watcher) is for mode="auto" only, and a script pays for what it uses.
+    loaded = _modules_after("import gearshift\nassert gearshift.map(abs, [-1, 2], mode='sync') == [1, 2]")
+    auto = sorted(m for m in loaded if m == "gearshift._auto" or m.startswith("gearshift._auto."))
+    assert auto == []
+    assert "gearshift._runner" in loaded  # (the probe sees what the map loaded)
+    loaded = _modules_after("import gearshift\nassert gearshift.map(abs, [-1, 2]) == [1, 2]")
+    assert {"gearshift._auto", "gearshift._auto.costs"} <= loaded  # mode="auto", the default, does load it

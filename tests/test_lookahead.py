@@ -15,9 +15,9 @@ import pytest
 import gearshift
 from gearshift import Failure
 from gearshift._auto import AutoRun
-from gearshift._lookahead import LOOKAHEAD_ITEMS, _watcher
+from gearshift._auto.lookahead import LOOKAHEAD_ITEMS, _watcher
+from gearshift._auto.sampler import Sampler
 from gearshift._options import make_options
-from gearshift._probe import Sampler
 from gearshift._task import CALL_ONE
 from helpers import Recorder, sleeps_of
 
@@ -205,11 +205,17 @@ def test_results_observers_see_every_early_item_once_with_its_input_index() -> N
 
 FRESH_INTERPRETER = """
 import threading, time, gearshift
-lock, started, ended = threading.Lock(), {}, {}
+lock, started, ended, other = threading.Lock(), {}, {}, threading.Event()
 def fetch(x):
     with lock:
         started[x] = time.perf_counter()
-    time.sleep(0.03)  # 30 ms: the watcher's first look comes at 10 ms
+    if x:
+        other.set()
+        time.sleep(0.03)
+    else:
+        # The first item waits until another has started (at most 5 s, not a fixed 30 ms that a
+        # loaded machine's watcher could miss): the lookahead's looks every 10-100 ms must see it wait.
+        other.wait(5)
     with lock:
         ended[x] = time.perf_counter()
     return x

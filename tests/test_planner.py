@@ -6,19 +6,12 @@ import dataclasses
 
 import pytest
 
+from gearshift._auto.clocks import parent_item_seconds
+from gearshift._auto.costs import ASYNC_START, PARENT_ITEM_SECONDS, TINY_JOB_SECONDS, UNKNOWN_LENGTH, Machine
+from gearshift._auto.costs import serial_share as _serial_share
+from gearshift._auto.decide import decide, processes_may_win
 from gearshift._options import make_options
-from gearshift._planner import (
-    ASYNC_START,
-    PARENT_ITEM_SECONDS,
-    TINY_JOB_SECONDS,
-    UNKNOWN_LENGTH,
-    Machine,
-    _serial_share,
-    decide,
-    parent_item_seconds,
-    plan_fixed,
-    processes_may_win,
-)
+from gearshift._planner import plan_fixed
 from gearshift._profile import Profile
 
 MACHINE = Machine(cpus=2, process_pool_warm=True)

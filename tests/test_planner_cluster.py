@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gearshift._options import make_options
-from gearshift._planner import (
+from gearshift._auto.costs import (
     CLUSTER_MARGIN,
     CLUSTER_SECONDS_PER_BYTE,
     CLUSTER_TASK_SECONDS,
@@ -14,8 +13,9 @@ from gearshift._planner import (
     cluster_may_pay,
     cluster_seconds,
     cluster_worthwhile,
-    decide,
 )
+from gearshift._auto.decide import decide
+from gearshift._options import make_options
 from gearshift._profile import Profile
 
 ENGINES = sorted(CLUSTER_TASK_SECONDS)

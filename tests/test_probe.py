@@ -16,8 +16,11 @@ import pytest
 
 import gearshift
 from gearshift import Profile
+from gearshift._auto.gate import Gate
+from gearshift._auto.gil import ProbeTail, ThreadProbe, probe_threads, wants_thread_probe
+from gearshift._auto.pickling import measure_deferred, measure_pickling
+from gearshift._auto.sampler import Sampler
 from gearshift._options import make_options
-from gearshift._probe import Gate, ProbeTail, Sampler, probe_threads, wants_thread_probe
 from gearshift._task import CALL_ONE
 
 pytestmark = pytest.mark.alone  # the probe measures live timings
@@ -52,34 +55,30 @@ async def aspin(n: int) -> int:
     return spin(n)
 
 
-def test_cpu_bound_gil_held() -> None:
-    worst = 9.0
-    for _ in range(3):  # a busy machine makes one probe noisy: the work must look GIL-bound once
-        p = gearshift.profile(spin, [100_000] * 40)
-        assert isinstance(p, Profile)
-        assert not p.is_async
-        assert p.cpu_share > 0.6  # time spent waiting for a CPU is not counted as waiting
-        assert p.thread_scaling is not None
-        worst = min(worst, p.thread_scaling)
-        plan = gearshift.advise(spin, [100_000] * 2000)
-        if worst < 1.4 and plan.mode == "process":
-            break
-    assert worst < 1.4  # two threads did not go faster
+def test_cpu_bound_work_is_probed_on_threads() -> None:
+    # What the probe reads depends on the machine's load (timing belongs to benchmarks/planner.py);
+    # that it runs, and what auto decides from a reading, do not (test_planner, and the next test).
+    p = gearshift.profile(spin, [100_000] * 40)
+    assert isinstance(p, Profile)
+    assert not p.is_async
+    assert p.thread_scaling is not None and p.threads >= 2
+    assert p.gil_free is not None
+
+
+def test_a_gil_held_reading_sends_cpu_bound_work_to_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gearshift._auto.gil import GilReading
+
+    monkeypatch.setattr(GilReading, "gil_free", lambda self, queued_share: 0.1)
+    plan = gearshift.advise(spin, [100_000] * 2000)
     assert plan.mode == "process", str(plan)
     assert plan.profile is not None
     assert any("GIL is held" in r for r in plan.reasons)
 
 
-def test_gil_releasing_work_leaves_the_gil_free() -> None:
-    best = 0.0
-    for _ in range(3):  # a busy machine makes one probe noisy: the GIL must look free once
-        p = gearshift.profile(digest, range(60))
-        assert p.gil_free is not None
-        assert p.thread_scaling is not None  # (its value depends on free cores: not asserted)
-        best = max(best, p.gil_free)
-        if best > 0.7:
-            break
-    assert best > 0.7  # the GIL was free while both threads hashed
+def test_gil_releasing_work_is_probed_on_threads() -> None:
+    p = gearshift.profile(digest, range(60))
+    assert p.gil_free is not None  # (its value depends on free cores: see test_the_gil_reading_*)
+    assert p.thread_scaling is not None
 
 
 def test_blocking_io_is_waiting_and_goes_to_many_threads() -> None:
@@ -177,7 +176,7 @@ def test_pickling_cost_is_the_marginal_cost_of_one_more_value() -> None:
     # The process backend pickles whole chunks: a dumps() call's fixed cost is not per item.
     import pickle
 
-    from gearshift._probe import _pickle_cost
+    from gearshift._auto.pickling import pickle_cost as _pickle_cost
 
     words = [f"w{i:05d}" for i in range(32)]
     size, seconds = _pickle_cost(words)
@@ -204,10 +203,10 @@ def crowded(monkeypatch: pytest.MonkeyPatch):
     import subprocess
     import sys
 
-    from gearshift._planner import Machine
+    from gearshift._auto.costs import Machine
 
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 * Machine.current().cpus)]
-    monkeypatch.setattr("gearshift._probe.runqueue_seconds", lambda: None)
+    monkeypatch.setattr("gearshift._auto.sampler.runqueue_seconds", lambda: None)
     time.sleep(0.2)  # the hogs are running
     try:
         yield
@@ -265,7 +264,7 @@ def test_cheap_to_pickle_work_is_probed_on_threads_only_when_mixed(cpu: float, p
 def test_buffer_bytes_counts_buffers_and_starmap_arguments() -> None:
     from array import array
 
-    from gearshift._probe import buffer_bytes
+    from gearshift._auto.pickling import buffer_bytes
 
     assert buffer_bytes(b"x" * 1000) == 1000
     assert buffer_bytes(bytearray(10)) == 10
@@ -300,7 +299,7 @@ def _one_item(wall: float, *, defer: bool) -> Sampler:
 )
 def test_big_buffers_pickling_waits_until_it_matters(wall: float, defer: bool, deferred: bool) -> None:
     sampler = _one_item(wall, defer=defer)
-    sampler.measure_pickling(len, [BIG, BIG2], [7, 8])
+    measure_pickling(sampler, len, [BIG, BIG2], [7, 8])
     assert (sampler.deferred_items is not None) is deferred
     p = sampler.build()
     assert p.result_bytes is not None and p.result_bytes < 32
@@ -309,7 +308,7 @@ def test_big_buffers_pickling_waits_until_it_matters(wall: float, defer: bool, d
     if deferred:
         assert "2.1 MB buffers (their pickling not measured)" in str(p)
         assert wants_thread_probe(sampler)  # the probe is what tells whether it matters
-        sampler.measure_deferred()
+        measure_deferred(sampler)
         measured = sampler.build()
         assert measured.item_pickle_seconds is not None and measured.item_pickle_seconds > 0
         assert sampler.deferred_items is None
@@ -317,7 +316,7 @@ def test_big_buffers_pickling_waits_until_it_matters(wall: float, defer: bool, d
 
 def test_one_item_that_seemed_to_wait_gets_a_second_look() -> None:
     """The watcher's looks at the first item pass for sleeps: a stolen computation would read as waiting."""
-    from gearshift._probe import SEQUENTIAL_BUDGET
+    from gearshift._auto.sampler import SEQUENTIAL_BUDGET
 
     sampler = Sampler(False)
     sampler.wall, sampler.cpu = [0.02], [0.006]
@@ -332,7 +331,7 @@ def test_one_item_that_seemed_to_wait_gets_a_second_look() -> None:
 
 @pytest.mark.parametrize("wall", [0.006, 0.012])  # under the one-at-a-time budget, and over it
 def test_the_second_look_at_an_item_with_big_buffers_is_taken_on_the_thread_probe(wall: float) -> None:
-    from gearshift._probe import SEQUENTIAL_BUDGET
+    from gearshift._auto.sampler import SEQUENTIAL_BUDGET
 
     alone = _one_item(wall, defer=False)
     assert not alone.enough(budget=SEQUENTIAL_BUDGET)  # a second item alone, then
@@ -347,17 +346,17 @@ def test_the_second_look_at_an_item_with_big_buffers_is_taken_on_the_thread_prob
     # The probe's calls took 10 ms of CPU each: that is the second look, not the first call's 12 ms.
     sampler.cpu = [0.006]
     sampler.wall = [0.012]  # the first item waited half its time: so will the others
-    sampler.probe_cpu.extend([0.010, 0.011, 0.009, 0.010])
-    sampler.start_threads(2)
-    sampler.observe_threads(4, 0.04, 0.04)
-    sampler.finish_threads()
+    probe = ThreadProbe(sampler)
+    probe.cpu.extend([0.010, 0.011, 0.009, 0.010])
+    probe.start(2)
+    probe.observe(4, 0.04, 0.04)
+    probe.finish()
     assert sampler.cpu == [0.006, pytest.approx(0.010)]
     assert sampler.wall == [0.012, pytest.approx(0.020)]
     assert sampler.build().median_wall == pytest.approx(0.020)
 
 
 def test_a_lazy_gate_lends_slices_of_its_source_and_counts_what_was_read() -> None:
-    from gearshift._probe import Gate
 
     gate = Gate(iter(range(10)), 10).open(lazy=True)
     lent = gate.lend(4)
@@ -372,7 +371,6 @@ def test_a_lazy_gate_lends_slices_of_its_source_and_counts_what_was_read() -> No
 
 
 def test_a_gate_lends_lists_unless_lazy_and_keeps_its_limit_and_stop() -> None:
-    from gearshift._probe import Gate
 
     gate = Gate(iter(range(10)), 10).open(limit=3)
     first = gate.lend(5)
@@ -449,13 +447,38 @@ def _slower(x: int) -> int:
     return x
 
 
-def test_the_gil_ticker_stops_looking_once_the_gil_is_plainly_free() -> None:
-    from gearshift._probe import _GilTicker
+def test_the_gil_reading_stops_the_looking_once_the_gil_is_plainly_free() -> None:
+    # Made-up waits, no clock: a free GIL lets every tick go on within microseconds.
+    from gearshift._auto.gil import GilReading
+
+    reading = GilReading(switch_interval=0.005)
+    stops = [reading.add(20e-6) for _ in range(GilReading.SETTLE_TICKS)]
+    assert stops == [False] * (GilReading.SETTLE_TICKS - 1) + [True]  # every look costs the work a core
+    free = reading.gil_free(queued_share=0.0)
+    assert free is not None and free > 0.99
+
+
+def test_the_gil_reading_keeps_looking_while_the_gil_is_held() -> None:
+    from gearshift._auto.gil import GilReading
+
+    reading = GilReading(switch_interval=0.005)
+    assert not any(reading.add(0.005) for _ in range(4 * GilReading.SETTLE_TICKS))  # a switch interval each
+    assert reading.gil_free(queued_share=0.0) == pytest.approx(0.0)
+    # Time the ticker spent queued for a CPU is the machine's, not the GIL's: half of each
+    # 6 ms tick (1 ms timer + 5 ms wait) leaves 2 ms of the wait to the GIL, 0.4 switch intervals.
+    assert reading.gil_free(queued_share=0.5) == pytest.approx(0.6)
+    assert GilReading(0.005).gil_free(0.0) is None  # too few ticks to say
+
+
+def test_the_gil_ticker_stops_when_told_and_reads_its_waits() -> None:
+    # Live, only what holds under any load: when it ends by itself is GilReading's to say (tested
+    # above on made-up waits); on a crowded machine late ticks may keep it looking until told.
+    from gearshift._auto.gil import _GilTicker
 
     ticker = _GilTicker(lambda: True)  # nothing here holds the GIL
     ticker.start()
-    ticker.join(timeout=5)
-    assert not ticker.is_alive()  # it ended by itself: every look costs the work a core for a moment
-    assert len(ticker.waits) == _GilTicker.SETTLE_TICKS
+    time.sleep(0.05)  # (some ticks: not a synchronisation, finish() works with none)
     free = ticker.finish()
-    assert free is not None and free > 0.9
+    assert not ticker.is_alive()
+    assert all(w >= 0 for w in ticker.reading.waits)
+    assert free is None or 0.0 <= free <= 1.0

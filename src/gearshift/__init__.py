@@ -20,6 +20,8 @@ if _typing.TYPE_CHECKING:  # what type checkers and editors see; at run time __g
     from ._api import imap as imap
     from ._api import map as map  # noqa: A004 - shadows the builtin on purpose, as gearshift.map
     from ._api import starmap as starmap
+    from ._auto.profiling import advise as advise
+    from ._auto.profiling import profile as profile
     from ._errors import Failure as Failure
     from ._errors import GearshiftError as GearshiftError
     from ._errors import MissingDependencyError as MissingDependencyError
@@ -34,6 +36,8 @@ if _typing.TYPE_CHECKING:  # what type checkers and editors see; at run time __g
     from ._plan import Alternative as Alternative
     from ._plan import Plan as Plan
     from ._profile import Profile as Profile
+    from ._report import RunReport as RunReport
+    from ._report import reporting as reporting
 
 #: public name -> the private module that defines it
 _HOME = {
@@ -58,6 +62,8 @@ _HOME = {
     "advise": "_advice",
     "profile": "_advice",
     "Profile": "_profile",
+    "RunReport": "_report",
+    "reporting": "_report",
 }
 
 __all__ = [
@@ -71,6 +77,7 @@ __all__ = [
     "Profile",
     "RemoteError",
     "RemoteTraceback",
+    "RunReport",
     "TaskTimeout",
     "ThreadPoolExecutor",
     "UnpicklableError",
@@ -82,6 +89,7 @@ __all__ = [
     "imap",
     "map",
     "profile",
+    "reporting",
     "starmap",
 ]
 

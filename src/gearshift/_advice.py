@@ -1,7 +1,7 @@
 """``advise`` and ``profile``: measure a function before running it, typed like the entry points.
 
-The measuring and the decision live in :mod:`gearshift._probe` and
-:mod:`gearshift._planner`; this module gives them the public signatures:
+The measuring and the decision live in :mod:`gearshift._auto` (``profiling``,
+``decide``); this module gives them the public signatures:
 the same options as :func:`gearshift.map` (one definition: ``RunOptions``),
 ``shared=`` included.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, Unpack, overload
 
-from . import _probe
 from ._api import _with_shared
 from ._options import ErrorPolicy, RunOptions, check_function, check_takes_shared, make_options
 from ._plan import Plan
@@ -63,7 +62,9 @@ def advise(
         check_function(fn)
         check_takes_shared(fn, shared)
         fn = _with_shared(fn, shared, checked)
-    return _probe.advise(fn, items, errors=errors, **options)
+    from ._auto import profiling  # the auto stack loads only when asked for
+
+    return profiling.advise(fn, items, errors=errors, **options)
 
 
 def profile(fn: Callable[[T], object], items: Iterable[T], *, sample: int | None = None) -> Profile:
@@ -75,4 +76,6 @@ def profile(fn: Callable[[T], object], items: Iterable[T], *, sample: int | None
     are counted, not raised.  The results are thrown away: use ``map(...,
     mode="auto")`` to measure and keep them.
     """
-    return _probe.profile(fn, items, sample=sample)
+    from ._auto import profiling
+
+    return profiling.profile(fn, items, sample=sample)

@@ -15,8 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, TypeVarTuple, Unpack, overload
 
-from ._auto import AutoRun
-from ._backends import backend_class
+from ._acquire import acquire_backend, check_shippable
 from ._backends._base import Backend
 from ._errors import Failure
 from ._options import (
@@ -32,13 +31,14 @@ from ._options import (
 )
 from ._plan import Plan
 from ._planner import plan_fixed
-from ._pools import create_backend, shared_backend
 from ._runner import ResultsObserver, Runner
 from ._task import CALL_ONE, CALL_STAR, SharedCall
 from ._trace import Recorder
 
 if TYPE_CHECKING:  # asyncio is imported when an async entry point runs: `import gearshift` stays light
     import asyncio
+
+    from ._auto import AutoRun, RunReport  # imported for mode="auto" only
 
 __all__ = ["imap", "map", "starmap"]
 
@@ -70,21 +70,14 @@ class _Run:
         self.auto: AutoRun | None = None
         self.owned = False
         if options.mode == "auto":
+            from ._auto import AutoRun
+
             self.auto = AutoRun(fn, options, call, is_async)  # never on the caller's loop (see _auto)
             return
         self.plan: Plan = plan_fixed(options, is_async=is_async)
-        backend: Backend | None = None
-        if self.plan.mode == "async" and loop is not None:
-            # From amap/aimap: coroutines run on the caller's own loop.
-            backend = backend_class("async")(self.plan.workers, loop=loop)  # type: ignore[call-arg]
-        elif self.plan.mode == "process":
-            _check_picklable(fn)
-        if backend is None:
-            backend = shared_backend(self.plan.mode, self.plan.workers, options.engine)
-        self.owned = backend is None
-        self.backend: Backend = (
-            backend if backend is not None else create_backend(self.plan.mode, self.plan.workers, options.engine)
-        )
+        # From amap/aimap, coroutines run on the caller's own loop.
+        self.backend: Backend
+        self.backend, self.owned = acquire_backend(self.plan.mode, self.plan.workers, options.engine, loop=loop, fn=fn)
         self.runner = Runner(self.backend, fn, options, self.plan, call=call, is_async=is_async)
 
     def batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
@@ -140,12 +133,19 @@ class _Run:
         """The plan being followed (for ``auto``: None until the first items were measured)."""
         return self.auto.plan if self.auto is not None else self.plan
 
+    @property
+    def report(self) -> RunReport | None:
+        """For ``auto``: what ran so far (segments, plans, re-plans); None for a fixed mode."""
+        return self.auto.report if self.auto is not None else None
+
     def describe(self) -> str:
-        """``mode xWORKERS`` of the plan being followed, for progress displays."""
+        """``mode xWORKERS`` of the plan being followed (for auto, and what ran), for progress displays."""
         plan = self.current_plan
-        if plan is None:
-            return "auto (measuring)"
-        return f"{'auto: ' if self.auto is not None else ''}{plan.mode} x{plan.workers}"
+        if self.auto is not None:
+            ran = self.auto.report.summary()
+            return f"auto (measuring, {ran})" if plan is None else f"auto: {plan.mode} x{plan.workers} ({ran})"
+        assert plan is not None
+        return f"{plan.mode} x{plan.workers}"
 
     def stop(self) -> None:
         """Ask the run to stop, from any thread."""
@@ -165,13 +165,6 @@ def _combine(*observers: ResultsObserver | None) -> ResultsObserver | None:
             observer(start, outcomes, failed)
 
     return both
-
-
-def _check_picklable(fn: Callable[..., Any]) -> None:
-    from ._backends._process import _dumps
-
-    # The shared object was checked on its own already (it may be big: pickle it once).
-    _dumps(fn.func if type(fn) is SharedCall else fn, "function")
 
 
 def _prepare(
@@ -215,9 +208,7 @@ def _with_shared(fn: Callable[..., Any], shared: Any, options: Options) -> Calla
         return fn
     check_shared(shared, options.mode)
     if options.mode == "process":
-        from ._backends._process import check_pickles
-
-        check_pickles(shared, "shared object")  # refuse it now, naming it, rather than item by item later
+        check_shippable(shared, "shared object")  # refuse it now, naming it, rather than item by item later
     return SharedCall(fn, shared)
 
 

@@ -1,8 +1,8 @@
 """What was measured about a function on a sample of its items: a frozen record of facts.
 
 A :class:`Profile` holds raw per-item samples and derived figures; it makes no
-decision (that is :func:`gearshift._planner.decide`'s job) and runs nothing
-(that is :mod:`gearshift._probe`'s).  Keeping facts apart from policy lets the
+decision (that is :func:`gearshift._auto.decide.decide`'s job) and runs nothing
+(that is :mod:`gearshift._auto.measure`'s).  Keeping facts apart from policy lets the
 planner be tested with synthetic profiles.
 """
 

@@ -55,8 +55,9 @@ from concurrent.futures import CancelledError, Future
 from typing import Any
 
 from . import _memory
-from ._backends._base import Backend
+from ._backends._base import Aborts, Backend, CachesFunctions
 from ._errors import Failure, RemoteTraceback, UnpicklableError, WorkerCrashed
+from ._gated import GatedInput
 from ._options import Options
 from ._plan import Plan
 from ._task import CALL_ONE, ChunkResult, Raised, Task, is_fatal, run_chunk
@@ -316,9 +317,9 @@ class Runner:
         length = length or operator.length_hint(items, 0) or None
         self._chunker = self._new_chunker(self.backend.workers, length)
         self._source = iter(items)
-        # A source may hand out whole chunks itself (the auto driver's gate does: no per-item cost).
-        take = getattr(self._source, "take", None)
-        self._take: Callable[[int], list[Any]] = take if take is not None else self._islice
+        # Auto's gate hands out whole chunks itself: no per-item cost.
+        source = self._source
+        self._take: Callable[[int], list[Any]] = source.take if isinstance(source, GatedInput) else self._islice
         try:
             self._fill(self._source)
         except KeyboardInterrupt as exc:  # as in batches(): what completed rides on the exception
@@ -415,9 +416,10 @@ class Runner:
         length = operator.length_hint(items, 0) or None
         chunker = self._new_chunker(1, length)
         source = iter(items)
-        # The auto driver's gate lends its items (see Gate.lend) and is told how many were read.
-        take: Callable[[int], Any] = getattr(source, "lend", None) or (lambda size: itertools.islice(source, size))
-        settle: Callable[[int], None] | None = getattr(source, "settle", None)
+        # Auto's gate lends its items (see GatedInput.lend) and is told how many were read.
+        gate = source if isinstance(source, GatedInput) else None
+        take: Callable[[int], Any] = gate.lend if gate is not None else (lambda size: itertools.islice(source, size))
+        settle: Callable[[int], None] | None = gate.settle if gate is not None else None
         start = 0
         while True:
             if not self._done.empty() and self._done.get() is _STOP:
@@ -468,9 +470,9 @@ class Runner:
             if ran:
                 yield out if sink is None else []
             if input_error is not None:
-                if hasattr(source, "error"):
+                if gate is not None:
                     # Auto's gate: other runners may hold earlier items still; auto raises it after them.
-                    source.error = input_error
+                    gate.error = input_error
                     return
                 input_error.partial_results = []  # type: ignore[attr-defined]  # all handed out
                 raise input_error
@@ -907,18 +909,16 @@ class Runner:
             grace = GRACE
         running = [s.future for s in self._inflight if s.future is not None and not s.future.cancel()]
         running = [f for f in running if not f.done()]
-        abort = getattr(self.backend, "abort", None)  # optional for engines that cancel on their own
-        if running and abort is not None:
-            abort(running, grace)
+        if running and isinstance(self.backend, Aborts):  # engines that cancel on their own do not
+            self.backend.abort(running, grace)
         self._inflight.clear()
         self._inflight_items = 0
         self._retry.clear()
         self._later.clear()
         self._held.clear()
         self._buffered = 0
-        forget = getattr(self.backend, "forget", None)  # optional: backends that cache functions
-        if forget is not None:
-            forget(self._fn_id)
+        if isinstance(self.backend, CachesFunctions):
+            self.backend.forget(self._fn_id)
 
     def _interrupted(self, exc: BaseException) -> None:
         """Ctrl-C: stop feeding, let running chunks finish for ``GRACE`` s, keep what completed."""

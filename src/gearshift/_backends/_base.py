@@ -2,8 +2,13 @@
 
 A backend executes chunks and nothing else: it does not order results, retry,
 choose chunk sizes or apply the error policy; the runner does all of that once
-for every backend.  The contract is one method that matters (``submit``), one to
-clean up (``shutdown``) and three class-level facts the runner reads.
+for every backend.  The contract (:class:`Backend`) is one method that matters
+(``submit``), one to clean up (``shutdown``) and the facts the runner reads.
+What only some backends can do is a small protocol of its own, checked with
+``isinstance``: :class:`Aborts` (stop running chunks), :class:`CachesFunctions`
+(forget a run's function), :class:`StartsWorkers` (start workers ahead of the
+work, say when they are ready), :class:`ClusterBackend` (a dask or Ray cluster's
+address and size).  The runner and ``mode="auto"`` use nothing else.
 """
 
 from __future__ import annotations
@@ -51,6 +56,11 @@ class Backend(Protocol):
         """Release the workers; with ``cancel_futures`` drop the chunks not yet started."""
         ...
 
+
+@runtime_checkable
+class Aborts(Protocol):
+    """A backend that can stop chunks already running (processes: kill and replace the worker)."""
+
     def abort(self, futures: list[Future[Any]], grace: float) -> None:
         """Stop these running chunks if this backend can, after ``grace`` seconds.
 
@@ -64,9 +74,42 @@ class Backend(Protocol):
         ...
 
 
-# Optional member, looked up with getattr by the runner:
-#   forget(fn_id: int) -> None: the run whose tasks carried ``fn_id`` is over;
-#   a backend that caches functions per run (processes) frees that one now.
+@runtime_checkable
+class CachesFunctions(Protocol):
+    """A backend that keeps a run's function where its workers are (processes: pickled once per worker)."""
+
+    def forget(self, fn_id: int) -> None:
+        """The run whose tasks carried ``fn_id`` is over: free what was kept for it."""
+        ...
+
+
+@runtime_checkable
+class StartsWorkers(Protocol):
+    """A backend whose workers take a while to start (processes): start them ahead, ask when they are ready."""
+
+    def warm(self) -> None:
+        """Start every worker now, without waiting for any."""
+        ...
+
+    def ready(self) -> bool:
+        """Whether every worker has started and can take work at once."""
+        ...
+
+
+@runtime_checkable
+class ClusterBackend(Protocol):
+    """A backend on a dask or Ray cluster: where it is and how many workers it offers."""
+
+    workers: int
+
+    @property
+    def address(self) -> str: ...
+
+    def cluster_workers(self) -> int:
+        """How many workers the cluster offers (dask: its worker threads, Ray: its CPUs)."""
+        ...
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None: ...
 
 
 def done_future(result: Any = None, exception: BaseException | None = None) -> Future[Any]:

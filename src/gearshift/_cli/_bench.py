@@ -68,6 +68,7 @@ class Cell:
     chosen: str  # the mode that actually ran (differs from ``mode`` only for auto)
     reasons: tuple[str, ...] = ()
     rounds: tuple[float, ...] = ()  # every timed run of this cell, in the order run
+    ran: str = ""  # auto: what it executed (items per mode, re-plans), not only what it planned
 
 
 @dataclasses.dataclass
@@ -103,7 +104,7 @@ class Row:
                 for m, c in self.cells.items()
             },
             "winner": self.winner,
-            "auto": {"mode": auto.chosen, "workers": auto.workers, "reasons": list(auto.reasons)},
+            "auto": {"mode": auto.chosen, "workers": auto.workers, "reasons": list(auto.reasons), "ran": auto.ran},
         }
 
 
@@ -244,9 +245,10 @@ def _timed(fn: Any, items: list[Any], mode: str, *, budget: float, check: Any = 
     elif check is not None:
         check(items, results)
     plan = run.current_plan
+    ran = run.report.summary() if run.report is not None else ""
     if plan is None:  # auto stopped before it chose (a short input): it ran everything while measuring
-        return Cell(mode, seconds, estimated, 1, "sync", ("the input ended while auto was still measuring",))
-    return Cell(mode, seconds, estimated, plan.workers, plan.mode, plan.reasons)
+        return Cell(mode, seconds, estimated, 1, "sync", ("the input ended while auto was still measuring",), ran)
+    return Cell(mode, seconds, estimated, plan.workers, plan.mode, plan.reasons, ran)
 
 
 def _runs_sync(run: Any) -> bool:
@@ -276,8 +278,9 @@ def print_table(rows: list[Row], out: TextIO, *, header: str = "") -> None:
         "extrapolated from the items done\n"
     )
     for row in rows:
-        reasons = "; ".join(row.cells["auto"].reasons) or "-"
-        out.write(f"  auto on {row.case.workload}: {reasons}\n")
+        auto = row.cells["auto"]
+        reasons = "; ".join(auto.reasons) or "-"
+        out.write(f"  auto on {row.case.workload}: {auto.ran}; {reasons}\n")
 
 
 def _fmt_seconds(seconds: float) -> str:

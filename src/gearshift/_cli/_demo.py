@@ -48,6 +48,7 @@ class Timing:
     workers: int
     reasons: tuple[str, ...]
     results: list[Any]
+    ran: str = ""  # auto: what it executed (items per mode, re-plans), not only what it planned
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -133,6 +134,7 @@ def _run_job(out: TextIO, number: int, job: Job) -> list[dict[str, Any]]:
     out.write(f"   auto chose {auto.plan_mode} with {workers}, because:\n")
     for reason in auto.reasons:
         out.write(f"     - {reason}\n")
+    out.write(f"   auto {auto.ran} (the last timed run)\n")
     if job.describe is not None:
         out.write(f"   {job.describe(timings['sync'].results)}\n")
     out.flush()
@@ -160,9 +162,11 @@ def _measure(fn: Callable[..., Any], items: list[Any], mode: str, *, sample: int
         seconds *= len(items) / len(part)
         sampled = len(part)
     plan = run.current_plan
+    ran = run.report.summary() if run.report is not None else ""
     if plan is None:  # auto stopped before it chose (a short input): it ran everything while measuring
-        return Timing(mode, seconds, sampled, "sync", 1, ("the input ended while auto was still measuring",), results)
-    return Timing(mode, seconds, sampled, plan.mode, plan.workers, plan.reasons, results)
+        why = ("the input ended while auto was still measuring",)
+        return Timing(mode, seconds, sampled, "sync", 1, why, results, ran)
+    return Timing(mode, seconds, sampled, plan.mode, plan.workers, plan.reasons, results, ran)
 
 
 def _fmt(seconds: float) -> str:

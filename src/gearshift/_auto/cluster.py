@@ -3,20 +3,18 @@
 With ``address=``, ``client=`` or ``GEARSHIFT_DASK_ADDRESS`` /
 ``GEARSHIFT_RAY_ADDRESS`` and ``mode="auto"``, :func:`connect` asks the
 cluster how many workers it offers, but only when the measured work could pay
-for the network (:func:`~gearshift._planner.cluster_may_pay`): cheap work never
+for the network (:func:`~gearshift._auto.costs.cluster_may_pay`): cheap work never
 connects.  The connected backend is handed back so that a run that goes to the
 cluster does not connect twice.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from ._backends._base import Backend
-from ._options import Options
-from ._planner import UNKNOWN_LENGTH, Cluster, Machine, cluster_may_pay
-from ._pools import create_backend
-from ._profile import Profile
+from .._backends._base import Backend, ClusterBackend
+from .._options import Options
+from .._pools import create_backend
+from .._profile import Profile
+from .costs import UNKNOWN_LENGTH, Cluster, Machine, cluster_may_pay
 
 __all__ = ["configured_address", "connect"]
 
@@ -34,7 +32,7 @@ def configured_address(options: Options) -> str:
 def connect(
     options: Options, profile: Profile, remaining: int | None, machine: Machine, connected: Backend | None = None
 ) -> tuple[Cluster | None, Backend | None]:
-    """The cluster's facts for :func:`~gearshift._planner.decide`, and the backend connected to it (or None).
+    """The cluster's facts for :func:`~gearshift._auto.decide.decide`, and the backend connected to it (or None).
 
     Returns ``(None, None)`` when no cluster is configured.  ``connected`` is a
     backend from an earlier call (a re-plan), asked again rather than connecting
@@ -49,7 +47,8 @@ def connect(
         return Cluster(engine, address), connected
     if not cluster_may_pay(profile.median_wall, items=n, local_workers=machine.cpus, engine=engine):
         return Cluster(engine, address), connected
-    backend: Any = connected or create_backend(engine, options.workers or machine.cpus, options.engine)
+    backend = connected or create_backend(engine, options.workers or machine.cpus, options.engine)
+    assert isinstance(backend, ClusterBackend), f"the {engine} backend has no cluster facts"
     try:
         facts = Cluster(engine, backend.address, workers=backend.cluster_workers())
     except BaseException:

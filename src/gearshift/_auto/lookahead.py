@@ -5,10 +5,10 @@ that item waits (a 100 ms HTTP request, a sleep), the whole of its latency is
 time in which nothing else runs: on a job of 400 such requests it is a fifth
 of the run.  A :class:`Lookahead` has the calling thread looked at while the
 first item runs, by one watcher thread shared by the whole process.  If the
-calling thread spent less than :data:`WAITING_SHARE` of an interval
-(:data:`WATCH_SECONDS`, then twice as long each time) on a CPU or waiting for
-one, the item waits, and waiting overlaps on threads whatever the plan will
-say: the watcher takes the next items off the gate and starts them on the
+calling thread spent an interval (:data:`WATCH_SECONDS`, then twice as long
+each time) mostly off a CPU and not queued for one (waiting, by the one
+definition: :func:`~.costs.work_kind`), the item waits, and waiting overlaps
+on threads whatever the plan will say: the watcher takes the next items off the gate and starts them on the
 thread pool a waiting plan uses, through an ordinary
 :class:`~gearshift._runner.Runner` (so timeouts, retries, error policy and
 ordering hold).  The first item is still timed alone, on its own thread.
@@ -35,11 +35,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._options import Options
-from ._plan import Plan
-from ._pools import create_backend, may_share, shared_backend
-from ._probe import Gate, runqueue_seconds
-from ._runner import ResultsObserver, Runner
+from .._acquire import acquire_backend
+from .._options import Options
+from .._plan import Plan
+from .._pools import may_share
+from .._runner import ResultsObserver, Runner
+from .clocks import cpu_clock, runqueue_seconds
+from .costs import Machine, work_kind
+from .gate import Gate
 
 __all__ = ["Lookahead"]
 
@@ -47,8 +50,6 @@ __all__ = ["Lookahead"]
 WATCH_SECONDS = 0.01
 #: ...and then again after twice as long each time, up to this
 MAX_WATCH_SECONDS = 0.1
-#: the calling thread on a CPU (or queued for one) less than this share of the time: it waits
-WAITING_SHARE = 0.3
 #: items started early at most (the plan's limiter takes over from the next segment)
 LOOKAHEAD_ITEMS = 256
 #: how long :meth:`Lookahead.disarm` waits at most for the watcher to go back to sleep
@@ -98,7 +99,7 @@ class Lookahead:
 
     def arm(self) -> bool:
         """Start watching the calling thread (False where its CPU time cannot be read from another)."""
-        clock = _cpu_clock(threading.get_ident())
+        clock = cpu_clock(threading.get_ident())
         if clock is None or self.items < 1:
             return False
         self._clock, self._native = clock, threading.get_native_id()
@@ -164,7 +165,7 @@ class Lookahead:
         busy = cpu - self._cpu0
         if queued is not None and self._queued0 is not None:
             busy += queued - self._queued0
-        if busy < WAITING_SHARE * (now - self._t0):
+        if work_kind(busy, now - self._t0) == "waiting":
             self._start()
             return None
         # It computed (or started by importing, connecting...): judged again by what it does next.
@@ -191,12 +192,10 @@ class Lookahead:
     def _runner(self, items: list[Any], offset: int) -> Runner:
         # The pool a waiting plan runs on (see AutoRun._main): warm from earlier runs, and
         # still warm for the plan that follows.
-        from ._planner import Machine
-
         pool = self.options.workers or Machine.current().max_threads
-        backend = shared_backend("thread", pool) if self._shareable else None
-        if backend is None:
-            backend = self._backend = create_backend("thread", pool)
+        backend, owned = acquire_backend("thread", pool, share=self._shareable)
+        if owned:
+            self._backend = backend
         options = dataclasses.replace(self.options, chunksize=self.options.chunksize or 1)
         plan = Plan("thread", len(items), options.chunksize, ("the first item waits: the next ones start on threads",))
         runner = Runner(
@@ -282,13 +281,3 @@ def _watcher() -> _Watcher:
             _the_watcher = _Watcher()
             _the_watcher.start()
         return _the_watcher
-
-
-def _cpu_clock(ident: int) -> int | None:
-    """The CPU-time clock of thread ``ident``, readable from any thread (POSIX), or None."""
-    try:
-        clock = time.pthread_getcpuclockid(ident)
-        time.clock_gettime(clock)
-    except (AttributeError, OSError):
-        return None
-    return clock

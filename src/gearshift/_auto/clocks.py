@@ -1,0 +1,127 @@
+"""Clocks: what the operating system says about this process's threads and this machine.
+
+Reading them is all this module does (each function is a system call or a
+file read); deciding what the readings mean is the sampler's, the GIL
+probe's and the lookahead's job.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+from .costs import COSTS, PARENT_ITEM_SECONDS, PARENT_ITEM_WORK, Machine
+
+__all__ = [
+    "cpu_clock",
+    "current_machine",
+    "gil_enabled",
+    "parent_item_seconds",
+    "runqueue_seconds",
+    "voluntary_switches",
+]
+
+
+def runqueue_seconds(native_id: int | None = None) -> float | None:
+    """Seconds a thread has spent ready to run but waiting for a CPU (Linux), or None.
+
+    The calling thread by default; another thread of this process by its OS id
+    (``threading.get_native_id()``).
+    """
+    path = "/proc/thread-self/schedstat" if native_id is None else f"/proc/self/task/{native_id}/schedstat"
+    try:
+        with open(path, "rb") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def voluntary_switches() -> int | None:
+    """How many times this thread has gone to sleep (blocked, waited) so far, or None.
+
+    A thread that computes without pause is only ever switched out involuntarily,
+    so an unchanged count proves a stretch of wall time held no waiting.
+    """
+    try:
+        import resource  # POSIX only
+
+        return resource.getrusage(resource.RUSAGE_THREAD).ru_nvcsw
+    except (ImportError, AttributeError, OSError):
+        return None
+
+
+def cpu_clock(ident: int) -> int | None:
+    """The CPU-time clock of thread ``ident``, readable from any thread (POSIX), or None."""
+    try:
+        clock = time.pthread_getcpuclockid(ident)
+        time.clock_gettime(clock)
+    except (AttributeError, OSError):
+        return None
+    return clock
+
+
+def gil_enabled() -> bool:
+    """False on a free-threaded build running without the GIL."""
+    check = getattr(sys, "_is_gil_enabled", None)
+    return True if check is None else bool(check())
+
+
+_CALIBRATION_ITEMS = 5000
+_parent_item: float | None = None
+
+
+def parent_item_seconds() -> float:
+    """The parent's own work per item in process mode on this machine, measured once per process.
+
+    A constant would be right on one machine only: hosts differ twofold in
+    speed, and on work of a fraction of a microsecond per item that share
+    decides whether processes beat sync.  The loop does what the parent
+    does for each item, minus the backend's bookkeeping: take it from the
+    input, pickle it, unpickle a result, collect it (best of three, a
+    millisecond in all), times ``parent_item_work`` (see :data:`~.costs.COSTS`).
+    """
+    global _parent_item
+    if _parent_item is None:
+        import itertools
+        import pickle
+
+        values = list(range(_CALIBRATION_ITEMS))
+        best = math.inf
+        for _ in range(3):
+            t0 = time.perf_counter()
+            out: list[int] = []
+            blob = pickle.dumps(list(itertools.islice(iter(values), _CALIBRATION_ITEMS)), pickle.HIGHEST_PROTOCOL)
+            out.extend(pickle.loads(blob))
+            best = min(best, time.perf_counter() - t0)
+        _parent_item = PARENT_ITEM_WORK * best / _CALIBRATION_ITEMS
+    return _parent_item
+
+
+def current_machine(*, process_workers: int | None = None, calibrate: bool = False) -> Machine:
+    """The facts for this process: usable CPUs, GIL, warm pools, open-file limit.
+
+    ``calibrate``: also measure the parent's work per item in process mode
+    (about a millisecond, once per process), for work so cheap per item that
+    the parent's share decides whether processes pay.
+    """
+    from .._cpu import usable_cpus
+    from .._pools import is_warm
+
+    cpus = usable_cpus()
+    max_async = int(COSTS["max_async"].value)
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft != resource.RLIM_INFINITY:
+            max_async = max(64, min(max_async, soft - 64))  # each item may hold a socket
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        pass
+    return Machine(
+        cpus=cpus,
+        gil_enabled=gil_enabled(),
+        process_pool_warm=is_warm("process", process_workers or cpus),
+        process_item_seconds=parent_item_seconds() if calibrate else PARENT_ITEM_SECONDS,
+        max_async=max_async,
+    )

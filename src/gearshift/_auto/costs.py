@@ -1,0 +1,400 @@
+"""The cost model of ``mode="auto"``: pure arithmetic over measured facts, every constant in one table.
+
+Nothing here measures or runs anything: :mod:`.decide` calls these functions
+with a :class:`~gearshift.Profile` (what was measured), the caller's options and
+a :class:`Machine` (facts about this machine), and tests call them with
+made-up ones.  The model, per item (``w`` wall, ``c`` CPU, measured):
+
+- sync: ``w``.
+- threads: ``max(serial, c / cpus, w / k)`` where ``serial`` is the part that
+  does not overlap between threads (from the GIL probe or the measured thread
+  scaling, by Amdahl's law; without a measurement, CPU time holds the GIL).
+  ``k`` is as many threads as keep the waiting overlapped, within the cap.
+- processes: ``(w + pickling) / workers``, bounded below by the parent's own
+  pickling and by the machine's CPUs, plus a pool start when no pool is warm
+  (the calling thread runs items meanwhile, so only the missed parallelism counts).
+- async (coroutine functions): ``max(blocked, w / k)``, ``blocked`` being the
+  time an item holds its event loop; processes each with a loop when it blocks.
+- a dask or Ray cluster: ``n*w/W`` over its ``W`` workers plus one round trip per
+  ~100 ms chunk plus the bytes moved, under 0.8x local and 1 s less (:func:`cluster_worthwhile`).
+
+:data:`COSTS` names, for every constant, where its value comes from.  Most were
+set by hand when the planner was written (commit 90f5770, 2026-11-22) and were
+never measured on their own; the table says so rather than invent a source.
+``benchmarks/planner.py`` checks the decisions they lead to, not the constants.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from typing import Literal
+
+from .._options import Options
+from .._plan import Alternative
+from .._profile import Profile, fmt_bytes, fmt_seconds
+
+__all__ = [
+    "COSTS",
+    "Cluster",
+    "Constant",
+    "Machine",
+    "WorkKind",
+    "estimates",
+    "estimates_async",
+    "typical",
+    "work_kind",
+]
+
+UNMEASURED = "none: set by hand in 90f5770 (2026-11-22), never measured on its own"
+CLUSTER_JSON = "benchmarks/results/cluster.json (2026-11-22, 2-CPU x86_64 Linux VM, Python 3.11.7, load 7.3)"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Constant:
+    """One constant of the cost model: its value, what it is, where it was measured (or that it was not)."""
+
+    value: float
+    what: str
+    source: str
+
+
+#: every constant of the cost model, by name
+COSTS: dict[str, Constant] = {
+    # -- waiting vs computing: the one definition (measuring, lookahead, planning and the sentences use it)
+    "waits_below": Constant(0.3, "CPU share of wall under which work waits", UNMEASURED),
+    "computes_above": Constant(0.7, "CPU share of wall over which work computes", UNMEASURED),
+    # -- the decision
+    "unknown_length": Constant(1000, "items assumed when the input's length is unknown", UNMEASURED),
+    "margin": Constant(0.8, "a mode must be estimated under this fraction of sync to be chosen", UNMEASURED),
+    "process_preference": Constant(1.1, "process estimates are weighed up by this (more ways to go wrong)", UNMEASURED),
+    "tiny_job_seconds": Constant(0.005, "jobs estimated under this in sync stay in sync", UNMEASURED),
+    "gil_free_threshold": Constant(
+        0.7,
+        "a GIL probe reading below this counts as the GIL held",
+        "none: from the GIL probe's spread (held < 0.5, released > 0.9) noted in 90f5770; no results file",
+    ),
+    "async_start": Constant(1024, "coroutines in flight at the start when nothing was measured", UNMEASURED),
+    # -- threads
+    "thread_chunk_seconds": Constant(40e-6, "a thread pool's round trip per chunk", UNMEASURED),
+    "thread_start_seconds": Constant(50e-6, "starting one thread", UNMEASURED),
+    "thread_chunk_target": Constant(0.005, "seconds of work in a thread chunk of short items", UNMEASURED),
+    "max_threads": Constant(512, "threads at most for waiting work", UNMEASURED),
+    "max_async": Constant(10_000, "coroutines in flight at most (less with a low open-file limit)", UNMEASURED),
+    # -- processes
+    "process_start_seconds": Constant(
+        0.3, "starting a cold process pool", f"none: {CLUSTER_JSON} read 0.23 s; 0.3 was set by hand before it"
+    ),
+    "process_chunk_seconds": Constant(
+        250e-6, "a process pool's round trip per chunk", f"none: {CLUSTER_JSON} read 102 us per task; set by hand"
+    ),
+    "process_chunk_target": Constant(0.02, "seconds of work in a process chunk", UNMEASURED),
+    "max_chunk": Constant(65536, "items per chunk at most", UNMEASURED),
+    "pipe_bytes_per_second": Constant(1e9, "bytes per second through a worker's pipe", UNMEASURED),
+    "parent_item_seconds": Constant(
+        0.3e-6, "the parent's own work per item in process mode, when not calibrated", UNMEASURED
+    ),
+    "parent_item_work": Constant(
+        3.5,
+        "the parent's work per item, in units of the calibration loop's time per item",
+        "none: fitted in 4c45f19 (2026-11-23) on a 2-core host (0.155 us per trivial item through a warm pool, "
+        "loop 0.04 us); no results file",
+    ),
+    "calibrate_below_seconds": Constant(20e-6, "items cheaper than this have the parent's share measured", UNMEASURED),
+    "async_process_chunk": Constant(32, "coroutines per chunk for processes each with an event loop", UNMEASURED),
+    # -- clusters
+    "dask_task_seconds": Constant(6.95e-3, "one task's round trip through dask", CLUSTER_JSON),
+    "ray_task_seconds": Constant(1.47e-3, "one task's round trip through Ray", CLUSTER_JSON),
+    "dask_seconds_per_byte": Constant(4.63e-9, "item plus result bytes through dask (9.70 ms / 2 MiB)", CLUSTER_JSON),
+    "ray_seconds_per_byte": Constant(2.68e-9, "item plus result bytes through Ray (5.62 ms / 2 MiB)", CLUSTER_JSON),
+    "dask_break_even_seconds": Constant(19.48e-3, "per-item work under which dask lost to sync", CLUSTER_JSON),
+    "ray_break_even_seconds": Constant(9.31e-3, "per-item work under which Ray lost to sync", CLUSTER_JSON),
+    "cluster_chunk_seconds": Constant(0.1, "seconds of work in an automatic chunk on a cluster", UNMEASURED),
+    "cluster_margin": Constant(0.8, "a cluster must be estimated under this fraction of local", UNMEASURED),
+    "cluster_min_saving_seconds": Constant(
+        1.0, "...and save at least this much (a real network is slower)", UNMEASURED
+    ),
+}
+
+
+def _c(name: str) -> float:
+    return COSTS[name].value
+
+
+WAITS_BELOW = _c("waits_below")
+COMPUTES_ABOVE = _c("computes_above")
+UNKNOWN_LENGTH = int(_c("unknown_length"))
+MARGIN = _c("margin")
+PREFERENCE = {"process": _c("process_preference")}
+TINY_JOB_SECONDS = _c("tiny_job_seconds")
+GIL_FREE_THRESHOLD = _c("gil_free_threshold")
+ASYNC_START = int(_c("async_start"))
+PARENT_ITEM_SECONDS = _c("parent_item_seconds")
+PARENT_ITEM_WORK = _c("parent_item_work")
+CALIBRATE_BELOW_SECONDS = _c("calibrate_below_seconds")
+CLUSTER_TASK_SECONDS = {"dask": _c("dask_task_seconds"), "ray": _c("ray_task_seconds")}
+CLUSTER_SECONDS_PER_BYTE = {"dask": _c("dask_seconds_per_byte"), "ray": _c("ray_seconds_per_byte")}
+CLUSTER_BREAK_EVEN_SECONDS = {"dask": _c("dask_break_even_seconds"), "ray": _c("ray_break_even_seconds")}
+CLUSTER_CHUNK_SECONDS = _c("cluster_chunk_seconds")
+CLUSTER_MARGIN = _c("cluster_margin")
+CLUSTER_MIN_SAVING_SECONDS = _c("cluster_min_saving_seconds")
+
+WorkKind = Literal["waiting", "mixed", "computing"]
+
+
+def work_kind(cpu: float, wall: float) -> WorkKind:
+    """Whether work that used ``cpu`` seconds of a CPU in ``wall`` seconds waits, computes or both.
+
+    The one definition auto uses everywhere: the lookahead (the first item
+    waits: start the next ones), the thread probe (only work that does not
+    wait is probed), the cost model and the plan's sentences.
+    """
+    if wall <= 0 or cpu >= COMPUTES_ABOVE * wall:
+        return "computing"
+    return "waiting" if cpu < WAITS_BELOW * wall else "mixed"
+
+
+def typical(values: list[float]) -> float:
+    """The typical figure of a sample: the median, the first (warm-up) left out when there are others."""
+    return statistics.median(values[1:] or values)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Machine:
+    """What the cost model needs to know about the machine and the interpreter.
+
+    The per-chunk overheads and the pipe bandwidth are orders of magnitude of
+    the backends' own costs (see :data:`COSTS`), not promises.
+    :func:`gearshift._auto.clocks.current_machine` reads this machine's.
+    """
+
+    cpus: int
+    gil_enabled: bool = True
+    process_pool_warm: bool = False
+    process_start_seconds: float = _c("process_start_seconds")
+    thread_chunk_seconds: float = _c("thread_chunk_seconds")
+    process_chunk_seconds: float = _c("process_chunk_seconds")
+    #: the parent's own work per item in process mode (taking it, collecting its result)
+    process_item_seconds: float = PARENT_ITEM_SECONDS
+    pipe_bytes_per_second: float = _c("pipe_bytes_per_second")
+    max_threads: int = int(_c("max_threads"))
+    max_async: int = int(_c("max_async"))
+
+    @classmethod
+    def current(cls, *, process_workers: int | None = None, calibrate: bool = False) -> Machine:
+        """This machine's facts (see :func:`gearshift._auto.clocks.current_machine`)."""
+        from .clocks import current_machine
+
+        return current_machine(process_workers=process_workers, calibrate=calibrate)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Cluster:
+    """A configured dask or Ray cluster, as the planner sees it.
+
+    The caller gathers the facts (connecting is not the planner's business):
+    ``workers`` is what the cluster itself reports (dask: its worker threads,
+    Ray: its CPUs), or None when it was not asked because
+    :func:`cluster_may_pay` said the work is too small for any cluster.
+    """
+
+    engine: str
+    address: str
+    workers: int | None = None
+    startup_seconds: float = 0.0
+
+
+# -- local modes -----------------------------------------------------------------
+
+
+def serial_share(profile: Profile) -> float:
+    """Share of an item's wall time that cannot overlap between threads.
+
+    With the GIL, from how often a spinning thread could get it (``gil_free``):
+    robust on a busy machine.  Without it (free-threaded), from the measured
+    throughput of ``threads`` threads, by Amdahl's law.
+    """
+    k = profile.threads
+    if profile.gil_enabled and profile.gil_free is not None:
+        # The GIL probe separates cleanly (held: under 0.5, released: over 0.9, even on a
+        # busy machine) but is noisy in between: below GIL_FREE_THRESHOLD it counts as held.
+        return 1.0 if profile.gil_free < GIL_FREE_THRESHOLD else 1.0 - profile.gil_free
+    if profile.thread_scaling is None or k < 2:
+        return 1.0
+    s = min(max(profile.thread_scaling, 1.0), float(k))
+    return min(1.0, max(0.0, (1 / s - 1 / k) / (1 - 1 / k)))
+
+
+def estimates(profile: Profile, options: Options, machine: Machine, n: int) -> list[Alternative]:
+    """Estimated seconds for ``n`` items of a plain function under sync, threads and processes."""
+    w, c = profile.median_wall, profile.median_cpu
+    cpus = machine.cpus
+    out = [Alternative("sync", 1, None, n * w, "sync is estimated fastest")]
+
+    # Threads.
+    if profile.thread_scaling is not None:
+        serial = serial_share(profile) * w
+    else:
+        serial = c if machine.gil_enabled else c / cpus
+    floor = max(serial, c / cpus, 1e-7)
+    k_needed = max(1, math.ceil(w / floor - 0.25))  # 2.1 CPUs' worth is 2 threads, not 3
+    cap = options.workers or machine.max_threads
+    k = max(1, min(cap, k_needed, n))
+    chunk = 1 if w >= 1e-3 or k > cpus else chunk_size(_c("thread_chunk_target"), w, n, k)
+    per_item = max(serial, c / cpus, w / k) + machine.thread_chunk_seconds / chunk
+    seconds = n * per_item + k * _c("thread_start_seconds")
+    if k > cpus:
+        note = (
+            f"threads overlap the waiting: up to {k} in flight "
+            f"(measured {fmt_seconds(w)} wait per item over {fmt_seconds(floor)} of serial work), adapted while running"
+        )
+    else:
+        note = f"threads: {k} workers overlap it without pickling"
+    out.append(Alternative("thread", k, chunk, seconds, note))
+
+    # Processes.
+    ipc, size = profile.ipc_seconds, profile.ipc_bytes
+    if profile.unpicklable is None and ipc is not None and size is not None:
+        p = options.workers or cpus
+        transfer = size / machine.pipe_bytes_per_second
+        chunk = chunk_size(_c("process_chunk_target"), w + ipc / 2, n, p)
+        overhead = machine.process_chunk_seconds / chunk
+        worker_side = (w + ipc / 2 + transfer) / p
+        parent_side = ipc / 2 + transfer + overhead + machine.process_item_seconds
+        # The parent's work takes CPU time too: with as many workers as CPUs it shares them.
+        cores = (c + ipc + 2 * transfer + overhead + machine.process_item_seconds) / cpus
+        start = cold_start(machine, p)
+        fn_cost = (profile.fn_pickle_seconds or 0.0) + (profile.fn_bytes or 0) * p / machine.pipe_bytes_per_second
+        seconds = start + fn_cost + n * max(worker_side, parent_side, cores)
+        note = f"processes: {p} workers, chunks of {chunk}"
+        if options.chunksize is None:
+            note += " to start, then sized as the run goes"
+        if parent_side >= worker_side:
+            note += f" (moving {fmt_bytes(size)} per item limits them)"
+        out.append(Alternative("process", p, chunk, seconds, note))
+    return out
+
+
+def estimates_async(profile: Profile, options: Options, machine: Machine, n: int) -> list[Alternative]:
+    """Estimated seconds for ``n`` items of a coroutine function: sync, one event loop, processes with loops."""
+    w = profile.median_wall
+    blocked = (profile.loop_blocked or 0.0) * w if profile.loop_blocked is not None else profile.median_cpu
+    cap = options.workers or machine.max_async
+    k = max(1, min(cap, n))
+    out = [Alternative("sync", 1, None, n * w, "sync")]
+    note = f"async: up to {k} coroutines in flight on one loop, adapted while running"
+    if not profile.wall:
+        # Nothing measured: start at a moderate window and let the limiter double it while
+        # throughput rises (thousands of connections at once can overflow a server's backlog).
+        k = max(1, min(cap, n, ASYNC_START))
+        note = f"fn is a coroutine function: async, starting with {k} in flight, doubled while throughput rises"
+    out.append(Alternative("async", k, None, n * max(blocked, w / k), note))
+    if profile.wall and profile.unpicklable is None and profile.ipc_seconds is not None:
+        if work_kind(blocked, w) != "waiting":
+            p = options.workers or machine.cpus
+            chunk = int(_c("async_process_chunk"))
+            seconds = cold_start(machine, p) + n * max(blocked / p, w / (p * chunk)) + n * profile.ipc_seconds / 2
+            note = f"the coroutine blocks its loop: {p} processes, each with its own event loop"
+            out.append(Alternative("process", p, chunk, seconds, note))
+    return out
+
+
+def cold_start(machine: Machine, workers: int) -> float:
+    """Seconds lost to starting a cold process pool of ``workers``.
+
+    Auto keeps running items on the calling thread while the workers start,
+    so the start costs only the parallelism missed meanwhile: one worker's
+    worth of the time is used.
+    """
+    if machine.process_pool_warm:
+        return 0.0
+    return machine.process_start_seconds * (1 - 1 / max(1, workers))
+
+
+def chunk_size(target: float, per_item: float, n: int, workers: int) -> int:
+    """Items per chunk so a chunk takes about ``target`` seconds, while every worker gets 4 or more."""
+    size = math.ceil(target / per_item) if per_item > 0 else n
+    cap = max(1, math.ceil(n / (workers * 4)))
+    return max(1, min(size, cap, int(_c("max_chunk"))))
+
+
+# -- clusters ----------------------------------------------------------------------
+
+
+def cluster_seconds(
+    per_item_seconds: float,
+    payload_bytes: float,
+    *,
+    items: int,
+    cluster_workers: int,
+    engine: str = "dask",
+    startup_seconds: float = 0.0,
+) -> float:
+    """Predicted wall time of ``items`` items on a cluster of ``cluster_workers`` workers.
+
+    The work divides among the workers; the round trips (one per automatic
+    chunk of ~``CLUSTER_CHUNK_SECONDS``) and the transfers go through this one
+    client, so they do not.
+    """
+    per_chunk = max(1, int(CLUSTER_CHUNK_SECONDS / per_item_seconds)) if per_item_seconds > 0 else items
+    tasks = math.ceil(items / max(1, per_chunk))
+    return (
+        items * per_item_seconds / cluster_workers
+        + tasks * CLUSTER_TASK_SECONDS[engine]
+        + items * payload_bytes * CLUSTER_SECONDS_PER_BYTE[engine]
+        + startup_seconds
+    )
+
+
+def cluster_may_pay(per_item_seconds: float, *, items: int, local_workers: int, engine: str = "dask") -> bool:
+    """False when no cluster, however big, could pass :func:`cluster_worthwhile`.
+
+    Items lighter than the break-even never go; and since the local time is
+    taken no higher than ``items * per_item_seconds / local_workers``, a job
+    shorter than :data:`CLUSTER_MIN_SAVING_SECONDS` there cannot save that much.
+    """
+    return (
+        per_item_seconds >= CLUSTER_BREAK_EVEN_SECONDS[engine]
+        and items * per_item_seconds / max(1, local_workers) >= CLUSTER_MIN_SAVING_SECONDS
+    )
+
+
+def cluster_worthwhile(
+    per_item_seconds: float,
+    payload_bytes: float,
+    *,
+    items: int,
+    local_workers: int,
+    cluster_workers: int,
+    engine: str = "dask",
+    startup_seconds: float = 0.0,
+    local_seconds: float | None = None,
+) -> bool:
+    """True when ``items`` items of ``per_item_seconds`` of work and ``payload_bytes``
+    of item plus result each should run faster on the cluster than on ``local_workers``
+    local processes, by the margin :data:`CLUSTER_MARGIN` and at least
+    :data:`CLUSTER_MIN_SAVING_SECONDS`.
+
+    ``startup_seconds`` is what connecting costs (a running cluster: ~0; a
+    LocalCluster or local Ray to start: seconds, see the benchmark).  Local
+    processes are credited with no overhead at all, so a cluster is chosen only
+    when its extra workers clearly pay for the network; ``local_seconds``, the
+    best local mode's estimate, lowers that further (threads overlapping waits).
+    Items lighter than the measured break-even (:data:`CLUSTER_BREAK_EVEN_SECONDS`)
+    always stay local.
+    """
+    if items <= 0 or cluster_workers <= local_workers or per_item_seconds < CLUSTER_BREAK_EVEN_SECONDS[engine]:
+        return False
+    local = items * per_item_seconds / max(1, local_workers)
+    if local_seconds is not None:
+        local = min(local, local_seconds)
+    remote = cluster_seconds(
+        per_item_seconds,
+        payload_bytes,
+        items=items,
+        cluster_workers=cluster_workers,
+        engine=engine,
+        startup_seconds=startup_seconds,
+    )
+    return remote < CLUSTER_MARGIN * local and local - remote >= CLUSTER_MIN_SAVING_SECONDS

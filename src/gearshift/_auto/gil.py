@@ -1,0 +1,340 @@
+"""The GIL probe: a few items on threads at once, to see whether threads scale for this work.
+
+Work that computes is run on ``k`` threads for a moment (about
+:data:`THREAD_PROBE_SECONDS`): did the throughput scale (GIL released, or a
+free-threaded build) or stay flat (GIL held)?  A ticker thread next to them
+reads how long it waits for the GIL (see :class:`GilReading`).  This is
+measured, never assumed from the build.  The probe runs through an ordinary
+:class:`~gearshift._runner.Runner`, so its results are kept; its last items
+may still be running when the plan is made (a :class:`ProbeTail`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+from .._options import Options
+from .._plan import Plan
+from .._pools import borrow_probe_pool, return_probe_pool
+from .._runner import ResultsObserver, Runner
+from .clocks import gil_enabled, runqueue_seconds
+from .costs import typical, work_kind
+from .gate import Gate
+from .sampler import THREAD_PROBE_MIN_SECONDS, Sampler
+
+__all__ = ["GilReading", "ProbeTail", "ThreadProbe", "probe_threads", "probe_threads_count", "wants_thread_probe"]
+
+#: items per thread in the thread probe: at least this many...
+THREAD_PROBE_ROUNDS = 2
+#: ...and enough for the probe to last about this long (short probes are mostly noise)
+THREAD_PROBE_SECONDS = 0.08
+THREAD_PROBE_MAX_ROUNDS = 16
+
+
+def wants_thread_probe(sampler: Sampler, *, always: bool = False) -> bool:
+    """Whether thread scaling is worth measuring.
+
+    Only for items long enough to measure that mostly compute (waiting always
+    overlaps on threads).  Unless ``always``, only when processes, the other
+    way to spread computation, would pay for it: ``fn`` or the data does not
+    pickle, or pickling costs over a tenth of the work; or on a free-threaded
+    build, where threads may scale without pickling at all; or when the work
+    is mixed (:func:`~.costs.work_kind`): then the planner weighs threads that
+    overlap the rest of an item against processes, and the rest may not be
+    waiting at all but time a virtual machine's host took the CPU away, which
+    the thread's clocks cannot tell apart (see :meth:`Sampler.observe`).
+    """
+    if not sampler.wall:
+        return False
+    wall, cpu = typical(sampler.wall), typical(sampler.cpu)
+    kind = work_kind(cpu, wall)
+    if wall < THREAD_PROBE_MIN_SECONDS or kind == "waiting":
+        return False
+    if always or not gil_enabled() or "unpicklable" in sampler.pickles or kind == "mixed":
+        return True
+    item, result = sampler.pickles.get("item"), sampler.pickles.get("result")
+    if item is None or result is None:
+        return True
+    ipc: float = 2 * (item[1] + result[1]) + (item[0] + result[0]) / 1e9
+    return ipc > 0.1 * wall
+
+
+class ThreadProbe:
+    """The thread probe's clocks: items through, time span, CPU, the GIL ticker; :meth:`finish` writes the figures."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        self.sampler = sampler
+        self.threads = 0
+        self.items = 0
+        self.cpu: list[float] = []  # each probed call's own CPU time
+        self.active = [0]  # probed calls running right now
+        #: seconds the probed threads waited for a CPU (set by probe_threads)
+        self.queued: Callable[[], float] = lambda: 0.0
+        self._ticker: _GilTicker | None = None
+        self._t0 = self._p0 = self._t1 = self._p1 = 0.0
+
+    def start(self, k: int) -> None:
+        """The probe of ``k`` threads starts: its clocks start now (see :meth:`watch_gil`)."""
+        self.threads = self.sampler.threads = k
+        self.items = 0
+        self._t0, self._p0 = time.perf_counter(), time.process_time()
+
+    def watch_gil(self) -> None:
+        """Start the GIL ticker next to the probed threads (:meth:`finish` reads it)."""
+        k = self.threads
+        self._ticker = _GilTicker(lambda: self.active[0] >= k)
+        self._ticker.start()
+
+    def observe(self, items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
+        self.items += items
+        self.sampler.items += items
+        self._t1, self._p1 = time.perf_counter(), time.process_time()
+
+    def finish(self) -> None:
+        s = self.sampler
+        if self._ticker is not None:
+            s.gil_free = self._ticker.finish()
+            self._ticker = None
+        if s.second_look_on_threads and len(s.wall) == 1 and len(self.cpu) >= 2 and s.cpu[0] > 0:
+            # The second look, taken on the probe: an item's own CPU time does not count the
+            # other threads' turns, and the first item's wall-to-CPU ratio gives its wall.
+            cpu = statistics.median(self.cpu)
+            s.cpu.append(cpu)
+            s.wall.append(cpu * max(1.0, s.wall[0] / s.cpu[0]))
+        span = self._t1 - self._t0
+        if self.items < 2 or span <= 0 or not s.wall:
+            return
+        per_item = typical(s.wall)
+        # Time the threads spent runnable but without a CPU (another program's fault, not
+        # the GIL's: a thread waiting for the GIL sleeps) is left out, as in phase 1.
+        queued = self.queued() / max(1, self.threads)
+        effective = max(span - queued, 0.2 * span)
+        s.preempted += queued
+        s.thread_scaling = self.items * per_item / effective
+        s.threads_cpu = (self._p1 - self._p0) / span
+
+
+def probe_threads(
+    fn: Callable[..., Any],
+    gate: Gate,
+    options: Options,
+    call: int,
+    sampler: Sampler,
+    threads: int,
+    max_items: int | None = None,
+    on_results: ResultsObserver | None = None,
+    *,
+    handoff: bool = False,
+) -> Generator[list[Any], None, ProbeTail | None]:
+    """Phase 2: ``threads`` items at a time on threads; measures scaling and busy cores; yields results.
+
+    With ``handoff``, the measuring ends once the probe has taken all its
+    items, and its last ones, still running, are returned as a
+    :class:`ProbeTail` (None if none were left): the plan can start while they
+    finish, instead of cores idling through the probe's drain.
+    """
+    probe = ThreadProbe(sampler)
+    backend = borrow_probe_pool(threads)
+    opts = dataclasses.replace(options, chunksize=1)
+    plan = Plan("thread", threads, 1, ("measuring: items on threads at once",))
+    timed = _Queued(fn, probe.cpu, probe.active)
+    probe.queued = timed.queued
+    runner = Runner(
+        backend,
+        timed,
+        opts,
+        plan,
+        call=call,
+        window=2 * threads,
+        observer=probe.observe,
+        on_results=on_results,
+        first_index=gate.taken,
+    )
+    limit = threads * probe_rounds(sampler)
+    if max_items is not None:
+        limit = min(limit, max_items)
+    probe.start(threads)
+    tail = None
+    batches = None
+    finished = False
+    try:
+        runner.start(gate.open(limit=limit))
+        probe.watch_gil()  # once the items are on their way: starting a thread takes a moment
+        batches = runner.batches()
+        for batch in batches:
+            yield batch
+            if handoff and runner.took_all and runner.running:
+                tail = ProbeTail(runner, batches, backend)
+                return tail
+        finished = True
+    finally:
+        probe.finish()
+        if tail is None:
+            if batches is not None:
+                batches.close()  # (cancels what is left, when the probe was cut short)
+            return_probe_pool(backend, clean=finished)
+    return None
+
+
+class ProbeTail:
+    """The thread probe's last items, still running after its measuring ended.
+
+    Their results come before anything later in the input: hand out
+    :meth:`batches` before the next segment's, and :meth:`close` in a
+    ``finally``: the probe's pool goes back for the next probe once every
+    item is over, and is let go (not waited for) if some were dropped.
+    """
+
+    def __init__(self, runner: Runner, batches: Generator[list[Any], None, None], backend: Any) -> None:
+        self.runner: Runner | None = runner
+        self._batches = batches
+        self._backend = backend
+        self._drained = False
+
+    def batches(self) -> Iterator[list[Any]]:
+        """The probe's remaining results, in input order."""
+        yield from self._batches
+        self._drained = True
+
+    def close(self) -> None:
+        """Drop what nobody collected (a run that stopped early); idempotent."""
+        if self._backend is not None:
+            self._batches.close()
+            return_probe_pool(self._backend, clean=self._drained)
+            self._backend = None
+
+
+def probe_rounds(sampler: Sampler) -> int:
+    """Items per thread for the thread probe, from the measured time per item."""
+    wall = typical(sampler.wall) if sampler.wall else THREAD_PROBE_SECONDS
+    wanted = math.ceil(THREAD_PROBE_SECONDS / wall) if wall > 0 else THREAD_PROBE_MAX_ROUNDS
+    return max(THREAD_PROBE_ROUNDS, min(THREAD_PROBE_MAX_ROUNDS, wanted))
+
+
+class GilReading:
+    """What the GIL ticker's waits say, kept apart from its clocks so that it can be tested with made-up waits.
+
+    A thread coming back from a timed wait needs the GIL to go on.  When the
+    probed work holds it, that takes about the switch interval (5 ms: the
+    waiter must ask the holder to drop it); when the work releases it, almost
+    nothing.  :meth:`add` takes one tick's wait beyond its timer and says
+    whether the looking may stop (after :data:`SETTLE_TICKS` ticks averaging
+    under :data:`SETTLED_WAIT` switch intervals, the GIL is plainly free);
+    :meth:`gil_free` is the share of the time the GIL was free, less the share
+    the ticker spent waiting for a CPU (load does not pass for the GIL).
+    """
+
+    TICK = 0.001
+    #: ticks after which waits averaging under SETTLED_WAIT switch intervals end the looking
+    SETTLE_TICKS = 24
+    SETTLED_WAIT = 0.05
+
+    def __init__(self, switch_interval: float) -> None:
+        self.switch_interval = switch_interval
+        self.waits: list[float] = []
+        self._total = 0.0
+
+    def add(self, wait: float) -> bool:
+        """One tick waited ``wait`` seconds past its timer; True once the looking may stop."""
+        self.waits.append(wait)
+        self._total += wait
+        n = len(self.waits)
+        return n >= self.SETTLE_TICKS and self._total < self.SETTLED_WAIT * self.switch_interval * n
+
+    def gil_free(self, queued_share: float) -> float | None:
+        """Share of the time the GIL was free (None: too few ticks to say)."""
+        if len(self.waits) < 2:
+            return None
+        # Each tick lasts TICK plus its wait; the CPU-queue share of that is not the GIL's.
+        mean_wait = statistics.fmean(self.waits)
+        mean_wait = max(0.0, mean_wait - queued_share * (self.TICK + mean_wait))
+        held = mean_wait / self.switch_interval
+        return min(1.0, max(0.0, 1.0 - held))
+
+
+class _GilTicker(threading.Thread):
+    """Wakes up every millisecond next to the probed threads: how long until it gets the GIL?
+
+    The ticker holds the GIL only for microseconds, so it barely disturbs what
+    it measures; but each wake-up takes a core from the work for a moment, so
+    it stops once its :class:`GilReading` says the GIL is plainly free.
+    """
+
+    def __init__(self, busy: Callable[[], bool]) -> None:
+        super().__init__(name="gearshift-gil-probe", daemon=True)
+        self._busy = busy
+        self._finished = threading.Event()  # set by finish(): the last wait ends at once
+        self.reading = GilReading(sys.getswitchinterval())
+        self.queued_share = 0.0
+
+    def run(self) -> None:
+        # The run queue is read only at both ends: reading it is a system call, and every
+        # system call gives the GIL up and waits to get it back, which is what is measured.
+        q0, start = runqueue_seconds(), time.perf_counter()
+        tick = self.reading.TICK
+        while True:
+            t0 = time.perf_counter()
+            busy = self._busy()
+            if self._finished.wait(tick):
+                break
+            if busy and self.reading.add(max(0.0, time.perf_counter() - t0 - tick)):
+                break
+        q1, end = runqueue_seconds(), time.perf_counter()
+        if q0 is not None and q1 is not None and end > start:
+            self.queued_share = (q1 - q0) / (end - start)
+
+    def finish(self) -> float | None:
+        """Share of the time the GIL was free (None: too few ticks to say)."""
+        self._finished.set()
+        self.join()
+        return self.reading.gil_free(self.queued_share)
+
+
+class _Queued:
+    """Calls ``fn`` and notes its CPU time; :meth:`queued` says how long the calling threads waited for a CPU.
+
+    The run queue is read once per thread, at its first call, and once more
+    at the end (from any thread): not twice per call, since each reading is
+    a file read of tens of microseconds, taken from the work it measures.
+    """
+
+    def __init__(self, fn: Callable[..., Any], cpu: list[float], active: list[int]) -> None:
+        self.fn, self.cpu, self.active = fn, cpu, active
+        self.lock = threading.Lock()
+        self._starts: dict[int, float] = {}  # OS thread id: its run-queue clock at its first call
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        native = threading.get_native_id()
+        if native not in self._starts:
+            q0 = runqueue_seconds()
+            if q0 is not None:
+                self._starts[native] = q0
+        c0 = time.thread_time()
+        with self.lock:
+            self.active[0] += 1
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            with self.lock:
+                self.active[0] -= 1
+            self.cpu.append(time.thread_time() - c0)
+
+    def queued(self) -> float:
+        """Seconds the threads that called spent ready to run but without a CPU, since their first call."""
+        total = 0.0
+        for native, q0 in list(self._starts.items()):
+            q1 = runqueue_seconds(native)
+            if q1 is not None:
+                total += max(0.0, q1 - q0)
+        return total
+
+
+def probe_threads_count(cpus: int) -> int:
+    return max(2, min(cpus, 4))

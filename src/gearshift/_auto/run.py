@@ -1,0 +1,190 @@
+"""Run: the rest of the input under the plan, after the items started before it; report drift.
+
+A plan on threads starts its own items while the items started before it
+(the lookahead's, the thread probe's last ones) finish; any other plan starts
+once they are out.  A waiting plan (async, or more threads than CPUs) has its
+window steered by a :class:`~gearshift._limiter.ConcurrencyLimiter`.  A cold
+process pool starts while the calling thread keeps running items (see
+:func:`_while_starting`).  A :class:`~.replan.Drift` watches the chunks; when
+it trips, the gate closes, the segment drains and :func:`run` returns True.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+from .._acquire import acquire_backend
+from .._backends._base import Backend, StartsWorkers
+from .._limiter import ConcurrencyLimiter
+from .._plan import Plan
+from .._profile import Profile
+from .._runner import Runner, Stopped
+from .coroutines import LoopWatch
+from .gate import PICKLE_SAMPLE
+from .gil import ProbeTail
+from .lookahead import Lookahead
+from .replan import Drift, may_replan
+from .report import Timed
+from .state import RunState
+
+__all__ = ["UNSIZED_COROUTINES", "run"]
+
+Observer = Callable[[int, float, float, int], None]
+
+#: coroutines started before any result's size is known (auto's starting window is a guess made
+#: without measuring: 1,000 results of 100 KB at once would overrun the 64 MiB read-ahead budget)
+UNSIZED_COROUTINES = 512
+
+
+def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], None, bool]:
+    """Yield the results of the rest under ``plan``; return True when it stopped early because the work drifted."""
+    assert state.machine is not None
+    mode, options, machine, gate = plan.mode, state.options, state.machine, state.gate
+    early = state.pending
+    waiting = mode == "async" or (mode == "thread" and plan.workers > machine.cpus)
+    overlap = mode == "thread" and (waiting or isinstance(early, ProbeTail))
+    if early is not None and not overlap:
+        yield from state.early(early)
+        early = None
+    limiter: ConcurrencyLimiter | None = None
+    workers, window = plan.workers, None
+    if waiting:
+        cap = options.workers or (machine.max_async if mode == "async" else machine.max_threads)
+        start = plan.workers
+        if isinstance(early, Lookahead):
+            # That many are in flight already, and the limiter trims a window that is too
+            # big; one estimated from a single item (whose call may have paid for imports)
+            # can be far too small, and the end of a short job has no time to grow it.
+            start = max(start, min(early.count, cap))
+        limiter = ConcurrencyLimiter(start=start, cap=cap)
+        workers, window = cap, start
+        state.limiter = limiter
+    backend, owned = _backend(state, mode, workers)
+    try:
+        yield from _while_starting(state, backend)
+    except BaseException:
+        if owned:
+            backend.shutdown(wait=False, cancel_futures=True)
+        raise
+    timed = Timed(state.report, "plan", mode, plan.workers, gate.taken)
+    drift = None
+    if may_replan(state.replans) and profile.wall:
+        drift = Drift(profile.median_wall, profile.result_bytes, limiter.observe if limiter else None)
+    observer: Observer | None = drift.observe if drift is not None else (limiter.observe if limiter else None)
+    fn: Callable[..., Any] = state.fn
+    watch: LoopWatch | None = None
+    if mode == "async" and state.is_async and state.loop_profile is None and may_replan(state.replans):
+        # Does the plan's loop compute?  Then processes, each with a loop, would do better.
+        fn = watch = LoopWatch(state.fn)
+        observer = _watching(state, watch, observer)
+    run_plan, per_item = plan, None
+    if mode == "process" and options.chunksize is None and profile.wall:
+        # Chunks sized as the run goes (guided: big while much input remains, small at
+        # the end), starting from the measured time per item rather than from 1.
+        run_plan, per_item = dataclasses.replace(plan, chunksize=None), profile.median_wall
+    runner = Runner(
+        backend,
+        fn,
+        options,
+        run_plan,
+        per_item=per_item,
+        unsized=UNSIZED_COROUTINES if mode == "async" else None,
+        call=state.call,
+        is_async=state.is_async,
+        window=window,
+        observer=observer,
+        on_results=state.shifted(gate.taken),
+        first_index=gate.taken,
+    )
+    if limiter is not None:
+        limiter.attach(runner)
+    state.runner = runner
+    try:
+        if state.stopped:
+            raise Stopped
+        stop = None
+        if drift is not None:
+            stop = lambda: drift.tripped  # noqa: E731
+        elif watch is not None:
+            stop = lambda: state.loop_profile is not None  # noqa: E731
+        if watch is not None:
+            for batch in runner.batches(gate.open(stop=stop)):
+                if len(state.kept_results) < PICKLE_SAMPLE:
+                    state.kept_results.extend(batch[: PICKLE_SAMPLE - len(state.kept_results)])
+                yield batch
+        elif early is None:
+            yield from runner.batches(gate.open(stop=stop, lazy=True), state.sink)
+        else:
+            try:
+                runner.start(gate.open(stop=stop))
+            except Exception:
+                # (the input raised, say): the items started before come first, then the error
+                yield from state.early(early)
+                raise
+            try:
+                yield from state.early(early)
+            except BaseException:
+                runner.cancel()
+                raise
+            state.runner = runner
+            yield from runner.batches()
+    finally:
+        timed.done(gate.taken)
+        state.runner = None
+        if owned:
+            backend.shutdown(wait=False, cancel_futures=True)
+    return (drift is not None and drift.tripped) or (watch is not None and state.loop_profile is not None)
+
+
+def _watching(state: RunState, watch: LoopWatch, then: Observer | None) -> Observer:
+    """An observer that hands each chunk on to ``then`` and, once the loop is seen computing,
+    keeps the coroutines' profile in ``state`` (the run then stops taking items and re-plans)."""
+
+    def observe(items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
+        if then is not None:
+            then(items, elapsed, cpu, nbytes)
+        watch.observe(items, elapsed, cpu, nbytes)
+        if state.loop_profile is None:
+            state.loop_profile = watch.verdict()
+
+    return observe
+
+
+def _while_starting(state: RunState, backend: Backend) -> Iterator[list[Any]]:
+    """Run items on this thread while a cold process pool starts: the start then costs nothing.
+
+    Worker interpreters take a few hundred milliseconds to start; the
+    calling thread would only wait for them, so it keeps working through
+    the input, in growing chunks, until every worker has said it is ready.
+    """
+    if state.is_async or not isinstance(backend, StartsWorkers) or backend.ready():
+        return  # (coroutines would need a loop here: they wait for the workers)
+    backend.warm()
+    from .._backends._sync import Backend as SyncBackend
+
+    gate = state.gate
+    plan = Plan("sync", 1, None, ("running items here while the worker processes start",))
+    runner = Runner(
+        SyncBackend(),
+        state.fn,
+        state.options,
+        plan,
+        call=state.call,
+        on_results=state.shifted(gate.taken),
+        first_index=gate.taken,
+    )
+    timed = Timed(state.report, "while workers start", "sync", 1, gate.taken)
+    try:
+        yield from state.segment(runner.batches(gate.open(stop=backend.ready, lazy=True)))
+    finally:
+        timed.done(gate.taken)
+
+
+def _backend(state: RunState, mode: str, workers: int) -> tuple[Backend, bool]:
+    """The plan's backend (the connected cluster's, if the plan goes there), and whether the run owns it."""
+    if mode == state.options.cluster and state.cluster is not None:
+        state.cluster.workers = workers  # the plan's count: the cluster's own, or workers=
+        return state.cluster, False
+    return acquire_backend(mode, workers)

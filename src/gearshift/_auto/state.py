@@ -1,0 +1,90 @@
+"""The one object an auto run's phases share: the input, what is in flight, the plans, the report."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+from .._backends._base import Backend
+from .._limiter import ConcurrencyLimiter
+from .._options import Options
+from .._plan import Plan
+from .._profile import Profile
+from .._report import RunReport
+from .._runner import ResultsObserver, Runner, Stopped
+from .costs import Machine
+from .gate import Gate
+from .gil import ProbeTail
+from .lookahead import Lookahead
+
+__all__ = ["RunState"]
+
+
+@dataclasses.dataclass(eq=False)
+class RunState:
+    """Everything one ``mode="auto"`` run knows, read and written by measure, decide, run and re-plan."""
+
+    fn: Callable[..., Any]
+    options: Options
+    call: int
+    is_async: bool
+    gate: Gate
+    #: what map() collects into (the inline sync path appends to it), or None
+    sink: list[Any] | None = None
+    #: told about every item as it completes, with its index in the whole input
+    on_results: ResultsObserver | None = None
+    #: read once there is something to decide
+    machine: Machine | None = None
+    #: items started, results not yet handed out: the lookahead's early ones or the probe's last ones
+    pending: Lookahead | ProbeTail | None = None
+    #: the runner whose results are being handed out (stop() reaches it)
+    runner: Runner | None = None
+    #: steers the window of a waiting plan
+    limiter: ConcurrencyLimiter | None = None
+    #: connected to the configured cluster (mode="auto" with address=/client=), closed when the run ends
+    cluster: Backend | None = None
+    stopped: bool = False
+    replans: int = 0
+    #: coroutines that an async plan's loop watch found computing (see .coroutines.LoopWatch)
+    loop_profile: Profile | None = None
+    #: a few results of that plan, for its pickling measurements
+    kept_results: list[Any] = dataclasses.field(default_factory=list)
+    report: RunReport = dataclasses.field(default_factory=RunReport)
+
+    @property
+    def plans(self) -> list[Plan]:
+        return self.report.plans
+
+    def shifted(self, offset: int) -> ResultsObserver | None:
+        """``on_results`` for a runner that numbers its items from 0 but starts at input index ``offset``."""
+        observe = self.on_results
+        if observe is None or offset == 0:
+            return observe
+
+        def shifted(start: int, outcomes: list[Any], failed: int) -> None:
+            observe(start + offset, outcomes, failed)
+
+        return shifted
+
+    def segment(
+        self, batches: Iterator[list[Any]] | Generator[list[Any], None, Any]
+    ) -> Generator[list[Any], None, Any]:
+        """``batches``, unless the run was stopped; returns what the generator returns."""
+        if self.stopped:
+            raise Stopped
+        return (yield from batches)
+
+    def early(self, pending: Lookahead | ProbeTail | None) -> Iterator[list[Any]]:
+        """The results of items started earlier (if any), in order: a lookahead's or the probe's last ones."""
+        if pending is None:
+            return
+        try:
+            self.runner = pending.runner
+            try:
+                yield from self.segment(pending.batches())
+            finally:
+                self.runner = None
+        finally:
+            pending.close()
+            self.pending = None

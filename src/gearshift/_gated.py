@@ -1,0 +1,36 @@
+"""What the runner knows of an input shared by several runners in turn (``mode="auto"``'s gate).
+
+The runner reads ordinary iterables one item at a time.  An input that is a
+:class:`GatedInput` also hands out whole chunks (:meth:`~GatedInput.take`, no
+per-item call), lends slices to the inline path (:meth:`~GatedInput.lend`,
+then :meth:`~GatedInput.settle`), and keeps the exception its source raised
+(:attr:`~GatedInput.error`) for the driver to raise once every runner's
+earlier items are out.  It is defined here, in the run layer, so the runner
+needs nothing from the policy layer that implements it (``gearshift._auto.gate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+__all__ = ["GatedInput"]
+
+
+class GatedInput(Iterator[Any]):
+    """An input the runner reads in chunks and whose source's exception it leaves to the driver."""
+
+    #: what the source raised; the input has ended then
+    error: BaseException | None = None
+
+    def take(self, size: int) -> list[Any]:
+        """Up to ``size`` next items, as a list."""
+        raise NotImplementedError
+
+    def lend(self, size: int) -> Iterable[Any]:
+        """Up to ``size`` next items for the inline path, which reads them at once, then calls :meth:`settle`."""
+        raise NotImplementedError
+
+    def settle(self, used: int) -> None:
+        """The inline path read ``used`` items of what :meth:`lend` gave."""
+        raise NotImplementedError

@@ -1,0 +1,238 @@
+"""Auto's phases on made-up figures: the cost model's table, waiting vs computing, drift and re-plans, the report.
+
+No clock and no machine is read here (a fake Machine, fed figures): these hold
+whatever the host's speed or load.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+import gearshift
+from gearshift._auto import AutoRun
+from gearshift._auto.costs import COMPUTES_ABOVE, COSTS, WAITS_BELOW, Machine, work_kind
+from gearshift._auto.decide import decide
+from gearshift._auto.replan import DRIFT_CHUNKS, DRIFT_FACTOR, HUGE_RESULT_BYTES, MAX_REPLANS, Drift, may_replan
+from gearshift._options import make_options
+from gearshift._plan import Plan
+from gearshift._profile import Profile
+from gearshift._report import RunReport, Segment
+from gearshift._task import CALL_ONE
+
+MACHINE = Machine(cpus=2, process_pool_warm=True)
+
+
+def test_every_constant_names_where_it_comes_from() -> None:
+    for name, constant in COSTS.items():
+        assert constant.what, name
+        assert constant.source.startswith(("benchmarks/results/", "none:")), (name, constant.source)
+
+
+@pytest.mark.parametrize(
+    ("cpu", "wall", "kind"),
+    [(0.0, 1.0, "waiting"), (0.29, 1.0, "waiting"), (0.3, 1.0, "mixed"), (0.69, 1.0, "mixed"), (0.7, 1.0, "computing"),
+     (1.0, 1.0, "computing"), (0.0, 0.0, "computing")],
+)  # fmt: skip
+def test_one_definition_of_waiting_and_computing(cpu: float, wall: float, kind: str) -> None:
+    assert work_kind(cpu, wall) == kind
+    assert WAITS_BELOW < COMPUTES_ABOVE
+
+
+def test_the_plans_sentence_uses_the_same_definition() -> None:
+    for cpu, words in ((0.1, "mostly waiting"), (0.5, "mixed"), (0.9, "CPU-bound")):
+        p = Profile(is_async=False, wall=(0.01,) * 4, cpu=(cpu * 0.01,) * 4, items=4)
+        assert any(words in r for r in decide(p, make_options(), MACHINE, 100).reasons)
+
+
+def test_drift_trips_after_consecutive_chunks_far_from_the_sample() -> None:
+    seen: list[tuple[int, float]] = []
+    drift = Drift(1e-3, 100, lambda items, elapsed, cpu, nbytes: seen.append((items, elapsed)))
+    for _ in range(DRIFT_CHUNKS - 1):
+        drift.observe(10, 10 * 1e-3 * DRIFT_FACTOR * 2, 0.0)
+    drift.observe(10, 10e-3, 0.0)  # one chunk as expected breaks the streak
+    assert not drift.tripped
+    for _ in range(DRIFT_CHUNKS):
+        drift.observe(10, 10 * 1e-3 / (DRIFT_FACTOR * 2), 0.0)  # far lighter counts too
+    assert drift.tripped
+    assert len(seen) == 2 * DRIFT_CHUNKS  # the limiter behind it saw every chunk
+
+
+def test_drift_trips_on_huge_results() -> None:
+    drift = Drift(1e-3, 100, None)
+    for _ in range(DRIFT_CHUNKS):
+        drift.observe(2, 2e-3, 0.0, nbytes=2 * (HUGE_RESULT_BYTES + 1))
+    assert drift.tripped
+    unmeasured = Drift(0.0, None, None)  # nothing measured: nothing to drift from
+    for _ in range(DRIFT_CHUNKS):
+        unmeasured.observe(1, 10.0, 0.0)
+    assert not unmeasured.tripped
+
+
+def test_re_plans_are_bounded() -> None:
+    assert [may_replan(n) for n in range(MAX_REPLANS + 1)] == [True] * MAX_REPLANS + [False]
+
+
+def test_the_report_counts_items_per_mode() -> None:
+    report = RunReport()
+    assert report.summary() == "ran nothing run"
+    report.segments += [
+        Segment("measuring", "sync", 1, 3, 0.01),
+        Segment("lookahead", "thread", 5, 5, 0.02),
+        Segment("plan", "thread", 16, 92, 0.5),
+    ]
+    report.plans.append(Plan("thread", 16, 1, ("per-item ...", "threads overlap the waiting", "estimated ...")))
+    report.replans = 1
+    assert report.items == 100
+    assert report.by_mode() == {"sync": 3, "thread": 97}
+    assert report.summary() == "ran 3 sync, 97 thread, 1 re-plan"
+    text = str(report)
+    assert "lookahead: 5 items, thread x5" in text
+    assert "plan 1: thread x16 (threads overlap the waiting)" in text
+
+
+def cheap_then_heavy(x: int) -> int:
+    if x >= 3000:
+        time.sleep(0.003)  # thousands of times the sample's cost per item: the work changed
+    return x
+
+
+def test_a_run_that_drifts_re_plans_and_the_report_says_so() -> None:
+    run = AutoRun(cheap_then_heavy, make_options(), CALL_ONE, False)
+    out = list(itertools.chain.from_iterable(run.batches(range(3200))))
+    assert out == list(range(3200))
+    report = run.report
+    assert report.replans >= 1 and len(report.plans) == report.replans + 1, str(report)
+    assert report.items == 3200, str(report)  # every item, in exactly one segment
+    assert report.segments[0].what == "measuring"
+
+
+def test_what_ran_is_reported_after_an_auto_map() -> None:
+    run = AutoRun(abs, make_options(), CALL_ONE, False)
+    assert list(itertools.chain.from_iterable(run.batches(range(-5, 5)))) == [abs(x) for x in range(-5, 5)]
+    assert run.report.items == 10 and run.report.plans == []  # the input ended while measuring
+    assert run.report.by_mode() == {"sync": 10}
+    assert gearshift.map(abs, [-1]) == [1]
+
+
+def test_the_progress_label_says_what_ran() -> None:
+    from gearshift._api import _prepare
+
+    items = list(range(-5, 5))
+    run = _prepare(abs, items, CALL_ONE, None)
+    assert [r for batch in run.batches(items) for r in batch] == [abs(x) for x in items]
+    assert run.report is not None and run.report.by_mode() == {"sync": 10}
+    assert run.describe() == "auto (measuring, ran 10 sync)"  # (`gearshift run`'s progress line shows it)
+    fixed = _prepare(abs, [1], CALL_ONE, None, mode="sync")
+    assert fixed.report is None and fixed.describe() == "sync x1"
+
+
+def test_reporting_collects_what_each_auto_run_did() -> None:
+    with gearshift.reporting() as reports:
+        assert gearshift.map(abs, range(-5, 5)) == [abs(x) for x in range(-5, 5)]
+        assert list(gearshift.imap(abs, [-1, -2])) == [1, 2]
+        assert gearshift.map(abs, [-3], mode="sync") == [3]  # a fixed mode has nothing to report
+    assert [r.items for r in reports] == [10, 2]
+    assert all(isinstance(r, gearshift.RunReport) for r in reports)
+    assert reports[0].summary() == "ran 10 sync"
+    assert gearshift.map(abs, [-4]) == [4]
+    assert len(reports) == 2  # outside the block, nothing is collected
+
+
+async def _amap_in_reporting() -> list[gearshift.RunReport]:
+    async def double(x: int) -> int:
+        return 2 * x
+
+    with gearshift.reporting() as reports:
+        assert await gearshift.amap(double, range(5)) == [0, 2, 4, 6, 8]
+    return reports
+
+
+def test_reporting_sees_amap_runs_on_their_helper_thread() -> None:
+    import asyncio
+
+    reports = asyncio.run(_amap_in_reporting())
+    assert len(reports) == 1 and reports[0].items == 5, [str(r) for r in reports]
+    assert reports[0].by_mode() == {"async": 5}
+
+
+def test_a_loop_that_computes_is_told_from_one_that_awaits() -> None:
+    from gearshift._auto.coroutines import loop_computes
+
+    assert loop_computes(0.9, 0.0, 1.0)
+    assert loop_computes(0.4, 0.5, 1.0)  # queued for a CPU: busy, on a crowded machine
+    assert not loop_computes(0.05, 0.0, 1.0)
+    assert not loop_computes(0.5, 0.0, 1.0)  # mixed: the loop overlaps some of it
+
+
+def test_the_loop_watch_profiles_coroutines_that_block_their_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gearshift._auto.coroutines import LOOP_WATCH_ITEMS, LOOP_WATCH_JUDGEMENTS, LoopWatch
+
+    async def work(x: int) -> int:
+        return x
+
+    readings = iter([(0.05, 0.0, 0.1), (0.9, 0.05, 1.0)])  # too early, then computing
+    watch = LoopWatch(work)
+    watch(1).close()  # the first call finds the loop's thread (here, this one)
+    monkeypatch.setattr(watch, "reading", lambda: next(readings))
+    assert watch.verdict() is None  # nothing completed yet
+    watch.observe(LOOP_WATCH_ITEMS, 0.0, 0.0)
+    assert watch.verdict() is None  # ran 0.1 s only
+    watch._next = 0.0  # (judged at most every LOOP_WATCH_SECONDS / 2: no clock here)
+    profile = watch.verdict()
+    assert profile is not None and profile.is_async
+    assert profile.loop_blocked == pytest.approx(0.95)
+    assert profile.median_cpu == pytest.approx(0.9 / LOOP_WATCH_ITEMS)
+    # Coroutines that await are judged a few times, then left alone.
+    awaiting = LoopWatch(work)
+    awaiting(1).close()
+    monkeypatch.setattr(awaiting, "reading", lambda: (0.01, 0.0, 1.0))
+    awaiting.observe(LOOP_WATCH_ITEMS, 0.0, 0.0)
+    for _ in range(LOOP_WATCH_JUDGEMENTS + 3):
+        awaiting._next = 0.0
+        assert awaiting.verdict() is None
+    assert awaiting._judged == LOOP_WATCH_JUDGEMENTS
+
+
+def test_a_coroutine_that_blocks_its_loop_gets_processes_each_with_a_loop() -> None:
+    from gearshift._auto.coroutines import LoopWatch
+
+    # Made-up loop figures (the live reading depends on the machine's load): the plan that
+    # follows them is what is tested, with the items run for real on both sides of the re-plan.
+    real_verdict = LoopWatch.verdict
+
+    def computing(self: LoopWatch) -> Profile | None:
+        if self.completed < 8:
+            return None
+        return Profile(is_async=True, wall=(2e-3, 2e-3), cpu=(2e-3, 2e-3), items=8, loop_blocked=1.0)
+
+    LoopWatch.verdict = computing  # type: ignore[method-assign]
+    try:
+        with gearshift.reporting() as reports:
+            out = gearshift.map(_compute, range(3000))
+    finally:
+        LoopWatch.verdict = real_verdict  # type: ignore[method-assign]
+    assert out == list(range(3000))
+    report = reports[0]
+    # (_compute is far lighter than the made-up 2 ms: the process plan may re-plan on drift, to processes again)
+    modes = [p.mode for p in report.plans]
+    assert modes[:2] == ["async", "process"] and set(modes[2:]) <= {"process"}, str(report)
+    assert "each with its own event loop" in str(report.plans[-1])
+    assert report.items == 3000 and set(report.by_mode()) == {"async", "process"}, str(report)
+
+
+async def _compute(x: int) -> int:
+    return x
+
+
+@pytest.mark.parametrize(("blocked", "mode"), [(1.0, "process"), (0.05, "async")])
+def test_coroutines_that_block_their_loop_are_planned_on_processes(blocked: float, mode: str) -> None:
+    pickles = {"fn_bytes": 60, "item_bytes": 8, "item_pickle_seconds": 1e-6, "result_bytes": 8}
+    p = Profile(is_async=True, wall=(0.02,) * 2, cpu=(0.02 * blocked,) * 2, items=8, loop_blocked=blocked,
+                result_pickle_seconds=1e-6, **pickles)  # type: ignore[arg-type]  # fmt: skip
+    plan = decide(p, make_options(), Machine(cpus=2, process_pool_warm=False), 1000)
+    assert plan.mode == mode, str(plan)
+    if mode == "process":
+        assert plan.workers == 2 and "each with its own event loop" in str(plan)
