@@ -20,8 +20,6 @@ if _typing.TYPE_CHECKING:  # what type checkers and editors see; at run time __g
     from ._api import imap as imap
     from ._api import map as map  # noqa: A004 - shadows the builtin on purpose, as gearshift.map
     from ._api import starmap as starmap
-    from ._auto.profiling import advise as advise
-    from ._auto.profiling import profile as profile
     from ._errors import Failure as Failure
     from ._errors import GearshiftError as GearshiftError
     from ._errors import MissingDependencyError as MissingDependencyError

@@ -247,8 +247,8 @@ def _timed(fn: Any, items: list[Any], mode: str, *, budget: float, check: Any = 
     plan = run.current_plan
     ran = run.report.summary() if run.report is not None else ""
     if plan is None:  # auto stopped before it chose (a short input): it ran everything while measuring
-        return Cell(mode, seconds, estimated, 1, "sync", ("the input ended while auto was still measuring",), ran)
-    return Cell(mode, seconds, estimated, plan.workers, plan.mode, plan.reasons, ran)
+        return Cell(mode, seconds, estimated, 1, "sync", ("the input ended while auto was still measuring",), ran=ran)
+    return Cell(mode, seconds, estimated, plan.workers, plan.mode, plan.reasons, ran=ran)
 
 
 def _runs_sync(run: Any) -> bool:
