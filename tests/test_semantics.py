@@ -234,11 +234,15 @@ KNOWN = {
     "9-keyboardinterrupt-in-worker": Config(mode="process", entry="map", is_async=False, n=8, errors="return", faults=(Fault(3, sm.KEYBOARD),)),
 }  # fmt: skip
 
-#: what the deep profile found (seed 20261205), as fixed configurations
+#: what the deep profile found (seeds 20261205, 20261206), as fixed configurations
 DEEP_FOUND = {
     # a result the worker cannot pickle makes it send its earlier outcomes in one frame; one of them
     # that does not unpickle here failed all of them (item 3, a plain int, came back a Failure)
     "moved-outcomes-fail-alone": Config(mode="process", entry="map", is_async=False, n=5, errors="return", ordered=False, workers=1, faults=(Fault(2, "result-unpickle-raises"), Fault(4, "result-pickle-raises"))),
+    # (seed 20261206) every item of the last chunk fails to pickle: each failed before it was sent, so nothing
+    # was in flight, and the runner ended without handing their Failures out (0 outcomes for 2 items)
+    "unsent-chunk-handed-out": Config(mode="process", entry="map", is_async=False, n=2, errors="return", ordered=False, chunksize=3, workers=1, faults=(Fault(0, "item-unpicklable"), Fault(1, "item-unpicklable"))),
+    "unsent-chunk-handed-out-imap": Config(mode="process", entry="imap", is_async=False, n=2, errors="return", ordered=True, chunksize=3, workers=1, faults=(Fault(0, "item-unpicklable"), Fault(1, "item-unpicklable"))),
 }  # fmt: skip
 
 

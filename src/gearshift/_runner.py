@@ -362,6 +362,12 @@ class Runner:
                     raise self._error[1]
                 if idle:
                     if self._exhausted:
+                        # _fill may have completed items itself (a pickle fault fails an item before it is
+                        # sent): with nothing in flight, hand them out now, or they would be lost.
+                        ready = self._take_ready()
+                        if ready:
+                            yield ready
+                            continue
                         if self._input_error is not None and self._fatal is None:
                             # Every item read before the input raised was handed out.
                             self._input_error.partial_results = []  # type: ignore[attr-defined]
