@@ -75,6 +75,7 @@ from typing import Any, ClassVar
 
 from .._cpu import usable_cpus
 from .._errors import RemoteTraceback, WorkerCrashed
+from .._native import worker_environment
 from .._task import ChunkResult, Raised, SharedCall, Task, timeout_error, unwrap
 from .._worker import FN_CACHE_SIZE, LOG_SLOTS, PHASE_ITEMS, PHASE_UNPICKLING, STEP_UNPICKLE_ITEM
 from . import _crossing, _shm
@@ -185,6 +186,7 @@ class Backend:
         self._forgotten: deque[int] = deque()  # functions of finished runs, to drop from the workers
         self._startup_failures = 0
         self._warming = False  # start workers before any work arrives (see warm())
+        self._cpus = usable_cpus()
         _live.add(self)
 
     @property
@@ -337,6 +339,9 @@ class Backend:
         p2c_r, p2c_w = os.pipe()
         c2p_r, c2p_w = os.pipe()
         logs = [_crossing.log_file() for _ in range(LOG_SLOTS)]
+        # Native thread pools (BLAS, OpenMP) read their size when they load: each worker's
+        # take its share of the CPUs, or the workers' pools together oversubscribe them.
+        caps = worker_environment(self.workers, self._cpus, os.environ)
         try:
             proc = subprocess.Popen(
                 [
@@ -350,6 +355,7 @@ class Backend:
                 ],
                 pass_fds=(p2c_r, c2p_w, *logs),
                 stdin=subprocess.DEVNULL,
+                env={**os.environ, **caps} if caps else None,
                 # Its own process group: the terminal's Ctrl-C is the parent's to handle, and
                 # whatever the user's function forks dies with the worker (see _kill).
                 process_group=0,
