@@ -50,6 +50,9 @@ worker has its own pair of pipes, so no lock is shared between processes, and
 only the manager thread touches workers, which keeps the bookkeeping
 single-threaded.  Each worker leads its own process group: what the user's
 function forks dies with it, and the terminal's Ctrl-C reaches only the parent.
+Workers get their share of the CPUs for native thread pools (``OMP_NUM_THREADS``
+and the like in their environment, see ``_native``), and start on the pool's
+creation for a shared pool, so the interpreters start while the run sets up.
 """
 
 from __future__ import annotations
@@ -57,9 +60,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
+import math
 import multiprocessing.process
 import os
 import pickle
+import select
 import signal
 import subprocess
 import sys
@@ -69,9 +74,7 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
-from concurrent.futures.process import BrokenProcessPool
-from multiprocessing.connection import Connection, wait
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._cpu import usable_cpus
 from .._errors import RemoteTraceback, WorkerCrashed
@@ -80,7 +83,10 @@ from .._task import ChunkResult, Raised, SharedCall, Task, timeout_error, unwrap
 from .._worker import FN_CACHE_SIZE, LOG_SLOTS, PHASE_ITEMS, PHASE_UNPICKLING, STEP_UNPICKLE_ITEM
 from . import _crossing, _shm
 from ._crossing import check_pickles as check_pickles  # _api checks up front with these
-from ._frames import FrameReader
+from ._frames import FrameReader, PipeEnd
+
+if TYPE_CHECKING:
+    from concurrent.futures.process import BrokenProcessPool
 
 #: a job bigger than this is sent only to an idle worker, so a write can never
 #: block the manager while that worker is busy
@@ -144,7 +150,7 @@ class _Job:
 class _Worker:
     __slots__ = ("known", "logs", "outstanding", "proc", "progress_at", "ready", "rx", "sent", "tx")
 
-    def __init__(self, proc: subprocess.Popen[bytes], rx: FrameReader, tx: Connection, logs: list[int]) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], rx: FrameReader, tx: PipeEnd, logs: list[int]) -> None:
         self.proc, self.rx, self.tx = proc, rx, tx
         self.logs = logs  # the outcome logs' file descriptors, read after a crash (see _worker.py)
         self.outstanding: deque[_Job] = deque()
@@ -202,7 +208,7 @@ class Backend:
 
     def submit(self, task: Task) -> Future[Any]:
         if self._broken is not None:
-            raise BrokenProcessPool(str(self._broken)) from self._broken
+            raise _broken_pool(str(self._broken)) from self._broken
         if self._closing:
             raise RuntimeError("cannot schedule new futures after shutdown")
         fn_key, fn_blob = self._function_blob(task)
@@ -315,11 +321,11 @@ class Backend:
                 by_fd = {w.rx.fileno(): w for w in self._procs}
                 deadline = self._next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                for ready in wait([self._wake_r, *by_fd], timeout):
+                for ready in _wait([self._wake_r, *by_fd], timeout):
                     if ready == self._wake_r:
                         os.read(self._wake_r, 65536)
                     else:
-                        self._receive(by_fd[ready])  # type: ignore[index]
+                        self._receive(by_fd[ready])
                 if deadline is not None:
                     self._enforce_deadlines(time.monotonic())
         except BaseException as exc:  # a bug or a broken pool: fail everything, never hang
@@ -367,7 +373,7 @@ class Backend:
         finally:
             os.close(p2c_r)
             os.close(c2p_w)
-        worker = _Worker(proc, FrameReader(c2p_r), Connection(p2c_w, readable=False), logs)
+        worker = _Worker(proc, FrameReader(c2p_r), PipeEnd(p2c_w), logs)
         # The authkey lets workers use multiprocessing proxies (Manager objects) the caller passes.
         authkey = bytes(multiprocessing.process.current_process().authkey)
         worker.tx.send_bytes(pickle.dumps((list(sys.path), self._init_blob, self._max_tasks, authkey)))
@@ -479,7 +485,7 @@ class Backend:
             self._startup_failures = 0
             return
         if tag == "init_failed":
-            self._break(BrokenProcessPool(f"a worker's initializer failed:\n{message[1]}"))
+            self._break(_broken_pool(f"a worker's initializer failed:\n{message[1]}"))
             return
         _, ok, payload = message
         job = worker.outstanding.popleft()
@@ -569,7 +575,7 @@ class Backend:
             self._startup_failures += 1
             if self._startup_failures >= MAX_STARTUP_FAILURES and not self._closing:
                 self._break(
-                    BrokenProcessPool(
+                    _broken_pool(
                         f"{self._startup_failures} worker processes in a row died before they were ready (the last "
                         f"{_how(code)}); gearshift stopped starting new ones. Check that {sys.executable} starts "
                         "and can import gearshift, and that the initializer, if any, does not crash the process."
@@ -643,7 +649,7 @@ class Backend:
         for job in jobs:
             if not job.future.done():
                 if job.future.running() or job.future.set_running_or_notify_cancel():
-                    job.future.set_exception(BrokenProcessPool(str(exc)))
+                    job.future.set_exception(_broken_pool(str(exc)))
         self._closing = True
 
     def _stop_workers(self) -> None:
@@ -738,6 +744,21 @@ def _close(worker: _Worker, logs: bool = False) -> None:
         for fd in fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _broken_pool(message: str) -> BrokenProcessPool:
+    # Imported when needed: concurrent.futures.process loads all of multiprocessing.
+    from concurrent.futures.process import BrokenProcessPool
+
+    return BrokenProcessPool(message)
+
+
+def _wait(fds: list[int], timeout: float | None) -> list[int]:
+    """The descriptors among ``fds`` that are readable or closed, waiting at most ``timeout`` seconds."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    return [fd for fd, _ in poller.poll(None if timeout is None else math.ceil(timeout * 1000))]
 
 
 def _pipe_pair() -> tuple[int, int]:

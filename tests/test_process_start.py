@@ -1,0 +1,97 @@
+"""How process workers start: light imports on both sides, the frame format, and shared pools started early."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from multiprocessing.connection import Connection
+
+import pytest
+
+import gearshift
+from gearshift._backends._frames import FrameReader, PipeEnd
+
+
+def _modules_after(code: str) -> set[str]:
+    script = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_a_worker_starts_without_multiprocessing_connection_and_its_baggage() -> None:
+    loaded = _modules_after("import gearshift._worker")
+    assert sorted(loaded & {"multiprocessing.connection", "tempfile", "shutil", "socket", "selectors"}) == []
+
+
+def test_a_process_run_does_not_load_the_standard_library_process_pool() -> None:
+    loaded = _modules_after("import gearshift\nassert gearshift.map(abs, [-1, 2], mode='process') == [1, 2]")
+    assert "concurrent.futures.process" not in loaded
+    assert "multiprocessing.connection" not in loaded
+
+
+@pytest.mark.parametrize("size", [0, 1, 100, 16383, 16384, 70_000, 1 << 20])
+def test_pipe_end_frames_read_back_by_both_readers(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    r, w = os.pipe()
+    writer, reader = PipeEnd(w), PipeEnd(r)
+    try:
+        # The worker reads what the parent's PipeEnd writes (a thread: big frames fill the pipe).
+        import threading
+
+        sender = threading.Thread(target=writer.send_bytes, args=(data,))
+        sender.start()
+        assert reader.recv_bytes() == data
+        sender.join()
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_pipe_end_speaks_the_format_of_multiprocessing_connection() -> None:
+    # Frames written by Connection read back through PipeEnd and the reverse, as the parent's FrameReader reads them.
+    r, w = os.pipe()
+    theirs, mine = Connection(w, readable=False), PipeEnd(r)
+    theirs.send_bytes(b"hello")
+    assert mine.recv_bytes() == b"hello"
+    theirs.close()
+    mine.close()
+    r, w = os.pipe()
+    mine, reader = PipeEnd(w), FrameReader(r)
+    mine.send_bytes(b"one")
+    mine.send_bytes(b"two" * 10_000)
+    mine.close()
+    frames: list[bytes] = []
+    with pytest.raises(EOFError):
+        while True:
+            frames.extend(reader.frames())
+    assert frames == [b"one", b"two" * 10_000]
+    reader.close()
+
+
+def test_pipe_end_reports_the_writer_gone_and_its_own_close() -> None:
+    r, w = os.pipe()
+    reader = PipeEnd(r)
+    os.write(w, (10).to_bytes(4, "big") + b"short")  # a frame cut short: the writer died mid-frame
+    os.close(w)
+    with pytest.raises(EOFError, match="closed the pipe"):
+        reader.recv_bytes()
+    reader.close()
+    reader.close()  # a second close is harmless
+    with pytest.raises(OSError, match="handle is closed"):
+        reader.recv_bytes()
+
+
+def test_a_shared_process_pool_starts_its_workers_when_it_is_created() -> None:
+    from gearshift._pools import shared_backend
+
+    workers = 3  # a size no other test shares
+    backend = shared_backend("process", workers)
+    assert backend is not None
+    deadline = time.monotonic() + 60
+    while not backend.ready() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.01)
+    assert backend.ready()  # type: ignore[attr-defined]
+    assert gearshift.map(abs, [-1, -2, 3], mode="process", workers=workers) == [1, 2, 3]
