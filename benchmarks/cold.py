@@ -89,6 +89,11 @@ SCRIPTS: dict[str, dict[str, str]] = {
             "import gearshift\n\ndef f(x):\n    return x * x + 1\n\n"
             "result = gearshift.map(f, range(200), mode='process')\n"
         ),
+        # the same, every worker a fresh interpreter (no zygote): what the zygote saves
+        "gearshift-process-nozygote": (
+            "import os\nos.environ['GEARSHIFT_ZYGOTE'] = '0'\nimport gearshift\n\ndef f(x):\n    return x * x + 1\n\n"
+            "result = gearshift.map(f, range(200), mode='process')\n"
+        ),
     },
     "coarse": {
         "cf-fork": (
@@ -128,7 +133,7 @@ REFERENCE = {"sync": "bare", "auto": "listcomp", "process": "cf-forkserver", "co
 #: target per case: a difference in seconds (``sync``) or a ratio to the reference
 TARGETS = {"sync": ("difference", 0.015), "auto": ("ratio", 1.10), "process": ("ratio", 1.0), "coarse": ("ratio", 1.03)}
 #: peers that are gearshift (held to the target); the rest are references
-GEARSHIFT = ("gearshift-sync", "gearshift-auto", "gearshift-process")
+GEARSHIFT = ("gearshift-sync", "gearshift-auto", "gearshift-process", "gearshift-process-nozygote")
 NEEDS = {"mpire": "mpire"}
 
 

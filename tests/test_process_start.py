@@ -13,6 +13,7 @@ import pytest
 
 import gearshift
 from gearshift._backends._frames import FrameReader, PipeEnd
+from gearshift._backends._zygote import available as zygote_available
 
 
 def _modules_after(code: str) -> set[str]:
@@ -95,3 +96,83 @@ def test_a_shared_process_pool_starts_its_workers_when_it_is_created() -> None:
         time.sleep(0.01)
     assert backend.ready()  # type: ignore[attr-defined]
     assert gearshift.map(abs, [-1, -2, 3], mode="process", workers=workers) == [1, 2, 3]
+
+
+# -- the zygote ---------------------------------------------------------------------------
+
+needs_zygote = pytest.mark.skipif(not zygote_available(), reason="workers are forked by a zygote on Linux only")
+
+
+def _lineage(_: object) -> tuple[int, int, int]:
+    return os.getpid(), os.getppid(), os.getpgid(0)
+
+
+def _until(condition: object, seconds: float = 60.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.01)
+    return bool(condition())  # type: ignore[operator]
+
+
+@needs_zygote
+def test_workers_are_forked_by_one_clean_zygote_and_lead_their_own_groups() -> None:
+    with gearshift.ProcessPoolExecutor(2) as ex:
+        backend = ex._backend  # type: ignore[attr-defined]
+        backend.warm()
+        assert _until(backend.ready)
+        seen = {ex.submit(_lineage, i).result() for i in range(20)}
+        zygote = backend._zygote.proc.pid
+    assert {ppid for _, ppid, _ in seen} == {zygote}
+    assert zygote != os.getpid()
+    assert all(pid == pgid for pid, _, pgid in seen)  # each its own process group
+    assert _until(lambda: not psutil_exists(zygote))  # let go with the pool
+
+
+def psutil_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie not yet reaped by its parent counts as gone
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_without_the_zygote_workers_are_fresh_interpreters_of_the_parent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GEARSHIFT_ZYGOTE", "0")
+    with gearshift.ProcessPoolExecutor(2) as ex:
+        seen = {ex.submit(_lineage, i).result() for i in range(4)}
+    assert {ppid for _, ppid, _ in seen} == {os.getpid()}
+    assert all(pid == pgid for pid, _, pgid in seen)
+
+
+@needs_zygote
+def test_a_worker_killed_is_reported_with_its_signal_through_the_zygote() -> None:
+    import signal
+
+    from gearshift import WorkerCrashed
+
+    with gearshift.ProcessPoolExecutor(1) as ex:
+        pid = ex.submit(os.getpid).result()
+        with pytest.raises(WorkerCrashed, match="was killed by signal SIGKILL"):
+            ex.submit(os.kill, pid, signal.SIGKILL).result()
+        assert ex.submit(abs, -3).result() == 3  # a new worker, forked by the same zygote
+        assert ex.submit(os.getpid).result() != pid
+
+
+@needs_zygote
+def test_a_dead_zygote_is_replaced_when_workers_are_needed_again() -> None:
+    import signal
+
+    with gearshift.ProcessPoolExecutor(2) as ex:
+        backend = ex._backend  # type: ignore[attr-defined]
+        backend.warm()
+        assert _until(backend.ready)
+        first = backend._zygote.proc.pid
+        os.kill(first, signal.SIGKILL)  # its workers die with it (PR_SET_PDEATHSIG)
+        assert _until(lambda: not backend.ready())  # the pool saw them go
+        assert [ex.submit(abs, -i).result() for i in range(4)] == [0, 1, 2, 3]
+        assert backend._zygote.proc.pid != first

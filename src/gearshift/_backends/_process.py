@@ -81,7 +81,7 @@ from .._errors import RemoteTraceback, WorkerCrashed
 from .._native import worker_environment
 from .._task import ChunkResult, Raised, SharedCall, Task, timeout_error, unwrap
 from .._worker import FN_CACHE_SIZE, LOG_SLOTS, PHASE_ITEMS, PHASE_UNPICKLING, STEP_UNPICKLE_ITEM
-from . import _crossing, _shm
+from . import _crossing, _shm, _zygote
 from ._crossing import check_pickles as check_pickles  # _api checks up front with these
 from ._frames import FrameReader, PipeEnd
 
@@ -150,7 +150,9 @@ class _Job:
 class _Worker:
     __slots__ = ("known", "logs", "outstanding", "proc", "progress_at", "ready", "rx", "sent", "tx")
 
-    def __init__(self, proc: subprocess.Popen[bytes], rx: FrameReader, tx: PipeEnd, logs: list[int]) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes] | _zygote.ForkedWorker, rx: FrameReader, tx: PipeEnd, logs: list[int]
+    ) -> None:
         self.proc, self.rx, self.tx = proc, rx, tx
         self.logs = logs  # the outcome logs' file descriptors, read after a crash (see _worker.py)
         self.outstanding: deque[_Job] = deque()
@@ -193,6 +195,9 @@ class Backend:
         self._startup_failures = 0
         self._warming = False  # start workers before any work arrives (see warm())
         self._cpus = usable_cpus()
+        #: forks workers from one clean pre-started interpreter (see _zygote.py); None: not started yet
+        self._zygote: _zygote.Zygote | None = None
+        self._use_zygote = _zygote.available() and os.environ.get("GEARSHIFT_ZYGOTE", "1") != "0"
         _live.add(self)
 
     @property
@@ -348,8 +353,10 @@ class Backend:
         # Native thread pools (BLAS, OpenMP) read their size when they load: each worker's
         # take its share of the CPUs, or the workers' pools together oversubscribe them.
         caps = worker_environment(self.workers, self._cpus, os.environ)
+        env = {**os.environ, **caps} if caps else None
         try:
-            proc = subprocess.Popen(
+            forked = self._fork_worker([p2c_r, c2p_w, *logs], env) if self._use_zygote else None
+            proc: subprocess.Popen[bytes] | _zygote.ForkedWorker = forked or subprocess.Popen(
                 [
                     sys.executable,
                     *subprocess._args_from_interpreter_flags(),  # type: ignore[attr-defined]
@@ -361,7 +368,7 @@ class Backend:
                 ],
                 pass_fds=(p2c_r, c2p_w, *logs),
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **caps} if caps else None,
+                env=env,
                 # Its own process group: the terminal's Ctrl-C is the parent's to handle, and
                 # whatever the user's function forks dies with the worker (see _kill).
                 process_group=0,
@@ -378,6 +385,21 @@ class Backend:
         authkey = bytes(multiprocessing.process.current_process().authkey)
         worker.tx.send_bytes(pickle.dumps((list(sys.path), self._init_blob, self._max_tasks, authkey)))
         return worker
+
+    def _fork_worker(self, fds: list[int], env: dict[str, str] | None) -> _zygote.ForkedWorker | None:
+        """A worker forked by the pool's zygote (started on first use, again if it died); None if it cannot."""
+        for _ in range(2):
+            if self._zygote is None or not self._zygote.alive():
+                if self._zygote is not None:
+                    self._zygote.close()
+                self._zygote = _zygote.Zygote(_PACKAGE_PARENT, env)
+            try:
+                return self._zygote.spawn(fds)
+            except (EOFError, OSError):  # it died: its workers went with it, and their pipes say so
+                self._zygote.close()
+                self._zygote = None
+        self._use_zygote = False  # twice in a row: start fresh interpreters instead
+        return None
 
     def _dispatch(self) -> None:
         while self._forgotten:
@@ -660,6 +682,9 @@ class Backend:
             _reap(w, timeout=5.0)
             _close(w, logs=True)
         self._procs.clear()
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
 
 
 def _late_at(worker: _Worker, job: _Job) -> float | None:
@@ -714,6 +739,12 @@ def _reap(worker: _Worker, timeout: float | None = None) -> int:
     Until it is reaped its pid cannot be reused, so the group killed is surely its own.
     """
     pid = worker.proc.pid
+    if isinstance(worker.proc, _zygote.ForkedWorker):  # the zygote's child: it reports the exit
+        if not worker.proc.wait_exit(timeout):
+            _kill(worker)
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+        return worker.proc.wait()
     deadline = None if timeout is None else time.monotonic() + timeout
     while worker.proc.returncode is None:
         flags = os.WEXITED | os.WNOWAIT | (os.WNOHANG if deadline is not None else 0)
@@ -727,11 +758,31 @@ def _reap(worker: _Worker, timeout: float | None = None) -> int:
         if deadline is not None and time.monotonic() >= deadline:
             _kill(worker)
             deadline = None  # now wait for it
-        else:
-            time.sleep(0.01)
+        elif deadline is not None:
+            _wait_exit(pid, deadline - time.monotonic())
     with contextlib.suppress(OSError):
         os.killpg(pid, signal.SIGKILL)
     return worker.proc.wait()
+
+
+def _wait_exit(pid: int, seconds: float) -> None:
+    """Return when the child ``pid`` has exited or ``seconds`` have passed (maybe sooner).
+
+    A pidfd says the moment it exits (a worker told to stop takes a few
+    milliseconds; polling every 10 ms added up to that to every pool's
+    shutdown, so to every one-shot script's exit); without one, a short sleep.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux 5.3+, or it is gone already
+        time.sleep(max(0.0, min(seconds, 0.01)))
+        return
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.poll(max(0, math.ceil(seconds * 1000)))
+    finally:
+        os.close(fd)
 
 
 def _close(worker: _Worker, logs: bool = False) -> None:
