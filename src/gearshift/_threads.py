@@ -30,7 +30,6 @@ from concurrent.futures import Future
 from concurrent.futures.thread import BrokenThreadPool
 from typing import Any
 
-from ._native import native_pools
 from ._task import Task, execute
 from ._watch import watch_chunk
 
@@ -238,6 +237,8 @@ class NativeCap:
         self._limits: Any = None  # threadpoolctl's handle while a cap is applied
 
     def enter(self, share: int) -> None:
+        from ._native import native_pools  # (not at import: sync mode imports this module too)
+
         with self._lock:
             self._busy += 1
             if self._busy > 1:
