@@ -176,3 +176,26 @@ def test_a_dead_zygote_is_replaced_when_workers_are_needed_again() -> None:
         assert _until(lambda: not backend.ready())  # the pool saw them go
         assert [ex.submit(abs, -i).result() for i in range(4)] == [0, 1, 2, 3]
         assert backend._zygote.proc.pid != first
+
+
+@needs_zygote
+def test_a_pool_shuts_down_at_once_while_a_forked_child_holds_the_zygote_socket() -> None:
+    # A child forked by the caller inherits the socket: the zygote must still be told to go.
+    ex = gearshift.ProcessPoolExecutor(1)
+    assert ex.submit(abs, -1).result() == 1
+    zygote = ex._backend._zygote.proc  # type: ignore[attr-defined]
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # holds every inherited descriptor until the parent says
+        os.close(write_end)
+        os.read(read_end, 1)
+        os._exit(0)
+    try:
+        os.close(read_end)
+        started = time.monotonic()
+        ex.shutdown(wait=True)
+        assert zygote.poll() is not None
+        assert time.monotonic() - started < 4.0  # not the 5 s close() allows before killing it
+    finally:
+        os.close(write_end)
+        os.waitpid(child, 0)

@@ -15,7 +15,9 @@ Protocol, over a ``SOCK_SEQPACKET`` socket pair (one message per packet):
     parent -> zygote   b"S" with the worker's descriptors attached (SCM_RIGHTS):
                        fork a worker on them; the zygote closes its copies
                        b"R" + pid (8 bytes): reap that exited worker
-                       (end of file: the pool is gone; the zygote exits)
+                       b"Q", or end of file: the pool is gone; the zygote exits
+                       (a process the caller forked may hold a copy of the socket, so
+                       the parent says it rather than rely on end of file)
     zygote -> parent   b"P" + pid: the worker just forked
                        b"X" + pid + returncode (8 bytes each, signed: -N = killed by signal N):
                        that worker exited; it stays a zombie until "R", so its
@@ -111,6 +113,8 @@ class Zygote:
 
     def close(self) -> None:
         """Let the zygote go (its workers are reaped already) and reap it."""
+        with contextlib.suppress(OSError):
+            self._sock.send(b"Q")
         self._sock.close()
         try:
             self.proc.wait(timeout=5.0)
@@ -204,11 +208,15 @@ def serve(fd: int) -> None:
                 sock.send(b"X" + _EXIT.pack(pid, _returncode(pid)))
                 continue
             message, fds, _, _ = socket.recv_fds(sock, 64, _MAX_FDS)
-            if not message:  # the pool is gone
+            if not message or message[:1] == b"Q":  # the pool is gone
                 return
             if message[:1] == b"R":
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(_PID.unpack(message[1:])[0], 0)
+                continue
+            if message[:1] != b"S" or not fds:  # nothing else is ever sent
+                for stray in fds:
+                    os.close(stray)
                 continue
             pid = os.fork()
             if pid == 0:
