@@ -34,6 +34,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -187,6 +188,7 @@ def run_case(case: str, rounds: int, extra: list[str], only: list[str] | None) -
     peers = [p for p in peers if p not in skipped]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([SRC, *filter(None, [os.environ.get("PYTHONPATH")])]))
     times: dict[str, list[float]] = {p: [] for p in peers}
+    cpu: dict[str, list[float]] = {p: [] for p in peers}
     with tempfile.TemporaryDirectory(prefix="gearshift-cold-") as tmp:
         paths = {}
         for peer in peers:
@@ -200,23 +202,31 @@ def run_case(case: str, rounds: int, extra: list[str], only: list[str] | None) -
         for r in range(rounds):
             order = peers[r % len(peers) :] + peers[: r % len(peers)]
             for peer in order:
-                times[peer].append(_run(paths[peer], extra, env))
+                wall, used = _run(paths[peer], extra, env)
+                times[peer].append(wall)
+                cpu[peer].append(used)
             print(f"{case} round {r + 1}/{rounds}: " + "  ".join(f"{p} {times[p][-1]:.3f}" for p in peers), flush=True)
-    return analyse(case, times, extra, skipped)
+    return analyse(case, times, cpu, extra, skipped)
 
 
-def _run(path: str, extra: list[str], env: dict[str, str]) -> float:
+def _run(path: str, extra: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds of the whole process, and the CPU seconds of it and the descendants it waited for."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, path, *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600
     )
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"{path} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-1000:]}")
-    return elapsed
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, used
 
 
-def analyse(case: str, times: dict[str, list[float]], extra: list[str], skipped: dict[str, str]) -> dict[str, Any]:
+def analyse(
+    case: str, times: dict[str, list[float]], cpu: dict[str, list[float]], extra: list[str], skipped: dict[str, str]
+) -> dict[str, Any]:
     medians = {p: statistics.median(t) for p, t in times.items()}
     reference = REFERENCE[case]
     if reference is None:  # the best of the non-gearshift pools
@@ -228,6 +238,10 @@ def analyse(case: str, times: dict[str, list[float]], extra: list[str], skipped:
             "times_s": [round(v, 5) for v in values],
             "median_s": round(medians[peer], 5),
             "spread_s": [round(min(values), 5), round(max(values), 5)],
+            # CPU of the process and of the descendants it waited for (a forkserver outlives its
+            # script and is not counted): steadier than wall time on a loaded machine
+            "cpu_s": [round(v, 5) for v in cpu[peer]],
+            "median_cpu_s": round(statistics.median(cpu[peer]), 5),
         }
         if peer != reference:
             ratios = [v / ref for v, ref in zip(values, times[reference])]
@@ -266,7 +280,7 @@ def meta(cpus: int) -> dict[str, Any]:
 def summary(record: dict[str, Any]) -> str:
     lines = [f"{record['case']} (reference {record['reference']}):"]
     for peer, entry in record["peers"].items():
-        line = f"  {peer:<18} median {entry['median_s'] * 1000:8.1f} ms  spread {entry['spread_s'][0] * 1000:.1f}-{entry['spread_s'][1] * 1000:.1f}"
+        line = f"  {peer:<18} median {entry['median_s'] * 1000:8.1f} ms  spread {entry['spread_s'][0] * 1000:.1f}-{entry['spread_s'][1] * 1000:.1f}  CPU {entry['median_cpu_s'] * 1000:.1f} ms"
         if "ratio_of_medians" in entry:
             line += f"  x{entry['ratio_of_medians']:.3f} (per round {entry['ratio_per_round_median']:.3f}, +{entry['difference_per_round_median_s'] * 1000:.1f} ms)"
         if "target" in entry:
