@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="now", help="results go to benchmarks/results/cold-<label>-<case>.json")
     parser.add_argument("--peers", help="comma-separated subset of the peers (default: all that are installed)")
     parser.add_argument("--jobs", type=int, help="coarse case: number of jobs (default 2 x CPUs)")
+    parser.add_argument(
+        "--baseline", help="another tree's src/ (e.g. a git archive of main): its gearshift runs in the same rounds"
+    )
     args = parser.parse_args(argv)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     for case in args.cases.split(","):
@@ -154,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         if case == "coarse":
             n = calibrate(COARSE_SECONDS)
             extra = [str(n), str(args.jobs or 2 * cpus)]
-        record = run_case(case, args.rounds, extra, args.peers.split(",") if args.peers else None)
+        record = run_case(case, args.rounds, extra, args.peers.split(",") if args.peers else None, args.baseline)
+        if args.baseline:
+            record["baseline"] = {"src": args.baseline, "commit": _commit_of(args.baseline)}
         record["meta"] = meta(cpus)
         path = os.path.join(RESULTS, f"cold-{args.label}-{case}.json")
         with open(path, "w") as f:
@@ -163,6 +168,15 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(record), flush=True)
         print(f"-> {os.path.relpath(path)}", flush=True)
     return 0
+
+
+def _commit_of(src: str) -> str:
+    """The commit a baseline tree was made from, if it says (a file COMMIT beside its src/)."""
+    try:
+        with open(os.path.join(os.path.dirname(os.path.abspath(src)), "COMMIT")) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def calibrate(seconds: float) -> int:
@@ -180,13 +194,19 @@ def _timed(fn: Any, n: int) -> float:
     return time.perf_counter() - t0
 
 
-def run_case(case: str, rounds: int, extra: list[str], only: list[str] | None) -> dict[str, Any]:
+def run_case(
+    case: str, rounds: int, extra: list[str], only: list[str] | None, baseline: str | None = None
+) -> dict[str, Any]:
     peers = [p for p in SCRIPTS[case] if only is None or p in only or p == REFERENCE[case]]
     skipped = {
         p: f"{NEEDS[p]} is not installed" for p in peers if p in NEEDS and not importlib.util.find_spec(NEEDS[p])
     }
     peers = [p for p in peers if p not in skipped]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([SRC, *filter(None, [os.environ.get("PYTHONPATH")])]))
+    envs = {p: _env(SRC) for p in peers}
+    if baseline:  # the same scripts against another tree's gearshift, in the same rounds: before and after
+        for peer in [p for p in peers if p in GEARSHIFT and "nozygote" not in p]:
+            peers.append(f"{peer}@baseline")
+            envs[peers[-1]] = _env(baseline)
     times: dict[str, list[float]] = {p: [] for p in peers}
     cpu: dict[str, list[float]] = {p: [] for p in peers}
     with tempfile.TemporaryDirectory(prefix="gearshift-cold-") as tmp:
@@ -194,19 +214,23 @@ def run_case(case: str, rounds: int, extra: list[str], only: list[str] | None) -
         for peer in peers:
             paths[peer] = os.path.join(tmp, f"peer_{peer.replace('-', '_')}.py")  # never shadows a module
             with open(paths[peer], "w") as f:
-                f.write(SCRIPTS[case][peer])
+                f.write(SCRIPTS[case][peer.split("@")[0]])
         # One untimed run of each: the page cache holds the interpreter and the modules afterwards,
         # as it does for a user who runs scripts.
         for peer in peers:
-            _run(paths[peer], extra, env)
+            _run(paths[peer], extra, envs[peer])
         for r in range(rounds):
             order = peers[r % len(peers) :] + peers[: r % len(peers)]
             for peer in order:
-                wall, used = _run(paths[peer], extra, env)
+                wall, used = _run(paths[peer], extra, envs[peer])
                 times[peer].append(wall)
                 cpu[peer].append(used)
             print(f"{case} round {r + 1}/{rounds}: " + "  ".join(f"{p} {times[p][-1]:.3f}" for p in peers), flush=True)
     return analyse(case, times, cpu, extra, skipped)
+
+
+def _env(src: str) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])]))
 
 
 def _run(path: str, extra: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -230,7 +254,7 @@ def analyse(
     medians = {p: statistics.median(t) for p, t in times.items()}
     reference = REFERENCE[case]
     if reference is None:  # the best of the non-gearshift pools
-        reference = min((p for p in times if p not in GEARSHIFT), key=medians.__getitem__)
+        reference = min((p for p in times if p.split("@")[0] not in GEARSHIFT), key=medians.__getitem__)
     kind, target = TARGETS[case]
     peers: dict[str, Any] = {}
     for peer, values in times.items():
@@ -249,7 +273,7 @@ def analyse(
             entry["ratio_per_round_median"] = round(statistics.median(ratios), 4)
             entry["ratio_of_medians"] = round(medians[peer] / medians[reference], 4)
             entry["difference_per_round_median_s"] = round(statistics.median(diffs), 5)
-            if peer in GEARSHIFT:
+            if peer.split("@")[0] in GEARSHIFT:
                 figure = entry["difference_per_round_median_s"] if kind == "difference" else entry["ratio_of_medians"]
                 entry["target"] = {"kind": kind, "at_most": target, "figure": figure, "met": figure <= target}
         peers[peer] = entry
