@@ -200,3 +200,17 @@ def test_a_pool_shuts_down_at_once_while_a_forked_child_holds_the_zygote_socket(
     finally:
         os.close(write_end)
         os.waitpid(child, 0)
+
+
+@needs_zygote
+def test_a_forked_worker_gets_the_environment_of_the_moment_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As a fresh interpreter would: the zygote's own environment is the one of the pool's first worker.
+    monkeypatch.setenv("GEARSHIFT_TEST_MARK", "first")
+    monkeypatch.setenv("GEARSHIFT_GONE", "here")
+    with gearshift.ProcessPoolExecutor(1, max_tasks_per_child=1) as ex:
+        assert ex.submit(os.environ.get, "GEARSHIFT_TEST_MARK").result() == "first"
+        monkeypatch.setenv("GEARSHIFT_TEST_MARK", "second")
+        monkeypatch.delenv("GEARSHIFT_GONE")
+        assert ex.submit(os.environ.get, "GEARSHIFT_TEST_MARK").result() == "second"  # a new worker
+        assert ex.submit(os.environ.get, "GEARSHIFT_GONE", "absent").result() == "absent"
+        assert ex._backend._zygote is not None  # type: ignore[attr-defined]

@@ -355,7 +355,7 @@ class Backend:
         caps = worker_environment(self.workers, self._cpus, os.environ)
         env = {**os.environ, **caps} if caps else None
         try:
-            forked = self._fork_worker([p2c_r, c2p_w, *logs], env) if self._use_zygote else None
+            forked = self._fork_worker([p2c_r, c2p_w, *logs], env or dict(os.environ)) if self._use_zygote else None
             proc: subprocess.Popen[bytes] | _zygote.ForkedWorker = forked or subprocess.Popen(
                 [
                     sys.executable,
@@ -386,7 +386,7 @@ class Backend:
         worker.tx.send_bytes(pickle.dumps((list(sys.path), self._init_blob, self._max_tasks, authkey)))
         return worker
 
-    def _fork_worker(self, fds: list[int], env: dict[str, str] | None) -> _zygote.ForkedWorker | None:
+    def _fork_worker(self, fds: list[int], env: dict[str, str]) -> _zygote.ForkedWorker | None:
         """A worker forked by the pool's zygote (started on first use, again if it died); None if it cannot."""
         for _ in range(2):
             if self._zygote is None or not self._zygote.alive():
@@ -394,10 +394,12 @@ class Backend:
                     self._zygote.close()
                 self._zygote = _zygote.Zygote(_PACKAGE_PARENT, env)
             try:
-                return self._zygote.spawn(fds)
-            except (EOFError, OSError):  # it died: its workers went with it, and their pipes say so
+                return self._zygote.spawn(fds, env)
+            except (EOFError, ConnectionError):  # it died: its workers went with it, and their pipes say so
                 self._zygote.close()
                 self._zygote = None
+            except OSError:  # it cannot take this request (an environment over 1 MiB): this worker starts fresh
+                return None
         self._use_zygote = False  # twice in a row: start fresh interpreters instead
         return None
 

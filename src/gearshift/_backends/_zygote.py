@@ -12,8 +12,10 @@ millisecond, which is how ``multiprocessing``'s forkserver starts workers too.
 
 Protocol, over a ``SOCK_SEQPACKET`` socket pair (one message per packet):
 
-    parent -> zygote   b"S" with the worker's descriptors attached (SCM_RIGHTS):
-                       fork a worker on them; the zygote closes its copies
+    parent -> zygote   b"S" + a pickled environment, with the worker's descriptors attached
+                       (SCM_RIGHTS): fork a worker on them, in that environment (the
+                       parent's at that moment, as a fresh interpreter would get);
+                       the zygote closes its copies
                        b"R" + pid (8 bytes): reap that exited worker
                        b"Q", or end of file: the pool is gone; the zygote exits
                        (a process the caller forked may hold a copy of the socket, so
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import select
 import signal
 import socket
@@ -53,6 +56,8 @@ _PID = struct.Struct("<q")
 _EXIT = struct.Struct("<qq")
 #: worker descriptors sent per request, at most (two pipes, the outcome logs)
 _MAX_FDS = 16
+#: the largest request (its environment): a bigger one fails, and the pool starts fresh interpreters
+_MAX_REQUEST = 1 << 20
 
 
 def available() -> bool:
@@ -90,9 +95,9 @@ class Zygote:
         self._sock = ours
         self._exits: dict[int, int] = {}  # exited workers not yet reaped: pid -> returncode
 
-    def spawn(self, fds: list[int]) -> ForkedWorker:
-        """Fork a worker on these descriptors (the caller closes its own copies as usual)."""
-        socket.send_fds(self._sock, [b"S"], fds)
+    def spawn(self, fds: list[int], env: dict[str, str]) -> ForkedWorker:
+        """Fork a worker on these descriptors, in ``env`` (the caller closes its own copies as usual)."""
+        socket.send_fds(self._sock, [b"S" + pickle.dumps(env)], fds)
         while True:
             kind, payload = self._receive(None)
             if kind == b"P":
@@ -207,7 +212,7 @@ def serve(fd: int) -> None:
                 os.close(ready)
                 sock.send(b"X" + _EXIT.pack(pid, _returncode(pid)))
                 continue
-            message, fds, _, _ = socket.recv_fds(sock, 64, _MAX_FDS)
+            message, fds, _, _ = socket.recv_fds(sock, _MAX_REQUEST, _MAX_FDS)
             if not message or message[:1] == b"Q":  # the pool is gone
                 return
             if message[:1] == b"R":
@@ -223,7 +228,7 @@ def serve(fd: int) -> None:
                 sock.close()
                 for pidfd in watched:
                     os.close(pidfd)
-                _run_worker(worker_main, fds)
+                _run_worker(worker_main, fds, pickle.loads(message[1:]))
             for worker_fd in fds:
                 os.close(worker_fd)
             pidfd = os.pidfd_open(pid)
@@ -232,11 +237,14 @@ def serve(fd: int) -> None:
             sock.send(b"P" + _PID.pack(pid))
 
 
-def _run_worker(worker_main: Any, fds: list[int]) -> None:
+def _run_worker(worker_main: Any, fds: list[int], env: dict[str, str]) -> None:
     """In the forked child: become a worker; never return to the zygote's loop."""
     code = 1
     try:
         os.setpgid(0, 0)  # its own process group, like Popen(process_group=0)
+        if env != os.environ:  # (os.environ writes through to the C environment native libraries read)
+            os.environ.clear()
+            os.environ.update(env)
         worker_main(*fds)
         code = 0
     except SystemExit as exc:
