@@ -21,6 +21,9 @@ ratios to the reference peer.  Cases and their targets:
 * ``coarse``: 2 x workers CPU jobs of about 1.5 s each, ``mode="process"``
   and ``mode="auto"`` against the best process pool (``ProcessPoolExecutor``
   with fork or forkserver, mpire when installed): target at most 1.03x.
+* ``native``: NumPy linear algebra (24 ``eigvalsh`` of 300 x 300 products)
+  in sync, thread, process and auto mode, and in process mode with every
+  worker's BLAS at one thread per CPU (as before the caps): what the caps change.
 
 Results go to ``benchmarks/results/cold-<label>-<case>.json`` with the git
 commit, the host, the Python and every round.
@@ -57,6 +60,8 @@ def job(n):
         total += i * i % 7
     return total
 """
+
+_NATIVE = "import gearshift\nfrom gearshift._bench.workloads_more import eigvalsh_product\n\n"
 
 # Every script reads its parameters from argv, so the same text serves every round.
 SCRIPTS: dict[str, dict[str, str]] = {
@@ -128,14 +133,37 @@ SCRIPTS: dict[str, dict[str, str]] = {
             "result = gearshift.map(job, [n] * jobs, mode='auto')\n"
         ),
     },
+    # Work with its own threads (issue 21, item 5): 24 eigvalsh of 300x300 products, NumPy's BLAS.
+    "native": {
+        "np-sync": _NATIVE + "result = gearshift.map(eigvalsh_product, range(24), mode='sync')\n",
+        "np-thread": _NATIVE + "result = gearshift.map(eigvalsh_product, range(24), mode='thread')\n",
+        "np-process": _NATIVE + "result = gearshift.map(eigvalsh_product, range(24), mode='process')\n",
+        # as before the caps: every worker's BLAS one thread per CPU (a variable the user sets is kept)
+        "np-process-uncapped": (
+            "import os\nfor v in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):\n"
+            "    os.environ[v] = str(len(os.sched_getaffinity(0)))\n"
+            + _NATIVE
+            + "result = gearshift.map(eigvalsh_product, range(24), mode='process')\n"
+        ),
+        "np-auto": _NATIVE + "result = gearshift.map(eigvalsh_product, range(24), mode='auto')\n",
+    },
 }
 #: the peer each case compares against (``coarse``: the fastest pool, chosen after the run)
-REFERENCE = {"sync": "bare", "auto": "listcomp", "process": "cf-forkserver", "coarse": None}
+REFERENCE = {"sync": "bare", "auto": "listcomp", "process": "cf-forkserver", "coarse": None, "native": "np-sync"}
 #: target per case: a difference in seconds (``sync``) or a ratio to the reference
-TARGETS = {"sync": ("difference", 0.015), "auto": ("ratio", 1.10), "process": ("ratio", 1.0), "coarse": ("ratio", 1.03)}
+TARGETS = {
+    "sync": ("difference", 0.015),
+    "auto": ("ratio", 1.10),
+    "process": ("ratio", 1.0),
+    "coarse": ("ratio", 1.03),
+    "native": ("ratio", 1.0),  # (no target: what the caps change)
+}
 #: peers that are gearshift (held to the target); the rest are references
 GEARSHIFT = ("gearshift-sync", "gearshift-auto", "gearshift-process", "gearshift-process-nozygote")
-NEEDS = {"mpire": "mpire"}
+NEEDS = {
+    "mpire": "mpire",
+    **{p: "numpy" for p in ("np-sync", "np-thread", "np-process", "np-process-uncapped", "np-auto")},
+}
 
 
 def main(argv: list[str] | None = None) -> int:
