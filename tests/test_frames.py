@@ -8,7 +8,7 @@ from multiprocessing.connection import Connection
 
 import pytest
 
-from gearshift._backends._frames import FrameReader
+from gearshift._frames import FrameReader
 
 
 def _pair() -> tuple[FrameReader, Connection]:

@@ -318,7 +318,7 @@ def test_an_item_that_fails_to_pickle_here_fails_alone(tmp_path: Path, payload: 
 def test_a_frame_reader_closes_its_descriptor_once() -> None:
     # A dead worker's pipes are closed more than once on the way out; the second close
     # must not close whatever reused the number meanwhile (it was the pool's wake pipe).
-    from gearshift._backends._frames import FrameReader
+    from gearshift._frames import FrameReader
 
     r, w = os.pipe()
     reader = FrameReader(r)

@@ -46,6 +46,8 @@ def shared_backend(mode: str, workers: int, engine: tuple[tuple[str, Any], ...] 
                 backend = cls(workers, thread_name_prefix=_SHARED_PREFIX)  # type: ignore[call-arg]
             else:
                 backend = cls(workers)  # type: ignore[call-arg]
+                if mode == "process":  # start the interpreters now: the run's set-up overlaps their start
+                    backend.warm()  # type: ignore[attr-defined]
             _shared[(mode, workers)] = backend
         return backend
 

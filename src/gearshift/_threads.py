@@ -11,6 +11,10 @@ that reliability needs:
   wait at exit stops waiting.
 * A chunk under ``timeout=`` runs watched (``_watch.py``); when its late item
   is abandoned, a replacement thread starts so the pool keeps its capacity.
+
+Given ``native_share`` (``mode="thread"``), the pool caps the process's native
+thread pools (BLAS, OpenMP) to that many threads while its chunks are in
+flight (:class:`NativeCap`): its threads and theirs would oversubscribe the CPUs.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import queue
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.thread import BrokenThreadPool
 from typing import Any
@@ -42,8 +47,11 @@ class ThreadPool:
         name: str,
         initializer: Any = None,
         initargs: tuple[Any, ...] = (),
+        *,
+        native_share: int | None = None,
     ) -> None:
         self.workers = workers
+        self._share = native_share
         self._name = name
         self._init = (initializer, initargs)
         self._queue: queue.SimpleQueue[tuple[Task, Future[Any]] | None] = queue.SimpleQueue()
@@ -107,7 +115,7 @@ class ThreadPool:
         # which wakes its idle threads so they end (as the standard library's do).
         thread = threading.Thread(
             target=_serve,
-            args=(self._ref, self._queue, *self._init),
+            args=(self._ref, self._queue, *self._init, self._share),
             name=f"{self._name}_{next(self._numbers)}",
             daemon=True,
         )
@@ -151,8 +159,10 @@ def _serve(
     work: queue.SimpleQueue[tuple[Task, Future[Any]] | None],
     initializer: Any,
     initargs: tuple[Any, ...],
+    share: int | None,
 ) -> None:
     me = threading.current_thread()
+    leave = None if share is None else _cap.leave
     if initializer is not None:
         try:
             initializer(*initargs)
@@ -176,12 +186,17 @@ def _serve(
             pool._idle.release()
             continue
         pool._current[me] = future
+        if share is not None:
+            _cap.enter(share)
         if task.timeout is not None and not task.is_async and not task.single:
-            if not watch_chunk(task, future, pool._replace):
+            watched = watch_chunk(task, future, pool._replace)
+            if leave is not None:  # (an abandoned item kept the cap until it ended)
+                leave()
+            if not watched:
                 return  # abandoned: a replacement took this thread's place
         else:
             del pool  # not while the work runs: the pool may be dropped meanwhile
-            _run(task, future)
+            _run(task, future, leave)
             pool = ref()
             if pool is None:
                 return
@@ -190,13 +205,113 @@ def _serve(
         del task, future, pool
 
 
-def _run(task: Task, future: Future[Any]) -> None:
+def _run(task: Task, future: Future[Any], leave: Callable[[], None] | None = None) -> None:
+    # The cap is lifted before the future resolves: whoever waits for the last result
+    # finds the native pools their own size again.
     try:
         result = execute(task)
     except BaseException as exc:
+        if leave is not None:
+            leave()
         future.set_exception(exc)
     else:
+        if leave is not None:
+            leave()
         future.set_result(result)
+
+
+class NativeCap:
+    """Caps the process's native thread pools while thread-pool chunks run (counted).
+
+    The first chunk to start while none runs applies the cap, when a
+    loaded pool has more threads than the share (cheap when no native library
+    is loaded: nothing is imported); the last one to finish gives the pools
+    their sizes back.  Native pools have one size per process, so the cap is
+    process-wide: the caller's own NumPy calls during a run get it too, and a
+    second pool entering meanwhile keeps the first one's cap.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._limits: Any = None  # threadpoolctl's handle while a cap is applied
+
+    def enter(self, share: int) -> None:
+        from ._native import native_pools  # (not at import: sync mode imports this module too)
+
+        with self._lock:
+            self._busy += 1
+            if self._busy > 1:
+                return
+            if any(p.threads > share for p in native_pools()):
+                from threadpoolctl import threadpool_limits
+
+                self._limits = _on_control_thread(lambda: threadpool_limits(limits=share))
+
+    def leave(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            if self._busy or self._limits is None:
+                return
+            limits, self._limits = self._limits, None
+            _on_control_thread(limits.restore_original_limits)
+
+    @property
+    def capped(self) -> bool:
+        """True while a cap is applied."""
+        return self._limits is not None
+
+    def after_fork(self) -> None:
+        # The child has none of the parent's threads: nothing of theirs is in flight.
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._limits = None
+
+
+_Request = tuple[Callable[[], Any], list[Any], threading.Event]
+_requests: queue.SimpleQueue[_Request] | None = None
+_requests_lock = threading.Lock()
+
+
+def _on_control_thread(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` on the one thread that sets native pool sizes, and return what it returns.
+
+    OpenBLAS (0.3.31, pthreads, measured) ignores a size set from one thread
+    after another thread set it, so every set and restore comes from one thread.
+    """
+    global _requests
+    with _requests_lock:
+        if _requests is None:
+            _requests = queue.SimpleQueue()
+            threading.Thread(target=_control, args=(_requests,), name="gearshift-native-cap", daemon=True).start()
+        requests = _requests
+    box: list[Any] = []
+    done = threading.Event()
+    requests.put((fn, box, done))
+    done.wait()
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
+def _forget_control_thread() -> None:
+    global _requests, _requests_lock
+    _requests, _requests_lock = None, threading.Lock()  # the thread did not come along
+
+
+def _control(requests: queue.SimpleQueue[_Request]) -> None:
+    while True:
+        fn, box, done = requests.get()
+        try:
+            box.append(fn())
+        except BaseException as exc:  # handed to the caller
+            box.append(exc)
+        done.set()
+
+
+_cap = NativeCap()
+os.register_at_fork(after_in_child=_cap.after_fork)
+os.register_at_fork(after_in_child=_forget_control_thread)
 
 
 # A forked child has none of its parent's threads: nothing of theirs to wait for at its exit.

@@ -47,12 +47,12 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from multiprocessing.connection import Connection
 from typing import Any
 
 import cloudpickle
 
 from ._errors import RemoteError, UnpicklableError
+from ._frames import PipeEnd as Connection
 from ._task import INT_TAG, ChunkResult, Raised, Task, run_chunk, run_chunk_each, run_chunk_recorded
 
 #: functions a worker keeps unpickled; the parent mirrors this bound exactly
@@ -89,7 +89,7 @@ def main(read_fd: int, write_fd: int, *log_fds: int) -> None:
     """Serve tasks until the parent says stop or goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _exit_with_parent()
-    rx, tx = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
+    rx, tx = Connection(read_fd), Connection(write_fd)
     logs = [OutcomeLog(fd) for fd in log_fds]
     _owned.extend([rx, tx, *logs])
     os.register_at_fork(after_in_child=_after_fork_in_child)

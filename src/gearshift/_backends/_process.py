@@ -50,6 +50,9 @@ worker has its own pair of pipes, so no lock is shared between processes, and
 only the manager thread touches workers, which keeps the bookkeeping
 single-threaded.  Each worker leads its own process group: what the user's
 function forks dies with it, and the terminal's Ctrl-C reaches only the parent.
+Workers get their share of the CPUs for native thread pools (``OMP_NUM_THREADS``
+and the like in their environment, see ``_native``), and start on the pool's
+creation for a shared pool, so the interpreters start while the run sets up.
 """
 
 from __future__ import annotations
@@ -57,9 +60,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import itertools
+import math
 import multiprocessing.process
 import os
 import pickle
+import select
 import signal
 import subprocess
 import sys
@@ -69,18 +74,20 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
-from concurrent.futures.process import BrokenProcessPool
-from multiprocessing.connection import Connection, wait
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import _trace
 from .._cpu import usable_cpus
 from .._errors import RemoteTraceback, WorkerCrashed
+from .._frames import FrameReader, PipeEnd
+from .._native import worker_environment
 from .._task import ChunkResult, Raised, SharedCall, Task, timeout_error, unwrap
 from .._worker import FN_CACHE_SIZE, LOG_SLOTS, PHASE_ITEMS, PHASE_UNPICKLING, STEP_UNPICKLE_ITEM
-from . import _crossing, _shm
+from . import _crossing, _shm, _zygote
 from ._crossing import check_pickles as check_pickles  # _api checks up front with these
-from ._frames import FrameReader
+
+if TYPE_CHECKING:
+    from concurrent.futures.process import BrokenProcessPool
 
 #: a job bigger than this is sent only to an idle worker, so a write can never
 #: block the manager while that worker is busy
@@ -145,7 +152,9 @@ class _Job:
 class _Worker:
     __slots__ = ("born", "known", "logs", "outstanding", "proc", "progress_at", "ready", "rx", "sent", "tx")
 
-    def __init__(self, proc: subprocess.Popen[bytes], rx: FrameReader, tx: Connection, logs: list[int]) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes] | _zygote.ForkedWorker, rx: FrameReader, tx: PipeEnd, logs: list[int]
+    ) -> None:
         self.proc, self.rx, self.tx = proc, rx, tx
         self.logs = logs  # the outcome logs' file descriptors, read after a crash (see _worker.py)
         self.outstanding: deque[_Job] = deque()
@@ -188,6 +197,10 @@ class Backend:
         self._forgotten: deque[int] = deque()  # functions of finished runs, to drop from the workers
         self._startup_failures = 0
         self._warming = False  # start workers before any work arrives (see warm())
+        self._cpus = usable_cpus()
+        #: forks workers from one clean pre-started interpreter (see _zygote.py); None: not started yet
+        self._zygote: _zygote.Zygote | None = None
+        self._use_zygote = _zygote.available() and os.environ.get("GEARSHIFT_ZYGOTE", "1") != "0"
         _live.add(self)
 
     @property
@@ -203,7 +216,7 @@ class Backend:
 
     def submit(self, task: Task) -> Future[Any]:
         if self._broken is not None:
-            raise BrokenProcessPool(str(self._broken)) from self._broken
+            raise _broken_pool(str(self._broken)) from self._broken
         if self._closing:
             raise RuntimeError("cannot schedule new futures after shutdown")
         fn_key, fn_blob = self._function_blob(task)
@@ -316,11 +329,11 @@ class Backend:
                 by_fd = {w.rx.fileno(): w for w in self._procs}
                 deadline = self._next_deadline()
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                for ready in wait([self._wake_r, *by_fd], timeout):
+                for ready in _wait([self._wake_r, *by_fd], timeout):
                     if ready == self._wake_r:
                         os.read(self._wake_r, 65536)
                     else:
-                        self._receive(by_fd[ready])  # type: ignore[index]
+                        self._receive(by_fd[ready])
                 if deadline is not None:
                     self._enforce_deadlines(time.monotonic())
         except BaseException as exc:  # a bug or a broken pool: fail everything, never hang
@@ -340,8 +353,13 @@ class Backend:
         p2c_r, p2c_w = os.pipe()
         c2p_r, c2p_w = os.pipe()
         logs = [_crossing.log_file() for _ in range(LOG_SLOTS)]
+        # Native thread pools (BLAS, OpenMP) read their size when they load: each worker's
+        # take its share of the CPUs, or the workers' pools together oversubscribe them.
+        caps = worker_environment(self.workers, self._cpus, os.environ)
+        env = {**os.environ, **caps} if caps else None
         try:
-            proc = subprocess.Popen(
+            forked = self._fork_worker([p2c_r, c2p_w, *logs], env or dict(os.environ)) if self._use_zygote else None
+            proc: subprocess.Popen[bytes] | _zygote.ForkedWorker = forked or subprocess.Popen(
                 [
                     sys.executable,
                     *subprocess._args_from_interpreter_flags(),  # type: ignore[attr-defined]
@@ -353,6 +371,7 @@ class Backend:
                 ],
                 pass_fds=(p2c_r, c2p_w, *logs),
                 stdin=subprocess.DEVNULL,
+                env=env,
                 # Its own process group: the terminal's Ctrl-C is the parent's to handle, and
                 # whatever the user's function forks dies with the worker (see _kill).
                 process_group=0,
@@ -364,11 +383,28 @@ class Backend:
         finally:
             os.close(p2c_r)
             os.close(c2p_w)
-        worker = _Worker(proc, FrameReader(c2p_r), Connection(p2c_w, readable=False), logs)
+        worker = _Worker(proc, FrameReader(c2p_r), PipeEnd(p2c_w), logs)
         # The authkey lets workers use multiprocessing proxies (Manager objects) the caller passes.
         authkey = bytes(multiprocessing.process.current_process().authkey)
         worker.tx.send_bytes(pickle.dumps((list(sys.path), self._init_blob, self._max_tasks, authkey)))
         return worker
+
+    def _fork_worker(self, fds: list[int], env: dict[str, str]) -> _zygote.ForkedWorker | None:
+        """A worker forked by the pool's zygote (started on first use, again if it died); None if it cannot."""
+        for _ in range(2):
+            if self._zygote is None or not self._zygote.alive():
+                if self._zygote is not None:
+                    self._zygote.close()
+                self._zygote = _zygote.Zygote(_PACKAGE_PARENT, env)
+            try:
+                return self._zygote.spawn(fds, env)
+            except (EOFError, ConnectionError):  # it died: its workers went with it, and their pipes say so
+                self._zygote.close()
+                self._zygote = None
+            except OSError:  # it cannot take this request (an environment over 1 MiB): this worker starts fresh
+                return None
+        self._use_zygote = False  # twice in a row: start fresh interpreters instead
+        return None
 
     def _dispatch(self) -> None:
         while self._forgotten:
@@ -477,7 +513,7 @@ class Backend:
             self._startup_failures = 0
             return
         if tag == "init_failed":
-            self._break(BrokenProcessPool(f"a worker's initializer failed:\n{message[1]}"))
+            self._break(_broken_pool(f"a worker's initializer failed:\n{message[1]}"))
             return
         _, ok, payload = message
         job = worker.outstanding.popleft()
@@ -567,7 +603,7 @@ class Backend:
             self._startup_failures += 1
             if self._startup_failures >= MAX_STARTUP_FAILURES and not self._closing:
                 self._break(
-                    BrokenProcessPool(
+                    _broken_pool(
                         f"{self._startup_failures} worker processes in a row died before they were ready (the last "
                         f"{_how(code)}); gearshift stopped starting new ones. Check that {sys.executable} starts "
                         "and can import gearshift, and that the initializer, if any, does not crash the process."
@@ -641,7 +677,7 @@ class Backend:
         for job in jobs:
             if not job.future.done():
                 if job.future.running() or job.future.set_running_or_notify_cancel():
-                    job.future.set_exception(BrokenProcessPool(str(exc)))
+                    job.future.set_exception(_broken_pool(str(exc)))
         self._closing = True
 
     def _stop_workers(self) -> None:
@@ -652,6 +688,9 @@ class Backend:
             _reap(w, timeout=5.0)
             _close(w, logs=True)
         self._procs.clear()
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
 
 
 def _late_at(worker: _Worker, job: _Job) -> float | None:
@@ -706,6 +745,12 @@ def _reap(worker: _Worker, timeout: float | None = None) -> int:
     Until it is reaped its pid cannot be reused, so the group killed is surely its own.
     """
     pid = worker.proc.pid
+    if isinstance(worker.proc, _zygote.ForkedWorker):  # the zygote's child: it reports the exit
+        if not worker.proc.wait_exit(timeout):
+            _kill(worker)
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+        return worker.proc.wait()
     deadline = None if timeout is None else time.monotonic() + timeout
     while worker.proc.returncode is None:
         flags = os.WEXITED | os.WNOWAIT | (os.WNOHANG if deadline is not None else 0)
@@ -719,11 +764,31 @@ def _reap(worker: _Worker, timeout: float | None = None) -> int:
         if deadline is not None and time.monotonic() >= deadline:
             _kill(worker)
             deadline = None  # now wait for it
-        else:
-            time.sleep(0.01)
+        elif deadline is not None:
+            _wait_exit(pid, deadline - time.monotonic())
     with contextlib.suppress(OSError):
         os.killpg(pid, signal.SIGKILL)
     return worker.proc.wait()
+
+
+def _wait_exit(pid: int, seconds: float) -> None:
+    """Return when the child ``pid`` has exited or ``seconds`` have passed (maybe sooner).
+
+    A pidfd says the moment it exits (a worker told to stop takes a few
+    milliseconds; polling every 10 ms added up to that to every pool's
+    shutdown, so to every one-shot script's exit); without one, a short sleep.
+    """
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux 5.3+, or it is gone already
+        time.sleep(max(0.0, min(seconds, 0.01)))
+        return
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.poll(max(0, math.ceil(seconds * 1000)))
+    finally:
+        os.close(fd)
 
 
 def _close(worker: _Worker, logs: bool = False) -> None:
@@ -736,6 +801,21 @@ def _close(worker: _Worker, logs: bool = False) -> None:
         for fd in fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _broken_pool(message: str) -> BrokenProcessPool:
+    # Imported when needed: concurrent.futures.process loads all of multiprocessing.
+    from concurrent.futures.process import BrokenProcessPool
+
+    return BrokenProcessPool(message)
+
+
+def _wait(fds: list[int], timeout: float | None) -> list[int]:
+    """The descriptors among ``fds`` that are readable or closed, waiting at most ``timeout`` seconds."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    return [fd for fd, _ in poller.poll(None if timeout is None else math.ceil(timeout * 1000))]
 
 
 def _pipe_pair() -> tuple[int, int]:

@@ -7,6 +7,11 @@ and the items of a chunk run concurrently on it.
 Threads cannot be stopped.  With ``timeout=``, chunks run watched
 (``_watch.py``): a late item is reported as timed out, its result discarded,
 and a new thread replaces the stuck one so the rest still finishes.
+
+Native thread pools (BLAS, OpenMP: NumPy's linear algebra) run beside the
+pool's threads, and six threads each calling a two-thread OpenBLAS on two CPUs
+oversubscribe them: while chunks run, the process's native pools are
+capped to the threads' share of the CPUs (see ``_threads.NativeCap``).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from concurrent.futures import Future
 from typing import Any, ClassVar
 
 from .._cpu import usable_cpus
+from .._native import thread_share
 from .._task import Task
 from .._threads import ThreadPool
 
@@ -35,7 +41,8 @@ class Backend:
         thread_name_prefix: str = "gearshift",
     ) -> None:
         self.workers = workers or self.default_workers(False)
-        self._pool = ThreadPool(self.workers, thread_name_prefix, initializer, initargs)
+        share = thread_share(self.workers, usable_cpus())
+        self._pool = ThreadPool(self.workers, thread_name_prefix, initializer, initargs, native_share=share)
 
     @classmethod
     def default_workers(cls, is_async: bool) -> int:

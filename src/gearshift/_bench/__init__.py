@@ -11,5 +11,8 @@ from __future__ import annotations
 from .workloads import WORKLOADS as WORKLOADS
 from .workloads import Workload as Workload
 from .workloads import get as get
+from .workloads_more import MORE
+
+WORKLOADS.update((w.name, w) for w in MORE)  # the same dict get() reads
 
 __all__ = ["WORKLOADS", "Workload", "get"]

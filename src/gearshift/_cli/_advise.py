@@ -77,8 +77,30 @@ def collect_advice(
 
     planner_advise = getattr(gearshift, "advise", None)
     if planner_advise is not None:
-        return _from_planner(planner_advise, fn, sample, total or len(sample), options)
-    return _by_trial(fn, sample)
+        advice = _from_planner(planner_advise, fn, sample, total or len(sample), options)
+    else:
+        advice = _by_trial(fn, sample)
+    _add_native(advice)
+    return advice
+
+
+def _add_native(advice: dict[str, Any]) -> None:
+    """What native thread pools (BLAS, OpenMP) the measured items loaded, and what workers get of them."""
+    from .._cpu import usable_cpus
+    from .._native import describe, native_pools, thread_share
+
+    pools = native_pools()  # the sample ran in this process: what it loaded is loaded here now
+    cpus = usable_cpus()
+    plan = advice["plan"]
+    workers = plan["workers"] if plan["mode"] in ("thread", "process") and plan["workers"] else cpus
+    advice["native_threads"] = {
+        "pools": [{"library": p.library, "api": p.api, "threads": p.threads, "version": p.version} for p in pools],
+        "workers": workers,
+        "cpus": cpus,
+        "per_worker": thread_share(workers, cpus),
+    }
+    if pools:
+        advice["evidence"].append(describe(pools, workers, cpus))
 
 
 def _from_planner(
