@@ -20,6 +20,8 @@ import argparse
 import fnmatch
 import json
 import os
+import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -60,11 +62,13 @@ class GearshiftUnderTest:
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         keep, drop = [], []
         for item in items:
-            name = item.name
-            selected = uses_gearshift(item) and (self.ci is None or any(fnmatch.fnmatchcase(name, p) for p in self.ci))
+            # a pattern matches the test's name with its parameters ("test_x[gearshift-2]") or without
+            names = (item.name, getattr(item, "originalname", item.name))
+            matches = lambda pattern: any(fnmatch.fnmatchcase(n, pattern) for n in names)  # noqa: E731
+            selected = uses_gearshift(item) and (self.ci is None or any(map(matches, self.ci)))
             (keep if selected else drop).append(item)
             for pattern, reason in self.excluded:
-                if selected and fnmatch.fnmatchcase(name, pattern):
+                if selected and matches(pattern):
                     item.add_marker(pytest.mark.skip(reason=f"excluded: {reason}"))
                     self.outcomes[item.nodeid] = "excluded"
                     break
@@ -106,7 +110,7 @@ def main() -> int:
     plugin = GearshiftUnderTest(args.ci)
     pytest_args = [
         "--pyargs", MODULE, "-c", str(HERE / "pytest.ini"), "--rootdir", str(HERE), "-p", "no:cacheprovider",
-        "-q" if not args.v else "-v", "-rfE",
+        "-q" if not args.v else "-v", "-rfE", "--durations=40",
     ]  # fmt: skip
     if args.k:
         pytest_args += ["-k", args.k]
@@ -115,7 +119,11 @@ def main() -> int:
     start = time.monotonic()
     code = pytest.main(pytest_args, plugins=[plugin])
     counts = {k: sum(1 for v in plugin.outcomes.values() if v == k) for k in ("passed", "failed", "skipped", "excluded")}
+    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     summary = {
+        "commit": commit,
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
         "joblib": joblib.__version__,
         "gearshift": gearshift.__version__,
         "python": sys.version.split()[0],
