@@ -26,6 +26,8 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
+import cloudpickle
+
 from ._errors import MissingDependencyError
 
 try:
@@ -39,6 +41,7 @@ except ImportError as error:  # pragma: no cover - exercised by tests/test_jobli
 
 from ._cpu import usable_cpus
 from ._executor import Executor
+from ._joblib_worker import init_worker
 
 __all__ = ["MODES", "GearshiftBackend"]
 
@@ -60,13 +63,6 @@ def _forget_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
-
-
-def _init_worker(env: dict[str, str], initializer: Any, initargs: tuple[Any, ...]) -> None:
-    """Worker initializer: cap BLAS/OpenMP threads before a task imports NumPy, then the caller's own."""
-    os.environ.update(env)
-    if initializer is not None:
-        initializer(*initargs)
 
 
 class GearshiftBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[misc]  # joblib ships no type hints
@@ -144,7 +140,8 @@ class GearshiftBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[
         if self.mode != "process":
             return Executor(self.mode, n_jobs, address=self._address, client=self._client)
         env = self._prepare_worker_env(n_jobs)
-        executor = Executor("process", n_jobs, initializer=_init_worker, initargs=(env, initializer, initargs))
+        user = None if initializer is None else cloudpickle.dumps((initializer, initargs))
+        executor = Executor("process", n_jobs, initializer=init_worker, initargs=(env, user))
         # joblib keeps 2 x n_jobs batches in flight itself; a batch queued behind a running one on a
         # busy worker would wait for it while another worker idles (return_as="generator_unordered").
         executor._backend.prefetch = 1  # type: ignore[misc]

@@ -2,7 +2,7 @@
 
 Usage (joblib, pytest and gearshift importable)::
 
-    python tests/joblib/run_joblib_suite.py [-k EXPR] [-x] [--json FILE] [--ci]
+    python tests/joblib_suite/run_joblib_suite.py [-k EXPR] [-x] [--json FILE] [--ci]
 
 joblib ships its tests inside its wheel (``joblib/test/``).  This driver imports
 :mod:`gearshift.joblib` first, so the backend is in ``joblib.parallel.BACKENDS`` when
@@ -51,6 +51,10 @@ def uses_gearshift(item: pytest.Item) -> bool:
     return any(value == "gearshift" or isinstance(value, GearshiftBackend) for value in params.values())
 
 
+def _matches(names: tuple[str, str], pattern: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for name in names)
+
+
 class GearshiftUnderTest:
     """pytest plugin: selects the gearshift tests, applies the exclusions, counts the outcomes."""
 
@@ -64,11 +68,10 @@ class GearshiftUnderTest:
         for item in items:
             # a pattern matches the test's name with its parameters ("test_x[gearshift-2]") or without
             names = (item.name, getattr(item, "originalname", item.name))
-            matches = lambda pattern: any(fnmatch.fnmatchcase(n, pattern) for n in names)  # noqa: E731
-            selected = uses_gearshift(item) and (self.ci is None or any(map(matches, self.ci)))
+            selected = uses_gearshift(item) and (self.ci is None or any(_matches(names, p) for p in self.ci))
             (keep if selected else drop).append(item)
             for pattern, reason in self.excluded:
-                if selected and matches(pattern):
+                if selected and _matches(names, pattern):
                     item.add_marker(pytest.mark.skip(reason=f"excluded: {reason}"))
                     self.outcomes[item.nodeid] = "excluded"
                     break
@@ -118,8 +121,12 @@ def main() -> int:
         pytest_args.append("-x")
     start = time.monotonic()
     code = pytest.main(pytest_args, plugins=[plugin])
-    counts = {k: sum(1 for v in plugin.outcomes.values() if v == k) for k in ("passed", "failed", "skipped", "excluded")}
-    commit = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    counts = {
+        k: sum(1 for v in plugin.outcomes.values() if v == k) for k in ("passed", "failed", "skipped", "excluded")
+    }
+    commit = subprocess.run(
+        ["git", "-C", str(HERE), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     summary = {
         "commit": commit,
         "host": platform.node(),
