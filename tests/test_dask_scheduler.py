@@ -15,7 +15,7 @@ import pytest
 import gearshift
 
 dask = pytest.importorskip("dask", reason="dask is not installed: pip install gearshift[dask]")
-import dask.bag  # noqa: E402
+dask_bag = pytest.importorskip("dask.bag", reason="dask.bag is not installed: pip install gearshift[dask]")
 
 BARRIER_SECONDS = 30
 
@@ -32,7 +32,7 @@ def _meet(barrier: threading.Barrier, x: int) -> int:
 @pytest.mark.parametrize("mode", ["thread", "process"])
 def test_config_set_scheduler_runs_a_bag(mode: str) -> None:
     with gearshift.Executor(mode, 2) as executor, dask.config.set(scheduler=executor):
-        bag = dask.bag.from_sequence(range(40), npartitions=8).map(_square)
+        bag = dask_bag.from_sequence(range(40), npartitions=8).map(_square)
         assert bag.sum().compute() == sum(x * x for x in range(40))
         assert sorted(bag.compute()) == [x * x for x in range(40)]
 
