@@ -211,3 +211,75 @@ def test_workers_stay_warm_between_calls() -> None:
         first = {r[0] for r in Parallel()(delayed(where)(i) for i in range(10))}
         second = {r[0] for r in Parallel()(delayed(where)(i) for i in range(10))}
     assert second <= first | second and first & second
+
+
+# scikit-learn: not in the test extra (its install is slow, see pyproject.toml); these run where it is installed.
+
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+except ImportError:  # the class below is then never used
+    BaseEstimator = ClassifierMixin = object  # type: ignore[misc,assignment]
+
+
+class CrashingClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """A scikit-learn estimator whose fit kills its process for C=13 (a segfault, as far as the pool can tell)."""
+
+    def __init__(self, C: float = 1.0) -> None:
+        self.C = C
+
+    def fit(self, X: Any, y: Any) -> CrashingClassifier:
+        if self.C == 13.0:
+            os._exit(9)
+        self.classes_ = sorted(set(y))
+        return self
+
+    def predict(self, X: Any) -> list[int]:
+        return [0] * len(X)
+
+
+def _grid_search(n_jobs: int, **config: Any) -> Any:
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    svm = pytest.importorskip("sklearn.svm")
+    X, y = sklearn_datasets.make_classification(n_samples=150, n_features=8, random_state=0)
+    search = model_selection.GridSearchCV(svm.SVC(), {"C": [0.1, 1, 10], "gamma": ["scale", 0.1]}, cv=3)
+    with parallel_config(n_jobs=n_jobs, **config):
+        return search.fit(X, y)
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_grid_search_equals_one_job(mode: str) -> None:
+    pytest.importorskip("sklearn")
+    expected = _grid_search(1)
+    got = _grid_search(2, backend="gearshift", mode=mode)
+    assert got.best_params_ == expected.best_params_
+    for key in ("mean_test_score", "std_test_score", "rank_test_score"):
+        assert list(got.cv_results_[key]) == list(expected.cv_results_[key]), key
+
+
+def fit_pid(_: int) -> int:
+    return os.getpid()
+
+
+def test_tasks_run_in_the_warm_executors_workers() -> None:
+    pytest.importorskip("sklearn")
+    with parallel_config(backend="gearshift", n_jobs=2):
+        pids = set(Parallel()(delayed(fit_pid)(i) for i in range(4)))
+        executor = gearshift.joblib._executors[next(iter(gearshift.joblib._executors))]
+        worker_pids = {w.proc.pid for w in executor._backend._procs}
+    assert pids <= worker_pids and os.getpid() not in pids
+
+
+def test_a_crashing_fit_fails_with_worker_crashed_and_the_next_fit_works() -> None:
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    X = [[float(i)] for i in range(30)]
+    y = [i % 2 for i in range(30)]
+    search = model_selection.GridSearchCV(CrashingClassifier(), {"C": [1.0, 13.0, 2.0]}, cv=2)
+    start = time.monotonic()
+    with parallel_config(backend="gearshift", n_jobs=2):
+        with pytest.raises(WorkerCrashed):
+            search.fit(X, y)
+        ok = model_selection.GridSearchCV(CrashingClassifier(), {"C": [1.0, 2.0]}, cv=2).fit(X, y)
+    assert ok.best_params_ == {"C": 1.0}
+    assert time.monotonic() - start < 50
