@@ -17,10 +17,10 @@ skipped by joblib itself, excluded by us.  It exits non-zero if a test fails.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -34,7 +34,7 @@ MODULE = "joblib.test.test_parallel"
 
 
 def load_rules(name: str) -> list[tuple[str, str]]:
-    """``(pattern, reason)`` pairs of a list file; a pattern matches test names (fnmatch)."""
+    """``(pattern, reason)`` pairs of a list file; a pattern matches test names (* and ? wildcards)."""
     rules = []
     for line in (HERE / name).read_text().splitlines():
         line = line.strip()
@@ -52,7 +52,9 @@ def uses_gearshift(item: pytest.Item) -> bool:
 
 
 def _matches(names: tuple[str, str], pattern: str) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for name in names)
+    """Shell-style ``*`` and ``?`` only: brackets are literal, as in parametrized names ``test_x[loky-2]``."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return any(re.fullmatch(regex, name) for name in names)
 
 
 class GearshiftUnderTest:
@@ -60,7 +62,10 @@ class GearshiftUnderTest:
 
     def __init__(self, ci: bool) -> None:
         self.excluded = load_rules("excluded.txt")
-        self.ci = [pattern for pattern, _ in load_rules("ci.txt")] if ci else None
+        # ci.txt: patterns to run, then "!pattern" lines for the ones left out of CI
+        rules = [pattern for pattern, _ in load_rules("ci.txt")] if ci else None
+        self.ci = None if rules is None else [p for p in rules if not p.startswith("!")]
+        self.ci_out = [] if rules is None else [p[1:] for p in rules if p.startswith("!")]
         self.outcomes: dict[str, str] = {}
 
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -68,7 +73,10 @@ class GearshiftUnderTest:
         for item in items:
             # a pattern matches the test's name with its parameters ("test_x[gearshift-2]") or without
             names = (item.name, getattr(item, "originalname", item.name))
-            selected = uses_gearshift(item) and (self.ci is None or any(_matches(names, p) for p in self.ci))
+            selected = uses_gearshift(item) and (
+                self.ci is None
+                or (any(_matches(names, p) for p in self.ci) and not any(_matches(names, p) for p in self.ci_out))
+            )
             (keep if selected else drop).append(item)
             for pattern, reason in self.excluded:
                 if selected and _matches(names, pattern):
