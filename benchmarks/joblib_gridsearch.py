@@ -58,7 +58,7 @@ def main() -> None:
     from sklearn.datasets import make_classification
 
     import gearshift
-    import gearshift.joblib  # noqa: F401 - registers the backend
+    import gearshift.joblib
 
     data = make_classification(n_samples=300 if args.quick else 1000, n_features=20, random_state=0)
     load_before = os.getloadavg()

@@ -283,3 +283,28 @@ def test_a_crashing_fit_fails_with_worker_crashed_and_the_next_fit_works() -> No
         ok = model_selection.GridSearchCV(CrashingClassifier(), {"C": [1.0, 2.0]}, cv=2).fit(X, y)
     assert ok.best_params_ == {"C": 1.0}
     assert time.monotonic() - start < 50
+
+
+def test_concurrent_calls_with_different_n_jobs_do_not_stop_each_others_pool() -> None:
+    # A call that needs another pool must not shut down one that a running call still dispatches to.
+    started = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def first() -> None:
+        try:
+            with parallel_config(backend="gearshift", n_jobs=2):
+                results = Parallel(batch_size=1, return_as="generator")(delayed(time.sleep)(0.1) for i in range(20))
+                values = [next(results)]
+                started.set()  # this call is running on its pool now
+                outcome["first"] = values + list(results)
+        except BaseException as exc:
+            outcome["first"] = exc
+            started.set()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert started.wait(60)
+    with parallel_config(backend="gearshift", n_jobs=3):
+        assert Parallel()(delayed(abs)(-i) for i in range(6)) == list(range(6))
+    thread.join(60)
+    assert outcome["first"] == [None] * 20

@@ -52,6 +52,7 @@ MODES = ("thread", "process", "dask", "ray")
 # takes seconds), one per configuration; shut down at interpreter exit.
 _lock = threading.Lock()
 _executors: dict[tuple[Any, ...], Executor] = {}
+_in_use: dict[tuple[Any, ...], int] = {}  # Parallel calls configured on each warm executor now
 
 
 def _forget_in_child() -> None:
@@ -60,6 +61,7 @@ def _forget_in_child() -> None:
     global _lock
     _lock = threading.Lock()
     _executors.clear()
+    _in_use.clear()
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
@@ -93,6 +95,7 @@ class GearshiftBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[
         self._address, self._client = address, client
         self._executor: Executor | None = None
         self._private = False  # the executor is this call's own (shut down when the call ends)
+        self._key: tuple[Any, ...] | None = None  # the warm executor's, while a call uses it
         self._futures: set[Future[Any]] = set()
         self._futures_lock = threading.Lock()
 
@@ -151,16 +154,24 @@ class GearshiftBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[
         env = self._prepare_worker_env(n_jobs) if self.mode == "process" else {}
         engine = (self._address, id(self._client) if self._client is not None else None)
         key = (self.mode, n_jobs, tuple(sorted(env.items())), engine)
+        self._release()
         with _lock:
             executor = _executors.get(key)
             if executor is None:
                 executor = self._new_executor(n_jobs)
-                # One warm pool per mode: a new configuration replaces the last one, whose
-                # shutdown(wait=False) still lets the calls it has finish.
-                for old_key in [k for k in _executors if k[0] == self.mode]:
+                # One warm pool per mode: a new configuration replaces the others no call uses now.
+                for old_key in [k for k in _executors if k[0] == self.mode and not _in_use.get(k)]:
                     _executors.pop(old_key).shutdown(wait=False)
                 _executors[key] = executor
+            _in_use[key] = _in_use.get(key, 0) + 1
+            self._key = key
             return executor
+
+    def _release(self) -> None:
+        if self._key is not None:
+            with _lock:
+                _in_use[self._key] = _in_use.get(self._key, 1) - 1
+            self._key = None
 
     def submit(self, func: Any, callback: Any = None) -> Future[Any]:
         if self._executor is None:
@@ -197,6 +208,7 @@ class GearshiftBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[
         # A warm executor stays for the next call (see _warm_executor); a private one goes.
         if self._private and self._executor is not None:
             self._executor.shutdown(wait=True)
+        self._release()
         self._executor, self._private = None, False
         self.reset_batch_stats()
 
