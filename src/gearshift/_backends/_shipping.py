@@ -5,8 +5,9 @@ cannot be imported on a cluster's workers, which run elsewhere: cloudpickle woul
 reference, and the worker would fail to unpickle it.  :func:`pack` pickles a task with every
 such module registered with ``cloudpickle.register_pickle_by_value`` for that one call, so
 its functions and classes go by value.  Installed packages (the standard library,
-site-packages, a distribution of that name) still go by reference: the workers must have
-them, and :func:`unpack` turns a missing one into an error that names it and says what to do.
+site-packages, a distribution of that name, a folder holding distributions' metadata) still go
+by reference: the workers must have them, and :func:`unpack` turns a missing one into an error
+that names it and says what to do.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ _lock = threading.Lock()
 # (sys.path, number of modules) -> the caller's own top-level modules; recomputed when either changes
 _cache: tuple[tuple[tuple[str, ...], int], frozenset[str]] | None = None
 _distributions: dict[tuple[str, str], bool] = {}
+_folders: dict[str, bool] = {}
 
 
 def _installed_roots() -> tuple[str, ...]:
@@ -53,6 +55,17 @@ def _is_distribution(name: str) -> bool:
     return _distributions[key]
 
 
+def _beside_distributions(folder: str) -> bool:
+    """Whether ``folder`` holds installed distributions' metadata: a ``pip install --target`` folder, or
+    an editable project's ``src`` (its ``.egg-info``), where modules are installed ones under other names."""
+    if folder not in _folders:
+        try:
+            _folders[folder] = any(e.endswith((".dist-info", ".egg-info")) for e in os.listdir(folder))
+        except OSError:
+            _folders[folder] = False
+    return _folders[folder]
+
+
 def own_modules() -> frozenset[str]:
     """Top-level names of the imported modules that are the caller's own files, not installed packages."""
     global _cache
@@ -66,6 +79,10 @@ def own_modules() -> frozenset[str]:
             continue  # __main__ goes by value already; gearshift must be installed on the workers
         file = getattr(module, "__file__", None)
         if not file or os.path.realpath(file).startswith(roots) or _is_distribution(name):
+            continue
+        if _beside_distributions(
+            os.path.dirname(os.path.dirname(file)) if hasattr(module, "__path__") else os.path.dirname(file)
+        ):
             continue
         names.add(name)
     _cache = (key, frozenset(names))
