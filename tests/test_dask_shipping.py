@@ -164,3 +164,12 @@ def test_a_dependency_missing_on_the_worker_is_named(
     assert f"Install {dep!r} in the workers' environment" in message
     failures = gearshift.map(module.use, [1, 2], mode="dask", address=cluster, errors="return")
     assert all(isinstance(f, gearshift.Failure) for f in failures)
+
+
+def test_joblib_backend_in_dask_mode_runs_the_users_own_module(cluster: str, own_module: ModuleType) -> None:
+    joblib = pytest.importorskip("joblib", reason="joblib is not installed: pip install gearshift[joblib]")
+    import gearshift.joblib  # noqa: F401 - registers the backend
+
+    with joblib.parallel_config(backend="gearshift", mode="dask", address=cluster, n_jobs=2):
+        results = joblib.Parallel()(joblib.delayed(own_module.triple)(x) for x in range(6))
+    assert results == [own_module.Box(3 * x) for x in range(6)]

@@ -130,9 +130,11 @@ class GearshiftBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[
         initializer, initargs = options.get("initializer"), tuple(options.get("initargs", ()))
         if initializer is not None and self.mode not in ("thread", "process"):
             raise ValueError(f"initializer= applies to mode='thread' or 'process', not mode={self.mode!r}")
-        if initializer is None:
+        if initializer is None and self._address is None and self._client is None:
             self._executor = self._warm_executor(n_jobs)
-        else:  # a pool of its own, for this call only: its workers ran this initializer
+        else:
+            # A pool of its own, for this call only: its workers ran this initializer, or it talks to
+            # someone else's cluster, which may go away (a kept connection would outlive it; as _pools.py).
             self._executor = self._new_executor(n_jobs, initializer, initargs)
             self._private = True
         return n_jobs
@@ -152,8 +154,7 @@ class GearshiftBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[
 
     def _warm_executor(self, n_jobs: int) -> Executor:
         env = self._prepare_worker_env(n_jobs) if self.mode == "process" else {}
-        engine = (self._address, id(self._client) if self._client is not None else None)
-        key = (self.mode, n_jobs, tuple(sorted(env.items())), engine)
+        key = (self.mode, n_jobs, tuple(sorted(env.items())))
         self._release()
         with _lock:
             executor = _executors.get(key)
