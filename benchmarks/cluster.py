@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _meta import run_meta
+
 import gearshift
 from gearshift._cpu import usable_cpus
 
@@ -155,6 +157,7 @@ def main() -> None:
         }
 
     result = {
+        "meta": run_meta(None, "benchmarks/cluster.py"),
         "command": "python benchmarks/cluster.py" + (" --quick" if args.quick else ""),
         "machine": {
             "python": sys.version.split()[0],

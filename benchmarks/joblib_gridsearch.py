@@ -3,7 +3,7 @@
     python benchmarks/joblib_gridsearch.py [--rounds N] [--quick]
 
 Needs scikit-learn (pip install gearshift[bench]).  Writes benchmarks/results/joblib_gridsearch.json
-(commit, host, Python, versions, load average, every round) and prints the medians.
+(under "meta": commit, host, Python, date, load average; versions; every round) and prints the medians.
 
 The search: an SVC over a 4 x 3 grid with 5-fold cross-validation (60 fits of a few tens of
 milliseconds each) on 1,000 synthetic samples.  Each backend's first fit starts its workers
@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _meta import finish, run_meta
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BACKENDS = ("gearshift", "loky")
@@ -61,7 +59,12 @@ def main() -> None:
     import gearshift.joblib
 
     data = make_classification(n_samples=300 if args.quick else 1000, n_features=20, random_state=0)
-    load_before = os.getloadavg()
+    meta = run_meta()
+    meta["versions"] = {
+        "gearshift": gearshift.__version__,
+        "joblib": joblib.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
     sequential, expected = search(1, None, data, args.quick)
     cold: dict[str, float] = {}
     for backend in BACKENDS:
@@ -77,17 +80,8 @@ def main() -> None:
         timings.append(one)
         print(f"round {i + 1}: " + ", ".join(f"{b} {one[b]:.3f} s" for b in BACKENDS), flush=True)
     ratios = [t["gearshift"] / t["loky"] for t in timings]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=RESULTS).stdout.strip()
     result = {
-        "command": "python benchmarks/joblib_gridsearch.py" + (" --quick" if args.quick else f" --rounds {rounds}"),
-        "commit": commit,
-        "machine": {"host": platform.node(), "cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "versions": {
-            "gearshift": gearshift.__version__,
-            "joblib": joblib.__version__,
-            "scikit-learn": sklearn.__version__,
-        },
-        "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]},
+        "meta": finish(meta),
         "n_jobs": 2,
         "fits": len(expected) * 5,
         "sequential_seconds": sequential,

@@ -10,7 +10,7 @@ library's speed-up is read against the ceiling measured in the same minutes.  Ro
 interleaved so that drifting load hits all three alike; medians are printed with the load
 average.  Usage::
 
-    python benchmarks/parallel_ceiling.py [--workload cpu-loop] [--rounds 5]
+    python benchmarks/parallel_ceiling.py [--workload cpu-loop] [--rounds 5] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+from _meta import run_meta, write
 
 import gearshift
 from gearshift._bench.workloads import WORKLOADS
@@ -43,7 +45,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workload", default="cpu-loop")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", help="write the meta and every round here (JSON)")
     args = parser.parse_args()
+    meta = run_meta()
     workload = WORKLOADS[args.workload]
     items = workload.make_items(workload.scale)
     n = len(items)
@@ -87,6 +91,9 @@ def main() -> None:
         f"ceiling {loop / pair:.2f}x; gearshift process mode {our:.3f} s, {loop / our:.2f}x "
         f"({pair / our:.0%} of the ceiling) (median of {args.rounds}; load average after: {load})"
     )
+    if args.out:
+        rounds = {"one_process_s": loops, "two_processes_s": pairs, "gearshift_process_s": ours}
+        write(args.out, meta, workload=workload.name, items=n, rounds=rounds, ceiling=loop / pair, gearshift=loop / our)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ thread, pickling: taken from the workers when both cores are busy) and the worke
 over the loop's (1.00 = no overhead in the workers).  CPU times, unlike wall times, hold up
 when other programs load the machine.  Usage::
 
-    python benchmarks/parent_cpu.py [--workloads cpu-loop,md5-coarse] [--rounds 3]
+    python benchmarks/parent_cpu.py [--workloads cpu-loop,md5-coarse] [--rounds 3] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import statistics
 import time
 
 import psutil
+from _meta import run_meta, write
 
 import gearshift
 from gearshift._bench.workloads import WORKLOADS
@@ -38,7 +39,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workloads", default="cpu-loop,md5-coarse")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", help="write the meta and every round here (JSON)")
     args = parser.parse_args()
+    meta = run_meta()
+    rows = []
     me = psutil.Process()
     for name in args.workloads.split(","):
         workload = WORKLOADS[name]
@@ -62,6 +66,17 @@ def main() -> None:
             f"{statistics.median(parent) * 1e3:.0f} ms per run, workers' CPU / loop CPU "
             f"{statistics.median(workers):.3f} (medians of {args.rounds}; load average {os.getloadavg()[0]:.1f})"
         )
+        rows.append(
+            {
+                "workload": name,
+                "items": len(items),
+                "speedup": speedups,
+                "parent_cpu_s": parent,
+                "workers_cpu_over_loop": workers,
+            }
+        )
+    if args.out:
+        write(args.out, meta, rows=rows)
 
 
 if __name__ == "__main__":

@@ -32,10 +32,11 @@ import math
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
+
+from _meta import run_meta
 
 import gearshift
 from gearshift._bench import WORKLOADS, Workload
@@ -141,6 +142,7 @@ def bench(workload: Workload, url: str | None, args: argparse.Namespace) -> dict
         "auto_over_oracle": round(ratio, 3),
         "paired": round(paired, 3),
         "rounds": {label: len(r) for label, r in runs.items()},
+        "round_times": {label: [round(t, 4) for t, _ in r] for label, r in runs.items()},
         "auto_plan": auto_plan(workload, items) if args.explain else None,
     }
 
@@ -219,7 +221,8 @@ def markdown(rows: list[dict[str, Any]], geomean: float, meta: dict[str, Any]) -
         labels += [k for k in row["times"] if k not in labels and k != "auto"]
     head = ["workload", "items", *labels, "auto", "oracle", "auto/oracle", "paired"]
     lines = [
-        f"`{meta['command']}` on {meta['cpus']} usable CPUs, Python {meta['python']}; median seconds "
+        f"`{meta['command']}` at commit {meta['commit']}, {meta['date']}, on {meta['cpus']} usable CPUs, "
+        f"Python {meta['python']['version']}; median seconds "
         f"of interleaved rounds: auto and every choice within {CONTENDER:g}x of the fastest fixed one get 3 "
         f"when that one takes over {SHORT_RUN:g} s, {meta['repeat']} from {VERY_SHORT_RUN:g} s, "
         f"{meta.get('repeat_short', meta['repeat'])} below; the others 3 (1 over {meta.get('long', 5.0):g} s) "
@@ -276,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--explain", action="store_true", help="also record the plan auto followed")
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="output directory")
     args = parser.parse_args(argv)
+    started = run_meta(argv, "benchmarks/planner.py")  # the commit and load as the run starts
     raise_fd_limit()
     load_start = [round(x, 2) for x in os.getloadavg()]
     chosen = [WORKLOADS[name] for name in (args.only or WORKLOADS)]
@@ -292,9 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     geomean = math.exp(statistics.fmean(math.log(r["auto_over_oracle"]) for r in rows))
     overhead = planning_overhead(args.repeat_small) if args.repeat_small else []
     meta = {
-        "command": "python benchmarks/planner.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        **started,
         "cpus": usable_cpus(),
-        "python": platform.python_version(),
         "machine": platform.machine(),
         "repeat": args.repeat,
         "repeat_short": args.repeat_short,

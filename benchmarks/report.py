@@ -160,7 +160,9 @@ def markdown(data: dict[str, Any]) -> str:
     out = [
         f"# Benchmark results ({'quick' if meta['quick'] else 'full'})",
         "",
-        f"`{meta['command']}` on {meta['date']}: Python {meta['python']}, {meta['cpus']} usable CPUs, "
+        f"`{meta['command']}` on {meta['date']}, commit {meta.get('commit', 'not recorded')}, host "
+        f"{meta.get('host', {}).get('name', 'not recorded')}: Python "
+        f"{meta['python']['version'] if isinstance(meta['python'], dict) else meta['python']}, {meta['cpus']} usable CPUs, "
         f"{meta['platform']}, load average at start {', '.join(f'{x:.1f}' for x in meta['loadavg_at_start'])}. "
         f"Median of up to {meta['repeats']} timed runs "
         f"({meta.get('contest_repeats', meta['repeats'])} for the strategies within "

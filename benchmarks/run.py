@@ -23,7 +23,6 @@ Needs ``pip install -e '.[bench]'``; peers that are missing are skipped with a n
 from __future__ import annotations
 
 import argparse
-import datetime
 import importlib.util
 import json
 import os
@@ -42,6 +41,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
 
 import report  # noqa: E402
+from _meta import run_meta  # noqa: E402
 from strategies import CPUS, STRATEGIES, applies  # noqa: E402
 
 from gearshift._bench import WORKLOADS  # noqa: E402
@@ -94,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(args.out, exist_ok=True)
     raise_fd_limit()
     meta = {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
+        **run_meta(argv, "benchmarks/run.py"),
         "platform": platform.platform(),
         "cpus": CPUS,
         "loadavg_at_start": os.getloadavg(),
@@ -105,7 +104,6 @@ def main(argv: list[str] | None = None) -> int:
         "contender": CONTENDER,
         "contest_max_s": args.contest_max,
         "budget_s": budget,
-        "command": " ".join(["python benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]),
     }
     records: list[dict[str, Any]] = []
     path = os.path.join(args.out, f"{name}.json")

@@ -32,6 +32,8 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+from _meta import run_meta, write
+
 import gearshift
 
 WORKERS = 2
@@ -130,15 +132,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--items", type=int, default=400)
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
-    parser.add_argument("--out", default=None, help="write the markdown table here as well")
+    parser.add_argument("--out", default=None, help="write the markdown table here as well (and X.json beside it)")
+    parser.add_argument("--tables", default="dict-5MB,bytes-64MiB", help="which tables to time")
     args = parser.parse_args()
+    meta = run_meta()
+    rounds: dict[str, dict[str, list[float]]] = {}
     names = args.strategies.split(",")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     items = list(range(args.items))
     rows: dict[str, dict[str, float]] = {name: {} for name in names}
     single: set[tuple[str, str]] = set()
-    columns = tables()
+    columns = {k: v for k, v in tables().items() if k in args.tables.split(",")}
     for column, (task, table) in columns.items():
         expected = loop(task, table, items)
         for name in names:
@@ -157,6 +162,7 @@ def main() -> None:
                     single.add((name, column))
                     break
             rows[name][column] = statistics.median(times)
+            rounds.setdefault(name, {})[column] = [round(t, 4) for t in times]
             print(f"{column:>12} {name:>20}: {rows[name][column]:.3f} s", file=sys.stderr)
     end_load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     command = "python benchmarks/shared.py " + " ".join(sys.argv[1:])
@@ -184,6 +190,16 @@ def main() -> None:
     if args.out:
         with open(args.out, "w") as f:
             f.write(text)
+        medians = {n: {c: round(t, 4) for c, t in r.items()} for n, r in rows.items()}
+        write(
+            os.path.splitext(args.out)[0] + ".json",
+            meta,
+            workers=WORKERS,
+            items=args.items,
+            median_s=medians,
+            rounds_s=rounds,
+            single_run=sorted(f"{n}/{c}" for n, c in single),
+        )
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,6 +35,37 @@ MODES = [m for m in os.environ.get("GEARSHIFT_TEST_MODES", ",".join(BACKENDS)).s
 @pytest.fixture(params=[pytest.param(m, marks=pytest.mark.ray) if m == "ray" else m for m in MODES])
 def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Under pytest-xdist, a test marked ``alone`` runs while no other test of the session runs.
+
+    Every test holds a lock on one file of the session, shared; an ``alone`` test holds it
+    exclusive.  A second lock, the turnstile, keeps the other process from taking the shared
+    lock test after test while an ``alone`` test waits (flock has no queue).  Taken outside
+    pytest-timeout's clock (this wrapper runs first), so the wait does not count against a
+    test's timeout.
+    """
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None:  # one process: nothing runs beside it
+        yield
+        return
+    folder = tempfile.gettempdir()
+    turnstile = os.open(os.path.join(folder, f"gearshift-tests-{run}.turnstile"), os.O_RDWR | os.O_CREAT, 0o600)
+    lock = os.open(os.path.join(folder, f"gearshift-tests-{run}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        if item.get_closest_marker("alone"):
+            fcntl.flock(lock, fcntl.LOCK_EX)  # holding the turnstile: no new test starts meanwhile
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+        else:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+            fcntl.flock(lock, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(turnstile)
+        os.close(lock)  # releases the lock
 
 
 @pytest.fixture(scope="module", autouse=True)

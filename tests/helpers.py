@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +155,37 @@ class Recorder:
 
     def on_end(self, x: Any) -> None:
         pass
+
+
+class CountedInput:
+    """An endless input that counts what was read and what the consumer took (read-ahead, C5).
+
+    It ends once it is ``hard_stop`` items ahead of the consumer: the bound is broken already,
+    and ending the input keeps a failing test from exhausting the machine's memory.
+    """
+
+    def __init__(self, hard_stop: int) -> None:
+        self.hard_stop = hard_stop
+        self.read = 0
+        self.consumed = 0
+        self.most_ahead = 0
+
+    def __iter__(self) -> Iterator[int]:
+        for i in itertools.count():
+            if self.read - self.consumed > self.hard_stop:
+                return
+            self.read += 1
+            yield i
+
+    def took_one(self) -> None:
+        self.consumed += 1
+        self.most_ahead = max(self.most_ahead, self.read - self.consumed)
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not): read from /proc, so any pid, not only children."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

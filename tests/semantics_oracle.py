@@ -267,14 +267,27 @@ def shorten(problems: list[str], most: int = 6) -> list[str]:
     return problems[:most] + ([f"... and {len(problems) - most} more"] if len(problems) > most else [])
 
 
-def replay(cfg: Config, folder: str | None = None, isolate: bool = True, deadline: float | None = None) -> list[str]:
-    """Run ``cfg`` once more and return its violations (for a repro printed by the harness)."""
-    import tempfile
+def check(
+    cfg: Config, folder: str, *, isolate: bool = True, deadline: float | None = None
+) -> tuple[Observed, list[Execution], list[str]]:
+    """Run ``cfg`` for real, its executions logged in ``folder``: what the caller saw, what ran, the violations.
+
+    A concurrency excess (C6) is not counted on a run that hung: its stuck items are still running.
+    """
     import uuid
 
-    log = os.path.join(folder or tempfile.mkdtemp(prefix="gearshift-semantics-"), f"{uuid.uuid4().hex}.log")
+    log = os.path.join(folder, f"{uuid.uuid4().hex}.log")
     obs = run(cfg, log, isolate=isolate) if deadline is None else run(cfg, log, deadline, isolate=isolate)
     runs = read_log(log)
     problems = violations(cfg, obs, runs)
     c6 = concurrency_violation(cfg, runs)
-    return problems + ([c6] if c6 else [])
+    if c6 and not isinstance(obs.exc, Hung):
+        problems.append(c6)
+    return obs, runs, problems
+
+
+def replay(cfg: Config, folder: str | None = None, isolate: bool = True, deadline: float | None = None) -> list[str]:
+    """Run ``cfg`` once more and return its violations (for a repro printed by the harness)."""
+    import tempfile
+
+    return check(cfg, folder or tempfile.mkdtemp(prefix="gearshift-semantics-"), isolate=isolate, deadline=deadline)[2]

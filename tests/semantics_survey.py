@@ -16,7 +16,6 @@ import re
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +55,7 @@ def main(argv: list[str]) -> None:
     def survey(cfg: sm.Config) -> None:
         nonlocal ran
         ran += 1
-        log = str(folder / f"{uuid.uuid4().hex}.log")
-        obs = sm.run(cfg, log)
-        runs = sm.read_log(log)
-        problems = so.violations(cfg, obs, runs)
-        c6 = so.concurrency_violation(cfg, runs)
-        if c6 and not isinstance(obs.exc, sm.Hung):
-            problems.append(c6)
+        _, _, problems = so.check(cfg, str(folder))
         for p in problems:
             sig = signature(cfg, p)
             if sig not in found or size(cfg) < size(found[sig][0]):

@@ -21,6 +21,8 @@ from gearshift._probe import THREAD_PROBE_MAX_ROUNDS, probe_threads_count
 from gearshift._task import CALL_ONE
 from helpers import Recorder
 
+pytestmark = pytest.mark.alone  # auto's lookahead and plans are read from live timings
+
 
 def square(x: int) -> int:
     return x * x

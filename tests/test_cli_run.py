@@ -19,6 +19,8 @@ import pytest
 from gearshift._cli import main
 from gearshift._cli._run import checkpoint_path
 
+pytestmark = pytest.mark.alone  # what a kill -9 may lose is a time bound
+
 JOBS = textwrap.dedent(
     """
     import os, time

@@ -27,7 +27,7 @@ from helpers import Boom, fail_on_3
 distributed = pytest.importorskip("distributed", reason="dask is not installed: pip install gearshift[dask]")
 import dask  # noqa: E402 - after the skip
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.alone]  # alone: Ctrl-C cancels within a time bound
 
 
 def _cluster(workers: int = 2) -> distributed.LocalCluster:

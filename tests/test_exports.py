@@ -8,6 +8,7 @@ import sys
 import gearshift
 
 PUBLIC = {
+    "Alternative",
     "Executor",
     "Failure",
     "GearshiftError",

@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers import alive
+
+pytestmark = pytest.mark.alone  # the times from Ctrl-C to the exit
+
 HERE = Path(__file__).parent
 SRC = HERE.parent / "src"
 
@@ -68,14 +72,6 @@ PROGRAM = textwrap.dedent(
 )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _run(mode: str, api: str, *, grace: float = 0.5, signals: int = 1) -> tuple[float, str, str, list[int]]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE)])}
     child = subprocess.Popen(
@@ -109,11 +105,10 @@ def _run(mode: str, api: str, *, grace: float = 0.5, signals: int = 1) -> tuple[
 def _wait_gone(pids: list[int], seconds: float = 5.0) -> list[int]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        alive = [p for p in pids if _alive(p)]
-        if not alive:
+        if not any(alive(p) for p in pids):
             return []
         time.sleep(0.05)
-    return [p for p in pids if _alive(p)]
+    return [p for p in pids if alive(p)]
 
 
 @pytest.mark.slow

@@ -21,6 +21,8 @@ from gearshift._probe import Sampler
 from gearshift._task import CALL_ONE
 from helpers import Recorder, sleeps_of
 
+pytestmark = pytest.mark.alone  # what starts while the first item runs is a matter of time
+
 #: the first item's length: long enough for the lookahead to look at it twice on a busy machine
 FIRST = 0.3
 

@@ -20,6 +20,8 @@ from gearshift._options import make_options
 from gearshift._probe import Gate, ProbeTail, Sampler, probe_threads, wants_thread_probe
 from gearshift._task import CALL_ONE
 
+pytestmark = pytest.mark.alone  # the probe measures live timings
+
 BUFFER = bytes(range(256)) * 16384  # 4 MiB: hashlib releases the GIL on it
 
 

@@ -22,6 +22,7 @@ import faults
 import gearshift
 from faults import executions
 from gearshift import Failure, UnpicklableError, WorkerCrashed
+from helpers import alive
 
 N = 8
 BAD = 3
@@ -207,14 +208,6 @@ def test_a_child_forked_by_fn_never_answers_for_the_worker() -> None:
     assert results == ["parent"] * 6
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.timeout(60)
 def test_what_fn_forks_dies_with_the_pool(tmp_path: Path) -> None:
     with gearshift.ProcessPoolExecutor(2) as ex:
@@ -222,9 +215,9 @@ def test_what_fn_forks_dies_with_the_pool(tmp_path: Path) -> None:
     grandchildren = [int(p.name) for p in tmp_path.iterdir()]
     assert len(grandchildren) == 2
     deadline = time.monotonic() + 10
-    while any(_alive(p) for p in grandchildren) and time.monotonic() < deadline:
+    while any(alive(p) for p in grandchildren) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(p) for p in grandchildren)
+    assert not any(alive(p) for p in grandchildren)
 
 
 @pytest.mark.timeout(60)
@@ -237,9 +230,9 @@ def test_what_fn_forks_dies_with_a_crashed_worker(tmp_path: Path) -> None:
             ex.submit(faults.pickle_fault, (1, "exit")).result(timeout=30)
         (grandchild,) = [int(p.name) for p in pids.iterdir()]
         deadline = time.monotonic() + 10
-        while _alive(grandchild) and time.monotonic() < deadline:
+        while alive(grandchild) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(grandchild)
+        assert not alive(grandchild)
 
 
 # -- worker tracebacks keep the file and line of code pickled by value ------------------------------

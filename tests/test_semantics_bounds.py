@@ -9,14 +9,13 @@ C7: ``amap``/``aimap`` leave the caller's event loop free: a 5 ms ticker's large
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import gearshift
+from helpers import CountedInput
 
 # Grids over gearshift's own semantics, not over its dependencies' APIs: run once, on the newest
 # versions (.ci/run's lowest-versions step leaves slow tests out to stay within CI's 15 minutes).
@@ -43,27 +42,7 @@ async def apayload(x: int) -> bytes:
     return b"x" * RESULT_BYTES
 
 
-class Counted:
-    """An endless input that counts what was read and stops far past the allowed read-ahead."""
-
-    def __init__(self) -> None:
-        self.read = 0
-        self.consumed = 0
-        self.most_ahead = 0
-
-    def __iter__(self) -> Iterator[int]:
-        for i in itertools.count():
-            if self.read - self.consumed > HARD_STOP:
-                return  # the bound is broken already: end the input rather than exhaust memory
-            self.read += 1
-            yield i
-
-    def took_one(self) -> None:
-        self.consumed += 1
-        self.most_ahead = max(self.most_ahead, self.read - self.consumed)
-
-
-def _check(source: Counted, what: str) -> None:
+def _check(source: CountedInput, what: str) -> None:
     ahead_bytes = source.most_ahead * RESULT_BYTES
     assert source.most_ahead <= ALLOWED_AHEAD, (
         f"C5: {what} read {source.most_ahead} items ahead of a slow consumer "
@@ -78,7 +57,7 @@ LAZY_MODES = ["sync", "async", "thread", "process", "auto"]
 @pytest.mark.parametrize("is_async", [False, True], ids=["plain", "async-def"])
 @pytest.mark.parametrize("mode", LAZY_MODES)
 def test_c5_imap_read_ahead_is_bounded(mode: str, is_async: bool) -> None:
-    source = Counted()
+    source = CountedInput(HARD_STOP)
     results = gearshift.imap(apayload if is_async else payload, source, mode=mode)
     try:
         for _ in range(CONSUMED):
@@ -93,7 +72,7 @@ def test_c5_imap_read_ahead_is_bounded(mode: str, is_async: bool) -> None:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("mode", LAZY_MODES)
 def test_c5_aimap_read_ahead_is_bounded(mode: str) -> None:
-    source = Counted()
+    source = CountedInput(HARD_STOP)
 
     async def main() -> None:
         results = gearshift.aimap(payload, source, mode=mode)
@@ -114,7 +93,7 @@ def test_c5_aimap_read_ahead_is_bounded(mode: str) -> None:
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("mode", ["sync", "async", "thread", "process"])
 def test_c5_executor_map_read_ahead_is_bounded(mode: str) -> None:
-    source = Counted()
+    source = CountedInput(HARD_STOP)
     with gearshift.Executor(mode) as ex:
         results = ex.map(payload, source)
         try:
@@ -184,6 +163,7 @@ C7_CASES = [
 ]
 
 
+@pytest.mark.alone  # the lag of the caller's loop is a time bound
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(("mode", "kind"), C7_CASES)
 @pytest.mark.parametrize("entry", ["amap", "aimap"])

@@ -17,7 +17,8 @@ from semantics_model import Config, Fault
 
 # The defects leave coroutines never awaited and tasks never retrieved: the assertions report the
 # defect itself; those warnings would only turn it into an error at a random later point.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+# slow: grids over gearshift's own semantics, run once, on the newest versions (not in .ci/run's lowest-versions step)
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")]
 
 
 @pytest.fixture(autouse=True)

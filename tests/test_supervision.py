@@ -19,26 +19,19 @@ import pytest
 import faults
 import gearshift
 from gearshift import _memory
+from helpers import alive
 
 HERE = Path(__file__).parent
 SRC = HERE.parent / "src"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _wait_gone(pids: list[int], seconds: float) -> list[int]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not any(_alive(p) for p in pids):
+        if not any(alive(p) for p in pids):
             return []
         time.sleep(0.05)
-    return [p for p in pids if _alive(p)]
+    return [p for p in pids if alive(p)]
 
 
 def _wait_files(folder: Path, count: int, seconds: float = 20.0) -> list[int]:
@@ -74,7 +67,7 @@ def test_workers_exit_when_the_parent_is_killed(api: str, tmp_path: Path) -> Non
     parent = subprocess.Popen([sys.executable, "-c", program], env=env)
     try:
         workers = _wait_files(tmp_path, 2)
-        assert all(_alive(p) for p in workers)
+        assert all(alive(p) for p in workers)
         parent.send_signal(signal.SIGKILL)
         parent.wait()
         assert _wait_gone(workers, 5.0) == []

@@ -10,13 +10,12 @@ a slow consumer: 100 MB against a 64 MiB budget.  Auto now starts at most ``UNSI
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
-from collections.abc import Iterator
 
 import pytest
 
 import gearshift
+from helpers import CountedInput
 
 RESULT_BYTES = 100_000
 BUFFER_BYTES = 64 * 2**20
@@ -32,29 +31,11 @@ async def apayload(x: int) -> bytes:
     return b"x" * RESULT_BYTES
 
 
-class Counted:
-    def __init__(self) -> None:
-        self.read = 0
-        self.consumed = 0
-        self.most_ahead = 0
-
-    def __iter__(self) -> Iterator[int]:
-        for i in itertools.count():
-            if self.read - self.consumed > HARD_STOP:
-                return
-            self.read += 1
-            yield i
-
-    def took_one(self) -> None:
-        self.consumed += 1
-        self.most_ahead = max(self.most_ahead, self.read - self.consumed)
-
-
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("workers", [None, 2000])
 def test_auto_window_of_coroutines_is_bounded_before_results_are_sized(workers: int | None) -> None:
     mode = "auto"
-    source = Counted()
+    source = CountedInput(HARD_STOP)
     results = gearshift.imap(apayload, source, mode=mode, workers=workers)
     try:
         for _ in range(50):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-run the README's command-line sessions and put their real output in the README.
+# Re-run the command-line sessions of docs/cli.md and put their real output there.
 # Usage: bash docs/cli-sessions/capture.sh   (with gearshift on PATH, e.g. after . .venv/bin/activate)
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -34,5 +34,4 @@ python3 -c "import itertools, string; print('\n'.join(a + b for a, b in itertool
 { echo '$ gearshift bench --quick --plot bench.png'; gearshift bench --quick --plot bench.png 2>/dev/null; } > out/bench.txt
 { echo '$ gearshift demo'; gearshift demo 2>&1; } > out/demo.txt
 uptime > out/uptime.txt
-cp bench.png "$root/docs/bench-quick.png"
-python3 "$here/update_readme.py" "$work/out" "$here/jobs.py" "$root/README.md"
+python3 "$here/update_readme.py" "$work/out" "$here/jobs.py" "$root/docs/cli.md"

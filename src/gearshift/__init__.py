@@ -8,16 +8,15 @@ nothing, and a worker process, which imports only ``gearshift._worker``, does
 not pay for the planner, the runner and the backends it never uses.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from ._version import __version__ as __version__
 
-if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ loads these
-    from ._api import aimap as aimap
-    from ._api import amap as amap
+if _typing.TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ loads these
+    from ._advice import advise as advise
+    from ._advice import profile as profile
+    from ._aio import aimap as aimap
+    from ._aio import amap as amap
     from ._api import imap as imap
     from ._api import map as map  # noqa: A004 - shadows the builtin on purpose, as gearshift.map
     from ._api import starmap as starmap
@@ -32,15 +31,14 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from ._executor import Executor as Executor
     from ._executor import ProcessPoolExecutor as ProcessPoolExecutor
     from ._executor import ThreadPoolExecutor as ThreadPoolExecutor
+    from ._plan import Alternative as Alternative
     from ._plan import Plan as Plan
-    from ._probe import advise as advise
-    from ._probe import profile as profile
     from ._profile import Profile as Profile
 
 #: public name -> the private module that defines it
 _HOME = {
-    "aimap": "_api",
-    "amap": "_api",
+    "aimap": "_aio",
+    "amap": "_aio",
     "imap": "_api",
     "map": "_api",
     "starmap": "_api",
@@ -55,13 +53,15 @@ _HOME = {
     "Executor": "_executor",
     "ProcessPoolExecutor": "_executor",
     "ThreadPoolExecutor": "_executor",
+    "Alternative": "_plan",
     "Plan": "_plan",
-    "advise": "_probe",
-    "profile": "_probe",
+    "advise": "_advice",
+    "profile": "_advice",
     "Profile": "_profile",
 }
 
 __all__ = [
+    "Alternative",
     "Executor",
     "Failure",
     "GearshiftError",
@@ -86,14 +86,19 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'gearshift' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{home}", __name__), name)
-    globals()[name] = value  # later lookups are plain attribute reads
-    return value
+if not _typing.TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name is an error there
+
+    def __getattr__(name: str) -> object:
+        home = _HOME.get(name)
+        if home is None:
+            raise AttributeError(f"module 'gearshift' has no attribute {name!r}")
+        import importlib
+
+        value = getattr(importlib.import_module(f".{home}", __name__), name)
+        globals()[name] = value  # later lookups are plain attribute reads
+        return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    """The public names, and nothing else (not the helpers this module itself uses)."""
+    return sorted(__all__)

@@ -12,16 +12,17 @@ from __future__ import annotations
 import contextlib
 import operator
 import sys
-import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, TypeVarTuple, Unpack, overload
 
 from ._auto import AutoRun
 from ._backends import backend_class
 from ._backends._base import Backend
+from ._errors import Failure
 from ._options import (
-    BUFFER_BYTES,
+    ErrorPolicy,
     Options,
+    RunOptions,
     check_function,
     check_items,
     check_shared,
@@ -32,13 +33,20 @@ from ._options import (
 from ._plan import Plan
 from ._planner import plan_fixed
 from ._pools import create_backend, shared_backend
-from ._runner import ResultsObserver, Runner, Stopped
+from ._runner import ResultsObserver, Runner
 from ._task import CALL_ONE, CALL_STAR, SharedCall
+from ._trace import Recorder
 
 if TYPE_CHECKING:  # asyncio is imported when an async entry point runs: `import gearshift` stays light
     import asyncio
 
-__all__ = ["aimap", "amap", "imap", "map", "starmap"]
+__all__ = ["imap", "map", "starmap"]
+
+T = TypeVar("T")  # an item
+R = TypeVar("R")  # a result
+S = TypeVar("S")  # the shared object
+Ts = TypeVarTuple("Ts")  # the arguments in a starmap item
+Raise = Literal["raise"]
 
 
 class _Run:
@@ -111,13 +119,21 @@ class _Run:
             if style != "none":
                 total = operator.length_hint(items, -1)
                 progress = Progress(total=None if total < 0 else total, label=self.describe, style=style)
+        trace, ended = self.options.trace, None
+        if isinstance(trace, Recorder):
+            trace.open()
         try:
             yield _combine(self.on_results, progress)
+        except BaseException as exc:
+            ended = exc
+            raise
         finally:
             if progress is not None:
                 progress.close()
             if self.owned:
                 self.backend.shutdown(wait=False, cancel_futures=True)
+            if isinstance(trace, Recorder):
+                trace.close(ended)  # trace=PATH is written when the run ends, however it ends
 
     @property
     def current_plan(self) -> Plan | None:
@@ -166,9 +182,24 @@ def _prepare(
     shared: Any = None,
     **kw: Any,
 ) -> _Run:
+    """A run of ``fn`` over ``items`` with the options ``kw``, every argument checked (for the CLI's commands)."""
     check_function(fn)
     check_items(items)
-    options = make_options(**kw)
+    return _prepare_run(fn, make_options(**kw), call, loop, shared)
+
+
+def _prepare_checked(
+    entry: str, fn: Callable[..., Any], items: Any, call: int, errors: str, shared: Any, kw: RunOptions
+) -> _Run:
+    """The public entry points' :func:`_prepare`: an unknown keyword is named as given to ``entry``."""
+    check_function(fn)
+    check_items(items)
+    return _prepare_run(fn, make_options(entry, errors=errors, **kw), call, None, shared)
+
+
+def _prepare_run(
+    fn: Callable[..., Any], options: Options, call: int, loop: asyncio.AbstractEventLoop | None, shared: Any
+) -> _Run:
     if shared is not None and call == CALL_ONE:
         check_takes_shared(fn, shared)
     return _Run(_with_shared(fn, shared, options), options, call, loop)
@@ -190,23 +221,70 @@ def _with_shared(fn: Callable[..., Any], shared: Any, options: Options) -> Calla
     return SharedCall(fn, shared)
 
 
+# The entry points' overloads, in the order a type checker tries them: without shared=, then with it
+# (fn then takes the shared object first); errors="raise" (the default: results only), then any policy
+# (a Failure may stand in a result); within each, an async def fn (its results are what its coroutines
+# return) before a plain one, which would match it too, with R the coroutine.  The implementation's
+# signature below is what runs; the options themselves are RunOptions (gearshift._options).
+@overload
+def map(  # noqa: A001
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T],
+    *,
+    errors: Raise = ...,
+    shared: None = ...,
+    **options: Unpack[RunOptions],
+) -> list[R]: ...
+@overload
+def map(  # noqa: A001
+    fn: Callable[[T], R], items: Iterable[T], *, errors: Raise = ..., shared: None = ..., **options: Unpack[RunOptions]
+) -> list[R]: ...
+@overload
+def map(  # noqa: A001
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T],
+    *,
+    errors: ErrorPolicy,
+    shared: None = ...,
+    **options: Unpack[RunOptions],
+) -> list[R | Failure]: ...
+@overload
+def map(  # noqa: A001
+    fn: Callable[[T], R], items: Iterable[T], *, errors: ErrorPolicy, shared: None = ..., **options: Unpack[RunOptions]
+) -> list[R | Failure]: ...
+@overload
+def map(  # noqa: A001
+    fn: Callable[[S, T], Awaitable[R]],
+    items: Iterable[T],
+    *,
+    errors: Raise = ...,
+    shared: S,
+    **options: Unpack[RunOptions],
+) -> list[R]: ...
+@overload
+def map(  # noqa: A001
+    fn: Callable[[S, T], R], items: Iterable[T], *, errors: Raise = ..., shared: S, **options: Unpack[RunOptions]
+) -> list[R]: ...
+@overload
+def map(  # noqa: A001
+    fn: Callable[[S, T], Awaitable[R]],
+    items: Iterable[T],
+    *,
+    errors: ErrorPolicy,
+    shared: S,
+    **options: Unpack[RunOptions],
+) -> list[R | Failure]: ...
+@overload
+def map(  # noqa: A001
+    fn: Callable[[S, T], R], items: Iterable[T], *, errors: ErrorPolicy, shared: S, **options: Unpack[RunOptions]
+) -> list[R | Failure]: ...
 def map(  # noqa: A001 - the name is the point
     fn: Callable[..., Any],
     items: Iterable[Any],
     *,
-    mode: str = "auto",
-    workers: int | None = None,
-    chunksize: int | None = None,
-    ordered: bool = True,
-    timeout: float | None = None,
-    retries: int = 0,
-    errors: str = "raise",
-    progress: bool = False,
-    retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
-    address: str | None = None,
-    client: Any = None,
+    errors: ErrorPolicy = "raise",
     shared: Any = None,
-    buffer_bytes: int = BUFFER_BYTES,
+    **options: Unpack[RunOptions],
 ) -> list[Any]:
     """Call ``fn`` on every item and return the results as a list.
 
@@ -230,36 +308,78 @@ def map(  # noqa: A001 - the name is the point
     object.  Not available with ``mode="dask"``/``"ray"`` (the error says what
     to do instead).
 
+    ``timeout`` fails an item that runs longer (:class:`~gearshift.TaskTimeout`);
+    ``retry_on`` limits ``retries`` to those exception types; ``progress=True``
+    shows a progress bar on a terminal.
+
     ``buffer_bytes`` bounds the results completed but not yet handed out
     (default 64 MiB): past it, no more input is read until the caller takes
     results (one chunk always runs).  Sizes are measured for process results
     and estimated elsewhere (``sys.getsizeof`` of a chunk's first result).
     """
-    run = _prepare(
-        fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
-        timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client, shared=shared, buffer_bytes=buffer_bytes,
-    )  # fmt: skip
+    run = _prepare_checked("gearshift.map", fn, items, CALL_ONE, errors, shared, options)
     return _collect(run, items)
 
 
+@overload
+def imap(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T],
+    *,
+    errors: Raise = ...,
+    shared: None = ...,
+    **options: Unpack[RunOptions],
+) -> Iterator[R]: ...
+@overload
+def imap(
+    fn: Callable[[T], R], items: Iterable[T], *, errors: Raise = ..., shared: None = ..., **options: Unpack[RunOptions]
+) -> Iterator[R]: ...
+@overload
+def imap(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T],
+    *,
+    errors: ErrorPolicy,
+    shared: None = ...,
+    **options: Unpack[RunOptions],
+) -> Iterator[R | Failure]: ...
+@overload
+def imap(
+    fn: Callable[[T], R], items: Iterable[T], *, errors: ErrorPolicy, shared: None = ..., **options: Unpack[RunOptions]
+) -> Iterator[R | Failure]: ...
+@overload
+def imap(
+    fn: Callable[[S, T], Awaitable[R]],
+    items: Iterable[T],
+    *,
+    errors: Raise = ...,
+    shared: S,
+    **options: Unpack[RunOptions],
+) -> Iterator[R]: ...
+@overload
+def imap(
+    fn: Callable[[S, T], R], items: Iterable[T], *, errors: Raise = ..., shared: S, **options: Unpack[RunOptions]
+) -> Iterator[R]: ...
+@overload
+def imap(
+    fn: Callable[[S, T], Awaitable[R]],
+    items: Iterable[T],
+    *,
+    errors: ErrorPolicy,
+    shared: S,
+    **options: Unpack[RunOptions],
+) -> Iterator[R | Failure]: ...
+@overload
+def imap(
+    fn: Callable[[S, T], R], items: Iterable[T], *, errors: ErrorPolicy, shared: S, **options: Unpack[RunOptions]
+) -> Iterator[R | Failure]: ...
 def imap(
     fn: Callable[..., Any],
     items: Iterable[Any],
     *,
-    mode: str = "auto",
-    workers: int | None = None,
-    chunksize: int | None = None,
-    ordered: bool = True,
-    timeout: float | None = None,
-    retries: int = 0,
-    errors: str = "raise",
-    progress: bool = False,
-    retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
-    address: str | None = None,
-    client: Any = None,
+    errors: ErrorPolicy = "raise",
     shared: Any = None,
-    buffer_bytes: int = BUFFER_BYTES,
+    **options: Unpack[RunOptions],
 ) -> Iterator[Any]:
     """Like :func:`map`, but lazy: results are yielded as they arrive.
 
@@ -268,38 +388,92 @@ def imap(
     ``workers x chunksize`` items and by ``buffer_bytes`` of results.
     Stopping the iteration (``break``, ``close()``) cancels the outstanding work.
     """
-    run = _prepare(
-        fn, items, CALL_ONE, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
-        timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client, shared=shared, buffer_bytes=buffer_bytes,
-    )  # fmt: skip
+    run = _prepare_checked("gearshift.imap", fn, items, CALL_ONE, errors, shared, options)
     return _flatten(run.batches(items))
 
 
+@overload
+def starmap(
+    fn: Callable[[*Ts], Awaitable[R]],
+    items: Iterable[tuple[*Ts]],
+    *,
+    errors: Raise = ...,
+    shared: None = ...,
+    **options: Unpack[RunOptions],
+) -> list[R]: ...
+@overload
+def starmap(
+    fn: Callable[[*Ts], R],
+    items: Iterable[tuple[*Ts]],
+    *,
+    errors: Raise = ...,
+    shared: None = ...,
+    **options: Unpack[RunOptions],
+) -> list[R]: ...
+@overload
+def starmap(
+    fn: Callable[[*Ts], Awaitable[R]],
+    items: Iterable[tuple[*Ts]],
+    *,
+    errors: ErrorPolicy,
+    shared: None = ...,
+    **options: Unpack[RunOptions],
+) -> list[R | Failure]: ...
+@overload
+def starmap(
+    fn: Callable[[*Ts], R],
+    items: Iterable[tuple[*Ts]],
+    *,
+    errors: ErrorPolicy,
+    shared: None = ...,
+    **options: Unpack[RunOptions],
+) -> list[R | Failure]: ...
+@overload
+def starmap(
+    fn: Callable[[S, *Ts], Awaitable[R]],
+    items: Iterable[tuple[*Ts]],
+    *,
+    errors: Raise = ...,
+    shared: S,
+    **options: Unpack[RunOptions],
+) -> list[R]: ...
+@overload
+def starmap(
+    fn: Callable[[S, *Ts], R],
+    items: Iterable[tuple[*Ts]],
+    *,
+    errors: Raise = ...,
+    shared: S,
+    **options: Unpack[RunOptions],
+) -> list[R]: ...
+@overload
+def starmap(
+    fn: Callable[[S, *Ts], Awaitable[R]],
+    items: Iterable[tuple[*Ts]],
+    *,
+    errors: ErrorPolicy,
+    shared: S,
+    **options: Unpack[RunOptions],
+) -> list[R | Failure]: ...
+@overload
+def starmap(
+    fn: Callable[[S, *Ts], R],
+    items: Iterable[tuple[*Ts]],
+    *,
+    errors: ErrorPolicy,
+    shared: S,
+    **options: Unpack[RunOptions],
+) -> list[R | Failure]: ...
 def starmap(
     fn: Callable[..., Any],
     items: Iterable[Iterable[Any]],
     *,
-    mode: str = "auto",
-    workers: int | None = None,
-    chunksize: int | None = None,
-    ordered: bool = True,
-    timeout: float | None = None,
-    retries: int = 0,
-    errors: str = "raise",
-    progress: bool = False,
-    retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
-    address: str | None = None,
-    client: Any = None,
+    errors: ErrorPolicy = "raise",
     shared: Any = None,
-    buffer_bytes: int = BUFFER_BYTES,
+    **options: Unpack[RunOptions],
 ) -> list[Any]:
     """Like :func:`map`, but each item is a tuple of arguments: ``fn(*item)`` (``fn(shared, *item)``)."""
-    run = _prepare(
-        fn, items, CALL_STAR, None, mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
-        timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client, shared=shared, buffer_bytes=buffer_bytes,
-    )  # fmt: skip
+    run = _prepare_checked("gearshift.starmap", fn, items, CALL_STAR, errors, shared, options)
     return _collect(run, items)
 
 
@@ -331,182 +505,3 @@ def _flatten(batches: Iterator[list[Any]]) -> Iterator[Any]:
         batch.reverse()
         while batch:
             yield batch.pop()
-
-
-async def amap(
-    fn: Callable[..., Any],
-    items: Iterable[Any] | AsyncIterable[Any],
-    *,
-    mode: str = "auto",
-    workers: int | None = None,
-    chunksize: int | None = None,
-    ordered: bool = True,
-    timeout: float | None = None,
-    retries: int = 0,
-    errors: str = "raise",
-    progress: bool = False,
-    retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
-    address: str | None = None,
-    client: Any = None,
-    shared: Any = None,
-    buffer_bytes: int = BUFFER_BYTES,
-) -> list[Any]:
-    """Await the results of :func:`map` from inside a running event loop, without blocking it.
-
-    In ``async`` mode coroutine functions run on the caller's own loop; other
-    modes (``auto`` included) run them on their workers or a loop of their own.
-    Cancelling the awaiting task cancels the run.  When the run stops early
-    (Ctrl-C, an input that raises), the results received ride on the exception
-    as ``partial_results``, as with :func:`map`.
-    """
-    out: list[Any] = []
-    try:
-        async for r in aimap(
-            fn,
-            items,
-            mode=mode,
-            workers=workers,
-            chunksize=chunksize,
-            ordered=ordered,
-            timeout=timeout,
-            retries=retries,
-            errors=errors,
-            progress=progress,
-            retry_on=retry_on,
-            address=address,
-            client=client,
-            shared=shared,
-            buffer_bytes=buffer_bytes,
-        ):
-            out.append(r)
-    except BaseException as exc:
-        extra = getattr(exc, "partial_results", None)
-        if extra is not None:
-            exc.partial_results = out + extra  # type: ignore[attr-defined]
-        raise
-    return out
-
-
-def aimap(
-    fn: Callable[..., Any],
-    items: Iterable[Any] | AsyncIterable[Any],
-    *,
-    mode: str = "auto",
-    workers: int | None = None,
-    chunksize: int | None = None,
-    ordered: bool = True,
-    timeout: float | None = None,
-    retries: int = 0,
-    errors: str = "raise",
-    progress: bool = False,
-    retry_on: type[BaseException] | tuple[type[BaseException], ...] | None = None,
-    address: str | None = None,
-    client: Any = None,
-    shared: Any = None,
-    buffer_bytes: int = BUFFER_BYTES,
-) -> AsyncIterator[Any]:
-    """The async iterator twin of :func:`imap`; ``items`` may also be an async iterable."""
-    check_function(fn)
-    if not hasattr(items, "__aiter__"):
-        check_items(items)
-    options = make_options(
-        mode=mode, workers=workers, chunksize=chunksize, ordered=ordered,
-        timeout=timeout, retries=retries, errors=errors, progress=progress, retry_on=retry_on,
-        address=address, client=client, buffer_bytes=buffer_bytes,
-    )  # fmt: skip
-    if shared is not None:
-        check_takes_shared(fn, shared)
-    return _aimap(_with_shared(fn, shared, options), items, options)
-
-
-_END = object()
-#: seconds a stopped aimap waits for its pump thread (see _aimap's finally)
-_PUMP_WAIT = 0.1
-
-
-class _Raised:
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncIterator[Any]:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    run = _Run(fn, options, CALL_ONE, loop)
-    source: Iterable[Any] = _from_async(items, loop) if hasattr(items, "__aiter__") else items
-    inbox: asyncio.Queue[Any] = asyncio.Queue()
-    room = threading.Semaphore(1)  # released when the consumer has taken every result of a batch
-    finished = loop.create_future()
-    stopping = False
-
-    def post(message: Any) -> None:
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(inbox.put_nowait, message)
-
-    def pump() -> None:
-        try:
-            batches = run.batches(source)
-            while True:
-                # The next batch is asked for only once the consumer is done with the last: the
-                # runner's budget (buffer_bytes) then also covers the batch being consumed, as in imap.
-                room.acquire()
-                if stopping:
-                    return
-                batch = next(batches, None)
-                if batch is None:
-                    break
-                post(batch)
-            post(_END)
-        except Stopped:
-            pass
-        except BaseException as exc:
-            post(_Raised(exc))
-        finally:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(_resolve, finished)
-
-    threading.Thread(target=pump, name="gearshift-aimap", daemon=True).start()
-    try:
-        while True:
-            message = await inbox.get()
-            if message is _END:
-                return
-            if type(message) is _Raised:
-                raise message.exc
-            for result in message:
-                yield result
-            room.release()
-    finally:
-        stopping = True
-        run.stop()
-        room.release()
-        # A stopped runner ends at once (it aborts its running work, which never
-        # blocks): this wait only lets the loop settle coroutines it cancelled.  A
-        # chunk running inline on the pump thread (sync, auto's measuring) cannot
-        # be stopped: do not wait for it, or Ctrl-C would come that much later.
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(asyncio.shield(finished), _PUMP_WAIT)
-
-
-def _resolve(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-def _from_async(items: AsyncIterable[Any], loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
-    """Read an async iterable from the runner's thread, one item at a time, on the caller's loop."""
-    import asyncio
-
-    iterator = aiter(items)
-    while True:
-        try:
-            yield asyncio.run_coroutine_threadsafe(_next(iterator), loop).result()
-        except StopAsyncIteration:
-            return
-
-
-async def _next(iterator: AsyncIterator[Any]) -> Any:
-    return await anext(iterator)

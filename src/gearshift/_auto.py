@@ -57,6 +57,7 @@ from ._probe import (
 )
 from ._profile import Profile
 from ._runner import ResultsObserver, Runner, Stopped
+from ._trace import note
 
 __all__ = ["AutoRun"]
 
@@ -165,6 +166,7 @@ class AutoRun:
                 kept: list[Any] = []  # a few results, to measure their pickling
                 gate.kept = []
                 lookahead = self._lookahead(gate) if replans == 0 else None
+                note(self.options, "sampling: items one at a time, measured")
                 for batch in self._segment(
                     run_sequential(
                         self.fn,
@@ -202,6 +204,7 @@ class AutoRun:
                     if pickle_later or wants_thread_probe(sampler):
                         yield from self._early(early)
                         early = None
+                        note(self.options, "probe: a few items on threads at once")
                         probe = probe_threads(
                             self.fn,
                             gate,
@@ -232,10 +235,12 @@ class AutoRun:
                 cluster, self._cluster = connect(self.options, profile, gate.remaining, machine, self._cluster)
             plan = decide(profile, self.options, machine, gate.remaining, cluster)
             self.plans.append(plan)
+            note(self.options, "plan", mode=plan.mode, workers=plan.workers, reasons=list(plan.reasons))
             drift = yield from self._main(plan, profile, gate, machine, watch=replans < MAX_REPLANS, early=early)
             early = None
             if not drift:
                 return
+            note(self.options, "drift", replans=replans + 1)
             replans += 1
 
     def _lookahead(self, gate: Gate) -> Lookahead | None:

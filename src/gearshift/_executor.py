@@ -14,18 +14,21 @@ import operator
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, overload
 
 from . import _runner
 from ._backends import BACKENDS, backend_class
-from ._options import check_function, is_async_function, make_options
+from ._options import ExecutorMode, check_function, is_async_function, make_options
 from ._planner import plan_fixed
 from ._runner import Runner
 from ._task import CALL_ARGS, CALL_STAR, Task
 
 __all__ = ["Executor", "ProcessPoolExecutor", "ThreadPoolExecutor"]
+
+P = ParamSpec("P")  # the arguments of a submitted call
+R = TypeVar("R")  # its result
 
 
 class Executor(concurrent.futures.Executor):
@@ -46,7 +49,7 @@ class Executor(concurrent.futures.Executor):
 
     def __init__(
         self,
-        mode: str = "process",
+        mode: ExecutorMode = "process",
         workers: int | None = None,
         *,
         initializer: Callable[..., object] | None = None,
@@ -92,7 +95,15 @@ class Executor(concurrent.futures.Executor):
         """How many workers this executor runs at most."""
         return self._backend.workers
 
+    # As the standard library's, and an ``async def`` function's future holds what its coroutine returns.
+    @overload
+    def submit(
+        self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> concurrent.futures.Future[R]: ...
+    @overload
+    def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> concurrent.futures.Future[R]: ...
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        """Schedule ``fn(*args, **kwargs)`` and return its future (an ``async def`` function's is awaited)."""
         check_function(fn)
         with self._lock:
             if self._closed:
@@ -102,6 +113,24 @@ class Executor(concurrent.futures.Executor):
             self._futures.add(future)
             return future
 
+    @overload
+    def map(
+        self,
+        fn: Callable[..., Awaitable[R]],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        buffersize: int | None = None,
+    ) -> Iterator[R]: ...
+    @overload
+    def map(
+        self,
+        fn: Callable[..., R],
+        *iterables: Iterable[Any],
+        timeout: float | None = None,
+        chunksize: int | None = None,
+        buffersize: int | None = None,
+    ) -> Iterator[R]: ...
     def map(
         self,
         fn: Callable[..., Any],
@@ -135,6 +164,7 @@ class Executor(concurrent.futures.Executor):
         return _results(runner)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Accept no more calls and free the workers once they finish, as the standard library's."""
         with self._lock:
             self._closed = True
         self._backend.shutdown(wait=wait, cancel_futures=cancel_futures)

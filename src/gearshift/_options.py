@@ -1,65 +1,167 @@
-"""Validate what the caller passed, once, before any work starts.
+"""The options of a run, defined once, and every check of what the caller passed.
 
-Each check names the bad parameter, what it got, and what to pass instead.
+:class:`Options` is the one definition of the keyword options: each field
+carries an option's type, default, check and command-line flag.  The entry
+points, ``advise``, the executors and the CLI take them from it;
+:class:`RunOptions` is the same list for type checkers.  Each check names the
+bad parameter, what it got, and what to pass instead, before any work starts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 import math
 import os
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Iterator
+from typing import Any, Literal, TypedDict, get_args
 
+from ._address import engine_options
 from ._backends import BACKENDS
+from ._trace import check_trace
 
 Mode = Literal["auto", "sync", "async", "thread", "process", "dask", "ray"]
+#: the modes an Executor runs in (it cannot measure work it has not seen: no "auto")
+ExecutorMode = Literal["sync", "async", "thread", "process", "dask", "ray"]
 ErrorPolicy = Literal["raise", "return"]
+#: ``retry_on=``: one exception class or a tuple of them (None: every failure is retried)
+RetryOn = type[BaseException] | tuple[type[BaseException], ...] | None
 
 MODES: tuple[str, ...] = ("auto", *BACKENDS)
 #: default ``buffer_bytes``: results held for the caller before reading stops
 BUFFER_BYTES = 64 * 2**20
 
 
+class RunOptions(TypedDict, total=False):
+    """The keyword options of ``map``, ``imap``, ``starmap``, ``amap``, ``aimap`` and ``advise``.
+
+    This is what a type checker sees (``**options: Unpack[RunOptions]``); the
+    run time's view is :class:`Options` below, whose fields carry each option's
+    default, check and command-line flag.  The two list the same options with
+    the same types (tests/test_options_spec.py checks it).  ``errors`` is not
+    here: each entry point takes it as its own keyword, because it decides the
+    type of the results (``Failure`` among them or not).
+    """
+
+    mode: Mode
+    workers: int | None
+    chunksize: int | None
+    ordered: bool
+    timeout: float | None
+    retries: int
+    progress: bool
+    retry_on: RetryOn
+    address: str | None
+    client: Any
+    buffer_bytes: int
+    trace: str | os.PathLike[str] | None
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
-class Options:
-    """The caller's choices for one run, checked."""
+class Flag:
+    """How an option appears on the command line (``gearshift run`` and/or ``gearshift advise``)."""
 
-    mode: str = "auto"
-    workers: int | None = None
-    chunksize: int | None = None
-    ordered: bool = True
-    timeout: float | None = None
-    retries: int = 0
-    errors: ErrorPolicy = "raise"
-    progress: bool = False
-    #: exception types that are retried (None: every failure, crashes and timeouts included)
-    retry_on: tuple[type[BaseException], ...] | None = None
-    #: how to reach a distributed engine (``address=``, ``client=``): passed as
-    #: keywords to the backend's constructor; pairs, so Options stays hashable
-    engine: tuple[tuple[str, Any], ...] = ()
-    #: for ``mode="auto"``: the engine ("dask" or "ray") of the configured cluster
-    #: that auto may choose when the work pays for the network; None: none configured
-    cluster: str | None = None
-    #: bytes of results completed but not yet handed out to the caller (and expected from the
-    #: work in flight) above which no more input is read; at least one chunk always runs
-    buffer_bytes: int = BUFFER_BYTES
-
-    @property
-    def engine_options(self) -> dict[str, Any]:
-        """The engine keywords for the backend constructor (empty for local modes)."""
-        return dict(self.engine)
+    flag: str
+    help: str
+    commands: tuple[str, ...] = ("run",)
+    metavar: str | None = None
+    #: converts the flag's text (None: a string)
+    type: Callable[[str], Any] | None = None
+    #: the values the flag accepts (None: any)
+    choices: tuple[str, ...] | None = None
+    #: a switch that sets the option to False (``--unordered`` for ``ordered=False``)
+    negates: bool = False
 
 
-#: modes that run on a distributed engine and accept ``address=`` (and, for dask, ``client=``)
-ENGINE_MODES: tuple[str, ...] = ("dask", "ray")
-#: where an engine mode finds its cluster's address when ``address=`` is not given
-#: (``mode="auto"`` looks at both, dask first)
-ADDRESS_ENV: dict[str, str] = {"dask": "GEARSHIFT_DASK_ADDRESS", "ray": "GEARSHIFT_RAY_ADDRESS"}
-#: address schemes that name a dask scheduler / a Ray cluster, for ``mode="auto"``
-DASK_SCHEMES: tuple[str, ...] = ("tcp://", "tls://", "ucx://", "ws://", "wss://", "inproc://")
-RAY_SCHEMES: tuple[str, ...] = ("ray://",)
+def spec(check: Callable[[Options, Any], Any], flag: Flag | None = None) -> dict[str, Any]:
+    """An option field's metadata: the function that checks (and normalises) a value, and its CLI flag.
+
+    ``check(options, value)`` sees the options checked before it (fields are
+    checked in order), so it can refuse a combination.
+    """
+    return {"check": check, "flag": flag}
+
+
+def _check_mode(_: Options, mode: Any) -> Any:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(repr(m) for m in MODES)}; got {mode!r}")
+    return mode
+
+
+def _positive_int(name: str) -> Callable[[Options, Any], int | None]:
+    def check(_: Options, value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int >= 1 or None, got {type(value).__name__}: {value!r}")
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1 or None (None picks a good value), got {value}")
+        return value
+
+    return check
+
+
+def _as_bool(_: Options, value: Any) -> bool:
+    return bool(value)
+
+
+def _check_timeout(_: Options, timeout: Any) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, got {type(timeout).__name__}")
+    if not timeout > 0 or math.isnan(timeout):
+        raise ValueError(f"timeout must be > 0 seconds (or None for no limit), got {timeout}")
+    return float(timeout)
+
+
+def _check_retries(_: Options, retries: Any) -> int:
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+    return retries
+
+
+def _check_errors(_: Options, errors: Any) -> Any:
+    if errors not in ("raise", "return"):
+        raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
+    return errors
+
+
+def _check_retry_on(options: Options, value: Any) -> tuple[type[BaseException], ...] | None:
+    retry_on = _exception_types(value)
+    if retry_on is not None and options.retries == 0:
+        raise ValueError(f"retry_on={_names(retry_on)} has no effect with retries=0: pass retries=N (N >= 1) as well")
+    return retry_on
+
+
+def _keep(_: Options, value: Any) -> Any:
+    return value  # address= is checked with client=, next
+
+
+def _check_engine(options: Options, client: Any) -> Any:
+    engine, cluster = engine_options(options.mode, options.address, client)
+    object.__setattr__(options, "engine", engine)
+    object.__setattr__(options, "cluster", cluster)
+    return client
+
+
+def _check_trace(_: Options, trace: Any) -> Any:
+    return check_trace(trace)  # the run's _trace.Recorder (a path-like), once the file is known to be writable
+
+
+def _check_buffer_bytes(_: Options, buffer_bytes: Any) -> int:
+    if isinstance(buffer_bytes, bool) or not isinstance(buffer_bytes, int):
+        raise TypeError(
+            f"buffer_bytes must be an int (a number of bytes, e.g. 256 * 2**20 for 256 MiB), "
+            f"got {type(buffer_bytes).__name__}: {buffer_bytes!r:.80}"
+        )
+    if buffer_bytes < 1:
+        raise ValueError(
+            f"buffer_bytes must be >= 1 (bytes of results held ahead of the consumer; default "
+            f"{BUFFER_BYTES // 2**20} MiB), got {buffer_bytes}"
+        )
+    return buffer_bytes
 
 
 def check_function(fn: Any, *, where: str = "fn") -> Callable[..., Any]:
@@ -93,74 +195,160 @@ def check_items(items: Any) -> None:
         ) from None
 
 
-def _positive_int(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= 1 or None, got {type(value).__name__}: {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1 or None (None picks a good value), got {value}")
-    return value
+#: the modes ``gearshift run`` offers (the engines need a cluster the command line cannot pass)
+CLI_MODES = ("auto", "sync", "async", "thread", "process")
 
 
-def make_options(
-    *,
-    mode: str = "auto",
-    workers: int | None = None,
-    chunksize: int | None = None,
-    ordered: bool = True,
-    timeout: float | None = None,
-    retries: int = 0,
-    errors: str = "raise",
-    progress: bool = False,
-    retry_on: Any = None,
-    address: str | None = None,
-    client: Any = None,
-    buffer_bytes: int = BUFFER_BYTES,
-) -> Options:
-    """Check every option and return them as :class:`Options`."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(repr(m) for m in MODES)}; got {mode!r}")
-    workers = _positive_int("workers", workers)
-    chunksize = _positive_int("chunksize", chunksize)
-    if timeout is not None:
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            raise TypeError(f"timeout must be a number of seconds or None, got {type(timeout).__name__}")
-        if not timeout > 0 or math.isnan(timeout):
-            raise ValueError(f"timeout must be > 0 seconds (or None for no limit), got {timeout}")
-        timeout = float(timeout)
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries must be an int >= 0, got {retries!r}")
-    if errors not in ("raise", "return"):
-        raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
-    retry_on = _exception_types(retry_on)
-    if retry_on is not None and retries == 0:
-        raise ValueError(f"retry_on={_names(retry_on)} has no effect with retries=0: pass retries=N (N >= 1) as well")
-    engine, cluster = _engine_options(mode, address, client)
-    if isinstance(buffer_bytes, bool) or not isinstance(buffer_bytes, int):
-        raise TypeError(
-            f"buffer_bytes must be an int (a number of bytes, e.g. 256 * 2**20 for 256 MiB), "
-            f"got {type(buffer_bytes).__name__}: {buffer_bytes!r:.80}"
-        )
-    if buffer_bytes < 1:
-        raise ValueError(
-            f"buffer_bytes must be >= 1 (bytes of results held ahead of the consumer; default "
-            f"{BUFFER_BYTES // 2**20} MiB), got {buffer_bytes}"
-        )
-    return Options(
-        mode=mode,
-        workers=workers,
-        chunksize=chunksize,
-        ordered=bool(ordered),
-        timeout=timeout,
-        retries=retries,
-        errors=errors,  # type: ignore[arg-type]
-        progress=bool(progress),
-        retry_on=retry_on,
-        engine=engine,
-        cluster=cluster,
-        buffer_bytes=buffer_bytes,
+@dataclasses.dataclass(frozen=True, slots=True)
+class Options:
+    """The caller's choices for one run, checked: the one definition of every option.
+
+    Each field is an option (its type, default, check and command-line flag);
+    constructing an ``Options`` checks every value, in field order, and fills
+    in ``engine`` and ``cluster``.
+
+    To add an option, say ``trace: bool = False``: add its field here, with a
+    check (``spec(_as_bool)``) and, if the command line takes it, a
+    ``Flag("--trace", "help", commands=("run",))``; add the same line
+    (``trace: bool``) to :class:`RunOptions`; use ``options.trace`` where it
+    acts.  ``map``, ``imap``, ``starmap``, ``amap``, ``aimap`` and ``advise``
+    then accept it (type-checked), the CLI grows the flag, and a misspelt one
+    is named.  tests/test_options_spec.py fails until both lists agree and the
+    option has a flag or a line in its ``NOT_ON_THE_CLI`` saying why not.
+    """
+
+    mode: Mode = dataclasses.field(
+        default="auto",
+        metadata=spec(
+            _check_mode, Flag("--mode", "concurrency model (default auto: chosen for the function)", choices=CLI_MODES)
+        ),
     )
+    workers: int | None = dataclasses.field(
+        default=None,
+        metadata=spec(
+            _positive_int("workers"),
+            Flag("--workers", "workers (async: items in flight); default per mode", metavar="N", type=int),
+        ),
+    )
+    chunksize: int | None = dataclasses.field(
+        default=None,
+        metadata=spec(
+            _positive_int("chunksize"),
+            Flag("--chunksize", "items per task sent to a worker; default adapts", metavar="N", type=int),
+        ),
+    )
+    ordered: bool = dataclasses.field(
+        default=True,
+        metadata=spec(
+            _as_bool,
+            Flag(
+                "--unordered",
+                "start new items without waiting for slow earlier ones (the output is still in input order)",
+                negates=True,
+            ),
+        ),
+    )
+    timeout: float | None = dataclasses.field(
+        default=None,
+        metadata=spec(
+            _check_timeout,
+            Flag("--timeout", "fail an item that runs longer than this", metavar="SECONDS", type=float),
+        ),
+    )
+    retries: int = dataclasses.field(
+        default=0,
+        metadata=spec(_check_retries, Flag("--retries", "run a failed item up to N more times", metavar="N", type=int)),
+    )
+    errors: ErrorPolicy = dataclasses.field(
+        default="raise",
+        metadata=spec(
+            _check_errors,
+            Flag(
+                "--errors",
+                "raise: stop at the first failed item (default); return: record failures in the output and go on",
+                choices=get_args(ErrorPolicy),
+            ),
+        ),
+    )
+    #: the CLI shows progress unless --quiet
+    progress: bool = dataclasses.field(default=False, metadata=spec(_as_bool))
+    #: exception types that are retried (None: every failure, crashes and timeouts included);
+    #: one class given is kept as a tuple of one
+    retry_on: RetryOn = dataclasses.field(default=None, metadata=spec(_check_retry_on))
+    #: a dask scheduler or Ray cluster; checked (and taken from the environment) with ``client``
+    address: str | None = dataclasses.field(
+        default=None,
+        metadata=spec(
+            _keep,
+            Flag(
+                "--address",
+                "a dask scheduler (tcp://HOST:8786) or Ray cluster (auto: the local one; ray://HOST:10001) that "
+                "auto may send the work to when it pays for the network (default: $GEARSHIFT_DASK_ADDRESS or "
+                "$GEARSHIFT_RAY_ADDRESS)",
+                commands=("advise",),
+                metavar="URL",
+            ),
+        ),
+    )
+    #: a ``distributed.Client`` of the caller's (not on the command line: it is a live object)
+    client: Any = dataclasses.field(default=None, metadata=spec(_check_engine))
+    #: bytes of results completed but not yet handed out to the caller (and expected from the
+    #: work in flight) above which no more input is read; at least one chunk always runs
+    buffer_bytes: int = dataclasses.field(default=BUFFER_BYTES, metadata=spec(_check_buffer_bytes))
+    #: trace=PATH: the run's timeline is written there when it ends (docs/tracing.md); once checked,
+    #: the run's ``_trace.Recorder``, which is a path-like of that path
+    trace: str | os.PathLike[str] | None = dataclasses.field(
+        default=None,
+        metadata=spec(
+            _check_trace,
+            Flag("--trace", "write the run's timeline (Perfetto / chrome://tracing format)", metavar="FILE.json"),
+        ),
+    )
+    #: derived: how to reach a distributed engine, passed as keywords to the backend's constructor
+    #: (the ``address`` or ``client`` given or found in the environment); pairs, so Options stays hashable
+    engine: tuple[tuple[str, Any], ...] = dataclasses.field(init=False, repr=False)
+    #: derived, for ``mode="auto"``: the engine ("dask" or "ray") of the configured cluster
+    #: that auto may choose when the work pays for the network; None: none configured
+    cluster: str | None = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        for f in OPTION_FIELDS:
+            object.__setattr__(self, f.name, f.metadata["check"](self, getattr(self, f.name)))
+
+    @property
+    def engine_options(self) -> dict[str, Any]:
+        """The engine keywords for the backend constructor (empty for local modes)."""
+        return dict(self.engine)
+
+
+#: the options, in the order they are checked (the fields a caller sets)
+OPTION_FIELDS: tuple[dataclasses.Field[Any], ...] = tuple(f for f in dataclasses.fields(Options) if f.init)
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in OPTION_FIELDS)
+
+
+def make_options(entry: str = "gearshift.map", /, **options: Any) -> Options:
+    """Check every option and return them as :class:`Options`.
+
+    ``entry`` names the function the options were given to, for the error
+    about a keyword it does not take.
+    """
+    for name in options:
+        if name not in OPTION_NAMES:
+            close = difflib.get_close_matches(name, (*OPTION_NAMES, "shared"), n=1)
+            hint = f" (did you mean {close[0]}=?)" if close else ""
+            raise TypeError(
+                f"{entry}() got an unexpected keyword argument {name!r}{hint}; "
+                f"its options are {', '.join(OPTION_NAMES)} and shared"
+            )
+    return Options(**options)
+
+
+def cli_flags(command: str) -> Iterator[tuple[str, Flag]]:
+    """The options that ``gearshift COMMAND`` takes as flags: (option name, flag), in field order."""
+    for f in OPTION_FIELDS:
+        flag: Flag | None = f.metadata["flag"]
+        if flag is not None and command in flag.commands:
+            yield f.name, flag
 
 
 def _exception_types(value: Any) -> tuple[type[BaseException], ...] | None:
@@ -181,69 +369,6 @@ def _exception_types(value: Any) -> tuple[type[BaseException], ...] | None:
 
 def _names(types: tuple[type[BaseException], ...]) -> str:
     return "(" + ", ".join(t.__qualname__ for t in types) + ")"
-
-
-def _engine_options(mode: str, address: Any, client: Any) -> tuple[tuple[tuple[str, Any], ...], str | None]:
-    """Check ``address=`` and ``client=`` against the mode; only the ones given are kept.
-
-    Without either, an engine mode takes its address from the environment
-    (``GEARSHIFT_DASK_ADDRESS``, ``GEARSHIFT_RAY_ADDRESS``), if set.  With
-    ``mode="auto"`` they configure a cluster that auto may choose; the second
-    value returned is its engine (None for other modes, or when none is configured).
-    """
-    engine: list[tuple[str, Any]] = []
-    cluster: str | None = None
-    if address is None and client is None:
-        for name in ADDRESS_ENV if mode == "auto" else (mode,) if mode in ADDRESS_ENV else ():
-            address = os.environ.get(ADDRESS_ENV[name]) or None
-            if address is not None:
-                cluster = name
-                break
-    if address is not None:
-        if mode not in (*ENGINE_MODES, "auto"):
-            raise ValueError(
-                f"address= says where a dask scheduler or Ray cluster listens; it needs mode='dask', "
-                f"mode='ray' or mode='auto', not mode={mode!r}"
-            )
-        if not isinstance(address, str) or not address:
-            raise TypeError(
-                f"address must be a non-empty string such as 'tcp://host:8786' (dask) or 'host:6379' (ray), "
-                f"got {type(address).__name__}: {address!r:.80}"
-            )
-        if mode == "auto" and cluster is None:
-            cluster = _engine_of(address)
-        engine.append(("address", address))
-    if client is not None:
-        if mode not in ("dask", "auto"):
-            raise ValueError(
-                f"client= takes a distributed.Client and needs mode='dask' or mode='auto', not mode={mode!r}"
-            )
-        if address is not None:
-            raise ValueError("pass either address= or client=, not both (a client is already connected somewhere)")
-        engine.append(("client", client))
-        if mode == "auto":
-            cluster = "dask"
-    return tuple(engine), (cluster if mode == "auto" else None)
-
-
-def _engine_of(address: str) -> str:
-    """The engine an ``address=`` given with ``mode="auto"`` belongs to, from its form.
-
-    ``"auto"`` is Ray's own word for "the Ray cluster running on this machine"
-    (what ``ray start --head`` leaves behind); a bare ``host:port`` could be
-    either engine, so it is refused with the forms that are not ambiguous.
-    """
-    if address.startswith(DASK_SCHEMES):
-        return "dask"
-    if address.startswith(RAY_SCHEMES) or address == "auto":
-        return "ray"
-    raise ValueError(
-        f"with mode='auto', address= must say which engine listens there: 'tcp://host:8786' for a dask "
-        f"scheduler; for Ray, 'auto' (the Ray started on this machine by `ray start --head`) or "
-        f"'ray://host:10001' (Ray Client: pip install 'ray[client]'); got {address!r:.80}. For a Ray "
-        f"head's host:6379, set GEARSHIFT_RAY_ADDRESS={address:.80} or pass mode='ray'; for a dask "
-        f"scheduler, write 'tcp://{address:.80}' or pass mode='dask'"
-    )
 
 
 #: modes whose engine moves data itself: ``shared=`` is refused there with directions

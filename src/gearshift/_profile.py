@@ -69,7 +69,6 @@ class Profile:
     thread_scaling: float | None = None
     threads_cpu: float | None = None
     gil_free: float | None = None
-    concurrent_items: int = 0
     loop_blocked: float | None = None
     fn_bytes: int | None = None
     fn_pickle_seconds: float | None = None

@@ -60,6 +60,7 @@ from ._errors import Failure, RemoteTraceback, UnpicklableError, WorkerCrashed
 from ._options import Options
 from ._plan import Plan
 from ._task import CALL_ONE, ChunkResult, Raised, Task, is_fatal, run_chunk
+from ._trace import Recorder
 
 #: the largest automatic chunk, whatever the measurements say
 MAX_CHUNK = 65536
@@ -302,6 +303,8 @@ class Runner:
         #: items ran one after another); it may change ``window``
         self.observer = observer
         self._stop_on_error = options.errors == "raise" and options.retries == 0
+        #: trace=: records what is handed out and taken back (see _trace.py); None: nothing to do
+        self.trace = options.trace if isinstance(options.trace, Recorder) else None
 
     # -- public ----------------------------------------------------------------
 
@@ -428,6 +431,8 @@ class Runner:
             task = Task(
                 self.fn, take(size), self.call, stop_on_error=self._stop_on_error, start=self.first_index + start
             )
+            if self.trace is not None:
+                task.trace = self.trace.level(size, chunker._per_item)
             try:
                 result = run_chunk(task, out)
             except BaseException as exc:  # Ctrl-C between two items
@@ -436,6 +441,8 @@ class Runner:
                 exc.partial_results = self.partial_results  # type: ignore[attr-defined]
                 raise
             ran = len(out) - base
+            if self.trace is not None:
+                self.trace.ran(result, self.first_index + start, out, base)
             if settle is not None:
                 settle(ran)
             input_error = result.input_error
@@ -629,7 +636,7 @@ class Runner:
         if self.on_results is not None and self.is_async and sub.length > 1 and self.backend.name in _ON_ITEM:
             task.on_item = functools.partial(self._item_back, sub)
         try:
-            future = self.backend.submit(task)
+            future = self.backend.submit(task) if self.trace is None else self.trace.submit(self, task, sub)
         except UnpicklableError as exc:
             # Not the run's fault, one item's: find it and fail only that one.
             if sub.length > 1:
@@ -728,8 +735,12 @@ class Runner:
         try:
             result: ChunkResult = future.result()
         except CancelledError:
+            if self.trace is not None:
+                self.trace.dropped(sub)
             return
         except Exception as exc:  # the submission failed as a whole
+            if self.trace is not None:
+                self.trace.lost(sub, exc)
             for k, value in early.items():  # reported as they ended: final, never run again
                 self._item_done(sub.chunk, sub.offset + k, value, report=False)
             if sub.length > 1:
@@ -739,6 +750,8 @@ class Runner:
             self._item_failed(sub.chunk, sub.offset, exc, _remote_text(exc))
             return
         outcomes = result.outcomes
+        if self.trace is not None:
+            self.trace.back(self, sub, result)
         self._chunker.observe(len(outcomes), result.elapsed)
         if self.observer is not None:
             # Concurrent items each took about the chunk's time: report it as if they ran one
@@ -807,6 +820,8 @@ class Runner:
         chunk.attempts[offset] = attempts
         retry_on = self.options.retry_on
         if retry and attempts <= self.options.retries and (retry_on is None or isinstance(exc, retry_on)):
+            if self.trace is not None:
+                self.trace.retry(self.first_index + chunk.start + offset, attempts, exc)
             when = time.monotonic() + backoff_delay(attempts)
             heapq.heappush(self._later, (when, next(self._later_seq), _Sub(chunk, offset, 1)))
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import threading
 import time
 import traceback
@@ -20,6 +21,10 @@ from ._errors import RemoteTraceback, TaskTimeout
 
 if TYPE_CHECKING:
     import asyncio
+
+#: ``Task.trace``: what the executing side times for a trace (see _trace.py): the chunk, or each item too
+TRACE_CHUNK = 1
+TRACE_ITEMS = 2
 
 #: the tag of an int record in a worker's outcome log (see _worker.OutcomeLog)
 INT_TAG = 1
@@ -72,6 +77,8 @@ class Task:
     #: told ``(offset, outcome)`` as each item of a concurrent (async) chunk ends, on its loop; in-process
     #: chunks only, never shipped: a results observer must not wait for the chunk's slowest item
     on_item: Callable[[int, Any], None] | None = None
+    #: 0, TRACE_CHUNK or TRACE_ITEMS: time the chunk (or each item) for ``trace=`` (shipped with the task)
+    trace: int = 0
 
 
 @dataclasses.dataclass(slots=True)
@@ -91,6 +98,8 @@ class ChunkResult:
     nbytes: int = 0
     #: what reading a lazy slice of the caller's input raised (the chunk stopped there)
     input_error: BaseException | None = None
+    #: for a traced task: (pid, native thread id, thread name, start ns, end ns, item spans or None), see _trace
+    trace: tuple[Any, ...] | None = None
 
 
 class SharedCall(functools.partial):  # type: ignore[type-arg]
@@ -158,6 +167,37 @@ def _raised(fn: Callable[..., Any], exc: BaseException) -> Raised:
     return Raised(exc)
 
 
+def _trace_begin(task: Task) -> tuple[tuple[int, list[int] | None], Callable[..., Any]]:
+    """For a traced task: its start time, and ``fn`` timing every call when items are traced one by one.
+
+    ``time.monotonic_ns`` is CLOCK_MONOTONIC on Linux (and system-wide on macOS and
+    Windows): worker processes and the parent read the same clock.
+    """
+    fn = task.fn
+    if task.trace != TRACE_ITEMS:
+        return (time.monotonic_ns(), None), fn
+    spans: list[int] = []
+    add, clock = spans.append, time.monotonic_ns
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        add(clock())
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            add(clock())
+
+    return (clock(), spans), timed
+
+
+def _trace_end(mark: tuple[int, list[int] | None], where: str = "") -> tuple[Any, ...]:
+    """Where and when a traced chunk ran, carried back with its outcomes (``ChunkResult.trace``).
+
+    ``where`` prefixes the thread's name (``loop:`` for items that ran at once on an event loop).
+    """
+    name = where + threading.current_thread().name
+    return (os.getpid(), threading.get_native_id(), name, mark[0], time.monotonic_ns(), mark[1])
+
+
 def run_chunk(task: Task, out: list[Any] | None = None) -> ChunkResult:
     """Call ``task.fn`` on every item, capturing each exception as a :class:`Raised`.
 
@@ -171,6 +211,9 @@ def run_chunk(task: Task, out: list[Any] | None = None) -> ChunkResult:
     if task.is_async:
         return _run_async_here(task)
     fn, stop = task.fn, task.stop_on_error
+    mark = None
+    if task.trace:
+        mark, fn = _trace_begin(task)
     failures = 0
     if out is None:
         out = []
@@ -212,6 +255,8 @@ def run_chunk(task: Task, out: list[Any] | None = None) -> ChunkResult:
     result = ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)
     if input_error is not None:
         result.input_error = input_error
+    if mark is not None:
+        result.trace = _trace_end(mark)
     return result
 
 
@@ -224,6 +269,9 @@ def run_chunk_each(task: Task, report: Callable[[int, Any], None]) -> ChunkResul
     the returned result holds no outcomes (they were reported).
     """
     fn, call, stop = task.fn, task.call, task.stop_on_error
+    mark = None
+    if task.trace:
+        mark, fn = _trace_begin(task)
     failures = 0
     t0, c0 = time.perf_counter(), time.thread_time()
     for k, item in enumerate(task.items):
@@ -238,7 +286,10 @@ def run_chunk_each(task: Task, report: Callable[[int, Any], None]) -> ChunkResul
         report(k, outcome)
         if fatal or (stop and failures):
             break
-    return ChunkResult([], time.perf_counter() - t0, time.thread_time() - c0, failures)
+    result = ChunkResult([], time.perf_counter() - t0, time.thread_time() - c0, failures)
+    if mark is not None:
+        result.trace = _trace_end(mark)
+    return result
 
 
 async def arun_chunk(task: Task, *, concurrent: bool = True) -> ChunkResult:
@@ -255,9 +306,17 @@ async def arun_chunk(task: Task, *, concurrent: bool = True) -> ChunkResult:
 
     timeout = task.timeout
     on_item = task.on_item
+    t0n = time.monotonic_ns() if task.trace else 0
+    # Concurrent items overlap: each one's (start, end) goes in its own place.
+    spans = [0] * (2 * len(task.items)) if task.trace == TRACE_ITEMS else None
 
     async def one(k: int, item: Any) -> Any:
-        outcome = await attempt(k, item)
+        if spans is not None:
+            spans[2 * k] = time.monotonic_ns()
+            outcome = await attempt(k, item)
+            spans[2 * k + 1] = time.monotonic_ns()
+        else:
+            outcome = await attempt(k, item)
         if on_item is not None:
             on_item(k, outcome)
         return outcome
@@ -293,7 +352,10 @@ async def arun_chunk(task: Task, *, concurrent: bool = True) -> ChunkResult:
             if type(outcome) is Raised and (task.stop_on_error or is_fatal(outcome.exception)):
                 break
     failures = sum(1 for o in out if type(o) is Raised)
-    return ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)
+    result = ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)
+    if task.trace:
+        result.trace = _trace_end((t0n, spans), "loop:" if concurrent else "")
+    return result
 
 
 def _run_async_here(task: Task) -> ChunkResult:
@@ -390,6 +452,9 @@ def run_chunk_recorded(task: Task, log: Any, rescue: Callable[[list[Any], BaseEx
     outcome comes last.
     """
     fn, call, stop = task.fn, task.call, task.stop_on_error
+    mark = None
+    if task.trace:
+        mark, fn = _trace_begin(task)
     failures = 0
     record, committed = log.record, log.done
     # An int is packed, not pickled (see _worker.OutcomeLog); one past 64 bits raises struct.error
@@ -402,7 +467,10 @@ def run_chunk_recorded(task: Task, log: Any, rescue: Callable[[list[Any], BaseEx
     # outcome (or exception) leaves that mode for good: records from then on.
     done, pending, error = _ints_prefix(fn, call, rest, log.ints, committed)
     if pending is _END:
-        return ChunkResult([], time.perf_counter() - t0, time.thread_time() - c0, 0)
+        result = ChunkResult([], time.perf_counter() - t0, time.thread_time() - c0, 0)
+        if mark is not None:
+            result.trace = _trace_end(mark)
+        return result
     out: list[Any] = log.leave_ints(done)
     append = out.append
     while True:
@@ -472,4 +540,7 @@ def run_chunk_recorded(task: Task, log: Any, rescue: Callable[[list[Any], BaseEx
                 break
             continue
         break
-    return ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)
+    result = ChunkResult(out, time.perf_counter() - t0, time.thread_time() - c0, failures)
+    if mark is not None:
+        result.trace = _trace_end(mark)
+    return result

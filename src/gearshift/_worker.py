@@ -9,7 +9,7 @@ Messages, each one pickled ``bytes`` frame on the pipes:
 
     parent -> worker   hello:  (sys_path, initializer_blob, max_tasks, authkey)
                        task:   (task_id, fn_key, fn_blob | None, call, is_async, stop, items_blob,
-                                timeout, start, size)
+                                timeout, start, size, trace)
                        fn_key: forget that function (its run is over)
                        None:   finish and exit
     worker -> parent   a kind byte, then the pickle (the parent knows what failed to unpickle):
@@ -236,10 +236,11 @@ def _serve(rx: Connection, tx: Connection, logs: list[OutcomeLog], max_tasks: in
         if type(message) is int:  # a finished run's function (and shared object): free it
             fns.pop(message, None)
             continue
-        task_id, fn_key, fn_blob, call, is_async, stop, items_blob, timeout, start, size = message
+        task_id, fn_key, fn_blob, call, is_async, stop, items_blob, timeout, start, size, trace = message
         log = logs[received % len(logs)]
         received += 1
         log.begin(task_id)
+        arrived = time.monotonic_ns() if trace else 0  # a trace shows the unpickling too
         what = "function"
         try:
             if fn_blob is None:
@@ -252,7 +253,7 @@ def _serve(rx: Connection, tx: Connection, logs: list[OutcomeLog], max_tasks: in
                         fns.popitem(last=False)
             what = "items"
             log.phase(PHASE_ITEMS)
-            task = Task(fn, _loads(items_blob), call, is_async, stop, start=start, timeout=timeout)
+            task = Task(fn, _loads(items_blob), call, is_async, stop, start=start, timeout=timeout, trace=trace)
         except BaseException as exc:  # SystemExit from a __reduce__ included: it must not end the worker
             _send(tx, _encode_unpickling_error(task_id, exc, what, start, size))
             continue
@@ -264,6 +265,8 @@ def _serve(rx: Connection, tx: Connection, logs: list[OutcomeLog], max_tasks: in
         else:
             log.phase(PHASE_INTS)
             result = run_chunk_recorded(task, log, _Rescue(task, tx, log))
+        if result.trace is not None:
+            result.trace += (arrived,)
         if log.ints_only:  # every outcome is in the log's int array: the parent reads them there
             log.ints_only = False
             _send(tx, b"L" + pickle.dumps((task_id, result, log.done[0]), protocol=pickle.HIGHEST_PROTOCOL))
@@ -432,7 +435,7 @@ def _encode_result(task_id: int, result: ChunkResult, start: int) -> bytes:
     # recorded, so this is rare): find it, keep everything else.
     outcomes = [o if _pickled(o) is not None else _stand_in(o, start + k) for k, o in enumerate(result.outcomes)]
     failures = sum(1 for o in outcomes if type(o) is Raised)
-    fixed = ChunkResult(outcomes, result.elapsed, result.cpu, failures)
+    fixed = ChunkResult(outcomes, result.elapsed, result.cpu, failures, trace=result.trace)
     return b"R" + _dumps_any((task_id, True, fixed))
 
 

@@ -24,7 +24,7 @@ import atexit
 import os
 import threading
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import cloudpickle
 
@@ -42,6 +42,9 @@ except ImportError as error:  # pragma: no cover - exercised by tests/test_jobli
 from ._cpu import usable_cpus
 from ._executor import Executor
 from ._joblib_worker import init_worker
+
+if TYPE_CHECKING:
+    from ._options import ExecutorMode
 
 __all__ = ["MODES", "GearshiftBackend"]
 
@@ -91,7 +94,7 @@ class GearshiftBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[
         if (address is not None or client is not None) and mode not in ("dask", "ray"):
             raise ValueError(f"address= and client= apply to mode='dask' or 'ray', not mode={mode!r}")
         super().__init__(nesting_level=nesting_level, inner_max_num_threads=inner_max_num_threads, **backend_kwargs)
-        self.mode = mode
+        self.mode = cast("ExecutorMode", mode)  # one of MODES, checked above
         self._address, self._client = address, client
         self._executor: Executor | None = None
         self._private = False  # the executor is this call's own (shut down when the call ends)

@@ -73,6 +73,7 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import Connection, wait
 from typing import Any, ClassVar
 
+from .. import _trace
 from .._cpu import usable_cpus
 from .._errors import RemoteTraceback, WorkerCrashed
 from .._task import ChunkResult, Raised, SharedCall, Task, timeout_error, unwrap
@@ -121,6 +122,7 @@ class _Job:
         "task_id",
         "timed",
         "timeout",
+        "trace",
     )
 
     def __init__(self, task: Task, task_id: int, fn_key: int, fn_blob: bytes, items_blob: bytes) -> None:
@@ -129,7 +131,7 @@ class _Job:
         self.fn_key, self.fn_blob, self.items_blob = fn_key, fn_blob, items_blob
         self.call, self.is_async, self.stop = task.call, task.is_async, task.stop_on_error
         self.size, self.start, self.single = len(task.items), task.start, task.single
-        self.timeout = task.timeout
+        self.timeout, self.trace = task.timeout, task.trace
         #: under a timeout the worker streams every outcome ("I" frames)
         self.timed = task.timeout is not None
         #: outcomes that arrived before the chunk's result frame ("I" or "P" frames)
@@ -141,7 +143,7 @@ class _Job:
 
 
 class _Worker:
-    __slots__ = ("known", "logs", "outstanding", "proc", "progress_at", "ready", "rx", "sent", "tx")
+    __slots__ = ("born", "known", "logs", "outstanding", "proc", "progress_at", "ready", "rx", "sent", "tx")
 
     def __init__(self, proc: subprocess.Popen[bytes], rx: FrameReader, tx: Connection, logs: list[int]) -> None:
         self.proc, self.rx, self.tx = proc, rx, tx
@@ -151,6 +153,7 @@ class _Worker:
         self.sent = 0
         self.ready = False  # said hello: startup time never counts against a timeout
         self.progress_at = 0.0  # when the running item (the head job's next one) started
+        self.born = time.monotonic_ns()  # for a trace's pool start event
 
 
 class Backend:
@@ -398,7 +401,7 @@ class Backend:
                         worker.known.popitem(last=False)
             frame = (
                 job.task_id, job.fn_key, blob, job.call, job.is_async, job.stop, job.items_blob, job.timeout,
-                job.start, job.size,
+                job.start, job.size, job.trace,
             )  # fmt: skip
             if not worker.outstanding:
                 worker.progress_at = time.monotonic()
@@ -469,6 +472,7 @@ class Backend:
         tag = message[0]
         if tag == "ready":
             worker.ready = True
+            _trace.pool_started(worker.proc.pid, worker.born)
             worker.progress_at = time.monotonic()
             self._startup_failures = 0
             return

@@ -76,7 +76,7 @@ def run_remote(blob: bytes, start: int, size: int, engine: str) -> bytes:
 
         outcomes = [_picklable_outcome(o) for o in result.outcomes]
         failures = sum(1 for o in outcomes if type(o) is Raised)
-        fixed = ChunkResult(outcomes, result.elapsed, result.cpu, failures)
+        fixed = ChunkResult(outcomes, result.elapsed, result.cpu, failures, trace=result.trace)
         return cloudpickle.dumps(fixed, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
 
 

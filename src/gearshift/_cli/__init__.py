@@ -9,9 +9,12 @@ line and returns 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from .._options import Options, cli_flags
 from .._version import __version__
 from ._inputs import UsageError
 
@@ -54,6 +57,7 @@ Run 'gearshift COMMAND --help' for the options of each command.
     _add_run(commands)
     _add_bench(commands)
     _add_demo(commands)
+    _add_trace(commands)
     return parser
 
 
@@ -82,13 +86,7 @@ examples:
     )
     _input_arguments(p)
     p.add_argument("--sample", type=int, default=64, metavar="N", help="how many items to profile on (default 64)")
-    p.add_argument(
-        "--address",
-        metavar="URL",
-        help="a dask scheduler (tcp://HOST:8786) or Ray cluster (auto: the local one; ray://HOST:10001) that auto "
-        "may send the work to "
-        "when it pays for the network (default: $GEARSHIFT_DASK_ADDRESS or $GEARSHIFT_RAY_ADDRESS)",
-    )
+    add_option_flags(p, "advise")  # --address
     p.add_argument("--json", action="store_true", help="print the same as one JSON object, for scripts")
     p.set_defaults(handler=_lazy("_advise", "advise_command"))
 
@@ -122,27 +120,7 @@ examples:
     _input_arguments(p)
     p.add_argument("--output", "-o", required=True, metavar="FILE", help="where to write the results (JSON Lines)")
     g = p.add_argument_group("how to run (as gearshift.map)")
-    g.add_argument(
-        "--mode",
-        default="auto",
-        choices=("auto", "sync", "async", "thread", "process"),
-        help="concurrency model (default auto: chosen for the function)",
-    )
-    g.add_argument("--workers", type=int, metavar="N", help="workers (async: items in flight); default per mode")
-    g.add_argument("--chunksize", type=int, metavar="N", help="items per task sent to a worker; default adapts")
-    g.add_argument("--timeout", type=float, metavar="SECONDS", help="fail an item that runs longer than this")
-    g.add_argument("--retries", type=int, default=0, metavar="N", help="run a failed item up to N more times")
-    g.add_argument(
-        "--unordered",
-        action="store_true",
-        help="start new items without waiting for slow earlier ones (the output is still in input order)",
-    )
-    g.add_argument(
-        "--errors",
-        choices=("raise", "return"),
-        default="raise",
-        help="raise: stop at the first failed item (default); return: record failures in the output and go on",
-    )
+    add_option_flags(g, "run")  # --mode, --workers, --chunksize, --unordered, --timeout, --retries, --errors
     c = p.add_argument_group("checkpoint and display")
     c.add_argument("--resume", action="store_true", help="continue the checkpointed run of this same command")
     c.add_argument(
@@ -198,7 +176,61 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         epilog="example:\n  gearshift demo\n",
     )
     p.add_argument("--quick", action="store_true", help="smaller jobs (for tests and slow machines)")
+    p.add_argument(
+        "--timeline", nargs="?", const="gearshift-timeline.png", metavar="FILE",
+        help="instead, run one job under sync, threads, processes and async, traced, and draw the four "
+        "timelines side by side (default file: gearshift-timeline.png; .svg and .html work too)",
+    )  # fmt: skip
     p.set_defaults(handler=_lazy("_demo", "demo_command"))
+
+
+def _add_trace(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = commands.add_parser(
+        "trace",
+        formatter_class=_formatter,
+        help="summarise a trace written by trace=/--trace, and draw it as a per-worker timeline",
+        description="Read a trace written by gearshift.map(..., trace=PATH) or gearshift run --trace PATH "
+        "(Chrome's Trace Event Format: Perfetto and chrome://tracing open it too), print what it holds, "
+        "and with --plot draw one row per worker: items, failures, timeouts, retries, pickling, worker starts.",
+        epilog="example:\n  gearshift trace run.trace.json --plot run.png\n",
+    )
+    p.add_argument("path", metavar="PATH", help="the trace file (JSON)")
+    p.add_argument("--plot", metavar="OUT", help="draw it to OUT (.png, .svg or .html; needs gearshift[plot])")
+    p.set_defaults(handler=_lazy("_trace", "trace_command"))
+
+
+# -- the flags of gearshift.map's options, made from their one definition (gearshift._options.Options):
+# each option's flag (name, help, type, choices) is declared on its field, so a new option with a flag
+# appears on the command line without an edit here.
+
+
+def add_option_flags(group: argparse._ArgumentGroup | argparse.ArgumentParser, command: str) -> None:
+    """Add the flags of the options ``gearshift COMMAND`` takes to ``group``."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Options)}
+    for name, flag in cli_flags(command):
+        if flag.negates or isinstance(defaults[name], bool):  # a switch (that may turn a default-on option off)
+            group.add_argument(flag.flag, action="store_true", help=flag.help)
+        else:
+            extra: dict[str, Any] = {} if flag.type is None else {"type": flag.type}
+            group.add_argument(
+                flag.flag, default=defaults[name], choices=flag.choices, metavar=flag.metavar, help=flag.help, **extra
+            )
+
+
+def option_values(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """The options ``gearshift COMMAND`` was given (every one of its flags, defaults included), by option name."""
+    values: dict[str, Any] = {}
+    for name, flag in cli_flags(command):
+        value = getattr(args, flag.flag.removeprefix("--").replace("-", "_"))
+        values[name] = not value if flag.negates else value
+    return values
+
+
+def given_flags(args: argparse.Namespace, command: str) -> list[str]:
+    """The option flags set to something other than their default (to name them in an error)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Options)}
+    values = option_values(args, command)
+    return [flag.flag for name, flag in cli_flags(command) if values[name] != defaults[name]]
 
 
 def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:

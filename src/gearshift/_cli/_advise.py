@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from .._api import _prepare
 from .._options import is_async_function
 from .._task import CALL_ONE
+from . import given_flags, option_values
 from ._inputs import InputFile, UsageError, load_function
 
 MODES = ("sync", "async", "thread", "process")
@@ -34,14 +35,15 @@ MODES = ("sync", "async", "thread", "process")
 def advise_command(args: argparse.Namespace) -> int:
     if args.sample < 1:
         raise UsageError(f"--sample must be >= 1, got {args.sample}")
-    address = getattr(args, "address", None)
-    if address is not None:
+    options = option_values(args, "advise")
+    given = given_flags(args, "advise")
+    if given:
         from .._options import make_options
 
         try:
-            make_options(address=address)
+            make_options("gearshift advise", **options)
         except (TypeError, ValueError) as exc:
-            raise UsageError(f"--address: {exc}") from None
+            raise UsageError(f"{', '.join(given)}: {exc}") from None
     fn = load_function(args.function)
     source = InputFile(args.input, lines=args.lines)
     total = source.scan()
@@ -49,9 +51,9 @@ def advise_command(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.input} holds no items")
     sample = list(itertools.islice(source, args.sample))
     try:
-        advice = collect_advice(fn, sample, total=total, address=address)
+        advice = collect_advice(fn, sample, total=total, **options)
     except OSError as exc:  # the scheduler is not there (dask gives up after its connect timeout)
-        raise UsageError(f"cannot reach the cluster at {address}: {exc}") from None
+        raise UsageError(f"cannot reach the cluster at {options.get('address')}: {exc}") from None
     advice["function"] = args.function
     advice["input"] = {"path": str(args.input), "items": total, "format": source.format}
     if args.json:
@@ -63,27 +65,28 @@ def advise_command(args: argparse.Namespace) -> int:
 
 
 def collect_advice(
-    fn: Callable[..., Any], sample: list[Any], *, total: int | None = None, address: str | None = None
+    fn: Callable[..., Any], sample: list[Any], *, total: int | None = None, **options: Any
 ) -> dict[str, Any]:
     """Measure ``fn`` on ``sample`` and return the evidence, the plan and the losing modes, as plain data.
 
     ``total`` is the number of items of the whole input (the planner estimates
-    times for all of them); ``address`` a dask or Ray cluster the plan may choose.
+    times for all of them); ``options`` are ``gearshift.advise``'s (``address``:
+    a dask or Ray cluster the plan may choose).
     """
     import gearshift
 
     planner_advise = getattr(gearshift, "advise", None)
     if planner_advise is not None:
-        return _from_planner(planner_advise, fn, sample, total or len(sample), address)
+        return _from_planner(planner_advise, fn, sample, total or len(sample), options)
     return _by_trial(fn, sample)
 
 
 def _from_planner(
-    advise: Callable[..., Any], fn: Callable[..., Any], sample: list[Any], total: int, address: str | None = None
+    advise: Callable[..., Any], fn: Callable[..., Any], sample: list[Any], total: int, options: dict[str, Any]
 ) -> dict[str, Any]:
     import dataclasses
 
-    plan = advise(fn, _Sized(sample, total), address=address)
+    plan = advise(fn, _Sized(sample, total), **options)
     profile = plan.profile
     measured: dict[str, Any] = {}
     evidence: list[str] = []

@@ -67,6 +67,7 @@ class Cell:
     workers: int
     chosen: str  # the mode that actually ran (differs from ``mode`` only for auto)
     reasons: tuple[str, ...] = ()
+    rounds: tuple[float, ...] = ()  # every timed run of this cell, in the order run
 
 
 @dataclasses.dataclass
@@ -97,6 +98,7 @@ class Row:
                     "speedup_over_sync": round(self.speedup(m), 4),
                     "estimated": c.estimated,
                     "workers": c.workers,
+                    "rounds": [round(r, 6) for r in c.rounds],
                 }
                 for m, c in self.cells.items()
             },
@@ -194,8 +196,9 @@ def run_bench(*, quick: bool, repeat: int = 1, log: TextIO | None = None, cases:
                 runs = [_timed(workload.fn, items, mode, budget=budget, check=workload.check) for _ in range(repeat)]
                 while len(runs) < SHORT_REPEATS and max(r.seconds for r in runs) < SHORT:
                     runs.append(_timed(workload.fn, items, mode, budget=budget, check=workload.check))
+                rounds = tuple(r.seconds for r in runs)
                 runs.sort(key=lambda c: c.seconds)
-                cells[mode] = runs[len(runs) // 2]
+                cells[mode] = dataclasses.replace(runs[len(runs) // 2], rounds=rounds)
             if log is not None:
                 log.write(" done\n")
         rows.append(Row(case, workload.description, n, cells))

@@ -51,6 +51,10 @@ class Timing:
 
 
 def demo_command(args: argparse.Namespace) -> int:
+    if getattr(args, "timeline", None):
+        from ._timeline import timeline_command
+
+        return timeline_command(args.timeline)
     run_demo(sys.stdout, quick=args.quick)
     return 0
 

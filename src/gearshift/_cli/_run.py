@@ -35,6 +35,7 @@ from .._options import make_options
 from .._progress import Progress, choose_style
 from .._store import Store, StoreURLError, open_store
 from .._task import CALL_ONE
+from . import option_values
 from ._inputs import InputFile, UsageError, load_function
 
 #: the shortest time between two commits to the checkpoint (each one syncs the disk): a finished
@@ -205,10 +206,8 @@ def run_command(args: argparse.Namespace) -> int:
     if not output.parent.is_dir():
         raise UsageError(f"cannot write {output}: the folder {output.parent} does not exist")
     try:
-        options = make_options(
-            mode=args.mode, workers=args.workers, chunksize=args.chunksize, ordered=not args.unordered,
-            timeout=args.timeout, retries=args.retries, errors="return",
-        )  # fmt: skip
+        # Failures are always returned to this command: --errors raise is its own (it stops at the first one).
+        options = make_options("gearshift run", **{**option_values(args, "run"), "errors": "return"})
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     meta = {

@@ -1,0 +1,87 @@
+"""What every results file records about its run: commit, host, Python, date and load.
+
+A figure quoted in the README or the docs must come from a results file that says which code
+produced it, on which machine, with which interpreter: ``run_meta()`` gathers those facts once,
+at the start of a run, and each benchmark script stores them under ``"meta"`` beside every
+round it timed (not only the medians), so a reader can judge the spread.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _git(*args: str) -> str:
+    try:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def commit() -> str:
+    """The commit of this tree, with ``+dirty`` when src/ or the benchmark scripts have uncommitted changes."""
+    head = _git("rev-parse", "HEAD") or "unknown (not a git checkout)"
+    dirty = _git("status", "--porcelain", "--", "src", "benchmarks", ":!benchmarks/results")
+    return head + ("+dirty" if dirty else "")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def run_meta(argv: list[str] | None = None, script: str | None = None) -> dict[str, Any]:
+    """The facts about this run that every results file records."""
+    try:
+        from gearshift._cpu import usable_cpus
+
+        cpus: int | None = usable_cpus()
+    except ImportError:  # pragma: no cover - gearshift not importable
+        cpus = os.cpu_count()
+    name = script or os.path.relpath(sys.argv[0], ROOT)
+    args = sys.argv[1:] if argv is None else argv
+    return {
+        "command": " ".join(["python", name, *args]),
+        "commit": commit(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "host": {
+            "name": socket.gethostname(),
+            "platform": platform.platform(),
+            "cpu": _cpu_model(),
+            "usable_cpus": cpus,
+        },
+        "python": {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "gil": getattr(sys, "_is_gil_enabled", lambda: True)(),
+        },
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def finish(meta: dict[str, Any]) -> dict[str, Any]:
+    """Add the load average at the end of the run (the machine may be shared)."""
+    meta["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return meta
+
+
+def write(path: str | os.PathLike[str], meta: dict[str, Any], **data: Any) -> None:
+    """Write ``{"meta": meta, **data}`` as indented JSON."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps({"meta": finish(meta), **data}, indent=1) + "\n")
