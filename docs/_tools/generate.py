@@ -40,9 +40,15 @@ def load(name: str) -> dict[str, Any] | None:
     return data
 
 
+def host_of(meta: dict[str, Any]) -> dict[str, Any]:
+    """The host's facts: a dict (benchmarks/_meta.py), or a results file that recorded only its name."""
+    host = meta.get("host", {})
+    return host if isinstance(host, dict) else {"name": host}
+
+
 def provenance(meta: dict[str, Any]) -> str:
     """One paragraph: what ran, on which code, machine and interpreter, when, under what load."""
-    host = meta.get("host", {})
+    host = host_of(meta)
     py = meta.get("python", {})
     pyv = py.get("version", "?") if isinstance(py, dict) else py
     impl = py.get("implementation", "CPython") if isinstance(py, dict) else "CPython"
@@ -63,7 +69,7 @@ def provenance(meta: dict[str, Any]) -> str:
 def busy(meta: dict[str, Any]) -> str:
     """A warning when other work competed for the CPUs during the run."""
     loads = [*meta.get("loadavg_at_start", [])[:1], *meta.get("loadavg_at_end", [])[:1]]
-    cpus = meta.get("host", {}).get("usable_cpus") or 1
+    cpus = host_of(meta).get("usable_cpus") or 1
     if not loads or max(loads) <= cpus:
         return ""
     return (
@@ -102,7 +108,7 @@ def surprises(data: dict[str, Any]) -> str:
     load = data["meta"].get("loadavg_at_start", [0])[0]
     return (
         f"In this run the fastest mode is not the expected one on {'; '.join(odd)}. The machine is shared "
-        f"(load average {load:.1f} at the start on {data['meta'].get('host', {}).get('usable_cpus', '?')} CPUs), "
+        f"(load average {load:.1f} at the start on {host_of(data['meta']).get('usable_cpus', '?')} CPUs), "
         "and modes are timed one after another, so a burst of other work can favour whichever ran during a lull; "
         "run `gearshift bench --quick` on a quiet machine of yours to see the models' own shape."
     )
@@ -158,7 +164,7 @@ def chart(data: dict[str, Any], path: Path) -> None:
     ax.set_xticklabels([row["title"].replace(", ", ",\n") for row in rows], fontsize=9)
     ax.set_ylabel("speed-up over sync (log scale)")
     meta = data["meta"]
-    host = meta.get("host", {})
+    host = host_of(meta)
     ax.set_title(
         f"gearshift bench --quick: commit {meta['commit'][:8]}, {host.get('usable_cpus', '?')} CPUs, "
         f"Python {meta['python']['version']}, {meta['date'][:10]}, load average {meta['loadavg_at_start'][0]:.0f}",

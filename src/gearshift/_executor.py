@@ -20,6 +20,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from . import _runner
 from ._backends import BACKENDS, backend_class
+from ._backends._base import Aborts
 from ._options import ExecutorMode, check_function, is_async_function, make_options
 from ._planner import plan_fixed
 from ._runner import Runner
@@ -84,6 +85,8 @@ class Executor(concurrent.futures.Executor):
         if mode == "thread":
             options["thread_name_prefix"] = thread_name_prefix or f"gearshift-executor-{id(self):x}"
         self._backend = cls(workers, **options)  # type: ignore[call-arg]
+        # The standard library's name for the worker count, which dask, asyncio and others read.
+        self._max_workers: int = self._backend.workers
         self._lock = threading.Lock()
         self._closed = False
         self._futures: weakref.WeakSet[concurrent.futures.Future[Any]] = weakref.WeakSet()
@@ -204,8 +207,14 @@ def _results(runner: Runner) -> Iterator[Any]:
             yield batch.pop()
 
 
-class ThreadPoolExecutor(Executor):
-    """Drop-in for :class:`concurrent.futures.ThreadPoolExecutor`, same arguments."""
+class ThreadPoolExecutor(Executor, concurrent.futures.ThreadPoolExecutor):
+    """Drop-in for :class:`concurrent.futures.ThreadPoolExecutor`, same arguments.
+
+    A subclass of the standard library's class, so ``isinstance`` checks and
+    ``loop.set_default_executor`` accept it (``asyncio.to_thread`` and
+    ``run_in_executor(None, ...)`` then run on it); every method is gearshift's,
+    and the standard library's own pool is never started.
+    """
 
     def __init__(
         self,
@@ -221,12 +230,14 @@ class ThreadPoolExecutor(Executor):
         )
 
 
-class ProcessPoolExecutor(Executor):
+class ProcessPoolExecutor(Executor, concurrent.futures.ProcessPoolExecutor):
     """Drop-in for :class:`concurrent.futures.ProcessPoolExecutor`, same arguments.
 
     Workers are always fresh interpreters (like the ``"spawn"`` start method),
     which is safe in threaded programs; ``mp_context`` is accepted so existing
-    code runs unchanged, but its start method is not used.
+    code runs unchanged, but its start method is not used.  A subclass of the
+    standard library's class (for ``isinstance`` checks) whose methods are all
+    gearshift's; the standard library's own pool is never started.
     """
 
     def __init__(
@@ -243,3 +254,22 @@ class ProcessPoolExecutor(Executor):
         super().__init__(
             "process", max_workers, initializer=initializer, initargs=initargs, max_tasks_per_child=max_tasks_per_child
         )
+
+    # Python 3.14 added these two to the standard library's class; without them, the inherited
+    # ones would reach for its pool, which never exists here.
+    def terminate_workers(self) -> None:
+        """Stop every worker now: queued calls are cancelled, running ones end with ``CancelledError``.
+
+        The executor is shut down; submit to a new one afterwards.
+        """
+        with self._lock:
+            self._closed = True
+        self._backend.shutdown(wait=False, cancel_futures=True)
+        running = [f for f in list(self._futures) if not f.cancel() and not f.done()]
+        if isinstance(self._backend, Aborts):  # threads cannot be stopped: they finish unobserved
+            self._backend.abort(running, 0.0)
+        self._backend.shutdown(wait=True)
+
+    def kill_workers(self) -> None:
+        """Like :meth:`terminate_workers` (gearshift always kills the worker process)."""
+        self.terminate_workers()

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._cpu import usable_cpus
 from .._task import Task
-from ._remote import Deadlines, EngineFuture, crashed, decode, run_remote
+from ._remote import Deadlines, EngineFuture, crashed, decode, remote_args, run_remote
 
 if TYPE_CHECKING:
     import distributed
@@ -134,7 +134,7 @@ class Backend:
     def submit(self, task: Task) -> Future[Any]:
         if self._closed:
             raise RuntimeError("cannot submit work after shutdown()")
-        entry = _Entry(self._client.submit(run_remote, task, pure=False), task)
+        entry = _Entry(self._client.submit(run_remote, *remote_args(task, "dask"), pure=False), task)
         self._track(entry)
         if task.timeout is not None:
             self._deadlines.add(entry.future, task)
@@ -194,7 +194,7 @@ class Backend:
             return False
         entry.resubmits += 1
         entry.finished = False
-        entry.remote = self._client.submit(run_remote, entry.task, pure=False)
+        entry.remote = self._client.submit(run_remote, *remote_args(entry.task, "dask"), pure=False)
         self._pending[entry.remote.key] = entry
         self._completed.add(entry.remote)
         return True

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from .._cpu import usable_cpus
 from .._task import Task
-from ._remote import Deadlines, EngineFuture, crashed, decode, run_remote
+from ._remote import Deadlines, EngineFuture, crashed, decode, remote_args, run_remote
 
 #: times Ray re-runs a chunk whose worker died before the chunk fails
 MAX_RETRIES = 3
@@ -110,7 +110,7 @@ class Backend:
             raise RuntimeError("cannot submit work after shutdown()")
         import ray
 
-        ref = _remote().remote(task)
+        ref = _remote().remote(*remote_args(task, "Ray"))
         # force=True stops the worker process: the only way to end a call that hangs.
         future = EngineFuture(lambda: ray.cancel(ref, force=False), lambda: ray.cancel(ref, force=True))
         with self._lock:

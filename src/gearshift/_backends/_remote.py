@@ -5,7 +5,9 @@ Data flow for one chunk::
 
     runner            backend (this process)               engine worker (elsewhere)
     ------            ----------------------               -------------------------
-    submit(task) ---> engine.submit(run_remote, task) ---> run_remote(task):
+    submit(task) ---> engine.submit(run_remote,       ---> run_remote(blob): unpickle
+                        pack(task) (_shipping.py:            (a missing module fails each
+                        own modules by value), ...)          item, named), then
                       EngineFuture (cancel -> engine)        run_chunk (per-item errors
                       deadline registered if timeout=        captured with traceback text)
                                                              -> cloudpickle bytes
@@ -32,6 +34,7 @@ import cloudpickle
 
 from .._errors import TaskTimeout, UnpicklableError, WorkerCrashed
 from .._task import ChunkResult, Raised, Task, run_chunk, unwrap
+from ._shipping import pack, unpack
 
 #: a chunk that has not come back after ``timeout x items x SLACK + GRACE``
 #: seconds is given up on from this side.  Workers apply ``timeout`` to each
@@ -42,8 +45,12 @@ SLACK = 3.0
 GRACE = 10.0
 
 
-def run_remote(task: Task) -> bytes:
-    """Run ``task`` on an engine worker; the result pickled, per-item tracebacks as text.
+def run_remote(blob: bytes, start: int, size: int, engine: str) -> bytes:
+    """Run the task pickled in ``blob`` (by :func:`._shipping.pack`) on an engine worker.
+
+    The result comes pickled, per-item tracebacks as text.  ``start``, ``size`` and
+    ``engine`` say which items the task holds and where it runs, for the error that
+    fails them all when a module the task needs is missing on the worker.
 
     With ``task.timeout``, each item of a plain function runs on a helper
     thread; one that is still running at the limit is reported as
@@ -51,6 +58,10 @@ def run_remote(task: Task) -> bytes:
     stopped: its result is discarded when it comes, as in ``thread`` mode),
     so the worker goes on with the next item.  Coroutines are cancelled.
     """
+    unpacked = unpack(blob, start, size, engine)
+    if isinstance(unpacked, ChunkResult):
+        return cloudpickle.dumps(unpacked, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
+    task = unpacked
     if task.timeout is None or task.is_async:  # arun_chunk applies the timeout to coroutines itself
         result = run_chunk(task)
     else:
@@ -67,6 +78,11 @@ def run_remote(task: Task) -> bytes:
         failures = sum(1 for o in outcomes if type(o) is Raised)
         fixed = ChunkResult(outcomes, result.elapsed, result.cpu, failures, trace=result.trace)
         return cloudpickle.dumps(fixed, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
+
+
+def remote_args(task: Task, engine: str) -> tuple[bytes, int, int, str]:
+    """The arguments of :func:`run_remote` for ``task``."""
+    return pack(task), task.start, len(task.items), engine
 
 
 def _run_timed(task: Task, timeout: float) -> ChunkResult:
