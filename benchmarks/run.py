@@ -95,10 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     raise_fd_limit()
     meta = {
         **run_meta(argv, "benchmarks/run.py"),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": subprocess.run(["git", "-C", HERE, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(),
-        "host": platform.node(),
-        "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": CPUS,
         "loadavg_at_start": os.getloadavg(),

@@ -236,3 +236,14 @@ def test_coroutines_that_block_their_loop_are_planned_on_processes(blocked: floa
     assert plan.mode == mode, str(plan)
     if mode == "process":
         assert plan.workers == 2 and "each with its own event loop" in str(plan)
+
+
+@pytest.mark.parametrize("workers", [1, 2000])
+def test_coroutines_that_block_their_loop_get_at_most_a_process_per_cpu(workers: int) -> None:
+    """workers= of a coroutine function is its concurrency (2000 for I/O), never 2000 interpreters."""
+    pickles = {"fn_bytes": 60, "item_bytes": 8, "item_pickle_seconds": 1e-6, "result_bytes": 8}
+    p = Profile(is_async=True, wall=(0.02,) * 2, cpu=(0.02,) * 2, items=8, loop_blocked=1.0,
+                result_pickle_seconds=1e-6, **pickles)  # type: ignore[arg-type]  # fmt: skip
+    plan = decide(p, make_options(workers=workers), Machine(cpus=2, process_pool_warm=False), 100_000)
+    processes = [a for a in plan.alternatives if a.mode == "process"]
+    assert processes and all(a.workers == min(workers, 2) for a in processes), plan.alternatives

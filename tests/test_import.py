@@ -39,7 +39,7 @@ def test_a_worker_process_loads_only_what_it_runs() -> None:
 
 def test_public_names_load_on_first_use() -> None:
     loaded = _modules_after("import gearshift\ngearshift.map\nfrom gearshift import TaskTimeout, advise")
-    assert {"gearshift._api", "gearshift._errors", "gearshift._auto.profiling"} <= loaded
+    assert {"gearshift._api", "gearshift._errors", "gearshift._advice"} <= loaded
     out = subprocess.run(
         [sys.executable, "-c", "import gearshift; gearshift.no_such_name"], capture_output=True, text=True, timeout=60
     )

@@ -292,7 +292,9 @@ def estimates_async(profile: Profile, options: Options, machine: Machine, n: int
     out.append(Alternative("async", k, None, n * max(blocked, w / k), note))
     if profile.wall and profile.unpicklable is None and profile.ipc_seconds is not None:
         if work_kind(blocked, w) != "waiting":
-            p = options.workers or machine.cpus
+            # One process per CPU at most: workers= of a coroutine function is its concurrency (often
+            # thousands, for I/O), not a number of interpreters to start.
+            p = min(options.workers or machine.cpus, machine.cpus)
             chunk = int(_c("async_process_chunk"))
             seconds = cold_start(machine, p) + n * max(blocked / p, w / (p * chunk)) + n * profile.ipc_seconds / 2
             note = f"the coroutine blocks its loop: {p} processes, each with its own event loop"
