@@ -218,11 +218,13 @@ def test_workers_stay_warm_between_calls() -> None:
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin
-except ImportError:  # the class below is then never used
-    BaseEstimator = ClassifierMixin = object  # type: ignore[misc,assignment]
+except ImportError:  # the class below is then never used (its tests skip)
+    ESTIMATOR: tuple[type, ...] = ()
+else:
+    ESTIMATOR = (ClassifierMixin, BaseEstimator)
 
 
-class CrashingClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class CrashingClassifier(*ESTIMATOR):  # type: ignore[misc]
     """A scikit-learn estimator whose fit kills its process for C=13 (a segfault, as far as the pool can tell)."""
 
     def __init__(self, C: float = 1.0) -> None:
