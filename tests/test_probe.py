@@ -62,7 +62,9 @@ def test_cpu_bound_work_is_probed_on_threads() -> None:
     assert isinstance(p, Profile)
     assert not p.is_async
     assert p.thread_scaling is not None and p.threads >= 2
-    assert p.gil_free is not None
+    # The GIL ticker needs two ticks to read anything: on a loaded machine the probe may end first
+    # (None: "too few ticks to say", GilReading's unit tests cover the reading itself).
+    assert p.gil_free is None or 0.0 <= p.gil_free <= 1.0
 
 
 def test_a_gil_held_reading_sends_cpu_bound_work_to_processes(monkeypatch: pytest.MonkeyPatch) -> None:
