@@ -398,3 +398,16 @@ def test_dask_items_sit_on_the_cluster_workers_lanes(tmp_path: Path) -> None:
     items = items_of(doc)
     assert len(items) == 8 and {e["pid"] for e in items} <= worker_pids
     assert all(lane_info(doc)[(e["pid"], e["tid"])]["kind"] == "worker" for e in items)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(180)
+def test_ray_items_sit_on_the_cluster_workers_lanes(tmp_path: Path) -> None:
+    """Ray on demand (pytest -m ray), as its other tests: a local Ray's workers are the item lanes."""
+    pytest.importorskip("ray", reason="ray is not installed: pip install gearshift[ray]")
+    results, doc = run_traced(tmp_path, w.nap, range(8), mode="ray", chunksize=1)
+    assert results == list(range(8))
+    check_format(doc)
+    items = items_of(doc)
+    assert len(items) == 8 and os.getpid() not in {e["pid"] for e in items}
+    assert all(lane_info(doc)[(e["pid"], e["tid"])]["kind"] == "worker" for e in items)
