@@ -37,7 +37,7 @@ SRC = os.path.join(ROOT, "src")
 sys.path.insert(0, SRC)
 
 from gearshift._bench import WORKLOADS  # noqa: E402
-from gearshift._bench.servers import aio_server, http_server, raise_fd_limit  # noqa: E402
+from gearshift._bench.servers import raise_fd_limit, workload_server  # noqa: E402
 
 MODES = ("auto", "sync", "thread", "process", "async")
 #: fixed modes that cannot overlap thousands of slow coroutines by design (as in run.py)
@@ -84,11 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         workload = WORKLOADS[name]
         scale = workload.scale if args.full else workload.quick_scale
         with ExitStack() as stack:
-            url = None
-            if workload.server == "http":
-                url = stack.enter_context(http_server())
-            elif workload.server == "aio":
-                url = stack.enter_context(aio_server())
+            url = stack.enter_context(workload_server(workload.server))
             modes = [m for m in MODES if not (workload.kind == "async-io" and m in ASYNC_IO_SKIP)]
             rec: dict[str, Any] = {"workload": name, "kind": workload.kind, "scale": scale, "modes": {}}
             runs = {m: {"process_s": [], "call_s": []} for m in modes}

@@ -45,7 +45,7 @@ from _meta import run_meta  # noqa: E402
 from strategies import CPUS, STRATEGIES, applies  # noqa: E402
 
 from gearshift._bench import WORKLOADS  # noqa: E402
-from gearshift._bench.servers import aio_server, http_server, raise_fd_limit  # noqa: E402
+from gearshift._bench.servers import raise_fd_limit, workload_server  # noqa: E402
 
 #: the Python package each peer needs (skipped with a note when absent)
 NEEDS = {
@@ -111,11 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         workload = WORKLOADS[wname]
         scale = workload.quick_scale if args.quick else workload.scale
         with ExitStack() as stack:
-            url = None
-            if workload.server == "http":
-                url = stack.enter_context(http_server())
-            elif workload.server == "aio":
-                url = stack.enter_context(aio_server())
+            url = stack.enter_context(workload_server(workload.server))
             # Rounds: every strategy once per round, so a change in the machine's load
             # hits all strategies alike instead of whichever happened to run then.
             recs = {s: _new_record(workload, scale, s) for s in strategies}

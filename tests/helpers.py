@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -189,3 +191,14 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def stop_group(proc: subprocess.Popen[Any], seconds: float = 15) -> None:
+    """End a child started in its own process group (a scheduler, a worker, a Ray head) and what it started."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(seconds)

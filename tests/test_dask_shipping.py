@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from types import ModuleType
 import pytest
 
 import gearshift
+from helpers import stop_group
 
 distributed = pytest.importorskip("distributed", reason="distributed is not installed: pip install gearshift[dask]")
 
@@ -35,16 +35,6 @@ def _start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: the worker's nanny and child go with it
     )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(15)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +66,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield address
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop_group(proc)
 
 
 @pytest.fixture(scope="module")

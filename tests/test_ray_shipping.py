@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +23,7 @@ from types import ModuleType
 import pytest
 
 import gearshift
+from helpers import stop_group
 
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install gearshift[ray]")
 
@@ -63,13 +62,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         shutdown_shared()
         if ray.is_initialized():
             ray.shutdown()
-        if head.poll() is None:
-            os.killpg(head.pid, signal.SIGTERM)
-            try:
-                head.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(head.pid, signal.SIGKILL)
-                head.wait(30)
+        stop_group(head, 30)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 

@@ -232,3 +232,16 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@contextlib.contextmanager
+def workload_server(kind: str | None) -> Iterator[str | None]:
+    """The local server a workload needs (``Workload.server``: "http", "aio" or None): its URL, or None."""
+    if kind == "http":
+        with http_server() as url:
+            yield url
+    elif kind == "aio":
+        with aio_server() as url:
+            yield url
+    else:
+        yield None
