@@ -46,13 +46,11 @@ import itertools
 import math
 import operator
 import queue
-import random
 import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import CancelledError, Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _memory
 from ._backends._base import Aborts, Backend, CachesFunctions
@@ -62,6 +60,9 @@ from ._options import Options
 from ._plan import Plan
 from ._task import CALL_ONE, ChunkResult, Raised, Task, is_fatal, run_chunk
 from ._trace import Recorder
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 #: the largest automatic chunk, whatever the measurements say
 MAX_CHUNK = 65536
@@ -113,6 +114,8 @@ def _pickle_step(exc: BaseException) -> str | None:
 
 def backoff_delay(attempt: int) -> float:
     """Seconds to wait before retry number ``attempt`` (1-based): exponential, full of jitter."""
+    import random  # retries only: a run without them never loads it
+
     ceiling: float = min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** (attempt - 1))
     return ceiling * (0.5 + random.random() / 2)
 
@@ -742,11 +745,13 @@ class Runner:
         early = sub.early or {}
         try:
             result: ChunkResult = future.result()
-        except CancelledError:
-            if self.trace is not None:
-                self.trace.dropped(sub)
-            return
-        except Exception as exc:  # the submission failed as a whole
+        except Exception as exc:  # the submission failed as a whole, or was cancelled
+            from concurrent.futures import CancelledError  # loaded already: ``future`` is one of its futures
+
+            if isinstance(exc, CancelledError):
+                if self.trace is not None:
+                    self.trace.dropped(sub)
+                return
             if self.trace is not None:
                 self.trace.lost(sub, exc)
             for k, value in early.items():  # reported as they ended: final, never run again
