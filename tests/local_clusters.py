@@ -65,9 +65,19 @@ def dask_cluster(home: Path, env: dict[str, str] | None = None) -> Iterator[str]
             stop_group(proc)
 
 
+#: Ray's token authentication, stated on both sides. Since Ray 2.5x a head enables it when ~/.ray/auth_token exists
+#: (any earlier local ray.init() writes one), but a client given an explicit address enables it only when
+#: RAY_AUTH_MODE says so: without this, whether a test could connect depended on what ran on the machine before.
+#: Ray reads it when it is imported: a process that connects needs it in its environment from the start.
+RAY_AUTH = {"RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token")}
+
+
 @contextmanager
 def ray_head(home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """``ray start --head --block`` on 127.0.0.1 (2 CPUs), run from ``home``; yields its address, host:port."""
+    """``ray start --head --block`` on 127.0.0.1 (2 CPUs), run from ``home``; yields its address, host:port.
+
+    Clients connect with :data:`RAY_AUTH` in their environment.
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -75,7 +85,7 @@ def ray_head(home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     head = _start(
         ["ray.scripts.scripts", "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
          "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", temp_dir],
-        home, home / "head.log", env,
+        home, home / "head.log", dict(env or os.environ, **RAY_AUTH),
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
