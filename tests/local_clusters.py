@@ -65,10 +65,10 @@ def dask_cluster(home: Path, env: dict[str, str] | None = None) -> Iterator[str]
             stop_group(proc)
 
 
-#: Ray's token authentication, stated on both sides. Since Ray 2.5x a head enables it when ~/.ray/auth_token exists
-#: (any earlier local ray.init() writes one), but a client given an explicit address enables it only when
-#: RAY_AUTH_MODE says so: without this, whether a test could connect depended on what ran on the machine before.
-#: Ray reads it when it is imported: a process that connects needs it in its environment from the start.
+#: Ray's token authentication, stated on both sides. Recent Ray (2.60 here) enables it on a head when
+#: ~/.ray/auth_token exists (any earlier local ray.init() writes one), but a client given an explicit address
+#: only when RAY_AUTH_MODE says so: without this, whether a test could connect depended on what ran on the
+#: machine before. Ray reads it when it is imported: a process that connects needs it from the start.
 RAY_AUTH = {"RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token")}
 
 
