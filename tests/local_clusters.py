@@ -65,18 +65,22 @@ def dask_cluster(home: Path, env: dict[str, str] | None = None) -> Iterator[str]
             stop_group(proc)
 
 
-#: Ray's token authentication, stated on both sides. Recent Ray (2.60 here) enables it on a head when
-#: ~/.ray/auth_token exists (any earlier local ray.init() writes one), but a client given an explicit address
-#: only when RAY_AUTH_MODE says so: without this, whether a test could connect depended on what ran on the
-#: machine before. Ray reads it when it is imported: a process that connects needs it from the start.
-RAY_AUTH = {"RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token")}
+def ray_auth() -> dict[str, str]:
+    """The environment a Ray head and its clients share: Ray's token authentication, as this process has it.
+
+    Recent Ray (2.60 here) enables token authentication on a head when ~/.ray/auth_token exists (any
+    local ray.init() writes one), but on a client given an explicit address only when RAY_AUTH_MODE says so;
+    and a process reads the mode once, when it imports Ray (a local ray.init() sets it to "token" in this
+    process's environment). So the head is told the mode this process connects with: unset means disabled.
+    """
+    return {"RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
 
 
 @contextmanager
 def ray_head(home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """``ray start --head --block`` on 127.0.0.1 (2 CPUs), run from ``home``; yields its address, host:port.
 
-    Clients connect with :data:`RAY_AUTH` in their environment.
+    Its authentication mode is this process's (:func:`ray_auth`): a client in another process needs the same.
     """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -85,18 +89,18 @@ def ray_head(home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     head = _start(
         ["ray.scripts.scripts", "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
          "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", temp_dir],
-        home, home / "head.log", dict(env or os.environ, **RAY_AUTH),
+        home, home / "head.log", dict(env or os.environ, **ray_auth()),
     )  # fmt: skip
+    log = home / "head.log"
     try:
         deadline = time.monotonic() + 120
-        while True:  # poll until the head listens: `ray start` prints nothing we could wait on
-            assert head.poll() is None, (home / "head.log").read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the Ray head did not start in 120 s"
-                time.sleep(0.2)
+        # Its own line says it runs: a port that merely accepts connections could be another program's
+        # (the port was free when picked, not necessarily when the head bound it).
+        while "Ray runtime started" not in log.read_text(errors="replace"):
+            assert head.poll() is None, f"the Ray head exited:\n{log.read_text(errors='replace')}"
+            assert time.monotonic() < deadline, "the Ray head did not start in 120 s"
+            time.sleep(0.2)
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
         yield f"127.0.0.1:{port}"
     finally:
         stop_group(head, 30)

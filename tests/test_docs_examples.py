@@ -38,7 +38,7 @@ from pathlib import Path
 import pytest
 
 from helpers import stop_group
-from local_clusters import RAY_AUTH, dask_cluster, ray_head, with_src_first
+from local_clusters import dask_cluster, ray_auth, ray_head, with_src_first
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIP = re.compile(r"<!--\s*docs-test:\s*skip\s+(.+?)\s*-->")
@@ -264,7 +264,7 @@ def test_example_runs(
     if example.needs == "dask-scheduler":
         out = _run(example, address=request.getfixturevalue("dask_scheduler"))
     elif example.needs == "ray-head":
-        out = _run(example, address=request.getfixturevalue("ray_address"), env=RAY_AUTH, timeout=240)
+        out = _run(example, address=request.getfixturevalue("ray_address"), env=ray_auth(), timeout=240)
     elif example.needs == "display":
         out = _run(example, env={"DISPLAY": request.getfixturevalue("display")})
     else:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -19,11 +18,8 @@ from types import ModuleType
 import pytest
 
 import gearshift
-from local_clusters import RAY_AUTH
 from local_clusters import ray_head as local_ray_head
 
-# This process connects to the head: Ray must see the authentication mode when it is first imported.
-os.environ.update(RAY_AUTH)
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install gearshift[ray]")
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
