@@ -248,8 +248,12 @@ def display() -> Iterator[str]:
 
 
 def _marks(example: Example) -> list[pytest.MarkDecorator]:
-    # Ray's processes also use the machine's non-loopback address: on demand, like the other Ray tests
-    return [pytest.mark.ray, pytest.mark.timeout(300)] if example.needs == "ray-head" else []
+    if example.needs == "ray-head":
+        # Ray's processes also use the machine's non-loopback address: on demand, like the other Ray tests
+        return [pytest.mark.ray, pytest.mark.timeout(300)]
+    if example.needs == "dask-scheduler":
+        return [pytest.mark.timeout(120)]  # the first also starts the cluster (22 s with the example at load 14)
+    return []
 
 
 # slow: CI's lowest-versions run leaves them out (they test the docs, not the dependency floors,
