@@ -11,62 +11,24 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 import gearshift
-from helpers import stop_group
+from local_clusters import dask_cluster
 
 distributed = pytest.importorskip("distributed", reason="distributed is not installed: pip install gearshift[dask]")
-
-
-def _start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", *args],
-        cwd=cwd,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: the worker's nanny and child go with it
-    )
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A scheduler and one worker started by the CLI in a directory of their own; the scheduler's address."""
-    home = tmp_path_factory.mktemp("elsewhere")
-    scheduler_file = home / "scheduler.json"
-    scheduler = _start(
-        ["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-         "--scheduler-file", str(scheduler_file)],
-        home, home / "scheduler.log",
-    )  # fmt: skip
-    procs = [scheduler]
-    try:
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists():  # the CLI writes it once it listens
-            assert scheduler.poll() is None, (home / "scheduler.log").read_text()
-            assert time.monotonic() < deadline, "the dask scheduler did not start in 60 s"
-            time.sleep(0.05)
-        worker = _start(
-            ["distributed.cli.dask_worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
-             "--nthreads", "1", "--nworkers", "1", "--no-dashboard", "--local-directory", str(home)],
-            home, home / "worker.log",
-        )  # fmt: skip
-        procs.append(worker)
-        with distributed.Client(scheduler_file=str(scheduler_file), set_as_default=False) as client:
-            client.wait_for_workers(1, timeout=60)
-            address = str(client.scheduler.address)
+    with dask_cluster(tmp_path_factory.mktemp("elsewhere")) as address:
         yield address
-    finally:
-        for proc in reversed(procs):
-            stop_group(proc)
 
 
 @pytest.fixture(scope="module")

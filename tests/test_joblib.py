@@ -17,6 +17,11 @@ import pytest
 
 joblib = pytest.importorskip("joblib", reason="joblib is not installed: pip install gearshift[joblib]")
 
+from sklearn.base import BaseEstimator, ClassifierMixin  # noqa: E402
+from sklearn.datasets import make_classification  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.svm import SVC  # noqa: E402
+
 import gearshift.joblib  # noqa: E402 - registers the backend
 from gearshift import WorkerCrashed  # noqa: E402
 from gearshift._cpu import usable_cpus  # noqa: E402
@@ -213,18 +218,11 @@ def test_workers_stay_warm_between_calls() -> None:
     assert second <= first | second and first & second
 
 
-# scikit-learn: not in the test extra (its install is slow, see pyproject.toml); these run where it is installed.
+# scikit-learn: in the test extra, so these run in CI; imported here, not skipped when missing, so that a CI
+# without it fails instead of passing with them skipped.
 
 
-try:
-    from sklearn.base import BaseEstimator, ClassifierMixin
-except ImportError:  # the class below is then never used (its tests skip)
-    ESTIMATOR: tuple[type, ...] = ()
-else:
-    ESTIMATOR = (ClassifierMixin, BaseEstimator)
-
-
-class CrashingClassifier(*ESTIMATOR):  # type: ignore[misc]
+class CrashingClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """A scikit-learn estimator whose fit kills its process for C=13 (a segfault, as far as the pool can tell)."""
 
     def __init__(self, C: float = 1.0) -> None:
@@ -241,18 +239,14 @@ class CrashingClassifier(*ESTIMATOR):  # type: ignore[misc]
 
 
 def _grid_search(n_jobs: int, **config: Any) -> Any:
-    sklearn_datasets = pytest.importorskip("sklearn.datasets")
-    model_selection = pytest.importorskip("sklearn.model_selection")
-    svm = pytest.importorskip("sklearn.svm")
-    X, y = sklearn_datasets.make_classification(n_samples=150, n_features=8, random_state=0)
-    search = model_selection.GridSearchCV(svm.SVC(), {"C": [0.1, 1, 10], "gamma": ["scale", 0.1]}, cv=3)
+    X, y = make_classification(n_samples=150, n_features=8, random_state=0)
+    search = GridSearchCV(SVC(), {"C": [0.1, 1, 10], "gamma": ["scale", 0.1]}, cv=3)
     with parallel_config(n_jobs=n_jobs, **config):
         return search.fit(X, y)
 
 
 @pytest.mark.parametrize("mode", ["process", "thread"])
 def test_grid_search_equals_one_job(mode: str) -> None:
-    pytest.importorskip("sklearn")
     expected = _grid_search(1)
     got = _grid_search(2, backend="gearshift", mode=mode)
     assert got.best_params_ == expected.best_params_
@@ -265,7 +259,6 @@ def fit_pid(_: int) -> int:
 
 
 def test_tasks_run_in_the_warm_executors_workers() -> None:
-    pytest.importorskip("sklearn")
     with parallel_config(backend="gearshift", n_jobs=2):
         pids = set(Parallel()(delayed(fit_pid)(i) for i in range(4)))
         executor = gearshift.joblib._executors[next(iter(gearshift.joblib._executors))]
@@ -274,15 +267,14 @@ def test_tasks_run_in_the_warm_executors_workers() -> None:
 
 
 def test_a_crashing_fit_fails_with_worker_crashed_and_the_next_fit_works() -> None:
-    model_selection = pytest.importorskip("sklearn.model_selection")
     X = [[float(i)] for i in range(30)]
     y = [i % 2 for i in range(30)]
-    search = model_selection.GridSearchCV(CrashingClassifier(), {"C": [1.0, 13.0, 2.0]}, cv=2)
+    search = GridSearchCV(CrashingClassifier(), {"C": [1.0, 13.0, 2.0]}, cv=2)
     start = time.monotonic()
     with parallel_config(backend="gearshift", n_jobs=2):
         with pytest.raises(WorkerCrashed):
             search.fit(X, y)
-        ok = model_selection.GridSearchCV(CrashingClassifier(), {"C": [1.0, 2.0]}, cv=2).fit(X, y)
+        ok = GridSearchCV(CrashingClassifier(), {"C": [1.0, 2.0]}, cv=2).fit(X, y)
     assert ok.best_params_ == {"C": 1.0}
     assert time.monotonic() - start < 50
 

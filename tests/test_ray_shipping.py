@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +18,7 @@ from types import ModuleType
 import pytest
 
 import gearshift
-from helpers import stop_group
+from local_clusters import ray_head as local_ray_head
 
 ray = pytest.importorskip("ray", reason="ray is not installed: pip install gearshift[ray]")
 
@@ -32,38 +27,15 @@ pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    home = tmp_path_factory.mktemp("ray_elsewhere")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    temp_dir = tempfile.mkdtemp(prefix="gsray", dir="/tmp")  # short: Ray's socket paths have a length limit
-    log = (home / "head.log").open("wb")
-    head = subprocess.Popen(
-        [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
-         "--port", str(port), "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats",
-         "--temp-dir", temp_dir],
-        cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    address = f"127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:  # poll until the head listens: `ray start` prints nothing we could wait on
-            assert head.poll() is None, (home / "head.log").read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the Ray head did not start in 120 s"
-                time.sleep(0.2)
-        yield address
-    finally:
-        from gearshift._pools import shutdown_shared
+    with local_ray_head(tmp_path_factory.mktemp("ray_elsewhere")) as address:
+        try:
+            yield address
+        finally:  # this process's Ray client and gearshift's pools, before the head stops
+            from gearshift._pools import shutdown_shared
 
-        shutdown_shared()
-        if ray.is_initialized():
-            ray.shutdown()
-        stop_group(head, 30)
-        shutil.rmtree(temp_dir, ignore_errors=True)
+            shutdown_shared()
+            if ray.is_initialized():
+                ray.shutdown()
 
 
 @pytest.fixture(scope="module")
