@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -112,6 +113,11 @@ TICK = 0.005
 #: the contract says 50 ms; a loaded 2-core CI machine adds its own scheduling gaps, so the
 #: test fails on stalls of a different order (seconds were seen), and prints what it measured
 LAG_LIMIT = 0.25
+#: ... or at this multiple of the gap that the same CPU work in two plain threads beside the loop
+#: causes, measured in the same test: on a machine loaded past two busy processes per CPU, the
+#: GIL handed between threads the OS schedules late stalls any loop (255 ms was seen), gearshift
+#: or not; a run on the loop itself stalls it for whole chunks of items, several times that
+CONTROL_FACTOR = 2.0
 CPU_SECONDS = 0.02
 
 
@@ -153,6 +159,14 @@ async def _largest_gap(work: Any) -> tuple[float, Any]:
     return max(gaps, default=0.0), result
 
 
+async def _control_gap() -> float:
+    """The largest gap of the loop while two plain threads compute what a C7 case computes."""
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(2) as pool:
+        gap, _ = await _largest_gap(asyncio.gather(*(loop.run_in_executor(pool, spin, x) for x in range(40))))
+    return gap
+
+
 FUNCTIONS = {"cpu-plain": spin, "cpu-async-def": aspin, "io-async-def": await_a_little}
 C7_CASES = [
     (mode, kind)
@@ -176,7 +190,15 @@ def test_c7_loop_lag(entry: str, mode: str, kind: str) -> None:
             return await gearshift.amap(fn, items, mode=mode)
         return [x async for x in gearshift.aimap(fn, items, mode=mode, workers=2)]
 
+    control = asyncio.run(_control_gap())
     gap, result = asyncio.run(_largest_gap(consume()))
-    print(f"C7 {entry}(mode={mode!r}, {kind}): largest loop gap {gap * 1000:.0f} ms")
+    limit = max(LAG_LIMIT, CONTROL_FACTOR * control)
+    print(
+        f"C7 {entry}(mode={mode!r}, {kind}): largest loop gap {gap * 1000:.0f} ms "
+        f"(two plain threads beside it: {control * 1000:.0f} ms; limit {limit * 1000:.0f} ms)"
+    )
     assert result == list(items)
-    assert gap <= LAG_LIMIT, f"C7: {entry}(mode={mode!r}, {kind}) stalled the caller's loop {gap * 1000:.0f} ms"
+    assert gap <= limit, (
+        f"C7: {entry}(mode={mode!r}, {kind}) stalled the caller's loop {gap * 1000:.0f} ms "
+        f"(limit {limit * 1000:.0f} ms; the same work in two plain threads: {control * 1000:.0f} ms)"
+    )
