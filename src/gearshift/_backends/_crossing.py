@@ -25,7 +25,7 @@ import cloudpickle
 
 from .._errors import UnpicklableError
 from .._task import INT_TAG, Raised
-from .._worker import (
+from .._worker_log import (
     INT_RECORD,
     LOG_DONE,
     LOG_FIELDS,

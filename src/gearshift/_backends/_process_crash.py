@@ -18,7 +18,8 @@ from concurrent.futures import CancelledError
 
 from .._errors import WorkerCrashed
 from .._task import ChunkResult, Raised, timeout_error
-from .._worker import PHASE_ITEMS, PHASE_UNPICKLING, STEP_UNPICKLE_ITEM
+from .._worker_log import PHASE_ITEMS, PHASE_UNPICKLING
+from .._worker_send import STEP_UNPICKLE_ITEM
 from . import _crossing
 from ._process_frames import FrameDispatch
 from ._process_pool import _broken_pool, _close, _Job, _kill, _reap, _Worker

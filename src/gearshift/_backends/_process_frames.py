@@ -17,7 +17,8 @@ from concurrent.futures import CancelledError
 from .. import _trace
 from .._errors import RemoteTraceback
 from .._task import ChunkResult, Raised, unwrap
-from .._worker import FN_CACHE_SIZE, LOG_SLOTS
+from .._worker import FN_CACHE_SIZE
+from .._worker_log import LOG_SLOTS
 from . import _crossing
 from ._process_pool import WorkerPool, _broken_pool, _Job, _Worker
 

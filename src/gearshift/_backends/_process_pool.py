@@ -33,7 +33,7 @@ from .._cpu import usable_cpus
 from .._frames import FrameReader, PipeEnd
 from .._native import worker_environment
 from .._task import Task
-from .._worker import LOG_SLOTS
+from .._worker_log import LOG_SLOTS
 from . import _crossing, _zygote
 
 if TYPE_CHECKING:
