@@ -25,7 +25,7 @@ Data flow::
 
 Supervision.  Without a timeout a chunk's results cross the pipe in one frame
 (cheap), and the outcome log keeps every finished item's outcome where the
-parent can read it if the worker dies (``_worker.OutcomeLog``): a crash costs
+parent can read it if the worker dies (``_worker_log.OutcomeLog``): a crash costs
 the item that was running, never a sibling that finished (each item runs at
 most ``1 + retries`` times); a chunk whose outcomes are all ints leaves them
 in the log only (an "L" frame), read from there.  Coroutines of a chunk run one

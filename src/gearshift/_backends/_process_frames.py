@@ -84,7 +84,7 @@ class FrameDispatch(WorkerPool):
             busy = len(w.outstanding)
             if busy:
                 size = len(job.items_blob) + (0 if job.fn_key in w.known else len(job.fn_blob))
-                # No more jobs in flight than the worker has outcome logs (see _worker.LOG_SLOTS).
+                # No more jobs in flight than the worker has outcome logs (see _worker_log.LOG_SLOTS).
                 if busy >= min(self.prefetch, LOG_SLOTS) or size > _SMALL_JOB:
                     continue
             if best is None or busy < len(best.outstanding):

@@ -99,7 +99,7 @@ class _Worker:
         self, proc: subprocess.Popen[bytes] | _zygote.ForkedWorker, rx: FrameReader, tx: PipeEnd, logs: list[int]
     ) -> None:
         self.proc, self.rx, self.tx = proc, rx, tx
-        self.logs = logs  # the outcome logs' file descriptors, read after a crash (see _worker.py)
+        self.logs = logs  # the outcome logs' file descriptors, read after a crash (see _worker_log.py)
         self.outstanding: deque[_Job] = deque()
         self.known: OrderedDict[int, None] = OrderedDict()  # mirrors the worker's function cache
         self.sent = 0
