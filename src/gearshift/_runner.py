@@ -36,8 +36,9 @@ the results that completed but were not handed out to the exception as
 ``partial_results``.
 
 ``Runner`` is one class cut by job into a stack of modules, each a class that
-uses only those below it (every field is set once, by ``RunState``'s
-constructor, so the per-item paths pay no call through another object)::
+uses only those below it (``InlineRun`` stands beside the others on
+``RunState``).  Every field is set once, by ``RunState``'s constructor, so the
+per-item paths pay no call through another object::
 
     Runner         _runner.py        start, batches, waiting, stopping, Ctrl-C
     Feeding        _run_feed.py      read the input, fill the window, submit
