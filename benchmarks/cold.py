@@ -45,6 +45,8 @@ import tempfile
 import time
 from typing import Any
 
+from _meta import compile_bytecode
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SRC = os.path.join(ROOT, "src")
@@ -178,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    bytecode = compile_bytecode(SRC, *filter(None, [args.baseline]))
     for case in args.cases.split(","):
         if case not in SCRIPTS:
             parser.error(f"no case {case!r}; choose from {', '.join(SCRIPTS)}")
@@ -189,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.baseline:
             record["baseline"] = {"src": args.baseline, "commit": _commit_of(args.baseline)}
         record["meta"] = meta(cpus)
+        record["meta"]["bytecode"] = bytecode
         path = os.path.join(RESULTS, f"cold-{args.label}-{case}.json")
         with open(path, "w") as f:
             json.dump(record, f, indent=1)

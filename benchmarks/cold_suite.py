@@ -36,6 +36,8 @@ ROOT = os.path.dirname(HERE)
 SRC = os.path.join(ROOT, "src")
 sys.path.insert(0, SRC)
 
+from _meta import compile_bytecode  # noqa: E402
+
 from gearshift._bench import WORKLOADS  # noqa: E402
 from gearshift._bench.servers import raise_fd_limit, workload_server  # noqa: E402
 
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     raise_fd_limit()
     path = os.path.join(HERE, "results", f"{args.name}.json")
     meta = _meta(args)
+    meta["bytecode"] = compile_bytecode(SRC)
     records: list[dict[str, Any]] = []
     for name in names:
         workload = WORKLOADS[name]

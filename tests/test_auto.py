@@ -78,7 +78,7 @@ def test_the_sync_rest_reads_its_input_without_copying_it(monkeypatch: pytest.Mo
     assert out == [x * x for x in range(200_000)]
     assert run.plan is not None and run.plan.mode == "sync"
     assert lent[0] == "list"  # measuring: a lookahead thread may take items too
-    assert lent[-1] == "generator"  # the rest: lazy slices of the input (see Gate.lend), no list per chunk
+    assert lent[-1] == "islice"  # the rest: lazy slices of the input (see Gate.lend), no list per chunk
 
 
 def test_waiting_work_goes_to_threads_and_no_item_runs_twice() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import ast
 import subprocess
 import sys
 
@@ -11,9 +11,10 @@ HEAVY = ("multiprocessing", "asyncio", "subprocess", "rich", "dask", "distribute
 
 
 def _modules_after(code: str) -> set[str]:
-    script = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    # repr, not json: the probe must not load what it looks for
+    script = f"import sys\n{code}\nprint(repr(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
-    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+    return set(ast.literal_eval(out.stdout.strip().splitlines()[-1]))
 
 
 def test_import_gearshift_loads_no_heavy_machinery() -> None:
@@ -55,3 +56,32 @@ def test_a_sync_map_loads_nothing_of_auto() -> None:
     assert "gearshift._runner" in loaded  # (the probe sees what the map loaded)
     loaded = _modules_after("import gearshift\nassert gearshift.map(abs, [-1, 2]) == [1, 2]")
     assert {"gearshift._auto", "gearshift._auto.costs"} <= loaded  # mode="auto", the default, does load it
+
+
+#: what a plain sync map must not load: futures and logging (~6 ms), thread pools, json, the
+#: traceback formatter, difflib, random; each is needed only by a mode or an option that uses it
+SYNC_UNNEEDED = (
+    "concurrent.futures",
+    "logging",
+    "json",
+    "traceback",
+    "difflib",
+    "random",
+    "gearshift._threads",
+    "gearshift._watch",
+)
+
+
+def test_a_sync_map_loads_only_the_inline_path() -> None:
+    # Scripts run once: the first mode="sync" map is paid for by every such script (issue 21, item 4).
+    code = "import gearshift\nassert gearshift.map(abs, [-1, 2], mode='sync') == [1, 2]"
+    loaded = _modules_after(code)
+    assert sorted(m for m in SYNC_UNNEEDED if m in loaded) == []
+    # The check itself sees them once the options that need them are used.
+    loaded = _modules_after(
+        "import gearshift\n"
+        "out = gearshift.map(abs, [-1, 'x'], mode='sync', retries=1, errors='return')\n"
+        "assert out[0] == 1 and isinstance(out[1], gearshift.Failure)\n"
+        "assert gearshift.map(abs, [1], mode='sync', timeout=5) == [1]\n"
+    )
+    assert {"random", "traceback", "concurrent.futures", "gearshift._threads"} <= loaded

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, TypeVarTuple, Unpack, overload
 
 from ._acquire import acquire_backend, check_shippable
+from ._backends import prepare, unprepare
 from ._backends._base import Backend
 from ._errors import Failure
 from ._options import (
@@ -74,10 +75,17 @@ class _Run:
 
             self.auto = AutoRun(fn, options, call, is_async)  # never on the caller's loop (see _auto)
             return
-        self.plan: Plan = plan_fixed(options, is_async=is_async)
-        # From amap/aimap, coroutines run on the caller's own loop.
-        self.backend: Backend
-        self.backend, self.owned = acquire_backend(self.plan.mode, self.plan.workers, options.engine, loop=loop, fn=fn)
+        prepare(options.mode)  # a first process pool's zygote boots while its backend loads
+        try:
+            self.plan: Plan = plan_fixed(options, is_async=is_async)
+            # From amap/aimap, coroutines run on the caller's own loop.
+            self.backend: Backend
+            self.backend, self.owned = acquire_backend(
+                self.plan.mode, self.plan.workers, options.engine, loop=loop, fn=fn
+            )
+        except BaseException:
+            unprepare(options.mode)
+            raise
         self.runner = Runner(self.backend, fn, options, self.plan, call=call, is_async=is_async)
 
     def batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:

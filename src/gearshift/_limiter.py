@@ -17,7 +17,6 @@ from the planner's estimate; the limiter corrects it from what the run shows.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -64,6 +63,8 @@ class ConcurrencyLimiter:
         self._items += items
         self._latencies.append(elapsed / max(1, items))
         span = now - self._start
+        import statistics  # here, not at the top: it loads decimal and fractions (~3 ms) for one median
+
         typical = statistics.median(self._latencies)
         # An interval: about one typical latency and enough items to count, so a big
         # window still gets feedback every round trip, not every `window` completions.

@@ -10,7 +10,6 @@ bad parameter, what it got, and what to pass instead, before any work starts.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 import math
 import os
@@ -334,6 +333,8 @@ def make_options(entry: str = "gearshift.map", /, **options: Any) -> Options:
     """
     for name in options:
         if name not in OPTION_NAMES:
+            import difflib  # for the error only
+
             close = difflib.get_close_matches(name, (*OPTION_NAMES, "shared"), n=1)
             hint = f" (did you mean {close[0]}=?)" if close else ""
             raise TypeError(

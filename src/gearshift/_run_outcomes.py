@@ -11,9 +11,7 @@ fault is never retried; a BaseException that is not an Exception stops the run.
 from __future__ import annotations
 
 import heapq
-import random
 import time
-from concurrent.futures import CancelledError
 from typing import Any
 
 from ._errors import Failure, RemoteTraceback, UnpicklableError, WorkerCrashed
@@ -43,6 +41,8 @@ def _pickle_step(exc: BaseException) -> str | None:
 
 def backoff_delay(attempt: int) -> float:
     """Seconds to wait before retry number ``attempt`` (1-based): exponential, full of jitter."""
+    import random  # retries only: a run without them never loads it
+
     ceiling: float = min(BACKOFF_MAX, BACKOFF_BASE * 2.0 ** (attempt - 1))
     return ceiling * (0.5 + random.random() / 2)
 
@@ -66,11 +66,13 @@ class Completion(Reporting):
         early = sub.early or {}
         try:
             result: ChunkResult = future.result()
-        except CancelledError:
-            if self.trace is not None:
-                self.trace.dropped(sub)
-            return
-        except Exception as exc:  # the submission failed as a whole
+        except Exception as exc:  # the submission failed as a whole, or was cancelled
+            from concurrent.futures import CancelledError  # loaded already: ``future`` is one of its futures
+
+            if isinstance(exc, CancelledError):
+                if self.trace is not None:
+                    self.trace.dropped(sub)
+                return
             if self.trace is not None:
                 self.trace.lost(sub, exc)
             for k, value in early.items():  # reported as they ended: final, never run again

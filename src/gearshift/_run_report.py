@@ -11,12 +11,14 @@ runner's at once; a report that raises is raised on the consuming thread.
 
 from __future__ import annotations
 
-from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._run_order import HandOut
 from ._run_state import _Sub
 from ._task import ChunkResult, Raised
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 
 class Reporting(HandOut):

@@ -12,8 +12,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._backends._base import Backend
 from ._chunker import Chunker
@@ -21,6 +20,9 @@ from ._options import Options
 from ._plan import Plan
 from ._task import CALL_ONE, ChunkResult
 from ._trace import Recorder
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 #: with a results observer (checkpoints, progress), the most work a chunk holds: the results of
 #: its first items reach the observer only when the whole chunk is back (see Chunker ``hold``)

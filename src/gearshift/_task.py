@@ -13,7 +13,6 @@ import functools
 import os
 import threading
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +45,8 @@ class Raised:
 
     def traceback_text(self) -> str:
         if self.tb is None:
+            import traceback  # on the first failure only: a clean run never formats one
+
             self.tb = "".join(traceback.format_exception(self.exception))
         return self.tb
 

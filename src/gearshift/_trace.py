@@ -27,7 +27,6 @@ events of every lane are disjoint, as the format's nesting rule wants.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -267,6 +266,8 @@ class Recorder:
             # The run's own error matters more than its trace: that one propagates.
 
     def write(self) -> None:
+        import json  # when a trace is written: an untraced run never loads it
+
         from ._trace_format import build
 
         document = build(self)

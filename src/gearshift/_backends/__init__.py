@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -52,3 +53,25 @@ def require_engine(name: str) -> None:
         raise MissingDependencyError(
             f"mode={name!r} needs the {package!r} package, which is not installed. Install it with: {hint}"
         )
+
+
+def prepare(name: str) -> None:
+    """Start, ahead of time, what mode ``name`` takes long to start, before its module first loads.
+
+    For ``process``: the first pool's zygote (see ``_zygote.start_early``), which
+    then boots while this interpreter imports the process backend.  Later calls
+    find the module loaded and do nothing.  Call :func:`unprepare` if the run
+    fails before its backend starts.
+    """
+    if name == "process" and f"{__name__}._process" not in sys.modules:
+        from ._zygote import start_early
+
+        start_early()
+
+
+def unprepare(name: str) -> None:
+    """Let go of what :func:`prepare` started, if no backend took it."""
+    if name == "process" and f"{__name__}._zygote" in sys.modules:
+        from ._zygote import drop_early
+
+        drop_early()

@@ -13,10 +13,12 @@ address and size).  The runner and ``mode="auto"`` use nothing else.
 
 from __future__ import annotations
 
-from concurrent.futures import Future
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from .._task import Task
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 
 @runtime_checkable
@@ -114,6 +116,8 @@ class ClusterBackend(Protocol):
 
 def done_future(result: Any = None, exception: BaseException | None = None) -> Future[Any]:
     """A future that is already resolved (for backends that run inline)."""
+    from concurrent.futures import Future  # here: a sync run on the inline path never needs one
+
     fut: Future[Any] = Future()
     if exception is not None:
         fut.set_exception(exception)

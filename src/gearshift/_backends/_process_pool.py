@@ -147,7 +147,7 @@ class WorkerPool:
         self._cpus = usable_cpus()
         #: forks workers from one clean pre-started interpreter (see _zygote.py); None: not started yet
         self._zygote: _zygote.Zygote | None = None
-        self._use_zygote = _zygote.available() and os.environ.get("GEARSHIFT_ZYGOTE", "1") != "0"
+        self._use_zygote = _zygote.wanted()
         _live.add(self)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -230,7 +230,7 @@ class WorkerPool:
             if self._zygote is None or not self._zygote.alive():
                 if self._zygote is not None:
                     self._zygote.close()
-                self._zygote = _zygote.Zygote(_PACKAGE_PARENT, env)
+                self._zygote = _zygote.take_early() or _zygote.Zygote(_PACKAGE_PARENT, env)
             try:
                 return self._zygote.spawn(fds, env)
             except (EOFError, ConnectionError):  # it died: its workers went with it, and their pipes say so

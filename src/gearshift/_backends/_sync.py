@@ -10,12 +10,15 @@ run goes on; coroutine functions are cancelled by their own loop instead.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, wait
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._task import Task, execute
-from .._threads import ThreadPool
 from ._base import done_future
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from .._threads import ThreadPool
 
 
 class Backend:
@@ -34,7 +37,11 @@ class Backend:
 
     def submit(self, task: Task) -> Future[Any]:
         if task.timeout is not None and not task.is_async and not task.single:
+            from concurrent.futures import wait  # only with timeout=: a plain sync run loads no thread machinery
+
             if self._timed is None:
+                from .._threads import ThreadPool
+
                 self._timed = ThreadPool(1, "gearshift-sync-timed")
             future = self._timed.submit(task)
             try:

@@ -288,3 +288,78 @@ def _die_with_parent() -> None:
         pass
     if os.getppid() != parent:
         os._exit(1)
+
+
+# -- started early: the first pool's zygote boots while the parent still imports ----------
+
+#: where ``gearshift`` is imported from (the zygote puts it first on its path)
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_early_lock = threading.Lock()
+#: a zygote started by :func:`start_early` and the environment it was started in, until a pool takes it
+_early: tuple[Zygote, dict[str, str]] | None = None
+
+
+def wanted() -> bool:
+    """Whether process pools fork their workers from a zygote here (``GEARSHIFT_ZYGOTE=0`` says no)."""
+    return available() and os.environ.get("GEARSHIFT_ZYGOTE", "1") != "0"
+
+
+def start_early() -> None:
+    """Start a zygote now, for the first process pool of this interpreter to take.
+
+    A script's first ``mode="process"`` call imports the process backend (tens
+    of milliseconds) before its pool asks for a zygote, which then boots for
+    tens of milliseconds more; started here, before those imports, the zygote
+    boots on another CPU meanwhile.  Only on the main thread: a zygote dies
+    with the thread that started it (``PR_SET_PDEATHSIG``), and the pool's
+    workers with the zygote, so it must be a thread that lives as long as the
+    interpreter.  An early zygote no pool takes exits with the interpreter, or
+    at :func:`drop_early`.
+    """
+    global _early
+    if not wanted() or threading.current_thread() is not threading.main_thread():
+        return
+    with _early_lock:
+        if _early is None:
+            _early = (Zygote(PACKAGE_PARENT, None), dict(os.environ))
+
+
+def take_early() -> Zygote | None:
+    """The early zygote, if there is one, it is alive and this process's environment is as it started in.
+
+    (Its workers' own environments, thread caps included, come with each
+    request to fork one, as for any zygote, see ``_run_worker``.)
+    """
+    early = _pop_early()
+    if early is None:
+        return None
+    zygote, started_in = early
+    if started_in == os.environ and zygote.alive():
+        return zygote
+    zygote.close()
+    return None
+
+
+def drop_early() -> None:
+    """Let an early zygote go (the run that started it failed before its pool started)."""
+    early = _pop_early()
+    if early is not None:
+        early[0].close()
+
+
+def _pop_early() -> tuple[Zygote, dict[str, str]] | None:
+    global _early
+    with _early_lock:
+        early, _early = _early, None
+    return early
+
+
+def _forget_early_in_child() -> None:
+    # A child forked by the caller must not take its parent's zygote (its copy of the socket
+    # is closed with the object, which the parent still holds).
+    global _early
+    _early = None
+
+
+os.register_at_fork(after_in_child=_forget_early_in_child)

@@ -1,0 +1,122 @@
+"""A script's first process pool takes a zygote started before the process backend loaded (``_zygote.start_early``).
+
+Each case runs in a fresh interpreter, as a user's script does: the early start
+happens only on an interpreter's first ``mode="process"`` call.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from gearshift._backends._zygote import available
+
+pytestmark = pytest.mark.skipif(not available(), reason="zygotes need Linux pidfds and SCM_RIGHTS")
+
+#: counts the zygotes started, notes whether the process backend was loaded at each start
+PRELUDE = """
+import os, sys, threading
+import psutil
+import gearshift
+from gearshift._backends import _zygote
+
+starts = []
+_init = _zygote.Zygote.__init__
+
+def counted(self, *args, **kwargs):
+    starts.append("gearshift._backends._process" in sys.modules)
+    _init(self, *args, **kwargs)
+
+_zygote.Zygote.__init__ = counted
+
+def f(x):
+    return x * x + 1
+
+def zygotes():
+    # this interpreter's children that serve as zygotes (their command line says so)
+    return [p for p in psutil.Process().children() if "_zygote import serve" in " ".join(p.cmdline())]
+"""
+
+
+def _run(body: str) -> str:
+    script = PRELUDE + textwrap.dedent(body)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_the_first_pool_takes_the_zygote_started_before_the_backend_loaded() -> None:
+    out = _run(
+        """
+        assert gearshift.map(f, range(50), mode="process") == [f(x) for x in range(50)]
+        assert gearshift.map(f, range(50), mode="process") == [f(x) for x in range(50)]
+        print(starts, _zygote._early is None, len(zygotes()))
+        """
+    )
+    # one zygote, started while the backend was not yet loaded, and in use (not left over)
+    assert out == "[False] True 1"
+
+
+def test_a_run_that_fails_before_its_pool_starts_leaves_no_zygote() -> None:
+    out = _run(
+        """
+        lock = threading.Lock()
+
+        def holds_a_lock(x):
+            return lock, x
+
+        try:
+            gearshift.map(holds_a_lock, range(3), mode="process")
+        except gearshift.UnpicklableError as exc:
+            print("refused", "pickle" in str(exc))
+        gone = psutil.wait_procs(zygotes(), timeout=10)[1] == []
+        print(starts, _zygote._early is None, gone)
+        # and the next run works, with a zygote of its own
+        assert gearshift.map(f, range(5), mode="process") == [f(x) for x in range(5)]
+        print(len(starts))
+        """
+    )
+    assert out.splitlines() == ["refused True", "[False] True True", "2"]
+
+
+def test_off_the_main_thread_nothing_starts_early() -> None:
+    # A zygote dies with the thread that started it: only the main thread lives as long as a pool.
+    out = _run(
+        """
+        result = []
+        t = threading.Thread(target=lambda: result.append(gearshift.map(f, range(20), mode="process")))
+        t.start()
+        t.join()
+        assert result == [[f(x) for x in range(20)]]
+        print(starts)
+        """
+    )
+    assert out == "[True]"  # the pool's own zygote, started by its manager thread once the backend loaded
+
+
+def test_an_environment_changed_since_the_early_start_gets_a_zygote_of_its_own() -> None:
+    out = _run(
+        """
+        from gearshift._backends import prepare
+        prepare("process")
+        os.environ["GEARSHIFT_TEST_CHANGED"] = "1"
+        out = gearshift.map(os.environ.get, ["GEARSHIFT_TEST_CHANGED"], mode="process")
+        print(starts, out, len(zygotes()))
+        """
+    )
+    # the early one (started before the change) is let go; the pool's workers see the change
+    assert out == "[False, True] ['1'] 1"
+
+
+def test_no_early_zygote_when_zygotes_are_turned_off() -> None:
+    out = _run(
+        """
+        os.environ["GEARSHIFT_ZYGOTE"] = "0"
+        assert gearshift.map(f, range(10), mode="process") == [f(x) for x in range(10)]
+        print(starts, len(zygotes()))
+        """
+    )
+    assert out == "[] 0"
