@@ -30,6 +30,7 @@ def test_the_runner_uses_no_getattr_on_backends() -> None:
     # Optional capabilities are protocols checked with isinstance (see _backends/_base.py).
     import inspect
 
-    from gearshift import _runner
+    from gearshift import _run_feed, _run_inline, _run_order, _run_outcomes, _run_report, _run_state, _runner
 
-    assert "getattr(self.backend" not in inspect.getsource(_runner)
+    for part in (_runner, _run_feed, _run_outcomes, _run_report, _run_order, _run_inline, _run_state):
+        assert "getattr(self.backend" not in inspect.getsource(part), part.__name__

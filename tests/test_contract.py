@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import gearshift
-from gearshift._runner import MAX_CHUNK
+from gearshift._chunker import MAX_CHUNK
 from helpers import Boom, add, adouble, afail_on_3, double, fail_on_3, fail_once, slow_identity
 
 

@@ -58,7 +58,7 @@ def test_a_forked_child_neither_uses_nor_stops_its_parents_worker_processes() ->
     def child() -> list[int]:
         pids = sorted(set(gearshift.map(getpid, range(40), mode="process", workers=2)))
         # What a normal exit would run: it must stop only the child's own workers.
-        from gearshift._backends._process import _shutdown_all
+        from gearshift._backends._process_pool import _shutdown_all
         from gearshift._threads import _join_at_exit
 
         _pools.shutdown_shared()

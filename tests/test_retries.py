@@ -11,9 +11,9 @@ import pytest
 
 import faults
 import gearshift
-from gearshift import _runner
+from gearshift import _run_outcomes
 from gearshift._options import make_options
-from gearshift._runner import backoff_delay
+from gearshift._run_outcomes import backoff_delay
 
 
 def _call(api: str, **kw: Any) -> Any:
@@ -69,7 +69,7 @@ def test_retry_on_is_kept_as_a_tuple() -> None:
 
 @pytest.mark.parametrize("attempt", range(1, 12))
 def test_backoff_grows_exponentially_with_jitter_and_a_cap(attempt: int) -> None:
-    ceiling = min(_runner.BACKOFF_MAX, _runner.BACKOFF_BASE * 2 ** (attempt - 1))
+    ceiling = min(_run_outcomes.BACKOFF_MAX, _run_outcomes.BACKOFF_BASE * 2 ** (attempt - 1))
     delays = [backoff_delay(attempt) for _ in range(200)]
     assert all(ceiling / 2 <= d <= ceiling for d in delays)
     assert len(set(delays)) > 100  # jittered, not fixed
@@ -77,7 +77,7 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap(attempt: int) -> None
 
 @pytest.mark.timeout(30)
 def test_backoff_does_not_hold_up_other_items(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_runner, "BACKOFF_BASE", 2.0)  # the retry waits 1..2 s
+    monkeypatch.setattr(_run_outcomes, "BACKOFF_BASE", 2.0)  # the retry waits 1..2 s
     fn = functools.partial(faults.first_time, marks=str(tmp_path))
     data = [(0, "raise")] + [(i, None) for i in range(1, 10)]
     order = [r for r in gearshift.imap(fn, data, mode="thread", workers=2, chunksize=1, retries=1, ordered=False)]

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gearshift
-from gearshift._runner import Chunker
+from gearshift._chunker import Chunker
 from helpers import double, record_and_sleep
 
 
@@ -149,7 +149,7 @@ _in_flight = [0]
 def test_async_batches_items_but_keeps_every_item_in_flight() -> None:
     # workers=500: items go to the loop in batches, yet all 500 must wait together.
     import gearshift
-    from gearshift._runner import ASYNC_CHUNKS_IN_FLIGHT
+    from gearshift._run_feed import ASYNC_CHUNKS_IN_FLIGHT
 
     assert _ALL_AT_ONCE // ASYNC_CHUNKS_IN_FLIGHT > 1
     _in_flight[0] = 0

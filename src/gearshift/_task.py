@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 TRACE_CHUNK = 1
 TRACE_ITEMS = 2
 
-#: the tag of an int record in a worker's outcome log (see _worker.OutcomeLog)
+#: the tag of an int record in a worker's outcome log (see _worker_log.OutcomeLog)
 INT_TAG = 1
 
 # How an item becomes arguments: fn(item), fn(*item), or fn(*item[0], **item[1]).
@@ -442,7 +442,7 @@ def run_chunk_recorded(task: Task, log: Any, rescue: Callable[[list[Any], BaseEx
     """Like :func:`run_chunk` for a plain function, but record each outcome before the next item starts.
 
     A worker process records outcomes where its parent can read them if the
-    process dies (``log``, see ``_worker.OutcomeLog``), so items that finished
+    process dies (``log``, see ``_worker_log.OutcomeLog``), so items that finished
     are never run again: ``log.record(outcome)`` (one C call; an int is
     packed instead), then
     ``log.done[0]`` (shared memory) counts it, so the parent never takes a
@@ -458,7 +458,7 @@ def run_chunk_recorded(task: Task, log: Any, rescue: Callable[[list[Any], BaseEx
         mark, fn = _trace_begin(task)
     failures = 0
     record, committed = log.record, log.done
-    # An int is packed, not pickled (see _worker.OutcomeLog); one past 64 bits raises struct.error
+    # An int is packed, not pickled (see _worker_log.OutcomeLog); one past 64 bits raises struct.error
     # and the rescue pickles it.
     write, pack_int, int_tag = log.write_bytes, log.pack_int, INT_TAG
     rest = iter(task.items)

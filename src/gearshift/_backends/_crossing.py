@@ -3,7 +3,7 @@
 Pickling what a worker runs (cloudpickle, keeping the file names of code
 pickled by value, so worker tracebacks show their lines), with errors that name
 the item and the step; and reading a dead or misunderstood worker's outcome
-log (see ``_worker.OutcomeLog``) one record at a time, so that a record this
+log (see ``_worker_log.OutcomeLog``) one record at a time, so that a record this
 process cannot unpickle fails its own item only.
 """
 
@@ -25,7 +25,7 @@ import cloudpickle
 
 from .._errors import UnpicklableError
 from .._task import INT_TAG, Raised
-from .._worker import (
+from .._worker_log import (
     INT_RECORD,
     LOG_DONE,
     LOG_FIELDS,
@@ -134,7 +134,7 @@ def _repr(item: Any) -> str:
         return "?"
 
 
-# -- outcome logs (the worker's side is _worker.OutcomeLog) ----------------------------------
+# -- outcome logs (the worker's side is _worker_log.OutcomeLog) ----------------------------------
 
 _DONE = struct.Struct("<q")
 _INT_TAG = bytes([INT_TAG])
@@ -150,7 +150,7 @@ def log_file() -> int:
 
 
 def read_ints(fd: int, count: int) -> list[int]:
-    """The first ``count`` outcomes of a log in its int array (see ``_worker.PHASE_INTS``)."""
+    """The first ``count`` outcomes of a log in its int array (see ``_worker_log.PHASE_INTS``)."""
     if count <= 0:
         return []
     data = bytearray(8 * count)
@@ -207,7 +207,7 @@ def decode_records(records: bytes, count: int, start: int) -> list[Any]:
     size = INT_RECORD.size
     while len(out) < count:
         pos = stream.tell()
-        if records[pos : pos + 1] == _INT_TAG:  # an int, packed (see _worker.OutcomeLog)
+        if records[pos : pos + 1] == _INT_TAG:  # an int, packed (see _worker_log.OutcomeLog)
             out.append(INT_RECORD.unpack_from(records, pos)[1])
             stream.seek(pos + size)
             continue

@@ -72,7 +72,7 @@ def run_remote(blob: bytes, start: int, size: int, engine: str) -> bytes:
     try:
         return cloudpickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)  # type: ignore[no-any-return]
     except Exception:
-        from .._worker import _picklable_outcome  # the process workers' fallbacks, reused
+        from .._worker_send import _picklable_outcome  # the process workers' fallbacks, reused
 
         outcomes = [_picklable_outcome(o) for o in result.outcomes]
         failures = sum(1 for o in outcomes if type(o) is Raised)

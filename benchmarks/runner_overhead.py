@@ -1,0 +1,123 @@
+"""Per-chunk cost of the runner and the process backend: this tree against a baseline (main by default).
+
+Chunks of one item of a trivial function make the bookkeeping per chunk (the
+runner's submit and completion, the process manager's dispatch and frames) the
+whole cost.  Each interpreter runs every case many times and keeps the fastest
+run (a busy machine only ever adds time), in wall time and in the parent's CPU
+time (which waiting for a loaded machine does not inflate); the two trees
+alternate, round by round.  Writes every round with the commits, host and Python to
+``benchmarks/results/runner_overhead.json``.  Usage::
+
+    python benchmarks/runner_overhead.py [--baseline REF] [--rounds R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TREE = os.path.join(os.path.dirname(HERE), "src")
+#: (name, mode, items, repeats): chunksize=1 throughout
+CASES = [("thread_20000_chunks", "thread", 20_000, 7), ("process_5000_chunks", "process", 5_000, 7)]
+
+
+def child() -> None:
+    """In a child interpreter: warm each pool, print the fastest run of each case as JSON."""
+    import time
+
+    import gearshift
+
+    best = {}
+    for name, mode, items, repeats in CASES:
+        gearshift.map(abs, range(100), mode=mode, chunksize=1)
+        times, cpu = [], []
+        for _ in range(repeats):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            gearshift.map(abs, range(items), mode=mode, chunksize=1)
+            times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+        best[name] = min(times)
+        # The parent's CPU (the runner and, for processes, the manager thread): what waiting on a
+        # loaded machine does not add to, unlike the wall time
+        best[name + "_parent_cpu"] = min(cpu)
+    print(json.dumps({"best": best, "gearshift": gearshift.__file__}))
+
+
+def _run(src: str) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": src}
+    out = subprocess.run(
+        [sys.executable, __file__, "--child"], env=env, capture_output=True, text=True, check=True, timeout=600
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", HERE, *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--baseline", default="main", help="git ref to compare with (default main)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "runner_overhead.json"))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child()
+        return 0
+    meta = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": _git("rev-parse", "HEAD")
+        + ("-dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""),
+        "baseline": f"{args.baseline} = {_git('rev-parse', args.baseline)}",
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "loadavg_at_start": os.getloadavg(),
+        "command": " ".join(["python benchmarks/runner_overhead.py", *sys.argv[1:]]),
+    }
+    rounds: dict[str, dict[str, list[float]]] = {"baseline": {}, "this_tree": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "-C", os.path.dirname(HERE), "archive", args.baseline, "src"], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        order = [(os.path.join(tmp, "src"), "baseline"), (TREE, "this_tree")]
+        for k in range(args.rounds):
+            for src, which in order if k % 2 == 0 else reversed(order):
+                got = _run(src)
+                assert str(got["gearshift"]).startswith(src), got  # the tree meant, not an installed copy
+                for name, value in got["best"].items():  # type: ignore[attr-defined]
+                    rounds[which].setdefault(name, []).append(value)
+    meta["loadavg_at_end"] = os.getloadavg()
+    summary = {}
+    for name in rounds["baseline"]:
+        base, this = rounds["baseline"][name], rounds["this_tree"][name]
+        summary[name] = {
+            "min_baseline_s": min(base),
+            "min_this_tree_s": min(this),
+            "ratio_of_mins": min(this) / min(base),
+            "median_round_ratio": statistics.median(t / b for b, t in zip(base, this)),
+        }
+        print(
+            f"{name}: {args.baseline} {min(base) * 1e3:.1f} ms, this tree {min(this) * 1e3:.1f} ms, "
+            f"ratio of minimums {min(this) / min(base):.3f}, median round ratio {summary[name]['median_round_ratio']:.3f}"
+        )
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"meta": meta, "rounds": rounds, "summary": summary}, f, indent=1)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
