@@ -211,18 +211,31 @@ class Cluster:
 def serial_share(profile: Profile) -> float:
     """Share of an item's wall time that cannot overlap between threads.
 
-    With the GIL, from how often a spinning thread could get it (``gil_free``):
-    robust on a busy machine.  Without it (free-threaded), from the measured
-    throughput of ``threads`` threads, by Amdahl's law.
+    With the GIL, from how long a ticking thread waited for it (``gil_free``):
+    a long wait proves it held, even on a busy machine, where throughput is
+    noisy.  A short wait only says the GIL changed hands often (see
+    :class:`~.gil.GilReading`), so then the measured throughput of
+    ``threads`` threads (Amdahl's law) may say more of it is serial.  Without
+    the GIL (free-threaded), from that throughput alone.
     """
     k = profile.threads
     if profile.gil_enabled and profile.gil_free is not None:
-        # The GIL probe separates cleanly (held: under 0.5, released: over 0.9, even on a
-        # busy machine) but is noisy in between: below GIL_FREE_THRESHOLD it counts as held.
-        return 1.0 if profile.gil_free < GIL_FREE_THRESHOLD else 1.0 - profile.gil_free
+        # A GIL reading under GIL_FREE_THRESHOLD proves it held (the ticker waited whole
+        # switch intervals, even on a busy machine).  A higher one only says the GIL changed
+        # hands often: the probed calls' own clocks say whether they waited for it.
+        if profile.gil_free < GIL_FREE_THRESHOLD:
+            return 1.0
+        if profile.thread_scaling is None or k < 2:
+            return 1.0 - profile.gil_free
+        return max(1.0 - profile.gil_free, _amdahl(profile.thread_scaling, k))
     if profile.thread_scaling is None or k < 2:
         return 1.0
-    s = min(max(profile.thread_scaling, 1.0), float(k))
+    return _amdahl(profile.thread_scaling, k)
+
+
+def _amdahl(scaling: float, k: int) -> float:
+    """The serial share that makes ``k`` threads ``scaling`` times as fast as one (Amdahl's law)."""
+    s = min(max(scaling, 1.0), float(k))
     return min(1.0, max(0.0, (1 / s - 1 / k) / (1 - 1 / k)))
 
 

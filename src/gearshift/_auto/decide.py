@@ -21,6 +21,7 @@ from .costs import (
     CLUSTER_BREAK_EVEN_SECONDS,
     CLUSTER_MARGIN,
     CLUSTER_MIN_SAVING_SECONDS,
+    GIL_FREE_THRESHOLD,
     MARGIN,
     PREFERENCE,
     TINY_JOB_SECONDS,
@@ -183,6 +184,10 @@ def _describe(profile: Profile, machine: Machine) -> list[str]:
         else:
             verdict = "it overlaps (the GIL is released)" if machine.gil_enabled else "it overlaps (free-threaded)"
         gil = "" if profile.gil_free is None else f", the GIL free {profile.gil_free:.0%} of the time"
+        if held and profile.gil_free is not None and profile.gil_free >= GIL_FREE_THRESHOLD:
+            # (the ticker got the GIL at once, but the threads were no faster: see gil.GilReading)
+            gil = f", the GIL handed over at once {profile.gil_free:.0%} of the time"
+            verdict = "it changes hands often but is held: threads take turns"
         out.append(f"{profile.threads} threads ran at {profile.thread_scaling:.1f}x{gil}: {verdict}")
     if profile.loop_blocked is not None:
         out.append(f"the coroutine blocked its event loop {profile.loop_blocked:.0%} of its time")
