@@ -10,21 +10,30 @@ the results are kept, in order, under the caller's error policy):
 3. for work that computes, a few items on threads at once (:mod:`.gil`); its
    last items may still run when the plan is made (``state.pending``).
 
+Between 1 and 2, work that kept native threads busy beside the calling
+thread (a BLAS, an OpenMP runtime) has its pools recorded and a few items run
+with them capped to one thread each, the size a worker gets
+(:func:`native_step`): the cost model prices thread and process plans with it.
+
 Coroutine functions are not measured here: they start on an event loop at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Generator
+import time
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from .._errors import Failure
+from .._native import NativePool, NativeUse, native_pools, thread_share
+from .._options import Options
 from .._profile import Profile
+from .._runner import ResultsObserver
 from .._trace import note
-from .costs import CALIBRATE_BELOW_SECONDS, Machine, typical
+from .costs import CALIBRATE_BELOW_SECONDS, NATIVE_CAPPED_ITEMS, NATIVE_THREADS_SEEN, Machine, typical, work_kind
 from .decide import processes_may_win
-from .gate import PICKLE_SAMPLE
+from .gate import PICKLE_SAMPLE, Gate
 from .gil import probe_threads, probe_threads_count, wants_thread_probe
 from .lookahead import LOOKAHEAD_ITEMS, Lookahead
 from .pickling import measure_deferred, measure_pickling
@@ -32,7 +41,7 @@ from .report import Timed
 from .sampler import Sampler, run_sequential
 from .state import RunState
 
-__all__ = ["NOT_WORTH_PROBING", "measure"]
+__all__ = ["NOT_WORTH_PROBING", "Clocked", "measure", "native_step", "threads_used"]
 
 #: sync time of the rest below which nothing more is measured: it runs in sync
 NOT_WORTH_PROBING = 0.02
@@ -58,12 +67,13 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         )
     gate, options = state.gate, state.options
     # Big buffers' pickling waits until the thread probe says whether it matters.
-    sampler = Sampler(False, defer_buffers=options.cluster is None)
+    sampler = Clocked(False, defer_buffers=options.cluster is None)
     kept: list[Any] = []  # a few results, to measure their pickling
     gate.kept = []
     lookahead = _lookahead(state) if state.replans == 0 else None
     timed = Timed(state.report, "measuring", "sync", 1, gate.taken)
     note(options, "sampling: items one at a time, measured")
+    clocks = time.process_time(), time.thread_time()
     for batch in state.segment(
         run_sequential(
             state.fn,
@@ -80,6 +90,7 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         if len(kept) < PICKLE_SAMPLE:
             kept.extend(r for r in batch[:PICKLE_SAMPLE] if not isinstance(r, Failure))
         yield batch
+    used = threads_used(*clocks)
     early = 0
     if lookahead is not None:
         lookahead.disarm()  # done already after the first item, unless no item ran
@@ -99,6 +110,21 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         process_workers=options.workers,
         calibrate=rest > NOT_WORTH_PROBING and per_item < CALIBRATE_BELOW_SECONDS,
     )
+    native = None
+    if (
+        rest > NOT_WORTH_PROBING
+        and not early
+        and sampler.wall
+        and work_kind(typical(sampler.cpu), per_item) != "waiting"
+    ):
+        capping = Timed(state.report, "measuring, native pools capped", "sync", 1, gate.taken)
+        step = native_step(
+            state.fn, gate, options, state.call, sampler, used, state.machine.cpus, on_results=state.shifted(gate.taken)
+        )
+        native = yield from state.segment(step)
+        capping.done(gate.taken)
+        if gate.ended:
+            return None
     if rest > NOT_WORTH_PROBING:
         # Items with big buffers are probed whatever pickling costs: it is measured
         # once the probe is under way, not while every core waits for it.
@@ -127,11 +153,90 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
             if gate.ended:
                 yield from state.early(state.pending)
                 return None
-    profile = sampler.build()
+    profile = dataclasses.replace(sampler.build(), native=native)
     if sampler.deferred_items is not None and processes_may_win(profile, options, state.machine, gate.remaining):
         measure_deferred(sampler)
-        profile = sampler.build()
+        profile = dataclasses.replace(sampler.build(), native=native)
     return profile
+
+
+def threads_used(process_cpu0: float, thread_cpu0: float) -> float:
+    """Threads kept busy since the two readings: the process's CPU time over the calling thread's (1.0: none)."""
+    own = time.thread_time() - thread_cpu0
+    return max(1.0, (time.process_time() - process_cpu0) / own) if own > 0 else 1.0
+
+
+def native_step(
+    fn: Callable[..., Any],
+    gate: Gate,
+    options: Options,
+    call: int,
+    sampler: Sampler,
+    used: float,
+    cpus: int,
+    *,
+    pools: Callable[[], Iterable[NativePool]] = native_pools,
+    on_results: ResultsObserver | None = None,
+) -> Generator[list[Any], None, NativeUse | None]:
+    """Between measuring and the probe: what the items did with native thread pools, or None.
+
+    Only items that kept ``used`` threads busy (:func:`threads_used`, from
+    :data:`~.costs.COSTS` ``native_threads_seen``) are looked at, so work
+    without native threads does not pay for the look (threadpoolctl's import
+    alone takes tens of milliseconds).  When the pools are bigger than a
+    worker's share with one worker per CPU, the next few items run with them
+    capped to it (their results yielded, in order): what a capped worker takes
+    per item is measured, not guessed.  ``pools`` lists the loaded pools (a
+    test passes made-up ones).
+    """
+    if used < NATIVE_THREADS_SEEN:
+        return None
+    found = tuple(pools())
+    if not found:
+        return None  # threads of the function's own: the thread probe and the cost model see them as CPU
+    raw = sampler.raw if isinstance(sampler, Clocked) and sampler.raw else sampler.wall
+    native = NativeUse(found, used, typical(raw))
+    share = thread_share(cpus, cpus)
+    left = gate.remaining
+    if native.threads <= share or (left is not None and left <= NATIVE_CAPPED_ITEMS):
+        return native
+    from .._threads import _cap  # the one process-wide cap, set from one control thread
+
+    note(options, "sampling: items with their native pools capped", pools=[str(p) for p in found], threads=share)
+    capped = Sampler(False)
+    _cap.enter(share)
+    try:
+        yield from run_sequential(
+            fn,
+            gate,
+            options,
+            call,
+            capped,
+            limit=NATIVE_CAPPED_ITEMS,
+            max_items=NATIVE_CAPPED_ITEMS,
+            on_results=on_results,
+        )
+    finally:
+        _cap.leave()
+    sampler.items += capped.items
+    if not capped.wall:
+        return native
+    # One thread's wait for a CPU is another program's doing: left out, as for any item.
+    return dataclasses.replace(
+        native, capped_threads=share, capped_wall=typical(capped.wall), capped_cpu=typical(capped.cpu)
+    )
+
+
+class Clocked(Sampler):
+    """A :class:`Sampler` that also keeps each chunk's wall time per item as it was (see :class:`NativeUse`)."""
+
+    def __init__(self, is_async: bool, *, defer_buffers: bool = False) -> None:
+        super().__init__(is_async, defer_buffers=defer_buffers)
+        self.raw: list[float] = []
+
+    def observe(self, items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
+        self.raw.append(elapsed / max(1, items))
+        super().observe(items, elapsed, cpu, nbytes)
 
 
 def _lookahead(state: RunState) -> Lookahead | None:
