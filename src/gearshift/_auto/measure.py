@@ -192,7 +192,7 @@ def native_step(
     if used < NATIVE_THREADS_SEEN:
         return None
     found = tuple(pools())
-    if not found:
+    if not found or not sampler.wall:
         return None  # threads of the function's own: the thread probe and the cost model see them as CPU
     raw = sampler.raw if isinstance(sampler, Clocked) and sampler.raw else sampler.wall
     native = NativeUse(found, used, typical(raw))
