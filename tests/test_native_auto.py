@@ -184,3 +184,17 @@ def test_numpy_linear_algebra_is_seen_with_its_blas_pool() -> None:
     assert p.native.threads_used > 1.0
     assert p.native.capped_threads == 1 and p.native.capped_wall is not None
     assert "native thread pools" in str(p)
+
+
+def test_a_function_seen_capped_has_its_next_runs_measured_capped_from_the_first_item() -> None:
+    from gearshift._auto import measure
+
+    def fn(x: int) -> int:
+        return x
+
+    assert measure._seen_before(fn) is None
+    measure._remember(fn, NativeUse((OPENBLAS,), threads_used=1.9, wall=0.03))
+    assert measure._seen_before(fn) is None  # no capped sample: nothing to measure capped against
+    measure._remember(fn, SEEN)
+    assert measure._seen_before(fn) == SEEN
+    assert measure._seen_before(lambda x: x) is None  # another function's code
