@@ -198,3 +198,11 @@ def test_a_function_seen_capped_has_its_next_runs_measured_capped_from_the_first
     measure._remember(fn, SEEN)
     assert measure._seen_before(fn) == SEEN
     assert measure._seen_before(lambda x: x) is None  # another function's code
+
+
+def test_what_was_seen_before_is_scaled_to_the_items_measured_now() -> None:
+    from gearshift._auto import measure
+
+    again = measure._seen_again(SEEN, capped_wall=0.0005, capped_cpu=0.0005)  # items 10x smaller this time
+    assert again.wall == pytest.approx(0.003) and again.capped_wall == 0.0005
+    assert again.pools == SEEN.pools and again.threads_used == SEEN.threads_used

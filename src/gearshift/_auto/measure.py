@@ -117,7 +117,7 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
     )
     native = None
     if seen is not None and sampler.wall:
-        native = dataclasses.replace(seen, capped_wall=typical(sampler.wall), capped_cpu=typical(sampler.cpu))
+        native = _seen_again(seen, typical(sampler.wall), typical(sampler.cpu))
     elif (
         rest > NOT_WORTH_PROBING
         and not early
@@ -265,6 +265,12 @@ def _seen_before(fn: Callable[..., Any]) -> NativeUse | None:
     code = getattr(fn, "__code__", None)
     seen = _seen.get(code) if code is not None else None
     return seen if seen is not None and seen.capped_threads is not None else None
+
+
+def _seen_again(seen: NativeUse, capped_wall: float, capped_cpu: float) -> NativeUse:
+    """What was seen before, for items that took ``capped_wall`` capped now: the uncapped time in proportion."""
+    scale = capped_wall / seen.capped_wall if seen.capped_wall else 1.0  # (other items may be bigger or smaller)
+    return dataclasses.replace(seen, wall=seen.wall * scale, capped_wall=capped_wall, capped_cpu=capped_cpu)
 
 
 def _capped_to(threads: int, batches: Iterator[list[Any]]) -> Iterator[list[Any]]:
