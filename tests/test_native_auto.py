@@ -206,3 +206,33 @@ def test_what_was_seen_before_is_scaled_to_the_items_measured_now() -> None:
     again = measure._seen_again(SEEN, capped_wall=0.0005, capped_cpu=0.0005)  # items 10x smaller this time
     assert again.wall == pytest.approx(0.003) and again.capped_wall == 0.0005
     assert again.pools == SEEN.pools and again.threads_used == SEEN.threads_used
+
+
+def test_a_lone_first_uncapped_item_gets_a_warm_second_look_after_the_capped_ones() -> None:
+    from gearshift._auto.measure import Clocked
+
+    gate, out, reached = Gate(iter(range(10)), 10), [], []
+    sampler = Clocked(False)
+    sampler.observe(1, 0.5, 0.004)  # the first item alone, which paid for imports: not sync's price
+    step = native_step(
+        two_threads,
+        gate,
+        make_options(),
+        CALL_ONE,
+        sampler,
+        2.0,
+        2,
+        pools=lambda: (OPENBLAS,),
+        shifted=lambda offset: (
+            lambda start, outcomes, failed: reached.extend(range(offset + start, offset + start + len(outcomes)))
+        ),
+    )
+    while True:
+        try:
+            out.extend(next(step))
+        except StopIteration as done:
+            native = done.value
+            break
+    assert out == [0, 2, 4]  # two capped, one more uncapped: every result, in order
+    assert reached == [0, 1, 2]  # told about each with its index in the input
+    assert native is not None and native.wall < 0.5  # the warm item's time, not the first one's
