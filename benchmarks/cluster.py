@@ -18,7 +18,7 @@ backend, engine), with warm workers (one untimed warm-up run per mode first).
   more than 10% slower than process mode.
 - startup: seconds to start the local cluster (LocalCluster, ray.init) and run one task.
 
-The planner's cluster rule (gearshift._auto.costs.cluster_worthwhile) rests on these numbers.
+The planner's cluster rule (gearshift._auto.cluster_costs.cluster_worthwhile) rests on these numbers.
 """
 
 from __future__ import annotations

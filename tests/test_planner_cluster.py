@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gearshift._auto.costs import (
-    CLUSTER_MARGIN,
-    CLUSTER_SECONDS_PER_BYTE,
-    CLUSTER_TASK_SECONDS,
-    Cluster,
-    Machine,
-    cluster_may_pay,
-    cluster_seconds,
-    cluster_worthwhile,
-)
+from gearshift._auto.cluster_costs import Cluster, cluster_may_pay, cluster_seconds, cluster_worthwhile
+from gearshift._auto.costs import CLUSTER_MARGIN, CLUSTER_SECONDS_PER_BYTE, CLUSTER_TASK_SECONDS, Machine
 from gearshift._auto.decide import decide
 from gearshift._options import make_options
 from gearshift._profile import Profile

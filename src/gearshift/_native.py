@@ -36,6 +36,7 @@ from typing import Any
 __all__ = [
     "THREAD_VARS",
     "NativePool",
+    "NativeUse",
     "describe",
     "native_pools",
     "native_threads",
@@ -74,6 +75,55 @@ class NativePool:
     def __str__(self) -> str:
         version = f" {self.version}" if self.version else ""
         return f"{self.library}{version} ({self.api}, {self.threads} thread{'s' if self.threads != 1 else ''})"
+
+
+@dataclasses.dataclass(frozen=True)
+class NativeUse:
+    """What ``mode="auto"`` saw measured items do with native thread pools (see ``_auto.measure``).
+
+    ``threads_used`` is the process's CPU time over the calling thread's while
+    the items ran one at a time: about 1 when the pools stayed idle, up to the
+    pools' size when every call kept all their threads busy.  (Not CPU over
+    wall: on a busy machine the wall time grows with the load.)  When the
+    items used more threads than a worker would get, a few more ran with every
+    pool capped to ``capped_threads``: ``capped_wall`` and ``capped_cpu`` (the
+    process's CPU) per item.  Native libraries often gain little from their
+    threads on small problems and lose much when the CPUs are shared, so the
+    cost model prices capped workers from that measurement, not from a guess.
+
+    ``wall`` is the uncapped items' wall time as it was, the time spent
+    waiting for a CPU included: an item's own native threads crowd the CPUs
+    and wait for each other (a 2-thread OpenBLAS on 2 shared CPUs took 3-10x
+    its 1-thread time), so that time is the pools' doing, not another
+    program's.  ``capped_wall`` leaves it out, as for any item that runs on
+    one thread; ``capped_cpu`` is the calling thread's CPU time per capped item.
+    """
+
+    pools: tuple[NativePool, ...]
+    threads_used: float
+    wall: float
+    capped_threads: int | None = None
+    capped_wall: float | None = None
+    capped_cpu: float | None = None
+
+    @property
+    def threads(self) -> int:
+        """The most threads one call into the pools may use, uncapped."""
+        return native_threads(self.pools)
+
+    def summary(self) -> str:
+        """One line: the pools, how many threads an item kept busy, and what a capped item took."""
+        from ._profile import fmt_seconds
+
+        names = ", ".join(str(p) for p in self.pools) or "none found"
+        line = (
+            f"native thread pools: {names}; an item kept {self.threads_used:.1f} threads busy "
+            f"and took {fmt_seconds(self.wall)}"
+        )
+        if self.capped_threads is not None and self.capped_wall is not None:
+            s = "s" if self.capped_threads != 1 else ""
+            line += f", {fmt_seconds(self.capped_wall)} with the pools capped to {self.capped_threads} thread{s}"
+        return line
 
 
 def native_pools(modules: Mapping[str, Any] | None = None) -> tuple[NativePool, ...]:

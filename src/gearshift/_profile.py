@@ -9,6 +9,10 @@ planner be tested with synthetic profiles.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._native import NativeUse
 
 __all__ = ["Profile", "fmt_bytes", "fmt_seconds"]
 
@@ -56,7 +60,9 @@ class Profile:
     figure of ``wall`` and ``cpu`` is a probed item's (its own CPU time, and
     the wall the first item's ratio gives).  ``preempted`` is the time the
     sampled items spent waiting for a CPU (a busy machine), taken out of
-    ``wall`` so that it does not pass for I/O.  None means "not measured".
+    ``wall`` so that it does not pass for I/O.  ``native`` is what the items
+    did with native thread pools (BLAS, OpenMP), when they kept more than the
+    calling thread busy.  None means "not measured".
     """
 
     is_async: bool
@@ -78,6 +84,7 @@ class Profile:
     unpicklable: str | None = None
     gil_enabled: bool = True
     preempted: float = 0.0
+    native: NativeUse | None = None
 
     # -- derived figures --------------------------------------------------------
 
@@ -164,6 +171,8 @@ class Profile:
                 f"{self.threads_cpu or 0:.2f} cores busy{gil} "
                 f"({'GIL build' if self.gil_enabled else 'free-threaded build'})"
             )
+        if self.native is not None:
+            lines.append(self.native.summary())
         if self.loop_blocked is not None:
             lines.append(f"async def: its event loop was blocked {self.loop_blocked:.0%} of each item's time")
         if self.unpicklable is not None:

@@ -3,7 +3,7 @@
 With ``address=``, ``client=`` or ``GEARSHIFT_DASK_ADDRESS`` /
 ``GEARSHIFT_RAY_ADDRESS`` and ``mode="auto"``, :func:`connect` asks the
 cluster how many workers it offers, but only when the measured work could pay
-for the network (:func:`~gearshift._auto.costs.cluster_may_pay`): cheap work never
+for the network (:func:`~gearshift._auto.cluster_costs.cluster_may_pay`): cheap work never
 connects.  The connected backend is handed back so that a run that goes to the
 cluster does not connect twice.
 """
@@ -14,7 +14,8 @@ from .._backends._base import Backend, ClusterBackend
 from .._options import Options
 from .._pools import create_backend
 from .._profile import Profile
-from .costs import UNKNOWN_LENGTH, Cluster, Machine, cluster_may_pay
+from .cluster_costs import Cluster, cluster_may_pay
+from .costs import UNKNOWN_LENGTH, Machine
 
 __all__ = ["configured_address", "connect"]
 

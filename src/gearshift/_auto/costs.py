@@ -16,7 +16,8 @@ made-up ones.  The model, per item (``w`` wall, ``c`` CPU, measured):
 - async (coroutine functions): ``max(blocked, w / k)``, ``blocked`` being the
   time an item holds its event loop; processes each with a loop when it blocks.
 - a dask or Ray cluster: ``n*w/W`` over its ``W`` workers plus one round trip per
-  ~100 ms chunk plus the bytes moved, under 0.8x local and 1 s less (:func:`cluster_worthwhile`).
+  ~100 ms chunk plus the bytes moved, under 0.8x local and 1 s less
+  (:func:`~.cluster_costs.cluster_worthwhile`, its constants in :data:`COSTS` too).
 
 :data:`COSTS` names, for every constant, where its value comes from.  Most were
 set by hand when the planner was written (commit 90f5770, 2026-11-22) and were
@@ -31,13 +32,13 @@ import math
 import statistics
 from typing import Literal
 
+from .._native import thread_share
 from .._options import Options
 from .._plan import Alternative
 from .._profile import Profile, fmt_bytes, fmt_seconds
 
 __all__ = [
     "COSTS",
-    "Cluster",
     "Constant",
     "Machine",
     "WorkKind",
@@ -103,6 +104,16 @@ COSTS: dict[str, Constant] = {
     ),
     "calibrate_below_seconds": Constant(20e-6, "items cheaper than this have the parent's share measured", UNMEASURED),
     "async_process_chunk": Constant(32, "coroutines per chunk for processes each with an event loop", UNMEASURED),
+    # -- native thread pools (BLAS, OpenMP)
+    "native_threads_seen": Constant(
+        1.25,
+        "an item whose process CPU exceeds its calling thread's by this factor used native threads",
+        "none: set by hand (2026-12-05); one thread reads 1.0-1.3 with the lookahead's watcher and "
+        "a 2-thread OpenBLAS reads 1.9 (eigvalsh of 300x300 products, 2-CPU host at load 6)",
+    ),
+    "native_capped_items": Constant(
+        2, "items measured with the native pools capped (the first pays the switch)", "none: set by hand (2026-12-05)"
+    ),
     # -- clusters
     "dask_task_seconds": Constant(6.95e-3, "one task's round trip through dask", CLUSTER_JSON),
     "ray_task_seconds": Constant(1.47e-3, "one task's round trip through Ray", CLUSTER_JSON),
@@ -133,6 +144,8 @@ ASYNC_START = int(_c("async_start"))
 PARENT_ITEM_SECONDS = _c("parent_item_seconds")
 PARENT_ITEM_WORK = _c("parent_item_work")
 CALIBRATE_BELOW_SECONDS = _c("calibrate_below_seconds")
+NATIVE_THREADS_SEEN = _c("native_threads_seen")
+NATIVE_CAPPED_ITEMS = int(_c("native_capped_items"))
 CLUSTER_TASK_SECONDS = {"dask": _c("dask_task_seconds"), "ray": _c("ray_task_seconds")}
 CLUSTER_SECONDS_PER_BYTE = {"dask": _c("dask_seconds_per_byte"), "ray": _c("ray_seconds_per_byte")}
 CLUSTER_BREAK_EVEN_SECONDS = {"dask": _c("dask_break_even_seconds"), "ray": _c("ray_break_even_seconds")}
@@ -189,48 +202,82 @@ class Machine:
         return current_machine(process_workers=process_workers, calibrate=calibrate)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Cluster:
-    """A configured dask or Ray cluster, as the planner sees it.
-
-    The caller gathers the facts (connecting is not the planner's business):
-    ``workers`` is what the cluster itself reports (dask: its worker threads,
-    Ray: its CPUs), or None when it was not asked because
-    :func:`cluster_may_pay` said the work is too small for any cluster.
-    """
-
-    engine: str
-    address: str
-    workers: int | None = None
-    startup_seconds: float = 0.0
-
-
 # -- local modes -----------------------------------------------------------------
 
 
 def serial_share(profile: Profile) -> float:
     """Share of an item's wall time that cannot overlap between threads.
 
-    With the GIL, from how often a spinning thread could get it (``gil_free``):
-    robust on a busy machine.  Without it (free-threaded), from the measured
-    throughput of ``threads`` threads, by Amdahl's law.
+    With the GIL, from how long a ticking thread waited for it (``gil_free``):
+    a long wait proves it held, even on a busy machine, where throughput is
+    noisy.  A short wait only says the GIL changed hands often (see
+    :class:`~.gil.GilReading`), so then the measured throughput of
+    ``threads`` threads (Amdahl's law) may say more of it is serial.  Without
+    the GIL (free-threaded), from that throughput alone.
     """
     k = profile.threads
     if profile.gil_enabled and profile.gil_free is not None:
-        # The GIL probe separates cleanly (held: under 0.5, released: over 0.9, even on a
-        # busy machine) but is noisy in between: below GIL_FREE_THRESHOLD it counts as held.
-        return 1.0 if profile.gil_free < GIL_FREE_THRESHOLD else 1.0 - profile.gil_free
+        # A GIL reading under GIL_FREE_THRESHOLD proves it held (the ticker waited whole
+        # switch intervals, even on a busy machine).  A higher one only says the GIL changed
+        # hands often: the probed calls' own clocks say whether they waited for it.
+        if profile.gil_free < GIL_FREE_THRESHOLD:
+            return 1.0
+        if profile.thread_scaling is None or k < 2:
+            return 1.0 - profile.gil_free
+        return max(1.0 - profile.gil_free, _amdahl(profile.thread_scaling, k))
     if profile.thread_scaling is None or k < 2:
         return 1.0
-    s = min(max(profile.thread_scaling, 1.0), float(k))
+    return _amdahl(profile.thread_scaling, k)
+
+
+def _amdahl(scaling: float, k: int) -> float:
+    """The serial share that makes ``k`` threads ``scaling`` times as fast as one (Amdahl's law)."""
+    s = min(max(scaling, 1.0), float(k))
     return min(1.0, max(0.0, (1 / s - 1 / k) / (1 - 1 / k)))
 
 
+def native_at(profile: Profile, share: int) -> tuple[float, float]:
+    """Wall and CPU time of an item whose native pools are capped to ``share`` threads (uncapped: sync's).
+
+    As measured at the pools' own size (the wall as it was, the process's CPU
+    time) and, when a capped sample ran, at its cap (one thread: the calling
+    thread's CPU is all of it); in between, linear in ``1 / threads``.  With no
+    capped sample, the CPU the items used spread over at most ``share`` threads.
+    """
+    w, c = profile.median_wall, profile.median_cpu
+    native = profile.native
+    if native is None:
+        return w, c
+    full, wall, cpu = native.threads, native.wall, c * native.threads_used
+    if share >= full:
+        return wall, cpu
+    low, low_wall, low_cpu = native.capped_threads, native.capped_wall, native.capped_cpu
+    if low is None or low_wall is None or low_cpu is None or low >= full:
+        return max(wall, cpu / max(1.0, min(share, native.threads_used))), cpu
+    f = 0.0 if share <= low else (1 / low - 1 / share) / (1 / low - 1 / full)
+    return low_wall + f * (wall - low_wall), low_cpu + f * (cpu - low_cpu)
+
+
+def _capped(profile: Profile, workers: int, share: int, cpus: int) -> str:
+    """The words for what a plan of ``workers`` does with the items' native pools ('' when nothing)."""
+    native = profile.native
+    if native is None or share >= native.threads:
+        return ""
+    s = "s" if share != 1 else ""
+    return f", each with its native pools capped to {share} thread{s} ({workers} x {share} on {cpus} CPUs)"
+
+
 def estimates(profile: Profile, options: Options, machine: Machine, n: int) -> list[Alternative]:
-    """Estimated seconds for ``n`` items of a plain function under sync, threads and processes."""
+    """Estimated seconds for ``n`` items of a plain function under sync, threads and processes.
+
+    Threads and processes run with each worker's native pools capped to its
+    share of the CPUs (:func:`~gearshift._native.thread_share`), priced by
+    :func:`native_at`; sync runs them as they are.
+    """
     w, c = profile.median_wall, profile.median_cpu
     cpus = machine.cpus
-    out = [Alternative("sync", 1, None, n * w, "sync is estimated fastest")]
+    sync = profile.native.wall if profile.native is not None else w  # (its pools as they are)
+    out = [Alternative("sync", 1, None, n * sync, "sync is estimated fastest")]
 
     # Threads.
     if profile.thread_scaling is not None:
@@ -242,7 +289,9 @@ def estimates(profile: Profile, options: Options, machine: Machine, n: int) -> l
     cap = options.workers or machine.max_threads
     k = max(1, min(cap, k_needed, n))
     chunk = 1 if w >= 1e-3 or k > cpus else chunk_size(_c("thread_chunk_target"), w, n, k)
-    per_item = max(serial, c / cpus, w / k) + machine.thread_chunk_seconds / chunk
+    share = thread_share(k, cpus)
+    wk, ck = native_at(profile, share)
+    per_item = max(serial, ck / cpus, wk / k) + machine.thread_chunk_seconds / chunk
     seconds = n * per_item + k * _c("thread_start_seconds")
     if k > cpus:
         note = (
@@ -251,19 +300,21 @@ def estimates(profile: Profile, options: Options, machine: Machine, n: int) -> l
         )
     else:
         note = f"threads: {k} workers overlap it without pickling"
-    out.append(Alternative("thread", k, chunk, seconds, note))
+    out.append(Alternative("thread", k, chunk, seconds, note + _capped(profile, k, share, cpus)))
 
     # Processes.
     ipc, size = profile.ipc_seconds, profile.ipc_bytes
     if profile.unpicklable is None and ipc is not None and size is not None:
         p = options.workers or cpus
+        share = thread_share(p, cpus)
+        wp, cp = native_at(profile, share)
         transfer = size / machine.pipe_bytes_per_second
-        chunk = chunk_size(_c("process_chunk_target"), w + ipc / 2, n, p)
+        chunk = chunk_size(_c("process_chunk_target"), wp + ipc / 2, n, p)
         overhead = machine.process_chunk_seconds / chunk
-        worker_side = (w + ipc / 2 + transfer) / p
+        worker_side = (wp + ipc / 2 + transfer) / p
         parent_side = ipc / 2 + transfer + overhead + machine.process_item_seconds
         # The parent's work takes CPU time too: with as many workers as CPUs it shares them.
-        cores = (c + ipc + 2 * transfer + overhead + machine.process_item_seconds) / cpus
+        cores = (cp + ipc + 2 * transfer + overhead + machine.process_item_seconds) / cpus
         start = cold_start(machine, p)
         fn_cost = (profile.fn_pickle_seconds or 0.0) + (profile.fn_bytes or 0) * p / machine.pipe_bytes_per_second
         seconds = start + fn_cost + n * max(worker_side, parent_side, cores)
@@ -272,6 +323,7 @@ def estimates(profile: Profile, options: Options, machine: Machine, n: int) -> l
             note += " to start, then sized as the run goes"
         if parent_side >= worker_side:
             note += f" (moving {fmt_bytes(size)} per item limits them)"
+        note += _capped(profile, p, share, cpus)
         out.append(Alternative("process", p, chunk, seconds, note))
     return out
 
@@ -319,84 +371,3 @@ def chunk_size(target: float, per_item: float, n: int, workers: int) -> int:
     size = math.ceil(target / per_item) if per_item > 0 else n
     cap = max(1, math.ceil(n / (workers * 4)))
     return max(1, min(size, cap, int(_c("max_chunk"))))
-
-
-# -- clusters ----------------------------------------------------------------------
-
-
-def cluster_seconds(
-    per_item_seconds: float,
-    payload_bytes: float,
-    *,
-    items: int,
-    cluster_workers: int,
-    engine: str = "dask",
-    startup_seconds: float = 0.0,
-) -> float:
-    """Predicted wall time of ``items`` items on a cluster of ``cluster_workers`` workers.
-
-    The work divides among the workers; the round trips (one per automatic
-    chunk of ~``CLUSTER_CHUNK_SECONDS``) and the transfers go through this one
-    client, so they do not.
-    """
-    per_chunk = max(1, int(CLUSTER_CHUNK_SECONDS / per_item_seconds)) if per_item_seconds > 0 else items
-    tasks = math.ceil(items / max(1, per_chunk))
-    return (
-        items * per_item_seconds / cluster_workers
-        + tasks * CLUSTER_TASK_SECONDS[engine]
-        + items * payload_bytes * CLUSTER_SECONDS_PER_BYTE[engine]
-        + startup_seconds
-    )
-
-
-def cluster_may_pay(per_item_seconds: float, *, items: int, local_workers: int, engine: str = "dask") -> bool:
-    """False when no cluster, however big, could pass :func:`cluster_worthwhile`.
-
-    Items lighter than the break-even never go; and since the local time is
-    taken no higher than ``items * per_item_seconds / local_workers``, a job
-    shorter than :data:`CLUSTER_MIN_SAVING_SECONDS` there cannot save that much.
-    """
-    return (
-        per_item_seconds >= CLUSTER_BREAK_EVEN_SECONDS[engine]
-        and items * per_item_seconds / max(1, local_workers) >= CLUSTER_MIN_SAVING_SECONDS
-    )
-
-
-def cluster_worthwhile(
-    per_item_seconds: float,
-    payload_bytes: float,
-    *,
-    items: int,
-    local_workers: int,
-    cluster_workers: int,
-    engine: str = "dask",
-    startup_seconds: float = 0.0,
-    local_seconds: float | None = None,
-) -> bool:
-    """True when ``items`` items of ``per_item_seconds`` of work and ``payload_bytes``
-    of item plus result each should run faster on the cluster than on ``local_workers``
-    local processes, by the margin :data:`CLUSTER_MARGIN` and at least
-    :data:`CLUSTER_MIN_SAVING_SECONDS`.
-
-    ``startup_seconds`` is what connecting costs (a running cluster: ~0; a
-    LocalCluster or local Ray to start: seconds, see the benchmark).  Local
-    processes are credited with no overhead at all, so a cluster is chosen only
-    when its extra workers clearly pay for the network; ``local_seconds``, the
-    best local mode's estimate, lowers that further (threads overlapping waits).
-    Items lighter than the measured break-even (:data:`CLUSTER_BREAK_EVEN_SECONDS`)
-    always stay local.
-    """
-    if items <= 0 or cluster_workers <= local_workers or per_item_seconds < CLUSTER_BREAK_EVEN_SECONDS[engine]:
-        return False
-    local = items * per_item_seconds / max(1, local_workers)
-    if local_seconds is not None:
-        local = min(local, local_seconds)
-    remote = cluster_seconds(
-        per_item_seconds,
-        payload_bytes,
-        items=items,
-        cluster_workers=cluster_workers,
-        engine=engine,
-        startup_seconds=startup_seconds,
-    )
-    return remote < CLUSTER_MARGIN * local and local - remote >= CLUSTER_MIN_SAVING_SECONDS

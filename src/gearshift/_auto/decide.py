@@ -7,7 +7,7 @@ cost model (:mod:`.costs`) for every mode's estimate, picks the fastest, and
 says why in sentences that cite the measured figures.  Options the caller
 passed explicitly (workers, chunksize) are always kept.  With a dask or Ray
 cluster configured, its estimate is weighed against the best local one by the
-cluster rule (:func:`~gearshift._auto.costs.cluster_worthwhile`).
+cluster rule (:func:`~gearshift._auto.cluster_costs.cluster_worthwhile`).
 """
 
 from __future__ import annotations
@@ -17,19 +17,17 @@ import dataclasses
 from .._options import Options
 from .._plan import Alternative, Plan
 from .._profile import Profile, fmt_bytes, fmt_seconds
+from .cluster_costs import Cluster, cluster_may_pay, cluster_seconds, cluster_worthwhile
 from .costs import (
     CLUSTER_BREAK_EVEN_SECONDS,
     CLUSTER_MARGIN,
     CLUSTER_MIN_SAVING_SECONDS,
+    GIL_FREE_THRESHOLD,
     MARGIN,
     PREFERENCE,
     TINY_JOB_SECONDS,
     UNKNOWN_LENGTH,
-    Cluster,
     Machine,
-    cluster_may_pay,
-    cluster_seconds,
-    cluster_worthwhile,
     estimates,
     estimates_async,
     serial_share,
@@ -183,7 +181,13 @@ def _describe(profile: Profile, machine: Machine) -> list[str]:
         else:
             verdict = "it overlaps (the GIL is released)" if machine.gil_enabled else "it overlaps (free-threaded)"
         gil = "" if profile.gil_free is None else f", the GIL free {profile.gil_free:.0%} of the time"
+        if held and profile.gil_free is not None and profile.gil_free >= GIL_FREE_THRESHOLD:
+            # (the ticker got the GIL at once, but the threads were no faster: see gil.GilReading)
+            gil = f", the GIL handed over at once {profile.gil_free:.0%} of the time"
+            verdict = "it changes hands often but is held: threads take turns"
         out.append(f"{profile.threads} threads ran at {profile.thread_scaling:.1f}x{gil}: {verdict}")
+    if profile.native is not None:
+        out.append(profile.native.summary())
     if profile.loop_blocked is not None:
         out.append(f"the coroutine blocked its event loop {profile.loop_blocked:.0%} of its time")
     if profile.unpicklable is not None:

@@ -229,6 +229,14 @@ class GilReading:
     under :data:`SETTLED_WAIT` switch intervals, the GIL is plainly free);
     :meth:`gil_free` is the share of the time the GIL was free, less the share
     the ticker spent waiting for a CPU (load does not pass for the GIL).
+
+    A long wait proves the GIL held; a short one does not prove it free.  Work
+    that lets go of the GIL for a moment every few hundred microseconds (each
+    ``open``, ``read``, ``close``: ``csv.DictReader`` over small files) hands it
+    to the ticker at once although it holds it nearly all the time: it read
+    "free 91-100%" while two threads got through its items at 0.5-0.9x the
+    speed of one.  So :func:`~.costs.serial_share` checks a free reading
+    against the probe's throughput.
     """
 
     TICK = 0.001

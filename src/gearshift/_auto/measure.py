@@ -10,21 +10,31 @@ the results are kept, in order, under the caller's error policy):
 3. for work that computes, a few items on threads at once (:mod:`.gil`); its
    last items may still run when the plan is made (``state.pending``).
 
+Between 1 and 2, work that kept native threads busy beside the calling
+thread (a BLAS, an OpenMP runtime) has its pools recorded and a few items run
+with them capped to one thread each, the size a worker gets
+(:func:`native_step`): the cost model prices thread and process plans with it.
+
 Coroutine functions are not measured here: they start on an event loop at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Generator
+import time
+import weakref
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
 from .._errors import Failure
+from .._native import NativePool, NativeUse, native_pools, thread_share
+from .._options import Options
 from .._profile import Profile
+from .._runner import ResultsObserver
 from .._trace import note
-from .costs import CALIBRATE_BELOW_SECONDS, Machine, typical
+from .costs import CALIBRATE_BELOW_SECONDS, NATIVE_CAPPED_ITEMS, NATIVE_THREADS_SEEN, Machine, typical, work_kind
 from .decide import processes_may_win
-from .gate import PICKLE_SAMPLE
+from .gate import PICKLE_SAMPLE, Gate
 from .gil import probe_threads, probe_threads_count, wants_thread_probe
 from .lookahead import LOOKAHEAD_ITEMS, Lookahead
 from .pickling import measure_deferred, measure_pickling
@@ -32,7 +42,7 @@ from .report import Timed
 from .sampler import Sampler, run_sequential
 from .state import RunState
 
-__all__ = ["NOT_WORTH_PROBING", "measure"]
+__all__ = ["NOT_WORTH_PROBING", "Clocked", "measure", "native_step", "threads_used"]
 
 #: sync time of the rest below which nothing more is measured: it runs in sync
 NOT_WORTH_PROBING = 0.02
@@ -58,28 +68,34 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         )
     gate, options = state.gate, state.options
     # Big buffers' pickling waits until the thread probe says whether it matters.
-    sampler = Sampler(False, defer_buffers=options.cluster is None)
+    sampler = Clocked(False, defer_buffers=options.cluster is None)
     kept: list[Any] = []  # a few results, to measure their pickling
     gate.kept = []
     lookahead = _lookahead(state) if state.replans == 0 else None
     timed = Timed(state.report, "measuring", "sync", 1, gate.taken)
     note(options, "sampling: items one at a time, measured")
-    for batch in state.segment(
-        run_sequential(
-            state.fn,
-            gate,
-            options,
-            state.call,
-            sampler,
-            on_results=state.shifted(gate.taken),
-            until=lookahead.has_started if lookahead is not None else None,
-            before_first=lookahead.arm if lookahead is not None else None,
-            after_first=lookahead.disarm if lookahead is not None else None,
-        )
-    ):
+    clocks = time.process_time(), time.thread_time()
+    watch = _FirstItem(sampler, clocks)
+    until = watch.used_pools if lookahead is None else (lambda: lookahead.has_started() or watch.used_pools())
+    seen = _seen_before(state.fn)
+    sequential = run_sequential(
+        state.fn,
+        gate,
+        options,
+        state.call,
+        sampler,
+        on_results=state.shifted(gate.taken),
+        until=until if seen is None else (lookahead.has_started if lookahead is not None else None),
+        before_first=lookahead.arm if lookahead is not None else None,
+        after_first=lookahead.disarm if lookahead is not None else None,
+    )
+    if seen is not None:  # measured capped already: its items are measured capped from the first
+        sequential = _capped_to(seen.capped_threads or 1, sequential)
+    for batch in state.segment(sequential):
         if len(kept) < PICKLE_SAMPLE:
             kept.extend(r for r in batch[:PICKLE_SAMPLE] if not isinstance(r, Failure))
         yield batch
+    used = threads_used(*clocks)
     early = 0
     if lookahead is not None:
         lookahead.disarm()  # done already after the first item, unless no item ran
@@ -99,6 +115,34 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         process_workers=options.workers,
         calibrate=rest > NOT_WORTH_PROBING and per_item < CALIBRATE_BELOW_SECONDS,
     )
+    native = None
+    if seen is not None and sampler.wall:
+        native = _seen_again(seen, typical(sampler.wall), typical(sampler.cpu))
+    elif (
+        rest > NOT_WORTH_PROBING
+        and not early
+        and sampler.wall
+        and work_kind(typical(sampler.cpu), per_item) != "waiting"
+    ):
+        capping = Timed(state.report, "measuring, native pools capped", "sync", 1, gate.taken)
+        found = watch.found
+        step = native_step(
+            state.fn,
+            gate,
+            options,
+            state.call,
+            sampler,
+            used,
+            state.machine.cpus,
+            pools=native_pools if found is None else lambda: found,
+            shifted=state.shifted,
+        )
+        native = yield from state.segment(step)
+        capping.done(gate.taken)
+        if native is not None and native.capped_threads is not None:
+            _remember(state.fn, native)
+        if gate.ended:
+            return None
     if rest > NOT_WORTH_PROBING:
         # Items with big buffers are probed whatever pickling costs: it is measured
         # once the probe is under way, not while every core waits for it.
@@ -127,11 +171,161 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
             if gate.ended:
                 yield from state.early(state.pending)
                 return None
-    profile = sampler.build()
+    profile = dataclasses.replace(sampler.build(), native=native)
     if sampler.deferred_items is not None and processes_may_win(profile, options, state.machine, gate.remaining):
         measure_deferred(sampler)
-        profile = sampler.build()
+        profile = dataclasses.replace(sampler.build(), native=native)
     return profile
+
+
+def threads_used(process_cpu0: float, thread_cpu0: float) -> float:
+    """Threads kept busy since the two readings: the process's CPU time over the calling thread's (1.0: none)."""
+    own = time.thread_time() - thread_cpu0
+    return max(1.0, (time.process_time() - process_cpu0) / own) if own > 0 else 1.0
+
+
+def native_step(
+    fn: Callable[..., Any],
+    gate: Gate,
+    options: Options,
+    call: int,
+    sampler: Sampler,
+    used: float,
+    cpus: int,
+    *,
+    pools: Callable[[], Iterable[NativePool]] = native_pools,
+    shifted: Callable[[int], ResultsObserver | None] | None = None,
+) -> Generator[list[Any], None, NativeUse | None]:
+    """Between measuring and the probe: what the items did with native thread pools, or None.
+
+    Only items that kept ``used`` threads busy (:func:`threads_used`, from
+    :data:`~.costs.COSTS` ``native_threads_seen``) are looked at, so work
+    without native threads does not pay for the look (threadpoolctl's import
+    alone takes tens of milliseconds).  When the pools are bigger than a
+    worker's share with one worker per CPU, the next few items run with them
+    capped to it (their results yielded, in order): what a capped worker takes
+    per item is measured, not guessed.  ``pools`` lists the loaded pools (a
+    test passes made-up ones); ``shifted(offset)`` tells the run's observer
+    about the items of a runner that starts at input index ``offset``.
+    """
+    if used < NATIVE_THREADS_SEEN:
+        return None
+    found = tuple(pools())
+    if not found or not sampler.wall:
+        return None  # threads of the function's own: the thread probe and the cost model see them as CPU
+    raw = sampler.raw if isinstance(sampler, Clocked) and sampler.raw else sampler.wall
+    native = NativeUse(found, used, typical(raw))
+    share = thread_share(cpus, cpus)
+    left = gate.remaining
+    if native.threads <= share or (left is not None and left <= NATIVE_CAPPED_ITEMS):
+        return native
+    from .._threads import _cap  # the one process-wide cap, set from one control thread
+
+    note(options, "sampling: items with their native pools capped", pools=[str(p) for p in found], threads=share)
+    capped = Sampler(False)
+    _cap.enter(share)
+    try:
+        yield from run_sequential(
+            fn,
+            gate,
+            options,
+            call,
+            capped,
+            limit=NATIVE_CAPPED_ITEMS,
+            max_items=NATIVE_CAPPED_ITEMS,
+            on_results=shifted(gate.taken) if shifted is not None else None,
+        )
+    finally:
+        _cap.leave()
+    sampler.items += capped.items
+    if not capped.wall:
+        return native
+    # One thread's wait for a CPU is another program's doing: left out, as for any item.
+    native = dataclasses.replace(
+        native, capped_threads=share, capped_wall=typical(capped.wall), capped_cpu=typical(capped.cpu)
+    )
+    if len(raw) > 1 or gate.ended:
+        return native
+    # The one uncapped item so far was the first: it may have paid for imports (NumPy's, its
+    # pools' start), so one more, warm, prices sync (30-250 ms on a busy 2-CPU host, 3 ms quiet).
+    again = Clocked(False)
+    observe = shifted(gate.taken) if shifted is not None else None
+    yield from run_sequential(fn, gate, options, call, again, limit=1, max_items=1, on_results=observe)
+    sampler.items += again.items
+    return dataclasses.replace(native, wall=again.raw[0]) if again.raw else native
+
+
+#: what auto saw functions (by their code) do with native pools in this process, once measured capped
+_seen: weakref.WeakKeyDictionary[Any, NativeUse] = weakref.WeakKeyDictionary()
+
+
+def _remember(fn: Callable[..., Any], native: NativeUse) -> None:
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        _seen[code] = native
+
+
+def _seen_before(fn: Callable[..., Any]) -> NativeUse | None:
+    """What an earlier run here saw ``fn`` do with native pools, once it had items measured capped.
+
+    Its next runs measure their items capped from the first one: an item
+    with its pools uncapped is what sync would do, known already, and on a
+    busy 2-CPU host it took 30-470 ms against 6 ms capped.
+    """
+    code = getattr(fn, "__code__", None)
+    seen = _seen.get(code) if code is not None else None
+    return seen if seen is not None and seen.capped_threads is not None else None
+
+
+def _seen_again(seen: NativeUse, capped_wall: float, capped_cpu: float) -> NativeUse:
+    """What was seen before, for items that took ``capped_wall`` capped now: the uncapped time in proportion."""
+    scale = capped_wall / seen.capped_wall if seen.capped_wall else 1.0  # (other items may be bigger or smaller)
+    return dataclasses.replace(seen, wall=seen.wall * scale, capped_wall=capped_wall, capped_cpu=capped_cpu)
+
+
+def _capped_to(threads: int, batches: Iterator[list[Any]]) -> Iterator[list[Any]]:
+    """``batches`` run with the native pools capped to ``threads`` (lifted when they end or are dropped)."""
+    from .._threads import _cap
+
+    _cap.enter(threads)
+    try:
+        yield from batches
+    finally:
+        _cap.leave()
+
+
+class _FirstItem:
+    """After the first item alone: did it keep a native pool's threads busy?  Then one-at-a-time ends there.
+
+    Such an item's next ones are better measured with the pools capped
+    (:func:`native_step`): uncapped, on a busy 2-CPU host, each took 30-250 ms
+    where a capped one took 6 ms.  Looked at once, so the pools are listed
+    (threadpoolctl) only for items that used other threads.
+    """
+
+    def __init__(self, sampler: Sampler, clocks: tuple[float, float]) -> None:
+        self.sampler, self.clocks = sampler, clocks
+        self.found: tuple[NativePool, ...] | None = None
+
+    def used_pools(self) -> bool:
+        if self.found is not None or len(self.sampler.wall) != 1:
+            return bool(self.found)
+        self.found = ()
+        if threads_used(*self.clocks) >= NATIVE_THREADS_SEEN:
+            self.found = native_pools()
+        return bool(self.found)
+
+
+class Clocked(Sampler):
+    """A :class:`Sampler` that also keeps each chunk's wall time per item as it was (see :class:`NativeUse`)."""
+
+    def __init__(self, is_async: bool, *, defer_buffers: bool = False) -> None:
+        super().__init__(is_async, defer_buffers=defer_buffers)
+        self.raw: list[float] = []
+
+    def observe(self, items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
+        self.raw.append(elapsed / max(1, items))
+        super().observe(items, elapsed, cpu, nbytes)
 
 
 def _lookahead(state: RunState) -> Lookahead | None:

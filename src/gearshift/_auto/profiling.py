@@ -5,9 +5,11 @@ Their results are thrown away; ``map(..., mode="auto")`` measures and keeps them
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator
+from typing import Any, TypeVar
 
 from .._errors import Failure
 from .._options import check_function, check_items, is_async_function, make_options
@@ -15,14 +17,17 @@ from .._plan import Plan
 from .._profile import Profile
 from .._task import CALL_ONE
 from .coroutines import measure_async
-from .costs import CALIBRATE_BELOW_SECONDS, Machine
+from .costs import CALIBRATE_BELOW_SECONDS, Machine, typical, work_kind
 from .decide import decide
 from .gate import PICKLE_SAMPLE, Gate
 from .gil import THREAD_PROBE_MAX_ROUNDS, probe_threads, probe_threads_count, wants_thread_probe
+from .measure import Clocked, native_step, threads_used
 from .pickling import measure_pickling
-from .sampler import PROFILE_BUDGET, SEQUENTIAL_MAX, Sampler, run_sequential
+from .sampler import PROFILE_BUDGET, SEQUENTIAL_MAX, run_sequential
 
 __all__ = ["advise", "profile"]
+
+T = TypeVar("T")
 
 
 def profile(fn: Callable[..., Any], items: Iterable[Any], *, sample: int | None = None) -> Profile:
@@ -39,7 +44,8 @@ def profile(fn: Callable[..., Any], items: Iterable[Any], *, sample: int | None 
     if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 1):
         raise ValueError(f"sample must be an int >= 1 or None (None picks a size), got {sample!r}")
     is_async = is_async_function(fn)
-    sampler = Sampler(is_async)
+    sampler = Clocked(is_async)
+    native = None
     limit = sample or SEQUENTIAL_MAX
     source = iter(items)
     results: list[Any] = []
@@ -66,7 +72,8 @@ def profile(fn: Callable[..., Any], items: Iterable[Any], *, sample: int | None 
     else:
         options = make_options(errors="return")
         gate = Gate(source, None)
-        threads = probe_threads_count(Machine.current().cpus)
+        cpus = Machine.current().cpus
+        threads = probe_threads_count(cpus)
         known = sample or (len(items) if hasattr(items, "__len__") else None)  # type: ignore[arg-type]
         # Leave items for the thread probe: up to its longest, at most half of what there is.
         probe_items = min(threads * THREAD_PROBE_MAX_ROUNDS, (known or 0) // 2)
@@ -74,8 +81,13 @@ def profile(fn: Callable[..., Any], items: Iterable[Any], *, sample: int | None 
         sequential = run_sequential(
             fn, gate, options, CALL_ONE, sampler, limit=seq_limit, budget=PROFILE_BUDGET, max_items=known and seq_limit
         )
+        clocks = time.process_time(), time.thread_time()
         for batch in sequential:
             results.extend(batch)
+        used = threads_used(*clocks)
+        if sampler.wall and work_kind(typical(sampler.cpu), typical(sampler.wall)) != "waiting":
+            step = native_step(fn, gate, options, CALL_ONE, sampler, used, cpus)
+            native = yield_into(step, results)
         if wants_thread_probe(sampler, always=True) and (sample is None or gate.taken < sample):
             left = None if sample is None else sample - gate.taken
             for batch in probe_threads(fn, gate, options, CALL_ONE, sampler, threads, left):
@@ -84,7 +96,16 @@ def profile(fn: Callable[..., Any], items: Iterable[Any], *, sample: int | None 
         results = [r for r in results if not isinstance(r, Failure)]
         kept = gate.kept
     measure_pickling(sampler, fn, kept, results)
-    return sampler.build()
+    return dataclasses.replace(sampler.build(), native=native)
+
+
+def yield_into(step: Generator[list[Any], None, T], results: list[Any]) -> T:
+    """Run ``step`` to its end, its results appended to ``results``; return what it returns."""
+    while True:
+        try:
+            results.extend(next(step))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
 
 def advise(fn: Callable[..., Any], items: Iterable[Any], **map_options: Any) -> Plan:

@@ -63,7 +63,7 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
         state.limiter = limiter
     backend, owned = _backend(state, mode, workers)
     try:
-        yield from _while_starting(state, backend)
+        yield from _while_starting(state, backend, profile)
     except BaseException:
         if owned:
             backend.shutdown(wait=False, cancel_futures=True)
@@ -152,12 +152,14 @@ def _watching(state: RunState, watch: LoopWatch, then: Observer | None) -> Obser
     return observe
 
 
-def _while_starting(state: RunState, backend: Backend) -> Iterator[list[Any]]:
+def _while_starting(state: RunState, backend: Backend, profile: Profile) -> Iterator[list[Any]]:
     """Run items on this thread while a cold process pool starts: the start then costs nothing.
 
     Worker interpreters take a few hundred milliseconds to start; the
     calling thread would only wait for them, so it keeps working through
     the input, in growing chunks, until every worker has said it is ready.
+    It is one more worker meanwhile: native pools measured capped (see
+    ``measure.native_step``) are capped here too, as the workers' are.
     """
     if state.is_async or not isinstance(backend, StartsWorkers) or backend.ready():
         return  # (coroutines would need a loop here: they wait for the workers)
@@ -176,10 +178,17 @@ def _while_starting(state: RunState, backend: Backend) -> Iterator[list[Any]]:
         first_index=gate.taken,
     )
     timed = Timed(state.report, "while workers start", "sync", 1, gate.taken)
+    cap = profile.native.capped_threads if profile.native is not None else None
+    if cap is not None:
+        from .._threads import _cap
+
+        _cap.enter(cap)
     try:
         yield from state.segment(runner.batches(gate.open(stop=backend.ready, lazy=True)))
     finally:
         timed.done(gate.taken)
+        if cap is not None:
+            _cap.leave()
 
 
 def _backend(state: RunState, mode: str, workers: int) -> tuple[Backend, bool]:

@@ -93,13 +93,22 @@ def _add_native(advice: dict[str, Any]) -> None:
     cpus = usable_cpus()
     plan = advice["plan"]
     workers = plan["workers"] if plan["mode"] in ("thread", "process") and plan["workers"] else cpus
+    seen = advice.get("measured", {}).get("native")  # what auto saw the items do with them
+    share = thread_share(workers, cpus) if plan["mode"] in ("thread", "process") else None
     advice["native_threads"] = {
         "pools": [{"library": p.library, "api": p.api, "threads": p.threads, "version": p.version} for p in pools],
         "workers": workers,
         "cpus": cpus,
         "per_worker": thread_share(workers, cpus),
+        "threads_used": seen["threads_used"] if seen else None,
+        "capped": {k: seen[k] for k in ("capped_threads", "capped_wall", "capped_cpu")} if seen else None,
+        "plan": (
+            "as they are (one item at a time)"
+            if share is None
+            else f"capped to {share} thread{'s' if share != 1 else ''} in each of {workers} workers"
+        ),
     }
-    if pools:
+    if pools and not seen:  # (what auto saw is in the profile's own lines already)
         advice["evidence"].append(describe(pools, workers, cpus))
 
 
@@ -116,6 +125,12 @@ def _from_planner(
         measured = {f.name: getattr(profile, f.name) for f in dataclasses.fields(profile)}
         for name in ("median_wall", "median_cpu", "median_wait", "cpu_share", "p90_wall", "ipc_bytes"):
             measured[name] = getattr(profile, name, None)
+        native = measured.get("native")
+        if native is not None:  # (plain data for --json)
+            measured["native"] = {
+                **{f.name: getattr(native, f.name) for f in dataclasses.fields(native) if f.name != "pools"},
+                "pools": [{"library": p.library, "api": p.api, "threads": p.threads} for p in native.pools],
+            }
         evidence = list(profile.summary())
     alternatives = list(getattr(plan, "alternatives", ()))
     best = min((a.seconds for a in alternatives if a.mode == plan.mode), default=None)
