@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import statistics
 from typing import Literal
 
 from .._native import thread_share
@@ -170,6 +169,8 @@ def work_kind(cpu: float, wall: float) -> WorkKind:
 
 def typical(values: list[float]) -> float:
     """The typical figure of a sample: the median, the first (warm-up) left out when there are others."""
+    import statistics  # on use: it loads decimal and fractions (~3 ms)
+
     return statistics.median(values[1:] or values)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import statistics
 import sys
 import threading
 import time
@@ -105,6 +104,8 @@ class ThreadProbe:
         if s.second_look_on_threads and len(s.wall) == 1 and len(self.cpu) >= 2 and s.cpu[0] > 0:
             # The second look, taken on the probe: an item's own CPU time does not count the
             # other threads' turns, and the first item's wall-to-CPU ratio gives its wall.
+            import statistics  # here: it loads decimal and fractions (~3 ms), for one median
+
             cpu = statistics.median(self.cpu)
             s.cpu.append(cpu)
             s.wall.append(cpu * max(1.0, s.wall[0] / s.cpu[0]))
@@ -261,7 +262,7 @@ class GilReading:
         if len(self.waits) < 2:
             return None
         # Each tick lasts TICK plus its wait; the CPU-queue share of that is not the GIL's.
-        mean_wait = statistics.fmean(self.waits)
+        mean_wait = sum(self.waits) / len(self.waits)
         mean_wait = max(0.0, mean_wait - queued_share * (self.TICK + mean_wait))
         held = mean_wait / self.switch_interval
         return min(1.0, max(0.0, 1.0 - held))
