@@ -39,9 +39,16 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "src"))
+#: children import this tree's gearshift, whatever an editable install elsewhere points at
+_CHILD_ENV = dict(
+    os.environ,
+    PYTHONPATH=os.pathsep.join(
+        filter(None, [os.path.join(os.path.dirname(HERE), "src"), os.environ.get("PYTHONPATH")])
+    ),
+)
 
 import report  # noqa: E402
-from _meta import run_meta  # noqa: E402
+from _meta import compile_bytecode, run_meta  # noqa: E402
 from strategies import CPUS, STRATEGIES, applies  # noqa: E402
 
 from gearshift._bench import WORKLOADS  # noqa: E402
@@ -95,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     raise_fd_limit()
     meta = {
         **run_meta(argv, "benchmarks/run.py"),
+        "bytecode": compile_bytecode(os.path.join(os.path.dirname(HERE), "src")),
         "platform": platform.platform(),
         "cpus": CPUS,
         "loadavg_at_start": os.getloadavg(),
@@ -215,6 +223,7 @@ def _measure(rec: dict[str, Any], workload: Any, url: str | None, budget: float,
         stdout=subprocess.PIPE,
         stderr=errors,
         start_new_session=True,  # its own process group: a timeout kills all it started
+        env=_CHILD_ENV,
     )
     peak = _watch(proc, budget + SETUP_GRACE)
     timed_out = proc.returncode is None
