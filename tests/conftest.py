@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -126,3 +127,12 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def redis_url(redis_server: str) -> str:
     """A store URL on the session's server with a key of its own for this test."""
     return f"{redis_server}?key=test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(autouse=True)
+def _auto_forgets_native_functions() -> Iterator[None]:
+    """Each test starts with auto's per-process memory of functions seen with native pools empty."""
+    yield
+    measure = sys.modules.get("gearshift._auto.measure")
+    if measure is not None:
+        measure._seen.clear()

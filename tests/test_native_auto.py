@@ -200,6 +200,17 @@ def test_a_function_seen_capped_has_its_next_runs_measured_capped_from_the_first
     assert measure._seen_before(lambda x: x) is None  # another function's code
 
 
+def test_only_capping_that_paid_is_remembered() -> None:
+    # Another busy thread in the process reads as the function's own native threads; capped
+    # items then take what uncapped ones did: that misreading must not stay with the function.
+    from gearshift._auto import measure
+
+    misread = dataclasses.replace(SEEN, wall=0.010, capped_wall=0.009)
+    assert not measure._capping_paid(misread)
+    assert measure._capping_paid(dataclasses.replace(SEEN, wall=0.030, capped_wall=0.006))
+    assert not measure._capping_paid(NativeUse((OPENBLAS,), threads_used=1.9, wall=0.03))  # nothing capped
+
+
 def test_what_was_seen_before_is_scaled_to_the_items_measured_now() -> None:
     from gearshift._auto import measure
 

@@ -113,6 +113,12 @@ COSTS: dict[str, Constant] = {
     "native_capped_items": Constant(
         2, "items measured with the native pools capped (the first pays the switch)", "none: set by hand (2026-12-05)"
     ),
+    "native_capping_paid": Constant(
+        1.25,
+        "capped items this many times faster than uncapped ones: the function's next runs here are measured capped",
+        "none: set by hand (2026-12-05); capped 6 ms against uncapped 30-470 ms on a busy 2-CPU host, while a "
+        "function without native work (another busy thread in the process read as its pools) reads about 1",
+    ),
     # -- clusters
     "dask_task_seconds": Constant(6.95e-3, "one task's round trip through dask", CLUSTER_JSON),
     "ray_task_seconds": Constant(1.47e-3, "one task's round trip through Ray", CLUSTER_JSON),
@@ -145,6 +151,7 @@ PARENT_ITEM_WORK = _c("parent_item_work")
 CALIBRATE_BELOW_SECONDS = _c("calibrate_below_seconds")
 NATIVE_THREADS_SEEN = _c("native_threads_seen")
 NATIVE_CAPPED_ITEMS = int(_c("native_capped_items"))
+NATIVE_CAPPING_PAID = _c("native_capping_paid")
 CLUSTER_TASK_SECONDS = {"dask": _c("dask_task_seconds"), "ray": _c("ray_task_seconds")}
 CLUSTER_SECONDS_PER_BYTE = {"dask": _c("dask_seconds_per_byte"), "ray": _c("ray_seconds_per_byte")}
 CLUSTER_BREAK_EVEN_SECONDS = {"dask": _c("dask_break_even_seconds"), "ray": _c("ray_break_even_seconds")}

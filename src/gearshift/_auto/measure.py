@@ -32,7 +32,15 @@ from .._options import Options
 from .._profile import Profile
 from .._runner import ResultsObserver
 from .._trace import note
-from .costs import CALIBRATE_BELOW_SECONDS, NATIVE_CAPPED_ITEMS, NATIVE_THREADS_SEEN, Machine, typical, work_kind
+from .costs import (
+    CALIBRATE_BELOW_SECONDS,
+    NATIVE_CAPPED_ITEMS,
+    NATIVE_CAPPING_PAID,
+    NATIVE_THREADS_SEEN,
+    Machine,
+    typical,
+    work_kind,
+)
 from .decide import processes_may_win
 from .gate import PICKLE_SAMPLE, Gate
 from .gil import probe_threads, probe_threads_count, wants_thread_probe
@@ -139,7 +147,7 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         )
         native = yield from state.segment(step)
         capping.done(gate.taken)
-        if native is not None and native.capped_threads is not None:
+        if native is not None and _capping_paid(native):
             _remember(state.fn, native)
         if gate.ended:
             return None
@@ -263,6 +271,18 @@ def _remember(fn: Callable[..., Any], native: NativeUse) -> None:
     code = getattr(fn, "__code__", None)
     if code is not None:
         _seen[code] = native
+
+
+def _capping_paid(native: NativeUse) -> bool:
+    """Whether capping the pools made the items clearly faster: only then are the next runs measured capped.
+
+    Another busy thread in the process can read as the item's own native threads
+    (:func:`threads_used`); its capped items then take what uncapped ones did, and
+    nothing is remembered, so one misreading does not stay with the function.
+    """
+    if native.capped_threads is None or native.capped_wall is None:
+        return False
+    return native.capped_wall * NATIVE_CAPPING_PAID <= native.wall
 
 
 def _seen_before(fn: Callable[..., Any]) -> NativeUse | None:
