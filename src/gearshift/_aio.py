@@ -1,6 +1,6 @@
 """The async front door: ``amap`` and ``aimap``.
 
-They run the same prepared run as :mod:`gearshift._api` on a helper thread
+They prepare and run the same run as :mod:`gearshift._api` on a helper thread
 and pass results back to the caller's loop in batches, so the loop is never
 blocked; in ``async`` mode coroutine functions run on the caller's own loop.
 """
@@ -8,6 +8,7 @@ blocked; in ``async`` mode coroutine functions run on the caller's own loop.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Unpack, overload
@@ -238,7 +239,8 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
     import asyncio
 
     loop = asyncio.get_running_loop()
-    run = _Run(fn, options, CALL_ONE, loop)
+    runs: list[_Run] = []  # the run, once the pump thread has made it
+    made = threading.Lock()
     source: Iterable[Any] = _from_async(items, loop) if hasattr(items, "__aiter__") else items
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     room = threading.Semaphore(1)  # released when the consumer has taken every result of a batch
@@ -251,6 +253,13 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
 
     def pump() -> None:
         try:
+            # Made here, not on the caller's loop: a first auto run imports its package, a
+            # process pool may start, and a loop must not wait for either (contract C7).
+            run = _Run(fn, options, CALL_ONE, loop)
+            with made:
+                runs.append(run)
+                if stopping:
+                    run.stop()
             batches = run.batches(source)
             while True:
                 # The next batch is asked for only once the consumer is done with the last: the
@@ -271,7 +280,8 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, finished)
 
-    threading.Thread(target=pump, name="gearshift-aimap", daemon=True).start()
+    # In the caller's context: gearshift.reporting() and the like see the run.
+    threading.Thread(target=contextvars.copy_context().run, args=(pump,), name="gearshift-aimap", daemon=True).start()
     try:
         while True:
             message = await inbox.get()
@@ -283,8 +293,10 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
                 yield result
             room.release()
     finally:
-        stopping = True
-        run.stop()
+        with made:
+            stopping = True
+            if runs:
+                runs[0].stop()
         room.release()
         # A stopped runner ends at once (it aborts its running work, which never
         # blocks): this wait only lets the loop settle coroutines it cancelled.  A

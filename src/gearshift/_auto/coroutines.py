@@ -10,18 +10,18 @@ that on the plan's private loop, and the run re-plans (see :mod:`.run`).
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterable
+import types
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from .._profile import Profile
 from .._task import CALL_ONE, _call
-from .clocks import cpu_clock, gil_enabled, runqueue_seconds, voluntary_switches
+from .clocks import gil_enabled, runqueue_seconds, voluntary_switches
 from .costs import work_kind
 from .sampler import Sampler
 
-__all__ = ["LoopWatch", "loop_computes", "measure_async"]
+__all__ = ["LOOP_WATCH_JUDGEMENTS", "LOOP_WATCH_SECONDS", "WATCH_WINDOW", "LoopWatch", "measure_async"]
 
 
 async def _blocking_of(coro: Any, tick: float = 0.001) -> tuple[Any, float]:
@@ -92,92 +92,182 @@ def measure_async(fn: Callable[..., Any], items: Iterable[Any], sampler: Sampler
         sampler.loop_blocked = min(1.0, sum(blocked) / sum(walls))
 
 
-#: an async plan is judged once it has run this long...
-LOOP_WATCH_SECONDS = 0.2
-#: ...and this many items have completed; it is judged again at most every LOOP_WATCH_SECONDS / 2,
-#: and after LOOP_WATCH_JUDGEMENTS judgements that it awaits, no more
-LOOP_WATCH_ITEMS = 8
+#: until the watch has judged the loop, at most this many coroutines are in flight on it: a loop
+#: that computes must run the ones started there one after another (they cannot move to processes)
+WATCH_WINDOW = 4
+#: the loop is judged once it has run this long after the first coroutine completed (whose
+#: steps may have paid for imports or connections once), and two have completed...
+LOOP_WATCH_SECONDS = 0.05
+#: ...then again at most every LOOP_WATCH_SECONDS, up to LOOP_WATCH_JUDGEMENTS times in all
 LOOP_WATCH_JUDGEMENTS = 8
 
 
-def loop_computes(cpu: float, queued: float, wall: float) -> bool:
-    """Whether a loop thread that used ``cpu`` seconds of a CPU (and waited ``queued`` for one) in
-    ``wall`` seconds was kept busy computing, by the one definition (:func:`~.costs.work_kind`):
-    then its coroutines compute, and one loop runs them one at a time."""
-    return work_kind(cpu + queued, wall) == "computing"
-
-
 class LoopWatch:
-    """Wraps an ``async def`` run by an auto plan on its private loop: does that loop compute?
+    """Wraps an ``async def`` run by an auto plan on its private loop: do its coroutines keep the loop busy?
 
-    The coroutines are created on the loop's thread, so the first call finds
-    that thread; from then on its CPU clock (read from any thread) and its
-    run-queue time say whether the loop was busy computing (the coroutines
-    block it) or idle in its selector (they await).  :meth:`verdict` is read
-    by the run's observer after each chunk.
+    The loop is busy unless it waits in its selector for something to
+    happen: on asyncio's own loops the watch times those waits (the selector's
+    ``select`` with a timeout, hooked from the loop's thread at the first call
+    and unhooked by :meth:`close`); elsewhere (uvloop, say) it counts the
+    coroutines' steps instead, each timed by :func:`_stepped` from being
+    resumed to its next await.  Either way it reads no CPU clock and no run
+    queue, so a crowded machine does not hide a loop that computes, and a
+    loop that waits for the GIL between steps (another thread computing) is
+    a loop that could not run.  The busy share says whether the coroutines
+    compute or await, by the one definition (:func:`~.costs.work_kind`).
+    :meth:`verdict` is read by the run's observer after each chunk; until a
+    judgement says the loop awaits, the run keeps at most
+    :data:`WATCH_WINDOW` coroutines in flight.
     """
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], clock: Callable[[], float] = time.perf_counter) -> None:
         self.fn = fn
+        self.clock = clock
+        #: seconds spent in the coroutines' steps; of those that completed; how many completed
+        self.busy = self.done_busy = 0.0
         self.completed = 0
-        self._clock: int | None = None
-        self._native = 0
-        self._t0 = self._cpu0 = 0.0
-        self._queued0: float | None = None
-        self._next = 0.0  # the next judgement, on the perf_counter clock
-        self._judged = 0
+        #: (clock, busy, done_busy) when the first coroutine completed: the judgements count from there
+        self._base: tuple[float, float, float] | None = None
+        self.started: float | None = None  # the first call, on ``clock``
+        self.judged = 0
+        self._next = 0.0  # the next judgement, on ``clock``
+        #: set by the first judgement that the loop does not compute: the window is the limiter's then
+        self.awaits = False
+        #: seconds the loop waited in its selector (None: not hooked, the steps are counted instead)
+        self.idle: float | None = None
+        self._unhook: Callable[[], None] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._clock is None:
-            clock = cpu_clock(threading.get_ident())
-            if clock is not None:
-                self._native = threading.get_native_id()
-                self._t0, self._cpu0 = time.perf_counter(), time.clock_gettime(clock)
-                self._queued0 = runqueue_seconds()
-                self._clock = clock
-        return self.fn(*args, **kwargs)
+        if self.started is None:
+            self.started = self.clock()
+            self._hook()
+        return _stepped(self.fn(*args, **kwargs), self)
 
-    def observe(self, items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
-        self.completed += items
+    def _hook(self) -> None:
+        """Time the running loop's waits in its selector (asyncio's selector loops; on its thread)."""
+        import asyncio
 
-    def reading(self) -> tuple[float, float, float] | None:
-        """(CPU seconds, seconds queued for a CPU, wall seconds) of the loop thread so far, or None."""
-        if self._clock is None:
-            return None
         try:
-            cpu = time.clock_gettime(self._clock) - self._cpu0
-        except OSError:  # the loop thread ended
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called off a loop: nothing to hook
+            return
+        selector = getattr(loop, "_selector", None)
+        select = getattr(selector, "select", None)
+        if select is None or "select" in vars(selector):
+            return  # not a selector loop, or watched already
+        clock = self.clock
+        self.idle = 0.0
+
+        def timed(timeout: float | None = None) -> Any:
+            if timeout is not None and timeout <= 0:
+                return select(timeout)  # a poll between ready callbacks: the loop is not waiting
+            t0 = clock()
+            try:
+                return select(timeout)
+            finally:
+                self.idle = (self.idle or 0.0) + clock() - t0
+
+        selector.select = timed  # type: ignore[union-attr]  # (an instance attribute: del restores the method)
+        self._unhook = lambda: vars(selector).pop("select", None)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        """Stop timing the loop's selector (from any thread; the run is over)."""
+        if self._unhook is not None:
+            self._unhook()
+            self._unhook = None
+
+    def step(self, seconds: float) -> None:
+        """A coroutine ran one step (on the loop's thread)."""
+        self.busy += seconds
+
+    def done(self, seconds: float) -> None:
+        """A coroutine completed, after ``seconds`` in its steps in all."""
+        self.done_busy += seconds
+        self.completed += 1
+        if self._base is None:
+            now = self.clock()
+            self._base = (now, self._busy(now), self.done_busy)
+
+    def _busy(self, now: float) -> float:
+        """Seconds the loop was busy from the first call to ``now``: not waiting in its selector
+        (if hooked), else in the coroutines' steps."""
+        if self.idle is None or self.started is None:
+            return self.busy
+        return now - self.started - self.idle
+
+    def reading(self) -> tuple[float, float, int] | None:
+        """(seconds busy, wall seconds, coroutines completed) since the first one completed, or None."""
+        if self._base is None:
             return None
-        wall = time.perf_counter() - self._t0
-        if work_kind(cpu, wall) == "computing":
-            return cpu, 0.0, wall  # (the run queue, a file read, only when the CPU alone does not say)
-        queued = runqueue_seconds(self._native)
-        waited = queued - self._queued0 if queued is not None and self._queued0 is not None else 0.0
-        return cpu, max(0.0, waited), wall
+        t0, busy0, _ = self._base
+        now = self.clock()
+        return self._busy(now) - busy0, now - t0, self.completed - 1
 
     def verdict(self) -> Profile | None:
         """Once enough ran: a profile of coroutines that block their loop (None while too early, or if they await)."""
-        if self.completed < LOOP_WATCH_ITEMS or self._clock is None:
-            return None
-        now = time.perf_counter()
-        if now < self._next or self._judged >= LOOP_WATCH_JUDGEMENTS:
-            return None
-        self._next = now + LOOP_WATCH_SECONDS / 2
+        now = self.clock()
+        if not self.awaits and self.started is not None and self.completed:
+            # Plainly waiting from the first call on (its warm-up included): no need to wait for
+            # more completions, which take a round trip each, at WATCH_WINDOW in flight.
+            wall = now - self.started
+            self.awaits = wall >= LOOP_WATCH_SECONDS and work_kind(self._busy(now), wall) == "waiting"
         reading = self.reading()
-        if reading is None or reading[2] < LOOP_WATCH_SECONDS:
+        if reading is None or self.judged >= LOOP_WATCH_JUDGEMENTS:
             return None
-        cpu, queued, wall = reading
-        self._judged += 1
-        if not loop_computes(cpu, queued, wall):
+        busy, wall, completed = reading
+        if completed < 1 or wall < LOOP_WATCH_SECONDS or now < self._next:
             return None
-        per_item = cpu / self.completed
-        share = min(1.0, (cpu + queued) / wall)
+        self._next = now + LOOP_WATCH_SECONDS
+        self.judged += 1
+        if work_kind(busy, wall) != "computing":
+            self.awaits = True
+            return None
+        assert self._base is not None
+        per_item = (self.done_busy - self._base[2]) / completed
+        share = min(1.0, busy / wall)
         return Profile(
             is_async=True,
             wall=(per_item / share,) * 2,
             cpu=(per_item,) * 2,
             items=self.completed,
             loop_blocked=share,
-            preempted=queued,
             gil_enabled=gil_enabled(),
         )
+
+
+async def _stepped(coro: Any, watch: LoopWatch) -> Any:
+    """Await ``coro``, telling ``watch`` how long each of its steps held the loop."""
+    return await _drive(coro, watch)
+
+
+@types.coroutine
+def _drive(coro: Any, watch: LoopWatch) -> Generator[Any, Any, Any]:
+    """Step ``coro`` by hand (what ``await`` does), timing each step."""
+    clock, total = watch.clock, 0.0
+    send, value, error = coro.send, None, None
+    while True:
+        t0 = clock()
+        try:
+            yielded = send(value) if error is None else coro.throw(error)
+        except StopIteration as stop:
+            _stepped_for(watch, clock() - t0, total)
+            return stop.value
+        except BaseException:
+            _stepped_for(watch, clock() - t0, total)
+            raise
+        seconds = clock() - t0
+        total += seconds
+        watch.step(seconds)
+        try:
+            value, error = (yield yielded), None
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # thrown in (a cancellation, say): on to the coroutine
+            value, error = None, exc
+
+
+def _stepped_for(watch: LoopWatch, seconds: float, total: float) -> None:
+    """The last step of a coroutine (it returned or raised): count it, and the coroutine."""
+    watch.step(seconds)
+    watch.done(total + seconds)

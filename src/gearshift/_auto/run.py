@@ -21,7 +21,7 @@ from .._limiter import ConcurrencyLimiter
 from .._plan import Plan
 from .._profile import Profile
 from .._runner import Runner, Stopped
-from .coroutines import LoopWatch
+from .coroutines import WATCH_WINDOW, LoopWatch
 from .gate import PICKLE_SAMPLE
 from .gil import ProbeTail
 from .lookahead import Lookahead
@@ -78,7 +78,9 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
     if mode == "async" and state.is_async and state.loop_profile is None and may_replan(state.replans):
         # Does the plan's loop compute?  Then processes, each with a loop, would do better.
         fn = watch = LoopWatch(state.fn)
-        observer = _watching(state, watch, observer)
+        observer = _watching(state, watch, observer, limiter)
+        if window is not None:
+            window = min(window, WATCH_WINDOW)  # (the limiter takes over once the loop is seen awaiting)
     run_plan, per_item = plan, None
     if mode == "process" and options.chunksize is None and profile.wall:
         # Chunks sized as the run goes (guided: big while much input remains, small at
@@ -98,7 +100,7 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
         on_results=state.shifted(gate.taken),
         first_index=gate.taken,
     )
-    if limiter is not None:
+    if limiter is not None and watch is None:
         limiter.attach(runner)
     state.runner = runner
     try:
@@ -131,6 +133,8 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
             state.runner = runner
             yield from runner.batches()
     finally:
+        if watch is not None:
+            watch.close()
         timed.done(gate.taken)
         state.runner = None
         if owned:
@@ -138,16 +142,18 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
     return (drift is not None and drift.tripped) or (watch is not None and state.loop_profile is not None)
 
 
-def _watching(state: RunState, watch: LoopWatch, then: Observer | None) -> Observer:
+def _watching(state: RunState, watch: LoopWatch, then: Observer | None, limiter: ConcurrencyLimiter | None) -> Observer:
     """An observer that hands each chunk on to ``then`` and, once the loop is seen computing,
-    keeps the coroutines' profile in ``state`` (the run then stops taking items and re-plans)."""
+    keeps the coroutines' profile in ``state`` (the run then stops taking items and re-plans);
+    once it is seen awaiting, hands the window to ``limiter``."""
 
     def observe(items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
         if then is not None:
             then(items, elapsed, cpu, nbytes)
-        watch.observe(items, elapsed, cpu, nbytes)
         if state.loop_profile is None:
             state.loop_profile = watch.verdict()
+        if watch.awaits and limiter is not None and limiter.target is None and state.runner is not None:
+            limiter.attach(state.runner)
 
     return observe
 
