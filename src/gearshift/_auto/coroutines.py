@@ -168,7 +168,7 @@ class LoopWatch:
                 self.idle = (self.idle or 0.0) + clock() - t0
 
         selector.select = timed  # type: ignore[union-attr]  # (an instance attribute: del restores the method)
-        self._unhook = lambda: vars(selector).pop("select", None)  # type: ignore[arg-type]
+        self._unhook = lambda: vars(selector).pop("select", None)
 
     def close(self) -> None:
         """Stop timing the loop's selector (from any thread; the run is over)."""
