@@ -141,7 +141,7 @@ class LoopWatch:
         if self.started is None:
             self.started = self.clock()
             self._hook()
-        return _stepped(self.fn(*args, **kwargs), self)
+        return _stepped(self, args, kwargs)
 
     def _hook(self) -> None:
         """Time the running loop's waits in its selector (asyncio's selector loops; on its thread)."""
@@ -235,9 +235,13 @@ class LoopWatch:
         )
 
 
-async def _stepped(coro: Any, watch: LoopWatch) -> Any:
-    """Await ``coro``, telling ``watch`` how long each of its steps held the loop."""
-    return await _drive(coro, watch)
+async def _stepped(watch: LoopWatch, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Await ``watch.fn(*args, **kwargs)``, telling ``watch`` how long each of its steps held the loop.
+
+    (The coroutine is made here, so one cancelled before it started is never made, and never
+    reported as "never awaited".)
+    """
+    return await _drive(watch.fn(*args, **kwargs), watch)
 
 
 @types.coroutine

@@ -1,0 +1,272 @@
+"""CPU-bound coroutines under ``mode="auto"`` (issue 21 item 6): the loop watch and its window.
+
+An ``async def`` run by auto starts on a private loop with at most ``WATCH_WINDOW`` coroutines in
+flight; a :class:`~gearshift._auto.coroutines.LoopWatch` judges within about 50 ms whether that
+loop computes (then the run re-plans to processes, each with its own event loop) or awaits (then
+the concurrency limiter takes the window).  The judgements are tested here on made-up readings
+(an injected clock); the live loop lag of the caller's loop is proved by
+``tests/test_semantics_bounds.py::test_c7_loop_lag``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+import gearshift
+from gearshift._auto.coroutines import LOOP_WATCH_JUDGEMENTS, LOOP_WATCH_SECONDS, WATCH_WINDOW, LoopWatch
+
+
+class Clock:
+    """A clock that moves only when told (or by ``tick`` at every reading)."""
+
+    def __init__(self, tick: float = 0.0) -> None:
+        self.now, self.tick = 0.0, tick
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+async def _nothing(x: int) -> int:
+    return x
+
+
+def _watch(clock: Clock) -> LoopWatch:
+    watch = LoopWatch(_nothing, clock)
+    watch(0).close()  # the first call starts the watch (off a loop: nothing to hook, steps are counted)
+    assert watch.idle is None
+    return watch
+
+
+def _ran(watch: LoopWatch, clock: Clock, seconds: float, *, busy: bool) -> None:
+    """One coroutine completed after ``seconds``: in one step (busy) or waiting (one short step)."""
+    clock.now += seconds
+    step = seconds if busy else 1e-4
+    watch.step(step)
+    watch.done(step)
+
+
+def test_a_loop_whose_coroutines_compute_is_judged_within_the_watch_window() -> None:
+    clock = Clock()
+    watch = _watch(clock)
+    _ran(watch, clock, 0.02, busy=True)  # the first one (its warm-up): the judgements count from here
+    assert watch.verdict() is None
+    _ran(watch, clock, 0.02, busy=True)
+    assert watch.verdict() is None  # 20 ms after the first: too early to judge
+    for _ in range(2):
+        _ran(watch, clock, 0.02, busy=True)
+    profile = watch.verdict()
+    assert profile is not None and profile.is_async and not watch.awaits
+    assert profile.loop_blocked == pytest.approx(1.0)
+    assert profile.median_cpu == pytest.approx(0.02)  # per coroutine, the first one left out
+    assert watch.judged == 1
+
+
+def test_a_loop_whose_coroutines_await_hands_the_window_on_at_once() -> None:
+    clock = Clock()
+    watch = _watch(clock)
+    _ran(watch, clock, 0.03, busy=False)
+    assert watch.verdict() is None and not watch.awaits  # 30 ms: too early to say
+    _ran(watch, clock, 0.03, busy=False)
+    assert watch.verdict() is None and watch.awaits  # plainly waiting from the first call on
+    assert watch.judged == 0  # (no judgement spent: the loop is still watched for computing)
+
+
+def test_a_first_coroutine_that_warms_up_is_not_taken_for_computing() -> None:
+    clock = Clock()
+    watch = _watch(clock)
+    _ran(watch, clock, 0.3, busy=True)  # imports, a first connection: once
+    for _ in range(10):
+        _ran(watch, clock, 0.01, busy=False)
+        assert watch.verdict() is None
+    assert watch.awaits and watch.judged >= 1
+
+
+def test_the_loop_is_judged_a_few_times_then_left_alone() -> None:
+    clock = Clock()
+    watch = _watch(clock)
+    _ran(watch, clock, 0.01, busy=False)
+    for _ in range(3 * LOOP_WATCH_JUDGEMENTS):
+        _ran(watch, clock, LOOP_WATCH_SECONDS, busy=False)
+        assert watch.verdict() is None
+    assert watch.judged == LOOP_WATCH_JUDGEMENTS
+    # Computing now, after the last judgement: no longer looked at.
+    for _ in range(10):
+        _ran(watch, clock, LOOP_WATCH_SECONDS, busy=True)
+        assert watch.verdict() is None
+
+
+def test_the_waits_in_the_selector_are_what_counts_when_hooked() -> None:
+    """A loop that never waits in its selector is busy, whatever its coroutines' steps say: it may
+    be waiting for the GIL between them (another thread computing) or for a CPU."""
+    clock = Clock()
+    watch = _watch(clock)
+    watch.idle = 0.0  # (as if hooked)
+    for _ in range(5):
+        _ran(watch, clock, 0.02, busy=False)  # short steps, but no wait in the selector either
+    assert watch.verdict() is not None
+    waiting = _watch(clock)
+    waiting.idle = 0.0
+    for _ in range(5):
+        _ran(waiting, clock, 0.02, busy=True)  # long steps...
+        waiting.idle += 0.019  # ...yet the loop waited in its selector most of the time
+    assert waiting.verdict() is None and waiting.awaits
+
+
+def test_the_watch_drives_coroutines_as_await_does() -> None:
+    clock = Clock(tick=1.0)  # every reading one second on: each step counts 1
+
+    async def three_awaits(x: int) -> int:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        return x * 2
+
+    async def fails(x: int) -> int:
+        await asyncio.sleep(0)
+        raise ValueError(f"bad {x}")
+
+    async def main() -> tuple[int, BaseException | None, bool]:
+        watch = LoopWatch(three_awaits, clock)
+        value = await watch(21)
+        assert watch.completed == 1 and watch.busy == watch.done_busy == 4  # 3 awaits: 4 steps
+        failing = LoopWatch(fails, clock)
+        error = None
+        try:
+            await failing(1)
+        except ValueError as exc:
+            error = exc
+        assert failing.completed == 1
+        watch.close()
+        failing.close()
+        return value, error, True
+
+    value, error, _ = asyncio.run(main())
+    assert value == 42 and str(error) == "bad 1"
+
+
+def test_a_cancelled_coroutine_sees_its_cancellation() -> None:
+    seen: list[str] = []
+
+    async def slow(x: int) -> int:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+        return x
+
+    async def main() -> None:
+        watch = LoopWatch(slow)
+        task = asyncio.ensure_future(watch(1))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        watch.close()
+
+    asyncio.run(main())
+    assert seen == ["cancelled"]
+
+
+def test_the_selector_hook_times_waits_and_is_removed() -> None:
+    async def nap(x: int) -> int:
+        await asyncio.sleep(0.02)
+        return x
+
+    async def main() -> None:
+        selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+        watch = LoopWatch(nap)
+        assert await watch(1) == 1
+        assert watch.idle is not None and watch.idle > 0  # it waited in the selector
+        assert "select" in vars(selector)
+        again = LoopWatch(nap)
+        await again(2)
+        assert again.idle is None  # watched already: the second counts steps
+        watch.close()
+        assert "select" not in vars(selector)  # the loop's own method again
+        third = LoopWatch(nap)
+        await third(3)
+        assert third.idle is not None
+        third.close()
+
+    asyncio.run(main())
+
+
+@pytest.fixture
+def running_peak() -> dict[str, int]:
+    return {"now": 0, "peak": 0}
+
+
+def _napping(counts: dict[str, int]) -> Any:
+    async def nap(x: int) -> int:
+        counts["now"] += 1
+        counts["peak"] = max(counts["peak"], counts["now"])
+        await asyncio.sleep(0.005)
+        counts["now"] -= 1
+        return x
+
+    return nap
+
+
+@pytest.mark.timeout(60)
+def test_until_judged_few_coroutines_run_on_the_private_loop(
+    monkeypatch: pytest.MonkeyPatch, running_peak: dict[str, int]
+) -> None:
+    monkeypatch.setattr(LoopWatch, "verdict", lambda self: None)  # never judged
+    assert gearshift.map(_napping(running_peak), range(60), mode="auto") == list(range(60))
+    assert running_peak["peak"] == WATCH_WINDOW
+
+
+@pytest.mark.timeout(60)
+def test_once_the_loop_awaits_the_limiter_has_the_window(
+    monkeypatch: pytest.MonkeyPatch, running_peak: dict[str, int]
+) -> None:
+    def awaits(self: LoopWatch) -> None:
+        self.awaits = True
+
+    monkeypatch.setattr(LoopWatch, "verdict", awaits)
+    with gearshift.reporting() as reports:
+        assert gearshift.map(_napping(running_peak), range(600), mode="auto") == list(range(600))
+    assert running_peak["peak"] > 10 * WATCH_WINDOW, running_peak
+    assert reports[0].by_mode() == {"async": 600}
+
+
+@pytest.mark.timeout(60)
+def test_amap_makes_its_run_off_the_callers_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first auto run imports its package and may start pools: never on the caller's loop (C7)."""
+    import gearshift._aio as aio
+
+    made_on: list[int] = []
+    real = aio._Run
+
+    class Run(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            made_on.append(threading.get_ident())
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(aio, "_Run", Run)
+
+    async def main() -> int:
+        with gearshift.reporting() as reports:
+            assert await gearshift.amap(_nothing, range(5), mode="auto") == list(range(5))
+            assert [x async for x in gearshift.aimap(_nothing, range(3), mode="sync")] == [0, 1, 2]
+        assert len(reports) == 1  # the helper thread runs in the caller's context
+        return threading.get_ident()
+
+    caller = asyncio.run(main())
+    assert len(made_on) == 2 and caller not in made_on
+
+
+@pytest.mark.timeout(60)
+def test_aimap_closed_at_once_ends_cleanly() -> None:
+    async def main() -> list[int]:
+        results = gearshift.aimap(_nothing, range(10_000), mode="auto")
+        got = [await anext(results)]  # type: ignore[call-overload]
+        await results.aclose()  # type: ignore[attr-defined]
+        return got
+
+    assert asyncio.run(main()) == [0]
