@@ -237,18 +237,18 @@ def test_once_the_loop_awaits_the_limiter_has_the_window(
 
 @pytest.mark.timeout(60)
 def test_amap_makes_its_run_off_the_callers_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A first auto run imports its package and may start pools: never on the caller's loop (C7)."""
-    import gearshift._aio as aio
+    """A first run imports the runner (auto, its package) and may start pools: never on the caller's loop (C7)."""
+    import gearshift._api as api
 
     made_on: list[int] = []
-    real = aio._Run
+    real = api._Run
 
     class Run(real):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             made_on.append(threading.get_ident())
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(aio, "_Run", Run)
+    monkeypatch.setattr(api, "_Run", Run)
 
     async def main() -> int:
         with gearshift.reporting() as reports:

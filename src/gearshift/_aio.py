@@ -13,14 +13,13 @@ import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Unpack, overload
 
-from ._api import R, Raise, S, T, _Run, _with_shared
-from ._errors import Failure
 from ._options import ErrorPolicy, Options, RunOptions, check_function, check_items, check_takes_shared, make_options
-from ._runner import Stopped
-from ._task import CALL_ONE
 
 if TYPE_CHECKING:  # asyncio is imported when an async entry point runs: `import gearshift` stays light
     import asyncio
+
+    from ._api import R, Raise, S, T, _Run
+    from ._errors import Failure
 
 __all__ = ["aimap", "amap"]
 
@@ -220,7 +219,7 @@ def _checked(
     options = make_options(entry, errors=errors, **kw)
     if shared is not None:
         check_takes_shared(fn, shared)
-    return _aimap(_with_shared(fn, shared, options), items, options)
+    return _aimap(fn, shared, items, options)
 
 
 _END = object()
@@ -235,7 +234,7 @@ class _Raised:
         self.exc = exc
 
 
-async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncIterator[Any]:
+async def _aimap(fn: Callable[..., Any], shared: Any, items: Any, options: Options) -> AsyncIterator[Any]:
     import asyncio
 
     loop = asyncio.get_running_loop()
@@ -252,10 +251,15 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
             loop.call_soon_threadsafe(inbox.put_nowait, message)
 
     def pump() -> None:
+        # Imported and made here, not on the caller's loop: a first run imports the runner (and
+        # auto its package), a process pool may start; a loop must not wait for any (contract C7).
+        from ._runner import Stopped
+
         try:
-            # Made here, not on the caller's loop: a first auto run imports its package, a
-            # process pool may start, and a loop must not wait for either (contract C7).
-            run = _Run(fn, options, CALL_ONE, loop)
+            from ._api import _Run, _with_shared
+            from ._task import CALL_ONE
+
+            run = _Run(_with_shared(fn, shared, options), options, CALL_ONE, loop)
             with made:
                 runs.append(run)
                 if stopping:
