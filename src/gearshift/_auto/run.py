@@ -163,12 +163,12 @@ def _while_starting(state: RunState, backend: Backend) -> Iterator[list[Any]]:
 
     Worker interpreters take a few hundred milliseconds to start; the
     calling thread would only wait for them, so it keeps working through
-    the input, in growing chunks, until every worker has said it is ready
-    (coroutines, planned on processes because they compute, one at a time
-    on this thread's own event loop).
+    the input, in growing chunks, until every worker has said it is ready.
     """
-    if not isinstance(backend, StartsWorkers) or backend.ready() or (state.is_async and _loop_running_here()):
-        return  # (coroutines run here on this thread's own loop: not beside a loop already running)
+    if state.is_async or not isinstance(backend, StartsWorkers) or backend.ready():
+        # Coroutines wait for the workers: they are planned on processes because they compute, and
+        # computing here would hold the GIL the pool's start needs (pools that start in 0.2 s were seen taking 1 s).
+        return
     backend.warm()
     from .._backends._sync import Backend as SyncBackend
 
@@ -180,7 +180,6 @@ def _while_starting(state: RunState, backend: Backend) -> Iterator[list[Any]]:
         state.options,
         plan,
         call=state.call,
-        is_async=state.is_async,  # (coroutines that compute, one at a time on this thread's own loop)
         on_results=state.shifted(gate.taken),
         first_index=gate.taken,
     )
@@ -189,16 +188,6 @@ def _while_starting(state: RunState, backend: Backend) -> Iterator[list[Any]]:
         yield from state.segment(runner.batches(gate.open(stop=backend.ready, lazy=True)))
     finally:
         timed.done(gate.taken)
-
-
-def _loop_running_here() -> bool:
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def _backend(state: RunState, mode: str, workers: int) -> tuple[Backend, bool]:
