@@ -43,7 +43,8 @@ def _watch(clock: Clock) -> LoopWatch:
 
 
 def _ran(watch: LoopWatch, clock: Clock, seconds: float, *, busy: bool) -> None:
-    """One coroutine completed after ``seconds``: in one step (busy) or waiting (one short step)."""
+    """One coroutine started and completed after ``seconds``: in one step (busy) or waiting (one short step)."""
+    watch.begin()
     clock.now += seconds
     step = seconds if busy else 1e-4
     watch.step(step)
@@ -115,6 +116,18 @@ def test_the_waits_in_the_selector_are_what_counts_when_hooked() -> None:
         _ran(waiting, clock, 0.02, busy=True)  # long steps...
         waiting.idle += 0.019  # ...yet the loop waited in its selector most of the time
     assert waiting.verdict() is None and waiting.awaits
+
+
+def test_time_with_no_coroutine_in_flight_is_left_out() -> None:
+    """A loop waiting for the run to send more (slow on a crowded machine) says nothing about the
+    coroutines: a loop that computes whenever it has coroutines is judged computing."""
+    clock = Clock()
+    watch = _watch(clock)
+    for _ in range(6):
+        _ran(watch, clock, 0.02, busy=True)
+        clock.now += 0.05  # nothing in flight: the next one is late
+    assert watch.verdict() is not None
+    assert watch.starved == pytest.approx(0.25)  # (the last gap is still open)
 
 
 def test_the_watch_drives_coroutines_as_await_does() -> None:

@@ -105,19 +105,21 @@ LOOP_WATCH_JUDGEMENTS = 8
 class LoopWatch:
     """Wraps an ``async def`` run by an auto plan on its private loop: do its coroutines keep the loop busy?
 
-    The loop is busy unless it waits in its selector for something to
-    happen: on asyncio's own loops the watch times those waits (the selector's
-    ``select`` with a timeout, hooked from the loop's thread at the first call
-    and unhooked by :meth:`close`); elsewhere (uvloop, say) it counts the
-    coroutines' steps instead, each timed by :func:`_stepped` from being
-    resumed to its next await.  Either way it reads no CPU clock and no run
-    queue, so a crowded machine does not hide a loop that computes, and a
-    loop that waits for the GIL between steps (another thread computing) is
-    a loop that could not run.  The busy share says whether the coroutines
-    compute or await, by the one definition (:func:`~.costs.work_kind`).
-    :meth:`verdict` is read by the run's observer after each chunk; until a
-    judgement says the loop awaits, the run keeps at most
-    :data:`WATCH_WINDOW` coroutines in flight.
+    The loop is busy unless it waits in its selector while some of its
+    coroutines await: on asyncio's own loops the watch times those waits (the
+    selector's ``select`` with a timeout, hooked from the loop's thread at the
+    first call and unhooked by :meth:`close`); elsewhere (uvloop, say) it
+    counts the coroutines' steps instead, each timed by :func:`_stepped` from
+    being resumed to its next await.  Time with none of its coroutines in
+    flight is left out: the loop is then waiting for the run to send more (a
+    crowded machine can make that slow), which says nothing about the
+    coroutines.  It reads no CPU clock and no run queue, so a crowded machine
+    does not hide a loop that computes, and a loop that waits for the GIL
+    between steps (another thread computing) is a loop that could not run.
+    The busy share says whether the coroutines compute or await, by the one
+    definition (:func:`~.costs.work_kind`).  :meth:`verdict` is read by the
+    run's observer after each chunk; until a judgement says the loop awaits,
+    the run keeps at most :data:`WATCH_WINDOW` coroutines in flight.
     """
 
     def __init__(self, fn: Callable[..., Any], clock: Callable[[], float] = time.perf_counter) -> None:
@@ -126,20 +128,24 @@ class LoopWatch:
         #: seconds spent in the coroutines' steps; of those that completed; how many completed
         self.busy = self.done_busy = 0.0
         self.completed = 0
-        #: (clock, busy, done_busy) when the first coroutine completed: the judgements count from there
+        #: coroutines started and not completed; seconds with none (since ``_empty_since``, if none now)
+        self.inflight = 0
+        self.starved = 0.0
+        self._empty_since: float | None = None
+        #: (watched seconds, busy seconds, done_busy) when the first coroutine completed: judged from there
         self._base: tuple[float, float, float] | None = None
         self.started: float | None = None  # the first call, on ``clock``
         self.judged = 0
         self._next = 0.0  # the next judgement, on ``clock``
         #: set by the first judgement that the loop does not compute: the window is the limiter's then
         self.awaits = False
-        #: seconds the loop waited in its selector (None: not hooked, the steps are counted instead)
+        #: seconds the loop waited in its selector with coroutines in flight (None: not hooked, steps count)
         self.idle: float | None = None
         self._unhook: Callable[[], None] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.started is None:
-            self.started = self.clock()
+            self.started = self._empty_since = self.clock()
             self._hook()
         return _stepped(self, args, kwargs)
 
@@ -159,8 +165,10 @@ class LoopWatch:
         self.idle = 0.0
 
         def timed(timeout: float | None = None) -> Any:
-            if timeout is not None and timeout <= 0:
-                return select(timeout)  # a poll between ready callbacks: the loop is not waiting
+            if (timeout is not None and timeout <= 0) or not self.inflight:
+                # A poll between ready callbacks (the loop is not waiting), or nothing of ours in
+                # flight (the time is left out as starved).
+                return select(timeout)
             t0 = clock()
             try:
                 return select(timeout)
@@ -176,55 +184,69 @@ class LoopWatch:
             self._unhook()
             self._unhook = None
 
+    def begin(self) -> None:
+        """A coroutine takes its first step (on the loop's thread)."""
+        if not self.inflight and self._empty_since is not None:
+            self.starved += self.clock() - self._empty_since
+            self._empty_since = None
+        self.inflight += 1
+
     def step(self, seconds: float) -> None:
         """A coroutine ran one step (on the loop's thread)."""
         self.busy += seconds
 
     def done(self, seconds: float) -> None:
-        """A coroutine completed, after ``seconds`` in its steps in all."""
+        """A coroutine completed, after ``seconds`` in its steps in all (on the loop's thread)."""
         self.done_busy += seconds
         self.completed += 1
+        self.inflight -= 1
+        now = self.clock()
+        if not self.inflight:
+            self._empty_since = now
         if self._base is None:
-            now = self.clock()
-            self._base = (now, self._busy(now), self.done_busy)
+            self._base = (*self._watched(now), self.done_busy)
 
-    def _busy(self, now: float) -> float:
-        """Seconds the loop was busy from the first call to ``now``: not waiting in its selector
-        (if hooked), else in the coroutines' steps."""
-        if self.idle is None or self.started is None:
-            return self.busy
-        return now - self.started - self.idle
+    def _watched(self, now: float) -> tuple[float, float]:
+        """(seconds watched, seconds busy) from the first call to ``now``, starved time left out:
+        busy is out of the selector (if hooked), else in the coroutines' steps."""
+        if self.started is None:
+            return 0.0, 0.0
+        starved = self.starved
+        if self._empty_since is not None:
+            starved += max(0.0, now - self._empty_since)
+        watched = now - self.started - starved
+        return watched, (self.busy if self.idle is None else watched - self.idle)
 
     def reading(self) -> tuple[float, float, int] | None:
-        """(seconds busy, wall seconds, coroutines completed) since the first one completed, or None."""
+        """(seconds busy, seconds watched, coroutines completed) since the first one completed, or None."""
         if self._base is None:
             return None
-        t0, busy0, _ = self._base
-        now = self.clock()
-        return self._busy(now) - busy0, now - t0, self.completed - 1
+        watched0, busy0, _ = self._base
+        watched, busy = self._watched(self.clock())
+        return busy - busy0, watched - watched0, self.completed - 1
 
     def verdict(self) -> Profile | None:
         """Once enough ran: a profile of coroutines that block their loop (None while too early, or if they await)."""
-        now = self.clock()
-        if not self.awaits and self.started is not None and self.completed:
+        if not self.awaits and self.completed:
             # Plainly waiting from the first call on (its warm-up included): no need to wait for
             # more completions, which take a round trip each, at WATCH_WINDOW in flight.
-            wall = now - self.started
-            self.awaits = wall >= LOOP_WATCH_SECONDS and work_kind(self._busy(now), wall) == "waiting"
+            watched, busy = self._watched(self.clock())
+            self.awaits = watched >= LOOP_WATCH_SECONDS and work_kind(busy, watched) == "waiting"
         reading = self.reading()
         if reading is None or self.judged >= LOOP_WATCH_JUDGEMENTS:
             return None
-        busy, wall, completed = reading
-        if completed < 1 or wall < LOOP_WATCH_SECONDS or now < self._next:
+        busy, watched, completed = reading
+        now = self.clock()
+        if completed < 1 or watched < LOOP_WATCH_SECONDS or now < self._next:
             return None
         self._next = now + LOOP_WATCH_SECONDS
         self.judged += 1
-        if work_kind(busy, wall) != "computing":
+        if work_kind(busy, watched) != "computing":
             self.awaits = True
             return None
         assert self._base is not None
         per_item = (self.done_busy - self._base[2]) / completed
-        share = min(1.0, busy / wall)
+        share = min(1.0, busy / watched)
         return Profile(
             is_async=True,
             wall=(per_item / share,) * 2,
@@ -249,6 +271,7 @@ def _drive(coro: Any, watch: LoopWatch) -> Generator[Any, Any, Any]:
     """Step ``coro`` by hand (what ``await`` does), timing each step."""
     clock, total = watch.clock, 0.0
     send, value, error = coro.send, None, None
+    watch.begin()
     while True:
         t0 = clock()
         try:
