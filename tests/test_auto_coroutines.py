@@ -77,6 +77,17 @@ def test_a_loop_whose_coroutines_await_hands_the_window_on_at_once() -> None:
     assert watch.judged == 0  # (no judgement spent: the loop is still watched for computing)
 
 
+def test_the_run_is_told_once_when_the_loop_awaits() -> None:
+    clock = Clock()
+    watch = _watch(clock)
+    told: list[bool] = []
+    watch.on_awaits = lambda: told.append(True)
+    for _ in range(5):
+        _ran(watch, clock, 0.03, busy=False)
+        watch.verdict()
+    assert told == [True]
+
+
 def test_a_first_coroutine_that_warms_up_is_not_taken_for_computing() -> None:
     clock = Clock()
     watch = _watch(clock)
@@ -229,7 +240,8 @@ def _napping(counts: dict[str, int]) -> Any:
 def test_until_judged_few_coroutines_run_on_the_private_loop(
     monkeypatch: pytest.MonkeyPatch, running_peak: dict[str, int]
 ) -> None:
-    monkeypatch.setattr(LoopWatch, "verdict", lambda self: None)  # never judged
+    monkeypatch.setattr(LoopWatch, "verdict", lambda self: None)  # never judged...
+    monkeypatch.setattr(LoopWatch, "_check_awaits", lambda self: None)  # ...not even on its own clock
     assert gearshift.map(_napping(running_peak), range(60), mode="auto") == list(range(60))
     assert running_peak["peak"] == WATCH_WINDOW
 
@@ -239,7 +251,7 @@ def test_once_the_loop_awaits_the_limiter_has_the_window(
     monkeypatch: pytest.MonkeyPatch, running_peak: dict[str, int]
 ) -> None:
     def awaits(self: LoopWatch) -> None:
-        self.awaits = True
+        self._awaiting()
 
     monkeypatch.setattr(LoopWatch, "verdict", awaits)
     with gearshift.reporting() as reports:
@@ -283,3 +295,20 @@ def test_aimap_closed_at_once_ends_cleanly() -> None:
         return got
 
     assert asyncio.run(main()) == [0]
+
+
+@pytest.mark.timeout(60)
+def test_coroutines_that_await_long_are_not_held_to_the_watch_window() -> None:
+    """None completes until all 20 are in flight: the watch must widen the window on its own clock."""
+    running = {"now": 0}
+
+    async def gather_all(x: int) -> int:
+        running["now"] += 1
+        deadline = asyncio.get_running_loop().time() + 20
+        while running["now"] < 20:  # (on the private loop's thread only)
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"only {running['now']} of 20 coroutines were started")
+            await asyncio.sleep(0.005)
+        return x
+
+    assert gearshift.map(gather_all, range(20), mode="auto") == list(range(20))

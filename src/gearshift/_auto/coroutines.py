@@ -139,6 +139,9 @@ class LoopWatch:
         self._next = 0.0  # the next judgement, on ``clock``
         #: set by the first judgement that the loop does not compute: the window is the limiter's then
         self.awaits = False
+        #: called once, from the loop's thread or the run's, when ``awaits`` is set (the run widens its window)
+        self.on_awaits: Callable[[], None] | None = None
+        self._closed = False
         #: seconds the loop waited in its selector with coroutines in flight (None: not hooked, steps count)
         self.idle: float | None = None
         self._unhook: Callable[[], None] | None = None
@@ -157,6 +160,7 @@ class LoopWatch:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # called off a loop: nothing to hook
             return
+        self._every(loop)
         selector = getattr(loop, "_selector", None)
         select = getattr(selector, "select", None)
         if select is None or "select" in vars(selector):
@@ -178,8 +182,34 @@ class LoopWatch:
         selector.select = timed  # type: ignore[union-attr]  # (an instance attribute: del restores the method)
         self._unhook = lambda: vars(selector).pop("select", None)
 
+    def _every(self, loop: Any) -> None:
+        """Every LOOP_WATCH_SECONDS on the loop: coroutines that await long (none completes for a
+        while) must not stay at WATCH_WINDOW in flight until one does."""
+
+        def tick() -> None:
+            if self._closed or self.awaits:
+                return
+            self._check_awaits()
+            if not self.awaits:
+                loop.call_later(LOOP_WATCH_SECONDS, tick)
+
+        loop.call_later(LOOP_WATCH_SECONDS, tick)
+
+    def _check_awaits(self) -> None:
+        """Plainly waiting since the first call (its warm-up included): the window may widen now."""
+        watched, busy = self._watched(self.clock())
+        if watched >= LOOP_WATCH_SECONDS and work_kind(busy, watched) == "waiting":
+            self._awaiting()
+
+    def _awaiting(self) -> None:
+        if not self.awaits:
+            self.awaits = True
+            if self.on_awaits is not None:
+                self.on_awaits()
+
     def close(self) -> None:
         """Stop timing the loop's selector (from any thread; the run is over)."""
+        self._closed = True
         if self._unhook is not None:
             self._unhook()
             self._unhook = None
@@ -227,11 +257,8 @@ class LoopWatch:
 
     def verdict(self) -> Profile | None:
         """Once enough ran: a profile of coroutines that block their loop (None while too early, or if they await)."""
-        if not self.awaits and self.completed:
-            # Plainly waiting from the first call on (its warm-up included): no need to wait for
-            # more completions, which take a round trip each, at WATCH_WINDOW in flight.
-            watched, busy = self._watched(self.clock())
-            self.awaits = watched >= LOOP_WATCH_SECONDS and work_kind(busy, watched) == "waiting"
+        if not self.awaits:
+            self._check_awaits()  # (no need to wait for more completions, a round trip each)
         reading = self.reading()
         if reading is None or self.judged >= LOOP_WATCH_JUDGEMENTS:
             return None
@@ -242,7 +269,7 @@ class LoopWatch:
         self._next = now + LOOP_WATCH_SECONDS
         self.judged += 1
         if work_kind(busy, watched) != "computing":
-            self.awaits = True
+            self._awaiting()
             return None
         assert self._base is not None
         per_item = (self.done_busy - self._base[2]) / completed

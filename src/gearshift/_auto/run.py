@@ -78,7 +78,7 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
     if mode == "async" and state.is_async and state.loop_profile is None and may_replan(state.replans):
         # Does the plan's loop compute?  Then processes, each with a loop, would do better.
         fn = watch = LoopWatch(state.fn)
-        observer = _watching(state, watch, observer, limiter)
+        observer = _watching(state, watch, observer)
         if window is not None:
             window = min(window, WATCH_WINDOW)  # (the limiter takes over once the loop is seen awaiting)
     run_plan, per_item = plan, None
@@ -102,6 +102,8 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
     )
     if limiter is not None and watch is None:
         limiter.attach(runner)
+    elif limiter is not None and watch is not None:
+        watch.on_awaits = _handing_over(limiter, runner)
     state.runner = runner
     try:
         if state.stopped:
@@ -142,20 +144,27 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
     return (drift is not None and drift.tripped) or (watch is not None and state.loop_profile is not None)
 
 
-def _watching(state: RunState, watch: LoopWatch, then: Observer | None, limiter: ConcurrencyLimiter | None) -> Observer:
+def _watching(state: RunState, watch: LoopWatch, then: Observer | None) -> Observer:
     """An observer that hands each chunk on to ``then`` and, once the loop is seen computing,
-    keeps the coroutines' profile in ``state`` (the run then stops taking items and re-plans);
-    once it is seen awaiting, hands the window to ``limiter``."""
+    keeps the coroutines' profile in ``state`` (the run then stops taking items and re-plans)."""
 
     def observe(items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
         if then is not None:
             then(items, elapsed, cpu, nbytes)
         if state.loop_profile is None:
             state.loop_profile = watch.verdict()
-        if watch.awaits and limiter is not None and limiter.target is None and state.runner is not None:
-            limiter.attach(state.runner)
 
     return observe
+
+
+def _handing_over(limiter: ConcurrencyLimiter, runner: Runner) -> Callable[[], None]:
+    """Once the watched loop is seen awaiting: the limiter steers the window, starting now."""
+
+    def hand_over() -> None:
+        limiter.attach(runner)
+        runner.nudge()  # (nothing may complete for a while: coroutines that await long)
+
+    return hand_over
 
 
 def _while_starting(state: RunState, backend: Backend) -> Iterator[list[Any]]:
