@@ -145,11 +145,13 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
 
 
 def _watching(state: RunState, watch: LoopWatch, then: Observer | None) -> Observer:
-    """An observer that hands each chunk on to ``then`` and, once the loop is seen computing,
-    keeps the coroutines' profile in ``state`` (the run then stops taking items and re-plans)."""
+    """An observer that hands each chunk on to ``then`` once the loop is seen awaiting (the
+    limiter's readings at WATCH_WINDOW in flight would say nothing of its own window) and, once
+    the loop is seen computing, keeps the coroutines' profile in ``state`` (the run then stops
+    taking items and re-plans)."""
 
     def observe(items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
-        if then is not None:
+        if then is not None and watch.awaits:
             then(items, elapsed, cpu, nbytes)
         if state.loop_profile is None:
             state.loop_profile = watch.verdict()
