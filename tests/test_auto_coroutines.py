@@ -113,13 +113,16 @@ def test_the_loop_is_judged_a_few_times_then_left_alone() -> None:
 
 
 def test_the_waits_in_the_selector_are_what_counts_when_hooked() -> None:
-    """A loop that never waits in its selector is busy, whatever its coroutines' steps say: it may
-    be waiting for the GIL between them (another thread computing) or for a CPU."""
+    """A loop that never waits in its selector is busy, even if its coroutines' steps are a bit
+    less than all of the time: it may wait for the GIL between them (another thread computing)."""
     clock = Clock()
     watch = _watch(clock)
     watch.idle = 0.0  # (as if hooked)
     for _ in range(5):
-        _ran(watch, clock, 0.02, busy=False)  # short steps, but no wait in the selector either
+        watch.begin()
+        clock.now += 0.02
+        watch.step(0.012)  # 60 %: under the 70 % that says computing, over half of the busy time
+        watch.done(0.012)
     assert watch.verdict() is not None
     waiting = _watch(clock)
     waiting.idle = 0.0
@@ -127,6 +130,18 @@ def test_the_waits_in_the_selector_are_what_counts_when_hooked() -> None:
         _ran(waiting, clock, 0.02, busy=True)  # long steps...
         waiting.idle += 0.019  # ...yet the loop waited in its selector most of the time
     assert waiting.verdict() is None and waiting.awaits
+
+
+def test_a_loop_busy_scheduling_coroutines_that_await_is_not_computing() -> None:
+    """A thousand coroutines that nap keep a loop busy (out of its selector) with scheduling, not
+    with their own steps: processes would not speed that up (it was re-planned to sync once)."""
+    clock = Clock()
+    watch = _watch(clock)
+    watch.idle = 0.0  # (as if hooked: never in the selector)
+    for _ in range(10):
+        _ran(watch, clock, 0.02, busy=False)  # steps of 0.1 ms
+    assert watch.verdict() is None and watch.awaits
+    assert watch.judged == 1
 
 
 def test_time_with_no_coroutine_in_flight_is_left_out() -> None:

@@ -21,7 +21,7 @@ from .clocks import gil_enabled, runqueue_seconds, voluntary_switches
 from .costs import work_kind
 from .sampler import Sampler
 
-__all__ = ["LOOP_WATCH_JUDGEMENTS", "LOOP_WATCH_SECONDS", "WATCH_WINDOW", "LoopWatch", "measure_async"]
+__all__ = ["LOOP_WATCH_JUDGEMENTS", "LOOP_WATCH_SECONDS", "STEPS_OF_BUSY", "WATCH_WINDOW", "LoopWatch", "measure_async"]
 
 
 async def _blocking_of(coro: Any, tick: float = 0.001) -> tuple[Any, float]:
@@ -100,6 +100,11 @@ WATCH_WINDOW = 4
 LOOP_WATCH_SECONDS = 0.05
 #: ...then again at most every LOOP_WATCH_SECONDS, up to LOOP_WATCH_JUDGEMENTS times in all
 LOOP_WATCH_JUDGEMENTS = 8
+#: a busy loop computes only if the coroutines' own steps are at least this share of its busy time:
+#: else it is busy scheduling (a thousand coroutines that await, say), which processes would not
+#: speed up.  (Set by hand: a loop whose waits for the GIL between steps count as busy stays well
+#: above it; 1,000 coroutines napping 50 ms were read as computing without it on a crowded host.)
+STEPS_OF_BUSY = 0.5
 
 
 class LoopWatch:
@@ -133,7 +138,7 @@ class LoopWatch:
         self.starved = 0.0
         self._empty_since: float | None = None
         #: (watched seconds, busy seconds, done_busy) when the first coroutine completed: judged from there
-        self._base: tuple[float, float, float] | None = None
+        self._base: tuple[float, float, float, float] | None = None
         self.started: float | None = None  # the first call, on ``clock``
         self.judged = 0
         self._next = 0.0  # the next judgement, on ``clock``
@@ -234,7 +239,7 @@ class LoopWatch:
         if not self.inflight:
             self._empty_since = now
         if self._base is None:
-            self._base = (*self._watched(now), self.done_busy)
+            self._base = (*self._watched(now), self.done_busy, self.busy)
 
     def _watched(self, now: float) -> tuple[float, float]:
         """(seconds watched, seconds busy) from the first call to ``now``, starved time left out:
@@ -247,13 +252,14 @@ class LoopWatch:
         watched = now - self.started - starved
         return watched, (self.busy if self.idle is None else watched - self.idle)
 
-    def reading(self) -> tuple[float, float, int] | None:
-        """(seconds busy, seconds watched, coroutines completed) since the first one completed, or None."""
+    def reading(self) -> tuple[float, float, int, float] | None:
+        """(seconds busy, seconds watched, coroutines completed, seconds in their steps) since the
+        first one completed, or None."""
         if self._base is None:
             return None
-        watched0, busy0, _ = self._base
+        watched0, busy0, _, steps0 = self._base
         watched, busy = self._watched(self.clock())
-        return busy - busy0, watched - watched0, self.completed - 1
+        return busy - busy0, watched - watched0, self.completed - 1, self.busy - steps0
 
     def verdict(self) -> Profile | None:
         """Once enough ran: a profile of coroutines that block their loop (None while too early, or if they await)."""
@@ -262,13 +268,13 @@ class LoopWatch:
         reading = self.reading()
         if reading is None or self.judged >= LOOP_WATCH_JUDGEMENTS:
             return None
-        busy, watched, completed = reading
+        busy, watched, completed, steps = reading
         now = self.clock()
         if completed < 1 or watched < LOOP_WATCH_SECONDS or now < self._next:
             return None
         self._next = now + LOOP_WATCH_SECONDS
         self.judged += 1
-        if work_kind(busy, watched) != "computing":
+        if work_kind(busy, watched) != "computing" or steps < STEPS_OF_BUSY * busy:
             self._awaiting()
             return None
         assert self._base is not None
