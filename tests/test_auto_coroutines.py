@@ -36,7 +36,7 @@ async def _nothing(x: int) -> int:
 
 
 def _watch(clock: Clock) -> LoopWatch:
-    watch = LoopWatch(_nothing, clock)
+    watch = LoopWatch(_nothing, clock, cpu=clock)
     watch(0).close()  # the first call starts the watch (off a loop: nothing to hook, steps are counted)
     assert watch.idle is None
     return watch
@@ -47,8 +47,8 @@ def _ran(watch: LoopWatch, clock: Clock, seconds: float, *, busy: bool) -> None:
     watch.begin()
     clock.now += seconds
     step = seconds if busy else 1e-4
-    watch.step(step)
-    watch.done(step)
+    watch.step(step, step)
+    watch.done(step, step)
 
 
 def test_a_loop_whose_coroutines_compute_is_judged_within_the_watch_window() -> None:
@@ -121,8 +121,8 @@ def test_the_waits_in_the_selector_are_what_counts_when_hooked() -> None:
     for _ in range(5):
         watch.begin()
         clock.now += 0.02
-        watch.step(0.012)  # 60 %: under the 70 % that says computing, over half of the busy time
-        watch.done(0.012)
+        watch.step(0.012, 0.012)  # 60 %: under the 70 % that says computing
+        watch.done(0.012, 0.012)
     assert watch.verdict() is not None
     waiting = _watch(clock)
     waiting.idle = 0.0
@@ -134,14 +134,29 @@ def test_the_waits_in_the_selector_are_what_counts_when_hooked() -> None:
 
 def test_a_loop_busy_scheduling_coroutines_that_await_is_not_computing() -> None:
     """A thousand coroutines that nap keep a loop busy (out of its selector) with scheduling, not
-    with their own steps: processes would not speed that up (it was re-planned to sync once)."""
+    with their own steps: processes would not speed that up (it was re-planned to sync once).
+    Their steps' wall time may be long (waits for the GIL): their CPU says what they cost."""
     clock = Clock()
     watch = _watch(clock)
-    watch.idle = 0.0  # (as if hooked: never in the selector)
+    watch.idle, watch.loop_cpu = 0.0, 0.0  # (as if hooked: never in the selector)
     for _ in range(10):
-        _ran(watch, clock, 0.02, busy=False)  # steps of 0.1 ms
+        watch.begin()
+        clock.now += 0.02
+        watch.step(0.02, 1e-4)  # a long step on the wall clock, 0.1 ms of CPU
+        watch.done(0.02, 1e-4)
+        watch.loop_cpu += 0.019  # the loop's thread computed all along (scheduling)
     assert watch.verdict() is None and watch.awaits
     assert watch.judged == 1
+    computing = _watch(clock)
+    computing.idle, computing.loop_cpu = 0.0, 0.0
+    for _ in range(10):
+        computing.begin()
+        clock.now += 0.02
+        computing.step(0.02, 0.006)  # a third of a CPU: a crowded machine...
+        computing.done(0.02, 0.006)
+        computing.loop_cpu += 0.007  # ...but the steps are most of what the loop's thread did
+    profile = computing.verdict()
+    assert profile is not None and profile.median_cpu == pytest.approx(0.006)
 
 
 def test_time_with_no_coroutine_in_flight_is_left_out() -> None:

@@ -100,10 +100,11 @@ WATCH_WINDOW = 4
 LOOP_WATCH_SECONDS = 0.05
 #: ...then again at most every LOOP_WATCH_SECONDS, up to LOOP_WATCH_JUDGEMENTS times in all
 LOOP_WATCH_JUDGEMENTS = 8
-#: a busy loop computes only if the coroutines' own steps are at least this share of its busy time:
-#: else it is busy scheduling (a thousand coroutines that await, say), which processes would not
-#: speed up.  (Set by hand: a loop whose waits for the GIL between steps count as busy stays well
-#: above it; 1,000 coroutines napping 50 ms were read as computing without it on a crowded host.)
+#: a busy loop computes only if the coroutines' own steps used at least this share of the CPU its
+#: thread used: else it is busy scheduling (a thousand coroutines that await, say), which
+#: processes would not speed up.  CPU against CPU, so a crowded machine moves neither.  (Set by
+#: hand: 1,000 coroutines napping 50 ms were read as computing without it on a crowded host, their
+#: steps' wall time swollen by waits for the GIL; a coroutine that computes is near 1.)
 STEPS_OF_BUSY = 0.5
 
 
@@ -122,23 +123,34 @@ class LoopWatch:
     does not hide a loop that computes, and a loop that waits for the GIL
     between steps (another thread computing) is a loop that could not run.
     The busy share says whether the coroutines compute or await, by the one
-    definition (:func:`~.costs.work_kind`).  :meth:`verdict` is read by the
+    definition (:func:`~.costs.work_kind`), provided (when hooked) the steps'
+    CPU is most of the loop thread's CPU (:data:`STEPS_OF_BUSY`): a loop can
+    also be kept busy scheduling many coroutines that await.  :meth:`verdict` is read by the
     run's observer after each chunk; until a judgement says the loop awaits,
     the run keeps at most :data:`WATCH_WINDOW` coroutines in flight.
     """
 
-    def __init__(self, fn: Callable[..., Any], clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        clock: Callable[[], float] = time.perf_counter,
+        cpu: Callable[[], float] = time.thread_time,
+    ) -> None:
         self.fn = fn
-        self.clock = clock
+        self.clock, self.cpu = clock, cpu
         #: seconds spent in the coroutines' steps; of those that completed; how many completed
         self.busy = self.done_busy = 0.0
+        #: CPU seconds of the coroutines' steps, of those that completed; the loop thread's CPU clock
+        #: at its last wait in the selector (None: not hooked)
+        self.steps_cpu = self.done_cpu = 0.0
+        self.loop_cpu: float | None = None
         self.completed = 0
         #: coroutines started and not completed; seconds with none (since ``_empty_since``, if none now)
         self.inflight = 0
         self.starved = 0.0
         self._empty_since: float | None = None
-        #: (watched seconds, busy seconds, done_busy) when the first coroutine completed: judged from there
-        self._base: tuple[float, float, float, float] | None = None
+        #: (watched, busy, done_cpu, steps_cpu, loop_cpu) when the first coroutine completed: judged from there
+        self._base: tuple[float, float, float, float, float | None] | None = None
         self.started: float | None = None  # the first call, on ``clock``
         self.judged = 0
         self._next = 0.0  # the next judgement, on ``clock``
@@ -170,10 +182,11 @@ class LoopWatch:
         select = getattr(selector, "select", None)
         if select is None or "select" in vars(selector):
             return  # not a selector loop, or watched already
-        clock = self.clock
-        self.idle = 0.0
+        clock, cpu = self.clock, self.cpu
+        self.idle, self.loop_cpu = 0.0, cpu()
 
         def timed(timeout: float | None = None) -> Any:
+            self.loop_cpu = cpu()
             if (timeout is not None and timeout <= 0) or not self.inflight:
                 # A poll between ready callbacks (the loop is not waiting), or nothing of ours in
                 # flight (the time is left out as starved).
@@ -226,20 +239,22 @@ class LoopWatch:
             self._empty_since = None
         self.inflight += 1
 
-    def step(self, seconds: float) -> None:
-        """A coroutine ran one step (on the loop's thread)."""
+    def step(self, seconds: float, cpu: float) -> None:
+        """A coroutine ran one step of ``seconds``, using ``cpu`` seconds of CPU (on the loop's thread)."""
         self.busy += seconds
+        self.steps_cpu += cpu
 
-    def done(self, seconds: float) -> None:
-        """A coroutine completed, after ``seconds`` in its steps in all (on the loop's thread)."""
+    def done(self, seconds: float, cpu: float) -> None:
+        """A coroutine completed, after ``seconds`` in its steps in all, ``cpu`` of CPU (on the loop's thread)."""
         self.done_busy += seconds
+        self.done_cpu += cpu
         self.completed += 1
         self.inflight -= 1
         now = self.clock()
         if not self.inflight:
             self._empty_since = now
         if self._base is None:
-            self._base = (*self._watched(now), self.done_busy, self.busy)
+            self._base = (*self._watched(now), self.done_cpu, self.steps_cpu, self.loop_cpu)
 
     def _watched(self, now: float) -> tuple[float, float]:
         """(seconds watched, seconds busy) from the first call to ``now``, starved time left out:
@@ -252,14 +267,15 @@ class LoopWatch:
         watched = now - self.started - starved
         return watched, (self.busy if self.idle is None else watched - self.idle)
 
-    def reading(self) -> tuple[float, float, int, float] | None:
-        """(seconds busy, seconds watched, coroutines completed, seconds in their steps) since the
-        first one completed, or None."""
+    def reading(self) -> tuple[float, float, int, float, float | None] | None:
+        """(seconds busy, seconds watched, coroutines completed, CPU of their steps, CPU of the loop's
+        thread or None) since the first one completed, or None."""
         if self._base is None:
             return None
-        watched0, busy0, _, steps0 = self._base
+        watched0, busy0, _, steps0, loop0 = self._base
         watched, busy = self._watched(self.clock())
-        return busy - busy0, watched - watched0, self.completed - 1, self.busy - steps0
+        loop = None if self.loop_cpu is None or loop0 is None else self.loop_cpu - loop0
+        return busy - busy0, watched - watched0, self.completed - 1, self.steps_cpu - steps0, loop
 
     def verdict(self) -> Profile | None:
         """Once enough ran: a profile of coroutines that block their loop (None while too early, or if they await)."""
@@ -268,17 +284,17 @@ class LoopWatch:
         reading = self.reading()
         if reading is None or self.judged >= LOOP_WATCH_JUDGEMENTS:
             return None
-        busy, watched, completed, steps = reading
+        busy, watched, completed, steps, loop = reading
         now = self.clock()
         if completed < 1 or watched < LOOP_WATCH_SECONDS or now < self._next:
             return None
         self._next = now + LOOP_WATCH_SECONDS
         self.judged += 1
-        if work_kind(busy, watched) != "computing" or steps < STEPS_OF_BUSY * busy:
+        if work_kind(busy, watched) != "computing" or (loop is not None and steps < STEPS_OF_BUSY * loop):
             self._awaiting()
             return None
         assert self._base is not None
-        per_item = (self.done_busy - self._base[2]) / completed
+        per_item = (self.done_cpu - self._base[2]) / completed
         share = min(1.0, busy / watched)
         return Profile(
             is_async=True,
@@ -301,23 +317,23 @@ async def _stepped(watch: LoopWatch, args: tuple[Any, ...], kwargs: dict[str, An
 
 @types.coroutine
 def _drive(coro: Any, watch: LoopWatch) -> Generator[Any, Any, Any]:
-    """Step ``coro`` by hand (what ``await`` does), timing each step."""
-    clock, total = watch.clock, 0.0
+    """Step ``coro`` by hand (what ``await`` does), timing each step on the wall and CPU clocks."""
+    clock, cpu, total, total_cpu = watch.clock, watch.cpu, 0.0, 0.0
     send, value, error = coro.send, None, None
     watch.begin()
     while True:
-        t0 = clock()
+        t0, c0 = clock(), cpu()
         try:
             yielded = send(value) if error is None else coro.throw(error)
         except StopIteration as stop:
-            _stepped_for(watch, clock() - t0, total)
+            _last_step(watch, clock() - t0, cpu() - c0, total, total_cpu)
             return stop.value
         except BaseException:
-            _stepped_for(watch, clock() - t0, total)
+            _last_step(watch, clock() - t0, cpu() - c0, total, total_cpu)
             raise
-        seconds = clock() - t0
-        total += seconds
-        watch.step(seconds)
+        seconds, used = clock() - t0, cpu() - c0
+        total, total_cpu = total + seconds, total_cpu + used
+        watch.step(seconds, used)
         try:
             value, error = (yield yielded), None
         except GeneratorExit:
@@ -327,7 +343,7 @@ def _drive(coro: Any, watch: LoopWatch) -> Generator[Any, Any, Any]:
             value, error = None, exc
 
 
-def _stepped_for(watch: LoopWatch, seconds: float, total: float) -> None:
+def _last_step(watch: LoopWatch, seconds: float, used: float, total: float, total_cpu: float) -> None:
     """The last step of a coroutine (it returned or raised): count it, and the coroutine."""
-    watch.step(seconds)
-    watch.done(total + seconds)
+    watch.step(seconds, used)
+    watch.done(total + seconds, total_cpu + used)
