@@ -149,8 +149,9 @@ class LoopWatch:
         self.inflight = 0
         self.starved = 0.0
         self._empty_since: float | None = None
-        #: (watched, busy, done_cpu, steps_cpu, loop_cpu) when the first coroutine completed: judged from there
-        self._base: tuple[float, float, float, float, float | None] | None = None
+        #: (watched, busy, steps_cpu, loop_cpu, done_busy, done_cpu) when the first coroutine completed:
+        #: the judgements count from there
+        self._base: tuple[float, float, float, float | None, float, float] | None = None
         self.started: float | None = None  # the first call, on ``clock``
         self.judged = 0
         self._next = 0.0  # the next judgement, on ``clock``
@@ -254,7 +255,7 @@ class LoopWatch:
         if not self.inflight:
             self._empty_since = now
         if self._base is None:
-            self._base = (*self._watched(now), self.done_cpu, self.steps_cpu, self.loop_cpu)
+            self._base = (*self._watched(now), self.steps_cpu, self.loop_cpu, self.done_busy, self.done_cpu)
 
     def _watched(self, now: float) -> tuple[float, float]:
         """(seconds watched, seconds busy) from the first call to ``now``, starved time left out:
@@ -272,7 +273,7 @@ class LoopWatch:
         thread or None) since the first one completed, or None."""
         if self._base is None:
             return None
-        watched0, busy0, _, steps0, loop0 = self._base
+        watched0, busy0, steps0, loop0, _, _ = self._base
         watched, busy = self._watched(self.clock())
         loop = None if self.loop_cpu is None or loop0 is None else self.loop_cpu - loop0
         return busy - busy0, watched - watched0, self.completed - 1, self.steps_cpu - steps0, loop
@@ -294,12 +295,16 @@ class LoopWatch:
             self._awaiting()
             return None
         assert self._base is not None
-        per_item = (self.done_cpu - self._base[2]) / completed
+        # Per coroutine, the first one left out: its steps on the wall clock (as the sampler times
+        # plain functions; a crowded machine makes them longer, and processes would see that too)
+        # and their CPU.
+        per_item = (self.done_busy - self._base[4]) / completed
+        per_item_cpu = (self.done_cpu - self._base[5]) / completed
         share = min(1.0, busy / watched)
         return Profile(
             is_async=True,
             wall=(per_item / share,) * 2,
-            cpu=(per_item,) * 2,
+            cpu=(per_item_cpu,) * 2,
             items=self.completed,
             loop_blocked=share,
             gil_enabled=gil_enabled(),
