@@ -159,6 +159,23 @@ def test_a_loop_busy_scheduling_coroutines_that_await_is_not_computing() -> None
     assert profile is not None and profile.median_cpu == pytest.approx(0.006)
 
 
+def test_coroutines_that_wait_are_not_computing_on_a_loop_kept_from_the_gil() -> None:
+    """Other threads holding the GIL keep a loop out of its selector, and its steps are most of
+    its CPU: the coroutines' own waits (suspended while the loop waited in its selector) still say
+    that they await (they were re-planned to sync once, then napped one at a time)."""
+    clock = Clock()
+    watch = _watch(clock)
+    watch.idle, watch.loop_cpu = 0.0, 0.0
+    for _ in range(10):
+        watch.begin()
+        clock.now += 0.02
+        watch.idle += 0.002  # in the selector 10 % of the time...
+        watch.step(5e-4, 5e-4)
+        watch.done(5e-4, 5e-4, waits=0.002)  # ...and each coroutine waited all of it
+        watch.loop_cpu += 6e-4
+    assert watch.verdict() is None and watch.awaits
+
+
 def test_time_with_no_coroutine_in_flight_is_left_out() -> None:
     """A loop waiting for the run to send more (slow on a crowded machine) says nothing about the
     coroutines: a loop that computes whenever it has coroutines is judged computing."""

@@ -140,6 +140,9 @@ class LoopWatch:
         self.clock, self.cpu = clock, cpu
         #: seconds spent in the coroutines' steps; of those that completed; how many completed
         self.busy = self.done_busy = 0.0
+        #: seconds the completed coroutines spent suspended while the loop waited in its selector (their
+        #: own waits, not their turns behind others' steps; only when hooked)
+        self.done_waits = 0.0
         #: CPU seconds of the coroutines' steps, of those that completed; the loop thread's CPU clock
         #: at its last wait in the selector (None: not hooked)
         self.steps_cpu = self.done_cpu = 0.0
@@ -149,9 +152,9 @@ class LoopWatch:
         self.inflight = 0
         self.starved = 0.0
         self._empty_since: float | None = None
-        #: (watched, busy, steps_cpu, loop_cpu, done_busy, done_cpu) when the first coroutine completed:
-        #: the judgements count from there
-        self._base: tuple[float, float, float, float | None, float, float] | None = None
+        #: (watched, busy, steps_cpu, loop_cpu, done_busy, done_cpu, done_waits) when the first
+        #: coroutine completed: the judgements count from there
+        self._base: tuple[float, float, float, float | None, float, float, float] | None = None
         self.started: float | None = None  # the first call, on ``clock``
         self.judged = 0
         self._next = 0.0  # the next judgement, on ``clock``
@@ -245,9 +248,11 @@ class LoopWatch:
         self.busy += seconds
         self.steps_cpu += cpu
 
-    def done(self, seconds: float, cpu: float) -> None:
-        """A coroutine completed, after ``seconds`` in its steps in all, ``cpu`` of CPU (on the loop's thread)."""
+    def done(self, seconds: float, cpu: float, waits: float = 0.0) -> None:
+        """A coroutine completed, after ``seconds`` in its steps in all, ``cpu`` of CPU, and ``waits``
+        suspended while the loop waited in its selector (on the loop's thread)."""
         self.done_busy += seconds
+        self.done_waits += waits
         self.done_cpu += cpu
         self.completed += 1
         self.inflight -= 1
@@ -255,7 +260,14 @@ class LoopWatch:
         if not self.inflight:
             self._empty_since = now
         if self._base is None:
-            self._base = (*self._watched(now), self.steps_cpu, self.loop_cpu, self.done_busy, self.done_cpu)
+            self._base = (
+                *self._watched(now),
+                self.steps_cpu,
+                self.loop_cpu,
+                self.done_busy,
+                self.done_cpu,
+                self.done_waits,
+            )
 
     def _watched(self, now: float) -> tuple[float, float]:
         """(seconds watched, seconds busy) from the first call to ``now``, starved time left out:
@@ -273,7 +285,7 @@ class LoopWatch:
         thread or None) since the first one completed, or None."""
         if self._base is None:
             return None
-        watched0, busy0, steps0, loop0, _, _ = self._base
+        watched0, busy0, steps0, loop0, _, _, _ = self._base
         watched, busy = self._watched(self.clock())
         loop = None if self.loop_cpu is None or loop0 is None else self.loop_cpu - loop0
         return busy - busy0, watched - watched0, self.completed - 1, self.steps_cpu - steps0, loop
@@ -291,22 +303,27 @@ class LoopWatch:
             return None
         self._next = now + LOOP_WATCH_SECONDS
         self.judged += 1
-        if work_kind(busy, watched) != "computing" or (loop is not None and steps < STEPS_OF_BUSY * loop):
-            self._awaiting()
-            return None
         assert self._base is not None
-        # Per coroutine, the first one left out: its steps on the wall clock (as the sampler times
-        # plain functions; a crowded machine makes them longer, and processes would see that too)
-        # and their CPU.
         per_item = (self.done_busy - self._base[4]) / completed
         per_item_cpu = (self.done_cpu - self._base[5]) / completed
-        share = min(1.0, busy / watched)
+        waits = (self.done_waits - self._base[6]) / completed
+        if (
+            work_kind(busy, watched) != "computing"
+            or (loop is not None and steps < STEPS_OF_BUSY * loop)
+            or work_kind(per_item, per_item + waits) == "waiting"
+        ):
+            self._awaiting()
+            return None
+        # Per coroutine, the first one left out: its steps on the wall clock (as the sampler times
+        # plain functions; a crowded machine makes them longer, and processes would see that too)
+        # and their CPU; its wall time adds its own waits (not its turns behind the others).
+        wall = per_item + waits
         return Profile(
             is_async=True,
-            wall=(per_item / share,) * 2,
+            wall=(wall,) * 2,
             cpu=(per_item_cpu,) * 2,
             items=self.completed,
-            loop_blocked=share,
+            loop_blocked=per_item / wall if wall > 0 else 1.0,
             gil_enabled=gil_enabled(),
         )
 
@@ -323,7 +340,7 @@ async def _stepped(watch: LoopWatch, args: tuple[Any, ...], kwargs: dict[str, An
 @types.coroutine
 def _drive(coro: Any, watch: LoopWatch) -> Generator[Any, Any, Any]:
     """Step ``coro`` by hand (what ``await`` does), timing each step on the wall and CPU clocks."""
-    clock, cpu, total, total_cpu = watch.clock, watch.cpu, 0.0, 0.0
+    clock, cpu, total, total_cpu, waits = watch.clock, watch.cpu, 0.0, 0.0, 0.0
     send, value, error = coro.send, None, None
     watch.begin()
     while True:
@@ -331,14 +348,15 @@ def _drive(coro: Any, watch: LoopWatch) -> Generator[Any, Any, Any]:
         try:
             yielded = send(value) if error is None else coro.throw(error)
         except StopIteration as stop:
-            _last_step(watch, clock() - t0, cpu() - c0, total, total_cpu)
+            _last_step(watch, clock() - t0, cpu() - c0, total, total_cpu, waits)
             return stop.value
         except BaseException:
-            _last_step(watch, clock() - t0, cpu() - c0, total, total_cpu)
+            _last_step(watch, clock() - t0, cpu() - c0, total, total_cpu, waits)
             raise
         seconds, used = clock() - t0, cpu() - c0
         total, total_cpu = total + seconds, total_cpu + used
         watch.step(seconds, used)
+        idle0 = watch.idle or 0.0
         try:
             value, error = (yield yielded), None
         except GeneratorExit:
@@ -346,9 +364,10 @@ def _drive(coro: Any, watch: LoopWatch) -> Generator[Any, Any, Any]:
             raise
         except BaseException as exc:  # thrown in (a cancellation, say): on to the coroutine
             value, error = None, exc
+        waits += (watch.idle or 0.0) - idle0  # the loop waited in its selector while this one was suspended
 
 
-def _last_step(watch: LoopWatch, seconds: float, used: float, total: float, total_cpu: float) -> None:
+def _last_step(watch: LoopWatch, seconds: float, used: float, total: float, total_cpu: float, waits: float) -> None:
     """The last step of a coroutine (it returned or raised): count it, and the coroutine."""
     watch.step(seconds, used)
-    watch.done(total + seconds, total_cpu + used)
+    watch.done(total + seconds, total_cpu + used, waits)
