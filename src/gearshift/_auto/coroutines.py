@@ -21,7 +21,7 @@ from .clocks import gil_enabled, runqueue_seconds, voluntary_switches
 from .costs import work_kind
 from .sampler import Sampler
 
-__all__ = ["LOOP_WATCH_JUDGEMENTS", "LOOP_WATCH_SECONDS", "STEPS_OF_BUSY", "WATCH_WINDOW", "LoopWatch", "measure_async"]
+__all__ = ["LOOP_WATCH_SECONDS", "STEPS_OF_BUSY", "WATCH_WINDOW", "LoopWatch", "measure_async"]
 
 
 async def _blocking_of(coro: Any, tick: float = 0.001) -> tuple[Any, float]:
@@ -96,10 +96,11 @@ def measure_async(fn: Callable[..., Any], items: Iterable[Any], sampler: Sampler
 #: that computes must run the ones started there one after another (they cannot move to processes)
 WATCH_WINDOW = 4
 #: the loop is judged once it has run this long after the first coroutine completed (whose
-#: steps may have paid for imports or connections once), and two have completed...
+#: steps may have paid for imports or connections once), and two have completed; once only, at
+#: WATCH_WINDOW in flight: with hundreds in flight, a loop busy scheduling coroutines that wait
+#: looks like one that computes (on a crowded host, 1,000 napping coroutines were sent to
+#: processes, whose loops run a chunk's coroutines one after another)
 LOOP_WATCH_SECONDS = 0.05
-#: ...then again at most every LOOP_WATCH_SECONDS, up to LOOP_WATCH_JUDGEMENTS times in all
-LOOP_WATCH_JUDGEMENTS = 8
 #: a busy loop computes only if the coroutines' own steps used at least this share of the CPU its
 #: thread used: else it is busy scheduling (a thousand coroutines that await, say), which
 #: processes would not speed up.  CPU against CPU, so a crowded machine moves neither.  (Set by
@@ -157,7 +158,6 @@ class LoopWatch:
         self._base: tuple[float, float, float, float | None, float, float, float] | None = None
         self.started: float | None = None  # the first call, on ``clock``
         self.judged = 0
-        self._next = 0.0  # the next judgement, on ``clock``
         #: set by the first judgement that the loop does not compute: the window is the limiter's then
         self.awaits = False
         #: called once, from the loop's thread or the run's, when ``awaits`` is set (the run widens its window)
@@ -295,13 +295,11 @@ class LoopWatch:
         if not self.awaits:
             self._check_awaits()  # (no need to wait for more completions, a round trip each)
         reading = self.reading()
-        if reading is None or self.judged >= LOOP_WATCH_JUDGEMENTS:
+        if reading is None or self.awaits:
             return None
         busy, watched, completed, steps, loop = reading
-        now = self.clock()
-        if completed < 1 or watched < LOOP_WATCH_SECONDS or now < self._next:
+        if completed < 1 or watched < LOOP_WATCH_SECONDS:
             return None
-        self._next = now + LOOP_WATCH_SECONDS
         self.judged += 1
         assert self._base is not None
         per_item = (self.done_busy - self._base[4]) / completed
