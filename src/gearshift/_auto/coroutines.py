@@ -112,23 +112,28 @@ STEPS_OF_BUSY = 0.5
 class LoopWatch:
     """Wraps an ``async def`` run by an auto plan on its private loop: do its coroutines keep the loop busy?
 
-    The loop is busy unless it waits in its selector while some of its
-    coroutines await: on asyncio's own loops the watch times those waits (the
-    selector's ``select`` with a timeout, hooked from the loop's thread at the
-    first call and unhooked by :meth:`close`); elsewhere (uvloop, say) it
-    counts the coroutines' steps instead, each timed by :func:`_stepped` from
-    being resumed to its next await.  Time with none of its coroutines in
-    flight is left out: the loop is then waiting for the run to send more (a
-    crowded machine can make that slow), which says nothing about the
-    coroutines.  It reads no CPU clock and no run queue, so a crowded machine
-    does not hide a loop that computes, and a loop that waits for the GIL
-    between steps (another thread computing) is a loop that could not run.
-    The busy share says whether the coroutines compute or await, by the one
-    definition (:func:`~.costs.work_kind`), provided (when hooked) the steps'
-    CPU is most of the loop thread's CPU (:data:`STEPS_OF_BUSY`): a loop can
-    also be kept busy scheduling many coroutines that await.  :meth:`verdict` is read by the
-    run's observer after each chunk; until a judgement says the loop awaits,
-    the run keeps at most :data:`WATCH_WINDOW` coroutines in flight.
+    Judged once, at :data:`WATCH_WINDOW` coroutines in flight, about
+    :data:`LOOP_WATCH_SECONDS` after the first one completed.  Three readings,
+    each robust to a crowded machine:
+
+    - the loop is busy unless it waits in its selector while some of its
+      coroutines are in flight (asyncio's own loops: the selector's ``select``
+      is timed, hooked from the loop's thread at the first call and unhooked by
+      :meth:`close`; elsewhere, uvloop say, the coroutines' steps are counted
+      instead).  Waiting for a CPU or for the GIL counts as busy; time with
+      none of its coroutines in flight (waiting for the run to send more) is
+      left out;
+    - the coroutines' steps, each timed by :func:`_drive` from being resumed
+      to its next await, on the wall and CPU clocks: their CPU must be most of
+      the CPU the loop's thread used (:data:`STEPS_OF_BUSY`), or the loop is
+      busy with its own scheduling;
+    - each coroutine's own waits (suspended while the loop waited in its
+      selector) must be short beside its steps.
+
+    Busy by the one definition (:func:`~.costs.work_kind`) and all three:
+    :meth:`verdict` returns the coroutines' profile and the run re-plans.
+    Otherwise (or once plainly waiting, seen every LOOP_WATCH_SECONDS even
+    before anything completes) ``on_awaits`` hands the window to the limiter.
     """
 
     def __init__(
