@@ -3,15 +3,17 @@
 An ``async def`` that computes blocks its loop: on one loop the items run one
 after another.  Auto starts coroutines on its private loop, sees the loop
 computing (``gearshift._auto.coroutines.LoopWatch``) and re-plans the rest to
-processes, each with its own event loop; its first window (up to 512 coroutines)
-still runs on the loop.  Each round runs every choice once, the order rotated
+processes, each with its own event loop (a few dozen items run on the loop
+while it is judged).  Each round runs every choice once, the order rotated
 round by round; medians and every round are written, with the git commit, the
-host, Python and the load average.
+host, Python and the load average.  ``--cold`` runs each choice as a whole
+fresh interpreter (import, pool start and one ``map`` call), timed from outside.
 
-    python benchmarks/coroutines.py                      # 1500 items of 1 ms, 3 rounds
-    python benchmarks/coroutines.py --items 3000 --rounds 5
+    python benchmarks/coroutines.py                      # 1500 items of 1 ms, 3 rounds, warm
+    python benchmarks/coroutines.py --items 3000 --rounds 9
+    python benchmarks/coroutines.py --cold --rounds 9
 
-Writes ``benchmarks/results/coroutines.json``.
+Writes ``benchmarks/results/coroutines.json`` (``coroutines-cold.json`` with ``--cold``).
 """
 
 from __future__ import annotations
@@ -53,24 +55,38 @@ def run_once(mode: str, items: list[int]) -> tuple[float, str]:
     return seconds, reports[0].summary() if reports else ""
 
 
+def run_cold(mode: str, args: argparse.Namespace) -> tuple[float, str]:
+    """One fresh interpreter running one choice, timed whole from here (start, import, pools, exit)."""
+    command = [sys.executable, os.path.abspath(__file__), "--child", mode, "--items", str(args.items)]
+    t0 = time.perf_counter()
+    done = subprocess.run([*command, "--ms", str(args.ms)], capture_output=True, text=True, timeout=600, check=True)
+    return time.perf_counter() - t0, done.stdout.strip()
+
+
 def main() -> None:
     global MS
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=1500)
     parser.add_argument("--ms", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cold", action="store_true", help="each choice a fresh interpreter, timed whole")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # (--cold's interpreters: run this choice once)
     args = parser.parse_args()
     MS = args.ms
     items = list(range(args.items))
+    if args.child:
+        print(run_once(args.child, items)[1])
+        return
     choices = ["async", "process", "auto"]
-    gearshift.map(abs, range(8), mode="process", workers=usable_cpus())  # a warm pool for every choice
+    if not args.cold:
+        gearshift.map(abs, range(8), mode="process", workers=usable_cpus())  # a warm pool for every choice
     load_before = os.getloadavg()
     rounds: list[dict[str, Any]] = []
     for r in range(args.rounds):
         turn = r % len(choices)
         row: dict[str, Any] = {}
         for choice in choices[turn:] + choices[:turn]:
-            seconds, ran = run_once(choice, items)
+            seconds, ran = run_cold(choice, args) if args.cold else run_once(choice, items)
             row[choice] = {"seconds": round(seconds, 4), "ran": ran}
             print(f"round {r + 1}: {choice:<8} {seconds:7.3f} s  {ran}", flush=True)
         rounds.append(row)
@@ -78,6 +94,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=HERE).stdout.strip()
     result = {
         "command": "python benchmarks/coroutines.py " + " ".join(sys.argv[1:]),
+        "form": "cold: whole fresh interpreters, timed from outside" if args.cold else "warm: in this process",
         "commit": commit,
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "host": {"platform": platform.platform(), "machine": platform.machine(), "cpus": usable_cpus()},
@@ -92,7 +109,8 @@ def main() -> None:
         "process_over_async": round(medians["process"] / medians["async"], 3),
     }
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "coroutines.json"), "w") as f:
+    name = "coroutines-cold.json" if args.cold else "coroutines.json"
+    with open(os.path.join(HERE, "results", name), "w") as f:
         json.dump(result, f, indent=2)
     print(json.dumps(result["median_seconds"]), "auto/best", result["auto_over_best_fixed"])
 

@@ -158,44 +158,6 @@ def test_reporting_sees_amap_runs_on_their_helper_thread() -> None:
     assert reports[0].by_mode() == {"async": 5}
 
 
-def test_a_loop_that_computes_is_told_from_one_that_awaits() -> None:
-    from gearshift._auto.coroutines import loop_computes
-
-    assert loop_computes(0.9, 0.0, 1.0)
-    assert loop_computes(0.4, 0.5, 1.0)  # queued for a CPU: busy, on a crowded machine
-    assert not loop_computes(0.05, 0.0, 1.0)
-    assert not loop_computes(0.5, 0.0, 1.0)  # mixed: the loop overlaps some of it
-
-
-def test_the_loop_watch_profiles_coroutines_that_block_their_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gearshift._auto.coroutines import LOOP_WATCH_ITEMS, LOOP_WATCH_JUDGEMENTS, LoopWatch
-
-    async def work(x: int) -> int:
-        return x
-
-    readings = iter([(0.05, 0.0, 0.1), (0.9, 0.05, 1.0)])  # too early, then computing
-    watch = LoopWatch(work)
-    watch(1).close()  # the first call finds the loop's thread (here, this one)
-    monkeypatch.setattr(watch, "reading", lambda: next(readings))
-    assert watch.verdict() is None  # nothing completed yet
-    watch.observe(LOOP_WATCH_ITEMS, 0.0, 0.0)
-    assert watch.verdict() is None  # ran 0.1 s only
-    watch._next = 0.0  # (judged at most every LOOP_WATCH_SECONDS / 2: no clock here)
-    profile = watch.verdict()
-    assert profile is not None and profile.is_async
-    assert profile.loop_blocked == pytest.approx(0.95)
-    assert profile.median_cpu == pytest.approx(0.9 / LOOP_WATCH_ITEMS)
-    # Coroutines that await are judged a few times, then left alone.
-    awaiting = LoopWatch(work)
-    awaiting(1).close()
-    monkeypatch.setattr(awaiting, "reading", lambda: (0.01, 0.0, 1.0))
-    awaiting.observe(LOOP_WATCH_ITEMS, 0.0, 0.0)
-    for _ in range(LOOP_WATCH_JUDGEMENTS + 3):
-        awaiting._next = 0.0
-        assert awaiting.verdict() is None
-    assert awaiting._judged == LOOP_WATCH_JUDGEMENTS
-
-
 def test_a_coroutine_that_blocks_its_loop_gets_processes_each_with_a_loop() -> None:
     from gearshift._auto.coroutines import LoopWatch
 

@@ -1,6 +1,6 @@
 """The async front door: ``amap`` and ``aimap``.
 
-They run the same prepared run as :mod:`gearshift._api` on a helper thread
+They prepare and run the same run as :mod:`gearshift._api` on a helper thread
 and pass results back to the caller's loop in batches, so the loop is never
 blocked; in ``async`` mode coroutine functions run on the caller's own loop.
 """
@@ -8,18 +8,18 @@ blocked; in ``async`` mode coroutine functions run on the caller's own loop.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Unpack, overload
 
-from ._api import R, Raise, S, T, _Run, _with_shared
-from ._errors import Failure
 from ._options import ErrorPolicy, Options, RunOptions, check_function, check_items, check_takes_shared, make_options
-from ._runner import Stopped
-from ._task import CALL_ONE
 
 if TYPE_CHECKING:  # asyncio is imported when an async entry point runs: `import gearshift` stays light
     import asyncio
+
+    from ._api import R, Raise, S, T, _Run
+    from ._errors import Failure
 
 __all__ = ["aimap", "amap"]
 
@@ -219,7 +219,7 @@ def _checked(
     options = make_options(entry, errors=errors, **kw)
     if shared is not None:
         check_takes_shared(fn, shared)
-    return _aimap(_with_shared(fn, shared, options), items, options)
+    return _aimap(fn, shared, items, options)
 
 
 _END = object()
@@ -234,11 +234,12 @@ class _Raised:
         self.exc = exc
 
 
-async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncIterator[Any]:
+async def _aimap(fn: Callable[..., Any], shared: Any, items: Any, options: Options) -> AsyncIterator[Any]:
     import asyncio
 
     loop = asyncio.get_running_loop()
-    run = _Run(fn, options, CALL_ONE, loop)
+    runs: list[_Run] = []  # the run, once the pump thread has made it
+    made = threading.Lock()
     source: Iterable[Any] = _from_async(items, loop) if hasattr(items, "__aiter__") else items
     inbox: asyncio.Queue[Any] = asyncio.Queue()
     room = threading.Semaphore(1)  # released when the consumer has taken every result of a batch
@@ -250,7 +251,19 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
             loop.call_soon_threadsafe(inbox.put_nowait, message)
 
     def pump() -> None:
+        # Imported and made here, not on the caller's loop: a first run imports the runner (and
+        # auto its package), a process pool may start; a loop must not wait for any (contract C7).
+        from ._runner import Stopped
+
         try:
+            from ._api import _Run, _with_shared
+            from ._task import CALL_ONE
+
+            run = _Run(_with_shared(fn, shared, options), options, CALL_ONE, loop)
+            with made:
+                runs.append(run)
+                if stopping:
+                    run.stop()
             batches = run.batches(source)
             while True:
                 # The next batch is asked for only once the consumer is done with the last: the
@@ -271,7 +284,8 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, finished)
 
-    threading.Thread(target=pump, name="gearshift-aimap", daemon=True).start()
+    # In the caller's context: gearshift.reporting() and the like see the run.
+    threading.Thread(target=contextvars.copy_context().run, args=(pump,), name="gearshift-aimap", daemon=True).start()
     try:
         while True:
             message = await inbox.get()
@@ -283,8 +297,10 @@ async def _aimap(fn: Callable[..., Any], items: Any, options: Options) -> AsyncI
                 yield result
             room.release()
     finally:
-        stopping = True
-        run.stop()
+        with made:
+            stopping = True
+            if runs:
+                runs[0].stop()
         room.release()
         # A stopped runner ends at once (it aborts its running work, which never
         # blocks): this wait only lets the loop settle coroutines it cancelled.  A

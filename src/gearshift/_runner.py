@@ -167,6 +167,10 @@ class Runner(Feeding, InlineRun):
         """Ask the runner, from any thread, to stop; ``batches`` then raises :class:`Stopped`."""
         self._done.put(_STOP)
 
+    def nudge(self) -> None:
+        """Look again, from any thread, at what may start: ``window`` was raised while nothing completed."""
+        self._done.put(_TICK)
+
     def cancel(self) -> None:
         """Drop the work of a runner that was started but will not be iterated (see :meth:`start`)."""
         self._cancel_all()

@@ -21,7 +21,7 @@ from .._limiter import ConcurrencyLimiter
 from .._plan import Plan
 from .._profile import Profile
 from .._runner import Runner, Stopped
-from .coroutines import LoopWatch
+from .coroutines import WATCH_WINDOW, LoopWatch
 from .gate import PICKLE_SAMPLE
 from .gil import ProbeTail
 from .lookahead import Lookahead
@@ -79,6 +79,8 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
         # Does the plan's loop compute?  Then processes, each with a loop, would do better.
         fn = watch = LoopWatch(state.fn)
         observer = _watching(state, watch, observer)
+        if window is not None:
+            window = min(window, WATCH_WINDOW)  # (the limiter takes over once the loop is seen awaiting)
     run_plan, per_item = plan, None
     if mode == "process" and options.chunksize is None and profile.wall:
         # Chunks sized as the run goes (guided: big while much input remains, small at
@@ -98,8 +100,10 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
         on_results=state.shifted(gate.taken),
         first_index=gate.taken,
     )
-    if limiter is not None:
+    if limiter is not None and watch is None:
         limiter.attach(runner)
+    elif limiter is not None and watch is not None:
+        watch.on_awaits = _handing_over(limiter, runner)
     state.runner = runner
     try:
         if state.stopped:
@@ -131,6 +135,8 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
             state.runner = runner
             yield from runner.batches()
     finally:
+        if watch is not None:
+            watch.close()
         timed.done(gate.taken)
         state.runner = None
         if owned:
@@ -139,17 +145,28 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
 
 
 def _watching(state: RunState, watch: LoopWatch, then: Observer | None) -> Observer:
-    """An observer that hands each chunk on to ``then`` and, once the loop is seen computing,
-    keeps the coroutines' profile in ``state`` (the run then stops taking items and re-plans)."""
+    """An observer that hands each chunk on to ``then`` once the loop is seen awaiting (the
+    limiter's readings at WATCH_WINDOW in flight would say nothing of its own window) and, once
+    the loop is seen computing, keeps the coroutines' profile in ``state`` (the run then stops
+    taking items and re-plans)."""
 
     def observe(items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
-        if then is not None:
+        if then is not None and watch.awaits:
             then(items, elapsed, cpu, nbytes)
-        watch.observe(items, elapsed, cpu, nbytes)
         if state.loop_profile is None:
             state.loop_profile = watch.verdict()
 
     return observe
+
+
+def _handing_over(limiter: ConcurrencyLimiter, runner: Runner) -> Callable[[], None]:
+    """Once the watched loop is seen awaiting: the limiter steers the window, starting now."""
+
+    def hand_over() -> None:
+        limiter.attach(runner)
+        runner.nudge()  # (nothing may complete for a while: coroutines that await long)
+
+    return hand_over
 
 
 def _while_starting(state: RunState, backend: Backend, profile: Profile) -> Iterator[list[Any]]:
@@ -162,7 +179,9 @@ def _while_starting(state: RunState, backend: Backend, profile: Profile) -> Iter
     ``measure.native_step``) are capped here too, as the workers' are.
     """
     if state.is_async or not isinstance(backend, StartsWorkers) or backend.ready():
-        return  # (coroutines would need a loop here: they wait for the workers)
+        # Coroutines wait for the workers: they are planned on processes because they compute, and
+        # computing here would hold the GIL the pool's start needs (pools that start in 0.2 s were seen taking 1 s).
+        return
     backend.warm()
     from .._backends._sync import Backend as SyncBackend
 
