@@ -433,3 +433,33 @@ def test_big_buffers_to_gil_holding_work_have_their_pickling_measured() -> None:
     profile = run.plan.profile
     assert profile.unpicklable is None and profile.threads >= 2, profile  # it was probed on threads
     assert profile.item_pickle_seconds is not None, profile  # processes may win: what moving costs counts
+
+
+def test_the_thread_probe_keeps_to_workers() -> None:
+    # Contract C6 (workers= caps what runs at once) holds for auto's thread probe too: the
+    # harness saw 2 items at once under workers=1 once the sampling ended after one item.
+    guard, unpicklable = threading.Lock(), threading.Lock()
+    active, peak = [0], [0]
+
+    def computes(x: int) -> int:
+        assert unpicklable is not None  # closes over a lock: processes cannot run it, threads are probed
+        with guard:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        end = time.perf_counter() + 0.001
+        while time.perf_counter() < end:
+            pass
+        time.sleep(0.0001)  # lets go of the GIL inside the item: overlapping items would show
+        with guard:
+            active[0] -= 1
+        return x
+
+    with gearshift.reporting() as reports:
+        assert gearshift.map(computes, range(300), mode="auto", workers=1) == list(range(300))
+    assert [s for s in reports[0].segments if s.workers > 1] == [], reports[0]  # what ran, as auto reports it
+    assert peak[0] == 1, reports[0]  # and as the function saw it
+    # Without the cap the same work is probed on threads (so the check above can fail).
+    peak[0] = 0
+    with gearshift.reporting() as reports:
+        assert gearshift.map(computes, range(300), mode="auto") == list(range(300))
+    assert any(s.what == "thread probe" for s in reports[0].segments), reports[0]

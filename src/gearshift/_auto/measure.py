@@ -157,9 +157,15 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         pickle_later = sampler.second_look_on_threads
         if not pickle_later:
             measure_pickling(sampler, state.fn, gate.kept, kept)
-        if pickle_later or wants_thread_probe(sampler):
+        # workers= caps the probe too (contract C6); one thread would tell nothing about threads
+        threads = probe_threads_count(state.machine.cpus)
+        if options.workers is not None:
+            threads = min(threads, options.workers)
+        if threads < 2:
+            if pickle_later:
+                measure_pickling(sampler, state.fn, gate.kept, kept)
+        elif pickle_later or wants_thread_probe(sampler):
             yield from state.early(state.pending)
-            threads = probe_threads_count(state.machine.cpus)
             probing = Timed(state.report, "thread probe", "thread", threads, gate.taken)
             note(options, "probe: a few items on threads at once")
             probe = probe_threads(
