@@ -7,7 +7,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parent.parent / "src" / "gearshift"
 LIMIT = 400
 #: over the limit when the limit came (issue #21 names them): each leaves this list once it is split
-OVER = {"_api.py", "_task.py", "_options.py", "_auto/costs.py"}
+OVER = {"_api.py", "_task.py", "_options.py"}
 
 
 def test_no_module_grows_past_the_limit() -> None:
@@ -15,3 +15,5 @@ def test_no_module_grows_past_the_limit() -> None:
     assert len(sizes) > 50  # the package was found
     too_big = {name: n for name, n in sizes.items() if n > LIMIT and name not in OVER}
     assert not too_big, f"modules over {LIMIT} lines (split them by job, see docs/design.md): {too_big}"
+    split = sorted(name for name in OVER if sizes.get(name, 0) <= LIMIT)
+    assert not split, f"{split} are within the limit now: take them off OVER"
