@@ -172,6 +172,7 @@ def test_pools_that_fit_the_share_are_recorded_without_capped_items() -> None:
 # -- live: NumPy's BLAS is seen ---------------------------------------------------------------------
 
 
+@pytest.mark.alone  # a live reading: a BLAS's threads must get CPUs to be seen busy
 @pytest.mark.skipif(usable_cpus() < 2, reason="with one CPU a BLAS has one thread: nothing to see")
 def test_numpy_linear_algebra_is_seen_with_its_blas_pool() -> None:
     pytest.importorskip("numpy")

@@ -83,8 +83,10 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
     timed = Timed(state.report, "measuring", "sync", 1, gate.taken)
     note(options, "sampling: items one at a time, measured")
     clocks = time.process_time(), time.thread_time()
-    watch = _FirstItem(sampler, clocks)
-    until = watch.used_pools if lookahead is None else (lambda: lookahead.has_started() or watch.used_pools())
+    # (One-at-a-time sampling once also ended after a first item that seemed to keep native threads
+    # busy; another busy thread in the process reads the same, so it ended runs of plain functions too
+    # and changed their flow: it goes on as for any function, and native_step looks after it.)
+    until = lookahead.has_started if lookahead is not None else None
     seen = _seen_before(state.fn)
     sequential = run_sequential(
         state.fn,
@@ -93,7 +95,7 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         state.call,
         sampler,
         on_results=state.shifted(gate.taken),
-        until=until if seen is None else (lookahead.has_started if lookahead is not None else None),
+        until=until,
         before_first=lookahead.arm if lookahead is not None else None,
         after_first=lookahead.disarm if lookahead is not None else None,
     )
@@ -133,7 +135,6 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         and work_kind(typical(sampler.cpu), per_item) != "waiting"
     ):
         capping = Timed(state.report, "measuring, native pools capped", "sync", 1, gate.taken)
-        found = watch.found
         step = native_step(
             state.fn,
             gate,
@@ -142,7 +143,7 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
             sampler,
             used,
             state.machine.cpus,
-            pools=native_pools if found is None else lambda: found,
+            pools=native_pools,
             shifted=state.shifted,
         )
         native = yield from state.segment(step)
@@ -318,28 +319,6 @@ def _capped_to(threads: int, batches: Iterator[list[Any]]) -> Iterator[list[Any]
         yield from batches
     finally:
         _cap.leave()
-
-
-class _FirstItem:
-    """After the first item alone: did it keep a native pool's threads busy?  Then one-at-a-time ends there.
-
-    Such an item's next ones are better measured with the pools capped
-    (:func:`native_step`): uncapped, on a busy 2-CPU host, each took 30-250 ms
-    where a capped one took 6 ms.  Looked at once, so the pools are listed
-    (threadpoolctl) only for items that used other threads.
-    """
-
-    def __init__(self, sampler: Sampler, clocks: tuple[float, float]) -> None:
-        self.sampler, self.clocks = sampler, clocks
-        self.found: tuple[NativePool, ...] | None = None
-
-    def used_pools(self) -> bool:
-        if self.found is not None or len(self.sampler.wall) != 1:
-            return bool(self.found)
-        self.found = ()
-        if threads_used(*self.clocks) >= NATIVE_THREADS_SEEN:
-            self.found = native_pools()
-        return bool(self.found)
 
 
 class Clocked(Sampler):
