@@ -103,3 +103,10 @@ def compile_bytecode(*trees: str | os.PathLike[str]) -> str:
         if not compileall.compile_dir(os.fspath(tree), quiet=1):
             raise SystemExit(f"could not compile {tree}: fix the syntax error above first")
     return "bytecode compiled before timing (compileall), as an installed package ships it"
+
+
+def baseline_src(ref: str, into: str) -> tuple[str, str]:
+    """``ref``'s src/ extracted under ``into`` (git archive), for a run beside this tree: (path, "REF = commit")."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", into], input=archive.stdout, check=True)
+    return os.path.join(into, "src"), f"{ref} = {_git('rev-parse', ref)}"

@@ -14,14 +14,14 @@ alternate, round by round.  Writes every round with the commits, host and Python
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
+
+from _meta import baseline_src, finish, run_meta
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TREE = os.path.join(os.path.dirname(HERE), "src")
@@ -59,10 +59,6 @@ def _run(src: str) -> dict[str, object]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(["git", "-C", HERE, *args], capture_output=True, text=True, check=True).stdout.strip()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", default="main", help="git ref to compare with (default main)")
@@ -73,32 +69,17 @@ def main() -> int:
     if args.child:
         child()
         return 0
-    meta = {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": _git("rev-parse", "HEAD")
-        + ("-dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""),
-        "baseline": f"{args.baseline} = {_git('rev-parse', args.baseline)}",
-        "host": platform.node(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "loadavg_at_start": os.getloadavg(),
-        "command": " ".join(["python benchmarks/runner_overhead.py", *sys.argv[1:]]),
-    }
+    meta = run_meta(None, "benchmarks/runner_overhead.py")
     rounds: dict[str, dict[str, list[float]]] = {"baseline": {}, "this_tree": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(
-            ["git", "-C", os.path.dirname(HERE), "archive", args.baseline, "src"], capture_output=True, check=True
-        )
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-        order = [(os.path.join(tmp, "src"), "baseline"), (TREE, "this_tree")]
+        base_src, meta["baseline"] = baseline_src(args.baseline, tmp)
+        order = [(base_src, "baseline"), (TREE, "this_tree")]
         for k in range(args.rounds):
             for src, which in order if k % 2 == 0 else reversed(order):
                 got = _run(src)
                 assert str(got["gearshift"]).startswith(src), got  # the tree meant, not an installed copy
                 for name, value in got["best"].items():  # type: ignore[attr-defined]
                     rounds[which].setdefault(name, []).append(value)
-    meta["loadavg_at_end"] = os.getloadavg()
     summary = {}
     for name in rounds["baseline"]:
         base, this = rounds["baseline"][name], rounds["this_tree"][name]
@@ -114,7 +95,7 @@ def main() -> int:
         )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"meta": meta, "rounds": rounds, "summary": summary}, f, indent=1)
+        json.dump({"meta": finish(meta), "rounds": rounds, "summary": summary}, f, indent=1)
     print(f"wrote {args.out}")
     return 0
 

@@ -15,15 +15,15 @@ machine blurs least), one 1,000-item chunk, one 1-item chunk and a sync map of
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from _meta import baseline_src, finish, run_meta
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TREE = os.path.join(os.path.dirname(HERE), "src")
@@ -67,10 +67,6 @@ def _run(src: str, items: int, repeat: int) -> dict[str, object]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(["git", "-C", HERE, *args], capture_output=True, text=True, check=True).stdout.strip()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", default="main", help="git ref to compare with (default main)")
@@ -83,26 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.items, args.repeat)
         return 0
-    meta = {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "commit": _git("rev-parse", "HEAD")
-        + ("-dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""),
-        "baseline": f"{args.baseline} = {_git('rev-parse', args.baseline)}",
-        "host": platform.node(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "loadavg_at_start": os.getloadavg(),
-        "command": " ".join(["python benchmarks/trace_off_cost.py", *(argv if argv is not None else sys.argv[1:])]),
-    }
+    meta = run_meta(argv, "benchmarks/trace_off_cost.py")
     base: list[float] = []
     this: list[float] = []
     micro: dict[str, dict[str, list[float]]] = {"baseline": {}, "this_tree": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        root = os.path.dirname(HERE)
-        archive = subprocess.run(["git", "-C", root, "archive", args.baseline, "src"], capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
-        base_src = os.path.join(tmp, "src")
+        base_src, meta["baseline"] = baseline_src(args.baseline, tmp)
         for k in range(args.rounds):
             order = [(base_src, base, "baseline"), (TREE, this, "this_tree")]
             for src, into, which in order if k % 2 == 0 else reversed(order):
@@ -113,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                     micro[which].setdefault(name, []).append(value)
     m_base, m_this = statistics.median(base), statistics.median(this)
     ratios = [b / a for a, b in zip(base, this)]
-    meta["loadavg_at_end"] = os.getloadavg()
+    finish(meta)
     result = {
         "workload": f"md5_matches x {args.items:,}, process mode, trace off",
         "baseline_s": base,
