@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from .._bench.jobs import cpu_loop as _spin
 from .._options import Mode
 
 # Worker processes import this module to run its functions: what the run itself needs loads in run_timeline.
@@ -21,13 +22,6 @@ from .._options import Mode
 #: pure-Python steps per item (a few milliseconds) and the wait that follows them
 SPIN = 60_000
 WAIT = 0.04
-
-
-def _spin(n: int) -> int:
-    total = 0
-    for i in range(n):
-        total += i * i % 7
-    return total
 
 
 def work(n: int) -> int:
