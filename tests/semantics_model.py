@@ -412,11 +412,11 @@ def reset_pools() -> None:
         t.join(5)
     # This thread's own loop (sync mode runs coroutines on it) may hold coroutines a run left
     # pending (aa9af81): a fresh one, so they cannot raise into the next example.
-    from gearshift import _task
+    from gearshift import _task_async
 
-    runner = getattr(_task._runners, "runner", None)
+    runner = getattr(_task_async._runners, "runner", None)
     if runner is not None:
-        del _task._runners.runner
+        del _task_async._runners.runner
         try:
             runner.close()
         except BaseException:  # the abandoned coroutines' own exceptions, as they are cancelled

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gearshift._task import CALL_ARGS, CALL_ONE, CALL_STAR, Raised, Task, run_chunk
+from gearshift._task import CALL_ARGS, CALL_ONE, CALL_STAR, Raised, Task
+from gearshift._task_run import run_chunk
 
 
 def fails_on_multiples_of_three(x: int) -> int:

@@ -24,7 +24,8 @@ import pytest
 import gearshift
 import trace_work as w
 from gearshift import _trace
-from gearshift._task import TRACE_ITEMS, ChunkResult, Task, run_chunk
+from gearshift._task import TRACE_ITEMS, ChunkResult, Task
+from gearshift._task_run import run_chunk
 from gearshift._trace_format import problems
 
 REQUIRED = {"X": {"name", "ph", "ts", "dur", "pid", "tid"}, "i": {"name", "ph", "ts", "pid", "tid", "s"},

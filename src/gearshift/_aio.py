@@ -13,7 +13,8 @@ import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Unpack, overload
 
-from ._options import ErrorPolicy, Options, RunOptions, check_function, check_items, check_takes_shared, make_options
+from ._arguments import check_function, check_items, check_takes_shared
+from ._options import ErrorPolicy, Options, RunOptions, make_options
 
 if TYPE_CHECKING:  # asyncio is imported when an async entry point runs: `import gearshift` stays light
     import asyncio

@@ -19,9 +19,10 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
 from . import _runner
+from ._arguments import check_function, is_async_function
 from ._backends import BACKENDS, backend_class
 from ._backends._base import Aborts
-from ._options import ExecutorMode, check_function, is_async_function, make_options
+from ._options import ExecutorMode, make_options
 from ._planner import plan_fixed
 from ._runner import Runner
 from ._task import CALL_ARGS, CALL_STAR, Task

@@ -16,7 +16,8 @@ from typing import Any
 from ._errors import Failure
 from ._gated import GatedInput
 from ._run_state import _STOP, RunState, Stopped, _estimate
-from ._task import Raised, Task, is_fatal, run_chunk
+from ._task import Raised, Task, is_fatal
+from ._task_run import run_chunk
 
 
 class InlineRun(RunState):

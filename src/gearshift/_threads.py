@@ -30,7 +30,8 @@ from concurrent.futures import Future
 from concurrent.futures.thread import BrokenThreadPool
 from typing import Any
 
-from ._task import Task, execute
+from ._task import Task
+from ._task_run import execute
 from ._watch import watch_chunk
 
 _live: weakref.WeakSet[ThreadPool] = weakref.WeakSet()

@@ -2,7 +2,7 @@
 
 What is recorded, and where:
 
-- the executing side (``_task.run_chunk`` and its twins, in a thread, on a
+- the executing side (``_task_run.run_chunk`` and its twins, in a thread, on a
   loop or in a worker process) times each traced chunk, and each of its items
   when they are slow enough to be worth one event each (``Task.trace``); the
   timings ride back on the chunk's :class:`~gearshift._task.ChunkResult`, with

@@ -135,7 +135,7 @@ def _lane_name(rec: Any, pid: int, tid: Any, tname: str, slots: int, slot: int) 
         name, kind = "no timing from its worker (killed, crashed or timed out): seen from the parent", "untimed"
     elif pid != rec.pid:
         name, kind = f"worker process {pid}" + (f" · {tname}" if tname and tname != "MainThread" else ""), "worker"
-    elif tname.startswith("loop:"):  # items ran at once on an event loop there (see _task._trace_end)
+    elif tname.startswith("loop:"):  # items ran at once on an event loop there (see _task.trace_end)
         name, kind = f"event loop in {tname[5:]} (tid {tid})", "loop"
     else:
         name, kind = f"thread {tname or '?'} (tid {tid})", "thread"

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from ._task import ChunkResult, Raised, Task, run_chunk_each, timeout_error
+from ._task import ChunkResult, Raised, Task, timeout_error
+from ._task_run import run_chunk_each
 
 
 class _Abandoned(BaseException):

@@ -40,7 +40,8 @@ from typing import Any
 
 from . import _worker_send
 from ._frames import PipeEnd as Connection
-from ._task import Task, run_chunk_recorded
+from ._task import Task
+from ._task_recorded import run_chunk_recorded
 from ._worker_log import PHASE_INTS, PHASE_ITEMS, PHASE_RUNNING, OutcomeLog
 from ._worker_run import _Rescue, _run_async, _run_timed
 from ._worker_send import _encode_result, _encode_unpickling_error, _send

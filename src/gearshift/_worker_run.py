@@ -4,7 +4,7 @@ Under a timeout each outcome is sent as it comes (the parent kills a late
 worker, so none that finished may be lost); coroutines run one after another on
 the worker's loop, each outcome recorded before the next starts; and an
 outcome the log's pickler refuses is rescued (``_Rescue``): pickled another way,
-or failed alone.  The plain case is ``_task.run_chunk_recorded``.
+or failed alone.  The plain case is ``_task_recorded.run_chunk_recorded``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 
 from . import _worker_send
 from ._frames import PipeEnd as Connection
-from ._task import ChunkResult, Raised, Task, run_chunk, run_chunk_each
+from ._task import ChunkResult, Raised, Task
+from ._task_run import run_chunk, run_chunk_each
 from ._worker_log import OutcomeLog
 from ._worker_send import _encode_item, _encode_moved, _pickled, _record, _send, _stand_in
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 from .._profile import Profile
-from .._task import CALL_ONE, _call
+from .._task import CALL_ONE, call_item
 from .clocks import gil_enabled, runqueue_seconds, voluntary_switches
 from .costs import work_kind
 from .sampler import Sampler
@@ -76,7 +76,7 @@ def measure_async(fn: Callable[..., Any], items: Iterable[Any], sampler: Sampler
         for item in items:
             sampler.baseline()  # for every item: the loop in between is not the item's
             t0, c0 = time.perf_counter(), time.thread_time()
-            outcome, item_blocked = runner.run(_blocking_of(_call(fn, CALL_ONE, item)))
+            outcome, item_blocked = runner.run(_blocking_of(call_item(fn, CALL_ONE, item)))
             elapsed = time.perf_counter() - t0
             sampler.observe(1, elapsed, time.thread_time() - c0)
             sampler.failures += isinstance(outcome, Exception)

@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, TypeVar
 
+from .._arguments import check_function, check_items, is_async_function
 from .._errors import Failure
-from .._options import check_function, check_items, is_async_function, make_options
+from .._options import make_options
 from .._plan import Plan
 from .._profile import Profile
 from .._task import CALL_ONE

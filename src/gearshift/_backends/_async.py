@@ -14,7 +14,8 @@ import threading
 from concurrent.futures import Future
 from typing import Any, ClassVar
 
-from .._task import Task, aexecute
+from .._task import Task
+from .._task_async import aexecute
 from .._threads import ThreadPool
 
 

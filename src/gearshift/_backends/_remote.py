@@ -33,7 +33,8 @@ from typing import Any
 import cloudpickle
 
 from .._errors import TaskTimeout, UnpicklableError, WorkerCrashed
-from .._task import ChunkResult, Raised, Task, run_chunk, unwrap
+from .._task import ChunkResult, Raised, Task, unwrap
+from .._task_run import run_chunk
 from ._shipping import pack, unpack
 
 #: a chunk that has not come back after ``timeout x items x SLACK + GRACE``

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .._task import Task, execute
+from .._task import Task
+from .._task_run import execute
 from ._base import done_future
 
 if TYPE_CHECKING:
