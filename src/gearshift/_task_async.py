@@ -104,6 +104,11 @@ def run_async_here(task: Task) -> ChunkResult:
     return runner.run(arun_chunk(task, concurrent=False))
 
 
+def execute_here(task: Task) -> Any:
+    """Run a ``single`` async task (``Executor.submit``) from synchronous code on this thread's own loop: its value."""
+    return thread_runner().run(aexecute(task))
+
+
 _runners = threading.local()
 
 

@@ -16,15 +16,26 @@ from typing import Any
 
 from ._task import CALL_ONE, CALL_STAR, ChunkResult, Task, call_item, is_fatal, raised_by, trace_begin, trace_end
 
+#: ``_task_async``'s ``run_async_here`` and ``execute_here``, imported on the first async task: a sync
+#: run never loads that module, and an async one imports it once (an import statement per chunk: ~1 us)
+_async: tuple[Callable[[Task], ChunkResult], Callable[[Task], Any]] | None = None
+
+
+def _async_runners() -> tuple[Callable[[Task], ChunkResult], Callable[[Task], Any]]:
+    global _async
+    if _async is None:
+        from ._task_async import execute_here, run_async_here
+
+        _async = (run_async_here, execute_here)
+    return _async
+
 
 def execute(task: Task) -> Any:
     """Run a task here: a :class:`ChunkResult`, or for a ``single`` task the value itself."""
     if not task.single:
         return run_chunk(task)
     if task.is_async:
-        from ._task_async import aexecute, thread_runner  # async functions only: a sync run never loads it
-
-        return thread_runner().run(aexecute(task))
+        return (_async or _async_runners())[1](task)
     return call_item(task.fn, task.call, task.items[0])
 
 
@@ -39,9 +50,7 @@ def run_chunk(task: Task, out: list[Any] | None = None) -> ChunkResult:
     exception is returned as ``input_error`` (it is no item's failure).
     """
     if task.is_async:
-        from ._task_async import run_async_here  # async functions only: a sync run never loads it
-
-        return run_async_here(task)
+        return (_async or _async_runners())[0](task)
     fn, stop = task.fn, task.stop_on_error
     mark = None
     if task.trace:
