@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .._api import _prepare
+from .._call import _prepare
 from .._options import is_async_function
 from .._task import CALL_ONE
 from . import given_flags, option_values
