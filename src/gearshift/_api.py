@@ -139,6 +139,7 @@ def map(  # noqa: A001 - the name is the point
     done = _quick.collect(fn, items, errors, shared, options, star=False)
     if done is not None:
         return done
+    _quick.start_early(options)
     from ._call import collect
 
     return collect("gearshift.map", fn, items, errors, shared, options)
@@ -211,6 +212,7 @@ def imap(
     ``workers x chunksize`` items and by ``buffer_bytes`` of results.
     Stopping the iteration (``break``, ``close()``) cancels the outstanding work.
     """
+    _quick.start_early(options)
     from ._call import iterate
 
     return iterate("gearshift.imap", fn, items, errors, shared, options)
@@ -300,6 +302,7 @@ def starmap(
     done = _quick.collect(fn, items, errors, shared, options, star=True)
     if done is not None:
         return done
+    _quick.start_early(options)
     from ._call import collect
 
     return collect("gearshift.starmap", fn, items, errors, shared, options)

@@ -197,12 +197,21 @@ def _prepare_checked(entry: str, fn: Callable[..., Any], items: Any, errors: str
 
 def collect(entry: str, fn: Callable[..., Any], items: Any, errors: str, shared: Any, kw: RunOptions) -> list[Any]:
     """``map`` and ``starmap`` (named by ``entry``): every result, as a list (see :func:`_collect`)."""
-    return _collect(_prepare_checked(entry, fn, items, errors, shared, kw), items)
+    return _collect(_prepare_entry(entry, fn, items, errors, shared, kw), items)
 
 
 def iterate(entry: str, fn: Callable[..., Any], items: Any, errors: str, shared: Any, kw: RunOptions) -> Iterator[Any]:
     """``imap``: the results one by one, as they arrive."""
-    return _flatten(_prepare_checked(entry, fn, items, errors, shared, kw).batches(items))
+    return _flatten(_prepare_entry(entry, fn, items, errors, shared, kw).batches(items))
+
+
+def _prepare_entry(entry: str, fn: Callable[..., Any], items: Any, errors: str, shared: Any, kw: RunOptions) -> _Run:
+    """:func:`_prepare_checked`, letting go of a zygote the entry point started early if the call is refused."""
+    try:
+        return _prepare_checked(entry, fn, items, errors, shared, kw)
+    except BaseException:
+        unprepare(str(kw.get("mode")))
+        raise
 
 
 def _prepare_run(

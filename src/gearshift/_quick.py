@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
-__all__ = ["collect"]
+__all__ = ["collect", "start_early"]
 
 #: what ``mode="sync"`` alone looks like as an entry point's keyword options
 _SYNC_ONLY = {"mode": "sync"}
@@ -90,6 +90,19 @@ def collect(
         exc.partial_results = out  # type: ignore[attr-defined]
         raise
     return out
+
+
+def start_early(options: Mapping[str, object]) -> None:
+    """For ``mode="process"``: start the first pool's zygote now, before the general path loads (see _call).
+
+    The zygote boots on another CPU while this interpreter imports the
+    options, the runner and the process backend (``_backends.prepare``);
+    :mod:`gearshift._call` lets it go if the call fails before its pool takes it.
+    """
+    if options.get("mode") == "process":
+        from ._backends import prepare
+
+        prepare("process")
 
 
 def _plain(fn: Any) -> bool:
