@@ -218,6 +218,10 @@ def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]:
         elif obs.partial is None:
             where = "C10/Executor.map" if cfg.entry == "Executor.map" else "C10"
             out.append(f"{where}: {_describe(exc)} reached the caller without partial_results")
+        elif map_like and cfg.one_at_a_time and cfg.ordered and len(delivered) != owners[0]:
+            # one item at a time, in order: every item before the one that raised had completed
+            out.append(f"C10: one at a time, item {owners[0]} raised {_describe(exc)}, but partial_results holds "
+                       f"{len(delivered)} outcomes, not the {owners[0]} completed before it")  # fmt: skip
         return out
 
     # an ordinary exception: an item's error

@@ -311,7 +311,7 @@ def test_once_the_loop_awaits_the_limiter_has_the_window(
 @pytest.mark.timeout(60)
 def test_amap_makes_its_run_off_the_callers_loop(monkeypatch: pytest.MonkeyPatch) -> None:
     """A first run imports the runner (auto, its package) and may start pools: never on the caller's loop (C7)."""
-    import gearshift._api as api
+    import gearshift._call as api
 
     made_on: list[int] = []
     real = api._Run

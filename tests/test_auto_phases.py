@@ -118,7 +118,7 @@ def test_what_ran_is_reported_after_an_auto_map() -> None:
 
 
 def test_the_progress_label_says_what_ran() -> None:
-    from gearshift._api import _prepare
+    from gearshift._call import _prepare
 
     items = list(range(-5, 5))
     run = _prepare(abs, items, CALL_ONE, None)

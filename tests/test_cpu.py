@@ -51,12 +51,12 @@ def test_cgroup_dirs_walk_from_the_root_to_this_process(tmp_path: Path) -> None:
     own = tmp_path / "self_cgroup"
     own.write_text("0::/kubepods/pod1/box\n")
     assert cgroup_dirs(tmp_path, own) == [
-        tmp_path,
-        tmp_path / "kubepods",
-        tmp_path / "kubepods" / "pod1",
-        tmp_path / "kubepods" / "pod1" / "box",
+        str(tmp_path),
+        str(tmp_path / "kubepods"),
+        str(tmp_path / "kubepods" / "pod1"),
+        str(tmp_path / "kubepods" / "pod1" / "box"),
     ]
-    assert cgroup_dirs(tmp_path, tmp_path / "missing") == [tmp_path]
+    assert cgroup_dirs(tmp_path, tmp_path / "missing") == [str(tmp_path)]
 
 
 def test_a_parent_quota_limits_the_child(tmp_path: Path) -> None:

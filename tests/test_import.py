@@ -53,7 +53,7 @@ def test_a_sync_map_loads_nothing_of_auto() -> None:
     loaded = _modules_after("import gearshift\nassert gearshift.map(abs, [-1, 2], mode='sync') == [1, 2]")
     auto = sorted(m for m in loaded if m == "gearshift._auto" or m.startswith("gearshift._auto."))
     assert auto == []
-    assert "gearshift._runner" in loaded  # (the probe sees what the map loaded)
+    assert "gearshift._quick" in loaded  # (the probe sees what the map loaded)
     loaded = _modules_after("import gearshift\nassert gearshift.map(abs, [-1, 2]) == [1, 2]")
     assert {"gearshift._auto", "gearshift._auto.costs"} <= loaded  # mode="auto", the default, does load it
 
@@ -72,11 +72,33 @@ SYNC_UNNEEDED = (
 )
 
 
+#: what a sync map or starmap with nothing else asked must not load either (gearshift._quick runs it): the
+#: general path, and typing, dataclasses, inspect, enum and re (about 25 ms of a script's start on 2 CPUs)
+QUICK_UNNEEDED = (
+    "typing",
+    "dataclasses",
+    "inspect",
+    "enum",
+    "re",
+    "threading",
+    "gearshift._call",
+    "gearshift._runner",
+    "gearshift._options",
+    "gearshift._task",
+)
+
+
 def test_a_sync_map_loads_only_the_inline_path() -> None:
     # Scripts run once: the first mode="sync" map is paid for by every such script (issue 21, item 4).
     code = "import gearshift\nassert gearshift.map(abs, [-1, 2], mode='sync') == [1, 2]"
     loaded = _modules_after(code)
     assert sorted(m for m in SYNC_UNNEEDED if m in loaded) == []
+    assert sorted(m for m in QUICK_UNNEEDED if m in loaded) == []
+    loaded = _modules_after("import gearshift\nassert gearshift.starmap(pow, [(2, 3)], mode='sync') == [8]")
+    assert sorted(m for m in QUICK_UNNEEDED if m in loaded) == []
+    # ... and the check sees them when any other option is asked (the general path runs).
+    loaded = _modules_after("import gearshift\nassert gearshift.map(abs, [-1, 2], mode='sync', ordered=True) == [1, 2]")
+    assert set(QUICK_UNNEEDED) - {"threading"} <= loaded
     # The check itself sees them once the options that need them are used.
     loaded = _modules_after(
         "import gearshift\n"

@@ -54,6 +54,8 @@ PROGRAM = textwrap.dedent(
     try:
         if api == "map":
             gearshift.map(sleeper, items, mode=mode, workers=2, chunksize=1)
+        elif api == "map-plain":  # nothing but the mode: in sync mode, gearshift._quick runs it
+            gearshift.map(sleeper, items, mode=mode)
         elif api == "imap":
             for r in gearshift.imap(sleeper, items, mode=mode, workers=2, chunksize=1):
                 seen.append(r)
@@ -126,6 +128,16 @@ def test_ctrl_c_stops_the_run(mode: str, api: str) -> None:
     if mode == "process":
         assert workers, "the program should have had worker processes"
     assert _wait_gone(workers) == []
+
+
+@pytest.mark.timeout(40)
+@pytest.mark.parametrize("mode", ["sync", "thread"])
+def test_ctrl_c_stops_a_map_given_only_its_mode(mode: str) -> None:
+    took, out, err, _ = _run(mode, "map-plain")
+    assert out.startswith("interrupted"), (out, err)
+    assert took < 2.0, took
+    assert "Traceback" not in err, err
+    assert int(out.split()[1]) >= 4, out  # the four short items completed before the interrupt and were kept
 
 
 @pytest.mark.timeout(40)

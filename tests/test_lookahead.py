@@ -184,7 +184,7 @@ def test_the_plan_after_a_waiting_first_item_is_threads_and_keeps_order() -> Non
 
 @pytest.mark.timeout(60)
 def test_results_observers_see_every_early_item_once_with_its_input_index() -> None:
-    from gearshift._api import _Run
+    from gearshift._call import _Run
 
     seen: dict[int, Any] = {}
 

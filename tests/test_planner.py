@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gearshift._auto.clocks import parent_item_seconds
-from gearshift._auto.costs import ASYNC_START, PARENT_ITEM_SECONDS, TINY_JOB_SECONDS, UNKNOWN_LENGTH, Machine
+from gearshift._auto.costs import ASYNC_START, PARENT_ITEM_SECONDS, TINY_JOB_SECONDS, UNKNOWN_LENGTH, Machine, typical
 from gearshift._auto.costs import serial_share as _serial_share
 from gearshift._auto.decide import decide, processes_may_win
 from gearshift._options import make_options
@@ -309,3 +311,11 @@ def test_machine_current_reads_this_process() -> None:
     m = Machine.current()
     assert m.cpus == usable_cpus()
     assert m.max_async >= 64
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e3, allow_nan=False), min_size=1, max_size=40))
+def test_typical_is_the_median_without_the_warm_up(values: list[float]) -> None:
+    # (costs.typical sorts instead of loading statistics; it must agree with it)
+    import statistics
+
+    assert typical(values) == statistics.median(values[1:] or values)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import gearshift
-from gearshift._api import _Run
+from gearshift._call import _Run
 from gearshift._options import make_options
 from gearshift._task import CALL_ONE
 

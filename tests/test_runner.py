@@ -206,7 +206,7 @@ def test_sync_results_observer_sees_each_item_once_with_its_failures() -> None:
         assert failed == sum(isinstance(o, gearshift.Failure) for o in outcomes)
         seen.append((start, len(outcomes), failed))
 
-    from gearshift._api import _Run
+    from gearshift._call import _Run
     from gearshift._options import make_options
     from gearshift._task import CALL_ONE
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -85,12 +86,16 @@ def configs(
     workers = draw(st.sampled_from([1, 2, 3]))
     chunksize = draw(st.sampled_from([None, 1, 3, 16]))
     pause = draw(st.sampled_from([sm.ITEM_SECONDS, 0.0]))
+    # A sync call that names its mode and nothing else: map and starmap take gearshift._quick then
+    plain = mode == "sync" and not executor and "raise" in errors and draw(st.booleans())
     # Executor.map: the standard library's signature (errors raise, in order, no per-item timeout)
-    err = "raise" if executor else draw(st.sampled_from(errors))
-    ordered = True if executor else draw(st.booleans())
-    retries = 0 if executor else draw(st.integers(0, 2))
+    err = "raise" if executor or plain else draw(st.sampled_from(errors))
+    ordered = True if executor or plain else draw(st.booleans())
+    retries = 0 if executor or plain else draw(st.integers(0, 2))
+    if plain:
+        chunksize = None
     allowed = [k for k in kinds if k != sm.CRASH or mode in ("process", "Executor(process)", "ProcessPoolExecutor")]
-    if not executor and sm.HANG in allowed and draw(st.booleans()):
+    if not executor and not plain and sm.HANG in allowed and draw(st.booleans()):
         timeout: float | None = sm.HANG_TIMEOUT
     else:
         timeout = None
@@ -110,7 +115,7 @@ def configs(
     return Config(
         mode=mode, entry=entry, is_async=is_async, n=n, errors=err, ordered=ordered, chunksize=chunksize,
         workers=workers, timeout=timeout, retries=retries, faults=tuple(faults), input_fault=where,
-        consumer=consumer, stop_after=stop_after, pause=pause,
+        consumer=consumer, stop_after=stop_after, pause=pause, plain=plain,
     )  # fmt: skip
 
 
@@ -256,3 +261,37 @@ def test_deep_run_finding(cfg: Config, logs: Path) -> None:
 def test_issue17_defect(cfg: Config, logs: Path) -> None:
     """Each of issue 17's defects that the harness's oracle covers, as one fixed configuration."""
     exercise(cfg, logs, None)
+
+
+#: sync calls that name their mode and nothing else, as fixed configurations: map and starmap run in
+#: gearshift._quick, the lazy and async entries on the general path with every option at its default
+PLAIN = {
+    "map-values": Config(mode="sync", entry="map", is_async=False, n=12, pause=0.0, plain=True),
+    "map-raise": Config(mode="sync", entry="map", is_async=False, n=12, faults=(Fault(4, sm.RAISE),), plain=True),
+    "starmap-input-raises": Config(mode="sync", entry="starmap", is_async=False, n=12, input_fault=7, plain=True),
+    "map-base-exception": Config(mode="sync", entry="map", is_async=False, n=12, faults=(Fault(5, sm.BASE_KINDS[0]),), plain=True),
+    "imap-break": Config(mode="sync", entry="imap", is_async=False, n=12, consumer="break", stop_after=3, plain=True),
+    "amap-coroutines": Config(mode="sync", entry="amap", is_async=True, n=6, plain=True),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("cfg", list(PLAIN.values()), ids=list(PLAIN))
+def test_a_call_naming_only_its_mode(cfg: Config, logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every invariant holds for a call that names only its mode; map and starmap take the quick path there."""
+    from gearshift import _quick
+
+    taken: list[bool] = []
+    collect = _quick.collect
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        try:
+            out = collect(*args, **kwargs)
+        except BaseException:
+            taken.append(True)  # it raised: the quick path ran (the general path returns None at once)
+            raise
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_quick, "collect", spy)
+    exercise(cfg, logs, None)
+    assert any(taken) == (cfg.entry in ("map", "starmap")), taken

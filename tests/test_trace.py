@@ -154,7 +154,7 @@ def test_a_cold_process_pool_shows_its_workers_starting(tmp_path: Path) -> None:
     backend = Backend(2)  # a pool of its own: its workers start during this run
     try:
         options = gearshift._options.make_options(mode="process", workers=2, trace=str(path))
-        from gearshift._api import _Run
+        from gearshift._call import _Run
         from gearshift._task import CALL_ONE
 
         run = _Run(w.tiny, options, CALL_ONE, None)

@@ -82,6 +82,30 @@ def test_a_run_that_fails_before_its_pool_starts_leaves_no_zygote() -> None:
     assert out.splitlines() == ["refused True", "[False] True True", "2"]
 
 
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        ('gearshift.map(f, range(3), mode="process", workers=0)', "ValueError"),
+        ('gearshift.imap(f, 5, mode="process")', "TypeError"),
+        ('gearshift.starmap(f, [(1,)], mode="process", wrokers=2)', "TypeError"),
+    ],
+    ids=["bad-option", "bad-items", "unknown-keyword"],
+)
+def test_a_call_refused_for_its_arguments_leaves_no_zygote(call: str, error: str) -> None:
+    # The entry points start the zygote before the arguments are checked (gearshift._quick.start_early).
+    out = _run(
+        f"""
+        try:
+            {call}
+        except {error} as exc:
+            print("refused")
+        gone = psutil.wait_procs(zygotes(), timeout=10)[1] == []
+        print(starts, _zygote._early is None, gone)
+        """
+    )
+    assert out.splitlines() == ["refused", "[False] True True"]
+
+
 def test_off_the_main_thread_nothing_starts_early() -> None:
     # A zygote dies with the thread that started it: only the main thread lives as long as a pool.
     out = _run(

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, Unpack, overload
 
-from ._api import _with_shared
 from ._arguments import check_function, check_takes_shared
+from ._call import _with_shared
 from ._options import ErrorPolicy, RunOptions, make_options
 from ._plan import Plan
 from ._profile import Profile

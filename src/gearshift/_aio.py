@@ -19,7 +19,8 @@ from ._options import ErrorPolicy, Options, RunOptions, make_options
 if TYPE_CHECKING:  # asyncio is imported when an async entry point runs: `import gearshift` stays light
     import asyncio
 
-    from ._api import R, Raise, S, T, _Run
+    from ._api import R, Raise, S, T
+    from ._call import _Run
     from ._errors import Failure
 
 __all__ = ["aimap", "amap"]
@@ -257,7 +258,7 @@ async def _aimap(fn: Callable[..., Any], shared: Any, items: Any, options: Optio
         from ._runner import Stopped
 
         try:
-            from ._api import _Run, _with_shared
+            from ._call import _Run, _with_shared
             from ._task import CALL_ONE
 
             run = _Run(_with_shared(fn, shared, options), options, CALL_ONE, loop)

@@ -1,223 +1,43 @@
-"""The front door: ``map``, ``imap``, ``starmap``, ``amap``, ``aimap``.
+"""The front door: ``map``, ``imap`` and ``starmap``, typed for every way they can be called.
 
-Nothing here depends on the mode.  Each call checks its arguments, asks the
-planner for a :class:`~gearshift.Plan`, picks a backend for it and hands both
-to one :class:`~gearshift._runner.Runner`.  The async entry points run that
-runner on a helper thread and pass results back to the caller's loop in
-batches, so the loop is never blocked.
+Each entry point hands its call to :mod:`gearshift._call`, which checks the
+arguments, plans, picks a backend and runs; a ``mode="sync"`` ``map`` or
+``starmap`` with nothing else asked takes :mod:`gearshift._quick` instead.
+
+This module loads neither, nor :mod:`typing`, until a call needs them: a
+script's first sync map pays for what it uses (issue 21's cold target, within
+15 ms of a bare interpreter: ``benchmarks/cold.py --cases sync``), and
+:mod:`typing` alone, with the ``re`` and ``enum`` it loads, takes about 10 ms
+of that on a 2-CPU host.  The overloads are for type checkers; at run time
+each is replaced by the implementation that follows it, as with
+:func:`typing.overload` (which would also keep them for
+:func:`typing.get_overloads`; nothing in gearshift asks).
 """
 
 from __future__ import annotations
 
-import contextlib
-import operator
-import sys
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, TypeVarTuple, Unpack, overload
+from . import _quick
 
-from ._acquire import acquire_backend, check_shippable
-from ._backends import prepare, unprepare
-from ._backends._base import Backend
-from ._errors import Failure
-from ._options import (
-    ErrorPolicy,
-    Options,
-    RunOptions,
-    check_function,
-    check_items,
-    check_shared,
-    check_takes_shared,
-    is_async_function,
-    make_options,
-)
-from ._plan import Plan
-from ._planner import plan_fixed
-from ._runner import ResultsObserver, Runner
-from ._task import CALL_ONE, CALL_STAR, SharedCall
-from ._trace import Recorder
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (type checkers read it by name)
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable, Iterator
+    from typing import Any, Literal, TypeVar, TypeVarTuple, Unpack, overload
 
-if TYPE_CHECKING:  # asyncio is imported when an async entry point runs: `import gearshift` stays light
-    import asyncio
+    from ._errors import Failure
+    from ._options import ErrorPolicy, RunOptions
 
-    from ._auto import AutoRun, RunReport  # imported for mode="auto" only
+    T = TypeVar("T")  # an item
+    R = TypeVar("R")  # a result
+    S = TypeVar("S")  # the shared object
+    Ts = TypeVarTuple("Ts")  # the arguments in a starmap item
+    Raise = Literal["raise"]
+else:
+
+    def overload(fn):  # typing.overload's run-time effect, without importing typing
+        return fn
+
 
 __all__ = ["imap", "map", "starmap"]
-
-T = TypeVar("T")  # an item
-R = TypeVar("R")  # a result
-S = TypeVar("S")  # the shared object
-Ts = TypeVarTuple("Ts")  # the arguments in a starmap item
-Raise = Literal["raise"]
-
-
-class _Run:
-    """One prepared run: the runner (or, for ``mode="auto"``, the measuring driver) and its backend.
-
-    ``on_results`` is told about every item as it completes (see ``ResultsObserver``);
-    ``progress=True`` adds a progress bar on a terminal.
-    """
-
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        options: Options,
-        call: int,
-        loop: asyncio.AbstractEventLoop | None,
-        on_results: ResultsObserver | None = None,
-    ):
-        self.options = options
-        self.on_results = on_results
-        is_async = is_async_function(fn)
-        self.auto: AutoRun | None = None
-        self.owned = False
-        if options.mode == "auto":
-            from ._auto import AutoRun
-
-            self.auto = AutoRun(fn, options, call, is_async)  # never on the caller's loop (see _auto)
-            return
-        prepare(options.mode)  # a first process pool's zygote boots while its backend loads
-        try:
-            self.plan: Plan = plan_fixed(options, is_async=is_async)
-            # From amap/aimap, coroutines run on the caller's own loop.
-            self.backend: Backend
-            self.backend, self.owned = acquire_backend(
-                self.plan.mode, self.plan.workers, options.engine, loop=loop, fn=fn
-            )
-        except BaseException:
-            unprepare(options.mode)
-            raise
-        self.runner = Runner(self.backend, fn, options, self.plan, call=call, is_async=is_async)
-
-    def batches(self, items: Iterable[Any]) -> Iterator[list[Any]]:
-        with self._observed(items) as on_results:
-            if self.auto is not None:
-                self.auto.on_results = on_results
-                yield from self.auto.batches(items)
-            else:
-                self.runner.on_results = on_results
-                yield from self.runner.batches(items)
-
-    def collect(self, items: Iterable[Any], sink: list[Any]) -> None:
-        """Append every result to ``sink``: run on this thread (sync), straight into it, not copied from batches."""
-        with self._observed(items) as on_results:
-            if self.auto is not None:
-                self.auto.on_results = on_results
-                batches = self.auto.batches(items, sink)
-            else:
-                self.runner.on_results = on_results
-                batches = self.runner.batches(items, sink)
-            for batch in batches:
-                sink.extend(batch)  # empty on the inline path
-
-    @contextlib.contextmanager
-    def _observed(self, items: Iterable[Any]) -> Iterator[ResultsObserver | None]:
-        """The run's results observer (the caller's and a progress bar's); closes both ends of the run."""
-        progress = None
-        if self.options.progress:
-            from ._progress import Progress, choose_style
-
-            style = choose_style(sys.stderr, when_not_a_terminal="none")
-            if style != "none":
-                total = operator.length_hint(items, -1)
-                progress = Progress(total=None if total < 0 else total, label=self.describe, style=style)
-        trace, ended = self.options.trace, None
-        if isinstance(trace, Recorder):
-            trace.open()
-        try:
-            yield _combine(self.on_results, progress)
-        except BaseException as exc:
-            ended = exc
-            raise
-        finally:
-            if progress is not None:
-                progress.close()
-            if self.owned:
-                self.backend.shutdown(wait=False, cancel_futures=True)
-            if isinstance(trace, Recorder):
-                trace.close(ended)  # trace=PATH is written when the run ends, however it ends
-
-    @property
-    def current_plan(self) -> Plan | None:
-        """The plan being followed (for ``auto``: None until the first items were measured)."""
-        return self.auto.plan if self.auto is not None else self.plan
-
-    @property
-    def report(self) -> RunReport | None:
-        """For ``auto``: what ran so far (segments, plans, re-plans); None for a fixed mode."""
-        return self.auto.report if self.auto is not None else None
-
-    def describe(self) -> str:
-        """``mode xWORKERS`` of the plan being followed (for auto, and what ran), for progress displays."""
-        plan = self.current_plan
-        if self.auto is not None:
-            ran = self.auto.report.summary()
-            return f"auto (measuring, {ran})" if plan is None else f"auto: {plan.mode} x{plan.workers} ({ran})"
-        assert plan is not None
-        return f"{plan.mode} x{plan.workers}"
-
-    def stop(self) -> None:
-        """Ask the run to stop, from any thread."""
-        if self.auto is not None:
-            self.auto.stop()
-        else:
-            self.runner.stop()
-
-
-def _combine(*observers: ResultsObserver | None) -> ResultsObserver | None:
-    present = [o for o in observers if o is not None]
-    if len(present) <= 1:
-        return present[0] if present else None
-
-    def both(start: int, outcomes: list[Any], failed: int) -> None:
-        for observer in present:
-            observer(start, outcomes, failed)
-
-    return both
-
-
-def _prepare(
-    fn: Callable[..., Any],
-    items: Any,
-    call: int,
-    loop: asyncio.AbstractEventLoop | None,
-    shared: Any = None,
-    **kw: Any,
-) -> _Run:
-    """A run of ``fn`` over ``items`` with the options ``kw``, every argument checked (for the CLI's commands)."""
-    check_function(fn)
-    check_items(items)
-    return _prepare_run(fn, make_options(**kw), call, loop, shared)
-
-
-def _prepare_checked(
-    entry: str, fn: Callable[..., Any], items: Any, call: int, errors: str, shared: Any, kw: RunOptions
-) -> _Run:
-    """The public entry points' :func:`_prepare`: an unknown keyword is named as given to ``entry``."""
-    check_function(fn)
-    check_items(items)
-    return _prepare_run(fn, make_options(entry, errors=errors, **kw), call, None, shared)
-
-
-def _prepare_run(
-    fn: Callable[..., Any], options: Options, call: int, loop: asyncio.AbstractEventLoop | None, shared: Any
-) -> _Run:
-    if shared is not None and call == CALL_ONE:
-        check_takes_shared(fn, shared)
-    return _Run(_with_shared(fn, shared, options), options, call, loop)
-
-
-def _with_shared(fn: Callable[..., Any], shared: Any, options: Options) -> Callable[..., Any]:
-    """``fn`` with ``shared`` bound as its first argument (``fn`` itself when there is none).
-
-    The binding travels with the function, and a process backend ships a
-    run's function once per worker: so does the shared object.
-    """
-    if shared is None:
-        return fn
-    check_shared(shared, options.mode)
-    if options.mode == "process":
-        check_shippable(shared, "shared object")  # refuse it now, naming it, rather than item by item later
-    return SharedCall(fn, shared)
 
 
 # The entry points' overloads, in the order a type checker tries them: without shared=, then with it
@@ -316,8 +136,13 @@ def map(  # noqa: A001 - the name is the point
     results (one chunk always runs).  Sizes are measured for process results
     and estimated elsewhere (``sys.getsizeof`` of a chunk's first result).
     """
-    run = _prepare_checked("gearshift.map", fn, items, CALL_ONE, errors, shared, options)
-    return _collect(run, items)
+    done = _quick.collect(fn, items, errors, shared, options, star=False)
+    if done is not None:
+        return done
+    _quick.start_early(options)
+    from ._call import collect
+
+    return collect("gearshift.map", fn, items, errors, shared, options)
 
 
 @overload
@@ -387,8 +212,10 @@ def imap(
     ``workers x chunksize`` items and by ``buffer_bytes`` of results.
     Stopping the iteration (``break``, ``close()``) cancels the outstanding work.
     """
-    run = _prepare_checked("gearshift.imap", fn, items, CALL_ONE, errors, shared, options)
-    return _flatten(run.batches(items))
+    _quick.start_early(options)
+    from ._call import iterate
+
+    return iterate("gearshift.imap", fn, items, errors, shared, options)
 
 
 @overload
@@ -472,35 +299,10 @@ def starmap(
     **options: Unpack[RunOptions],
 ) -> list[Any]:
     """Like :func:`map`, but each item is a tuple of arguments: ``fn(*item)`` (``fn(shared, *item)``)."""
-    run = _prepare_checked("gearshift.starmap", fn, items, CALL_STAR, errors, shared, options)
-    return _collect(run, items)
+    done = _quick.collect(fn, items, errors, shared, options, star=True)
+    if done is not None:
+        return done
+    _quick.start_early(options)
+    from ._call import collect
 
-
-def _collect(run: _Run, items: Iterable[Any]) -> list[Any]:
-    """All results as a list; when the run stops early, the ones that completed ride on the exception.
-
-    That is on Ctrl-C (and on a KeyboardInterrupt, SystemExit... raised by fn)
-    and when the input raises: the runner marks such an exception with the
-    ``partial_results`` it did not hand out, added here to those it did.
-    """
-    out: list[Any] = []
-    try:
-        run.collect(items, out)
-    except BaseException as exc:
-        # Ordered: a prefix of the full result list; unordered: completion order.  The
-        # inline path puts the interrupted chunk's completed results in ``out`` already.
-        extra = getattr(exc, "partial_results", None)
-        if extra is None and isinstance(exc, KeyboardInterrupt):
-            extra = []
-        if extra is not None:
-            exc.partial_results = out if extra is out else out + extra  # type: ignore[attr-defined]
-        raise
-    return out
-
-
-def _flatten(batches: Iterator[list[Any]]) -> Iterator[Any]:
-    # One by one, keeping no reference to what was handed out.
-    for batch in batches:
-        batch.reverse()
-        while batch:
-            yield batch.pop()
+    return collect("gearshift.starmap", fn, items, errors, shared, options)

@@ -4,6 +4,9 @@
 ``taskset`` leaves us.  The usable count is the smallest of: the CPUs in this
 process's affinity mask, and the cgroup CPU quota (v2 ``cpu.max`` or v1
 ``cpu.cfs_quota_us / cpu.cfs_period_us``) rounded up.
+
+Paths are strings (``os.path``), not :mod:`pathlib`: the process backend and
+auto read this in a script's first call, and pathlib costs ~3 ms to load.
 """
 
 from __future__ import annotations
@@ -11,7 +14,12 @@ from __future__ import annotations
 import functools
 import math
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from os import PathLike
+
+    StrPath = str | PathLike[str]
 
 
 @functools.cache
@@ -29,40 +37,46 @@ def usable_cpus() -> int:
     return max(1, min(counts))
 
 
-def cgroup_dirs(root: Path = Path("/sys/fs/cgroup"), self_cgroup: Path = Path("/proc/self/cgroup")) -> list[Path]:
+def cgroup_dirs(root: StrPath = "/sys/fs/cgroup", self_cgroup: StrPath = "/proc/self/cgroup") -> list[str]:
     """The cgroup v2 directories whose quota applies to this process: its own and every parent.
 
     A quota set on a parent (a systemd slice, a pod) limits the children too;
     the mount root comes first, so without ``/proc/self/cgroup`` it is the only one.
     """
-    dirs = [root]
+    path = os.fspath(root)
+    dirs = [path]
     try:
-        lines = self_cgroup.read_text().splitlines()
+        lines = _read(self_cgroup).splitlines()
     except OSError:
         return dirs
     for line in lines:
         if line.startswith("0::"):
-            path = root
-            for part in Path(line[3:].strip()).parts[1:]:
-                path = path / part
-                dirs.append(path)
+            for part in line[3:].strip().split("/"):
+                if part:
+                    path = os.path.join(path, part)
+                    dirs.append(path)
     return dirs
 
 
-def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+def cgroup_cpu_quota(root: StrPath = "/sys/fs/cgroup") -> float | None:
     """CPUs allowed by the cgroup quota, or None when there is no quota."""
     try:
-        text = (root / "cpu.max").read_text().split()
+        text = _read(os.path.join(root, "cpu.max")).split()
         if text and text[0] != "max":
             return int(text[0]) / int(text[1])
         return None
     except (OSError, ValueError, IndexError):
         pass
     try:
-        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
-        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        quota = int(_read(os.path.join(root, "cpu", "cpu.cfs_quota_us")))
+        period = int(_read(os.path.join(root, "cpu", "cpu.cfs_period_us")))
     except (OSError, ValueError):
         return None
     if quota <= 0 or period <= 0:
         return None
     return quota / period
+
+
+def _read(path: StrPath) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()

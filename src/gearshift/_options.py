@@ -18,13 +18,6 @@ from collections.abc import Callable, Iterator
 from typing import Any, Literal, TypedDict, get_args
 
 from ._address import engine_options
-
-# Re-exported for _api.py, which imports them from here: the checks of fn, items and shared= are _arguments'.
-from ._arguments import check_function as check_function
-from ._arguments import check_items as check_items
-from ._arguments import check_shared as check_shared
-from ._arguments import check_takes_shared as check_takes_shared
-from ._arguments import is_async_function as is_async_function
 from ._backends import BACKENDS
 from ._trace import check_trace
 

@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .._api import _prepare
 from .._arguments import is_async_function
+from .._call import _prepare
 from .._task import CALL_ONE
 from . import given_flags, option_values
 from ._inputs import InputFile, UsageError, load_function

@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from .._api import _prepare
+from .._call import _prepare
 from .._cpu import usable_cpus
 from .._task import CALL_ONE
 from .._version import __version__

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .._api import _prepare
+from .._call import _prepare
 from .._task import CALL_ONE
 from ._bench import warm_pools
 

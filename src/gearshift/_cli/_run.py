@@ -27,7 +27,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from .._api import _combine, _Run
+from .._call import _combine, _Run
 from .._options import make_options
 from .._progress import Progress, choose_style
 from .._store import Store, StoreURLError, open_store

@@ -1,0 +1,121 @@
+"""The quick path: ``map``/``starmap`` in ``mode="sync"`` with nothing else asked, at a plain loop's cost.
+
+A script's first sync map would otherwise load the options, the planner, the
+runner and the sync backend, and :mod:`typing`, :mod:`dataclasses` and
+:mod:`inspect` with them (about 30 ms on a 2-CPU host, measured by
+``benchmarks/cold.py --cases sync``), to supervise nothing: there is no time
+limit, no retry, no observer, no worker.  So a call that asks for nothing but
+``mode="sync"`` (``errors="raise"``, no ``shared=``, a plain function) runs
+here, importing nothing, and everything else goes the general way.
+
+The outcomes are the general path's, as docs/semantics.md states them (its
+harness runs sync mode over both paths):
+
+* results equal the builtin ``map``'s (C1); items run one at a time (C6);
+* fn raises an Exception: that exception, as it is, once the items before it
+  ran (C2; a collecting entry point hands out no list); a ``StopIteration`` is
+  a ``RuntimeError`` naming fn instead, as PEP 479 has it for generators;
+* fn raises another BaseException (``KeyboardInterrupt``, ``SystemExit``), or
+  Ctrl-C arrives: it reaches the caller with the completed results as its
+  ``partial_results`` (C8, C10);
+* the input raises an Exception: the items read before it run, then the
+  input's exception is raised with their results as ``partial_results`` (C9).
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+__all__ = ["collect", "start_early"]
+
+#: what ``mode="sync"`` alone looks like as an entry point's keyword options
+_SYNC_ONLY = {"mode": "sync"}
+#: inspect.CO_COROUTINE, the code flag of an ``async def`` function (inspect itself costs ~5 ms to load)
+_CO_COROUTINE = 0x80
+
+
+def _function() -> None:
+    """(Its type is a ``def`` function's: ``types`` is not loaded for it.)"""
+
+
+class _Method:
+    def method(self) -> None:
+        """(Its bound form's type is a bound method's.)"""
+
+
+_BUILTIN, _FUNCTION, _METHOD = type(len), type(_function), type(_Method().method)
+
+
+def collect(
+    fn: Callable[..., Any], items: Any, errors: str, shared: Any, options: Mapping[str, object], *, star: bool
+) -> list[Any] | None:
+    """Every result of a sync ``map`` (``star``: ``starmap``), or None when the call is not one for here."""
+    if errors != "raise" or shared is not None or options != _SYNC_ONLY or not _plain(fn):
+        return None
+    try:
+        source = iter(items)
+    except TypeError:
+        return None  # the general path says what is wrong with items
+    out: list[Any] = []
+    append = out.append
+    fn_raised = False
+    # Nothing but the call per item: a try costs nothing until something raises (3.11+).
+    try:
+        if star:
+            for args in source:
+                try:
+                    append(fn(*args))
+                except BaseException:
+                    fn_raised = True
+                    raise
+        else:
+            for item in source:
+                try:
+                    append(fn(item))
+                except BaseException:
+                    fn_raised = True
+                    raise
+    except StopIteration:  # only fn's: the input's own ends the loop
+        from ._task import fn_name
+
+        raise RuntimeError(f"{fn_name(fn)} raised StopIteration") from None
+    except Exception as exc:
+        if not fn_raised:  # the input's: the items read before it ran (C9)
+            exc.partial_results = out  # type: ignore[attr-defined]
+        raise
+    except BaseException as exc:  # KeyboardInterrupt, SystemExit...: from fn or the input, or Ctrl-C
+        exc.partial_results = out  # type: ignore[attr-defined]
+        raise
+    return out
+
+
+def start_early(options: Mapping[str, object]) -> None:
+    """For ``mode="process"``: start the first pool's zygote now, before the general path loads (see _call).
+
+    The zygote boots on another CPU while this interpreter imports the
+    options, the runner and the process backend (``_backends.prepare``);
+    :mod:`gearshift._call` lets it go if the call fails before its pool takes it.
+    """
+    if options.get("mode") == "process":
+        from ._backends import prepare
+
+        prepare("process")
+
+
+def _plain(fn: Any) -> bool:
+    """Whether ``fn`` is certainly no coroutine function: a builtin, a class, a ``def`` function or bound method.
+
+    Anything else (a ``functools.partial``, a callable object...) goes the
+    general way, which looks further (``_arguments.is_async_function``).
+    """
+    kind = type(fn)
+    if kind is _BUILTIN or kind is type:
+        return True
+    if kind is _METHOD:
+        fn = fn.__func__
+        kind = type(fn)
+    # (inspect.markcoroutinefunction, 3.12+, marks a plain function with _is_coroutine_marker)
+    return kind is _FUNCTION and not fn.__code__.co_flags & _CO_COROUTINE and not hasattr(fn, "_is_coroutine_marker")
