@@ -1,0 +1,163 @@
+"""auto's early processes: while a first item that computes runs alone, the next ones start on worker processes.
+
+The decisions (when, how many) are pure functions tested with made-up
+figures; the live tests check what ran where and beside what (process ids,
+a file one item writes and the other waits for), never how fast.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gearshift
+from gearshift._auto.early import EARLY_PROCESSES_AFTER, next_look, process_items, shippable, start_processes
+from gearshift._auto.gate import Gate
+from gearshift._auto.lookahead import Lookahead
+from gearshift._options import make_options
+from gearshift._pools import discard_shared, is_warm, shared_backend
+from gearshift._task import CALL_ONE
+
+pytestmark = pytest.mark.alone  # what starts while the first item runs is a matter of time
+
+#: how long the first item computes at most while it waits for the item beside it (a bound, not a sleep)
+PATIENCE = 30.0
+
+# -- the decisions, from made-up figures ---------------------------------------------------------
+
+
+def test_one_item_per_cpu_the_first_leaves_idle() -> None:
+    assert process_items(256, cpus=2) == 1
+    assert process_items(256, cpus=8) == 7
+    assert process_items(3, cpus=8) == 3  # capped already by workers= or the input's length
+    assert process_items(256, cpus=1) == 0  # one CPU: nothing beside the first item
+    assert process_items(0, cpus=8) == 0  # workers=1: nothing beside it either (contract C6)
+
+
+def test_processes_start_once_the_first_item_has_computed_long_enough() -> None:
+    after = EARLY_PROCESSES_AFTER
+    assert start_processes(busy=after, elapsed=after)  # computed all along, long enough
+    assert not start_processes(busy=after / 2, elapsed=after / 2)  # not yet long enough
+    assert not start_processes(busy=0.1 * after, elapsed=2 * after)  # it waits: threads' business
+    assert not start_processes(busy=1.0 * after, elapsed=2 * after)  # half waiting: mixed, not computing
+    assert start_processes(busy=0.9, elapsed=1.0, after=0.5)
+    assert not start_processes(busy=0.4, elapsed=0.4, after=0.5)
+
+
+def test_the_watcher_looks_again_when_the_first_item_reaches_the_mark() -> None:
+    assert next_look(0.04, elapsed=0.03, after=0.05) == pytest.approx(0.02)  # sooner than backing off
+    assert next_look(0.01, elapsed=0.01, after=0.05) == 0.01  # backing off is sooner
+    assert next_look(0.08, elapsed=0.06, after=0.05) == 0.08  # past the mark (it was mixed): as before
+
+
+def test_what_does_not_pickle_is_not_started_on_processes() -> None:
+    lock = threading.Lock()
+    assert shippable(abs, 3)
+    assert shippable(lambda x: x + 1, (1, "a"))  # cloudpickle: lambdas and closures go
+    assert not shippable(lambda x: lock, 3)  # a lock among what fn holds
+    assert not shippable(abs, lock)  # an item that does not pickle
+
+
+# -- live ------------------------------------------------------------------------------------
+
+
+def computes_until_the_second_item_ran(args: tuple[int, str]) -> tuple[int, int, bool]:
+    """Item 0 computes until item 1 has written its file (or PATIENCE ends); the rest return at once.
+
+    Returns (index, process id, whether item 0 saw item 1's file while it computed).
+    """
+    index, path = args
+    if index == 1:
+        Path(path).write_text(str(os.getpid()))
+    seen = False
+    if index == 0:
+        end = time.monotonic() + PATIENCE
+        while time.monotonic() < end and not seen:
+            for _ in range(10_000):  # computing, not waiting: the lookahead must see a busy thread
+                pass
+            seen = os.path.exists(path)
+    return index, os.getpid(), seen
+
+
+@pytest.mark.skipif(os.cpu_count() == 1 or len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
+@pytest.mark.timeout(90)
+def test_the_next_items_run_in_a_worker_process_beside_a_first_that_computes(tmp_path: Path) -> None:
+    path = str(tmp_path / "second-ran")
+    items = [(i, path) for i in range(6)]
+    with gearshift.reporting() as reports:
+        out = gearshift.map(computes_until_the_second_item_ran, items, mode="auto")
+    assert [index for index, _, _ in out] == list(range(6))  # each once, in order
+    first, second = out[0], out[1]
+    assert first[1] == os.getpid()  # the first item is measured here, on the calling thread
+    assert second[1] != os.getpid()  # the second ran in a worker process...
+    assert first[2]  # ...while the first was still computing
+    kinds = [(segment.what, segment.mode) for segment in reports[0].segments]
+    assert ("lookahead", "process") in kinds
+
+
+@pytest.mark.timeout(90)
+def test_workers_1_starts_nothing_beside_the_first_item(tmp_path: Path) -> None:
+    path = str(tmp_path / "second-ran")
+    items = [(i, path) for i in range(3)]
+    with gearshift.reporting() as reports:
+        # (item 0 computes for PATIENCE then, alone: shortened here by writing the file first)
+        Path(path).write_text("")
+        out = gearshift.map(computes_until_the_second_item_ran, items, mode="auto", workers=1)
+    assert [index for index, _, _ in out] == [0, 1, 2]
+    assert all(what != "lookahead" for what in (s.what for s in reports[0].segments))
+
+
+def computes_for(seconds: float) -> int:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+    return os.getpid()
+
+
+@pytest.mark.timeout(90)
+def test_work_that_does_not_pickle_is_measured_as_before() -> None:
+    lock = threading.Lock()
+
+    def fn(x: int) -> tuple[int, int]:
+        with lock:  # (a lock among its globals: it cannot go to processes)
+            pass
+        return x, computes_for(0.3 if x == 0 else 0.001)
+
+    with gearshift.reporting() as reports:
+        out = gearshift.map(fn, range(5), mode="auto")
+    assert [x for x, _ in out] == list(range(5))
+    assert all(segment.mode != "process" for segment in reports[0].segments)
+
+
+def test_a_plan_that_does_not_use_the_early_pool_shuts_it_down(tmp_path: Path) -> None:
+    workers = 3  # (a pool size no other test shares)
+    assert not is_warm("process", workers)
+    options = make_options(mode="auto", workers=workers)
+    gate = Gate(iter([(i, str(tmp_path / "second-ran")) for i in range(4)]), 4)
+    gate.take(1)  # the first item, measured on the calling thread
+    lookahead = Lookahead(computes_until_the_second_item_ran, gate, options, CALL_ONE, 2, lambda _: None)
+    lookahead._armed = True  # (as arm() leaves it; the watcher is not needed to start)
+    lookahead._start("process")
+    lookahead.disarm()
+    try:
+        assert lookahead.mode == "process" and lookahead.count == 2
+        assert is_warm("process", workers)  # the pool a process plan would use
+        results = [r for batch in lookahead.batches() for r in batch]
+        assert [index for index, _, _ in results] == [1, 2]  # the early items' results are kept
+        assert all(pid != os.getpid() for _, pid, _ in results)
+        lookahead.drop_pool()
+    finally:
+        lookahead.close()
+    assert not is_warm("process", workers)
+
+
+def test_discarding_a_pool_that_is_no_longer_shared_does_nothing() -> None:
+    backend: Any = shared_backend("thread", 7)
+    discard_shared(backend)
+    assert not is_warm("thread", 7)
+    discard_shared(backend)  # (again: nothing to do)
