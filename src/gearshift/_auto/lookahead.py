@@ -194,6 +194,8 @@ class Lookahead:
         if self.processes and start_processes(_busy(cpu, queued, cpu_first, queued_first), ran):
             if self._start_processes():
                 return None
+        elif self.processes and self._interval == WATCH_SECONDS:
+            _boot_zygote(self.options.workers)  # (the first look: it computes so far)
         self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
         self._t0, self._cpu0, self._queued0 = now, cpu, queued
         return next_look(self._interval, ran) if self.processes else self._interval
@@ -205,7 +207,10 @@ class Lookahead:
         self.processes = False  # (asked once)
         count = process_items(self.items, usable_cpus())
         first = self.gate.kept[:1]
-        if count < 1 or not first or not shippable(self.fn, first[0]):
+        if count < 1 or not first:
+            return False
+        _boot_zygote(self.options.workers)  # (booting on another CPU while the backend loads here)
+        if not shippable(self.fn, first[0]):
             return False
         self.items = count
         self._start("process")
@@ -258,6 +263,26 @@ class Lookahead:
         )
         runner.start(items)
         return runner
+
+
+def _boot_zygote(workers: int | None) -> None:
+    """Have the zygote a first process pool forks its workers from boot now, on another CPU, while the
+    first item computes on: if the next items go to processes (:mod:`.early`), it is ready sooner.
+
+    Started by the watcher thread, which lives as long as the interpreter (a zygote dies with
+    the thread that started it); a zygote no pool takes exits with the interpreter.
+    """
+    import sys
+
+    from .._cpu import usable_cpus
+    from .._pools import is_warm
+
+    cpus = usable_cpus()
+    if cpus < 2 or is_warm("process", workers or cpus) or "gearshift._backends._process" in sys.modules:
+        return  # (a process pool started before: it has its zygote, or the next one takes its own)
+    from .._backends._zygote import start_early
+
+    start_early(lifelong=True)
 
 
 def _busy(cpu: float, queued: float | None, cpu0: float, queued0: float | None) -> float:
