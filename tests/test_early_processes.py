@@ -161,3 +161,23 @@ def test_discarding_a_pool_that_is_no_longer_shared_does_nothing() -> None:
     discard_shared(backend)
     assert not is_warm("thread", 7)
     discard_shared(backend)  # (again: nothing to do)
+
+
+def first_computes(x: int) -> tuple[int, int]:
+    return x, computes_for(0.3 if x == 0 else 0.001)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
+@pytest.mark.timeout(90)
+def test_a_plan_whose_workers_still_start_keeps_the_early_items_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A process plan runs items on the calling thread while its workers start; with items
+    # already in flight on processes it must not: their results come first.
+    from gearshift._backends._process import Backend
+
+    monkeypatch.setattr(Backend, "ready", lambda self: False)  # (workers that take their time)
+    with gearshift.reporting() as reports:
+        out = gearshift.map(first_computes, range(12), mode="auto")
+    assert [x for x, _ in out] == list(range(12))
+    whats = [(s.what, s.mode) for s in reports[0].segments]
+    assert ("lookahead", "process") in whats
+    assert ("while workers start", "sync") not in whats
