@@ -19,6 +19,7 @@ import gearshift
 from gearshift._auto.early import EARLY_PROCESSES_AFTER, next_look, process_items, shippable, start_processes
 from gearshift._auto.gate import Gate
 from gearshift._auto.lookahead import Lookahead
+from gearshift._cpu import usable_cpus
 from gearshift._options import make_options
 from gearshift._pools import discard_shared, is_warm, shared_backend
 from gearshift._task import CALL_ONE
@@ -84,7 +85,7 @@ def computes_until_the_second_item_ran(args: tuple[int, str]) -> tuple[int, int,
     return index, os.getpid(), seen
 
 
-@pytest.mark.skipif(os.cpu_count() == 1 or len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
+@pytest.mark.skipif(usable_cpus() < 2, reason="needs 2 CPUs")
 @pytest.mark.timeout(90)
 def test_the_next_items_run_in_a_worker_process_beside_a_first_that_computes(tmp_path: Path) -> None:
     path = str(tmp_path / "second-ran")
@@ -98,18 +99,6 @@ def test_the_next_items_run_in_a_worker_process_beside_a_first_that_computes(tmp
     assert first[2]  # ...while the first was still computing
     kinds = [(segment.what, segment.mode) for segment in reports[0].segments]
     assert ("lookahead", "process") in kinds
-
-
-@pytest.mark.timeout(90)
-def test_workers_1_starts_nothing_beside_the_first_item(tmp_path: Path) -> None:
-    path = str(tmp_path / "second-ran")
-    items = [(i, path) for i in range(3)]
-    with gearshift.reporting() as reports:
-        # (item 0 computes for PATIENCE then, alone: shortened here by writing the file first)
-        Path(path).write_text("")
-        out = gearshift.map(computes_until_the_second_item_ran, items, mode="auto", workers=1)
-    assert [index for index, _, _ in out] == [0, 1, 2]
-    assert all(what != "lookahead" for what in (s.what for s in reports[0].segments))
 
 
 def computes_for(seconds: float) -> int:
@@ -167,7 +156,7 @@ def first_computes(x: int) -> tuple[int, int]:
     return x, computes_for(0.3 if x == 0 else 0.001)
 
 
-@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
+@pytest.mark.skipif(usable_cpus() < 2, reason="needs 2 CPUs")
 @pytest.mark.timeout(90)
 def test_a_plan_whose_workers_still_start_keeps_the_early_items_first(monkeypatch: pytest.MonkeyPatch) -> None:
     # A process plan runs items on the calling thread while its workers start; with items
@@ -181,3 +170,11 @@ def test_a_plan_whose_workers_still_start_keeps_the_early_items_first(monkeypatc
     whats = [(s.what, s.mode) for s in reports[0].segments]
     assert ("lookahead", "process") in whats
     assert ("while workers start", "sync") not in whats
+
+
+@pytest.mark.timeout(90)
+def test_workers_1_starts_nothing_beside_the_first_item() -> None:
+    with gearshift.reporting() as reports:
+        out = gearshift.map(first_computes, range(4), mode="auto", workers=1)  # (its first computes 0.3 s)
+    assert [x for x, _ in out] == list(range(4))
+    assert all(what != "lookahead" for what in (s.what for s in reports[0].segments))  # (contract C6)
