@@ -8,6 +8,7 @@ a file one item writes and the other waits for), never how fast.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -90,8 +91,10 @@ def computes_until_the_second_item_ran(args: tuple[int, str]) -> tuple[int, int,
 def test_the_next_items_run_in_a_worker_process_beside_a_first_that_computes(tmp_path: Path) -> None:
     path = str(tmp_path / "second-ran")
     items = [(i, path) for i in range(6)]
+    switch = sys.getswitchinterval()
     with gearshift.reporting() as reports:
         out = gearshift.map(computes_until_the_second_item_ran, items, mode="auto")
+    assert sys.getswitchinterval() == switch  # (lowered while the processes started: given back)
     assert [index for index, _, _ in out] == list(range(6))  # each once, in order
     first, second = out[0], out[1]
     assert first[1] == os.getpid()  # the first item is measured here, on the calling thread

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,7 +44,7 @@ from .._pools import may_share
 from .._runner import ResultsObserver, Runner
 from .clocks import cpu_clock, runqueue_seconds
 from .costs import Machine, work_kind
-from .early import next_look, process_items, shippable, start_processes
+from .early import PROMPT_SWITCH_SECONDS, next_look, process_items, shippable, start_processes
 from .gate import Gate
 
 __all__ = ["Lookahead"]
@@ -107,6 +108,7 @@ class Lookahead:
         self._cpu0 = 0.0
         self._queued0: float | None = None
         self._since: tuple[float, float, float | None] = (0.0, 0.0, None)  # the same, at the first item's start
+        self._switch: float | None = None  # the interpreter's switch interval, while lowered (see _prompt_handovers)
 
     def arm(self) -> bool:
         """Start watching the calling thread (False where its CPU time cannot be read from another)."""
@@ -142,10 +144,13 @@ class Lookahead:
         with self._lock:
             was_armed, self._armed = self._armed, False
             started = self.started
+            switch, self._switch = self._switch, None
         if was_armed:
             _watcher().forget(self)
         if started:
             self._ready.wait()
+        if switch is not None:
+            sys.setswitchinterval(switch)
 
     def batches(self) -> Iterator[list[Any]]:
         """The early items' results, in input order (only after :meth:`disarm`)."""
@@ -194,11 +199,28 @@ class Lookahead:
         if self.processes and start_processes(_busy(cpu, queued, cpu_first, queued_first), ran):
             if self._start_processes():
                 return None
-        elif self.processes and self._interval == WATCH_SECONDS:
-            _boot_zygote(self.options.workers)  # (the first look: it computes so far)
+        elif self.processes and self._interval == WATCH_SECONDS:  # (the first look: it computes so far)
+            self._prompt_handovers()
+            _boot_zygote(self.options.workers)
+            ran = time.perf_counter() - t_first  # (that took a while: importing what starts it)
         self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
         self._t0, self._cpu0, self._queued0 = now, cpu, queued
         return next_look(self._interval, ran) if self.processes else self._interval
+
+    def _prompt_handovers(self) -> None:
+        """Until :meth:`disarm`, have a thread that computes hand the GIL over within
+        :data:`~.early.PROMPT_SWITCH_SECONDS` rather than the interpreter's 5 ms.
+
+        Starting processes from here (and the pool's manager thread, dispatching) releases
+        and takes the GIL back dozens of times; each time, the first item's thread kept it
+        for a whole switch interval: the zygote's start alone took 50-300 ms on a quiet
+        2-CPU host, often past the first item's end.  Only threads that ask for the GIL
+        are affected, and only while the first item runs.
+        """
+        with self._lock:
+            if self._armed and self._switch is None:
+                self._switch = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._switch, PROMPT_SWITCH_SECONDS))
 
     def _start_processes(self) -> bool:
         """Start the next items on processes, if the function and the first item pickle (else never)."""
@@ -209,6 +231,7 @@ class Lookahead:
         first = self.gate.kept[:1]
         if count < 1 or not first:
             return False
+        self._prompt_handovers()
         _boot_zygote(self.options.workers)  # (booting on another CPU while the backend loads here)
         if not shippable(self.fn, first[0]):
             return False
@@ -272,8 +295,6 @@ def _boot_zygote(workers: int | None) -> None:
     Started by the watcher thread, which lives as long as the interpreter (a zygote dies with
     the thread that started it); a zygote no pool takes exits with the interpreter.
     """
-    import sys
-
     from .._cpu import usable_cpus
     from .._pools import is_warm
 
