@@ -181,3 +181,40 @@ def test_workers_1_starts_nothing_beside_the_first_item() -> None:
         out = gearshift.map(first_computes, range(4), mode="auto", workers=1)  # (its first computes 0.3 s)
     assert [x for x, _ in out] == list(range(4))
     assert all(what != "lookahead" for what in (s.what for s in reports[0].segments))  # (contract C6)
+
+
+def flaky_second(args: tuple[int, str]) -> tuple[int, int]:
+    """Item 0 computes 0.3 s; item 1 fails its first attempt (noted in a file: attempts run in other processes)."""
+    index, path = args
+    if index == 1 and not os.path.exists(path):
+        Path(path).write_text("failed once")
+        raise ValueError("first attempt")
+    return index, computes_for(0.3 if index == 0 else 0.001)
+
+
+@pytest.mark.skipif(usable_cpus() < 2, reason="needs 2 CPUs")
+@pytest.mark.timeout(90)
+def test_an_early_item_is_retried_as_any_other(tmp_path: Path) -> None:
+    path = str(tmp_path / "attempted")
+    with gearshift.reporting() as reports:
+        out = gearshift.map(flaky_second, [(i, path) for i in range(5)], mode="auto", retries=1)
+    assert [index for index, _ in out] == list(range(5))
+    assert out[1][1] != os.getpid()  # it ran (twice) in a worker process, started early
+    assert ("lookahead", "process") in [(s.what, s.mode) for s in reports[0].segments]
+
+
+def second_hangs(x: int) -> int:
+    computes_for(0.3 if x == 0 else (60.0 if x == 1 else 0.001))
+    return x
+
+
+@pytest.mark.skipif(usable_cpus() < 2, reason="needs 2 CPUs")
+@pytest.mark.timeout(90)
+def test_an_early_item_keeps_to_the_timeout() -> None:
+    from gearshift import Failure, TaskTimeout
+
+    with gearshift.reporting() as reports:
+        out = gearshift.map(second_hangs, range(5), mode="auto", timeout=3.0, errors="return")
+    assert ("lookahead", "process") in [(s.what, s.mode) for s in reports[0].segments]
+    assert out[0] == 0 and out[2:] == [2, 3, 4]
+    assert isinstance(out[1], Failure) and isinstance(out[1].exception, TaskTimeout), out[1]
