@@ -121,6 +121,28 @@ def test_off_the_main_thread_nothing_starts_early() -> None:
     assert out == "[True]"  # the pool's own zygote, started by its manager thread once the backend loaded
 
 
+def test_auto_boots_the_zygote_while_its_first_item_computes() -> None:
+    # The lookahead's watcher (a thread as long-lived as the interpreter) starts it, before the
+    # process backend loads: the pool of the items started on processes takes it.
+    out = _run(
+        """
+        import time
+
+        def g(x):
+            end = time.thread_time() + (0.5 if x == 0 else 0.001)
+            while time.thread_time() < end:
+                pass
+            return x
+
+        with gearshift.reporting() as reports:
+            assert gearshift.map(g, range(4), mode="auto") == list(range(4))
+        assert [(s.what, s.mode) for s in reports[0].segments][:2] == [("measuring", "sync"), ("lookahead", "process")]
+        print(starts)
+        """
+    )
+    assert out == "[False]"  # one zygote, started before the process backend loaded
+
+
 def test_an_environment_changed_since_the_early_start_gets_a_zygote_of_its_own() -> None:
     out = _run(
         """

@@ -52,6 +52,18 @@ def shared_backend(mode: str, workers: int, engine: tuple[tuple[str, Any], ...] 
         return backend
 
 
+def discard_shared(backend: Backend) -> None:
+    """Shut down a shared backend that turned out not to be needed (auto's early process pool), if still shared."""
+    with _lock:
+        for key, shared in list(_shared.items()):
+            if shared is backend:
+                del _shared[key]
+                break
+        else:
+            return
+    backend.shutdown(wait=False, cancel_futures=True)
+
+
 def may_share() -> bool:
     """Whether the calling thread may queue work on the shared pools (not one of their own threads)."""
     return not threading.current_thread().name.startswith(_SHARED_PREFIX)

@@ -98,6 +98,12 @@ COSTS: dict[str, Constant] = {
         250e-6, "a process pool's round trip per chunk", f"{KEPT}; measured 72 us in {COSTS_JSON}"
     ),
     "process_chunk_target": Constant(0.02, "seconds of work in a process chunk", UNMEASURED),
+    "early_processes_after": Constant(
+        0.05,
+        "auto's first item, computing this long, has the next ones started on worker processes beside it",
+        f"none: set by hand (2026-12-05), under the cold pool start measured (61 ms) in {COSTS_JSON}: "
+        "an item that has computed this long is taken to last about as long again, past the pool's start",
+    ),
     "max_chunk": Constant(65536, "items per chunk at most", UNMEASURED),
     "pipe_bytes_per_second": Constant(
         1e9, "bytes per second through a worker's pipe", f"{KEPT}; measured 755 MB/s in {COSTS_JSON}"

@@ -13,8 +13,9 @@ thread pool a waiting plan uses, through an ordinary
 :class:`~gearshift._runner.Runner` (so timeouts, retries, error policy and
 ordering hold).  The first item is still timed alone, on its own thread.
 
-Work that computes is never started early: its first item keeps the calling
-thread busy.
+Work that computes has its next items started on worker processes instead,
+once the first item has computed long enough (:mod:`.early`): one per CPU
+that the first item leaves idle, on the process pool a process plan uses.
 
 Only the first item is watched.  The watcher needs the GIL to look, so each
 look at a thread that computes takes the GIL from it, and to the measuring
@@ -30,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +44,7 @@ from .._pools import may_share
 from .._runner import ResultsObserver, Runner
 from .clocks import cpu_clock, runqueue_seconds
 from .costs import Machine, work_kind
+from .early import PROMPT_SWITCH_SECONDS, next_look, process_items, shippable, start_processes
 from .gate import Gate
 
 __all__ = ["Lookahead"]
@@ -74,9 +77,17 @@ class Lookahead:
         call: int,
         items: int,
         on_results: Callable[[int], ResultsObserver | None],
+        *,
+        processes: bool = False,
     ) -> None:
         self.fn, self.gate, self.options, self.call = fn, gate, options, call
         self.items = items
+        #: whether items may start on processes if the first one computes (see :mod:`.early`)
+        self.processes = processes
+        #: where the early items run, once :attr:`started`: "thread" or "process"
+        self.mode = "thread"
+        self._pool_created = False  # the early items' process pool is the shared one, started here
+        self._drop_pool = False  # ...and the plan does not use it: shut it down at close()
         #: items started early (set once :attr:`started`)
         self.count = 0
         self._on_results = on_results
@@ -96,6 +107,8 @@ class Lookahead:
         self._t0 = 0.0
         self._cpu0 = 0.0
         self._queued0: float | None = None
+        self._since: tuple[float, float, float | None] = (0.0, 0.0, None)  # the same, at the first item's start
+        self._switch: float | None = None  # the interpreter's switch interval, while lowered (see _prompt_handovers)
 
     def arm(self) -> bool:
         """Start watching the calling thread (False where its CPU time cannot be read from another)."""
@@ -108,6 +121,7 @@ class Lookahead:
         self._armed = True
         # The clocks at the start, read here, so that the first interval starts with the item.
         self._t0, self._cpu0, self._queued0 = time.perf_counter(), time.clock_gettime(clock), runqueue_seconds()
+        self._since = (self._t0, self._cpu0, self._queued0)
         _watcher().watch(self, self._interval)
         return True
 
@@ -130,10 +144,13 @@ class Lookahead:
         with self._lock:
             was_armed, self._armed = self._armed, False
             started = self.started
+            switch, self._switch = self._switch, None
         if was_armed:
             _watcher().forget(self)
         if started:
             self._ready.wait()
+        if switch is not None:
+            sys.setswitchinterval(switch)
 
     def batches(self) -> Iterator[list[Any]]:
         """The early items' results, in input order (only after :meth:`disarm`)."""
@@ -154,6 +171,16 @@ class Lookahead:
         if self._backend is not None:
             self._backend.shutdown(wait=False, cancel_futures=True)
             self._backend = None
+        if self._drop_pool and self._pool_created and self.runner is not None:
+            from .._pools import discard_shared
+
+            discard_shared(self.runner.backend)
+            self._pool_created = False
+
+    def drop_pool(self) -> None:
+        """The plan does not run on processes: :meth:`close` shuts down the pool the early items
+        started (unless it was warm before them: then it stays, as it was)."""
+        self._drop_pool = True
 
     # -- on the watcher thread -------------------------------------------------------
 
@@ -162,42 +189,91 @@ class Lookahead:
         if not self._armed:
             return None
         now, cpu, queued = time.perf_counter(), time.clock_gettime(self._clock), runqueue_seconds(self._native)
-        busy = cpu - self._cpu0
-        if queued is not None and self._queued0 is not None:
-            busy += queued - self._queued0
-        if work_kind(busy, now - self._t0) == "waiting":
-            self._start()
+        if work_kind(_busy(cpu, queued, self._cpu0, self._queued0), now - self._t0) == "waiting":
+            self._start("thread")
             return None
-        # It computed (or started by importing, connecting...): judged again by what it does next.
+        # It computed (or started by importing, connecting...): judged again by what it does next,
+        # unless it has computed for long enough that the other CPUs should take the next items.
+        t_first, cpu_first, queued_first = self._since
+        ran = now - t_first
+        if self.processes and start_processes(_busy(cpu, queued, cpu_first, queued_first), ran):
+            if self._start_processes():
+                return None
+        elif self.processes and self._interval == WATCH_SECONDS:  # (the first look: it computes so far)
+            self._prompt_handovers()
+            _boot_zygote(self.options.workers)
+            ran = time.perf_counter() - t_first  # (that took a while: importing what starts it)
         self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
         self._t0, self._cpu0, self._queued0 = now, cpu, queued
-        return self._interval
+        return next_look(self._interval, ran) if self.processes else self._interval
 
-    def _start(self) -> None:
+    def _prompt_handovers(self) -> None:
+        """Until :meth:`disarm`, have a thread that computes hand the GIL over within
+        :data:`~.early.PROMPT_SWITCH_SECONDS` rather than the interpreter's 5 ms.
+
+        Starting processes from here (and the pool's manager thread, dispatching) releases
+        and takes the GIL back dozens of times; each time, the first item's thread kept it
+        for a whole switch interval: the zygote's start alone took 50-300 ms on a quiet
+        2-CPU host, often past the first item's end.  Only threads that ask for the GIL
+        are affected, and only while the first item runs.
+        """
+        with self._lock:
+            if self._armed and self._switch is None:
+                self._switch = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._switch, PROMPT_SWITCH_SECONDS))
+
+    def _start_processes(self) -> bool:
+        """Start the next items on processes, if the function and the first item pickle (else never)."""
+        from .._cpu import usable_cpus
+
+        self.processes = False  # (asked once)
+        count = process_items(self.items, usable_cpus())
+        first = self.gate.kept[:1]
+        if count < 1 or not first:
+            return False
+        self._prompt_handovers()
+        _boot_zygote(self.options.workers)  # (booting on another CPU while the backend loads here)
+        if not shippable(self.fn, first[0]):
+            return False
+        self.items = count
+        self._start("process")
+        return True
+
+    def _start(self, mode: str) -> None:
         try:
             with self._lock, self.gate.lock:
                 if not self._armed or self.gate.ended:
                     return
                 self.started = True  # from here the first segment takes nothing more (see AutoRun)
+                self.mode = mode
                 offset = self.gate.taken
                 items = self.gate.take_locked(self.items)  # (an input that raises: see Gate)
                 self.count = len(items)
             if items:
-                self.runner = self._runner(items, offset)
+                self.runner = self._runner(items, offset, mode)
         except BaseException as exc:  # raised to the caller by batches(): the items are not dropped silently
             self._error = exc
         finally:
             self._ready.set()  # disarm() waits for it once started
 
-    def _runner(self, items: list[Any], offset: int) -> Runner:
-        # The pool a waiting plan runs on (see AutoRun._main): warm from earlier runs, and
+    def _runner(self, items: list[Any], offset: int, mode: str) -> Runner:
+        # The pool a waiting plan (or a process plan) runs on: warm from earlier runs, and
         # still warm for the plan that follows.
-        pool = self.options.workers or Machine.current().max_threads
-        backend, owned = acquire_backend("thread", pool, share=self._shareable)
+        if mode == "thread":
+            pool = self.options.workers or Machine.current().max_threads
+            why = "the first item waits: the next ones start on threads"
+        else:
+            from .._pools import is_warm
+
+            pool = self.options.workers or Machine.current().cpus  # (what decide gives a process plan)
+            self._pool_created = not is_warm("process", pool)
+            why = "the first item computes: the next ones start on processes"
+        backend, owned = acquire_backend(mode, pool, share=self._shareable)
         if owned:
             self._backend = backend
+            self._pool_created = False
         options = dataclasses.replace(self.options, chunksize=self.options.chunksize or 1)
-        plan = Plan("thread", len(items), options.chunksize, ("the first item waits: the next ones start on threads",))
+        plan = Plan(mode, len(items), options.chunksize, (why,))
         runner = Runner(
             backend,
             self.fn,
@@ -210,6 +286,32 @@ class Lookahead:
         )
         runner.start(items)
         return runner
+
+
+def _boot_zygote(workers: int | None) -> None:
+    """Have the zygote a first process pool forks its workers from boot now, on another CPU, while the
+    first item computes on: if the next items go to processes (:mod:`.early`), it is ready sooner.
+
+    Started by the watcher thread, which lives as long as the interpreter (a zygote dies with
+    the thread that started it); a zygote no pool takes exits with the interpreter.
+    """
+    from .._cpu import usable_cpus
+    from .._pools import is_warm
+
+    cpus = usable_cpus()
+    if cpus < 2 or is_warm("process", workers or cpus) or "gearshift._backends._process" in sys.modules:
+        return  # (a process pool started before: it has its zygote, or the next one takes its own)
+    from .._backends._zygote import start_early
+
+    start_early(lifelong=True)
+
+
+def _busy(cpu: float, queued: float | None, cpu0: float, queued0: float | None) -> float:
+    """The calling thread's CPU time since ``cpu0``, with its time queued for a CPU (a busy host's doing)."""
+    busy = cpu - cpu0
+    if queued is not None and queued0 is not None:
+        busy += queued - queued0
+    return busy
 
 
 class _Watcher(threading.Thread):

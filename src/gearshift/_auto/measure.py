@@ -4,7 +4,8 @@ The phase, in order (each step through an ordinary runner over the gate, so
 the results are kept, in order, under the caller's error policy):
 
 1. the first items one at a time on the calling thread (:mod:`.sampler`); if
-   the first one waits, the next ones start on threads meanwhile (:mod:`.lookahead`);
+   the first one waits, the next ones start on threads meanwhile (:mod:`.lookahead`),
+   if it computes long enough, on worker processes (:mod:`.early`);
 2. the pickle costs (:mod:`.pickling`), unless the items hold big buffers:
    then after step 3, and only if processes could still win;
 3. for work that computes, a few items on threads at once (:mod:`.gil`); its
@@ -115,7 +116,8 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
             state.pending = None
     timed.done(gate.taken, items=gate.taken - timed.taken0 - early)
     if early:
-        Timed(state.report, "lookahead", "thread", early, 0).done(early)
+        assert lookahead is not None
+        Timed(state.report, "lookahead", lookahead.mode, early, 0).done(early)
     if gate.ended:
         yield from state.early(state.pending)
         return None
@@ -346,6 +348,7 @@ def _lookahead(state: RunState) -> Lookahead | None:
         items = min(items, gate.remaining - 1)
     if items < 1:
         return None
-    lookahead = Lookahead(state.fn, gate, options, state.call, items, state.shifted)
+    # (coroutines are not measured: they never get here)
+    lookahead = Lookahead(state.fn, gate, options, state.call, items, state.shifted, processes=True)
     state.pending = lookahead
     return lookahead

@@ -45,6 +45,12 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
     early = state.pending
     waiting = mode == "async" or (mode == "thread" and plan.workers > machine.cpus)
     overlap = mode == "thread" and (waiting or isinstance(early, ProbeTail))
+    if isinstance(early, Lookahead) and early.mode == "process":
+        # Items started on processes while the first one computed: a process plan keeps them
+        # in flight on the same pool and starts its own beside them; any other lets the pool go.
+        overlap = mode == "process"
+        if not overlap:
+            early.drop_pool()
     if early is not None and not overlap:
         yield from state.early(early)
         early = None
@@ -63,7 +69,8 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
         state.limiter = limiter
     backend, owned = _backend(state, mode, workers)
     try:
-        yield from _while_starting(state, backend, profile)
+        if early is None:  # (items started before hand out their results first: none may run here before them)
+            yield from _while_starting(state, backend, profile)
     except BaseException:
         if owned:
             backend.shutdown(wait=False, cancel_futures=True)

@@ -305,7 +305,7 @@ def wanted() -> bool:
     return available() and os.environ.get("GEARSHIFT_ZYGOTE", "1") != "0"
 
 
-def start_early() -> None:
+def start_early(*, lifelong: bool = False) -> None:
     """Start a zygote now, for the first process pool of this interpreter to take.
 
     A script's first ``mode="process"`` call imports the process backend (tens
@@ -314,11 +314,12 @@ def start_early() -> None:
     boots on another CPU meanwhile.  Only on the main thread: a zygote dies
     with the thread that started it (``PR_SET_PDEATHSIG``), and the pool's
     workers with the zygote, so it must be a thread that lives as long as the
-    interpreter.  An early zygote no pool takes exits with the interpreter, or
+    interpreter (``lifelong``: the caller's thread does, as auto's lookahead
+    watcher).  An early zygote no pool takes exits with the interpreter, or
     at :func:`drop_early`.
     """
     global _early
-    if not wanted() or threading.current_thread() is not threading.main_thread():
+    if not wanted() or not (lifelong or threading.current_thread() is threading.main_thread()):
         return
     with _early_lock:
         if _early is None:

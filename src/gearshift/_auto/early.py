@@ -1,0 +1,71 @@
+"""Start the next items on worker processes while auto's first item is still computing.
+
+``mode="auto"`` measures its first item alone, on the calling thread.  When
+that item computes for seconds, every other CPU idles meanwhile: on 4 jobs of
+1.5 s on 2 CPUs, a third of the run.  The :class:`~.lookahead.Lookahead`'s
+watcher asks :func:`start_processes` at each look; once the first item has
+computed past :data:`EARLY_PROCESSES_AFTER` (about a cold pool's start: an
+item that has computed that long is taken to last about as long again), the
+next :func:`process_items` items start on the process pool a process plan
+would use (the shared one, so the plan finds it warm with those items in
+flight), one per CPU the first item leaves idle.  Only when the function and
+the first item pickle (:func:`shippable`): otherwise nothing starts early,
+as before.
+
+These are pure functions of measured figures, tested with made-up ones; the
+lookahead does the starting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .costs import COSTS, work_kind
+
+__all__ = [
+    "EARLY_PROCESSES_AFTER",
+    "PROMPT_SWITCH_SECONDS",
+    "next_look",
+    "process_items",
+    "shippable",
+    "start_processes",
+]
+
+#: the first item must have computed this long before items start on processes (see COSTS)
+EARLY_PROCESSES_AFTER = COSTS["early_processes_after"].value
+#: the interpreter's switch interval while processes start beside a first item that computes
+#: (the default is 5 ms: see Lookahead._prompt_handovers)
+PROMPT_SWITCH_SECONDS = 0.0005
+
+
+def process_items(items: int, cpus: int) -> int:
+    """How many of the ``items`` the lookahead may start (capped by ``workers=`` and the input's
+    length already) go to processes: one per CPU the first item leaves idle (0: none)."""
+    return max(0, min(items, cpus - 1))
+
+
+def start_processes(busy: float, elapsed: float, after: float = EARLY_PROCESSES_AFTER) -> bool:
+    """Whether a first item that kept its thread ``busy`` (CPU seconds, and time queued for a CPU)
+    over ``elapsed`` seconds so far computes, and has done so for at least ``after`` seconds."""
+    return elapsed >= after and work_kind(busy, elapsed) == "computing"
+
+
+def next_look(interval: float, elapsed: float, after: float = EARLY_PROCESSES_AFTER) -> float:
+    """The delay to the next look at a first item that computes: ``interval`` (the watcher's
+    backing off), but no later than the moment it reaches ``after`` seconds."""
+    left = after - elapsed
+    return min(interval, left) if left > 0 else interval
+
+
+def shippable(fn: Callable[..., Any], item: Any) -> bool:
+    """Whether ``fn`` and ``item`` pickle for worker processes (what a process plan checks first)."""
+    from .._acquire import check_shippable
+
+    try:
+        # (with shared=, fn holds the shared object: checked without copying its buffers)
+        check_shippable(fn, "function")
+        check_shippable(item, "item")
+    except Exception:  # UnpicklableError, or whatever a __reduce__ raised
+        return False
+    return True

@@ -1,0 +1,232 @@
+"""auto's early processes: while a first item that computes runs alone, the next ones start on worker processes.
+
+The decisions (when, how many) are pure functions tested with made-up
+figures; the live tests check what ran where and beside what (process ids,
+a file one item writes and the other waits for), never how fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gearshift
+from gearshift._auto.early import EARLY_PROCESSES_AFTER, next_look, process_items, shippable, start_processes
+from gearshift._auto.gate import Gate
+from gearshift._auto.lookahead import Lookahead
+from gearshift._cpu import usable_cpus
+from gearshift._options import make_options
+from gearshift._pools import discard_shared, is_warm, shared_backend
+from gearshift._task import CALL_ONE
+
+pytestmark = pytest.mark.alone  # what starts while the first item runs is a matter of time
+
+#: how long the first item computes at most while it waits for the item beside it (a bound, not a sleep)
+PATIENCE = 30.0
+
+# -- the decisions, from made-up figures ---------------------------------------------------------
+
+
+def test_one_item_per_cpu_the_first_leaves_idle() -> None:
+    assert process_items(256, cpus=2) == 1
+    assert process_items(256, cpus=8) == 7
+    assert process_items(3, cpus=8) == 3  # capped already by workers= or the input's length
+    assert process_items(256, cpus=1) == 0  # one CPU: nothing beside the first item
+    assert process_items(0, cpus=8) == 0  # workers=1: nothing beside it either (contract C6)
+
+
+def test_processes_start_once_the_first_item_has_computed_long_enough() -> None:
+    after = EARLY_PROCESSES_AFTER
+    assert start_processes(busy=after, elapsed=after)  # computed all along, long enough
+    assert not start_processes(busy=after / 2, elapsed=after / 2)  # not yet long enough
+    assert not start_processes(busy=0.1 * after, elapsed=2 * after)  # it waits: threads' business
+    assert not start_processes(busy=1.0 * after, elapsed=2 * after)  # half waiting: mixed, not computing
+    assert start_processes(busy=0.9, elapsed=1.0, after=0.5)
+    assert not start_processes(busy=0.4, elapsed=0.4, after=0.5)
+
+
+def test_the_watcher_looks_again_when_the_first_item_reaches_the_mark() -> None:
+    assert next_look(0.04, elapsed=0.03, after=0.05) == pytest.approx(0.02)  # sooner than backing off
+    assert next_look(0.01, elapsed=0.01, after=0.05) == 0.01  # backing off is sooner
+    assert next_look(0.08, elapsed=0.06, after=0.05) == 0.08  # past the mark (it was mixed): as before
+
+
+def test_what_does_not_pickle_is_not_started_on_processes() -> None:
+    lock = threading.Lock()
+    assert shippable(abs, 3)
+    assert shippable(lambda x: x + 1, (1, "a"))  # cloudpickle: lambdas and closures go
+    assert not shippable(lambda x: lock, 3)  # a lock among what fn holds
+    assert not shippable(abs, lock)  # an item that does not pickle
+
+
+# -- live ------------------------------------------------------------------------------------
+
+
+def computes_until_the_second_item_ran(args: tuple[int, str]) -> tuple[int, int, bool]:
+    """Item 0 computes until item 1 has written its file (or PATIENCE ends); the rest return at once.
+
+    Returns (index, process id, whether item 0 saw item 1's file while it computed).
+    """
+    index, path = args
+    if index == 1:
+        Path(path).write_text(str(os.getpid()))
+    seen = False
+    if index == 0:
+        end = time.monotonic() + PATIENCE
+        while time.monotonic() < end and not seen:
+            for _ in range(10_000):  # computing, not waiting: the lookahead must see a busy thread
+                pass
+            seen = os.path.exists(path)
+    return index, os.getpid(), seen
+
+
+@pytest.mark.skipif(usable_cpus() < 2, reason="needs 2 CPUs")
+@pytest.mark.timeout(90)
+def test_the_next_items_run_in_a_worker_process_beside_a_first_that_computes(tmp_path: Path) -> None:
+    path = str(tmp_path / "second-ran")
+    items = [(i, path) for i in range(6)]
+    switch = sys.getswitchinterval()
+    with gearshift.reporting() as reports:
+        out = gearshift.map(computes_until_the_second_item_ran, items, mode="auto")
+    assert sys.getswitchinterval() == switch  # (lowered while the processes started: given back)
+    assert [index for index, _, _ in out] == list(range(6))  # each once, in order
+    first, second = out[0], out[1]
+    assert first[1] == os.getpid()  # the first item is measured here, on the calling thread
+    assert second[1] != os.getpid()  # the second ran in a worker process...
+    assert first[2]  # ...while the first was still computing
+    kinds = [(segment.what, segment.mode) for segment in reports[0].segments]
+    assert ("lookahead", "process") in kinds
+
+
+def computes_for(seconds: float) -> int:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+    return os.getpid()
+
+
+@pytest.mark.timeout(90)
+def test_work_that_does_not_pickle_is_measured_as_before() -> None:
+    lock = threading.Lock()
+
+    def fn(x: int) -> tuple[int, int]:
+        with lock:  # (a lock among its globals: it cannot go to processes)
+            pass
+        return x, computes_for(0.3 if x == 0 else 0.001)
+
+    with gearshift.reporting() as reports:
+        out = gearshift.map(fn, range(5), mode="auto")
+    assert [x for x, _ in out] == list(range(5))
+    assert all(segment.mode != "process" for segment in reports[0].segments)
+
+
+def test_a_plan_that_does_not_use_the_early_pool_shuts_it_down(tmp_path: Path) -> None:
+    workers = 3  # (a pool size no other test shares)
+    assert not is_warm("process", workers)
+    options = make_options(mode="auto", workers=workers)
+    gate = Gate(iter([(i, str(tmp_path / "second-ran")) for i in range(4)]), 4)
+    gate.take(1)  # the first item, measured on the calling thread
+    lookahead = Lookahead(computes_until_the_second_item_ran, gate, options, CALL_ONE, 2, lambda _: None)
+    lookahead._armed = True  # (as arm() leaves it; the watcher is not needed to start)
+    lookahead._start("process")
+    lookahead.disarm()
+    try:
+        assert lookahead.mode == "process" and lookahead.count == 2
+        assert is_warm("process", workers)  # the pool a process plan would use
+        results = [r for batch in lookahead.batches() for r in batch]
+        assert [index for index, _, _ in results] == [1, 2]  # the early items' results are kept
+        assert all(pid != os.getpid() for _, pid, _ in results)
+        lookahead.drop_pool()
+    finally:
+        lookahead.close()
+    assert not is_warm("process", workers)
+
+
+def test_discarding_a_pool_that_is_no_longer_shared_does_nothing() -> None:
+    backend: Any = shared_backend("thread", 7)
+    discard_shared(backend)
+    assert not is_warm("thread", 7)
+    discard_shared(backend)  # (again: nothing to do)
+
+
+def first_computes(x: int) -> tuple[int, int]:
+    return x, computes_for(0.3 if x == 0 else 0.001)
+
+
+@pytest.mark.skipif(usable_cpus() < 2, reason="needs 2 CPUs")
+@pytest.mark.timeout(90)
+def test_a_plan_whose_workers_still_start_keeps_the_early_items_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A process plan runs items on the calling thread while its workers start; with items
+    # already in flight on processes it must not: their results come first.
+    from gearshift._backends._process import Backend
+
+    monkeypatch.setattr(Backend, "ready", lambda self: False)  # (workers that take their time)
+    with gearshift.reporting() as reports:
+        out = gearshift.map(first_computes, range(12), mode="auto")
+    assert [x for x, _ in out] == list(range(12))
+    whats = [(s.what, s.mode) for s in reports[0].segments]
+    assert ("lookahead", "process") in whats
+    assert ("while workers start", "sync") not in whats
+
+
+@pytest.mark.timeout(90)
+def test_workers_1_starts_nothing_beside_the_first_item() -> None:
+    with gearshift.reporting() as reports:
+        out = gearshift.map(first_computes, range(4), mode="auto", workers=1)  # (its first computes 0.3 s)
+    assert [x for x, _ in out] == list(range(4))
+    assert all(what != "lookahead" for what in (s.what for s in reports[0].segments))  # (contract C6)
+
+
+def flaky_second(args: tuple[int, str]) -> tuple[int, int]:
+    """Item 0 computes 0.3 s; item 1 fails its first attempt (noted in a file: attempts run in other processes)."""
+    index, path = args
+    if index == 1 and not os.path.exists(path):
+        Path(path).write_text("failed once")
+        raise ValueError("first attempt")
+    return index, computes_for(0.3 if index == 0 else 0.001)
+
+
+def run_early(fn: Any, items: list[Any], count: int, **options: Any) -> tuple[Lookahead, list[Any]]:
+    """The lookahead of an auto run over ``items`` started ``count`` items on processes after the first:
+    it and their results (started here, as its watcher does, so that no host's load decides)."""
+    gate = Gate(iter(items), len(items))
+    gate.take(1)  # the first item, measured on the calling thread
+    lookahead = Lookahead(fn, gate, make_options(mode="auto", **options), CALL_ONE, count, lambda _: None)
+    lookahead._armed = True
+    lookahead._start("process")
+    lookahead.disarm()
+    try:
+        return lookahead, [r for batch in lookahead.batches() for r in batch]
+    finally:
+        lookahead.close()
+
+
+@pytest.mark.timeout(90)
+def test_an_early_item_is_retried_as_any_other(tmp_path: Path) -> None:
+    path = str(tmp_path / "attempted")
+    lookahead, out = run_early(flaky_second, [(i, path) for i in range(5)], 2, retries=1)
+    assert lookahead.mode == "process"
+    assert [index for index, _ in out] == [1, 2]
+    assert out[0][1] != os.getpid()  # it ran (twice) in a worker process
+
+
+def second_hangs(x: int) -> int:
+    computes_for(60.0 if x == 1 else 0.001)
+    return x
+
+
+@pytest.mark.timeout(90)
+def test_an_early_item_keeps_to_the_timeout() -> None:
+    from gearshift import Failure, TaskTimeout
+
+    lookahead, out = run_early(second_hangs, list(range(5)), 2, timeout=3.0, errors="return")
+    assert lookahead.mode == "process"
+    assert isinstance(out[0], Failure) and isinstance(out[0].exception, TaskTimeout), out[0]
+    assert out[0].index == 1
+    assert out[1] == 2
