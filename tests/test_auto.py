@@ -372,11 +372,20 @@ def spin_over(data: bytes) -> int:
 
 @pytest.fixture
 def gil_free(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The GIL probe reads the GIL free, whatever the machine's load (the work here releases it:
-    what is tested is what auto does with that reading, not the reading, see test_probe)."""
-    from gearshift._auto.gil import GilReading
+    """The GIL probe reads the GIL free and the threads scaling, whatever the machine's load (the
+    work here releases it: what is tested is what auto does with those readings, not the readings,
+    see test_probe).  Both: with two busy programs beside it, the probe's live throughput read
+    0.3-0.5x (the threads waited for CPUs), which alone made the plan sync."""
+    from gearshift._auto.gil import GilReading, ThreadProbe
 
     monkeypatch.setattr(GilReading, "gil_free", lambda self, queued_share: 1.0)
+    finish = ThreadProbe.finish
+
+    def scaling(self: ThreadProbe) -> None:
+        finish(self)
+        self.sampler.thread_scaling = float(self.threads)
+
+    monkeypatch.setattr(ThreadProbe, "finish", scaling)
     # Nor does the lookahead start items early: on a crowded machine it may take a first item
     # that computes but waits for a CPU for one that waits, and leave nothing to plan for.
     monkeypatch.setattr("gearshift._auto.measure._lookahead", lambda state: None)
