@@ -151,6 +151,16 @@ def test_gate_cut_ends_a_lent_slice_and_the_next_one_starts_where_it_stopped(ite
     assert gate.settle(8) is False and gate.ended
 
 
+def test_gate_cut_of_an_iterator_read_before_resumes_from_its_own_position() -> None:
+    for source in (iter(list(range(10))), iter(range(10))):
+        next(source), next(source)  # (read by someone else before the gate)
+        gate = Gate(source, 8).open(lazy=True)
+        chunk = iter(gate.lend(5))
+        assert next(chunk) == 2 and gate.cut(gate.chunks) and list(chunk) == []
+        assert gate.settle(1) is True
+        assert list(gate.lend(10)) == list(range(3, 10))
+
+
 def test_gate_cut_after_the_slice_read_its_last_item_loses_nothing() -> None:
     gate = Gate(iter(list(range(6))), 6).open(lazy=True)
     chunk = iter(gate.lend(3))

@@ -49,8 +49,9 @@ class Gate(GatedInput):
         self._lent = 0  # items the last lazy slice could hold, until settled
         #: what the source raised (see above); the gate has ended then
         self.error: BaseException | None = None
-        #: the list, tuple or range the source iterates from its start (None: other inputs, not cuttable)
-        self.sequence: list[Any] | tuple[Any, ...] | range | None = _sequence_of(source)
+        #: the list, tuple or range the source iterates (None: other inputs, not cuttable), and
+        #: the source's position in it before the gate took anything
+        self.sequence, self._offset = _sequence_of(source)
         #: lazy slices lent so far (a watcher tells the one running from the next by it)
         self.chunks = 0
         self._cut = False  # the slice lent last was cut: settle() resumes the source
@@ -161,12 +162,12 @@ class Gate(GatedInput):
 
     def _resume(self) -> Iterator[Any]:
         """An iterator over :attr:`sequence` from the first item not taken yet."""
-        sequence = self.sequence
+        sequence, position = self.sequence, self._offset + self.taken
         assert sequence is not None
         if isinstance(sequence, range):
-            return iter(sequence[self.taken :])
+            return iter(sequence[position:])
         resumed = iter(sequence)
-        resumed.__setstate__(self.taken)  # type: ignore[attr-defined]
+        resumed.__setstate__(position)  # type: ignore[attr-defined]
         return resumed
 
     def take_locked(self, size: int) -> list[Any]:
@@ -212,10 +213,16 @@ class Gate(GatedInput):
 _CUTTABLE: dict[type, type] = {type(iter([])): list, type(iter(())): tuple, type(iter(range(0))): range}
 
 
-def _sequence_of(source: Iterator[Any]) -> list[Any] | tuple[Any, ...] | range | None:
-    """The list, tuple or range that ``source`` (not read yet) iterates, or None."""
+def _sequence_of(source: Iterator[Any]) -> tuple[list[Any] | tuple[Any, ...] | range | None, int]:
+    """The list, tuple or range that ``source`` iterates and its position in it; (None, 0) for other iterators."""
     kind = _CUTTABLE.get(type(source))
     if kind is None:
-        return None
-    sequence = source.__reduce__()[1][0]  # (iter, (sequence,), position)
-    return sequence if isinstance(sequence, (list, tuple, range)) and isinstance(sequence, kind) else None
+        return None, 0
+    # (iter, (sequence,), position): a range iterator's is None after 3.11 (its range starts where it is);
+    # an exhausted list iterator's is (iter, ((),))
+    reduced: Any = source.__reduce__()
+    sequence = reduced[1][0] if reduced[1] else None
+    if not isinstance(sequence, (list, tuple, range)) or not isinstance(sequence, kind):
+        return None, 0
+    position = reduced[2] if len(reduced) > 2 else None
+    return sequence, (position if isinstance(position, int) else 0)
