@@ -444,9 +444,14 @@ def test_big_buffers_to_gil_holding_work_have_their_pickling_measured() -> None:
     assert profile.item_pickle_seconds is not None, profile  # processes may win: what moving costs counts
 
 
-def test_the_thread_probe_keeps_to_workers() -> None:
+def test_the_thread_probe_keeps_to_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     # Contract C6 (workers= caps what runs at once) holds for auto's thread probe too: the
     # harness saw 2 items at once under workers=1 once the sampling ended after one item.
+    # The probe is wanted whatever the items measured (with two busy programs beside it, the
+    # first item read as waiting: the lookahead took the items and nothing was probed), and
+    # the lookahead is off: what is tested is the cap on the probe, not the reading.
+    monkeypatch.setattr("gearshift._auto.measure.wants_thread_probe", lambda sampler, **kw: True)
+    monkeypatch.setattr("gearshift._auto.measure._lookahead", lambda state: None)
     guard, unpicklable = threading.Lock(), threading.Lock()
     active, peak = [0], [0]
 
