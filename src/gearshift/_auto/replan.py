@@ -10,15 +10,16 @@ feed it made-up ones.
 
 A sync plan runs its chunks on the calling thread, up to tens of thousands
 of cheap items each: items that turn heavy inside one would run it to its
-end before Drift hears of it (at 1 ms an item, 7,000 items of one chunk ran
-so).  So, over a list, tuple or range (the gate can end such a chunk from
-another thread: :meth:`.gate.Gate.cut`), :func:`watch_overrun` has the
-process's one watcher thread look at the chunk running every :data:`POLL`
-seconds and end it, after the item it is running, once it has run
-:data:`DRIFT_FACTOR` times as long as its items were expected to take (at
-least :data:`OVERRUN_FLOOR`): by then it is a drifted chunk whatever the rest
-of it would cost.  The runner goes on from the first item not reached, in
-chunks sized from what the cut one took, which Drift judges as any other.
+end before Drift hears of it (100,000 items turning 1 ms heavy at 60,000: a
+median 19,611 of them ran so, benchmarks/results/drift_latency.json).  So,
+over a list, tuple or range (the gate can end such a chunk from another
+thread: :meth:`.gate.Gate.cut`), :func:`watch_overrun` has the process's one
+watcher thread look at the chunk running every :data:`POLL` seconds and end
+it, after the item it is running, once it has run :data:`DRIFT_FACTOR` times
+as long as its items were expected to take (at least :data:`OVERRUN_FLOOR`):
+by then it is a drifted chunk whatever the rest of it would cost.  The runner
+goes on from the first item not reached, in chunks sized from what the cut
+one took, which Drift judges as any other (there, 403 heavy items ran).
 Other inputs (generators) are not cut: their drift is seen as chunks end.
 """
 
