@@ -372,11 +372,20 @@ def spin_over(data: bytes) -> int:
 
 @pytest.fixture
 def gil_free(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The GIL probe reads the GIL free, whatever the machine's load (the work here releases it:
-    what is tested is what auto does with that reading, not the reading, see test_probe)."""
-    from gearshift._auto.gil import GilReading
+    """The GIL probe reads the GIL free and the threads scaling, whatever the machine's load (the
+    work here releases it: what is tested is what auto does with those readings, not the readings,
+    see test_probe).  Both: with two busy programs beside it, the probe's live throughput read
+    0.3-0.5x (the threads waited for CPUs), which alone made the plan sync."""
+    from gearshift._auto.gil import GilReading, ThreadProbe
 
     monkeypatch.setattr(GilReading, "gil_free", lambda self, queued_share: 1.0)
+    finish = ThreadProbe.finish
+
+    def scaling(self: ThreadProbe) -> None:
+        finish(self)
+        self.sampler.thread_scaling = float(self.threads)
+
+    monkeypatch.setattr(ThreadProbe, "finish", scaling)
     # Nor does the lookahead start items early: on a crowded machine it may take a first item
     # that computes but waits for a CPU for one that waits, and leave nothing to plan for.
     monkeypatch.setattr("gearshift._auto.measure._lookahead", lambda state: None)
@@ -435,9 +444,14 @@ def test_big_buffers_to_gil_holding_work_have_their_pickling_measured() -> None:
     assert profile.item_pickle_seconds is not None, profile  # processes may win: what moving costs counts
 
 
-def test_the_thread_probe_keeps_to_workers() -> None:
+def test_the_thread_probe_keeps_to_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     # Contract C6 (workers= caps what runs at once) holds for auto's thread probe too: the
     # harness saw 2 items at once under workers=1 once the sampling ended after one item.
+    # The probe is wanted whatever the items measured (with two busy programs beside it, the
+    # first item read as waiting: the lookahead took the items and nothing was probed), and
+    # the lookahead is off: what is tested is the cap on the probe, not the reading.
+    monkeypatch.setattr("gearshift._auto.measure.wants_thread_probe", lambda sampler, **kw: True)
+    monkeypatch.setattr("gearshift._auto.measure._lookahead", lambda state: None)
     guard, unpicklable = threading.Lock(), threading.Lock()
     active, peak = [0], [0]
 

@@ -1,13 +1,17 @@
 """Auto's phases on made-up figures: the cost model's table, waiting vs computing, drift and re-plans, the report.
 
-No clock and no machine is read here (a fake Machine, fed figures): these hold
-whatever the host's speed or load.
+No decision here reads the host's clocks or machine (a fake Machine, made-up
+profiles, and for whole runs a virtual clock in place of the runner's): these
+hold whatever the host's speed or load.
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -15,7 +19,18 @@ import gearshift
 from gearshift._auto import AutoRun
 from gearshift._auto.costs import COMPUTES_ABOVE, COSTS, WAITS_BELOW, Machine, work_kind
 from gearshift._auto.decide import decide
-from gearshift._auto.replan import DRIFT_CHUNKS, DRIFT_FACTOR, HUGE_RESULT_BYTES, MAX_REPLANS, Drift, may_replan
+from gearshift._auto.gate import Gate
+from gearshift._auto.replan import (
+    DRIFT_CHUNKS,
+    DRIFT_FACTOR,
+    HUGE_RESULT_BYTES,
+    MAX_REPLANS,
+    OVERRUN_FLOOR,
+    Drift,
+    Overrun,
+    may_replan,
+    overrun_after,
+)
 from gearshift._options import make_options
 from gearshift._plan import Plan
 from gearshift._profile import Profile
@@ -93,20 +108,177 @@ def test_the_report_counts_items_per_mode() -> None:
     assert "plan 1: thread x16 (threads overlap the waiting)" in text
 
 
-def cheap_then_heavy(x: int) -> int:
-    if x >= 3000:
-        time.sleep(0.003)  # thousands of times the sample's cost per item: the work changed
-    return x
+class VirtualClock:
+    """Stands in for the ``time`` module of ``gearshift._task`` (where every chunk is timed):
+    the items advance it by their made-up cost, so every figure the run measures is made up."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def thread_time(self) -> float:
+        return self.now  # (CPU as much as wall: the items compute)
+
+    monotonic_ns = staticmethod(time.monotonic_ns)
 
 
-def test_a_run_that_drifts_re_plans_and_the_report_says_so() -> None:
-    run = AutoRun(cheap_then_heavy, make_options(), CALL_ONE, False)
-    out = list(itertools.chain.from_iterable(run.batches(range(3200))))
-    assert out == list(range(3200))
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
+    virtual = VirtualClock()
+    monkeypatch.setattr("gearshift._task.time", virtual)
+    # Nor does the lookahead look at the first item: it reads the thread's real clocks.
+    monkeypatch.setattr("gearshift._auto.measure._lookahead", lambda state: None)
+    return virtual
+
+
+@pytest.mark.parametrize("items", [list(range(10)), tuple(range(10)), range(10)], ids=["list", "tuple", "range"])
+def test_gate_cut_ends_a_lent_slice_and_the_next_one_starts_where_it_stopped(items: Any) -> None:
+    gate = Gate(iter(items), 10).open(lazy=True)
+    chunk = iter(gate.lend(6))
+    assert [next(chunk), next(chunk)] == [0, 1]  # (the runner's loop, two items in)
+    number, items = gate.running()
+    assert items == 6
+    assert not gate.cut(number - 1)  # an earlier chunk: over already
+    assert gate.cut(number)
+    assert not gate.cut(number)  # (once)
+    assert list(chunk) == []  # the loop's next step finds the end
+    assert gate.settle(2) is True  # cut: the runner goes on
+    assert gate.taken == 2 and gate.remaining == 8 and not gate.ended
+    assert gate.running()[1] == 0 and not gate.cut(gate.chunks)  # settled: nothing to cut
+    assert list(gate.lend(100)) == list(range(2, 10))  # in order, none lost or repeated
+    assert gate.settle(8) is False and gate.ended
+
+
+def test_gate_cut_of_an_iterator_read_before_resumes_from_its_own_position() -> None:
+    for source in (iter(list(range(10))), iter(range(10))):
+        next(source), next(source)  # (read by someone else before the gate)
+        gate = Gate(source, 8).open(lazy=True)
+        chunk = iter(gate.lend(5))
+        assert next(chunk) == 2 and gate.cut(gate.chunks) and list(chunk) == []
+        assert gate.settle(1) is True
+        assert list(gate.lend(10)) == list(range(3, 10))
+
+
+def test_gate_cut_after_the_slice_read_its_last_item_loses_nothing() -> None:
+    gate = Gate(iter(list(range(6))), 6).open(lazy=True)
+    chunk = iter(gate.lend(3))
+    assert list(chunk) == [0, 1, 2]  # all read: the loop is on its last item when the cut comes
+    assert gate.cut(gate.chunks)
+    assert gate.settle(3) is True
+    assert list(gate.lend(10)) == [3, 4, 5]
+
+
+def test_only_lists_tuples_and_ranges_are_cut() -> None:
+    gate = Gate((x for x in range(10)), None).open(lazy=True)
+    assert gate.sequence is None
+    chunk = iter(gate.lend(5))
+    assert next(chunk) == 0
+    assert gate.running()[1] == 0 and not gate.cut(gate.chunks)  # a generator: read as it comes, never cut
+    assert list(chunk) == [1, 2, 3, 4] and gate.settle(5) is False
+    assert Gate(iter(range(2**70, 2**70 + 3)), 3).sequence is None  # (a range past C long: not either)
+
+
+def test_overrun_cuts_a_chunk_once_it_ran_drift_factor_times_its_expected_time() -> None:
+    gate = Gate(iter(range(100_000)), 100_000).open(lazy=True)
+    expected = 1e-6
+    watch = Overrun(gate, expected)
+    assert not watch.look(0.0)  # nothing lent yet
+    chunk = iter(gate.lend(10_000))
+    allowed = overrun_after(expected, 10_000)
+    assert allowed == max(OVERRUN_FLOOR, DRIFT_FACTOR * expected * 10_000)
+    assert not watch.look(5.0)  # first seen running: timed from here
+    assert not watch.look(5.0 + allowed * 0.99)
+    assert watch.look(5.0 + allowed)
+    assert watch.cuts == 1 and list(chunk) == []
+    # The cut chunk counts as drifted, even had every one of its items run: it ran past the factor.
+    drift = Drift(expected, None, None)
+    drift.observe(10_000, allowed * 1.01, 0.0)
+    assert drift.streak == 1
+    gate.settle(0)
+    # A new chunk starts a new count; a chunk that ends in time is never cut.
+    gate.lend(10)
+    assert not watch.look(100.0)
+    gate.settle(10)
+    gate.lend(10)
+    assert not watch.look(100.0 + 10 * OVERRUN_FLOOR)  # (a different chunk, first seen now)
+    assert overrun_after(0.0, 10) == OVERRUN_FLOOR
+
+
+def test_the_inline_runner_goes_on_after_a_cut_without_losing_or_repeating_an_item() -> None:
+    from gearshift._backends._sync import Backend as SyncBackend
+    from gearshift._runner import Runner
+
+    gate = Gate(iter(range(1000)), 1000)
+    calls: list[int] = []
+
+    def fn(x: int) -> int:
+        calls.append(x)
+        if x in (10, 500):
+            assert gate.cut(gate.chunks)  # as the watcher does, from here: the item in progress ends the chunk
+        return 2 * x
+
+    runner = Runner(SyncBackend(), fn, make_options(), Plan("sync", 1, 64, ("test",)))
+    out: list[int] = []
+    for batch in runner.batches(gate.open(lazy=True)):
+        out.extend(batch)
+    assert out == [2 * x for x in range(1000)] and calls == list(range(1000))
+    assert gate.ended and gate.taken == 1000
+
+
+def heavy_after(switch: int, clock: VirtualClock, cut: threading.Event) -> Callable[[int], int]:
+    """1 µs items, then from ``switch`` on 300 µs ones (made up); item ``switch`` takes 10 s (made
+    up too) and, in real time, does not return until its chunk was cut."""
+
+    def work(x: int) -> int:
+        if x < switch:
+            clock.now += 1e-6
+        elif x == switch:
+            clock.now += 10.0
+            assert cut.wait(30), "the sync plan's chunk was never cut"
+        else:
+            clock.now += 300e-6
+        return x
+
+    return work
+
+
+def test_a_sync_plan_whose_items_turn_heavy_mid_chunk_is_cut_and_re_planned(
+    clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every figure is made up (VirtualClock), so the plan and its chunks are the same on any
+    # host; the one real wait is item 5000's, for the watcher thread that cuts its chunk.
+    cut = threading.Event()
+    real_cut = Gate.cut
+
+    def cutting(self: Gate, chunk: int) -> bool:
+        done = real_cut(self, chunk)
+        if done:
+            cut.set()
+        return done
+
+    monkeypatch.setattr(Gate, "cut", cutting)
+    n, switch = 5040, 5000
+    calls: list[int] = []
+    work = heavy_after(switch, clock, cut)
+
+    def fn(x: int) -> int:
+        calls.append(x)
+        return work(x)
+
+    run = AutoRun(fn, make_options(), CALL_ONE, False)
+    out = list(itertools.chain.from_iterable(run.batches(range(n))))
+    assert out == list(range(n)) and calls == list(range(n))  # every item once, in order
     report = run.report
-    assert report.replans >= 1 and len(report.plans) == report.replans + 1, str(report)
-    assert report.items == 3200, str(report)  # every item, in exactly one segment
-    assert report.segments[0].what == "measuring"
+    assert report.plans[0].mode == "sync", str(report)
+    assert report.replans == 1, str(report)
+    assert [s.what for s in report.segments[:3]] == ["measuring", "plan", "measuring"], str(report)
+    assert report.items == n, str(report)
+    # The plan stopped a few items into the heavy ones: its chunk was cut at item 5000,
+    # and the next chunks (sized from what the cut one took) drifted too.
+    planned = report.segments[0].items + report.segments[1].items
+    assert switch < planned < n, str(report)
 
 
 def test_what_ran_is_reported_after_an_auto_map() -> None:

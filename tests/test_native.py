@@ -202,4 +202,7 @@ def test_advise_reports_the_native_pools_the_function_loaded() -> None:
     assert native["pools"], "numpy's BLAS is loaded: advise must say so"
     assert any(p["api"] == "blas" for p in native["pools"])
     assert native["per_worker"] == thread_share(native["workers"], native["cpus"])
-    assert any("native thread pools loaded" in line for line in advice["evidence"])
+    # Said either way: "loaded" when the sampled items were not seen keeping them busy, or with
+    # what an item kept busy when they were (which one depends on the host's load: a 40 x 40
+    # product may or may not wake the BLAS threads while it is timed).
+    assert any(line.startswith("native thread pools") for line in advice["evidence"]), advice["evidence"]

@@ -31,6 +31,11 @@ class GatedInput(Iterator[Any]):
         """Up to ``size`` next items for the inline path, which reads them at once, then calls :meth:`settle`."""
         raise NotImplementedError
 
-    def settle(self, used: int) -> None:
-        """The inline path read ``used`` items of what :meth:`lend` gave."""
+    def settle(self, used: int) -> bool:
+        """The inline path read ``used`` items of what :meth:`lend` gave.
+
+        True: the chunk was ended early from outside and its items not reached
+        are the next ones again (the inline path goes on); otherwise a short
+        chunk means the input ended.
+        """
         raise NotImplementedError

@@ -54,7 +54,7 @@ class InlineRun(RunState):
         # Auto's gate lends its items (see GatedInput.lend) and is told how many were read.
         gate = source if isinstance(source, GatedInput) else None
         take: Callable[[int], Any] = gate.lend if gate is not None else (lambda size: itertools.islice(source, size))
-        settle: Callable[[int], None] | None = gate.settle if gate is not None else None
+        settle: Callable[[int], bool] | None = gate.settle if gate is not None else None
         start = 0
         while True:
             if not self._done.empty() and self._done.get() is _STOP:
@@ -80,8 +80,7 @@ class InlineRun(RunState):
             ran = len(out) - base
             if self.trace is not None:
                 self.trace.ran(result, self.first_index + start, out, base)
-            if settle is not None:
-                settle(ran)
+            cut = settle(ran) if settle is not None else False  # (cut short from outside: more follow)
             input_error = result.input_error
             if ran:
                 chunker.observe(ran, result.elapsed)
@@ -111,7 +110,7 @@ class InlineRun(RunState):
                     return
                 input_error.partial_results = []  # type: ignore[attr-defined]  # all handed out
                 raise input_error
-            if ran < size:
+            if ran < size and not cut:
                 return
             start += ran
 

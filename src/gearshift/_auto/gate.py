@@ -26,6 +26,12 @@ class Gate(GatedInput):
     had (readers never see it: a runner would drop what it has in flight) and
     keeps it in :attr:`error`: the auto driver raises it once the results of
     the items read before it are handed out.
+
+    Over a list, a tuple or a range, a lazy slice lent to the inline runner
+    can be ended from another thread between two items (:meth:`cut`): the
+    source's iterator is moved to its end, so the slice's next step finds
+    nothing, and :meth:`settle` goes on from the first item not reached.
+    Nothing is added per item (a sync plan's chunks stay plain slices).
     """
 
     def __init__(self, source: Iterator[Any], length: int | None) -> None:
@@ -43,6 +49,12 @@ class Gate(GatedInput):
         self._lent = 0  # items the last lazy slice could hold, until settled
         #: what the source raised (see above); the gate has ended then
         self.error: BaseException | None = None
+        #: the list, tuple or range the source iterates (None: other inputs, not cuttable), and
+        #: the source's position in it before the gate took anything
+        self.sequence, self._offset = _sequence_of(source)
+        #: lazy slices lent so far (a watcher tells the one running from the next by it)
+        self.chunks = 0
+        self._cut = False  # the slice lent last was cut: settle() resumes the source
 
     def open(self, *, limit: int | None = None, stop: Callable[[], bool] | None = None, lazy: bool = False) -> Gate:
         """Reopen for the next runner: at most ``limit`` more items, or until ``stop()``.
@@ -105,18 +117,58 @@ class Gate(GatedInput):
             if size <= 0:
                 return []
             self._lent = size
+            self.chunks += 1
             # A plain slice, no generator around it (that cost ~30 ns an item): when reading the
             # input raises, the inline runner gets it as the chunk's input_error, sets
             # :attr:`error`, and settle() sees the short read.
             return itertools.islice(self.source, size)
 
-    def settle(self, used: int) -> None:
-        """The inline runner read ``used`` items of what :meth:`lend` gave (one outcome each)."""
-        if self._lent:
+    def settle(self, used: int) -> bool:
+        """The inline runner read ``used`` items of what :meth:`lend` gave (one outcome each).
+
+        Returns True when the slice was cut (see :meth:`cut`): the source goes
+        on from the first item it did not reach, and the runner may go on too.
+        """
+        if not self._lent:
+            return False
+        with self.lock:
             self.taken += used
-            if used < self._lent:
+            cut, self._cut = self._cut, False
+            if cut:
+                self.source = self._resume()
+            elif used < self._lent:
                 self.ended = True  # (or the chunk stopped at a failure: the run ends then too)
             self._lent = 0
+            return cut
+
+    def running(self) -> tuple[int, int]:
+        """(number, items) of the lazy slice lent and not yet settled; items is 0 when none is, or it cannot be cut."""
+        return self.chunks, (self._lent if self.sequence is not None else 0)
+
+    def cut(self, chunk: int) -> bool:
+        """End lent slice number ``chunk`` after the item it is running (from any thread).
+
+        False when that slice is over already, or the input is not a list,
+        tuple or range.  One C call under the GIL moves the source's iterator
+        to its end: the slice's next step finds nothing, and no item is skipped
+        or read twice (:meth:`settle` resumes from the count of items run).
+        """
+        with self.lock:
+            if self.sequence is None or chunk != self.chunks or not self._lent or self._cut:
+                return False
+            self.source.__setstate__(len(self.sequence))  # type: ignore[attr-defined]
+            self._cut = True
+            return True
+
+    def _resume(self) -> Iterator[Any]:
+        """An iterator over :attr:`sequence` from the first item not taken yet."""
+        sequence, position = self.sequence, self._offset + self.taken
+        assert sequence is not None
+        if isinstance(sequence, range):
+            return iter(sequence[position:])
+        resumed = iter(sequence)
+        resumed.__setstate__(position)  # type: ignore[attr-defined]
+        return resumed
 
     def take_locked(self, size: int) -> list[Any]:
         """:meth:`take` for a caller that holds :attr:`lock`, without asking ``stop``."""
@@ -155,3 +207,22 @@ class Gate(GatedInput):
         if remaining is None:
             return 0
         return remaining if self.limit is None else min(remaining, self.limit - self.taken)
+
+
+#: iterators whose __setstate__ sets the position (used by :meth:`Gate.cut`), and the sequences they iterate
+_CUTTABLE: dict[type, type] = {type(iter([])): list, type(iter(())): tuple, type(iter(range(0))): range}
+
+
+def _sequence_of(source: Iterator[Any]) -> tuple[list[Any] | tuple[Any, ...] | range | None, int]:
+    """The list, tuple or range that ``source`` iterates and its position in it; (None, 0) for other iterators."""
+    kind = _CUTTABLE.get(type(source))
+    if kind is None:
+        return None, 0
+    # (iter, (sequence,), position): a range iterator's is None after 3.11 (its range starts where it is);
+    # an exhausted list iterator's is (iter, ((),))
+    reduced: Any = source.__reduce__()
+    sequence = reduced[1][0] if reduced[1] else None
+    if not isinstance(sequence, (list, tuple, range)) or not isinstance(sequence, kind):
+        return None, 0
+    position = reduced[2] if len(reduced) > 2 else None
+    return sequence, (position if isinstance(position, int) else 0)

@@ -5,7 +5,8 @@ A plan on threads starts its own items while the items started before it
 once they are out.  A waiting plan (async, or more threads than CPUs) has its
 window steered by a :class:`~gearshift._limiter.ConcurrencyLimiter`.  A cold
 process pool starts while the calling thread keeps running items (see
-:func:`_while_starting`).  A :class:`~.replan.Drift` watches the chunks; when
+:func:`_while_starting`).  A :class:`~.replan.Drift` watches the chunks (a sync
+plan's, run here, are also cut when one overruns: see :mod:`.replan`); when
 it trips, the gate closes, the segment drains and :func:`run` returns True.
 """
 
@@ -25,7 +26,7 @@ from .coroutines import WATCH_WINDOW, LoopWatch
 from .gate import PICKLE_SAMPLE
 from .gil import ProbeTail
 from .lookahead import Lookahead
-from .replan import Drift, may_replan
+from .replan import Drift, may_replan, unwatch_overrun, watch_overrun
 from .report import Timed
 from .state import RunState
 
@@ -125,6 +126,13 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
                 if len(state.kept_results) < PICKLE_SAMPLE:
                     state.kept_results.extend(batch[: PICKLE_SAMPLE - len(state.kept_results)])
                 yield batch
+        elif early is None and drift is not None and gate.sequence is not None and runner.runs_inline():
+            # A sync plan over a list, tuple or range: its chunks run here, one that overruns is cut (see .replan).
+            overrun = watch_overrun(gate, drift.expected)
+            try:
+                yield from runner.batches(gate.open(stop=stop, lazy=True), state.sink)
+            finally:
+                unwatch_overrun(overrun)
         elif early is None:
             yield from runner.batches(gate.open(stop=stop, lazy=True), state.sink)
         else:
