@@ -109,7 +109,7 @@ def test_the_report_counts_items_per_mode() -> None:
 
 
 class VirtualClock:
-    """Stands in for the ``time`` module of ``gearshift._task`` (where every chunk is timed):
+    """Stands in for the ``time`` module of ``gearshift._task_run`` (where every chunk is timed):
     the items advance it by their made-up cost, so every figure the run measures is made up."""
 
     def __init__(self) -> None:
@@ -127,7 +127,7 @@ class VirtualClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
     virtual = VirtualClock()
-    monkeypatch.setattr("gearshift._task.time", virtual)
+    monkeypatch.setattr("gearshift._task_run.time", virtual)
     # Nor does the lookahead look at the first item: it reads the thread's real clocks.
     monkeypatch.setattr("gearshift._auto.measure._lookahead", lambda state: None)
     return virtual
