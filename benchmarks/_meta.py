@@ -110,3 +110,36 @@ def baseline_src(ref: str, into: str) -> tuple[str, str]:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src"], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", into], input=archive.stdout, check=True)
     return os.path.join(into, "src"), f"{ref} = {_git('rev-parse', ref)}"
+
+
+def best_of_children(
+    script: str, baseline: str, rounds: int, meta: dict[str, Any]
+) -> dict[str, dict[str, list[float]]]:
+    """Rounds of ``script --child`` on ``baseline``'s src and on this tree's, taking turns (the order alternates).
+
+    Each child prints one JSON line, ``{"best": {case: seconds}, "gearshift": its file}``, and must
+    have imported the tree meant, not an installed copy.  Returns ``{"baseline": {case: [seconds per
+    round]}, "this_tree": ...}``; the baseline's commit goes into ``meta``.
+    """
+    import tempfile
+
+    tree = os.path.join(str(ROOT), "src")
+    out: dict[str, dict[str, list[float]]] = {"baseline": {}, "this_tree": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        base_src, meta["baseline"] = baseline_src(baseline, tmp)
+        order = [(base_src, "baseline"), (tree, "this_tree")]
+        for k in range(rounds):
+            for src, which in order if k % 2 == 0 else reversed(order):
+                done = subprocess.run(
+                    [sys.executable, script, "--child"],
+                    env={**os.environ, "PYTHONPATH": src},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=600,
+                )
+                got = json.loads(done.stdout.strip().splitlines()[-1])
+                assert str(got["gearshift"]).startswith(src), got
+                for name, value in got["best"].items():
+                    out[which].setdefault(name, []).append(value)
+    return out

@@ -14,7 +14,6 @@ per-round differences; writes every round with the commits, host and Python to
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -22,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from _meta import baseline_src, compile_bytecode, finish, run_meta
+from _meta import baseline_src, compile_bytecode, run_meta, write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TREE = os.path.join(os.path.dirname(HERE), "src")
@@ -77,9 +76,7 @@ def main() -> int:
             f"{what}: {args.baseline} {s['median_baseline_ms']:.1f} ms, this tree {s['median_this_tree_ms']:.1f} ms, "
             f"median round difference {s['median_round_difference_ms']:+.2f} ms"
         )
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"meta": finish(meta), "rounds": rounds, "summary": summary}, f, indent=1)
+    write(args.out, meta, rounds=rounds, summary=summary)
     print(f"wrote {args.out}")
     return 0
 

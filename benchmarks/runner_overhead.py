@@ -17,14 +17,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 
-from _meta import baseline_src, finish, run_meta
+from _meta import best_of_children, run_meta, write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TREE = os.path.join(os.path.dirname(HERE), "src")
 #: (name, mode, items, repeats): chunksize=1 throughout
 CASES = [("thread_20000_chunks", "thread", 20_000, 7), ("process_5000_chunks", "process", 5_000, 7)]
 
@@ -51,14 +48,6 @@ def child() -> None:
     print(json.dumps({"best": best, "gearshift": gearshift.__file__}))
 
 
-def _run(src: str) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": src}
-    out = subprocess.run(
-        [sys.executable, __file__, "--child"], env=env, capture_output=True, text=True, check=True, timeout=600
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", default="main", help="git ref to compare with (default main)")
@@ -70,16 +59,7 @@ def main() -> int:
         child()
         return 0
     meta = run_meta(None, "benchmarks/runner_overhead.py")
-    rounds: dict[str, dict[str, list[float]]] = {"baseline": {}, "this_tree": {}}
-    with tempfile.TemporaryDirectory() as tmp:
-        base_src, meta["baseline"] = baseline_src(args.baseline, tmp)
-        order = [(base_src, "baseline"), (TREE, "this_tree")]
-        for k in range(args.rounds):
-            for src, which in order if k % 2 == 0 else reversed(order):
-                got = _run(src)
-                assert str(got["gearshift"]).startswith(src), got  # the tree meant, not an installed copy
-                for name, value in got["best"].items():  # type: ignore[attr-defined]
-                    rounds[which].setdefault(name, []).append(value)
+    rounds = best_of_children(__file__, args.baseline, args.rounds, meta)
     summary = {}
     for name in rounds["baseline"]:
         base, this = rounds["baseline"][name], rounds["this_tree"][name]
@@ -93,9 +73,7 @@ def main() -> int:
             f"{name}: {args.baseline} {min(base) * 1e3:.1f} ms, this tree {min(this) * 1e3:.1f} ms, "
             f"ratio of minimums {min(this) / min(base):.3f}, median round ratio {summary[name]['median_round_ratio']:.3f}"
         )
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"meta": finish(meta), "rounds": rounds, "summary": summary}, f, indent=1)
+    write(args.out, meta, rounds=rounds, summary=summary)
     print(f"wrote {args.out}")
     return 0
 
