@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import gearshift
 from gearshift._task import CALL_ONE, Task
-from helpers import getpid
+from helpers import alive, getpid
 
 
 def test_work_runs_in_other_processes() -> None:
@@ -131,5 +133,109 @@ def test_warm_starts_the_workers_before_any_work() -> None:
         assert len(pids) == 2
         fut = backend.submit(Task(fn=getpid, items=[0], call=CALL_ONE))
         assert fut.result(timeout=30).outcomes[0] in pids  # no new worker was needed
+    finally:
+        backend.shutdown()
+
+
+def _killed(backend: Any, worker: Any) -> None:
+    """Kill ``worker`` and wait until a send to it fails: its pipe has no reader left (all its threads gone)."""
+    from gearshift._backends._process_pool import _kill
+
+    _kill(worker)
+    poller = select.poll()
+    poller.register(worker.tx.fileno(), select.POLLOUT)
+    deadline = time.monotonic() + 30
+    while not any(event & select.POLLERR for _, event in poller.poll(10)) and time.monotonic() < deadline:
+        pass
+    assert not alive(worker.proc.pid)
+
+
+def _jobs(backend: Any, n: int) -> list[Any]:
+    """``n`` jobs of one item each, as ``submit`` makes them, not yet pending (the test sends them)."""
+    from gearshift._backends import _crossing
+    from gearshift._backends._process_pool import _Job
+
+    jobs = []
+    for i in range(n):
+        task = Task(fn=getpid, items=[i], call=CALL_ONE, start=i)
+        key, blob = backend._function_blob(task)
+        jobs.append(_Job(task, next(backend._task_ids), key, blob, _crossing.dumps_items(task.items, i)))
+    return jobs
+
+
+def _started(backend: Any, hello: bool) -> Any:
+    """The pool's one worker, started here (no manager thread), and ready when ``hello``."""
+    backend._warming = True
+    backend._keep_workers()
+    (worker,) = backend._procs
+    deadline = time.monotonic() + 30
+    while hello and not worker.ready and time.monotonic() < deadline:
+        backend._receive(worker)
+        time.sleep(0.005)
+    assert worker.ready == hello
+    return worker
+
+
+def _run_manager(backend: Any) -> None:
+    backend._manager = threading.Thread(target=backend._manage, daemon=True)
+    backend._manager.start()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("hello", [False, True], ids=["before-its-hello", "after-its-hello"])
+@pytest.mark.parametrize("zygote", [True, False], ids=["forked-by-the-zygote", "fresh-interpreter"])
+def test_jobs_sent_to_a_worker_that_just_died_run_on_a_new_one(hello: bool, zygote: bool) -> None:
+    """The manager sends jobs to a worker dead before its pipe's end of file was seen: a new worker runs them.
+
+    The send fails and the dead worker's jobs go back to pending; the manager must start a
+    worker for them then, or nothing ever wakes it (the deep semantics run's hang, 2026-12-05:
+    an item's unpickling killed the worker while the next item was being sent to it).  Neither
+    job is blamed: the worker died before it took them.  The manager's steps run here, on
+    this thread, so the order is fixed, not raced.
+    """
+    from gearshift._backends._process import Backend
+
+    backend = Backend(1)
+    backend._use_zygote = backend._use_zygote and zygote
+    try:
+        dead = _started(backend, hello)
+        _killed(backend, dead)
+        jobs = _jobs(backend, 2)
+        backend._pending.extend(jobs)
+
+        backend._settle()
+
+        assert not backend._pending, "jobs were left waiting with no worker to run them"
+        (new,) = backend._procs
+        assert new is not dead and list(new.outstanding) == jobs
+        _run_manager(backend)
+        assert [job.future.result(timeout=30).outcomes for job in jobs] == [[new.proc.pid]] * 2
+    finally:
+        backend.shutdown()
+
+
+@pytest.mark.timeout(60)
+def test_a_job_whose_workers_die_before_taking_it_twice_fails_with_a_clear_error() -> None:
+    """A job is sent again once when its worker died before taking it; the next such death fails it, clearly.
+
+    (So a job that kills every worker before it is even taken, say one too big to receive,
+    cannot go round forever.)  The job here was sent again once already; the one behind it runs.
+    """
+    from gearshift._backends._process import Backend
+
+    backend = Backend(1)
+    try:
+        _killed(backend, _started(backend, True))
+        jobs = _jobs(backend, 2)
+        jobs[0].resent = True
+        backend._pending.extend(jobs)
+
+        backend._settle()
+
+        with pytest.raises(gearshift.WorkerCrashed, match=r"before it started the task \(item 0\)"):
+            jobs[0].future.result(timeout=0)
+        (new,) = backend._procs
+        _run_manager(backend)
+        assert jobs[1].future.result(timeout=30).outcomes == [new.proc.pid]
     finally:
         backend.shutdown()

@@ -247,18 +247,16 @@ DEEP_FOUND = {
     # (seed 20261206) every item of the last chunk fails to pickle: each failed before it was sent, so nothing
     # was in flight, and the runner ended without handing their Failures out (0 outcomes for 2 items)
     "unsent-chunk-handed-out": Config(mode="process", entry="map", is_async=False, n=2, errors="return", ordered=False, chunksize=3, workers=1, faults=(Fault(0, "item-unpicklable"), Fault(1, "item-unpicklable"))),
-    # (seed 20261212, factor 5) a worker that exits while unpickling item 10 is replaced, and item 11 never
-    # came back within 15 s; seen once, not reproduced in 12 replays: kept so that it shows again
+    # (seed 20261212, factor 5) a worker exits unpickling item 10 while item 11 is being sent to it: the send
+    # fails, item 11 goes back to pending and no worker started for it (a hang, about 1 run in 100; the order
+    # itself is fixed in tests/test_process.py::test_jobs_sent_to_a_worker_that_just_died_run_on_a_new_one)
     "hang-after-item-unpickle-exit-aimap": Config(mode="process", entry="aimap", is_async=False, n=12, errors="return", ordered=False, workers=1, faults=(Fault(10, "item-unpickle-os-exit"),), pause=0.0),
     "unsent-chunk-handed-out-imap": Config(mode="process", entry="imap", is_async=False, n=2, errors="return", ordered=True, chunksize=3, workers=1, faults=(Fault(0, "item-unpicklable"), Fault(1, "item-unpicklable"))),
 }  # fmt: skip
 
 
-#: found and not fixed yet: each fails when the defect shows (an xfail, not a pass), and says so
-OPEN = {
-    "hang-after-item-unpickle-exit-aimap": "open: after a worker exits while unpickling an item, the next item "
-    "may never run (seen in the deep run of seed 20261212 and once in CI's whole suite; not in isolation)",
-}
+#: deep-run findings not fixed yet, by name: the reason (each runs as an expected failure, not strict)
+OPEN: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(

@@ -177,8 +177,7 @@ class Backend(CrashHandling):
     def _manage(self) -> None:
         try:
             while True:
-                self._keep_workers()
-                self._dispatch()
+                self._settle()
                 if self._closing and not self._pending and not any(w.outstanding for w in self._procs):
                     return
                 by_fd = {w.rx.fileno(): w for w in self._procs}
@@ -195,6 +194,21 @@ class Backend(CrashHandling):
             self._break(exc)
         finally:
             self._stop_workers()
+
+    def _settle(self) -> None:
+        """Start the workers that waiting jobs need and send each what it can take, until nothing changes.
+
+        Sending a job can find its worker dead before its pipe's end of file
+        was seen: the send fails, and the jobs that worker held go back to
+        pending (``_process_crash.py``).  A worker must start for them now:
+        nothing else would wake the manager for them (a deep run of the
+        semantics harness caught the hang).
+        """
+        while True:
+            self._keep_workers()
+            self._dispatch()
+            if not self._pending or len(self._procs) >= self.workers:
+                return
 
 
 def _wait(fds: list[int], timeout: float | None) -> list[int]:

@@ -109,7 +109,8 @@ class CrashHandling(FrameDispatch):
             requeue.insert(0, job)  # the late job finished just in time; this one had barely started
         else:
             try:
-                self._crashed(worker, job, code)
+                if self._crashed(worker, job, code):
+                    requeue.insert(0, job)
             except BaseException as exc:  # a bug here must not leave the job unresolved
                 job.future.set_exception(exc)
                 raise
@@ -119,14 +120,19 @@ class CrashHandling(FrameDispatch):
         with self._lock:
             self._pending.extendleft(reversed(requeue))
 
-    def _crashed(self, worker: _Worker, job: _Job, code: int) -> None:
+    def _crashed(self, worker: _Worker, job: _Job, code: int) -> bool:
         """The worker died while it held ``job``: keep what finished, blame the item that was running.
 
         Outcomes come from the streamed frames and the job's outcome log; the
         log's header also says whether the worker had begun the task at all.
+        True: it had not (it died idle, or between tasks): no item's fault, the
+        job goes to another worker, once (a second time, it fails as below).
         """
         pid = worker.proc.pid
         task_id, phase, first, logged = _crossing.read_log(worker.logs[job.slot], job.start)
+        if task_id != job.task_id and not job.partial and not job.resent:
+            job.resent = True
+            return True
         if task_id != job.task_id or phase in (PHASE_UNPICKLING, PHASE_ITEMS):
             if not (job.timed and job.partial):  # (it streamed outcomes: it ran)
                 # No item ran: each runs again alone (a single item is the culprit; a pickle
@@ -134,7 +140,7 @@ class CrashHandling(FrameDispatch):
                 step = _UNPICKLING_STEPS.get(phase) if task_id == job.task_id else None
                 index = job.start if job.size == 1 else None
                 job.future.set_exception(_crash_error(pid, code, job, index, step or "", pickle_step=step))
-                return
+                return False
         outcomes = list(job.partial)
         if not job.timed:
             outcomes.extend(logged[max(0, len(outcomes) - first) :])
@@ -143,6 +149,7 @@ class CrashHandling(FrameDispatch):
         # else: every item had finished (it died sending the result): nothing to blame
         failures = sum(1 for o in outcomes if type(o) is Raised)
         self._resolve(job, ChunkResult(outcomes, 0.0, 0.0, failures))
+        return False
 
     @staticmethod
     def _cut_short(job: _Job, error: Callable[[int | None], BaseException]) -> None:

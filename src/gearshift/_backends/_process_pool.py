@@ -62,6 +62,7 @@ class _Job:
         "items_blob",
         "kill_at",
         "partial",
+        "resent",
         "single",
         "size",
         "slot",
@@ -88,6 +89,8 @@ class _Job:
         self.slot = 0
         #: when set, the job was aborted: kill its worker if it still runs then
         self.kill_at: float | None = None
+        #: sent again once already because its worker died before taking it (see _crashed)
+        self.resent = False
 
 
 class _Worker:
@@ -136,7 +139,8 @@ class WorkerPool:
         self._manager: threading.Thread | None = None
         self._closing = False
         self._broken: BaseException | None = None
-        self._task_ids = itertools.count()
+        # From 1: a blank outcome log reads as task 0, which no job may be taken for (see _crashed).
+        self._task_ids = itertools.count(1)
         self._one_off_keys = itertools.count(-1, -1)  # negative keys: sent every time, not cached
         self._fn_blobs: OrderedDict[int, bytes] = OrderedDict()
         self._fn_release: dict[int, Callable[[], None]] = {}  # shared-memory files of a cached function
