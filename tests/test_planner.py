@@ -151,9 +151,9 @@ def test_microsecond_work_stays_in_sync_even_when_long() -> None:
 
 
 def test_small_gains_are_not_worth_the_risk() -> None:
-    # Moving 4 MB results keeps processes within 10% of sync: within the model's error, so sync.
+    # Moving 4 MB results at 1 GB/s keeps processes within 10% of sync: within the model's error, so sync.
     p = prof(0.01, 0.01, result_bytes=4_000_000, result_pickle_seconds=0.0)
-    plan = decide(p, make_options(), MACHINE, 100)
+    plan = decide(p, make_options(), dataclasses.replace(MACHINE, pipe_bytes_per_second=1e9), 100)
     assert plan.mode == "sync"
     assert any("20%" in r for r in plan.reasons)
 
@@ -161,7 +161,8 @@ def test_small_gains_are_not_worth_the_risk() -> None:
 def test_a_cold_process_pool_is_charged_its_start() -> None:
     p = prof(0.01, 0.01, threads=2, thread_scaling=1.0)
     warm = decide(p, make_options(), MACHINE, 40)
-    cold = decide(p, make_options(), dataclasses.replace(MACHINE, process_pool_warm=False), 40)
+    cold_machine = dataclasses.replace(MACHINE, process_pool_warm=False, process_start_seconds=0.3)
+    cold = decide(p, make_options(), cold_machine, 40)
     assert warm.mode == "process"
     assert cold.mode == "sync"
 

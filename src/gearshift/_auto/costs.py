@@ -48,10 +48,8 @@ __all__ = [
 ]
 
 UNMEASURED = "none: set by hand in 90f5770 (2026-11-22), never measured on its own"
-#: benchmarks/costs.py's measurements on a quiet host; the values were kept (the planner's decisions were
-#: not re-checked with the measured ones yet: benchmarks/planner.py), the measured figure stands beside them
+#: benchmarks/costs.py's measurements on a quiet host: the mechanism constants below are its medians
 COSTS_JSON = "benchmarks/results/costs.json (2026-12-05, d96d675, host vm, 2 CPUs, load 1.7, median of 9 rounds)"
-KEPT = "none: set by hand, kept until benchmarks/planner.py re-checks the decisions with the measured figure"
 CLUSTER_JSON = "benchmarks/results/cluster.json (2026-11-22, 2-CPU x86_64 Linux VM, Python 3.11.7, load 7.3)"
 
 
@@ -81,22 +79,18 @@ COSTS: dict[str, Constant] = {
     ),
     "async_start": Constant(1024, "coroutines in flight at the start when nothing was measured", UNMEASURED),
     # -- threads
-    "thread_chunk_seconds": Constant(
-        40e-6, "a thread pool's round trip per chunk", f"{KEPT}; measured 27 us in {COSTS_JSON}"
-    ),
-    "thread_start_seconds": Constant(50e-6, "starting one thread", f"{KEPT}; measured 85 us in {COSTS_JSON}"),
+    "thread_chunk_seconds": Constant(27e-6, "a thread pool's round trip per chunk", COSTS_JSON),
+    "thread_start_seconds": Constant(85e-6, "starting one thread", COSTS_JSON),
     "thread_chunk_target": Constant(0.005, "seconds of work in a thread chunk of short items", UNMEASURED),
     "max_threads": Constant(512, "threads at most for waiting work", UNMEASURED),
     "max_async": Constant(10_000, "coroutines in flight at most (less with a low open-file limit)", UNMEASURED),
     # -- processes
     "process_start_seconds": Constant(
-        0.3,
-        "starting a cold process pool",
-        f"{KEPT}; measured 61 ms (a first pool, its zygote started early) in {COSTS_JSON}; {CLUSTER_JSON} read 0.23 s",
+        0.061,
+        "starting a cold process pool of one worker per CPU (a script's first pool, its zygote started early)",
+        f"{COSTS_JSON} (before the early zygote, {CLUSTER_JSON} read 0.23 s)",
     ),
-    "process_chunk_seconds": Constant(
-        250e-6, "a process pool's round trip per chunk", f"{KEPT}; measured 72 us in {COSTS_JSON}"
-    ),
+    "process_chunk_seconds": Constant(72e-6, "a process pool's round trip per chunk", COSTS_JSON),
     "process_chunk_target": Constant(0.02, "seconds of work in a process chunk", UNMEASURED),
     "early_processes_after": Constant(
         0.05,
@@ -105,13 +99,9 @@ COSTS: dict[str, Constant] = {
         "an item that has computed this long is taken to last about as long again, past the pool's start",
     ),
     "max_chunk": Constant(65536, "items per chunk at most", UNMEASURED),
-    "pipe_bytes_per_second": Constant(
-        1e9, "bytes per second through a worker's pipe", f"{KEPT}; measured 755 MB/s in {COSTS_JSON}"
-    ),
+    "pipe_bytes_per_second": Constant(755e6, "bytes per second through a worker's pipe", COSTS_JSON),
     "parent_item_seconds": Constant(
-        0.3e-6,
-        "the parent's own work per item in process mode, when not calibrated",
-        f"{KEPT}; measured 0.12 us in {COSTS_JSON}",
+        0.12e-6, "the parent's own work per item in process mode, when not calibrated", COSTS_JSON
     ),
     "parent_item_work": Constant(
         3.5,
