@@ -19,10 +19,12 @@ made-up ones.  The model, per item (``w`` wall, ``c`` CPU, measured):
   ~100 ms chunk plus the bytes moved, under 0.8x local and 1 s less
   (:func:`~.cluster_costs.cluster_worthwhile`, its constants in :data:`COSTS` too).
 
-:data:`COSTS` names, for every constant, where its value comes from.  Most were
-set by hand when the planner was written (commit 90f5770, 2026-11-22) and were
-never measured on their own; the table says so rather than invent a source.
-``benchmarks/planner.py`` checks the decisions they lead to, not the constants.
+:data:`COSTS` names, for every constant, where its value comes from.  The
+backends' own costs are ``benchmarks/costs.py``'s measurements; the policy
+constants (margins, cut-offs) and a few costs never measured on their own were
+set by hand (most when the planner was written, commit 90f5770, 2026-11-22),
+and the table says so rather than invent a source.  ``benchmarks/planner.py``
+and the suite check the decisions they lead to.
 """
 
 from __future__ import annotations
