@@ -7,6 +7,7 @@ hold whatever the host's speed or load.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -381,3 +382,48 @@ def test_coroutines_that_block_their_loop_get_at_most_a_process_per_cpu(workers:
     plan = decide(p, make_options(workers=workers), Machine(cpus=2, process_pool_warm=False), 100_000)
     processes = [a for a in plan.alternatives if a.mode == "process"]
     assert processes and all(a.workers == min(workers, 2) for a in processes), plan.alternatives
+
+
+# -- run: items on the calling thread while a cold pool starts ------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("fails", [False, True], ids=["to-the-end", "an-item-raises"])
+def test_items_run_here_while_workers_start_hand_the_gil_over_promptly(
+    monkeypatch: pytest.MonkeyPatch, fails: bool
+) -> None:
+    """The pool's manager starts workers in many short steps, each needing the GIL the calling
+    thread's items hold: while they start, the switch interval is short; after, as it was.
+
+    (Workers "ready" after five items, so the segment's length is the test's, not the host's.)
+    """
+    import sys
+
+    from gearshift._auto.early import PROMPT_SWITCH_SECONDS
+    from gearshift._auto.run import _while_starting
+    from gearshift._auto.state import RunState
+    from gearshift._backends._process import Backend
+
+    seen: list[float] = []
+
+    def fn(x: int) -> int:
+        seen.append(sys.getswitchinterval())
+        if fails and x == 3:
+            raise ValueError("item 3")
+        return 2 * x
+
+    monkeypatch.setattr(Backend, "ready", lambda self: len(seen) >= 5)
+    backend = Backend(1)
+    state = RunState(fn, make_options(mode="auto"), CALL_ONE, False, Gate(iter(range(20)), 20))
+    before = sys.getswitchinterval()
+    out: list[int] = []
+    try:
+        with pytest.raises(ValueError, match="item 3") if fails else contextlib.nullcontext():
+            for batch in _while_starting(state, backend, Profile(is_async=False, wall=(), cpu=())):
+                out.extend(batch)
+    finally:
+        backend.shutdown()
+    assert sys.getswitchinterval() == before
+    assert seen and all(s == min(before, PROMPT_SWITCH_SECONDS) for s in seen)
+    if not fails:  # (the gate looks at ready() between chunks: the chunk that made it ready ends first)
+        assert len(out) >= 5 and out == [2 * x for x in range(len(out))]

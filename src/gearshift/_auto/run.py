@@ -13,6 +13,7 @@ it trips, the gate closes, the segment drains and :func:`run` returns True.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from .._plan import Plan
 from .._profile import Profile
 from .._runner import Runner, Stopped
 from .coroutines import WATCH_WINDOW, LoopWatch
+from .early import PROMPT_SWITCH_SECONDS
 from .gate import PICKLE_SAMPLE
 from .gil import ProbeTail
 from .lookahead import Lookahead
@@ -217,9 +219,14 @@ def _while_starting(state: RunState, backend: Backend, profile: Profile) -> Iter
         from .._threads import _cap
 
         _cap.enter(cap)
+    # The pool's manager thread starts the workers in dozens of short steps, each needing the GIL
+    # this thread's items hold: handed over within PROMPT_SWITCH_SECONDS, not the 5 ms default.
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch, PROMPT_SWITCH_SECONDS))
     try:
         yield from state.segment(runner.batches(gate.open(stop=backend.ready, lazy=True)))
     finally:
+        sys.setswitchinterval(switch)
         timed.done(gate.taken)
         if cap is not None:
             _cap.leave()
