@@ -399,10 +399,10 @@ def test_items_run_here_while_workers_start_hand_the_gil_over_promptly(
     """
     import sys
 
-    from gearshift._auto.early import PROMPT_SWITCH_SECONDS
     from gearshift._auto.run import _while_starting
     from gearshift._auto.state import RunState
     from gearshift._backends._process import Backend
+    from gearshift._switch import PROMPT_SECONDS
 
     seen: list[float] = []
 
@@ -424,6 +424,6 @@ def test_items_run_here_while_workers_start_hand_the_gil_over_promptly(
     finally:
         backend.shutdown()
     assert sys.getswitchinterval() == before
-    assert seen and all(s == min(before, PROMPT_SWITCH_SECONDS) for s in seen)
+    assert seen and all(s == min(before, PROMPT_SECONDS) for s in seen)
     if not fails:  # (the gate looks at ready() between chunks: the chunk that made it ready ends first)
         assert len(out) >= 5 and out == [2 * x for x in range(len(out))]

@@ -13,6 +13,7 @@ import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Unpack, overload
 
+from . import _switch
 from ._arguments import check_function, check_items, check_takes_shared
 from ._options import ErrorPolicy, Options, RunOptions, make_options
 
@@ -286,8 +287,17 @@ async def _aimap(fn: Callable[..., Any], shared: Any, items: Any, options: Optio
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, finished)
 
-    # In the caller's context: gearshift.reporting() and the like see the run.
-    threading.Thread(target=contextvars.copy_context().run, args=(pump,), name="gearshift-aimap", daemon=True).start()
+    # This loop's thread must get the GIL promptly while the run's threads (the pump running
+    # items inline, workers, offload threads) compute beside it: a short switch interval until
+    # the run is over (contract C7; see gearshift._switch).
+    _switch.lower()
+    try:
+        # In the caller's context: gearshift.reporting() and the like see the run.
+        pumping = contextvars.copy_context().run
+        threading.Thread(target=pumping, args=(pump,), name="gearshift-aimap", daemon=True).start()
+    except BaseException:
+        _switch.restore()
+        raise
     try:
         while True:
             message = await inbox.get()
@@ -308,8 +318,11 @@ async def _aimap(fn: Callable[..., Any], shared: Any, items: Any, options: Optio
         # blocks): this wait only lets the loop settle coroutines it cancelled.  A
         # chunk running inline on the pump thread (sync, auto's measuring) cannot
         # be stopped: do not wait for it, or Ctrl-C would come that much later.
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(asyncio.shield(finished), _PUMP_WAIT)
+        try:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(finished), _PUMP_WAIT)
+        finally:
+            _switch.restore()
 
 
 def _resolve(future: asyncio.Future[Any]) -> None:

@@ -25,7 +25,6 @@ from .costs import COSTS, work_kind
 
 __all__ = [
     "EARLY_PROCESSES_AFTER",
-    "PROMPT_SWITCH_SECONDS",
     "next_look",
     "process_items",
     "shippable",
@@ -34,9 +33,6 @@ __all__ = [
 
 #: the first item must have computed this long before items start on processes (see COSTS)
 EARLY_PROCESSES_AFTER = COSTS["early_processes_after"].value
-#: the interpreter's switch interval while processes start beside a first item that computes
-#: (the default is 5 ms: see Lookahead._prompt_handovers)
-PROMPT_SWITCH_SECONDS = 0.0005
 
 
 def process_items(items: int, cpus: int) -> int:

@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .. import _switch
 from .._acquire import acquire_backend
 from .._options import Options
 from .._plan import Plan
@@ -44,7 +45,7 @@ from .._pools import may_share
 from .._runner import ResultsObserver, Runner
 from .clocks import cpu_clock, runqueue_seconds
 from .costs import Machine, work_kind
-from .early import PROMPT_SWITCH_SECONDS, next_look, process_items, shippable, start_processes
+from .early import next_look, process_items, shippable, start_processes
 from .gate import Gate
 
 __all__ = ["Lookahead"]
@@ -108,7 +109,7 @@ class Lookahead:
         self._cpu0 = 0.0
         self._queued0: float | None = None
         self._since: tuple[float, float, float | None] = (0.0, 0.0, None)  # the same, at the first item's start
-        self._switch: float | None = None  # the interpreter's switch interval, while lowered (see _prompt_handovers)
+        self._prompt = False  # holding a short switch interval (see _prompt_handovers)
 
     def arm(self) -> bool:
         """Start watching the calling thread (False where its CPU time cannot be read from another)."""
@@ -144,13 +145,13 @@ class Lookahead:
         with self._lock:
             was_armed, self._armed = self._armed, False
             started = self.started
-            switch, self._switch = self._switch, None
+            prompt, self._prompt = self._prompt, False
         if was_armed:
             _watcher().forget(self)
         if started:
             self._ready.wait()
-        if switch is not None:
-            sys.setswitchinterval(switch)
+        if prompt:
+            _switch.restore()
 
     def batches(self) -> Iterator[list[Any]]:
         """The early items' results, in input order (only after :meth:`disarm`)."""
@@ -209,7 +210,7 @@ class Lookahead:
 
     def _prompt_handovers(self) -> None:
         """Until :meth:`disarm`, have a thread that computes hand the GIL over within
-        :data:`~.early.PROMPT_SWITCH_SECONDS` rather than the interpreter's 5 ms.
+        :data:`~gearshift._switch.PROMPT_SECONDS` rather than the interpreter's 5 ms.
 
         Starting processes from here (and the pool's manager thread, dispatching) releases
         and takes the GIL back dozens of times; each time, the first item's thread kept it
@@ -218,9 +219,9 @@ class Lookahead:
         are affected, and only while the first item runs.
         """
         with self._lock:
-            if self._armed and self._switch is None:
-                self._switch = sys.getswitchinterval()
-                sys.setswitchinterval(min(self._switch, PROMPT_SWITCH_SECONDS))
+            if self._armed and not self._prompt:
+                self._prompt = True
+                _switch.lower()
 
     def _start_processes(self) -> bool:
         """Start the next items on processes, if the function and the first item pickle (else never)."""

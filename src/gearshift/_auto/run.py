@@ -13,10 +13,10 @@ it trips, the gate closes, the segment drains and :func:`run` returns True.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+from .. import _switch
 from .._acquire import acquire_backend
 from .._backends._base import Backend, StartsWorkers
 from .._limiter import ConcurrencyLimiter
@@ -24,7 +24,6 @@ from .._plan import Plan
 from .._profile import Profile
 from .._runner import Runner, Stopped
 from .coroutines import WATCH_WINDOW, LoopWatch
-from .early import PROMPT_SWITCH_SECONDS
 from .gate import PICKLE_SAMPLE
 from .gil import ProbeTail
 from .lookahead import Lookahead
@@ -220,13 +219,12 @@ def _while_starting(state: RunState, backend: Backend, profile: Profile) -> Iter
 
         _cap.enter(cap)
     # The pool's manager thread starts the workers in dozens of short steps, each needing the GIL
-    # this thread's items hold: handed over within PROMPT_SWITCH_SECONDS, not the 5 ms default.
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(min(switch, PROMPT_SWITCH_SECONDS))
+    # this thread's items hold: handed over promptly (see gearshift._switch), not after 5 ms.
+    _switch.lower()
     try:
         yield from state.segment(runner.batches(gate.open(stop=backend.ready, lazy=True)))
     finally:
-        sys.setswitchinterval(switch)
+        _switch.restore()
         timed.done(gate.taken)
         if cap is not None:
             _cap.leave()
