@@ -6,9 +6,11 @@ threads computing, a waiting thread can lose the hand-over several times in a
 row.  Some of gearshift's threads must get it promptly while others compute
 Python code beside them: the caller's event loop during ``amap``/``aimap``
 (contract C7: never stalled over 50 ms; with 100 offload threads computing it
-waited 75-111 ms at 5 ms), and the threads that start worker processes while
-auto runs items on the calling thread.  Each holds :func:`prompt` for as long
-as it needs that; the first holder lowers the interval to
+waited up to 68 ms at 5 ms, 20 ms at 0.5 ms on a quiet 2-CPU host:
+docs/results/c7-loop-lag-2026-12-05.txt), and the threads that start worker
+processes while auto runs items on the calling thread.  Each holds the short
+interval (:func:`lower` then :func:`restore`, or ``with prompt():``) for as
+long as it needs it; the first holder lowers the interval to
 :data:`PROMPT_SECONDS`, the last one puts back what the first found.  The
 holders are counted, so runs that overlap in different threads never leave it
 low, and a value the program set itself comes back.  A shorter interval costs
