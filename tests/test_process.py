@@ -137,7 +137,7 @@ def test_warm_starts_the_workers_before_any_work() -> None:
         backend.shutdown()
 
 
-def _killed(backend: Any, worker: Any) -> None:
+def _killed(worker: Any) -> None:
     """Kill ``worker`` and wait until a send to it fails: its pipe has no reader left (all its threads gone)."""
     from gearshift._backends._process_pool import _kill
 
@@ -199,7 +199,7 @@ def test_jobs_sent_to_a_worker_that_just_died_run_on_a_new_one(hello: bool, zygo
     backend._use_zygote = backend._use_zygote and zygote
     try:
         dead = _started(backend, hello)
-        _killed(backend, dead)
+        _killed(dead)
         jobs = _jobs(backend, 2)
         backend._pending.extend(jobs)
 
@@ -225,7 +225,7 @@ def test_a_job_whose_workers_die_before_taking_it_twice_fails_with_a_clear_error
 
     backend = Backend(1)
     try:
-        _killed(backend, _started(backend, True))
+        _killed(_started(backend, True))
         jobs = _jobs(backend, 2)
         jobs[0].resent = True
         backend._pending.extend(jobs)

@@ -27,9 +27,12 @@ def interval() -> Iterator[float]:
 
 
 def test_a_holder_lowers_it_and_puts_back_what_it_found(interval: float) -> None:
-    with _switch.prompt():
+    _switch.lower()
+    try:
         assert sys.getswitchinterval() == pytest.approx(PROMPT_SECONDS)
         assert _switch.held() == 1
+    finally:
+        _switch.restore()
     assert sys.getswitchinterval() == pytest.approx(interval)
     assert _switch.held() == 0
 
@@ -67,8 +70,11 @@ def test_a_lower_interval_the_program_set_is_kept() -> None:
     before = sys.getswitchinterval()
     sys.setswitchinterval(PROMPT_SECONDS / 5)
     try:
-        with _switch.prompt():
+        _switch.lower()
+        try:
             assert sys.getswitchinterval() == pytest.approx(PROMPT_SECONDS / 5)
+        finally:
+            _switch.restore()
         assert sys.getswitchinterval() == pytest.approx(PROMPT_SECONDS / 5)
     finally:
         sys.setswitchinterval(before)
@@ -82,14 +88,18 @@ def test_an_unpaired_restore_changes_nothing(interval: float) -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_starts_with_the_interval_and_no_holders(interval: float) -> None:
-    with _switch.prompt(), warnings.catch_warnings():
-        # (3.12+ warns that forking a threaded process may deadlock the child: this one only reads two values)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pid = os.fork()
+    _switch.lower()
+    try:
+        with warnings.catch_warnings():
+            # (3.12+ warns that forking a threaded process may deadlock the child: this one only reads two values)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
         if pid == 0:  # the child: the parent's holders are not there to let go
             ok = _switch.held() == 0 and abs(sys.getswitchinterval() - interval) < 1e-9
             os._exit(0 if ok else 1)
         _, status = os.waitpid(pid, 0)
+    finally:
+        _switch.restore()
     assert os.waitstatus_to_exitcode(status) == 0
 
 

@@ -9,7 +9,7 @@ Python code beside them: the caller's event loop during ``amap``/``aimap``
 waited up to 68 ms at 5 ms, 20 ms at 0.5 ms on a quiet 2-CPU host:
 docs/results/c7-loop-lag-2026-12-05.txt), and the threads that start worker
 processes while auto runs items on the calling thread.  Each holds the short
-interval (:func:`lower` then :func:`restore`, or ``with prompt():``) for as
+interval (:func:`lower`, then :func:`restore`) for as
 long as it needs it; the first holder lowers the interval to
 :data:`PROMPT_SECONDS`, the last one puts back what the first found.  The
 holders are counted, so runs that overlap in different threads never leave it
@@ -23,9 +23,9 @@ import os
 import sys
 import threading
 
-__all__ = ["PROMPT_SECONDS", "held", "lower", "prompt", "restore"]
+__all__ = ["PROMPT_SECONDS", "held", "lower", "restore"]
 
-#: the switch interval while someone holds :func:`prompt` (never raised: a lower one set is kept)
+#: the switch interval while someone holds it (:func:`lower`) (never raised: a lower one set is kept)
 PROMPT_SECONDS = 0.0005
 
 _lock = threading.Lock()
@@ -62,18 +62,6 @@ def restore() -> None:
 def held() -> int:
     """How many holders the short interval has now (for tests)."""
     return _holders
-
-
-class prompt:
-    """``with prompt():`` holds a short switch interval for the block (see the module docstring)."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        lower()
-
-    def __exit__(self, *exc: object) -> None:
-        restore()
 
 
 def _forget_in_child() -> None:
