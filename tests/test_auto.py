@@ -388,7 +388,7 @@ def gil_free(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ThreadProbe, "finish", scaling)
     # Nor does the lookahead start items early: on a crowded machine it may take a first item
     # that computes but waits for a CPU for one that waits, and leave nothing to plan for.
-    monkeypatch.setattr("gearshift._auto.measure._lookahead", lambda state: None)
+    monkeypatch.setattr("gearshift._auto.measure.lookahead_for", lambda state: None)
 
 
 @pytest.mark.usefixtures("gil_free")
@@ -451,7 +451,7 @@ def test_the_thread_probe_keeps_to_workers(monkeypatch: pytest.MonkeyPatch) -> N
     # first item read as waiting: the lookahead took the items and nothing was probed), and
     # the lookahead is off: what is tested is the cap on the probe, not the reading.
     monkeypatch.setattr("gearshift._auto.measure.wants_thread_probe", lambda sampler, **kw: True)
-    monkeypatch.setattr("gearshift._auto.measure._lookahead", lambda state: None)
+    monkeypatch.setattr("gearshift._auto.measure.lookahead_for", lambda state: None)
     guard, unpicklable = threading.Lock(), threading.Lock()
     active, peak = [0], [0]
 

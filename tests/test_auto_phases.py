@@ -130,7 +130,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
     virtual = VirtualClock()
     monkeypatch.setattr("gearshift._task_run.time", virtual)
     # Nor does the lookahead look at the first item: it reads the thread's real clocks.
-    monkeypatch.setattr("gearshift._auto.measure._lookahead", lambda state: None)
+    monkeypatch.setattr("gearshift._auto.measure.lookahead_for", lambda state: None)
     return virtual
 
 

@@ -2,7 +2,8 @@
 
 Each entry point hands its call to :mod:`gearshift._call`, which checks the
 arguments, plans, picks a backend and runs; a ``mode="sync"`` ``map`` or
-``starmap`` with nothing else asked takes :mod:`gearshift._quick` instead.
+``starmap`` with nothing else asked takes :mod:`gearshift._quick` instead, and
+one in auto mode starts in :mod:`gearshift._lean` while auto is not loaded.
 
 This module loads neither, nor :mod:`typing`, until a call needs them: a
 script's first sync map pays for what it uses (issue 21's cold target, within
@@ -16,7 +17,7 @@ each is replaced by the implementation that follows it, as with
 
 from __future__ import annotations
 
-from . import _quick
+from . import _lean, _quick
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (type checkers read it by name)
 if TYPE_CHECKING:
@@ -137,6 +138,8 @@ def map(  # noqa: A001 - the name is the point
     and estimated elsewhere (``sys.getsizeof`` of a chunk's first result).
     """
     done = _quick.collect(fn, items, errors, shared, options, star=False)
+    if done is None:
+        done = _lean.collect("gearshift.map", fn, items, errors, shared, options, star=False)
     if done is not None:
         return done
     _quick.start_early(options)
@@ -300,6 +303,8 @@ def starmap(
 ) -> list[Any]:
     """Like :func:`map`, but each item is a tuple of arguments: ``fn(*item)`` (``fn(shared, *item)``)."""
     done = _quick.collect(fn, items, errors, shared, options, star=True)
+    if done is None:
+        done = _lean.collect("gearshift.starmap", fn, items, errors, shared, options, star=True)
     if done is not None:
         return done
     _quick.start_early(options)

@@ -84,20 +84,24 @@ class _Run:
                 self.runner.on_results = on_results
                 yield from self.runner.batches(items)
 
-    def collect(self, items: Iterable[Any], sink: list[Any]) -> None:
-        """Append every result to ``sink``: run on this thread (sync), straight into it, not copied from batches."""
+    def collect(self, items: Iterable[Any] | None, sink: list[Any]) -> None:
+        """Append every result to ``sink``: run on this thread (sync), straight into it, not copied from batches.
+
+        ``items`` None: an auto run's input, given to it already (``AutoRun.begin``).
+        """
         with self._observed(items) as on_results:
             if self.auto is not None:
                 self.auto.on_results = on_results
                 batches = self.auto.batches(items, sink)
             else:
+                assert items is not None
                 self.runner.on_results = on_results
                 batches = self.runner.batches(items, sink)
             for batch in batches:
                 sink.extend(batch)  # empty on the inline path
 
     @contextlib.contextmanager
-    def _observed(self, items: Iterable[Any]) -> Iterator[ResultsObserver | None]:
+    def _observed(self, items: Iterable[Any] | None) -> Iterator[ResultsObserver | None]:
         """The run's results observer (the caller's and a progress bar's); closes both ends of the run."""
         progress = None
         if self.options.progress:
@@ -228,14 +232,28 @@ def _with_shared(fn: Callable[..., Any], shared: Any, options: Options) -> Calla
     return SharedCall(fn, shared)
 
 
-def _collect(run: _Run, items: Iterable[Any]) -> list[Any]:
+def prepare_auto(entry: str, fn: Callable[..., Any], kw: RunOptions) -> _Run:
+    """A ``mode="auto"`` run of ``map`` or ``starmap`` (``entry``) for :mod:`gearshift._lean`, which
+    hands it the input later (``run.auto.begin``) and collects it with :func:`collect_into`."""
+    return _prepare_checked(entry, fn, (), "raise", None, kw)
+
+
+def collect_into(run: _Run, out: list[Any]) -> list[Any]:
+    """A run prepared by :func:`prepare_auto`: its results appended to ``out`` (the lean start's so far)."""
+    return _collect(run, None, out)
+
+
+def _collect(run: _Run, items: Iterable[Any] | None, out: list[Any] | None = None) -> list[Any]:
     """All results as a list; when the run stops early, the ones that completed ride on the exception.
 
     That is on Ctrl-C (and on a KeyboardInterrupt, SystemExit... raised by fn)
     and when the input raises: the runner marks such an exception with the
     ``partial_results`` it did not hand out, added here to those it did.
+    ``items`` None: an auto run's input, given to it already; ``out``: results
+    before it, which the run's go after.
     """
-    out: list[Any] = []
+    if out is None:
+        out = []
     try:
         run.collect(items, out)
     except BaseException as exc:

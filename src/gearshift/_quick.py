@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
-__all__ = ["collect", "start_early"]
+__all__ = ["collect", "plain", "start_early"]
 
 #: what ``mode="sync"`` alone looks like as an entry point's keyword options
 _SYNC_ONLY = {"mode": "sync"}
@@ -53,7 +53,7 @@ def collect(
     fn: Callable[..., Any], items: Any, errors: str, shared: Any, options: Mapping[str, object], *, star: bool
 ) -> list[Any] | None:
     """Every result of a sync ``map`` (``star``: ``starmap``), or None when the call is not one for here."""
-    if errors != "raise" or shared is not None or options != _SYNC_ONLY or not _plain(fn):
+    if errors != "raise" or shared is not None or options != _SYNC_ONLY or not plain(fn):
         return None
     try:
         source = iter(items)
@@ -105,7 +105,7 @@ def start_early(options: Mapping[str, object]) -> None:
         prepare("process")
 
 
-def _plain(fn: Any) -> bool:
+def plain(fn: Any) -> bool:
     """Whether ``fn`` is certainly no coroutine function: a builtin, a class, a ``def`` function or bound method.
 
     Anything else (a ``functools.partial``, a callable object...) goes the

@@ -42,6 +42,7 @@ from .._trace import note
 from . import decide, measure, replan, run
 from .cluster import connect
 from .costs import Machine
+from .first import FirstItem
 from .gate import Gate
 from .state import RunState
 
@@ -83,11 +84,39 @@ class AutoRun:
         if self.state.runner is not None:
             self.state.runner.stop()
 
-    def batches(self, items: Iterable[Any], sink: list[Any] | None = None) -> Iterator[list[Any]]:
-        """The results in batches; with a ``sink``, a sync plan appends to it instead (see Runner.batches)."""
-        length = len(items) if hasattr(items, "__len__") else (operator.length_hint(items, 0) or None)  # type: ignore[arg-type]
+    def begin(self, source: Iterator[Any], length: int | None, taken: int = 0) -> None:
+        """Read the input from ``source``, ``length`` items in all (None: unknown), ``taken`` of which
+        were read from it before (by the lean start: see :mod:`gearshift._lean`)."""
+        self.state.gate = Gate(source, length, taken)
+
+    def adopt(self, first: FirstItem, item: Any) -> None:
+        """Take over the lean start's first ``item``, still running on ``first.thread`` (after :meth:`begin`):
+        the lookahead watches it from its start; :meth:`batches` then counts it as measured once
+        :attr:`state`'s ``first`` holds its result."""
         state = self.state
-        state.gate, state.sink, state.on_results = Gate(iter(items), length), sink, self.on_results
+        state.gate.kept = [item]
+        lookahead = measure.lookahead_for(state, first_taken=True)
+        if lookahead is not None and not lookahead.arm(first):
+            lookahead.close()
+            state.pending = None
+
+    def close(self) -> None:
+        """Let go of what was started and not handed out (the lookahead's items of :meth:`adopt`)."""
+        state = self.state
+        if state.pending is not None:
+            state.pending.close()
+            state.pending = None
+
+    def batches(self, items: Iterable[Any] | None, sink: list[Any] | None = None) -> Iterator[list[Any]]:
+        """The results in batches; with a ``sink``, a sync plan appends to it instead (see Runner.batches).
+
+        ``items`` None: the input given to :meth:`begin`.
+        """
+        if items is not None:
+            length = len(items) if hasattr(items, "__len__") else (operator.length_hint(items, 0) or None)  # type: ignore[arg-type]
+            self.begin(iter(items), length)
+        state = self.state
+        state.sink, state.on_results = sink, self.on_results
         try:
             yield from self._phases(state)
             if state.gate.error is not None:

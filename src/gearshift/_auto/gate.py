@@ -34,10 +34,12 @@ class Gate(GatedInput):
     Nothing is added per item (a sync plan's chunks stay plain slices).
     """
 
-    def __init__(self, source: Iterator[Any], length: int | None) -> None:
+    def __init__(self, source: Iterator[Any], length: int | None, taken: int = 0) -> None:
+        """``taken``: items of the input read from ``source`` before the gate (by the lean start, see
+        :mod:`gearshift._lean`); ``length`` counts them too."""
         self.source = source
         self.length = length
-        self.taken = 0
+        self.taken = taken
         self.ended = False
         self.limit: int | None = None  # stop after this many more items
         self.stop: Callable[[], bool] | None = None  # or when this says so
@@ -52,6 +54,7 @@ class Gate(GatedInput):
         #: the list, tuple or range the source iterates (None: other inputs, not cuttable), and
         #: the source's position in it before the gate took anything
         self.sequence, self._offset = _sequence_of(source)
+        self._offset -= taken  # (the source's position is past them: offset + taken is where it is)
         #: lazy slices lent so far (a watcher tells the one running from the next by it)
         self.chunks = 0
         self._cut = False  # the slice lent last was cut: settle() resumes the source

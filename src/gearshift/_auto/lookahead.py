@@ -47,6 +47,7 @@ from .clocks import cpu_clock, runqueue_seconds
 from .costs import Machine, work_kind
 from .early import next_look, process_items, shippable, start_processes
 from .gate import Gate
+from .first import FirstItem
 
 __all__ = ["Lookahead"]
 
@@ -111,17 +112,25 @@ class Lookahead:
         self._since: tuple[float, float, float | None] = (0.0, 0.0, None)  # the same, at the first item's start
         self._prompt = False  # holding a short switch interval (see _prompt_handovers)
 
-    def arm(self) -> bool:
-        """Start watching the calling thread (False where its CPU time cannot be read from another)."""
-        clock = cpu_clock(threading.get_ident())
+    def arm(self, adopted: FirstItem | None = None) -> bool:
+        """Start watching the calling thread (False where its CPU time cannot be read from another).
+
+        ``adopted``: watch another thread instead, whose first item started
+        before this lookahead existed (the lean start's, see :mod:`gearshift._lean`);
+        the first interval counts from that item's start.
+        """
+        clock = cpu_clock(threading.get_ident() if adopted is None else adopted.ident)
         if clock is None or self.items < 1:
             return False
-        self._clock, self._native = clock, threading.get_native_id()
+        self._clock, self._native = clock, threading.get_native_id() if adopted is None else adopted.native_id
         # From a thread of a shared pool, the run must not queue work on that pool (see shared_backend).
-        self._shareable = may_share()
+        self._shareable = may_share() if adopted is None else not adopted.pool_thread
         self._armed = True
         # The clocks at the start, read here, so that the first interval starts with the item.
-        self._t0, self._cpu0, self._queued0 = time.perf_counter(), time.clock_gettime(clock), runqueue_seconds()
+        if adopted is None:
+            self._t0, self._cpu0, self._queued0 = time.perf_counter(), time.clock_gettime(clock), runqueue_seconds()
+        else:  # (its time queued for a CPU was not read then: none is counted for the first interval)
+            self._t0, self._cpu0, self._queued0 = adopted.started, adopted.thread_cpu0, None
         self._since = (self._t0, self._cpu0, self._queued0)
         _watcher().watch(self, self._interval)
         return True

@@ -51,7 +51,7 @@ from .report import Timed
 from .sampler import Sampler, run_sequential
 from .state import RunState
 
-__all__ = ["NOT_WORTH_PROBING", "Clocked", "measure", "native_step", "threads_used"]
+__all__ = ["NOT_WORTH_PROBING", "Clocked", "lookahead_for", "measure", "native_step", "threads_used"]
 
 #: sync time of the rest below which nothing more is measured: it runs in sync
 NOT_WORTH_PROBING = 0.02
@@ -79,11 +79,20 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
     # Big buffers' pickling waits until the thread probe says whether it matters.
     sampler = Clocked(False, defer_buffers=options.cluster is None)
     kept: list[Any] = []  # a few results, to measure their pickling
-    gate.kept = []
-    lookahead = _lookahead(state) if state.replans == 0 else None
-    timed = Timed(state.report, "measuring", "sync", 1, gate.taken)
+    first, state.first = state.first, None
+    lookahead: Lookahead | None
+    if first is None:
+        gate.kept = []
+        lookahead = lookahead_for(state) if state.replans == 0 else None
+        timed = Timed(state.report, "measuring", "sync", 1, gate.taken)
+        clocks = time.process_time(), time.thread_time()
+    else:  # (the lean start ran the first item; its lookahead, if any, was armed from that item's start)
+        lookahead = state.pending if isinstance(state.pending, Lookahead) else None
+        timed = Timed(state.report, "measuring", "sync", 1, gate.taken - 1)
+        timed.t0, clocks = first.started, (first.process_cpu0, first.thread_cpu0)
+        if state.on_results is not None:
+            state.on_results(0, [first.result], 0)
     note(options, "sampling: items one at a time, measured")
-    clocks = time.process_time(), time.thread_time()
     # (One-at-a-time sampling once also ended after a first item that seemed to keep native threads
     # busy; another busy thread in the process reads the same, so it ended runs of plain functions too
     # and changed their flow: it goes on as for any function, and native_step looks after it.)
@@ -99,6 +108,7 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         until=until,
         before_first=lookahead.arm if lookahead is not None else None,
         after_first=lookahead.disarm if lookahead is not None else None,
+        first=first,
     )
     if seen is not None:  # measured capped already: its items are measured capped from the first
         sequential = _capped_to(seen.capped_threads or 1, sequential)
@@ -335,9 +345,12 @@ class Clocked(Sampler):
         super().observe(items, elapsed, cpu, nbytes)
 
 
-def _lookahead(state: RunState) -> Lookahead | None:
+def lookahead_for(state: RunState, *, first_taken: bool = False) -> Lookahead | None:
     """What watches the first item (armed right before it runs): if it waits, the next ones
-    start on threads (see :mod:`.lookahead`).  None where nothing may start early."""
+    start on threads (see :mod:`.lookahead`).  None where nothing may start early.
+
+    ``first_taken``: the first item was read from the gate already (the lean start's).
+    """
     options, gate = state.options, state.gate
     if options.cluster is not None:
         return None
@@ -345,7 +358,7 @@ def _lookahead(state: RunState) -> Lookahead | None:
     if options.workers is not None:
         items = min(items, options.workers - 1)  # the first item counts against the cap too
     if gate.remaining is not None:
-        items = min(items, gate.remaining - 1)
+        items = min(items, gate.remaining - (0 if first_taken else 1))
     if items < 1:
         return None
     # (coroutines are not measured: they never get here)

@@ -21,6 +21,7 @@ from .._profile import Profile
 from .._runner import ResultsObserver, Runner
 from .clocks import gil_enabled, runqueue_seconds, voluntary_switches
 from .costs import work_kind
+from .first import FirstItem
 from .gate import Gate
 from .pickling import buffer_bytes, copy_bound
 
@@ -193,6 +194,7 @@ def run_sequential(
     until: Callable[[], bool] | None = None,
     before_first: Callable[[], object] | None = None,
     after_first: Callable[[], None] | None = None,
+    first: FirstItem | None = None,
 ) -> Iterator[list[Any]]:
     """Phase 1: items one at a time on this thread until the sample is big enough (or ``until()``); yields results.
 
@@ -200,21 +202,29 @@ def run_sequential(
     set-up (which may import modules: CPU time) is done; ``after_first`` once
     it is over, before the sampler reads its counters: whatever it does (wake
     a thread, wait) is not put on the items measured after it.
+
+    ``first``: the first item ran already (the lean start's, see :mod:`.first`):
+    its times are the first sample and its result the first batch.
     """
     from .._backends._sync import Backend as SyncBackend
 
     plan = Plan("sync", 1, None, ("measuring: items one at a time, in growing chunks",))
-    first = [after_first]
+    hooks = [after_first]
 
     def observe(items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
-        if first:
-            hook = first.pop()
+        if hooks:
+            hook = hooks.pop()
             if hook is not None:
                 hook()
             if gate.kept and sampler.defer_buffers:
                 sampler.first_buffer_bytes = buffer_bytes(gate.kept[0])
         sampler.observe(items, elapsed, cpu, nbytes)
 
+    if first is not None:
+        # (Its start's counters were not read: no part of its time is taken for the machine's.)
+        sampler._queued = sampler._switches = None
+        observe(1, first.wall, first.cpu)
+        yield [first.result]
     sampler.baseline()  # so the first item's wait for a CPU is not taken for I/O
     runner = Runner(
         SyncBackend(),
@@ -230,6 +240,6 @@ def run_sequential(
         stop = lambda: sampler.enough(limit, budget)  # noqa: E731
     else:
         stop = lambda: until() or sampler.enough(limit, budget)  # noqa: E731
-    if before_first is not None:
+    if before_first is not None and first is None:
         before_first()
     yield from runner.batches(gate.open(limit=max_items, stop=stop))

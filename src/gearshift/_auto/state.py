@@ -14,6 +14,7 @@ from .._profile import Profile
 from .._report import RunReport
 from .._runner import ResultsObserver, Runner, Stopped
 from .costs import Machine
+from .first import FirstItem
 from .gate import Gate
 from .gil import ProbeTail
 from .lookahead import Lookahead
@@ -51,6 +52,8 @@ class RunState:
     #: a few results of that plan, for its pickling measurements
     kept_results: list[Any] = dataclasses.field(default_factory=list)
     report: RunReport = dataclasses.field(default_factory=RunReport)
+    #: the first item, run by the lean start before auto loaded (see .first): measuring counts it first
+    first: FirstItem | None = None
 
     @property
     def plans(self) -> list[Plan]:

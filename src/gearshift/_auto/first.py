@@ -1,0 +1,34 @@
+"""The first item of a run that the lean start (:mod:`gearshift._lean`) began before auto loaded.
+
+A script's first ``mode="auto"`` call runs its first item on the calling
+thread before any of this package is imported; if that item is still running
+when the lookahead would first look at it, auto is loaded beside it and takes
+it over: the lookahead watches the calling thread from the item's start
+(:meth:`.lookahead.Lookahead.arm`), and the measuring phase counts the item as
+its first one-at-a-time sample once it is over (:func:`.sampler.run_sequential`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = ["FirstItem"]
+
+
+@dataclasses.dataclass(eq=False)
+class FirstItem:
+    """The calling thread's clocks when the item started; its result and times once it is over."""
+
+    #: the calling thread, which runs the item: its ident, native id, and whether it is a shared pool's
+    ident: int
+    native_id: int
+    pool_thread: bool
+    #: ``time.perf_counter()``, ``time.thread_time()`` and ``time.process_time()`` when it started
+    started: float
+    thread_cpu0: float
+    process_cpu0: float
+    result: Any = None
+    #: wall and CPU seconds it took (set once it is over)
+    wall: float = 0.0
+    cpu: float = 0.0
