@@ -21,6 +21,10 @@ ratios to the reference peer.  Cases and their targets:
 * ``coarse``: 2 x workers CPU jobs of about 1.5 s each, ``mode="process"``
   and ``mode="auto"`` against the best process pool (``ProcessPoolExecutor``
   with fork or forkserver, mpire when installed): target at most 1.03x.
+* ``load``: loading auto (``gearshift._call`` and ``gearshift._auto``) after
+  ``import gearshift``, against ``import gearshift`` alone: no target; the
+  difference is the cost the lean start (``gearshift._lean``) saves a short
+  auto job, ``COSTS["load_auto_seconds"]``.
 * ``native``: NumPy linear algebra (24 ``eigvalsh`` of 300 x 300 products)
   in sync, thread, process and auto mode, and in process mode with every
   worker's BLAS at one thread per CPU (as before the caps): what the caps change.
@@ -136,6 +140,10 @@ SCRIPTS: dict[str, dict[str, str]] = {
         ),
     },
     # Work with its own threads (issue 21, item 5): 24 eigvalsh of 300x300 products, NumPy's BLAS.
+    "load": {
+        "import-gearshift": "import gearshift\n",
+        "load-auto": "import gearshift\nimport gearshift._call\nimport gearshift._auto\n",
+    },
     "native": {
         "np-sync": _NATIVE + "result = gearshift.map(eigvalsh_product, range(24), mode='sync')\n",
         "np-thread": _NATIVE + "result = gearshift.map(eigvalsh_product, range(24), mode='thread')\n",
@@ -151,13 +159,21 @@ SCRIPTS: dict[str, dict[str, str]] = {
     },
 }
 #: the peer each case compares against (``coarse``: the fastest pool, chosen after the run)
-REFERENCE = {"sync": "bare", "auto": "listcomp", "process": "cf-forkserver", "coarse": None, "native": "np-sync"}
+REFERENCE = {
+    "sync": "bare",
+    "auto": "listcomp",
+    "process": "cf-forkserver",
+    "coarse": None,
+    "load": "import-gearshift",
+    "native": "np-sync",
+}
 #: target per case: a difference in seconds (``sync``) or a ratio to the reference
 TARGETS = {
     "sync": ("difference", 0.015),
     "auto": ("ratio", 1.10),
     "process": ("ratio", 1.0),
     "coarse": ("ratio", 1.03),
+    "load": ("difference", 0.0),  # (no target: what loading auto costs)
     "native": ("ratio", 1.0),  # (no target: what the caps change)
 }
 #: peers that are gearshift (held to the target); the rest are references
