@@ -19,13 +19,15 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gearshift
 
 #: how long a plain item works, and a coroutine awaits: long enough for executions to overlap
 ITEM_SECONDS = 0.001
+#: ...or this long, for auto's lean start: past its watch (10 ms), auto takes the first item over
+WATCHED_SECONDS = 0.03
 #: an item that hangs sleeps this long (drawn only with timeout=HANG_TIMEOUT)
 HANG_SECONDS = 2.5
 HANG_TIMEOUT = 1.0
@@ -268,6 +270,9 @@ class Config:
     #: the call names its mode and nothing else (the other fields keep gearshift's defaults but workers,
     #: which then only counts for the C6 check): a sync map or starmap takes gearshift._quick
     plain: bool = False
+    #: an auto map or starmap starts in gearshift._lean as if auto were not loaded yet, which loads auto
+    #: once this many seconds were spent there (None: the lean start is not forced; see run())
+    lean: float | None = None
 
     def __repr__(self) -> str:
         fields = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
@@ -455,6 +460,7 @@ def run(cfg: Config, log: str, deadline: float = DEADLINE, isolate: bool = True)
     previous = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, deadline)
     t0 = time.monotonic()
+    lean = _forced_lean(cfg.lean)
     try:
         if cfg.entry == "map":
             out = gearshift.map(fn, source, **_options(cfg))
@@ -482,6 +488,7 @@ def run(cfg: Config, log: str, deadline: float = DEADLINE, isolate: bool = True)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        lean()
     seconds = time.monotonic() - t0
     if hung and exc is not hung[0]:  # gearshift turned the interruption into something else
         hung[0].__context__ = exc
@@ -490,6 +497,22 @@ def run(cfg: Config, log: str, deadline: float = DEADLINE, isolate: bool = True)
         reset_pools()
     partial = getattr(exc, "partial_results", None) if exc is not None else None
     return Observed(out, exc, stopped, None if partial is None else list(partial), seconds, run_id(log))
+
+
+def _forced_lean(load: float | None) -> Callable[[], None]:
+    """Have auto calls start in gearshift._lean as in a fresh interpreter (auto is loaded here), which loads
+    auto once ``load`` seconds were spent there (0: after the first chunk); returns what undoes it."""
+    from gearshift import _lean
+
+    if load is None:
+        return lambda: None
+    loaded, budget = _lean.auto_loaded, _lean.LOAD_SECONDS
+    _lean.auto_loaded, _lean.LOAD_SECONDS = (lambda: False), load
+
+    def undo() -> None:
+        _lean.auto_loaded, _lean.LOAD_SECONDS = loaded, budget
+
+    return undo
 
 
 def _zeros() -> Iterator[int]:

@@ -257,6 +257,8 @@ def violations(cfg: Config, obs: Observed, runs: list[Execution]) -> list[str]:
 
 def concurrency_violation(cfg: Config, runs: list[Execution]) -> str | None:
     """C6: no more than ``workers`` executions at once (one in sync mode)."""
+    if cfg.plain and not cfg.one_at_a_time:
+        return None  # (an auto call that names nothing else asked for no cap: cfg.workers was not passed)
     cap = 1 if cfg.one_at_a_time else cfg.workers
     most, _ = max_overlap(runs, cfg.timeout)
     if most > cap:

@@ -86,8 +86,15 @@ def configs(
     workers = draw(st.sampled_from([1, 2, 3]))
     chunksize = draw(st.sampled_from([None, 1, 3, 16]))
     pause = draw(st.sampled_from([sm.ITEM_SECONDS, 0.0]))
-    # A sync call that names its mode and nothing else: map and starmap take gearshift._quick then
-    plain = mode == "sync" and not executor and "raise" in errors and draw(st.booleans())
+    # A sync call that names its mode and nothing else: map and starmap take gearshift._quick then;
+    # an auto one starts in gearshift._lean, forced as in a fresh interpreter, which loads auto after the
+    # first chunk (0.0), never for its budget (10.0), or as the first item outlasts the watch (WATCHED_SECONDS)
+    plain = mode in ("sync", "auto") and not executor and "raise" in errors and draw(st.booleans())
+    lean = None
+    if plain and mode == "auto" and entry in ("map", "starmap"):
+        lean = draw(st.sampled_from([0.0, 10.0]))
+        n = min(n, 12)
+        pause = draw(st.sampled_from([sm.ITEM_SECONDS, 0.0, sm.WATCHED_SECONDS]))
     # Executor.map: the standard library's signature (errors raise, in order, no per-item timeout)
     err = "raise" if executor or plain else draw(st.sampled_from(errors))
     ordered = True if executor or plain else draw(st.booleans())
@@ -115,7 +122,7 @@ def configs(
     return Config(
         mode=mode, entry=entry, is_async=is_async, n=n, errors=err, ordered=ordered, chunksize=chunksize,
         workers=workers, timeout=timeout, retries=retries, faults=tuple(faults), input_fault=where,
-        consumer=consumer, stop_after=stop_after, pause=pause, plain=plain,
+        consumer=consumer, stop_after=stop_after, pause=pause, plain=plain, lean=lean,
     )  # fmt: skip
 
 
@@ -287,6 +294,44 @@ PLAIN = {
     "imap-break": Config(mode="sync", entry="imap", is_async=False, n=12, consumer="break", stop_after=3, plain=True),
     "amap-coroutines": Config(mode="sync", entry="amap", is_async=True, n=6, plain=True),
 }  # fmt: skip
+
+
+#: auto calls that name nothing else, started in gearshift._lean as in a fresh interpreter: the items stay there
+#: (lean 10 s), auto takes over after the first chunk (lean 0) or takes the first item over (30 ms items)
+LEAN = {
+    "map-stays": Config(mode="auto", entry="map", is_async=False, n=12, pause=0.0, plain=True, lean=10.0),
+    "map-loads-auto": Config(mode="auto", entry="map", is_async=False, n=12, pause=0.0, plain=True, lean=0.0),
+    "map-adopted": Config(mode="auto", entry="map", is_async=False, n=8, pause=sm.WATCHED_SECONDS, plain=True, lean=10.0),
+    "map-raise-in-a-chunk": Config(mode="auto", entry="map", is_async=False, n=12, faults=(Fault(4, sm.RAISE),), plain=True, lean=10.0),
+    "map-raise-after-loading": Config(mode="auto", entry="map", is_async=False, n=12, faults=(Fault(9, sm.RAISE),), plain=True, lean=0.0),
+    "map-adopted-raises": Config(mode="auto", entry="map", is_async=False, n=8, pause=sm.WATCHED_SECONDS, faults=(Fault(0, sm.RAISE),), plain=True, lean=10.0),
+    "starmap-input-raises": Config(mode="auto", entry="starmap", is_async=False, n=12, input_fault=7, plain=True, lean=10.0),
+    "starmap-input-raises-first": Config(mode="auto", entry="starmap", is_async=False, n=12, input_fault=0, plain=True, lean=10.0),
+    "map-base-exception": Config(mode="auto", entry="map", is_async=False, n=12, faults=(Fault(5, sm.BASE_KINDS[0]),), plain=True, lean=10.0),
+    "map-base-exception-adopted": Config(mode="auto", entry="map", is_async=False, n=6, pause=sm.WATCHED_SECONDS, faults=(Fault(0, sm.BASE_KINDS[0]),), plain=True, lean=10.0),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("cfg", list(LEAN.values()), ids=list(LEAN))
+def test_an_auto_call_in_the_lean_start(cfg: Config, logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every invariant holds for an auto map or starmap that starts in gearshift._lean, however it ends."""
+    from gearshift import _lean
+
+    taken: list[bool] = []
+    collect = _lean.collect
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        try:
+            out = collect(*args, **kwargs)
+        except BaseException:
+            taken.append(True)  # it raised: the lean start ran (it returns None at once otherwise)
+            raise
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_lean, "collect", spy)
+    exercise(cfg, logs, None)
+    assert taken == [True]
 
 
 @pytest.mark.parametrize("cfg", list(PLAIN.values()), ids=list(PLAIN))

@@ -57,8 +57,8 @@ if TYPE_CHECKING:
 
 __all__ = ["collect", "stays"]
 
-#: COSTS["load_auto_seconds"]: loading auto in a fresh interpreter
-LOAD_SECONDS = 0.047
+#: COSTS["load_auto_seconds"]: loading auto in a fresh interpreter, measured
+LOAD_SECONDS = 0.045
 #: COSTS["parent_item_seconds"] x COSTS["process_preference"] / COSTS["margin"]: items cheaper than this never
 #: go to processes, whatever their number (the calling process alone would spend as long handing them over
 #: as they take here, by auto's own cost model); nor to threads (too short to release the GIL usefully)
@@ -77,9 +77,10 @@ POOL_THREAD_PREFIX = "gearshift-shared"
 _AUTO_ONLY = ({}, {"mode": "auto"})
 
 
-def stays(spent: float, per_item: float, load: float = LOAD_SECONDS, floor: float = FLOOR_SECONDS) -> bool:
-    """Whether the next items run here too: ``spent`` seconds here so far, the last chunk's ``per_item``."""
-    return spent < load or per_item < floor
+def stays(spent: float, per_item: float, load: float | None = None, floor: float | None = None) -> bool:
+    """Whether the next items run here too: ``spent`` seconds here so far, items of ``per_item`` seconds
+    (``load``, ``floor``: :data:`LOAD_SECONDS`, :data:`FLOOR_SECONDS`)."""
+    return spent < (LOAD_SECONDS if load is None else load) or per_item < (FLOOR_SECONDS if floor is None else floor)
 
 
 def next_chunk(size: int, per_item: float) -> int:

@@ -133,7 +133,8 @@ class AutoRun:
 
     def _phases(self, state: RunState) -> Iterator[list[Any]]:
         """measure -> decide -> run -> re-plan, until the input ends."""
-        while not state.gate.ended:
+        # (An adopted first item's run may find the input read to its end by the lookahead already.)
+        while state.first is not None or not state.gate.ended:
             profile = yield from measure.measure(state)
             if profile is None:
                 return  # the input ended while measuring: everything ran

@@ -101,6 +101,20 @@ COSTS: dict[str, Constant] = {
         "an item that has computed this long is taken to last about as long again, past the pool's start",
     ),
     "max_chunk": Constant(65536, "items per chunk at most", UNMEASURED),
+    # -- the lean start (gearshift._lean keeps copies: it runs before this module loads)
+    "load_auto_seconds": Constant(
+        0.045,
+        "loading auto (gearshift._call, gearshift._auto) after `import gearshift`, in a fresh interpreter",
+        "benchmarks/results/cold-lean-load.json (2026-12-05, 8028cd1, host vm, 2 CPUs, load 0.8, "
+        "median of 15 per-round differences: `python benchmarks/cold.py --cases load --rounds 15`)",
+    ),
+    "lean_chunk_seconds": Constant(
+        0.001,
+        "work in one of the lean start's chunks, between two of its checks",
+        "none: set by hand (2026-12-05): a chunk's own cost (a slice, a list, two clock readings) is about "
+        "a microsecond, under 0.1 % of it",
+    ),
+    "lean_max_chunk": Constant(1024, "items in one of the lean start's chunks at most", "none: set by hand (2026-12-05)"),
     "pipe_bytes_per_second": Constant(755e6, "bytes per second through a worker's pipe", COSTS_JSON),
     "parent_item_seconds": Constant(
         0.12e-6, "the parent's own work per item in process mode, when not calibrated", COSTS_JSON
