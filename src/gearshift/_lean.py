@@ -52,8 +52,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
     from typing import Any
 
-    from ._call import _Run
     from ._auto.first import FirstItem
+    from ._call import _Run
 
 __all__ = ["collect", "stays"]
 
@@ -74,7 +74,7 @@ CLUSTER_ENV = ("GEARSHIFT_DASK_ADDRESS", "GEARSHIFT_RAY_ADDRESS")
 POOL_THREAD_PREFIX = "gearshift-shared"
 
 #: what ``mode="auto"`` alone (or nothing, auto being the default) looks like as an entry point's options
-_AUTO_ONLY = ({}, {"mode": "auto"})
+_AUTO_ONLY: tuple[dict[str, str], ...] = ({}, {"mode": "auto"})
 
 
 def stays(spent: float, per_item: float, load: float | None = None, floor: float | None = None) -> bool:
@@ -96,7 +96,14 @@ def auto_loaded() -> bool:
 
 
 def collect(
-    entry: str, fn: Callable[..., Any], items: Any, errors: str, shared: Any, options: Mapping[str, object], *, star: bool
+    entry: str,
+    fn: Callable[..., Any],
+    items: Any,
+    errors: str,
+    shared: Any,
+    options: Mapping[str, object],
+    *,
+    star: bool,
 ) -> list[Any] | None:
     """Every result of an auto ``map``/``starmap`` (``entry``), or None when the call is not one for here."""
     if (
@@ -197,7 +204,8 @@ class _Watch:
         length: int | None,
         item: Any,
     ) -> None:
-        self.entry, self.fn, self.options, self.source, self.length, self.item = entry, fn, options, source, length, item
+        self.entry, self.fn, self.options = entry, fn, options
+        self.source, self.length, self.item = source, length, item
         self.result: Any = None
         self.wall = 0.0
         self._lock = _thread.allocate_lock()  # guards the four flags below
@@ -244,7 +252,8 @@ class _Watch:
             raise
         if run is not None:
             first = self._first
-            assert first is not None and run.auto is not None
+            assert first is not None
+            assert run.auto is not None
             first.result, first.wall, first.cpu = self.result, self.wall, cpu
             run.auto.state.first = first
         return run

@@ -114,7 +114,9 @@ COSTS: dict[str, Constant] = {
         "none: set by hand (2026-12-05): a chunk's own cost (a slice, a list, two clock readings) is about "
         "a microsecond, under 0.1 % of it",
     ),
-    "lean_max_chunk": Constant(1024, "items in one of the lean start's chunks at most", "none: set by hand (2026-12-05)"),
+    "lean_max_chunk": Constant(
+        1024, "items in one of the lean start's chunks at most", "none: set by hand (2026-12-05)"
+    ),
     "pipe_bytes_per_second": Constant(755e6, "bytes per second through a worker's pipe", COSTS_JSON),
     "parent_item_seconds": Constant(
         0.12e-6, "the parent's own work per item in process mode, when not calibrated", COSTS_JSON

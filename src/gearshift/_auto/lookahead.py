@@ -46,8 +46,8 @@ from .._runner import ResultsObserver, Runner
 from .clocks import cpu_clock, runqueue_seconds
 from .costs import Machine, work_kind
 from .early import next_look, process_items, shippable, start_processes
-from .gate import Gate
 from .first import FirstItem
+from .gate import Gate
 
 __all__ = ["Lookahead"]
 

@@ -88,7 +88,7 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         clocks = time.process_time(), time.thread_time()
     else:  # (the lean start ran the first item; its lookahead, if any, was armed from that item's start)
         lookahead = state.pending if isinstance(state.pending, Lookahead) else None
-        timed = Timed(state.report, "measuring", "sync", 1, gate.taken - 1)
+        timed = Timed(state.report, "measuring", "sync", 1, 0)  # (the input's first item: the lookahead's came after)
         timed.t0, clocks = first.started, (first.process_cpu0, first.thread_cpu0)
         if state.on_results is not None:
             state.on_results(0, [first.result], 0)

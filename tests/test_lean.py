@@ -1,0 +1,272 @@
+"""gearshift._lean: a first auto map starts on the calling thread, before auto loads.
+
+The contract harness (tests/test_semantics.py, ``LEAN`` and the drawn configurations with
+``lean``) checks every outcome over this path; here: its decisions (pure functions of
+made-up figures), the copies of auto's cost table it keeps, what a fresh interpreter
+loads, and each way it ends (stays, hands over to auto, auto takes its first item over).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import gearshift
+from gearshift import _call, _lean
+
+
+@pytest.fixture
+def lean(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Auto calls start in the lean start as in a fresh interpreter; the runs auto takes over are collected."""
+    monkeypatch.setattr(_lean, "auto_loaded", lambda: False)
+    runs: list[Any] = []
+    prepare_auto = _call.prepare_auto
+
+    def spy(*args: Any) -> Any:
+        run = prepare_auto(*args)
+        runs.append(run)
+        return run
+
+    monkeypatch.setattr(_call, "prepare_auto", spy)
+    return runs
+
+
+# -- the decisions -----------------------------------------------------------------------------------
+
+
+def test_items_stay_while_the_time_spent_is_under_what_loading_auto_costs() -> None:
+    assert _lean.stays(0.010, 1e-3, load=0.045, floor=0.2e-6)
+    assert _lean.stays(0.0449, 1.0, load=0.045, floor=0.2e-6)
+    assert not _lean.stays(0.045, 1e-3, load=0.045, floor=0.2e-6)
+
+
+def test_items_cheaper_than_handing_them_over_stay_however_long() -> None:
+    assert _lean.stays(30.0, 0.1e-6, load=0.045, floor=0.2e-6)
+    assert not _lean.stays(30.0, 0.3e-6, load=0.045, floor=0.2e-6)
+
+
+def test_chunks_double_within_their_time_and_size() -> None:
+    assert _lean.next_chunk(1, 1e-6) == 2
+    assert _lean.next_chunk(64, 1e-6) == 128
+    assert _lean.next_chunk(512, 1e-9) == _lean.MAX_CHUNK
+    assert _lean.next_chunk(1024, 1e-9) == _lean.MAX_CHUNK
+    assert _lean.next_chunk(8, _lean.CHUNK_SECONDS / 5) == 5  # (about CHUNK_SECONDS of work)
+    assert _lean.next_chunk(4, 1.0) == 1
+    assert _lean.next_chunk(4, 0.0) == 8
+
+
+def test_the_figures_are_auto_cost_tables() -> None:
+    from gearshift._address import ADDRESS_ENV
+    from gearshift._auto import lookahead
+    from gearshift._auto.costs import COSTS
+    from gearshift._pools import _SHARED_PREFIX
+
+    assert COSTS["load_auto_seconds"].value == _lean.LOAD_SECONDS
+    floor = COSTS["parent_item_seconds"].value * COSTS["process_preference"].value / COSTS["margin"].value
+    assert pytest.approx(floor) == _lean.FLOOR_SECONDS
+    assert COSTS["lean_chunk_seconds"].value == _lean.CHUNK_SECONDS
+    assert COSTS["lean_max_chunk"].value == _lean.MAX_CHUNK
+    assert _lean.WATCH_SECONDS == lookahead.WATCH_SECONDS
+    assert set(_lean.CLUSTER_ENV) == set(ADDRESS_ENV.values())
+    assert _lean.POOL_THREAD_PREFIX == _SHARED_PREFIX
+
+
+# -- a fresh interpreter ----------------------------------------------------------------------------
+
+
+def _fresh(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_a_first_auto_map_of_cheap_work_loads_nothing_of_auto() -> None:
+    code = (
+        "import sys, gearshift\n"
+        "def f(x):\n    return x + 1\n"
+        "assert gearshift.map(f, range(200_000)) == [x + 1 for x in range(200_000)]\n"
+        "assert gearshift.starmap(divmod, [(7, 2)] * 10) == [(3, 1)] * 10\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('gearshift._auto', 'gearshift._call', 'typing'))))\n"
+    )
+    assert _fresh(code) == "[]"
+
+
+def test_a_first_auto_map_whose_first_item_runs_long_loads_auto() -> None:
+    # (the first item outlasts the lookahead's first look: auto takes it over)
+    code = (
+        "import sys, time, gearshift\n"
+        "def f(x):\n    time.sleep(0.05 if x == 0 else 0)\n    return -x\n"
+        "assert gearshift.map(f, range(20)) == [-x for x in range(20)]\n"
+        "print('gearshift._auto' in sys.modules)\n"
+    )
+    assert _fresh(code) == "True"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "gearshift.map(f, range(5), workers=2)",
+        "gearshift.map(f, range(5), errors='return')",
+        "gearshift.map(f, range(5), mode='auto', progress=False)",
+        "gearshift.map(f, range(5), shared=1)",
+    ],
+)
+def test_a_call_that_asks_for_anything_else_goes_the_general_way(call: str) -> None:
+    code = (
+        "import sys, gearshift\n"
+        "def f(*args):\n    return args[-1]\n"
+        f"assert {call} == list(range(5))\n"
+        "print('gearshift._auto' in sys.modules)\n"
+    )
+    assert _fresh(code) == "True"
+
+
+def test_with_a_cluster_configured_auto_calls_go_the_general_way() -> None:
+    # (auto may run on the cluster: that is for the general path to find out)
+    from gearshift._lean import collect
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_lean, "auto_loaded", lambda: False)
+        mp.setenv("GEARSHIFT_DASK_ADDRESS", "tcp://127.0.0.1:1")
+        assert collect("gearshift.map", abs, [1], "raise", None, {}, star=False) is None
+        mp.delenv("GEARSHIFT_DASK_ADDRESS")
+        assert collect("gearshift.map", abs, [1], "raise", None, {}, star=False) == [1]
+
+
+def test_a_run_being_reported_goes_the_general_way(lean: list[Any]) -> None:
+    with gearshift.reporting() as reports:
+        assert gearshift.map(abs, [-1, -2]) == [1, 2]
+    assert len(reports) == 1  # (the general path's run; the lean start would have left it out)
+
+
+# -- the three ways it goes on ------------------------------------------------------------------------
+
+
+def test_cheap_items_stay_to_the_end(lean: list[Any]) -> None:
+    assert gearshift.map(abs, range(-50_000, 0)) == list(range(50_000, 0, -1))
+    assert lean == []
+
+
+def test_past_its_budget_auto_runs_the_rest_from_the_next_item(
+    lean: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_lean, "LOAD_SECONDS", 0.0)
+    monkeypatch.setattr(_lean, "FLOOR_SECONDS", 0.0)
+    seen: list[int] = []
+
+    def f(x: int) -> int:
+        seen.append(x)
+        return x * 3
+
+    items = list(range(3000))
+    assert gearshift.map(f, items) == [x * 3 for x in items]
+    assert sorted(seen) == items  # each item once
+    (run,) = lean
+    assert run.auto.state.gate.taken == len(items)
+    report = run.auto.report
+    assert sum(s.items for s in report.segments) == len(items) - 2  # the first item, then a chunk of one
+
+
+@pytest.mark.parametrize("star", [False, True], ids=["map", "starmap"])
+@pytest.mark.parametrize("sized", [True, False], ids=["list", "generator"])
+def test_a_first_item_still_running_at_the_first_look_is_taken_over_by_auto(
+    lean: list[Any], star: bool, sized: bool
+) -> None:
+    # The first item waits: auto's lookahead, watching it from its start, runs the next ones on threads.
+    def f(x: int, y: int = 0) -> int:
+        time.sleep(0.3 if x == 0 else 0.001)
+        return x - y
+
+    items: Any = [(x, 1) for x in range(40)] if star else list(range(40))
+    source = items if sized else (x for x in items)
+    out = gearshift.starmap(f, source) if star else gearshift.map(f, source)
+    assert out == [x - 1 for x in range(40)] if star else list(range(40))
+    (run,) = lean
+    segments = run.auto.report.segments
+    assert segments[0].what == "measuring" and segments[0].items >= 1
+    assert any(s.what == "lookahead" and s.mode == "thread" for s in segments), segments
+
+
+# -- how it fails ------------------------------------------------------------------------------------
+
+
+class Boom(Exception):
+    pass
+
+
+def _failing_at(index: int, exc: BaseException) -> Any:
+    def f(x: int) -> int:
+        if x == index:
+            raise exc
+        return x + 100
+
+    return f
+
+
+@pytest.mark.parametrize("index", [0, 1, 6, 2500])
+def test_fn_exception_is_raised_as_it_is(lean: list[Any], monkeypatch: pytest.MonkeyPatch, index: int) -> None:
+    # (2500: past the budget, in auto)
+    monkeypatch.setattr(_lean, "LOAD_SECONDS", 0.0)
+    monkeypatch.setattr(_lean, "FLOOR_SECONDS", 1e-9 if index == 2500 else 1.0)
+    boom = Boom("no")
+    with pytest.raises(Boom) as caught:
+        gearshift.map(_failing_at(index, boom), range(3000))
+    assert caught.value is boom
+    assert not hasattr(boom, "partial_results")
+
+
+@pytest.mark.parametrize("index", [0, 5])
+def test_fn_stop_iteration_is_a_runtime_error_naming_fn(lean: list[Any], index: int) -> None:
+    def stops(x: int) -> int:
+        if x == index:
+            raise StopIteration
+        return x
+
+    with pytest.raises(RuntimeError, match="stops raised StopIteration"):
+        gearshift.map(stops, range(20))
+
+
+@pytest.mark.parametrize("index", [0, 3, 700])
+def test_a_keyboard_interrupt_from_fn_carries_the_completed_results(lean: list[Any], index: int) -> None:
+    with pytest.raises(KeyboardInterrupt) as caught:
+        gearshift.map(_failing_at(index, KeyboardInterrupt()), range(1000))
+    assert caught.value.partial_results == [x + 100 for x in range(index)]  # type: ignore[attr-defined]
+
+
+def _broken(n: int, at: int) -> Iterator[int]:
+    for x in range(n):
+        if x == at:
+            raise Boom(f"input broke at {at}")
+        yield x
+
+
+@pytest.mark.parametrize("at", [0, 1, 5, 900])
+def test_an_input_error_comes_after_the_items_read_before_it(lean: list[Any], at: int) -> None:
+    with pytest.raises(Boom, match=f"input broke at {at}") as caught:
+        gearshift.map(abs, _broken(1000, at))
+    assert caught.value.partial_results == list(range(at))  # type: ignore[attr-defined]
+
+
+def test_an_adopted_first_item_that_raises_leaves_nothing_running(lean: list[Any]) -> None:
+    started = threading.Event()
+
+    def f(x: int) -> int:
+        if x == 0:
+            time.sleep(0.2)
+            raise Boom("first")
+        started.set()
+        time.sleep(0.05)
+        return x
+
+    with pytest.raises(Boom, match="first"):
+        gearshift.map(f, range(30))
+    assert started.is_set()  # (the lookahead had started the next items on threads)
+    (run,) = lean  # taken over...
+    assert run.auto.state.pending is None  # ...and let go of
+    assert gearshift.map(abs, [-3]) == [3]
