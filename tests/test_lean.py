@@ -113,7 +113,7 @@ def test_a_first_auto_map_whose_first_item_runs_long_loads_auto() -> None:
     [
         "gearshift.map(f, range(5), workers=2)",
         "gearshift.map(f, range(5), errors='return')",
-        "gearshift.map(f, range(5), mode='auto', progress=False)",
+        "gearshift.map(f, range(5), mode='auto', ordered=False)",
         "gearshift.map(f, range(5), shared=1)",
     ],
 )

@@ -143,11 +143,35 @@ def test_a_function_marked_as_a_coroutine_function_goes_the_general_way() -> Non
 
 @pytest.mark.parametrize(
     ("errors", "shared", "options"),
-    [("return", None, SYNC), ("raise", 5, SYNC), ("raise", None, {"mode": "sync", "workers": 1}), ("raise", None, {})],
-    ids=["errors-return", "shared", "another-option", "auto"],
+    [
+        ("return", None, SYNC),
+        ("raise", 5, SYNC),
+        ("raise", None, {"mode": "sync", "workers": 1}),
+        ("raise", None, {"mode": "sync", "retries": False}),
+        ("raise", None, {"mode": "sync", "buffer_bytes": 1 << 26}),
+        ("raise", None, {}),
+    ],
+    ids=["errors-return", "shared", "another-option", "a-default-of-another-type", "an-option-not-copied", "auto"],
 )
 def test_any_other_ask_goes_the_general_way(errors: str, shared: Any, options: dict[str, Any]) -> None:
     assert _quick.collect(_square, [1, 2], errors, shared, options, star=False) is None
+
+
+def test_options_given_their_defaults_ask_for_nothing() -> None:
+    defaults = {**SYNC, "workers": None, "chunksize": None, "ordered": True, "timeout": None, "retries": 0}
+    assert _quick.collect(_square, [1, 2], "raise", None, defaults, star=False) == [1, 4]
+    assert _quick.asks_nothing({"workers": None}, "auto")
+    assert _quick.asks_nothing({"mode": "auto", "progress": False}, "auto")
+    assert not _quick.asks_nothing({"workers": None}, "sync")
+
+
+def test_the_defaults_are_the_options() -> None:
+    import dataclasses
+
+    from gearshift._options import Options
+
+    fields = {f.name: f.default for f in dataclasses.fields(Options)}
+    assert {name: fields[name] for name in _quick.DEFAULTS} == _quick.DEFAULTS
 
 
 def test_bad_input_gets_the_general_paths_message() -> None:

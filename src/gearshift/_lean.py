@@ -73,9 +73,6 @@ CLUSTER_ENV = ("GEARSHIFT_DASK_ADDRESS", "GEARSHIFT_RAY_ADDRESS")
 #: gearshift._pools' shared pools name their threads so
 POOL_THREAD_PREFIX = "gearshift-shared"
 
-#: what ``mode="auto"`` alone (or nothing, auto being the default) looks like as an entry point's options
-_AUTO_ONLY: tuple[dict[str, str], ...] = ({}, {"mode": "auto"})
-
 
 def stays(spent: float, per_item: float, load: float | None = None, floor: float | None = None) -> bool:
     """Whether the next items run here too: ``spent`` seconds here so far, items of ``per_item`` seconds
@@ -109,7 +106,7 @@ def collect(
     if (
         errors != "raise"
         or shared is not None
-        or options not in _AUTO_ONLY
+        or not _quick.asks_nothing(options, "auto")
         or auto_loaded()
         or not _quick.plain(fn)
         or _reporting()

@@ -5,8 +5,9 @@ runner and the sync backend, and :mod:`typing`, :mod:`dataclasses` and
 :mod:`inspect` with them (about 30 ms on a 2-CPU host, measured by
 ``benchmarks/cold.py --cases sync``), to supervise nothing: there is no time
 limit, no retry, no observer, no worker.  So a call that asks for nothing but
-``mode="sync"`` (``errors="raise"``, no ``shared=``, a plain function) runs
-here, importing nothing, and everything else goes the general way.
+``mode="sync"`` (``errors="raise"``, no ``shared=``, a plain function; options
+given their defaults, such as ``workers=None``, ask for nothing) runs here,
+importing nothing, and everything else goes the general way.
 
 The outcomes are the general path's, as docs/semantics.md states them (its
 harness runs sync mode over both paths):
@@ -29,10 +30,19 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
-__all__ = ["collect", "plain", "start_early"]
+__all__ = ["DEFAULTS", "asks_nothing", "collect", "plain", "start_early"]
 
-#: what ``mode="sync"`` alone looks like as an entry point's keyword options
-_SYNC_ONLY = {"mode": "sync"}
+#: options a call may give at their defaults (``gearshift._options.Options``'; tests/test_quick.py checks the
+#: copy) and still ask for nothing: ``workers=None`` is what a script passing its own setting through writes
+DEFAULTS: dict[str, object] = {
+    "workers": None,
+    "chunksize": None,
+    "ordered": True,
+    "timeout": None,
+    "retries": 0,
+    "retry_on": None,
+    "progress": False,
+}
 #: inspect.CO_COROUTINE, the code flag of an ``async def`` function (inspect itself costs ~5 ms to load)
 _CO_COROUTINE = 0x80
 
@@ -53,7 +63,7 @@ def collect(
     fn: Callable[..., Any], items: Any, errors: str, shared: Any, options: Mapping[str, object], *, star: bool
 ) -> list[Any] | None:
     """Every result of a sync ``map`` (``star``: ``starmap``), or None when the call is not one for here."""
-    if errors != "raise" or shared is not None or options != _SYNC_ONLY or not plain(fn):
+    if errors != "raise" or shared is not None or not asks_nothing(options, "sync") or not plain(fn):
         return None
     try:
         source = iter(items)
@@ -90,6 +100,19 @@ def collect(
         exc.partial_results = out  # type: ignore[attr-defined]
         raise
     return out
+
+
+def asks_nothing(options: Mapping[str, object], mode: str) -> bool:
+    """Whether keyword ``options`` ask for ``mode`` (``"auto"``, the default, may go unnamed) and for
+    nothing else: every other option left out or given its default (of the same type)."""
+    if options.get("mode", "auto") != mode:
+        return False
+    for name, value in options.items():
+        if name != "mode":
+            default = DEFAULTS.get(name, asks_nothing)  # (a function: no option's value)
+            if value != default or type(value) is not type(default):
+                return False
+    return True
 
 
 def start_early(options: Mapping[str, object]) -> None:

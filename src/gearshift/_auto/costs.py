@@ -105,30 +105,13 @@ COSTS: dict[str, Constant] = {
     "load_auto_seconds": Constant(
         0.045,
         "loading auto (gearshift._call, gearshift._auto) after `import gearshift`, in a fresh interpreter",
-        "benchmarks/results/cold-lean-load.json (2026-12-05, 8028cd1, host vm, 2 CPUs, load 0.8, "
-        "median of 15 per-round differences: `python benchmarks/cold.py --cases load --rounds 15`)",
+        "benchmarks/results/cold-lean-load.json (2026-12-05, 8028cd1, host vm, 2 CPUs, load 0.8, median of 15 "
+        "per-round differences: `python benchmarks/cold.py --cases load --rounds 15`)",
     ),
     "lean_chunk_seconds": Constant(
-        0.001,
-        "work in one of the lean start's chunks, between two of its checks",
-        "none: set by hand (2026-12-05): a chunk's own cost (a slice, a list, two clock readings) is about "
-        "a microsecond, under 0.1 % of it",
+        0.001, "work in a lean start's chunk, between two checks", "none: set by hand (2026-12-05), ~1000x its own cost"
     ),
-    "lean_max_chunk": Constant(
-        1024, "items in one of the lean start's chunks at most", "none: set by hand (2026-12-05)"
-    ),
-    "pipe_bytes_per_second": Constant(755e6, "bytes per second through a worker's pipe", COSTS_JSON),
-    "parent_item_seconds": Constant(
-        0.12e-6, "the parent's own work per item in process mode, when not calibrated", COSTS_JSON
-    ),
-    "parent_item_work": Constant(
-        3.5,
-        "the parent's work per item, in units of the calibration loop's time per item",
-        "none: fitted in 4c45f19 (2026-11-23) on a 2-core host (0.155 us per trivial item through a warm pool, "
-        "loop 0.04 us); no results file",
-    ),
-    "calibrate_below_seconds": Constant(20e-6, "items cheaper than this have the parent's share measured", UNMEASURED),
-    "async_process_chunk": Constant(32, "coroutines per chunk for processes each with an event loop", UNMEASURED),
+    "lean_max_chunk": Constant(1024, "items in a lean start's chunk at most", "none: set by hand (2026-12-05)"),
     # -- native thread pools (BLAS, OpenMP)
     "native_threads_seen": Constant(
         1.25,
