@@ -52,6 +52,8 @@ __all__ = [
 UNMEASURED = "none: set by hand in 90f5770 (2026-11-22), never measured on its own"
 #: benchmarks/costs.py's measurements on a quiet host: the mechanism constants below are its medians
 COSTS_JSON = "benchmarks/results/costs.json (2026-12-05, d96d675, host vm, 2 CPUs, load 1.7, median of 9 rounds)"
+#: `python benchmarks/cold.py --cases load --rounds 15`: loading gearshift._call and gearshift._auto
+LOAD_JSON = "benchmarks/results/cold-lean-load.json (2026-12-05, 8028cd1, host vm, 2 CPUs, load 0.8, 15 rounds)"
 CLUSTER_JSON = "benchmarks/results/cluster.json (2026-11-22, 2-CPU x86_64 Linux VM, Python 3.11.7, load 7.3)"
 
 
@@ -102,16 +104,21 @@ COSTS: dict[str, Constant] = {
     ),
     "max_chunk": Constant(65536, "items per chunk at most", UNMEASURED),
     # -- the lean start (gearshift._lean keeps copies: it runs before this module loads)
-    "load_auto_seconds": Constant(
-        0.045,
-        "loading auto (gearshift._call, gearshift._auto) after `import gearshift`, in a fresh interpreter",
-        "benchmarks/results/cold-lean-load.json (2026-12-05, 8028cd1, host vm, 2 CPUs, load 0.8, median of 15 "
-        "per-round differences: `python benchmarks/cold.py --cases load --rounds 15`)",
+    "load_auto_seconds": Constant(0.045, "loading auto after `import gearshift`, in a fresh interpreter", LOAD_JSON),
+    "lean_chunk_seconds": Constant(0.001, "work in a lean chunk between two checks", "none: set by hand (2026-12-05)"),
+    "lean_max_chunk": Constant(1024, "items in a lean chunk at most", "none: set by hand (2026-12-05)"),
+    "pipe_bytes_per_second": Constant(755e6, "bytes per second through a worker's pipe", COSTS_JSON),
+    "parent_item_seconds": Constant(
+        0.12e-6, "the parent's own work per item in process mode, when not calibrated", COSTS_JSON
     ),
-    "lean_chunk_seconds": Constant(
-        0.001, "work in a lean start's chunk, between two checks", "none: set by hand (2026-12-05), ~1000x its own cost"
+    "parent_item_work": Constant(
+        3.5,
+        "the parent's work per item, in units of the calibration loop's time per item",
+        "none: fitted in 4c45f19 (2026-11-23) on a 2-core host (0.155 us per trivial item through a warm pool, "
+        "loop 0.04 us); no results file",
     ),
-    "lean_max_chunk": Constant(1024, "items in a lean start's chunk at most", "none: set by hand (2026-12-05)"),
+    "calibrate_below_seconds": Constant(20e-6, "items cheaper than this have the parent's share measured", UNMEASURED),
+    "async_process_chunk": Constant(32, "coroutines per chunk for processes each with an event loop", UNMEASURED),
     # -- native thread pools (BLAS, OpenMP)
     "native_threads_seen": Constant(
         1.25,
