@@ -137,7 +137,7 @@ def collect(
 
         return collect_into(run, out)
     out.append(watch.result)
-    taken = _chunks(fn, source, out, star, watch.wall)
+    taken = _chunks(fn, items, source, out, star, watch.wall)
     if taken is None:
         return out
     from ._call import collect_into, prepare_auto
@@ -148,22 +148,31 @@ def collect(
     return collect_into(run, out)
 
 
-def _chunks(fn: Callable[..., Any], source: Iterator[Any], out: list[Any], star: bool, spent: float) -> int | None:
-    """Run the items after the first here, chunk by chunk, while :func:`stays` says so.
+def _chunks(
+    fn: Callable[..., Any], items: Any, source: Iterator[Any], out: list[Any], star: bool, spent: float
+) -> int | None:
+    """Run the items after the first (``source``'s, or ``items``' own slices) chunk by chunk, while :func:`stays`.
 
-    Returns None once the input ended, else how many items were read (the
-    caller has auto run the rest).
+    Returns None once the input ended, else how many items were read: the
+    caller has auto run the rest, from ``source`` (moved past them).
     """
     apply = itertools.starmap if star else map
     clock = time.perf_counter
-    size, per_item = 1, spent
+    # A list, tuple or range is read in slices (a copy of pointers; a range's is a range): no user code
+    # runs to read it, so nothing but fn can fail, and no item is copied into a chunk first.
+    sequence = items if type(items) in (list, tuple, range) else None
+    size, per_item, read = 1, spent, 1
     while True:
-        chunk: list[Any] = []
         error = None
-        try:
-            chunk.extend(itertools.islice(source, size))  # (extend keeps the items read before an error)
-        except BaseException as exc:  # the input's: the items read before it run first (C9)
-            error = exc
+        if sequence is not None:
+            chunk = sequence[read : read + size]
+        else:
+            chunk = []
+            try:
+                chunk.extend(itertools.islice(source, size))  # (extend keeps the items read before an error)
+            except BaseException as exc:  # the input's: the items read before it run first (C9)
+                error = exc
+        read += len(chunk)
         before = len(out)
         try:
             t0 = clock()
@@ -185,7 +194,9 @@ def _chunks(fn: Callable[..., Any], source: Iterator[Any], out: list[Any], star:
         spent += elapsed
         per_item, last = elapsed / size, per_item
         if not stays(spent, min(per_item, last)):  # (one chunk slowed by the machine is not enough)
-            return len(out)
+            if sequence is not None:
+                source.__setstate__(read)  # type: ignore[attr-defined]  # (list, tuple and range iterators have it)
+            return read
         size = next_chunk(size, per_item)
 
 
