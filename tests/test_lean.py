@@ -54,8 +54,8 @@ def test_items_cheaper_than_handing_them_over_stay_however_long() -> None:
 def test_chunks_double_within_their_time_and_size() -> None:
     assert _lean.next_chunk(1, 1e-6) == 2
     assert _lean.next_chunk(64, 1e-6) == 128
-    assert _lean.next_chunk(512, 1e-9) == _lean.MAX_CHUNK
-    assert _lean.next_chunk(1024, 1e-9) == _lean.MAX_CHUNK
+    assert _lean.next_chunk(_lean.MAX_CHUNK // 2, 1e-12) == _lean.MAX_CHUNK
+    assert _lean.next_chunk(_lean.MAX_CHUNK, 1e-12) == _lean.MAX_CHUNK
     assert _lean.next_chunk(8, _lean.CHUNK_SECONDS / 5) == 5  # (about CHUNK_SECONDS of work)
     assert _lean.next_chunk(4, 1.0) == 1
     assert _lean.next_chunk(4, 0.0) == 8
@@ -71,7 +71,7 @@ def test_the_figures_are_auto_cost_tables() -> None:
     floor = COSTS["parent_item_seconds"].value * COSTS["process_preference"].value / COSTS["margin"].value
     assert pytest.approx(floor) == _lean.FLOOR_SECONDS
     assert COSTS["lean_chunk_seconds"].value == _lean.CHUNK_SECONDS
-    assert COSTS["lean_max_chunk"].value == _lean.MAX_CHUNK
+    assert COSTS["max_chunk"].value == _lean.MAX_CHUNK
     assert _lean.WATCH_SECONDS == lookahead.WATCH_SECONDS
     assert set(_lean.CLUSTER_ENV) == set(ADDRESS_ENV.values())
     assert _lean.POOL_THREAD_PREFIX == _SHARED_PREFIX

@@ -65,9 +65,9 @@ LOAD_SECONDS = 0.045
 FLOOR_SECONDS = 0.12e-6 * 1.1 / 0.8
 #: gearshift._auto.lookahead.WATCH_SECONDS: how long the first item runs before auto looks at it
 WATCH_SECONDS = 0.01
-#: COSTS["lean_chunk_seconds"], COSTS["lean_max_chunk"]: work in a chunk between two checks, and items at most
+#: COSTS["lean_chunk_seconds"], COSTS["max_chunk"]: work in a chunk between two checks, and items at most
 CHUNK_SECONDS = 0.001
-MAX_CHUNK = 1024
+MAX_CHUNK = 65536
 #: gearshift._address.ADDRESS_ENV: with one of these set, auto may run on a cluster (the general way)
 CLUSTER_ENV = ("GEARSHIFT_DASK_ADDRESS", "GEARSHIFT_RAY_ADDRESS")
 #: gearshift._pools' shared pools name their threads so

@@ -106,7 +106,6 @@ COSTS: dict[str, Constant] = {
     # -- the lean start (gearshift._lean keeps copies: it runs before this module loads)
     "load_auto_seconds": Constant(0.045, "loading auto after `import gearshift`, in a fresh interpreter", LOAD_JSON),
     "lean_chunk_seconds": Constant(0.001, "work in a lean chunk between two checks", "none: set by hand (2026-12-05)"),
-    "lean_max_chunk": Constant(1024, "items in a lean chunk at most", "none: set by hand (2026-12-05)"),
     "pipe_bytes_per_second": Constant(755e6, "bytes per second through a worker's pipe", COSTS_JSON),
     "parent_item_seconds": Constant(
         0.12e-6, "the parent's own work per item in process mode, when not calibrated", COSTS_JSON
