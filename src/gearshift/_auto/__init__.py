@@ -90,9 +90,9 @@ class AutoRun:
         self.state.gate = Gate(source, length, taken)
 
     def adopt(self, first: FirstItem, item: Any) -> None:
-        """Take over the lean start's first ``item``, still running on ``first.thread`` (after :meth:`begin`):
-        the lookahead watches it from its start; :meth:`batches` then counts it as measured once
-        :attr:`state`'s ``first`` holds its result."""
+        """Take over the lean start's first ``item``, still running on the thread ``first`` names (after
+        :meth:`begin`): the lookahead watches it from its start; :meth:`batches` then counts it as
+        measured once the state's ``first`` holds its result."""
         state = self.state
         state.gate.kept = [item]
         lookahead = measure.lookahead_for(state, first_taken=True)

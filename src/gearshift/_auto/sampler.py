@@ -108,6 +108,10 @@ class Sampler:
         self._queued = runqueue_seconds()
         self._switches = voluntary_switches()
 
+    def unread(self) -> None:
+        """No counters were read before the next observation: none of its time is taken for the machine's."""
+        self._queued = self._switches = None
+
     def enough(self, limit: int = SEQUENTIAL_MAX, budget: float = SEQUENTIAL_BUDGET) -> bool:
         n = len(self.wall)
         if n == 0:
@@ -221,8 +225,7 @@ def run_sequential(
         sampler.observe(items, elapsed, cpu, nbytes)
 
     if first is not None:
-        # (Its start's counters were not read: no part of its time is taken for the machine's.)
-        sampler._queued = sampler._switches = None
+        sampler.unread()  # (the counters were not read when it started)
         observe(1, first.wall, first.cpu)
         yield [first.result]
     sampler.baseline()  # so the first item's wait for a CPU is not taken for I/O
