@@ -270,3 +270,15 @@ def test_an_adopted_first_item_that_raises_leaves_nothing_running(lean: list[Any
     (run,) = lean  # taken over...
     assert run.auto.state.pending is None  # ...and let go of
     assert gearshift.map(abs, [-3]) == [3]
+
+
+def test_auto_loaded_beside_a_first_item_leaves_the_main_thread_the_main_thread() -> None:
+    # threading takes the thread that first imports it for the main one (before 3.13): not the helper's
+    code = (
+        "import sys, time, gearshift\n"
+        "def f(x):\n    time.sleep(0.05 if x == 0 else 0)\n    return x\n"
+        "assert gearshift.map(f, range(4)) == [0, 1, 2, 3]\n"
+        "import threading\n"
+        "print('gearshift._auto' in sys.modules, threading.current_thread() is threading.main_thread())\n"
+    )
+    assert _fresh(code) == "True True"

@@ -68,6 +68,8 @@ WATCH_SECONDS = 0.01
 #: COSTS["lean_chunk_seconds"], COSTS["max_chunk"]: work in a chunk between two checks, and items at most
 CHUNK_SECONDS = 0.001
 MAX_CHUNK = 65536
+#: the interpreter's switch interval while auto loads beside a first item that runs on (see _Watch._watch)
+LOAD_SWITCH_SECONDS = 0.0001
 #: gearshift._address.ADDRESS_ENV: with one of these set, auto may run on a cluster (the general way)
 CLUSTER_ENV = ("GEARSHIFT_DASK_ADDRESS", "GEARSHIFT_RAY_ADDRESS")
 #: gearshift._pools' shared pools name their threads so
@@ -234,6 +236,10 @@ class _Watch:
         fn, item = self.fn, self.item
         self._running.acquire()
         self._ready.acquire()
+        # threading names the thread that first imports it the main thread (before 3.13): were it the
+        # helper, loading auto, asyncio and the interpreter's exit would take the helper for it.
+        import threading  # noqa: F401  (3 ms in a fresh interpreter; most programs have it already)
+
         # (read before the helper starts, which reads them: the item's time includes the start, ~0.1 ms)
         self._clocks = t0, cpu0, _ = time.perf_counter(), time.thread_time(), time.process_time()
         _thread.start_new_thread(self._watch, ())
@@ -298,6 +304,13 @@ class _Watch:
             if self._over:
                 return
             self._taking = True
+        # Loading auto reads files: each read lets the GIL go, and an item that computes keeps it a
+        # whole switch interval (5 ms) each time it is asked for it back: hundreds of those took the
+        # load 0.8-0.9 s beside a pure-Python item on a quiet 2-CPU host (0.19-0.2 s at 0.5 ms, 0.14 s
+        # at LOAD_SWITCH_SECONDS; one run each), past the first look at which auto starts processes.
+        from . import _switch
+
+        _switch.lower(LOAD_SWITCH_SECONDS)
         try:
             from ._auto.first import FirstItem
             from ._call import prepare_auto
@@ -313,6 +326,7 @@ class _Watch:
         except BaseException as exc:  # raised to the caller once the item is over (see _over_now)
             self._error = exc
         finally:
+            _switch.restore(LOAD_SWITCH_SECONDS)
             with self._lock:
                 self._taken = True
                 dropped = self._dropped

@@ -11,7 +11,8 @@ docs/results/c7-loop-lag-2026-12-05.txt), and the threads that start worker
 processes while auto runs items on the calling thread.  Each holds the short
 interval (:func:`lower`, then :func:`restore`) for as
 long as it needs it; the first holder lowers the interval to
-:data:`PROMPT_SECONDS`, the last one puts back what the first found.  The
+:data:`PROMPT_SECONDS` (or what it asks, the least of the holders' asks
+applies), the last one puts back what the first found.  The
 holders are counted, so runs that overlap in different threads never leave it
 low, and a value the program set itself comes back.  A shorter interval costs
 work that computes a switch every 0.5 ms instead of every 5 ms.
@@ -29,48 +30,60 @@ __all__ = ["PROMPT_SECONDS", "held", "lower", "restore"]
 PROMPT_SECONDS = 0.0005
 
 _lock = threading.Lock()
-_holders = 0
-#: the interval the first holder found, when it had to lower it (None: it was short enough already)
-_saved: float | None = None
+#: what each holder asked for (the interval is the least of them while any is held)
+_held: list[float] = []
+#: the interval the first holder found
+_saved = 0.0
+#: whether the interval was lowered (the interpreter keeps whole microseconds: writing back what it
+#: read can shift it by one, so it is set only when lower, and put back only if it was)
+_lowered = False
 
 
-def lower() -> None:
-    """Hold a short switch interval (the first holder lowers it); pair with :func:`restore`."""
-    global _holders, _saved
+def lower(seconds: float = PROMPT_SECONDS) -> None:
+    """Hold a switch interval of at most ``seconds`` (the first holder saves the one it finds); pair
+    with :func:`restore` of the same ``seconds``."""
+    global _saved
     with _lock:
-        if _holders == 0:
-            found = sys.getswitchinterval()
-            # (set only when lower: the interpreter keeps whole microseconds, so writing back
-            # what it read can shift it by one)
-            _saved = found if found > PROMPT_SECONDS else None
-            if _saved is not None:
-                sys.setswitchinterval(PROMPT_SECONDS)
-        _holders += 1
+        if not _held:
+            _saved = sys.getswitchinterval()
+        _held.append(seconds)
+        _apply()
 
 
-def restore() -> None:
-    """Let go of a :func:`lower` (the last holder puts the interval back as the first found it)."""
-    global _holders
+def restore(seconds: float = PROMPT_SECONDS) -> None:
+    """Let go of a :func:`lower` of ``seconds`` (the last holder puts the interval back as the first found it)."""
     with _lock:
-        if _holders == 0:
+        if seconds not in _held:
             return  # (unpaired: nothing held)
-        _holders -= 1
-        if _holders == 0 and _saved is not None:
-            sys.setswitchinterval(_saved)
+        _held.remove(seconds)
+        _apply()
+
+
+def _apply() -> None:
+    global _lowered
+    want = min(_held, default=_saved)
+    if want < _saved:
+        if sys.getswitchinterval() != want:
+            sys.setswitchinterval(want)
+        _lowered = True
+    elif _lowered:
+        sys.setswitchinterval(_saved)
+        _lowered = False
 
 
 def held() -> int:
     """How many holders the short interval has now (for tests)."""
-    return _holders
+    return len(_held)
 
 
 def _forget_in_child() -> None:
     # A forked child has only the forking thread: the other holders are not there to let go.
-    global _holders
-    if _holders:
-        _holders = 0
-        if _saved is not None:
+    global _lowered
+    if _held:
+        _held.clear()
+        if _lowered:
             sys.setswitchinterval(_saved)
+            _lowered = False
 
 
 if hasattr(os, "register_at_fork"):
