@@ -45,9 +45,13 @@ START_WITHIN = 20.0
 
 PROGRAM = textwrap.dedent(
     """
-    import asyncio, json, signal, sys, threading, time, traceback
+    import asyncio, json, os, signal, sys, threading, time, traceback
     import gearshift
     import timed_work
+
+    if os.environ.get("GEARSHIFT_TEST_LEAN_LOAD"):  # the lean start hands over to auto after this long
+        import gearshift._lean
+        gearshift._lean.LOAD_SECONDS = float(os.environ["GEARSHIFT_TEST_LEAN_LOAD"])
 
     mode, api, kind, work = sys.argv[1:5]
     items = list(range(int(sys.argv[5])))
@@ -120,6 +124,7 @@ def run_interrupted(
     items: int = 40,
     settle: float = 0.1,
     workers: int | None = None,
+    lean: float | None = None,
 ) -> tuple[dict[str, Any], float, float, str]:
     """Run the child until a long item started and ``settle`` s more, SIGINT it.
 
@@ -133,6 +138,7 @@ def run_interrupted(
         "GEARSHIFT_TEST_MARKS": str(marks),
         "GEARSHIFT_TEST_QUICK": str(quick),
         "GEARSHIFT_TEST_QUICK_SECONDS": str(quick_seconds),
+        "GEARSHIFT_TEST_LEAN_LOAD": "" if lean is None else str(lean),
     }
     child = subprocess.Popen(
         [sys.executable, "-c", PROGRAM, mode, api, kind, work, str(items), str(workers or 0)],
@@ -240,10 +246,13 @@ def test_ctrl_c_raises_at_once_and_the_program_exits(tmp_path: Path, mode: str, 
 @pytest.mark.parametrize(
     ("work", "quick", "quick_seconds", "items", "settle", "phase"),
     [
-        # the first item is long: Ctrl-C lands in it, measured alone (a waiting one has the
-        # lookahead's items running on threads meanwhile: they must not hold up the exit)
-        pytest.param("sleep", 0, 0.01, 40, 0.1, "sampler.run_sequential", id="sample-sleep"),
-        pytest.param("compute", 0, 0.01, 40, 0.1, "sampler.run_sequential", id="sample-compute"),
+        # the first item is long: Ctrl-C lands in it, on the lean start's first item, which auto took
+        # over (a waiting one has the lookahead's items running on threads meanwhile: they must not
+        # hold up the exit)
+        pytest.param("sleep", 0, 0.01, 40, 0.1, "_lean.first", id="sample-sleep"),
+        pytest.param("compute", 0, 0.01, 40, 0.1, "_lean.first", id="sample-compute"),
+        # quick items, then long ones, before the lean start has spent what loading auto costs
+        pytest.param("compute", 10, 0.001, 40, 0.1, "_lean._chunks", id="lean-chunks"),
         # the first item waits 0.3 s: the next ones (long) start on threads, and once it is
         # over the run hands out the lookahead's results
         pytest.param("sleep", 1, 0.3, 40, 1.0, "lookahead.batches", id="lookahead"),
@@ -259,8 +268,19 @@ def test_ctrl_c_raises_at_once_and_the_program_exits(tmp_path: Path, mode: str, 
 def test_ctrl_c_in_each_phase_of_auto(
     tmp_path: Path, work: str, quick: int, quick_seconds: float, items: int, settle: float, phase: str
 ) -> None:
+    # (auto's own phases past its first item: the lean start hands over after its first chunk)
+    lean = None if phase.startswith("_lean") or phase.startswith("lookahead") else 0.0
     report, reported, exited, err = run_interrupted(
-        tmp_path, "auto", "map", "plain", work, quick=quick, quick_seconds=quick_seconds, items=items, settle=settle
+        tmp_path,
+        "auto",
+        "map",
+        "plain",
+        work,
+        quick=quick,
+        quick_seconds=quick_seconds,
+        items=items,
+        settle=settle,
+        lean=lean,
     )
     assert phase in report["frames"], report["frames"]
     assert report["after"] is not None and report["after"] < RAISE_WITHIN, report

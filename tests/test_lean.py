@@ -73,6 +73,7 @@ def test_the_figures_are_auto_cost_tables() -> None:
     assert COSTS["lean_chunk_seconds"].value == _lean.CHUNK_SECONDS
     assert COSTS["max_chunk"].value == _lean.MAX_CHUNK
     assert _lean.WATCH_SECONDS == lookahead.WATCH_SECONDS
+    assert COSTS["computes_above"].value == _lean.COMPUTES_SHARE
     assert set(_lean.CLUSTER_ENV) == set(ADDRESS_ENV.values())
     assert _lean.POOL_THREAD_PREFIX == _SHARED_PREFIX
 
@@ -282,3 +283,17 @@ def test_auto_loaded_beside_a_first_item_leaves_the_main_thread_the_main_thread(
         "print('gearshift._auto' in sys.modules, threading.current_thread() is threading.main_thread())\n"
     )
     assert _fresh(code) == "True True"
+
+
+def test_a_first_item_that_computes_has_processes_start_beside_it() -> None:
+    # (auto loads beside it, the helper boots the zygote meanwhile and stays for its life)
+    code = (
+        "import os, time, gearshift\n"
+        "def f(x):\n"
+        "    end = time.perf_counter() + (0.4 if x == 0 else 0.05)\n"
+        "    while time.perf_counter() < end:\n        pass\n"
+        "    return os.getpid()\n"
+        "with_pids = gearshift.map(f, range(6))\n"
+        "print(len(set(with_pids) - {os.getpid()}) >= 1)\n"
+    )
+    assert _fresh(code) == "True"

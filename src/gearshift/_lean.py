@@ -46,6 +46,7 @@ import sys
 import time
 
 from . import _quick
+from ._schedstat import runqueue_seconds
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ WATCH_SECONDS = 0.01
 #: COSTS["lean_chunk_seconds"], COSTS["max_chunk"]: work in a chunk between two checks, and items at most
 CHUNK_SECONDS = 0.001
 MAX_CHUNK = 65536
+#: COSTS["computes_above"]: a thread whose CPU time is this share of the wall computes
+COMPUTES_SHARE = 0.7
 #: the interpreter's switch interval while auto loads beside a first item that runs on (see _Watch._watch)
 LOAD_SWITCH_SECONDS = 0.0001
 #: gearshift._address.ADDRESS_ENV: with one of these set, auto may run on a cluster (the general way)
@@ -229,6 +232,7 @@ class _Watch:
         self._first: FirstItem | None = None
         self._error: BaseException | None = None
         self._clocks = (0.0, 0.0, 0.0)
+        self._queued0: float | None = None
         self._thread = (_thread.get_ident(), _thread.get_native_id(), _pool_thread())
 
     def first(self, star: bool) -> _Run | None:
@@ -241,6 +245,7 @@ class _Watch:
         import threading  # noqa: F401  (3 ms in a fresh interpreter; most programs have it already)
 
         # (read before the helper starts, which reads them: the item's time includes the start, ~0.1 ms)
+        self._queued0 = runqueue_seconds()
         self._clocks = t0, cpu0, _ = time.perf_counter(), time.thread_time(), time.process_time()
         _thread.start_new_thread(self._watch, ())
         try:
@@ -311,7 +316,19 @@ class _Watch:
         from . import _switch
 
         _switch.lower(LOAD_SWITCH_SECONDS)
+        started, thread_cpu0, process_cpu0 = self._clocks
+        ident, native, pool = self._thread
+        loading_from, loading_cpu, loading_queued = time.perf_counter(), _cpu_clock(ident), runqueue_seconds(native)
+        # An item that computed so far (its time queued for a CPU on a busy host counted in): the zygote
+        # a first process pool forks its workers from boots now, on another CPU, while auto loads (as
+        # auto's lookahead does at its first look).
+        busy = None if loading_cpu is None else loading_cpu - thread_cpu0
+        if busy is not None and self._queued0 is not None and loading_queued is not None:
+            busy += loading_queued - self._queued0
+        computes = busy is not None and busy >= COMPUTES_SHARE * (loading_from - started)
+        parks = False
         try:
+            parks = computes and _boot_zygote()
             from ._auto.first import FirstItem
             from ._call import prepare_auto
 
@@ -319,9 +336,18 @@ class _Watch:
             assert run.auto is not None
             self._run = run
             run.auto.begin(self.source, self.length, 1)
-            started, thread_cpu0, process_cpu0 = self._clocks
-            ident, native, pool = self._thread
-            self._first = FirstItem(ident, native, pool, started, thread_cpu0, process_cpu0)
+            self._first = FirstItem(
+                ident,
+                native,
+                pool,
+                started,
+                thread_cpu0,
+                process_cpu0,
+                self._queued0,
+                loading_from,
+                loading_cpu,
+                loading_queued,
+            )
             run.auto.adopt(self._first, self.item)
         except BaseException as exc:  # raised to the caller once the item is over (see _over_now)
             self._error = exc
@@ -333,11 +359,36 @@ class _Watch:
             self._ready.release()
             if dropped:
                 self._let_go()
+        if parks:  # a zygote dies with the thread that started it (and its workers with it): stay
+            _thread.allocate_lock().acquire()
+            _thread.allocate_lock().acquire()
 
     def _let_go(self) -> None:
         run, self._run = self._run, None
         if run is not None and run.auto is not None:
             run.auto.close()
+
+
+def _cpu_clock(ident: int) -> float | None:
+    """Thread ``ident``'s CPU time, read from another thread (None where that cannot be done)."""
+    try:
+        return time.clock_gettime(time.pthread_getcpuclockid(ident))
+    except (AttributeError, OSError):
+        return None
+
+
+def _boot_zygote() -> bool:
+    """Start the zygote the first process pool takes (unless one is coming or processes are out of the
+    question); True if it was started here: this thread must then live as long as the interpreter."""
+    if "gearshift._backends._process" in sys.modules:
+        return False  # (a process pool started before: it has its zygote, or the next one takes its own)
+    from ._cpu import usable_cpus
+
+    if usable_cpus() < 2:
+        return False
+    from ._backends._zygote import start_early
+
+    return start_early(lifelong=True)
 
 
 def _pool_thread() -> bool:

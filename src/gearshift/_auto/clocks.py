@@ -11,6 +11,7 @@ import math
 import sys
 import time
 
+from .._schedstat import runqueue_seconds
 from .costs import COSTS, PARENT_ITEM_SECONDS, PARENT_ITEM_WORK, Machine
 
 __all__ = [
@@ -21,20 +22,6 @@ __all__ = [
     "runqueue_seconds",
     "voluntary_switches",
 ]
-
-
-def runqueue_seconds(native_id: int | None = None) -> float | None:
-    """Seconds a thread has spent ready to run but waiting for a CPU (Linux), or None.
-
-    The calling thread by default; another thread of this process by its OS id
-    (``threading.get_native_id()``).
-    """
-    path = "/proc/thread-self/schedstat" if native_id is None else f"/proc/self/task/{native_id}/schedstat"
-    try:
-        with open(path, "rb") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def voluntary_switches() -> int | None:

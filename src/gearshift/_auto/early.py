@@ -41,10 +41,13 @@ def process_items(items: int, cpus: int) -> int:
     return max(0, min(items, cpus - 1))
 
 
-def start_processes(busy: float, elapsed: float, after: float = EARLY_PROCESSES_AFTER) -> bool:
+def start_processes(
+    busy: float, elapsed: float, after: float = EARLY_PROCESSES_AFTER, ran: float | None = None
+) -> bool:
     """Whether a first item that kept its thread ``busy`` (CPU seconds, and time queued for a CPU)
-    over ``elapsed`` seconds so far computes, and has done so for at least ``after`` seconds."""
-    return elapsed >= after and work_kind(busy, elapsed) == "computing"
+    over ``elapsed`` seconds so far computes, and has run for at least ``after`` seconds (``ran``:
+    how long it ran in all, when its clocks cover less of it; the lean start's item, for one)."""
+    return (elapsed if ran is None else ran) >= after and work_kind(busy, elapsed) == "computing"
 
 
 def next_look(interval: float, elapsed: float, after: float = EARLY_PROCESSES_AFTER) -> float:

@@ -24,10 +24,17 @@ class FirstItem:
     ident: int
     native_id: int
     pool_thread: bool
-    #: ``time.perf_counter()``, ``time.thread_time()`` and ``time.process_time()`` when it started
+    #: ``time.perf_counter()``, ``time.thread_time()`` and ``time.process_time()`` when it started, and
+    #: its time queued for a CPU then (``gearshift._schedstat``; None where it cannot be read)
     started: float
     thread_cpu0: float
     process_cpu0: float
+    queued0: float | None = None
+    #: the same clocks (wall, the thread's CPU, queued) when auto began to load beside the item (the CPU
+    #: clock None where another thread cannot read it): the load took the GIL from the item meanwhile
+    loading_from: float = 0.0
+    loading_cpu: float | None = None
+    loading_queued: float | None = None
     result: Any = None
     #: wall and CPU seconds it took (set once it is over)
     wall: float = 0.0

@@ -110,6 +110,7 @@ class Lookahead:
         self._cpu0 = 0.0
         self._queued0: float | None = None
         self._since: tuple[float, float, float | None] = (0.0, 0.0, None)  # the same, at the first item's start
+        self._started = 0.0  # when the first item started
         self._prompt = False  # holding a short switch interval (see _prompt_handovers)
 
     def arm(self, adopted: FirstItem | None = None) -> bool:
@@ -129,10 +130,14 @@ class Lookahead:
         # The clocks at the start, read here, so that the first interval starts with the item.
         if adopted is None:
             self._t0, self._cpu0, self._queued0 = time.perf_counter(), time.clock_gettime(clock), runqueue_seconds()
-        else:  # (its time queued for a CPU was not read then: none is counted for the first interval)
-            self._t0, self._cpu0, self._queued0 = adopted.started, adopted.thread_cpu0, None
-        self._since = (self._t0, self._cpu0, self._queued0)
-        _watcher().watch(self, self._interval)
+            self._since = (self._t0, self._cpu0, self._queued0)
+        else:
+            self._t0, self._cpu0, self._queued0 = adopted.started, adopted.thread_cpu0, adopted.queued0
+            now, cpu, queued = time.perf_counter(), time.clock_gettime(clock), runqueue_seconds(self._native)
+            self._since = _without_the_load(adopted, now, cpu, queued)
+        self._started = self._t0
+        # (an adopted item has run a while already: the first look is at once)
+        _watcher().watch(self, self._interval if adopted is None else 0.0)
         return True
 
     @property
@@ -205,14 +210,14 @@ class Lookahead:
         # It computed (or started by importing, connecting...): judged again by what it does next,
         # unless it has computed for long enough that the other CPUs should take the next items.
         t_first, cpu_first, queued_first = self._since
-        ran = now - t_first
-        if self.processes and start_processes(_busy(cpu, queued, cpu_first, queued_first), ran):
+        ran = now - self._started
+        if self.processes and start_processes(_busy(cpu, queued, cpu_first, queued_first), now - t_first, ran=ran):
             if self._start_processes():
                 return None
         elif self.processes and self._interval == WATCH_SECONDS:  # (the first look: it computes so far)
             self._prompt_handovers()
             _boot_zygote(self.options.workers)
-            ran = time.perf_counter() - t_first  # (that took a while: importing what starts it)
+            ran = time.perf_counter() - self._started  # (that took a while: importing what starts it)
         self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
         self._t0, self._cpu0, self._queued0 = now, cpu, queued
         return next_look(self._interval, ran) if self.processes else self._interval
@@ -314,6 +319,24 @@ def _boot_zygote(workers: int | None) -> None:
     from .._backends._zygote import start_early
 
     start_early(lifelong=True)
+
+
+def _without_the_load(
+    first: FirstItem, now: float, cpu: float, queued: float | None
+) -> tuple[float, float, float | None]:
+    """The clocks at an adopted item's start (wall, CPU, queued), moved on by the time auto took to load
+    beside it, which ended at ``now``, ``cpu``, ``queued``.
+
+    The load took the GIL from the item about half the time: whether the item
+    computes is judged on its run before the load and since (as if the load
+    had not happened), not on a share that the load halved.
+    """
+    if first.loading_cpu is None:
+        return first.started, first.thread_cpu0, first.queued0
+    moved = None
+    if first.queued0 is not None and first.loading_queued is not None and queued is not None:
+        moved = first.queued0 + (queued - first.loading_queued)
+    return first.started + (now - first.loading_from), first.thread_cpu0 + (cpu - first.loading_cpu), moved
 
 
 def _busy(cpu: float, queued: float | None, cpu0: float, queued0: float | None) -> float:

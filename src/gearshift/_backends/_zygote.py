@@ -305,7 +305,7 @@ def wanted() -> bool:
     return available() and os.environ.get("GEARSHIFT_ZYGOTE", "1") != "0"
 
 
-def start_early(*, lifelong: bool = False) -> None:
+def start_early(*, lifelong: bool = False) -> bool:
     """Start a zygote now, for the first process pool of this interpreter to take.
 
     A script's first ``mode="process"`` call imports the process backend (tens
@@ -316,14 +316,16 @@ def start_early(*, lifelong: bool = False) -> None:
     workers with the zygote, so it must be a thread that lives as long as the
     interpreter (``lifelong``: the caller's thread does, as auto's lookahead
     watcher).  An early zygote no pool takes exits with the interpreter, or
-    at :func:`drop_early`.
+    at :func:`drop_early`.  Returns whether it started one (the caller's thread must then live on).
     """
     global _early
     if not wanted() or not (lifelong or threading.current_thread() is threading.main_thread()):
-        return
+        return False
     with _early_lock:
-        if _early is None:
-            _early = (Zygote(PACKAGE_PARENT, None), dict(os.environ))
+        if _early is not None:
+            return False
+        _early = (Zygote(PACKAGE_PARENT, None), dict(os.environ))
+        return True
 
 
 def take_early() -> Zygote | None:
