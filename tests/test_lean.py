@@ -297,3 +297,28 @@ def test_a_first_item_that_computes_has_processes_start_beside_it() -> None:
         "print(len(set(with_pids) - {os.getpid()}) >= 1)\n"
     )
     assert _fresh(code) == "True"
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["returns", "raises"])
+def test_the_switch_interval_auto_loaded_with_comes_back_when_the_first_item_ends(lean: list[Any], fails: bool) -> None:
+    from gearshift import _switch
+
+    before = sys.getswitchinterval()
+    during: list[float] = []
+
+    def f(x: int) -> int:
+        if x == 0:
+            time.sleep(0.2)
+            during.append(sys.getswitchinterval())
+            if fails:
+                raise Boom("first")
+        return x
+
+    if fails:
+        with pytest.raises(Boom):
+            gearshift.map(f, range(10))
+    else:
+        assert gearshift.map(f, range(10)) == list(range(10))
+    assert during == [pytest.approx(_lean.LOAD_SWITCH_SECONDS)]  # (auto was loaded and took the item over)
+    assert sys.getswitchinterval() == before
+    assert _switch.held() == 0

@@ -221,11 +221,12 @@ class _Watch:
         self.source, self.length, self.item = source, length, item
         self.result: Any = None
         self.wall = 0.0
-        self._lock = _thread.allocate_lock()  # guards the four flags below
+        self._lock = _thread.allocate_lock()  # guards the five flags below
         self._over = False  # the item is over: the helper takes nothing over
         self._taking = False  # the helper is taking it over (auto is loading)...
         self._taken = False  # ...and is done with that
         self._dropped = False  # the caller stopped waiting for it: whoever comes last lets go of the run
+        self._switch_held = False  # the helper holds a short switch interval (see _watch)
         self._running = _thread.allocate_lock()  # held while the item runs
         self._ready = _thread.allocate_lock()  # held until the helper is done taking it over
         self._run: _Run | None = None
@@ -240,9 +241,10 @@ class _Watch:
         fn, item = self.fn, self.item
         self._running.acquire()
         self._ready.acquire()
-        # threading names the thread that first imports it the main thread (before 3.13): were it the
+        # Before 3.13, threading names the thread that first imports it the main thread: were it the
         # helper, loading auto, asyncio and the interpreter's exit would take the helper for it.
-        import threading  # noqa: F401  (3 ms in a fresh interpreter; most programs have it already)
+        if sys.version_info < (3, 13):
+            import threading  # noqa: F401  (3 ms in a fresh interpreter; most programs have it already)
 
         # (read before the helper starts, which reads them: the item's time includes the start, ~0.1 ms)
         self._queued0 = runqueue_seconds()
@@ -295,6 +297,7 @@ class _Watch:
             if taken:
                 self._let_go()
             raise
+        self._release_switch()  # (the helper kept the switch interval short for the item's run)
         if self._error is not None:
             self._let_go()
             raise self._error
@@ -313,9 +316,12 @@ class _Watch:
         # whole switch interval (5 ms) each time it is asked for it back: hundreds of those took the
         # load 0.8-0.9 s beside a pure-Python item on a quiet 2-CPU host (0.19-0.2 s at 0.5 ms, 0.14 s
         # at LOAD_SWITCH_SECONDS; one run each), past the first look at which auto starts processes.
+        # Held until the item ends (_over_now), so that starting those processes goes as fast.
         from . import _switch
 
         _switch.lower(LOAD_SWITCH_SECONDS)
+        with self._lock:
+            self._switch_held = True
         started, thread_cpu0, process_cpu0 = self._clocks
         ident, native, pool = self._thread
         loading_from, loading_cpu, loading_queued = time.perf_counter(), _cpu_clock(ident), runqueue_seconds(native)
@@ -352,7 +358,8 @@ class _Watch:
         except BaseException as exc:  # raised to the caller once the item is over (see _over_now)
             self._error = exc
         finally:
-            _switch.restore(LOAD_SWITCH_SECONDS)
+            if self._run is None:  # (taken over, the item keeps it short until it ends: see _over_now)
+                self._release_switch()
             with self._lock:
                 self._taken = True
                 dropped = self._dropped
@@ -364,9 +371,19 @@ class _Watch:
             _thread.allocate_lock().acquire()
 
     def _let_go(self) -> None:
+        self._release_switch()
         run, self._run = self._run, None
         if run is not None and run.auto is not None:
             run.auto.close()
+
+    def _release_switch(self) -> None:
+        """Give back the short switch interval the helper took to load auto (once, whoever comes first)."""
+        with self._lock:
+            held, self._switch_held = self._switch_held, False
+        if held:
+            from . import _switch
+
+            _switch.restore(LOAD_SWITCH_SECONDS)
 
 
 def _cpu_clock(ident: int) -> float | None:
