@@ -59,17 +59,17 @@ def test_an_item_watched_for_less_than_it_ran_counts_its_whole_run() -> None:
 
 
 def test_an_adopted_items_computing_is_judged_without_the_load_beside_it() -> None:
+    from gearshift._auto.early import without_the_load
     from gearshift._auto.first import FirstItem
-    from gearshift._auto.lookahead import _without_the_load
 
     # started at 100.0 with 5.0 s of CPU; auto began loading at 100.010 (CPU 5.010: computing all along)
     first = FirstItem(1, 1, False, 100.0, 5.0, 7.0, 2.0, loading_from=100.010, loading_cpu=5.010, loading_queued=2.0)
     # loaded by 100.150, the item having had half the GIL meanwhile (CPU 5.080), queued 30 ms for a CPU
-    t0, cpu0, queued0 = _without_the_load(first, now=100.150, cpu=5.080, queued=2.030)
+    t0, cpu0, queued0 = without_the_load(first, now=100.150, cpu=5.080, queued=2.030)
     assert (100.150 - t0, 5.080 - cpu0) == (pytest.approx(0.010), pytest.approx(0.010))  # the 10 ms before it
     assert queued0 == pytest.approx(2.030)  # (none queued before it)
     unread = FirstItem(1, 1, False, 100.0, 5.0, 7.0, None, loading_from=100.010, loading_cpu=None)
-    assert _without_the_load(unread, now=100.150, cpu=5.080, queued=None) == (100.0, 5.0, None)
+    assert without_the_load(unread, now=100.150, cpu=5.080, queued=None) == (100.0, 5.0, None)
 
 
 def test_the_watcher_looks_again_when_the_first_item_reaches_the_mark() -> None:

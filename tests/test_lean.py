@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import gearshift
-from gearshift import _call, _lean
+from gearshift import _call, _lean, _lean_first
 
 
 @pytest.fixture
@@ -72,10 +72,10 @@ def test_the_figures_are_auto_cost_tables() -> None:
     assert pytest.approx(floor) == _lean.FLOOR_SECONDS
     assert COSTS["lean_chunk_seconds"].value == _lean.CHUNK_SECONDS
     assert COSTS["max_chunk"].value == _lean.MAX_CHUNK
-    assert _lean.WATCH_SECONDS == lookahead.WATCH_SECONDS
-    assert COSTS["computes_above"].value == _lean.COMPUTES_SHARE
+    assert _lean_first.WATCH_SECONDS == lookahead.WATCH_SECONDS
+    assert COSTS["computes_above"].value == _lean_first.COMPUTES_SHARE
     assert set(_lean.CLUSTER_ENV) == set(ADDRESS_ENV.values())
-    assert _lean.POOL_THREAD_PREFIX == _SHARED_PREFIX
+    assert _lean_first.POOL_THREAD_PREFIX == _SHARED_PREFIX
 
 
 # -- a fresh interpreter ----------------------------------------------------------------------------
@@ -319,6 +319,6 @@ def test_the_switch_interval_auto_loaded_with_comes_back_when_the_first_item_end
             gearshift.map(f, range(10))
     else:
         assert gearshift.map(f, range(10)) == list(range(10))
-    assert during == [pytest.approx(_lean.LOAD_SWITCH_SECONDS)]  # (auto was loaded and took the item over)
+    assert during == [pytest.approx(_lean_first.LOAD_SWITCH_SECONDS)]  # (auto was loaded and took the item over)
     assert sys.getswitchinterval() == before
     assert _switch.held() == 0

@@ -22,13 +22,16 @@ from collections.abc import Callable
 from typing import Any
 
 from .costs import COSTS, work_kind
+from .first import FirstItem
 
 __all__ = [
     "EARLY_PROCESSES_AFTER",
+    "busy",
     "next_look",
     "process_items",
     "shippable",
     "start_processes",
+    "without_the_load",
 ]
 
 #: the first item must have computed this long before items start on processes (see COSTS)
@@ -68,3 +71,29 @@ def shippable(fn: Callable[..., Any], item: Any) -> bool:
     except Exception:  # UnpicklableError, or whatever a __reduce__ raised
         return False
     return True
+
+
+def without_the_load(
+    first: FirstItem, now: float, cpu: float, queued: float | None
+) -> tuple[float, float, float | None]:
+    """The clocks at an adopted item's start (wall, CPU, queued), moved on by the time auto took to load
+    beside it, which ended at ``now``, ``cpu``, ``queued``.
+
+    The load took the GIL from the item about half the time: whether the item
+    computes is judged on its run before the load and since (as if the load
+    had not happened), not on a share that the load halved.
+    """
+    if first.loading_cpu is None:
+        return first.started, first.thread_cpu0, first.queued0
+    moved = None
+    if first.queued0 is not None and first.loading_queued is not None and queued is not None:
+        moved = first.queued0 + (queued - first.loading_queued)
+    return first.started + (now - first.loading_from), first.thread_cpu0 + (cpu - first.loading_cpu), moved
+
+
+def busy(cpu: float, queued: float | None, cpu0: float, queued0: float | None) -> float:
+    """The calling thread's CPU time since ``cpu0``, with its time queued for a CPU (a busy host's doing)."""
+    busy = cpu - cpu0
+    if queued is not None and queued0 is not None:
+        busy += queued - queued0
+    return busy

@@ -45,7 +45,7 @@ from .._pools import may_share
 from .._runner import ResultsObserver, Runner
 from .clocks import cpu_clock, runqueue_seconds
 from .costs import Machine, work_kind
-from .early import next_look, process_items, shippable, start_processes
+from .early import busy, next_look, process_items, shippable, start_processes, without_the_load
 from .first import FirstItem
 from .gate import Gate
 
@@ -134,7 +134,7 @@ class Lookahead:
         else:
             self._t0, self._cpu0, self._queued0 = adopted.started, adopted.thread_cpu0, adopted.queued0
             now, cpu, queued = time.perf_counter(), time.clock_gettime(clock), runqueue_seconds(self._native)
-            self._since = _without_the_load(adopted, now, cpu, queued)
+            self._since = without_the_load(adopted, now, cpu, queued)
         self._started = self._t0
         # (an adopted item has run a while already: the first look is at once)
         _watcher().watch(self, self._interval if adopted is None else 0.0)
@@ -204,14 +204,14 @@ class Lookahead:
         if not self._armed:
             return None
         now, cpu, queued = time.perf_counter(), time.clock_gettime(self._clock), runqueue_seconds(self._native)
-        if work_kind(_busy(cpu, queued, self._cpu0, self._queued0), now - self._t0) == "waiting":
+        if work_kind(busy(cpu, queued, self._cpu0, self._queued0), now - self._t0) == "waiting":
             self._start("thread")
             return None
         # It computed (or started by importing, connecting...): judged again by what it does next,
         # unless it has computed for long enough that the other CPUs should take the next items.
         t_first, cpu_first, queued_first = self._since
         ran = now - self._started
-        if self.processes and start_processes(_busy(cpu, queued, cpu_first, queued_first), now - t_first, ran=ran):
+        if self.processes and start_processes(busy(cpu, queued, cpu_first, queued_first), now - t_first, ran=ran):
             if self._start_processes():
                 return None
         elif self.processes and self._interval == WATCH_SECONDS:  # (the first look: it computes so far)
@@ -319,32 +319,6 @@ def _boot_zygote(workers: int | None) -> None:
     from .._backends._zygote import start_early
 
     start_early(lifelong=True)
-
-
-def _without_the_load(
-    first: FirstItem, now: float, cpu: float, queued: float | None
-) -> tuple[float, float, float | None]:
-    """The clocks at an adopted item's start (wall, CPU, queued), moved on by the time auto took to load
-    beside it, which ended at ``now``, ``cpu``, ``queued``.
-
-    The load took the GIL from the item about half the time: whether the item
-    computes is judged on its run before the load and since (as if the load
-    had not happened), not on a share that the load halved.
-    """
-    if first.loading_cpu is None:
-        return first.started, first.thread_cpu0, first.queued0
-    moved = None
-    if first.queued0 is not None and first.loading_queued is not None and queued is not None:
-        moved = first.queued0 + (queued - first.loading_queued)
-    return first.started + (now - first.loading_from), first.thread_cpu0 + (cpu - first.loading_cpu), moved
-
-
-def _busy(cpu: float, queued: float | None, cpu0: float, queued0: float | None) -> float:
-    """The calling thread's CPU time since ``cpu0``, with its time queued for a CPU (a busy host's doing)."""
-    busy = cpu - cpu0
-    if queued is not None and queued0 is not None:
-        busy += queued - queued0
-    return busy
 
 
 class _Watcher(threading.Thread):
