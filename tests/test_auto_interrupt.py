@@ -249,8 +249,8 @@ def test_ctrl_c_raises_at_once_and_the_program_exits(tmp_path: Path, mode: str, 
         # the first item is long: Ctrl-C lands in it, on the lean start's first item, which auto took
         # over (a waiting one has the lookahead's items running on threads meanwhile: they must not
         # hold up the exit)
-        pytest.param("sleep", 0, 0.01, 40, 0.1, "_lean.first", id="sample-sleep"),
-        pytest.param("compute", 0, 0.01, 40, 0.1, "_lean.first", id="sample-compute"),
+        pytest.param("sleep", 0, 0.01, 40, 0.1, "_lean_first.first", id="sample-sleep"),
+        pytest.param("compute", 0, 0.01, 40, 0.1, "_lean_first.first", id="sample-compute"),
         # quick items, then long ones, before the lean start has spent what loading auto costs
         pytest.param("compute", 10, 0.001, 40, 0.1, "_lean._chunks", id="lean-chunks"),
         # the first item waits 0.3 s: the next ones (long) start on threads, and once it is
