@@ -286,11 +286,12 @@ def test_auto_loaded_beside_a_first_item_leaves_the_main_thread_the_main_thread(
 
 
 def test_a_first_item_that_computes_has_processes_start_beside_it() -> None:
-    # (auto loads beside it, the helper boots the zygote meanwhile and stays for its life)
+    # (auto loads beside it, the helper boots the zygote meanwhile and stays for its life; the item lasts
+    # long enough for that on a loaded host, where two busy loops on 2 CPUs made a 0.4 s one end first)
     code = (
         "import os, time, gearshift\n"
         "def f(x):\n"
-        "    end = time.perf_counter() + (0.4 if x == 0 else 0.05)\n"
+        "    end = time.perf_counter() + (1.5 if x == 0 else 0.05)\n"
         "    while time.perf_counter() < end:\n        pass\n"
         "    return os.getpid()\n"
         "with_pids = gearshift.map(f, range(6))\n"
