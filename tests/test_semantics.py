@@ -312,24 +312,31 @@ LEAN = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("cfg", list(LEAN.values()), ids=list(LEAN))
-def test_an_auto_call_in_the_lean_start(cfg: Config, logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every invariant holds for an auto map or starmap that starts in gearshift._lean, however it ends."""
-    from gearshift import _lean
-
+def _taken(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[bool]:
+    """Whether each call of ``module.collect`` (a quick or lean path) ran the call there: it returns None
+    at once otherwise, so a call that raised ran there."""
     taken: list[bool] = []
-    collect = _lean.collect
+    collect = module.collect
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         try:
             out = collect(*args, **kwargs)
         except BaseException:
-            taken.append(True)  # it raised: the lean start ran (it returns None at once otherwise)
+            taken.append(True)
             raise
         taken.append(out is not None)
         return out
 
-    monkeypatch.setattr(_lean, "collect", spy)
+    monkeypatch.setattr(module, "collect", spy)
+    return taken
+
+
+@pytest.mark.parametrize("cfg", list(LEAN.values()), ids=list(LEAN))
+def test_an_auto_call_in_the_lean_start(cfg: Config, logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every invariant holds for an auto map or starmap that starts in gearshift._lean, however it ends."""
+    from gearshift import _lean
+
+    taken = _taken(monkeypatch, _lean)
     exercise(cfg, logs, None)
     assert taken == [True]
 
@@ -339,18 +346,6 @@ def test_a_call_naming_only_its_mode(cfg: Config, logs: Path, monkeypatch: pytes
     """Every invariant holds for a call that names only its mode; map and starmap take the quick path there."""
     from gearshift import _quick
 
-    taken: list[bool] = []
-    collect = _quick.collect
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        try:
-            out = collect(*args, **kwargs)
-        except BaseException:
-            taken.append(True)  # it raised: the quick path ran (the general path returns None at once)
-            raise
-        taken.append(out is not None)
-        return out
-
-    monkeypatch.setattr(_quick, "collect", spy)
+    taken = _taken(monkeypatch, _quick)
     exercise(cfg, logs, None)
     assert any(taken) == (cfg.entry in ("map", "starmap")), taken
