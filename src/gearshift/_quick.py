@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULTS", "asks_nothing", "collect", "plain", "start_early"]
 
-#: options a call may give at their defaults (``gearshift._options.Options``'; tests/test_quick.py checks the
+#: options a call may give at their defaults (``gearshift._options.Options``'s; tests/test_quick.py checks the
 #: copy) and still ask for nothing: ``workers=None`` is what a script passing its own setting through writes
 DEFAULTS: dict[str, object] = {
     "workers": None,
