@@ -41,6 +41,7 @@ copies): this module must not import it.
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import time
 
@@ -104,7 +105,7 @@ def collect(
         or auto_loaded()
         or not _quick.plain(fn)
         or _reporting()
-        or any(name in _environ() for name in CLUSTER_ENV)
+        or any(name in os.environ for name in CLUSTER_ENV)
     ):
         return None
     try:
@@ -198,9 +199,3 @@ def _reporting() -> bool:
     """Whether ``gearshift.reporting()`` collects what runs do here (a lean start would leave its run out)."""
     report = sys.modules.get("gearshift._report")
     return report is not None and report.collector() is not None
-
-
-def _environ() -> Mapping[str, str]:
-    import os  # (loaded at interpreter start: a dictionary lookup)
-
-    return os.environ

@@ -173,7 +173,10 @@ class FirstWatch:
         computes = busy is not None and busy >= COMPUTES_SHARE * (loading_from - started)
         parks = False
         try:
-            parks = computes and _boot_zygote()
+            if computes:
+                from ._backends._zygote import start_for_auto
+
+                parks = start_for_auto()
             from ._auto.first import FirstItem
             from ._call import prepare_auto
 
@@ -231,20 +234,6 @@ def _cpu_clock(ident: int) -> float | None:
         return time.clock_gettime(time.pthread_getcpuclockid(ident))
     except (AttributeError, OSError):
         return None
-
-
-def _boot_zygote() -> bool:
-    """Start the zygote the first process pool takes (unless one is coming or processes are out of the
-    question); True if it was started here: this thread must then live as long as the interpreter."""
-    if "gearshift._backends._process" in sys.modules:
-        return False  # (a process pool started before: it has its zygote, or the next one takes its own)
-    from ._cpu import usable_cpus
-
-    if usable_cpus() < 2:
-        return False
-    from ._backends._zygote import start_early
-
-    return start_early(lifelong=True)
 
 
 def _pool_thread() -> bool:

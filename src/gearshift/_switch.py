@@ -63,8 +63,7 @@ def _apply() -> None:
     global _lowered
     want = min(_held, default=_saved)
     if want < _saved:
-        if sys.getswitchinterval() != want:
-            sys.setswitchinterval(want)
+        sys.setswitchinterval(want)
         _lowered = True
     elif _lowered:
         sys.setswitchinterval(_saved)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -216,7 +215,7 @@ class Lookahead:
                 return None
         elif self.processes and self._interval == WATCH_SECONDS:  # (the first look: it computes so far)
             self._prompt_handovers()
-            _boot_zygote(self.options.workers)
+            _boot_zygote()
             ran = time.perf_counter() - self._started  # (that took a while: importing what starts it)
         self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
         self._t0, self._cpu0, self._queued0 = now, cpu, queued
@@ -247,7 +246,7 @@ class Lookahead:
         if count < 1 or not first:
             return False
         self._prompt_handovers()
-        _boot_zygote(self.options.workers)  # (booting on another CPU while the backend loads here)
+        _boot_zygote()  # (booting on another CPU while the backend loads here)
         if not shippable(self.fn, first[0]):
             return False
         self.items = count
@@ -303,22 +302,16 @@ class Lookahead:
         return runner
 
 
-def _boot_zygote(workers: int | None) -> None:
+def _boot_zygote() -> None:
     """Have the zygote a first process pool forks its workers from boot now, on another CPU, while the
     first item computes on: if the next items go to processes (:mod:`.early`), it is ready sooner.
 
     Started by the watcher thread, which lives as long as the interpreter (a zygote dies with
     the thread that started it); a zygote no pool takes exits with the interpreter.
     """
-    from .._cpu import usable_cpus
-    from .._pools import is_warm
+    from .._backends._zygote import start_for_auto
 
-    cpus = usable_cpus()
-    if cpus < 2 or is_warm("process", workers or cpus) or "gearshift._backends._process" in sys.modules:
-        return  # (a process pool started before: it has its zygote, or the next one takes its own)
-    from .._backends._zygote import start_early
-
-    start_early(lifelong=True)
+    start_for_auto()
 
 
 class _Watcher(threading.Thread):
