@@ -22,6 +22,7 @@ import _thread
 import sys
 import time
 
+from . import _sigmask
 from ._schedstat import runqueue_seconds
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
@@ -88,7 +89,7 @@ class FirstWatch:
         # (read before the helper starts, which reads them: the item's time includes the start, ~0.1 ms)
         self._queued0 = runqueue_seconds()
         self._clocks = t0, cpu0, _ = time.perf_counter(), time.thread_time(), time.process_time()
-        _thread.start_new_thread(self._watch, ())
+        _thread.start_new_thread(_sigmask.service(self._watch), ())
         try:
             self.result = fn(*item) if star else fn(item)
         except BaseException as exc:

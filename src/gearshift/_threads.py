@@ -30,6 +30,7 @@ from concurrent.futures import Future
 from concurrent.futures.thread import BrokenThreadPool
 from typing import Any
 
+from . import _sigmask
 from ._task import Task
 from ._task_run import execute
 from ._watch import watch_chunk
@@ -115,7 +116,7 @@ class ThreadPool:
         # Threads hold the pool weakly: a pool nobody references is collected,
         # which wakes its idle threads so they end (as the standard library's do).
         thread = threading.Thread(
-            target=_serve,
+            target=_sigmask.user(_serve),
             args=(self._ref, self._queue, *self._init, self._share),
             name=f"{self._name}_{next(self._numbers)}",
             daemon=True,
@@ -284,7 +285,9 @@ def _on_control_thread(fn: Callable[[], Any]) -> Any:
     with _requests_lock:
         if _requests is None:
             _requests = queue.SimpleQueue()
-            threading.Thread(target=_control, args=(_requests,), name="gearshift-native-cap", daemon=True).start()
+            threading.Thread(
+                target=_sigmask.service(_control), args=(_requests,), name="gearshift-native-cap", daemon=True
+            ).start()
         requests = _requests
     box: list[Any] = []
     done = threading.Event()

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from . import _sigmask
 from ._task import ChunkResult, Raised, Task, timeout_error
 from ._task_run import run_chunk_each
 
@@ -111,7 +112,9 @@ class _Watchdog:
         with self._cond:
             self._watches.add(watch)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="gearshift-watchdog", daemon=True)
+                self._thread = threading.Thread(
+                    target=_sigmask.service(self._run), name="gearshift-watchdog", daemon=True
+                )
                 self._thread.start()
             self._cond.notify()
 

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import _switch
+from .. import _sigmask, _switch
 from .._acquire import acquire_backend
 from .._options import Options
 from .._plan import Plan
@@ -318,7 +318,8 @@ class _Watcher(threading.Thread):
     """The one thread that looks at every armed :class:`Lookahead` of the process when its time comes."""
 
     def __init__(self) -> None:
-        super().__init__(name="gearshift-lookahead", daemon=True)
+        # gearshift's own thread: Ctrl-C must find the main thread, not this one (see _sigmask)
+        super().__init__(name="gearshift-lookahead", daemon=True, target=_sigmask.service(self._loop))
         self._cond = threading.Condition()
         self._due: list[tuple[float, int, Lookahead]] = []  # a heap: (when, tie-break, lookahead)
         self._seq = itertools.count()
@@ -348,7 +349,7 @@ class _Watcher(threading.Thread):
             self._cond.notify()
         self._asleep.wait(FORGET_WAIT)
 
-    def run(self) -> None:
+    def _loop(self) -> None:
         while True:
             with self._cond:
                 if not self._due:

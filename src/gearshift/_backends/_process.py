@@ -73,6 +73,7 @@ import time
 from concurrent.futures import Future
 from typing import Any, ClassVar
 
+from .. import _sigmask
 from .._task import SharedCall, Task
 from .._worker import FN_CACHE_SIZE
 from . import _crossing, _shm
@@ -111,7 +112,9 @@ class Backend(CrashHandling):
         with self._lock:
             self._pending.append(job)
             if self._manager is None:
-                self._manager = threading.Thread(target=self._manage, name="gearshift-process-manager", daemon=True)
+                self._manager = threading.Thread(
+                    target=_sigmask.service(self._manage), name="gearshift-process-manager", daemon=True
+                )
                 self._manager.start()
         self._wake()
         return job.future
@@ -127,7 +130,9 @@ class Backend(CrashHandling):
                 return
             self._warming = True
             if self._manager is None:
-                self._manager = threading.Thread(target=self._manage, name="gearshift-process-manager", daemon=True)
+                self._manager = threading.Thread(
+                    target=_sigmask.service(self._manage), name="gearshift-process-manager", daemon=True
+                )
                 self._manager.start()
         self._wake()
 

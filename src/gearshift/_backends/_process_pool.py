@@ -29,6 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .. import _sigmask
 from .._cpu import usable_cpus
 from .._frames import FrameReader, PipeEnd
 from .._native import worker_environment
@@ -39,7 +40,7 @@ from . import _crossing, _zygote
 if TYPE_CHECKING:
     from concurrent.futures.process import BrokenProcessPool
 
-_BOOT = (
+_BOOT = _sigmask.UNBLOCK_IN_CHILD + (
     "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import sys; sys.path.insert(0, {path!r}); "
     "from gearshift._worker import main; main(*map(int, sys.argv[1:]))"
 )

@@ -47,8 +47,10 @@ import threading
 import time
 from typing import Any
 
+from .. import _sigmask
+
 #: the zygote's own start: what every worker needs is imported once, here
-_BOOT = (
+_BOOT = _sigmask.UNBLOCK_IN_CHILD + (
     "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import sys; sys.path.insert(0, {path!r}); "
     "from gearshift._backends._zygote import serve; serve(int(sys.argv[1]))"
 )

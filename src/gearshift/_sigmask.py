@@ -1,0 +1,125 @@
+"""Ctrl-C reaches the main thread: gearshift's own threads keep the terminal signals blocked.
+
+A signal sent to the process (Ctrl-C, ``kill``) goes to one of its threads.
+CPython runs the Python handler (``KeyboardInterrupt``) on the main thread,
+but only a main thread that *received* the signal is woken from a blocking
+call such as ``time.sleep`` in the user's function; otherwise it sees the
+signal when that call returns.  Linux offers the signal to the main thread
+first, yet while it waits there to be taken, any other thread that creates a
+thread, starts a process or changes its signal mask takes it itself (the
+kernel recomputes that thread's pending signals then).  Auto's threads do all
+three while the first item runs on the calling thread, so on a loaded 2-CPU
+host a Ctrl-C sent 0.1 s into a first item that sleeps 20 s was handled
+after the 20 s in 6 of 60 runs (`benchmarks/ctrl_c_delivery.py`; the thread
+that took it, seen with strace, was the lookahead's watcher).
+
+So the threads gearshift runs for itself (:func:`service`: the lean start's
+helper, the lookahead's watcher, the process manager, the watchdog, the native
+pool control) block :data:`TERMINAL` for their whole life; blocking never takes
+a signal.  The threads they start for the user's function (:func:`user`: the
+pool threads) get the signal mask the user's thread had back, first passing a
+terminal signal that waits to be taken on to the main thread, and the worker
+processes gearshift starts unblock them in their first line
+(:data:`UNBLOCK_IN_CHILD`): a process inherits the mask of the thread that
+started it.  Where signal masks do not exist (Windows), all of this is nothing.
+"""
+
+from __future__ import annotations
+
+import _thread
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import signal as _signal
+else:
+    import _signal  # (signal, its wrapper, is not loaded at start: 1 ms more for a script's first map)
+
+__all__ = ["TERMINAL", "UNBLOCK_IN_CHILD", "blocked_here", "service", "user"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: the signals a terminal or a process manager sends to stop a program
+TERMINAL: frozenset[int] = frozenset(
+    getattr(_signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(_signal, name)
+)
+_MASKS = hasattr(_signal, "pthread_sigmask")
+
+#: the first statement of a worker process's command (see the module's docstring)
+UNBLOCK_IN_CHILD = (
+    f"import signal; signal.pthread_sigmask(signal.SIG_UNBLOCK, {sorted(TERMINAL)!r}); " if _MASKS else ""
+)
+
+#: per thread: the terminal signals the user's thread had blocked, in a :func:`service` thread only
+_local = _thread._local()
+
+
+def blocked_here() -> frozenset[int]:
+    """The terminal signals this thread blocks now."""
+    if not _MASKS:
+        return frozenset()
+    return frozenset(_signal.pthread_sigmask(_signal.SIG_BLOCK, ())) & TERMINAL
+
+
+def _users() -> frozenset[int] | None:
+    """In a :func:`service` thread, what the user's thread blocked; None in any other thread."""
+    users: frozenset[int] | None = getattr(_local, "users", None)
+    return users
+
+
+def service(fn: _F) -> _F:
+    """``fn`` as the target of a thread gearshift runs for itself: the terminal signals stay blocked in it.
+
+    Wrap in the thread that starts the new one: it notes what the user's thread blocks.
+    """
+    if not _MASKS:
+        return fn
+    users = _users()
+    if users is None:
+        users = blocked_here()
+
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, TERMINAL)
+        _local.users = users
+        return fn(*args, **kwargs)
+
+    return quiet  # type: ignore[return-value]
+
+
+def user(fn: _F) -> _F:
+    """``fn`` as the target of a thread that runs the user's function: the signal mask the user's thread had.
+
+    Wrap in the thread that starts the new one; started from a :func:`service`
+    thread, the new thread first passes on to the main thread a terminal signal
+    that waits to be taken (unblocking would take it), then unblocks.
+    """
+    users = _users() if _MASKS else None
+    if users is None:
+        return fn  # started from the user's thread (or one of its own): its mask is the right one
+
+    def loud(*args: Any, **kwargs: Any) -> Any:
+        _unblock(TERMINAL - users)
+        return fn(*args, **kwargs)
+
+    return loud  # type: ignore[return-value]
+
+
+def _unblock(signals: frozenset[int]) -> None:
+    """Unblock ``signals`` in this thread; one waiting to be taken goes to the main thread instead.
+
+    Nothing between the look and the unblock lets the GIL go (both calls keep it),
+    so they are microseconds apart even while many threads compute; a look that
+    released it (``sigtimedwait``) left a window of milliseconds on a loaded host
+    in which a Ctrl-C was still taken here (1 in 30 runs).
+    """
+    while True:
+        waiting = frozenset(_signal.sigpending()) & signals
+        if not waiting:
+            _signal.pthread_sigmask(_signal.SIG_UNBLOCK, signals)
+            return
+        import threading
+
+        main = threading.main_thread().ident
+        for signum in waiting:
+            if _signal.sigtimedwait({signum}, 0) is not None and main is not None:
+                _signal.pthread_kill(main, signum)
