@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", help="another tree's src/: its gearshift takes turns with this one")
     parser.add_argument("--name", default="ctrl-c-delivery", help="results go to benchmarks/results/<name>.json")
     args = parser.parse_args(argv)
+    # Started in the background (``cmd &``), this process ignores SIGINT and its scripts would too (an
+    # ignored signal stays ignored across exec): give them a terminal's default, a KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     meta = run_meta(argv)
     trees = {"gearshift": str(ROOT / "src")}
     if args.baseline:
@@ -106,7 +109,7 @@ def _round(script: Path, mark: Path, src: str, sleep: float) -> float | None:
     proc = subprocess.Popen(
         [sys.executable, str(script), str(mark), str(sleep)],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
         start_new_session=True,  # its own process group: the SIGINT goes to it and its workers, as from a terminal
@@ -123,8 +126,11 @@ def _round(script: Path, mark: Path, src: str, sleep: float) -> float | None:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         after = time.monotonic() - sent
-        proc.wait(timeout=sleep + 60)
-        return after if line.strip() == "interrupted" else None
+        _, err = proc.communicate(timeout=sleep + 60)
+        if line.strip() != "interrupted":
+            print(f"  no report; the script's stderr ends: {err[-500:]!r}", flush=True)
+            return None
+        return after
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -8,10 +8,12 @@ signal when that call returns.  Linux offers the signal to the main thread
 first, yet while it waits there to be taken, any other thread that creates a
 thread, starts a process or changes its signal mask takes it itself (the
 kernel recomputes that thread's pending signals then).  Auto's threads do all
-three while the first item runs on the calling thread, so on a loaded 2-CPU
-host a Ctrl-C sent 0.1 s into a first item that sleeps 20 s was handled
-after the 20 s in 6 of 60 runs (`benchmarks/ctrl_c_delivery.py`; the thread
-that took it, seen with strace, was the lookahead's watcher).
+three while the first item runs on the calling thread: on a 2-CPU host with
+four busy loops, a Ctrl-C sent 0.1 s into a first item that sleeps 8 s came
+when the sleep ended in 6 of 200 runs before this module, 0 of 200 after
+(``benchmarks/ctrl_c_delivery.py``, ``benchmarks/results/ctrl-c-delivery.json``;
+the thread that took it, seen with strace, was the lookahead's watcher, then
+a pool thread unblocking).
 
 So the threads gearshift runs for itself (:func:`service`: the lean start's
 helper, the lookahead's watcher, the process manager, the watchdog, the native
@@ -27,17 +29,20 @@ started it.  Where signal masks do not exist (Windows), all of this is nothing.
 from __future__ import annotations
 
 import _thread
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 
 if TYPE_CHECKING:
     import signal as _signal
+    from collections.abc import Callable
+    from typing import Any, TypeVar
+
+    _F = TypeVar("_F", bound=Callable[..., Any])
 else:
-    import _signal  # (signal, its wrapper, is not loaded at start: 1 ms more for a script's first map)
+    # (loaded at start, unlike signal, its wrapper, and typing: the lean start and the quick path load neither)
+    import _signal
 
 __all__ = ["TERMINAL", "UNBLOCK_IN_CHILD", "blocked_here", "service", "user"]
-
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: the signals a terminal or a process manager sends to stop a program
 TERMINAL: frozenset[int] = frozenset(
@@ -110,7 +115,8 @@ def _unblock(signals: frozenset[int]) -> None:
     Nothing between the look and the unblock lets the GIL go (both calls keep it),
     so they are microseconds apart even while many threads compute; a look that
     released it (``sigtimedwait``) left a window of milliseconds on a loaded host
-    in which a Ctrl-C was still taken here (1 in 30 runs).
+    in which a Ctrl-C was still taken here (seen by hand).  A signal sent within
+    those microseconds is still taken here: rarer than this measures.
     """
     while True:
         waiting = frozenset(_signal.sigpending()) & signals
