@@ -8,6 +8,7 @@ a file one item writes and the other waits for), never how fast.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -251,3 +252,50 @@ def test_an_early_item_keeps_to_the_timeout() -> None:
     assert isinstance(out[0], Failure) and isinstance(out[0].exception, TaskTimeout), out[0]
     assert out[0].index == 1
     assert out[1] == 2
+
+
+# -- a first call that imports --------------------------------------------------------------------
+
+_HEAVY_SUBMODULE = "import time\nt = time.thread_time()\nwhile time.thread_time() - t < 0.04:\n    pass\n"
+_FIRST_CALL_IMPORTS = """
+import sys
+import gearshift
+
+def double(x):
+    import gearshift_test_heavy  # (the first call loads it: 8 submodules, 40 ms of CPU time each)
+    return 2 * x
+
+if __name__ == "__main__":
+    if sys.argv[1] == "report":
+        with gearshift.reporting() as reports:
+            assert gearshift.map(double, range(30), mode="auto") == [2 * x for x in range(30)]
+        print(sorted({s.mode for s in reports[0].segments}))
+        print(reports[0].plans[-1].reasons)
+    else:
+        assert gearshift.map(double, range(30), mode="auto") == [2 * x for x in range(30)]
+    print("gearshift._backends._process" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("start", ["report", "lean"])
+def test_a_first_call_that_imports_is_not_taken_for_work_that_computes(tmp_path: Path, start: str) -> None:
+    # Its 320 ms of imports computed, past the 50 ms after which the next items start on processes;
+    # but each worker would import it all again, for items of microseconds: nothing starts beside it,
+    # the plan is made from the items after it, and it says what the imports cost.
+    package = tmp_path / "gearshift_test_heavy"
+    package.mkdir()
+    (package / "__init__.py").write_text("".join(f"from . import part{i}\n" for i in range(8)))
+    for i in range(8):
+        (package / f"part{i}.py").write_text(_HEAVY_SUBMODULE)
+    script = tmp_path / "first_call.py"
+    script.write_text(_FIRST_CALL_IMPORTS)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    out = subprocess.run(
+        [sys.executable, str(script), start], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "False", out.stdout  # no process pool was started
+    if start == "report":
+        assert "process" not in lines[0], lines  # the modes it ran in
+        assert "its first call loaded 9 modules: a fresh worker process pays" in lines[1], lines

@@ -177,6 +177,28 @@ def test_a_cold_start_costs_the_parallelism_missed_while_items_run_here() -> Non
     assert cold.seconds - warm.seconds == pytest.approx(0.2, rel=0.01)
 
 
+def test_fresh_workers_pay_the_first_calls_imports_again() -> None:
+    # The first item loaded modules (NumPy's import: 88 ms over its 3.5 ms of work): each worker of a
+    # cold pool imports them again, which costs parallelism as the pool's start does; a warm pool's
+    # workers are not charged (they may have run the function before).
+    wall = (0.0915, *(0.0035,) * 7)
+    p = dataclasses.replace(prof(0.0035, 0.0035, threads=2, thread_scaling=1.0), wall=wall, cpu=wall)
+    loaded = dataclasses.replace(p, first_imports=120)
+    assert p.import_seconds == 0.0
+    assert loaded.import_seconds == pytest.approx(0.088)
+    cold_machine = dataclasses.replace(MACHINE, process_pool_warm=False, process_start_seconds=0.06)
+
+    def process_seconds(profile: Profile, machine: Machine) -> float:
+        plan = decide(profile, make_options(), machine, 22)
+        return next(a for a in plan.alternatives if a.mode == "process").seconds
+
+    assert process_seconds(loaded, cold_machine) - process_seconds(p, cold_machine) == pytest.approx(0.044)
+    assert process_seconds(loaded, MACHINE) == process_seconds(p, MACHINE)
+    plan = decide(loaded, make_options(), cold_machine, 22)
+    assert plan.mode != "process"
+    assert "its first call loaded 120 modules: a fresh worker process pays 88 ms again" in plan.reasons
+
+
 @pytest.mark.parametrize(
     ("wall", "mode"),
     [

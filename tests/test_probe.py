@@ -336,6 +336,23 @@ def test_one_item_that_seemed_to_wait_gets_a_second_look() -> None:
     assert sampler.build().cpu_share > 0.9
 
 
+def test_a_first_item_that_loaded_modules_gets_a_second_look_however_long_it_took() -> None:
+    from gearshift._auto.sampler import SECOND_LOOK_SECONDS, SEQUENTIAL_BUDGET
+
+    for imports, trusted in ((0, True), (37, False)):
+        sampler = Sampler(False)
+        sampler.wall, sampler.cpu = [2 * SECOND_LOOK_SECONDS], [2 * SECOND_LOOK_SECONDS]
+        sampler.spent, sampler.measured, sampler.first_imports = 2 * SECOND_LOOK_SECONDS, 1, imports
+        assert sampler.enough(budget=SEQUENTIAL_BUDGET) is trusted
+    sampler.wall.append(0.003)
+    sampler.cpu.append(0.003)
+    sampler.spent, sampler.measured = sampler.spent + 0.003, 2
+    assert sampler.enough(budget=SEQUENTIAL_BUDGET)
+    measured = sampler.build()
+    assert measured.first_imports == 37
+    assert measured.import_seconds == pytest.approx(2 * SECOND_LOOK_SECONDS - 0.003)
+
+
 @pytest.mark.parametrize("wall", [0.006, 0.012])  # under the one-at-a-time budget, and over it
 def test_the_second_look_at_an_item_with_big_buffers_is_taken_on_the_thread_probe(wall: float) -> None:
     from gearshift._auto.sampler import SEQUENTIAL_BUDGET

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from gearshift import Profile
 from gearshift._profile import fmt_bytes, fmt_seconds
 
@@ -57,3 +61,17 @@ def test_units() -> None:
     assert fmt_seconds(4e-7) == "0.4 µs"
     assert fmt_bytes(60) == "60 bytes"
     assert fmt_bytes(8_400_000) == "8.4 MB"
+
+
+def test_profile_counts_the_modules_the_first_call_loaded(tmp_path: Path) -> None:
+    # a fresh interpreter: what gearshift itself loads on its first run is not the function's
+    (tmp_path / "gearshift_test_first_import.py").write_text("VALUE = 1\n")
+    code = (
+        "import gearshift\n"
+        "def plain(x):\n    return x + 1\n"
+        "def importing(x):\n    import gearshift_test_first_import\n    return x + gearshift_test_first_import.VALUE\n"
+        "print(gearshift.profile(plain, range(100)).first_imports, gearshift.profile(importing, range(100)).first_imports)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "1"]

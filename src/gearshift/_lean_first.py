@@ -22,7 +22,7 @@ import _thread
 import sys
 import time
 
-from . import _sigmask
+from . import _importing, _sigmask
 from ._schedstat import runqueue_seconds
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
@@ -74,6 +74,8 @@ class FirstWatch:
         self._error: BaseException | None = None
         self._clocks = (0.0, 0.0, 0.0)
         self._queued0: float | None = None
+        #: modules loaded when the item started, when auto began to load, and once it had loaded
+        self._modules = [0, 0, 0]
         self._thread = (_thread.get_ident(), _thread.get_native_id(), _pool_thread())
 
     def first(self, star: bool) -> _Run | None:
@@ -89,6 +91,7 @@ class FirstWatch:
         # (read before the helper starts, which reads them: the item's time includes the start, ~0.1 ms)
         self._queued0 = runqueue_seconds()
         self._clocks = t0, cpu0, _ = time.perf_counter(), time.thread_time(), time.process_time()
+        self._modules[0] = len(sys.modules)
         _thread.start_new_thread(_sigmask.service(self._watch), ())
         try:
             self.result = fn(*item) if star else fn(item)
@@ -117,6 +120,9 @@ class FirstWatch:
             assert first is not None
             assert run.auto is not None
             first.result, first.wall, first.cpu = self.result, self.wall, cpu
+            start, loading, loaded = self._modules
+            # (the modules auto loaded are not the item's; what it loaded meanwhile is not told apart)
+            first.imports = (loading - start) + max(0, len(sys.modules) - loaded)
             run.auto.state.first = first
         return run
 
@@ -152,6 +158,7 @@ class FirstWatch:
             if self._over:
                 return
             self._taking = True
+        self._modules[1] = len(sys.modules)  # (before anything is imported here)
         # Loading auto reads files: each read lets the GIL go, and an item that computes keeps it a
         # whole switch interval (5 ms) each time it is asked for it back: hundreds of those took the
         # load 0.8-0.9 s beside a pure-Python item on a quiet 2-CPU host (0.19-0.2 s at 0.5 ms, 0.14 s
@@ -171,7 +178,10 @@ class FirstWatch:
         busy = None if loading_cpu is None else loading_cpu - thread_cpu0
         if busy is not None and self._queued0 is not None and loading_queued is not None:
             busy += loading_queued - self._queued0
-        computes = busy is not None and busy >= COMPUTES_SHARE * (loading_from - started)
+        # (an item that loaded modules so far computed for its imports: a worker would repeat them)
+        imports = self._modules[1] - self._modules[0]
+        imports += _importing.importing(ident)
+        computes = not imports and busy is not None and busy >= COMPUTES_SHARE * (loading_from - started)
         parks = False
         try:
             if computes:
@@ -196,8 +206,10 @@ class FirstWatch:
                 loading_from,
                 loading_cpu,
                 loading_queued,
+                imports_before_load=imports,
             )
             run.auto.adopt(self._first, self.item)
+            self._modules[2] = len(sys.modules)
         except BaseException as exc:  # raised to the caller once the item is over (see _over_now)
             self._error = exc
         finally:

@@ -62,7 +62,9 @@ class Profile:
     sampled items spent waiting for a CPU (a busy machine), taken out of
     ``wall`` so that it does not pass for I/O.  ``native`` is what the items
     did with native thread pools (BLAS, OpenMP), when they kept more than the
-    calling thread busy.  None means "not measured".
+    calling thread busy.  ``first_imports`` is how many modules the first item
+    loaded (its first call's imports: a fresh worker process pays them again).
+    None means "not measured".
     """
 
     is_async: bool
@@ -85,6 +87,7 @@ class Profile:
     gil_enabled: bool = True
     preempted: float = 0.0
     native: NativeUse | None = None
+    first_imports: int = 0
 
     # -- derived figures --------------------------------------------------------
 
@@ -128,6 +131,14 @@ class Profile:
         if len(self.wall) < 2 or self.median_wall <= 0:
             return 1.0
         return self.wall[0] / self.median_wall
+
+    @property
+    def import_seconds(self) -> float:
+        """What the first item's imports cost: its wall time past the typical one, when it loaded modules
+        and other items were measured after it (0.0 otherwise).  Each fresh worker process pays it again."""
+        if not self.first_imports or len(self.wall) < 2:
+            return 0.0
+        return max(0.0, self.wall[0] - self.median_wall)
 
     @property
     def outliers(self) -> int:

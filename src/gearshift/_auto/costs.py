@@ -339,7 +339,7 @@ def estimates(profile: Profile, options: Options, machine: Machine, n: int) -> l
         parent_side = ipc / 2 + transfer + overhead + machine.process_item_seconds
         # The parent's work takes CPU time too: with as many workers as CPUs it shares them.
         cores = (cp + ipc + 2 * transfer + overhead + machine.process_item_seconds) / cpus
-        start = cold_start(machine, p)
+        start = cold_start(machine, p, profile.import_seconds)
         fn_cost = (profile.fn_pickle_seconds or 0.0) + (profile.fn_bytes or 0) * p / machine.pipe_bytes_per_second
         seconds = start + fn_cost + n * max(worker_side, parent_side, cores)
         note = f"processes: {p} workers, chunks of {chunk}"
@@ -378,8 +378,9 @@ def estimates_async(profile: Profile, options: Options, machine: Machine, n: int
     return out
 
 
-def cold_start(machine: Machine, workers: int) -> float:
-    """Seconds lost to starting a cold process pool of ``workers``.
+def cold_start(machine: Machine, workers: int, imports: float = 0.0) -> float:
+    """Seconds lost to starting a cold process pool of ``workers``, whose first calls pay ``imports``
+    again (:attr:`~gearshift.Profile.import_seconds`: the modules the first item loaded here).
 
     Auto keeps running items on the calling thread while the workers start,
     so the start costs only the parallelism missed meanwhile: one worker's
@@ -387,7 +388,7 @@ def cold_start(machine: Machine, workers: int) -> float:
     """
     if machine.process_pool_warm:
         return 0.0
-    return machine.process_start_seconds * (1 - 1 / max(1, workers))
+    return (machine.process_start_seconds + imports) * (1 - 1 / max(1, workers))
 
 
 def chunk_size(target: float, per_item: float, n: int, workers: int) -> int:

@@ -174,6 +174,11 @@ def _describe(profile: Profile, machine: Machine) -> list[str]:
         out.append(f"per-item CPU {fmt_seconds(c)} of {fmt_seconds(w)} wall: {kind}")
         if profile.warmup > 3:
             out.append(f"the first item took {profile.warmup:.0f}x the typical time (warm-up, not counted)")
+        if profile.import_seconds > 0:
+            out.append(
+                f"its first call loaded {profile.first_imports} modules: a fresh worker process pays "
+                f"{fmt_seconds(profile.import_seconds)} again"
+            )
     if profile.thread_scaling is not None:
         held = serial_share(profile) >= 0.5
         if held:

@@ -39,3 +39,7 @@ class FirstItem:
     #: wall and CPU seconds it took (set once it is over)
     wall: float = 0.0
     cpu: float = 0.0
+    #: modules it loaded before auto began to load beside it (its first look judges nothing while it
+    #: imports), and in all, outside auto's load (set once it is over): see Profile.first_imports
+    imports_before_load: int = 0
+    imports: int = 0

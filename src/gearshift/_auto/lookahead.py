@@ -31,12 +31,13 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .. import _sigmask, _switch
+from .. import _importing, _sigmask, _switch
 from .._acquire import acquire_backend
 from .._options import Options
 from .._plan import Plan
@@ -102,14 +103,17 @@ class Lookahead:
         self._error: BaseException | None = None
         self._shareable = True
         # what the watcher reads: the calling thread's clocks, at the start of the current interval
-        self._clock = 0
-        self._native = 0
+        self._clock = self._native = self._ident = 0
         self._interval = WATCH_SECONDS
         self._t0 = 0.0
         self._cpu0 = 0.0
         self._queued0: float | None = None
         self._since: tuple[float, float, float | None] = (0.0, 0.0, None)  # the same, at the first item's start
         self._started = 0.0  # when the first item started
+        #: modules loaded at the last look (the first item loading more is importing, not yet working),
+        #: and whether an adopted item had loaded some before the lookahead was armed
+        self._modules = 0
+        self._importing = False
         self._prompt = False  # holding a short switch interval (see _prompt_handovers)
 
     def arm(self, adopted: FirstItem | None = None) -> bool:
@@ -123,6 +127,7 @@ class Lookahead:
         if clock is None or self.items < 1:
             return False
         self._clock, self._native = clock, threading.get_native_id() if adopted is None else adopted.native_id
+        self._ident = threading.get_ident() if adopted is None else adopted.ident
         # From a thread of a shared pool, the run must not queue work on that pool (see shared_backend).
         self._shareable = may_share() if adopted is None else not adopted.pool_thread
         self._armed = True
@@ -135,6 +140,7 @@ class Lookahead:
             now, cpu, queued = time.perf_counter(), time.clock_gettime(clock), runqueue_seconds(self._native)
             self._since = without_the_load(adopted, now, cpu, queued)
         self._started = self._t0
+        self._modules, self._importing = len(sys.modules), adopted is not None and adopted.imports_before_load > 0
         # (an adopted item has run a while already: the first look is at once)
         _watcher().watch(self, self._interval if adopted is None else 0.0)
         return True
@@ -203,22 +209,29 @@ class Lookahead:
         if not self._armed:
             return None
         now, cpu, queued = time.perf_counter(), time.clock_gettime(self._clock), runqueue_seconds(self._native)
-        if work_kind(busy(cpu, queued, self._cpu0, self._queued0), now - self._t0) == "waiting":
+        # An item loading modules is not judged: its clocks tell of its imports, which a worker
+        # process would pay again, not of its work (numpy's import was taken for 50 ms of computing).
+        importing = self._importing or len(sys.modules) != self._modules or _importing.importing(self._ident)
+        if importing:  # (its work starts after its imports: judged from there)
+            self._importing, self._since, self._started = False, (now, cpu, queued), now
+        if not importing and work_kind(busy(cpu, queued, self._cpu0, self._queued0), now - self._t0) == "waiting":
             self._start("thread")
             return None
-        # It computed (or started by importing, connecting...): judged again by what it does next,
+        # It computed (or started by connecting...): judged again by what it does next,
         # unless it has computed for long enough that the other CPUs should take the next items.
         t_first, cpu_first, queued_first = self._since
         ran = now - self._started
-        if self.processes and start_processes(busy(cpu, queued, cpu_first, queued_first), now - t_first, ran=ran):
-            if self._start_processes():
-                return None
-        elif self.processes and self._interval == WATCH_SECONDS:  # (the first look: it computes so far)
-            self._prompt_handovers()
-            _boot_zygote()
-            ran = time.perf_counter() - self._started  # (that took a while: importing what starts it)
+        if not importing and self.processes:
+            if start_processes(busy(cpu, queued, cpu_first, queued_first), now - t_first, ran=ran):
+                if self._start_processes():
+                    return None
+            elif self._interval == WATCH_SECONDS:  # (the first look: it computes so far)
+                self._prompt_handovers()
+                _boot_zygote()
+                ran = time.perf_counter() - self._started  # (that took a while: importing what starts it)
         self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
         self._t0, self._cpu0, self._queued0 = now, cpu, queued
+        self._modules = len(sys.modules)  # (after what this look imported itself)
         return next_look(self._interval, ran) if self.processes else self._interval
 
     def _prompt_handovers(self) -> None:

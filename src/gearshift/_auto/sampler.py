@@ -12,6 +12,7 @@ host, a virtual machine's) is told from waiting by the clocks of
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -53,6 +54,8 @@ class Sampler:
         self.first_buffer_bytes = 0
         #: the one-at-a-time phase ended after one computing item: the probe takes the second look
         self.second_look_on_threads = False
+        #: modules the first item loaded (set by run_sequential once it has run)
+        self.first_imports = 0
         self.wall: list[float] = []
         self.cpu: list[float] = []
         self.spent = 0.0
@@ -132,8 +135,9 @@ class Sampler:
         # from it to look, and to observe() that handover is the thread going to sleep, so
         # time a virtual machine's host stole from a computation passes for waiting.  Work
         # that really waits has its next items started on threads by then (the lookahead
-        # ends this segment); otherwise a second item, unwatched, says.
-        return n >= 2 or per_chunk >= SECOND_LOOK_SECONDS
+        # ends this segment); otherwise a second item, unwatched, says.  One that loaded modules
+        # is not trusted alone however long it took: its time is its imports' as much as the work's.
+        return n >= 2 or (per_chunk >= SECOND_LOOK_SECONDS and not self.first_imports)
 
     def _second_look_goes_to_threads(self) -> bool:
         """Whether the first item alone is enough here, because the thread probe takes the second look.
@@ -181,6 +185,7 @@ class Sampler:
             unpicklable=self.pickles.get("unpicklable"),
             preempted=self.preempted,
             gil_enabled=gil_enabled(),
+            first_imports=self.first_imports,
         )
 
 
@@ -214,9 +219,12 @@ def run_sequential(
 
     plan = Plan("sync", 1, None, ("measuring: items one at a time, in growing chunks",))
     hooks = [after_first]
+    modules = [len(sys.modules)]  # (read again right before the first item: see below)
 
     def observe(items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
         if hooks:
+            if first is None:
+                sampler.first_imports = max(0, len(sys.modules) - modules[0])
             hook = hooks.pop()
             if hook is not None:
                 hook()
@@ -226,6 +234,7 @@ def run_sequential(
 
     if first is not None:
         sampler.unread()  # (the counters were not read when it started)
+        sampler.first_imports = first.imports
         observe(1, first.wall, first.cpu)
         yield [first.result]
     sampler.baseline()  # so the first item's wait for a CPU is not taken for I/O
@@ -245,4 +254,5 @@ def run_sequential(
         stop = lambda: until() or sampler.enough(limit, budget)  # noqa: E731
     if before_first is not None and first is None:
         before_first()
+    modules[0] = len(sys.modules)
     yield from runner.batches(gate.open(limit=max_items, stop=stop))
