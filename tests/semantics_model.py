@@ -506,11 +506,12 @@ def _forced_lean(load: float | None) -> Callable[[], None]:
 
     if load is None:
         return lambda: None
-    loaded, budget = _lean.auto_loaded, _lean.LOAD_SECONDS
-    _lean.auto_loaded, _lean.LOAD_SECONDS = (lambda: False), load
+    loaded, budget, rented = _lean.auto_loaded, _lean.LOAD_SECONDS, _lean._rented
+    # (as in a fresh interpreter: nothing rented by the calls before)
+    _lean.auto_loaded, _lean.LOAD_SECONDS, _lean._rented = (lambda: False), load, 0.0
 
     def undo() -> None:
-        _lean.auto_loaded, _lean.LOAD_SECONDS = loaded, budget
+        _lean.auto_loaded, _lean.LOAD_SECONDS, _lean._rented = loaded, budget, rented
 
     return undo
 

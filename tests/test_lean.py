@@ -25,6 +25,7 @@ from gearshift import _call, _lean, _lean_first
 def lean(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Auto calls start in the lean start as in a fresh interpreter; the runs auto takes over are collected."""
     monkeypatch.setattr(_lean, "auto_loaded", lambda: False)
+    monkeypatch.setattr(_lean, "_rented", 0.0)  # (nothing rented by the tests before)
     runs: list[Any] = []
     prepare_auto = _call.prepare_auto
 
@@ -172,6 +173,23 @@ def test_past_its_budget_auto_runs_the_rest_from_the_next_item(
     assert run.auto.state.gate.taken == len(items)
     report = run.auto.report
     assert sum(s.items for s in report.segments) == len(items) - 2  # the first item, then a chunk of one
+
+
+def test_the_time_rented_counts_over_the_calls_of_the_process(lean: list[Any]) -> None:
+    # A program calling map often on short jobs: once they have cost as much as loading auto, the next
+    # call loads it (rent-or-buy over the process, not over one call).
+    items = list(range(2000))
+    assert gearshift.map(_slow_square, items) == [x * x for x in items]
+    assert lean == []  # (2000 items of about 1 µs: well under LOAD_SECONDS)
+    assert 0 < _lean._rented < _lean.LOAD_SECONDS
+    _lean._rented = _lean.LOAD_SECONDS  # (as if earlier calls had spent it)
+    assert gearshift.map(_slow_square, items) == [x * x for x in items]
+    (run,) = lean
+    assert run.auto.state.gate.taken == len(items)
+
+
+def _slow_square(x: int) -> int:
+    return sum([x] * 8) // 8 * x  # (above FLOOR_SECONDS: a chunk can leave for auto)
 
 
 @pytest.mark.parametrize("star", [False, True], ids=["map", "starmap"])

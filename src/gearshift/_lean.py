@@ -19,7 +19,10 @@ yet, start here, on the calling thread, importing nothing:
    as a whole.  After each, :func:`stays` decides: the items stay here while
    the time spent here is under :data:`LOAD_SECONDS` (loading auto would cost
    more than all the work so far: buy only once renting has cost as much, so
-   a job never takes more than about twice its best time for want of auto), or
+   a job never takes more than about twice its best time for want of auto;
+   counted over every call of the process, :data:`_rented`, but for items
+   under the floor below: a program that calls ``map`` often on short jobs
+   loads auto once they have cost that), or
    while an item costs less than :data:`FLOOR_SECONDS` (no other mode can run an
    item faster than the calling process alone spends handing it over, by auto's
    cost model; the lower of the last two chunks' figures, so that one chunk the
@@ -67,6 +70,9 @@ CHUNK_SECONDS = 0.001
 MAX_CHUNK = 65536
 #: gearshift._address.ADDRESS_ENV: with one of these set, auto may run on a cluster (the general way)
 CLUSTER_ENV = ("GEARSHIFT_DASK_ADDRESS", "GEARSHIFT_RAY_ADDRESS")
+
+#: seconds the lean start has run items in this process, over all its calls so far (what was rented)
+_rented = 0.0
 
 
 def stays(spent: float, per_item: float, load: float | None = None, floor: float | None = None) -> bool:
@@ -132,6 +138,7 @@ def collect(
 
         return collect_into(run, out)
     out.append(watch.result)
+    _rent(watch.wall)
     taken = _chunks(fn, items, source, out, star, watch.wall)
     if taken is None:
         return out
@@ -144,7 +151,7 @@ def collect(
 
 
 def _chunks(
-    fn: Callable[..., Any], items: Any, source: Iterator[Any], out: list[Any], star: bool, spent: float
+    fn: Callable[..., Any], items: Any, source: Iterator[Any], out: list[Any], star: bool, first_wall: float
 ) -> int | None:
     """Run the items after the first (``source``'s, or ``items``' own slices) chunk by chunk, while :func:`stays`.
 
@@ -156,7 +163,7 @@ def _chunks(
     # A list, tuple or range is read in slices (a copy of pointers; a range's is a range): no user code
     # runs to read it, so nothing but fn can fail, and no item is copied into a chunk first.
     sequence = items if type(items) in (list, tuple, range) else None
-    size, per_item, read = 1, spent, 1
+    size, per_item, read = 1, first_wall, 1
     while True:
         error = None
         if sequence is not None:
@@ -184,15 +191,21 @@ def _chunks(
         if error is not None:
             error.partial_results = out  # type: ignore[attr-defined]
             raise error
+        per_item, last = elapsed / max(1, len(chunk)), per_item
+        if per_item >= FLOOR_SECONDS:  # (time no other mode could have saved is not rent)
+            _rent(elapsed)
         if len(chunk) < size:
             return None
-        spent += elapsed
-        per_item, last = elapsed / size, per_item
-        if not stays(spent, min(per_item, last)):  # (one chunk slowed by the machine is not enough)
+        if not stays(_rented, min(per_item, last)):  # (one chunk slowed by the machine is not enough)
             if sequence is not None:
                 source.__setstate__(read)  # type: ignore[attr-defined]  # (list, tuple and range iterators have it)
             return read
         size = next_chunk(size, per_item)
+
+
+def _rent(seconds: float) -> None:
+    global _rented
+    _rented += seconds
 
 
 def _reporting() -> bool:
