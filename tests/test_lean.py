@@ -52,6 +52,18 @@ def test_items_cheaper_than_handing_them_over_stay_however_long() -> None:
     assert not _lean.stays(30.0, 0.3e-6, load=0.045, floor=0.2e-6)
 
 
+def test_items_stay_when_loading_auto_could_not_pay_for_itself_on_the_rest() -> None:
+    # past the budget, 1 ms items: 40 left would take 40 ms here, under a 45 ms load
+    assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=40, cpus=2)
+    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=50, cpus=2)
+    # work that computes can at best be spread over the CPUs: on 2, the rest must take over twice the load
+    assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=90, cpus=2, computing=True)
+    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=91, cpus=2, computing=True)
+    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=61, cpus=4, computing=True)
+    assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=10**6, cpus=1, computing=True)  # (one CPU)
+    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=None, cpus=2, computing=True)  # (unknown)
+
+
 def test_chunks_double_within_their_time_and_size() -> None:
     assert _lean.next_chunk(1, 1e-6) == 2
     assert _lean.next_chunk(64, 1e-6) == 128
@@ -183,7 +195,8 @@ def test_the_time_rented_counts_over_the_calls_of_the_process(lean: list[Any]) -
     assert lean == []  # (2000 items of about 1 µs: well under LOAD_SECONDS)
     assert 0 < _lean._rented < _lean.LOAD_SECONDS
     _lean._rented = _lean.LOAD_SECONDS  # (as if earlier calls had spent it)
-    assert gearshift.map(_slow_square, items) == [x * x for x in items]
+    # (a generator: its length unknown, whether auto could pay for itself on the rest is too)
+    assert gearshift.map(_slow_square, (x for x in items)) == [x * x for x in items]
     (run,) = lean
     assert run.auto.state.gate.taken == len(items)
 

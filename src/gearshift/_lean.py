@@ -49,7 +49,7 @@ import sys
 import time
 
 from . import _quick
-from ._lean_first import FirstWatch
+from ._lean_first import COMPUTES_SHARE, FirstWatch
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
@@ -75,10 +75,32 @@ CLUSTER_ENV = ("GEARSHIFT_DASK_ADDRESS", "GEARSHIFT_RAY_ADDRESS")
 _rented = 0.0
 
 
-def stays(spent: float, per_item: float, load: float | None = None, floor: float | None = None) -> bool:
+def stays(
+    spent: float,
+    per_item: float,
+    load: float | None = None,
+    floor: float | None = None,
+    *,
+    rest: int | None = None,
+    cpus: int = 1,
+    computing: bool = False,
+) -> bool:
     """Whether the next items run here too: ``spent`` seconds here so far, items of ``per_item`` seconds
-    (``load``, ``floor``: :data:`LOAD_SECONDS`, :data:`FLOOR_SECONDS`)."""
-    return spent < (LOAD_SECONDS if load is None else load) or per_item < (FLOOR_SECONDS if floor is None else floor)
+    (``load``, ``floor``: :data:`LOAD_SECONDS`, :data:`FLOOR_SECONDS`).
+
+    With ``rest`` items left (a known length), they also stay when loading auto cannot pay, however well
+    it then ran them: when their time here is at most the load's for work that waits (it could then run
+    them all at once), at most ``cpus / (cpus - 1)`` times it for work that ``computing`` (it could at best
+    spread them over the ``cpus``; on one CPU, never).
+    """
+    load = LOAD_SECONDS if load is None else load
+    if spent < load or per_item < (FLOOR_SECONDS if floor is None else floor):
+        return True
+    if rest is None:
+        return False
+    if computing and cpus <= 1:
+        return load > 0  # (no mode computes faster than sync on one CPU; but a load that costs nothing pays)
+    return rest * per_item <= load * (cpus / (cpus - 1) if computing else 1.0)
 
 
 def next_chunk(size: int, per_item: float) -> int:
@@ -139,7 +161,7 @@ def collect(
         return collect_into(run, out)
     out.append(watch.result)
     _rent(watch.wall)
-    taken = _chunks(fn, items, source, out, star, watch.wall)
+    taken = _chunks(fn, items, source, out, star, watch.wall, length)
     if taken is None:
         return out
     from ._call import collect_into, prepare_auto
@@ -151,7 +173,13 @@ def collect(
 
 
 def _chunks(
-    fn: Callable[..., Any], items: Any, source: Iterator[Any], out: list[Any], star: bool, first_wall: float
+    fn: Callable[..., Any],
+    items: Any,
+    source: Iterator[Any],
+    out: list[Any],
+    star: bool,
+    first_wall: float,
+    length: int | None,
 ) -> int | None:
     """Run the items after the first (``source``'s, or ``items``' own slices) chunk by chunk, while :func:`stays`.
 
@@ -159,7 +187,8 @@ def _chunks(
     caller has auto run the rest, from ``source`` (moved past them).
     """
     apply = itertools.starmap if star else map
-    clock = time.perf_counter
+    clock, cpu_clock = time.perf_counter, time.thread_time
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     # A list, tuple or range is read in slices (a copy of pointers; a range's is a range): no user code
     # runs to read it, so nothing but fn can fail, and no item is copied into a chunk first.
     sequence = items if type(items) in (list, tuple, range) else None
@@ -177,9 +206,9 @@ def _chunks(
         read += len(chunk)
         before = len(out)
         try:
-            t0 = clock()
+            t0, cpu0 = clock(), cpu_clock()
             out.extend(apply(fn, chunk))  # (a C loop: only fn can raise in it; extend keeps what completed)
-            elapsed = clock() - t0
+            elapsed, cpu = clock() - t0, cpu_clock() - cpu0
         except BaseException as exc:  # fn's Exception is raised as it is (C2)
             if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit...: from fn, or Ctrl-C (C8, C10)
                 exc.partial_results = out  # type: ignore[attr-defined]
@@ -196,7 +225,10 @@ def _chunks(
             _rent(elapsed)
         if len(chunk) < size:
             return None
-        if not stays(_rented, min(per_item, last)):  # (one chunk slowed by the machine is not enough)
+        rest = None if length is None else length - read
+        computing = cpu >= COMPUTES_SHARE * elapsed
+        # (the lower of the last two chunks' figures: one chunk slowed by the machine is not enough)
+        if not stays(_rented, min(per_item, last), rest=rest, cpus=cpus, computing=computing):
             if sequence is not None:
                 source.__setstate__(read)  # type: ignore[attr-defined]  # (list, tuple and range iterators have it)
             return read
