@@ -256,9 +256,10 @@ def test_ctrl_c_raises_at_once_and_the_program_exits(tmp_path: Path, mode: str, 
         # the first item waits 0.3 s: the next ones (long) start on threads, and once it is
         # over the run hands out the lookahead's results
         pytest.param("sleep", 1, 0.3, 40, 1.0, "lookahead.batches", id="lookahead"),
-        # the first item computes 0.3 s: the next ones (long) start on worker processes, and once
+        # the first item computes 1.5 s: the next ones (long) start on worker processes, and once
         # it is over the run hands out the lookahead's results while the plan's items run beside them
-        pytest.param("compute", 1, 0.3, 40, 1.0, "lookahead.batches", id="lookahead-processes"),
+        # (with four busy loops on two CPUs, a first item of 0.3 s ended before they had started)
+        pytest.param("compute", 1, 1.5, 40, 2.5, "lookahead.batches", id="lookahead-processes"),
         # unpicklable work that computes is measured on threads: the probe reaches the long items
         pytest.param("compute_here", 8, 0.01, 40, 0.1, "gil.probe_threads", id="probe"),
         # enough quick items for the measuring to end before the long ones: the plan runs them

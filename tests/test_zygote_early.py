@@ -123,13 +123,14 @@ def test_off_the_main_thread_nothing_starts_early() -> None:
 
 def test_auto_boots_the_zygote_while_its_first_item_computes() -> None:
     # The lookahead's watcher (a thread as long-lived as the interpreter) starts it, before the
-    # process backend loads: the pool of the items started on processes takes it.
+    # process backend loads: the pool of the items started on processes takes it.  (1.5 s of CPU
+    # time: with four busy loops on two CPUs, a first item of 0.5 s ended before they had started.)
     out = _run(
         """
         import time
 
         def g(x):
-            end = time.thread_time() + (0.5 if x == 0 else 0.001)
+            end = time.thread_time() + (1.5 if x == 0 else 0.001)
             while time.thread_time() < end:
                 pass
             return x
