@@ -195,8 +195,8 @@ def test_the_time_rented_counts_over_the_calls_of_the_process(lean: list[Any]) -
     assert lean == []  # (2000 items of about 1 µs: well under LOAD_SECONDS)
     assert 0 < _lean._rented < _lean.LOAD_SECONDS
     _lean._rented = _lean.LOAD_SECONDS  # (as if earlier calls had spent it)
-    # (a generator: its length unknown, whether auto could pay for itself on the rest is too)
-    assert gearshift.map(_slow_square, (x for x in items)) == [x * x for x in items]
+    # (a list whose rest alone could not repay the load: auto, once loaded, serves the calls to come)
+    assert gearshift.map(_slow_square, items) == [x * x for x in items]
     (run,) = lean
     assert run.auto.state.gate.taken == len(items)
 

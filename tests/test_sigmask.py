@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -155,3 +156,18 @@ def _waits(x: int) -> list[int]:
 def test_auto_runs_the_function_with_the_terminal_signals_unblocked_on_every_thread_it_uses() -> None:
     # items that wait: the lookahead's watcher (a service thread) has the shared pool start threads for them
     assert gearshift.map(_waits, range(40), mode="auto") == [[]] * 40
+
+
+def test_the_input_auto_reads_on_its_own_thread_is_read_with_the_users_mask() -> None:
+    # The first item waits: the lookahead's watcher takes the next items from the input for threads,
+    # running the input's generator there (which may start a process: it would inherit the mask).
+    def masks() -> Iterator[list[int]]:
+        for _ in range(40):
+            yield sorted(blocked_here())
+
+    assert gearshift.map(_waits_and_returns, masks(), mode="auto") == [[]] * 40
+
+
+def _waits_and_returns(item: list[int]) -> list[int]:
+    time.sleep(0.02)
+    return item

@@ -22,7 +22,7 @@ yet, start here, on the calling thread, importing nothing:
    a job never takes more than about twice its best time for want of auto;
    counted over every call of the process, :data:`_rented`, but for items
    under the floor below: a program that calls ``map`` often on short jobs
-   loads auto once they have cost that), or
+   loads auto once they have cost that, whatever the bound below says), or
    while an item costs less than :data:`FLOOR_SECONDS` (no other mode can run an
    item faster than the calling process alone spends handing it over, by auto's
    cost model; the lower of the last two chunks' figures, so that one chunk the
@@ -160,8 +160,11 @@ def collect(
 
         return collect_into(run, out)
     out.append(watch.result)
+    # Earlier calls that rented as much as loading auto costs: this process calls map again and again,
+    # and auto, once loaded, serves the calls to come (this one's rest need not repay the load alone).
+    bounded = length if _rented < LOAD_SECONDS else None
     _rent(watch.wall)
-    taken = _chunks(fn, items, source, out, star, watch.wall, length)
+    taken = _chunks(fn, items, source, out, star, watch.wall, bounded)
     if taken is None:
         return out
     from ._call import collect_into, prepare_auto

@@ -12,8 +12,8 @@ three while the first item runs on the calling thread: on a 2-CPU host with
 four busy loops, a Ctrl-C sent 0.1 s into a first item that sleeps 8 s came
 when the sleep ended in 6 of 200 runs before this module, 0 of 200 after
 (``benchmarks/ctrl_c_delivery.py``, ``benchmarks/results/ctrl-c-delivery.json``;
-the thread that took it, seen with strace, was the lookahead's watcher, then
-a pool thread unblocking).
+the thread that took it, seen with strace, was the lookahead's watcher, which
+starts the pool threads).
 
 So the threads gearshift runs for itself (:func:`service`: the lean start's
 helper, the lookahead's watcher, the process manager, the watchdog, the native
@@ -42,7 +42,7 @@ else:
     # (loaded at start, unlike signal, its wrapper, and typing: the lean start and the quick path load neither)
     import _signal
 
-__all__ = ["TERMINAL", "UNBLOCK_IN_CHILD", "blocked_here", "service", "user"]
+__all__ = ["TERMINAL", "UNBLOCK_IN_CHILD", "blocked_here", "service", "user", "users_code"]
 
 #: the signals a terminal or a process manager sends to stop a program
 TERMINAL: frozenset[int] = frozenset(
@@ -107,6 +107,22 @@ def user(fn: _F) -> _F:
         return fn(*args, **kwargs)
 
     return loud  # type: ignore[return-value]
+
+
+class users_code:
+    """A block in which a :func:`service` thread runs the user's code (auto's lookahead reading their
+    input: a generator may start a process): the user's mask meanwhile, then blocked again."""
+
+    __slots__ = ("_users",)
+
+    def __enter__(self) -> None:
+        self._users = _users() if _MASKS else None
+        if self._users is not None:
+            _unblock(TERMINAL - self._users)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._users is not None:
+            _signal.pthread_sigmask(_signal.SIG_BLOCK, TERMINAL)
 
 
 def _unblock(signals: frozenset[int]) -> None:

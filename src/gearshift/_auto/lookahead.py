@@ -268,7 +268,7 @@ class Lookahead:
 
     def _start(self, mode: str) -> None:
         try:
-            with self._lock, self.gate.lock:
+            with self._lock, self.gate.lock, _sigmask.users_code():  # (reading the input runs the user's code)
                 if not self._armed or self.gate.ended:
                     return
                 self.started = True  # from here the first segment takes nothing more (see AutoRun)
