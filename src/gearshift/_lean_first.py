@@ -74,8 +74,7 @@ class FirstWatch:
         self._error: BaseException | None = None
         self._clocks = (0.0, 0.0, 0.0)
         self._queued0: float | None = None
-        #: modules loaded when the item started, at the helper's last look (when auto began to load), and
-        #: once it had loaded
+        #: modules loaded when the item started, when auto began to load, and once it had loaded
         self._modules = [0, 0, 0]
         self._thread = (_thread.get_ident(), _thread.get_native_id(), _pool_thread())
 
@@ -92,7 +91,7 @@ class FirstWatch:
         # (read before the helper starts, which reads them: the item's time includes the start, ~0.1 ms)
         self._queued0 = runqueue_seconds()
         self._clocks = t0, cpu0, _ = time.perf_counter(), time.thread_time(), time.process_time()
-        self._modules[0] = self._modules[1] = len(sys.modules)
+        self._modules[0] = len(sys.modules)
         _thread.start_new_thread(_sigmask.service(self._watch), ())
         try:
             self.result = fn(*item) if star else fn(item)
@@ -151,27 +150,15 @@ class FirstWatch:
         return self._run
 
     def _watch(self) -> None:
-        """The helper thread: past WATCH_SECONDS, load auto and have it take the item over.
-
-        An item still importing then (a function's first call often imports what
-        it uses) is looked at again WATCH_SECONDS later, until it has run that long
-        past its imports: they tell nothing of its work, and auto loaded beside them
-        is paid in full by a job that then ends here (NumPy's import, 90 ms, then
-        items of 3.5 ms: 46 ms more than sync on 24 items).
-        """
-        ident = self._thread[0]
-        while True:
-            if self._running.acquire(timeout=WATCH_SECONDS):
-                self._running.release()
-                return
-            modules = len(sys.modules)
-            if modules == self._modules[1] and not _importing.importing(ident):
-                break
-            self._modules[1] = modules  # (read before anything is imported here)
+        """The helper thread: past WATCH_SECONDS, load auto and have it take the item over."""
+        if self._running.acquire(timeout=WATCH_SECONDS):
+            self._running.release()
+            return
         with self._lock:
             if self._over:
                 return
             self._taking = True
+        self._modules[1] = len(sys.modules)  # (before anything is imported here)
         # Loading auto reads files: each read lets the GIL go, and an item that computes keeps it a
         # whole switch interval (5 ms) each time it is asked for it back: hundreds of those took the
         # load 0.8-0.9 s beside a pure-Python item on a quiet 2-CPU host (0.19-0.2 s at 0.5 ms, 0.14 s
@@ -193,6 +180,7 @@ class FirstWatch:
             busy += loading_queued - self._queued0
         # (an item that loaded modules so far computed for its imports: a worker would repeat them)
         imports = self._modules[1] - self._modules[0]
+        imports += _importing.importing(ident)
         computes = not imports and busy is not None and busy >= COMPUTES_SHARE * (loading_from - started)
         parks = False
         try:
