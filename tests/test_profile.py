@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,9 @@ def test_profile_counts_the_modules_the_first_call_loaded(tmp_path: Path) -> Non
         "def importing(x):\n    import gearshift_test_first_import\n    return x + gearshift_test_first_import.VALUE\n"
         "print(gearshift.profile(plain, range(100)).first_imports, gearshift.profile(importing, range(100)).first_imports)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}  # (gearshift as this process finds it)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0", "1"]
