@@ -10,8 +10,9 @@ thread, starts a process or changes its signal mask takes it itself (the
 kernel recomputes that thread's pending signals then).  Auto's threads do all
 three while the first item runs on the calling thread: on a 2-CPU host with
 four busy loops, a Ctrl-C sent 0.1 s into a first item that sleeps 8 s came
-when the sleep ended in 6 of 200 runs before this module, 0 of 200 after
-(``benchmarks/ctrl_c_delivery.py``, ``benchmarks/results/ctrl-c-delivery.json``;
+when the sleep ended in 6 of 200 runs before this module, 0 of 200 after, and
+in a busier hour 34 of 200 before, 2 of 200 after (``benchmarks/ctrl_c_delivery.py``,
+``benchmarks/results/ctrl-c-delivery.json``, ``ctrl-c-delivery-final.json``;
 the thread that took it, seen with strace, was the lookahead's watcher, which
 starts the pool threads).
 
@@ -131,8 +132,10 @@ def _unblock(signals: frozenset[int]) -> None:
     Nothing between the look and the unblock lets the GIL go (both calls keep it),
     so they are microseconds apart even while many threads compute; a look that
     released it (``sigtimedwait``) left a window of milliseconds on a loaded host
-    in which a Ctrl-C was still taken here (seen by hand).  A signal sent within
-    those microseconds is still taken here: rarer than this measures.
+    in which a Ctrl-C was still taken here (seen by hand).  A signal sent between
+    the two is still taken here: microseconds apart on a quiet host, but the
+    machine may hold the thread between them (2 of 200 runs with four busy loops
+    on two CPUs: see the module's docstring).
     """
     while True:
         waiting = frozenset(_signal.sigpending()) & signals
