@@ -191,7 +191,7 @@ def _chunks(
     """
     apply = itertools.starmap if star else map
     clock, cpu_clock = time.perf_counter, time.thread_time
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cpus = 0  # (read once the rest bound is asked: it reads the cgroup's quota)
     # A list, tuple or range is read in slices (a copy of pointers; a range's is a range): no user code
     # runs to read it, so nothing but fn can fail, and no item is copied into a chunk first.
     sequence = items if type(items) in (list, tuple, range) else None
@@ -230,6 +230,10 @@ def _chunks(
             return None
         rest = None if length is None else length - read
         computing = cpu >= COMPUTES_SHARE * elapsed
+        if rest is not None and not cpus and _rented >= LOAD_SECONDS:
+            from ._cpu import usable_cpus
+
+            cpus = usable_cpus()
         # (the lower of the last two chunks' figures: one chunk slowed by the machine is not enough)
         if not stays(_rented, min(per_item, last), rest=rest, cpus=cpus, computing=computing):
             if sequence is not None:
