@@ -13,7 +13,8 @@ mode.  Modes take turns in every round (the order rotates); the report is the
 median per mode, its spread, and auto's ratio to the fastest fixed mode
 (targets: at most 1.10 on every workload, at most 1.00 by geometric mean).
 The warm form is ``benchmarks/run.py`` with the gearshift strategies (pools
-started and a first call made before the timed one); ``--summary`` reads both.
+started before the timed call; auto's first two calls made before it, see
+``benchmarks/_child.py``); ``--summary`` reads both.
 """
 
 from __future__ import annotations

@@ -9,7 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gearshift._auto.clocks import parent_item_seconds
-from gearshift._auto.costs import ASYNC_START, PARENT_ITEM_SECONDS, TINY_JOB_SECONDS, UNKNOWN_LENGTH, Machine, typical
+from gearshift._auto.costs import (
+    ASYNC_START,
+    PARENT_ITEM_SECONDS,
+    TINY_JOB_SECONDS,
+    UNKNOWN_LENGTH,
+    Machine,
+    estimates,
+    typical,
+)
 from gearshift._auto.costs import serial_share as _serial_share
 from gearshift._auto.decide import decide, processes_may_win
 from gearshift._options import make_options
@@ -63,6 +71,37 @@ def test_cpu_bound_without_thread_probe_assumes_the_gil_is_held() -> None:
     assert plan.mode == "process"
     thread = next(a for a in plan.alternatives if a.mode == "thread")
     assert thread.seconds == pytest.approx(200 * 0.01, rel=0.05)
+
+
+@pytest.mark.parametrize(("wall", "cpu"), [(0.94e-6, 0.67e-6), (1.4e-6, 0.81e-6)])
+def test_work_is_not_sent_to_threads_for_the_wall_time_its_cpu_does_not_cover(wall: float, cpu: float) -> None:
+    # Profiles read under load (a fresh CI): 0.67 µs of CPU in 0.94 µs of wall (computing), 0.81
+    # of 1.4 (mixed), of a function that does not pickle.  The rest is not waits threads could
+    # overlap: threads were planned (1.4x, 1.7x) and ran trivial work out of order.
+    p = prof(wall, cpu, unpicklable="TypeError: cannot pickle '_thread.lock' object")
+    plan = decide(p, make_options(), MACHINE, 47_271)
+    assert plan.mode == "sync"
+    thread = next(a for a in plan.alternatives if a.mode == "thread")
+    sync = next(a for a in plan.alternatives if a.mode == "sync")
+    assert thread.seconds >= sync.seconds
+
+
+@given(
+    wall=st.floats(1e-7, 10.0),
+    share=st.floats(0.3, 1.0),
+    n=st.integers(1, 10**7),
+    unpicklable=st.booleans(),
+)
+def test_unprobed_threads_never_beat_sync_on_work_that_does_not_wait(
+    wall: float, share: float, n: int, unpicklable: bool
+) -> None:
+    # Without a thread probe's reading, work that computes or is mixed (by work_kind) gains
+    # nothing from threads while the GIL is held, whatever wall time its CPU does not cover.
+    p = prof(wall, wall * share, unpicklable="TypeError: no" if unpicklable else None)
+    alternatives = estimates(p, make_options(), MACHINE, n)
+    sync = next(a for a in alternatives if a.mode == "sync")
+    thread = next(a for a in alternatives if a.mode == "thread")
+    assert thread.seconds >= sync.seconds
 
 
 def test_gil_releasing_work_with_big_arguments_goes_to_threads() -> None:
