@@ -59,6 +59,15 @@ def test_a_sync_map_loads_nothing_of_auto() -> None:
     # (with nothing asked, a short job stays in gearshift._lean: tests/test_lean.py)
 
 
+def test_auto_loads_no_statistics() -> None:
+    # statistics loads decimal and fractions (3 ms of a script's start) for the medians auto takes
+    # (the profile's, the thread probe's, the limiter's): _profile.median takes them instead.
+    code = "import gearshift, time\nassert gearshift.map(time.sleep, [0.002] * 300) == [None] * 300"
+    loaded = _modules_after(code)
+    assert {"gearshift._auto.measure", "gearshift._limiter"} <= loaded  # (measured, ran with the limiter)
+    assert sorted(m for m in ("statistics", "decimal", "fractions") if m in loaded) == []
+
+
 #: what a plain sync map must not load: futures and logging (~6 ms), thread pools, json, the
 #: traceback formatter, difflib, random; each is needed only by a mode or an option that uses it
 SYNC_UNNEEDED = (

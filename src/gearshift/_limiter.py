@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from ._profile import median
+
 __all__ = ["ConcurrencyLimiter"]
 
 #: an interval needs at most this many completed items (fewer for small windows)
@@ -63,9 +65,7 @@ class ConcurrencyLimiter:
         self._items += items
         self._latencies.append(elapsed / max(1, items))
         span = now - self._start
-        import statistics  # here, not at the top: it loads decimal and fractions (~3 ms) for one median
-
-        typical = statistics.median(self._latencies)
+        typical = median(self._latencies)
         # An interval: about one typical latency and enough items to count, so a big
         # window still gets feedback every round trip, not every `window` completions.
         if self._items < min(max(4, self.window // 2), MIN_INTERVAL_ITEMS) or span < typical:

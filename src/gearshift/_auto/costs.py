@@ -36,7 +36,7 @@ from typing import Literal
 from .._native import thread_share
 from .._options import Options
 from .._plan import Alternative
-from .._profile import Profile, fmt_bytes, fmt_seconds
+from .._profile import Profile, fmt_bytes, fmt_seconds, median
 
 __all__ = [
     "COSTS",
@@ -191,10 +191,7 @@ def work_kind(cpu: float, wall: float) -> WorkKind:
 
 def typical(values: list[float]) -> float:
     """The typical figure of a sample: the median, the first (warm-up) left out when there are others."""
-    # (statistics.median, without loading statistics: it loads decimal and fractions, ~3 ms of a script's start)
-    ordered = sorted(values[1:] or values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+    return median(values[1:] or values)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

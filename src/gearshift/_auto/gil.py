@@ -22,6 +22,7 @@ from typing import Any
 from .._options import Options
 from .._plan import Plan
 from .._pools import borrow_probe_pool, return_probe_pool
+from .._profile import median
 from .._runner import ResultsObserver, Runner
 from .clocks import gil_enabled, runqueue_seconds
 from .costs import typical, work_kind
@@ -104,9 +105,7 @@ class ThreadProbe:
         if s.second_look_on_threads and len(s.wall) == 1 and len(self.cpu) >= 2 and s.cpu[0] > 0:
             # The second look, taken on the probe: an item's own CPU time does not count the
             # other threads' turns, and the first item's wall-to-CPU ratio gives its wall.
-            import statistics  # here: it loads decimal and fractions (~3 ms), for one median
-
-            cpu = statistics.median(self.cpu)
+            cpu = median(self.cpu)
             s.cpu.append(cpu)
             s.wall.append(cpu * max(1.0, s.wall[0] / s.cpu[0]))
         span = self._t1 - self._t0
