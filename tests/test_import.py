@@ -59,13 +59,16 @@ def test_a_sync_map_loads_nothing_of_auto() -> None:
     # (with nothing asked, a short job stays in gearshift._lean: tests/test_lean.py)
 
 
-def test_auto_loads_no_statistics() -> None:
+def test_auto_on_waiting_work_loads_no_statistics_nor_pickling() -> None:
     # statistics loads decimal and fractions (3 ms of a script's start) for the medians auto takes
     # (the profile's, the thread probe's, the limiter's): _profile.median takes them instead.
     code = "import gearshift, time\nassert gearshift.map(time.sleep, [0.002] * 300) == [None] * 300"
     loaded = _modules_after(code)
     assert {"gearshift._auto.measure", "gearshift._limiter"} <= loaded  # (measured, ran with the limiter)
     assert sorted(m for m in ("statistics", "decimal", "fractions") if m in loaded) == []
+    # Work that waits: even moving its items for free, processes would not be the plan, so
+    # their pickling is not measured, and cloudpickle (and pickle) stay unloaded.
+    assert sorted(m for m in ("cloudpickle", "pickle") if m in loaded) == []
 
 
 #: what a plain sync map must not load: futures and logging (~6 ms), thread pools, json, the

@@ -6,8 +6,9 @@ the results are kept, in order, under the caller's error policy):
 1. the first items one at a time on the calling thread (:mod:`.sampler`); if
    the first one waits, the next ones start on threads meanwhile (:mod:`.lookahead`),
    if it computes long enough, on worker processes (:mod:`.early`);
-2. the pickle costs (:mod:`.pickling`), unless the items hold big buffers:
-   then after step 3, and only if processes could still win;
+2. the pickle costs (:mod:`.pickling`), if processes could win were they
+   free; when the items hold big buffers, after step 3, and only if
+   processes could still win;
 3. for work that computes, a few items on threads at once (:mod:`.gil`); its
    last items may still run when the plan is made (``state.pending``).
 
@@ -168,7 +169,11 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         # Items with big buffers are probed whatever pickling costs: it is measured
         # once the probe is under way, not while every core waits for it.
         pickle_later = sampler.second_look_on_threads
-        if not pickle_later:
+        # Not when even items moved for free would not make processes the plan (work that
+        # waits, on a few CPUs): the pickling costs would be measured for nothing, and
+        # cloudpickle and what it loads cost a script about 10 ms.
+        free = dataclasses.replace(sampler.build(), native=native)
+        if not pickle_later and processes_may_win(free, options, state.machine, gate.remaining):
             measure_pickling(sampler, state.fn, gate.kept, kept)
         # workers= caps the probe too (contract C6); one thread would tell nothing about threads
         threads = probe_threads_count(state.machine.cpus)

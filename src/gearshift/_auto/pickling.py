@@ -8,7 +8,6 @@ measurement matters (see :func:`measure_pickling`).
 
 from __future__ import annotations
 
-import pickle
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,8 @@ def measure_pickling(sampler: Sampler, fn: Any, items: list[Any], results: list[
     buffer takes 6 ms, mostly page faults: 2 % of a job of 48 items of
     12 ms that two threads finish in 0.3 s, paid while nothing else runs.
     """
+    import pickle  # here: auto loads this module whether or not it measures pickling
+
     import cloudpickle
 
     try:
@@ -100,6 +101,8 @@ def copy_bound(size: int, wall: float) -> bool:
 
 
 def _dumps(values: list[Any]) -> bytes:
+    import pickle
+
     import cloudpickle
 
     try:
