@@ -17,7 +17,6 @@ ratio to the fixed mode's.  Needs ``pip install -e '.[bench]'`` (aiohttp).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
