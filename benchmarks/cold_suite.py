@@ -14,7 +14,9 @@ median per mode, its spread, and auto's ratio to the fastest fixed mode
 (targets: at most 1.10 on every workload, at most 1.00 by geometric mean).
 The warm form is ``benchmarks/run.py`` with the gearshift strategies (pools
 started before the timed call; auto's first two calls made before it, see
-``benchmarks/_child.py``); ``--summary`` reads both.
+``benchmarks/_child.py``); ``--summary`` reads both.  ``--baseline`` runs another tree's auto (a ``git
+archive`` of an earlier commit, with a ``COMMIT`` file beside its ``src``) in
+the same rounds, as ``auto@baseline``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,6 +49,8 @@ MODES = ("auto", "sync", "thread", "process", "async")
 #: fixed modes that cannot overlap thousands of slow coroutines by design (as in run.py)
 ASYNC_IO_SKIP = {"sync", "thread", "process"}
 TARGET_EACH, TARGET_GEOMEAN = 1.10, 1.00
+#: the mode name of --baseline's auto (never a fixed mode)
+BASELINE = "auto@baseline"
 
 CHILD = """
 import sys, time, json
@@ -74,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="cold-suite", help="results: benchmarks/results/<name>.json")
     parser.add_argument("--summary", help="print the table for this cold results file and exit")
     parser.add_argument("--warm", help="with --summary: a benchmarks/run.py results file (the warm form)")
+    parser.add_argument(
+        "--baseline",
+        help="another tree's src/ (a git archive of main): its auto runs as auto@baseline in the same rounds",
+    )
     args = parser.parse_args(argv)
     if args.summary:
         print(summarize(args.summary, args.warm))
@@ -82,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     raise_fd_limit()
     path = os.path.join(HERE, "results", f"{args.name}.json")
     meta = _meta(args)
-    meta["bytecode"] = compile_bytecode(SRC)
+    meta["bytecode"] = compile_bytecode(SRC, *filter(None, [args.baseline]))
+    if args.baseline:
+        stamp = os.path.join(os.path.dirname(os.path.abspath(args.baseline)), "COMMIT")
+        commit = Path(stamp).read_text().strip() if os.path.exists(stamp) else "unknown (no COMMIT file beside it)"
+        meta["baseline"] = {"src": args.baseline, "commit": commit}
     records: list[dict[str, Any]] = []
     for name in names:
         workload = WORKLOADS[name]
@@ -90,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         with ExitStack() as stack:
             url = stack.enter_context(workload_server(workload.server))
             modes = [m for m in MODES if not (workload.kind == "async-io" and m in ASYNC_IO_SKIP)]
+            modes += [BASELINE] if args.baseline else []
             rec: dict[str, Any] = {"workload": name, "kind": workload.kind, "scale": scale, "modes": {}}
             runs = {m: {"process_s": [], "call_s": []} for m in modes}
             errors: dict[str, str] = {}
@@ -98,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                 for mode in order:
                     if mode in errors:
                         continue
-                    spec = {"src": SRC, "workload": name, "scale": scale, "url": url, "mode": mode, "check": r == 0}
+                    src = args.baseline if mode == BASELINE else SRC
+                    spec = {"src": src, "workload": name, "scale": scale, "url": url, "mode": mode.split("@")[0]}
+                    spec["check"] = r == 0
                     outcome = _run(spec, args.budget)
                     if "error" in outcome:
                         errors[mode] = outcome["error"]
@@ -168,17 +184,17 @@ def _save(path: str, meta: dict[str, Any], records: list[dict[str, Any]]) -> Non
     os.replace(tmp, path)
 
 
-def _ratios_cold(path: str) -> dict[str, tuple[float, str, float]]:
-    """workload -> (auto / fastest fixed, the fastest fixed mode, its median)."""
+def _ratios_cold(path: str, auto: str = "auto") -> dict[str, tuple[float, str, float]]:
+    """workload -> (``auto`` / fastest fixed, the fastest fixed mode, its median)."""
     with open(path) as f:
         data = json.load(f)
     out = {}
     for rec in data["records"]:
         medians = {m: e["median_s"] for m, e in rec["modes"].items() if "median_s" in e}
-        fixed = {m: v for m, v in medians.items() if m != "auto"}
-        if "auto" in medians and fixed:
+        fixed = {m: v for m, v in medians.items() if not m.startswith("auto")}
+        if auto in medians and fixed:
             best = min(fixed, key=fixed.__getitem__)
-            out[rec["workload"]] = (medians["auto"] / fixed[best], best, fixed[best])
+            out[rec["workload"]] = (medians[auto] / fixed[best], best, fixed[best])
     return out
 
 
@@ -200,6 +216,9 @@ def _ratios_warm(path: str) -> dict[str, tuple[float, str, float]]:
 
 def summarize(cold_path: str, warm_path: str | None) -> str:
     forms = {"cold": _ratios_cold(cold_path)}
+    baseline = _ratios_cold(cold_path, BASELINE)
+    if baseline:
+        forms["cold, the baseline's auto"] = baseline
     if warm_path:
         forms["warm"] = _ratios_warm(warm_path)
     lines = []
