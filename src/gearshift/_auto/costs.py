@@ -84,8 +84,8 @@ COSTS: dict[str, Constant] = {
     "async_start": Constant(
         10_000,
         "coroutines in flight at the start when nothing was measured (within max_async and the open-file limit)",
-        "benchmarks/results/async-start.json (2026-12-06, host vm, 2 CPUs): 2,000 and 10,000 GETs answered "
-        "after 1 s, started 1,024 at first, took 1.56x and 1.54x all at once; started all, 1.00x and 0.99x",
+        "benchmarks/results/async-start.json (2026-12-06, 51b9fee, host vm, 2 CPUs, 5 rounds): 2,000 and 10,000 "
+        "GETs answered after 1 s, started 1,024 at first, took 1.66x and 1.37x all at once; started all, 1.06x, 0.99x",
     ),
     # -- threads
     "thread_chunk_seconds": Constant(27e-6, "a thread pool's round trip per chunk", COSTS_JSON),
