@@ -104,6 +104,17 @@ def test_unprobed_threads_never_beat_sync_on_work_that_does_not_wait(
     assert thread.seconds >= sync.seconds
 
 
+def test_the_reasons_say_when_pickling_was_not_measured() -> None:
+    # (auto measures it only when processes could be the plan were moving items free: gearshift._auto.measure)
+    p = Profile(is_async=False, wall=(0.01,) * 8, cpu=(0.0001,) * 8)
+    plan = decide(p, make_options(), MACHINE, 300)
+    assert plan.mode == "thread"
+    assert any(r.startswith("their pickling was not measured: processes could not be the plan") for r in plan.reasons)
+    assert not any(
+        "pickling was not measured" in r for r in decide(prof(0.01, 0.0001), make_options(), MACHINE, 300).reasons
+    )
+
+
 def test_gil_releasing_work_with_big_arguments_goes_to_threads() -> None:
     p = prof(0.013, 0.013, threads=2, thread_scaling=1.95, item_bytes=8_000_000, item_pickle_seconds=0.006)
     plan = decide(p, make_options(), MACHINE, 48)

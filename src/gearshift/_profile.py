@@ -228,8 +228,8 @@ class Profile:
 
 
 def median(values: Sequence[float]) -> float:
-    """The median of ``values`` (0.0 for none): statistics.median, which loads decimal and fractions
-    (3 ms of a script's start, on auto's path), for the one figure auto needs of it."""
+    """The median of ``values`` (0.0 for none), taken here: ``statistics.median`` would load decimal
+    and fractions on auto's path (3 ms of a script's start) for this one figure."""
     ordered = sorted(values)
     mid = len(ordered) // 2
     if not ordered:

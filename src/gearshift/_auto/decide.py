@@ -203,7 +203,10 @@ def _describe(profile: Profile, machine: Machine) -> list[str]:
             "would not beat threads, so their pickling was not measured"
         )
     elif profile.wall and not profile.is_async and profile.fn_bytes is None and profile.item_bytes is None:
-        out.append("even moving items for free, processes would not be the plan: their pickling was not measured")
+        out.append(
+            "their pickling was not measured: processes could not be the plan (not even moving items "
+            "for free, or with this little work left)"
+        )
     elif profile.item_bytes is not None and profile.result_bytes is not None:
         out.append(f"item pickles to {fmt_bytes(profile.item_bytes)}, result to {fmt_bytes(profile.result_bytes)}")
     return out

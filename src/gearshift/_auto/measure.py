@@ -172,9 +172,10 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         # Not when even items moved for free would not make processes the plan (work that
         # waits, on a few CPUs): the pickling costs would be measured for nothing, and
         # cloudpickle and what it loads cost a script about 10 ms.
-        free = dataclasses.replace(sampler.build(), native=native)
-        if not pickle_later and processes_may_win(free, options, state.machine, gate.remaining):
-            measure_pickling(sampler, state.fn, gate.kept, kept)
+        if not pickle_later:
+            free = dataclasses.replace(sampler.build(), native=native)
+            if processes_may_win(free, options, state.machine, gate.remaining):
+                measure_pickling(sampler, state.fn, gate.kept, kept)
         # workers= caps the probe too (contract C6); one thread would tell nothing about threads
         threads = probe_threads_count(state.machine.cpus)
         if options.workers is not None:
