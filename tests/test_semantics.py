@@ -259,6 +259,10 @@ DEEP_FOUND = {
     # itself is fixed in tests/test_process.py::test_jobs_sent_to_a_worker_that_just_died_run_on_a_new_one)
     "hang-after-item-unpickle-exit-aimap": Config(mode="process", entry="aimap", is_async=False, n=12, errors="return", ordered=False, workers=1, faults=(Fault(10, "item-unpickle-os-exit"),), pause=0.0),
     "unsent-chunk-handed-out-imap": Config(mode="process", entry="imap", is_async=False, n=2, errors="return", ordered=True, chunksize=3, workers=1, faults=(Fault(0, "item-unpicklable"), Fault(1, "item-unpicklable"))),
+    # (seed 20261219, factor 5; the oracle's mistake, not gearshift's) item 0 fails once and its retry waits
+    # out a back-off while item 1 runs and raises KeyboardInterrupt: item 0 had not completed, so partial_results
+    # is empty; the oracle expected "one at a time" to mean item 0's retry ran first
+    "keyboardinterrupt-while-a-retry-waits-sync": Config(mode="sync", entry="map", is_async=False, n=2, workers=1, retries=1, faults=(Fault(0, "raise", 1), Fault(1, "KeyboardInterrupt"))),
 }  # fmt: skip
 
 

@@ -84,8 +84,7 @@ COSTS: dict[str, Constant] = {
     "async_start": Constant(
         10_000,
         "coroutines in flight at the start when nothing was measured (within max_async and the open-file limit)",
-        "benchmarks/results/async-start.json (2026-12-06, 51b9fee, host vm, 2 CPUs, 5 rounds): 2,000 and 10,000 "
-        "GETs answered after 1 s, started 1,024 at first, took 1.66x and 1.37x all at once; started all, 1.06x, 0.99x",
+        "benchmarks/results/async-start.json (2026-12-06, 51b9fee, host vm): a start of 1,024 cost a round trip",
     ),
     # -- threads
     "thread_chunk_seconds": Constant(27e-6, "a thread pool's round trip per chunk", COSTS_JSON),
@@ -298,27 +297,18 @@ def estimates(profile: Profile, options: Options, machine: Machine, n: int) -> l
 
     Threads and processes run with each worker's native pools capped to its
     share of the CPUs (:func:`~gearshift._native.thread_share`), priced by
-    :func:`native_at`; sync runs them as they are.
+    :func:`native_at`; sync runs them as they are.  Unprobed, threads overlap only an item that
+    waits (:func:`work_kind`): others' rest may be time they did not run (docs/auto.md, section 4).
     """
-    w, c = profile.median_wall, profile.median_cpu
-    cpus = machine.cpus
+    w, c, cpus = profile.median_wall, profile.median_cpu, machine.cpus
     sync = profile.native.wall if profile.native is not None else w  # (its pools as they are)
     out = [Alternative("sync", 1, None, n * sync, "sync is estimated fastest")]
 
     # Threads.
     if profile.thread_scaling is not None:
         serial = serial_share(profile) * w
-    elif not machine.gil_enabled:
-        serial = c / cpus
-    elif work_kind(c, w) != "waiting":
-        # Unprobed (the thread probe reads items of 50 µs and more, in jobs worth it): the rest
-        # of a computing or mixed item's wall time is not known to be waiting; it may be time
-        # the thread was not running (another process's turn, the host's, another thread's turn
-        # with the GIL), which another thread cannot use either.  Read under load, a
-        # microsecond function's 0.81 µs of CPU in 1.4 µs of wall planned threads at "1.7x".
-        serial = w
     else:
-        serial = c
+        serial = c / cpus if not machine.gil_enabled else (c if work_kind(c, w) == "waiting" else w)
     floor = max(serial, c / cpus, 1e-7)
     k_needed = max(1, math.ceil(w / floor - 0.25))  # 2.1 CPUs' worth is 2 threads, not 3
     cap = options.workers or machine.max_threads
