@@ -71,6 +71,16 @@ def test_auto_on_waiting_work_loads_no_statistics_nor_pickling() -> None:
     assert sorted(m for m in ("cloudpickle", "pickle") if m in loaded) == []
 
 
+def test_loading_auto_loads_neither_dataclasses_nor_inspect() -> None:
+    # Every script whose first auto call loads auto pays for what it loads (issue 21's cold runs):
+    # @dataclass took 11 ms for the 17 classes on auto's path, dataclasses and inspect 7 ms more
+    # (gearshift/_record.py); a plain function is told from a coroutine function by its code flags.
+    code = "import gearshift, time\nassert gearshift.map(time.sleep, [0.002] * 300) == [None] * 300"
+    loaded = _modules_after(code)
+    assert {"gearshift._auto.measure", "gearshift._auto.costs", "gearshift._plan"} <= loaded  # (auto ran)
+    assert sorted(m for m in ("dataclasses", "inspect", "ast", "dis") if m in loaded) == []
+
+
 #: what a plain sync map must not load: futures and logging (~6 ms), thread pools, json, the
 #: traceback formatter, difflib, random; each is needed only by a mode or an option that uses it
 SYNC_UNNEEDED = (
@@ -113,7 +123,7 @@ def test_a_sync_map_loads_only_the_inline_path() -> None:
     loaded = _modules_after(
         "import gearshift\nassert gearshift.map(abs, [-1, 2], mode='sync', ordered=False) == [1, 2]"
     )
-    assert set(QUICK_UNNEEDED) - {"threading"} <= loaded
+    assert set(QUICK_UNNEEDED) - {"threading", "dataclasses", "inspect"} <= loaded
     # The check itself sees them once the options that need them are used.
     loaded = _modules_after(
         "import gearshift\n"

@@ -6,18 +6,24 @@ an async iterable given to ``map``, a ``shared=`` object the mode cannot hand
 to its workers, a function that cannot take it).  ``is_async_function`` tells
 which calling convention a function needs.  The options themselves are
 ``_options``'s.
+
+:mod:`inspect` (7 ms of a script's start, with the ast, dis and tokenize it
+loads) is imported only where a check needs it: ``shared=`` given, or a
+callable that is not a plain ``def`` function, bound method, builtin or class.
 """
 
 from __future__ import annotations
 
-import inspect
+import types
 from collections.abc import Callable
 from typing import Any
+
+from ._fn_kind import plain
 
 
 def check_function(fn: Any, *, where: str = "fn") -> Callable[..., Any]:
     """Refuse anything that is not a callable, with a hint for the usual slips."""
-    if inspect.iscoroutine(fn):
+    if isinstance(fn, types.CoroutineType):  # (inspect.iscoroutine)
         fn.close()  # it will never run; closing it avoids a "never awaited" warning
         raise TypeError(
             f"{where} must be a function, got a coroutine object ({fn.__qualname__}(...) was called). "
@@ -62,6 +68,8 @@ def check_shared(shared: Any, mode: str) -> None:
             f"shared= is not supported with mode={mode!r}: {_NO_SHARED_MODES[mode]}. "
             "Or use mode='process', which sends the shared object once to each worker process."
         )
+    import inspect
+
     if inspect.isawaitable(shared):
         if inspect.iscoroutine(shared):
             shared.close()  # it will never run; closing it avoids a "never awaited" warning
@@ -73,6 +81,8 @@ def check_shared(shared: Any, mode: str) -> None:
 
 def check_takes_shared(fn: Callable[..., Any], shared: Any) -> None:
     """Refuse a function that cannot be called as ``fn(shared, item)``, before any work starts."""
+    import inspect
+
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):  # some builtins have none: let the call itself tell
@@ -89,6 +99,10 @@ def check_takes_shared(fn: Callable[..., Any], shared: Any) -> None:
 
 def is_async_function(fn: Callable[..., Any]) -> bool:
     """True for ``async def`` functions, also behind ``functools.partial`` or a callable object."""
+    if plain(fn):  # (most functions: told from their code's flags, without loading inspect)
+        return False
+    import inspect
+
     while True:
         if inspect.iscoroutinefunction(fn):
             return True

@@ -8,8 +8,9 @@ process the worker's traceback is attached as ``__cause__``.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
+
+from ._record import Record
 
 __all__ = [
     "Failure",
@@ -125,8 +126,7 @@ def _rebuild_keyword_error(cls: type[Exception], message: str, attrs: dict[str, 
     return cls(message, **attrs)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Failure:
+class Failure(Record, frozen=True, slots=True):
     """Stands in the results for an item that failed, when ``errors="return"``.
 
     ``index`` is the item's position in the input, ``exception`` what it raised

@@ -49,6 +49,7 @@ import sys
 import time
 
 from . import _quick
+from ._fn_kind import plain
 from ._lean_first import COMPUTES_SHARE, FirstWatch
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
@@ -131,7 +132,7 @@ def collect(
         or shared is not None
         or not _quick.asks_nothing(options, "auto")
         or auto_loaded()
-        or not _quick.plain(fn)
+        or not plain(fn)
         or _reporting()
         or any(name in os.environ for name in CLUSTER_ENV)
     ):

@@ -28,10 +28,11 @@ Contract for the planner (``mode="auto"``):
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from ._record import Record
 
 __all__ = [
     "THREAD_VARS",
@@ -59,8 +60,7 @@ THREAD_VARS = (
 _NATIVE_MODULES = ("numpy", "scipy", "torch", "numexpr", "numba", "sklearn", "cv2", "mkl", "tensorflow", "jax")
 
 
-@dataclasses.dataclass(frozen=True)
-class NativePool:
+class NativePool(Record, frozen=True):
     """One native thread pool loaded in this process (from ``threadpoolctl.threadpool_info``)."""
 
     #: "blas" or "openmp"
@@ -77,8 +77,7 @@ class NativePool:
         return f"{self.library}{version} ({self.api}, {self.threads} thread{'s' if self.threads != 1 else ''})"
 
 
-@dataclasses.dataclass(frozen=True)
-class NativeUse:
+class NativeUse(Record, frozen=True):
     """What ``mode="auto"`` saw measured items do with native thread pools (see ``_auto.measure``).
 
     ``threads_used`` is the process's CPU time over the calling thread's while

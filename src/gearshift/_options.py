@@ -11,7 +11,6 @@ The checks of the other arguments (the function, the items, ``shared=``) are
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from typing import Any, Literal, TypedDict, get_args
 
 from ._address import engine_options
 from ._backends import BACKENDS
+from ._record import Field, Record, field, fields
 from ._trace import check_trace
 
 Mode = Literal["auto", "sync", "async", "thread", "process", "dask", "ray"]
@@ -58,8 +58,7 @@ class RunOptions(TypedDict, total=False):
     trace: str | os.PathLike[str] | None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Flag:
+class Flag(Record, frozen=True, slots=True):
     """How an option appears on the command line (``gearshift run`` and/or ``gearshift advise``)."""
 
     flag: str
@@ -168,8 +167,7 @@ def _check_buffer_bytes(_: Options, buffer_bytes: Any) -> int:
 CLI_MODES = ("auto", "sync", "async", "thread", "process")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Options:
+class Options(Record, frozen=True, slots=True):
     """The caller's choices for one run, checked: the one definition of every option.
 
     Each field is an option (its type, default, check and command-line flag);
@@ -186,27 +184,27 @@ class Options:
     option has a flag or a line in its ``NOT_ON_THE_CLI`` saying why not.
     """
 
-    mode: Mode = dataclasses.field(
+    mode: Mode = field(
         default="auto",
         metadata=spec(
             _check_mode, Flag("--mode", "concurrency model (default auto: chosen for the function)", choices=CLI_MODES)
         ),
     )
-    workers: int | None = dataclasses.field(
+    workers: int | None = field(
         default=None,
         metadata=spec(
             _positive_int("workers"),
             Flag("--workers", "workers (async: items in flight); default per mode", metavar="N", type=int),
         ),
     )
-    chunksize: int | None = dataclasses.field(
+    chunksize: int | None = field(
         default=None,
         metadata=spec(
             _positive_int("chunksize"),
             Flag("--chunksize", "items per task sent to a worker; default adapts", metavar="N", type=int),
         ),
     )
-    ordered: bool = dataclasses.field(
+    ordered: bool = field(
         default=True,
         metadata=spec(
             _as_bool,
@@ -217,18 +215,18 @@ class Options:
             ),
         ),
     )
-    timeout: float | None = dataclasses.field(
+    timeout: float | None = field(
         default=None,
         metadata=spec(
             _check_timeout,
             Flag("--timeout", "fail an item that runs longer than this", metavar="SECONDS", type=float),
         ),
     )
-    retries: int = dataclasses.field(
+    retries: int = field(
         default=0,
         metadata=spec(_check_retries, Flag("--retries", "run a failed item up to N more times", metavar="N", type=int)),
     )
-    errors: ErrorPolicy = dataclasses.field(
+    errors: ErrorPolicy = field(
         default="raise",
         metadata=spec(
             _check_errors,
@@ -240,12 +238,12 @@ class Options:
         ),
     )
     #: the CLI shows progress unless --quiet
-    progress: bool = dataclasses.field(default=False, metadata=spec(_as_bool))
+    progress: bool = field(default=False, metadata=spec(_as_bool))
     #: exception types that are retried (None: every failure, crashes and timeouts included);
     #: one class given is kept as a tuple of one
-    retry_on: RetryOn = dataclasses.field(default=None, metadata=spec(_check_retry_on))
+    retry_on: RetryOn = field(default=None, metadata=spec(_check_retry_on))
     #: a dask scheduler or Ray cluster; checked (and taken from the environment) with ``client``
-    address: str | None = dataclasses.field(
+    address: str | None = field(
         default=None,
         metadata=spec(
             _keep,
@@ -260,13 +258,13 @@ class Options:
         ),
     )
     #: a ``distributed.Client`` of the caller's (not on the command line: it is a live object)
-    client: Any = dataclasses.field(default=None, metadata=spec(_check_engine))
+    client: Any = field(default=None, metadata=spec(_check_engine))
     #: bytes of results completed but not yet handed out to the caller (and expected from the
     #: work in flight) above which no more input is read; at least one chunk always runs
-    buffer_bytes: int = dataclasses.field(default=BUFFER_BYTES, metadata=spec(_check_buffer_bytes))
+    buffer_bytes: int = field(default=BUFFER_BYTES, metadata=spec(_check_buffer_bytes))
     #: trace=PATH: the run's timeline is written there when it ends (docs/tracing.md); once checked,
     #: the run's ``_trace.Recorder``, which is a path-like of that path
-    trace: str | os.PathLike[str] | None = dataclasses.field(
+    trace: str | os.PathLike[str] | None = field(
         default=None,
         metadata=spec(
             _check_trace,
@@ -275,10 +273,10 @@ class Options:
     )
     #: derived: how to reach a distributed engine, passed as keywords to the backend's constructor
     #: (the ``address`` or ``client`` given or found in the environment); pairs, so Options stays hashable
-    engine: tuple[tuple[str, Any], ...] = dataclasses.field(init=False, repr=False)
+    engine: tuple[tuple[str, Any], ...] = field(init=False, repr=False)
     #: derived, for ``mode="auto"``: the engine ("dask" or "ray") of the configured cluster
     #: that auto may choose when the work pays for the network; None: none configured
-    cluster: str | None = dataclasses.field(init=False)
+    cluster: str | None = field(init=False)
 
     def __post_init__(self) -> None:
         for f in OPTION_FIELDS:
@@ -291,7 +289,7 @@ class Options:
 
 
 #: the options, in the order they are checked (the fields a caller sets)
-OPTION_FIELDS: tuple[dataclasses.Field[Any], ...] = tuple(f for f in dataclasses.fields(Options) if f.init)
+OPTION_FIELDS: tuple[Field, ...] = tuple(f for f in fields(Options) if f.init)
 OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in OPTION_FIELDS)
 
 

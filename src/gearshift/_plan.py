@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
+
+from ._record import Record, field
 
 if TYPE_CHECKING:
     from ._profile import Profile
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Alternative:
+class Alternative(Record, frozen=True, slots=True):
     """One mode the planner weighed: its settings and the estimated time for the remaining items."""
 
     mode: str
@@ -20,8 +20,7 @@ class Alternative:
     note: str = ""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(Record, frozen=True, slots=True):
     """How a run will execute: which mode, how many workers, what chunk size, and why.
 
     ``chunksize=None`` means the runner sizes chunks itself from measured item
@@ -37,8 +36,8 @@ class Plan:
     chunksize: int | None = None
     reasons: tuple[str, ...] = ()
     expected_speedup: float | None = None
-    profile: Profile | None = dataclasses.field(default=None, repr=False, compare=False)
-    alternatives: tuple[Alternative, ...] = dataclasses.field(default=(), repr=False, compare=False)
+    profile: Profile | None = field(default=None, repr=False, compare=False)
+    alternatives: tuple[Alternative, ...] = field(default=(), repr=False, compare=False)
 
     def __str__(self) -> str:
         chunks = "automatic" if self.chunksize is None else str(self.chunksize)

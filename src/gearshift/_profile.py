@@ -8,8 +8,9 @@ planner be tested with synthetic profiles.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
+
+from ._record import Record
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,8 +38,7 @@ def fmt_bytes(size: float) -> str:
     return f"{int(size)} bytes"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Profile:
+class Profile(Record, frozen=True, slots=True):
     """Measured facts about ``fn`` on a sample of items.
 
     ``wall`` and ``cpu`` are per-item wall and calling-thread CPU seconds for

@@ -25,12 +25,14 @@ harness runs sync mode over both paths):
 
 from __future__ import annotations
 
+from ._fn_kind import plain
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from typing import Any
 
-__all__ = ["DEFAULTS", "asks_nothing", "collect", "plain", "start_early"]
+__all__ = ["DEFAULTS", "asks_nothing", "collect", "start_early"]
 
 #: options a call may give at their defaults (``gearshift._options.Options``'s; tests/test_quick.py checks the
 #: copy) and still ask for nothing: ``workers=None`` is what a script passing its own setting through writes
@@ -43,20 +45,6 @@ DEFAULTS: dict[str, object] = {
     "retry_on": None,
     "progress": False,
 }
-#: inspect.CO_COROUTINE, the code flag of an ``async def`` function (inspect itself costs ~5 ms to load)
-_CO_COROUTINE = 0x80
-
-
-def _function() -> None:
-    """(Its type is a ``def`` function's: ``types`` is not loaded for it.)"""
-
-
-class _Method:
-    def method(self) -> None:
-        """(Its bound form's type is a bound method's.)"""
-
-
-_BUILTIN, _FUNCTION, _METHOD = type(len), type(_function), type(_Method().method)
 
 
 def collect(
@@ -126,19 +114,3 @@ def start_early(options: Mapping[str, object]) -> None:
         from ._backends import prepare
 
         prepare("process")
-
-
-def plain(fn: Any) -> bool:
-    """Whether ``fn`` is certainly no coroutine function: a builtin, a class, a ``def`` function or bound method.
-
-    Anything else (a ``functools.partial``, a callable object...) goes the
-    general way, which looks further (``_arguments.is_async_function``).
-    """
-    kind = type(fn)
-    if kind is _BUILTIN or kind is type:
-        return True
-    if kind is _METHOD:
-        fn = fn.__func__
-        kind = type(fn)
-    # (inspect.markcoroutinefunction, 3.12+, marks a plain function with _is_coroutine_marker)
-    return kind is _FUNCTION and not fn.__code__.co_flags & _CO_COROUTINE and not hasattr(fn, "_is_coroutine_marker")

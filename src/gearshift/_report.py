@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import dataclasses
 from collections.abc import Iterator
 
 from ._plan import Plan
 from ._profile import fmt_seconds
+from ._record import Record, field
 
 __all__ = ["RunReport", "Segment", "collector", "reporting"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Segment:
+class Segment(Record, frozen=True, slots=True):
     """One stretch of the run: ``items`` read from the input, run ``mode`` on ``workers`` for ``seconds``."""
 
     what: str  # "measuring", "lookahead", "thread probe", "while workers start", "plan"
@@ -39,12 +38,11 @@ class Segment:
         return f"{self.what}: {self.items} items, {self.mode} x{self.workers}, {fmt_seconds(self.seconds)}"
 
 
-@dataclasses.dataclass(slots=True)
-class RunReport:
+class RunReport(Record, slots=True):
     """What a ``mode="auto"`` run executed: its segments, plans and re-plans (see the module docstring)."""
 
-    segments: list[Segment] = dataclasses.field(default_factory=list)
-    plans: list[Plan] = dataclasses.field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    plans: list[Plan] = field(default_factory=list)
     replans: int = 0
 
     @property

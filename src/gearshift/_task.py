@@ -16,7 +16,6 @@ imports nothing heavy.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import threading
@@ -25,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._errors import RemoteTraceback, TaskTimeout
+from ._record import Record
 
 #: ``Task.trace``: what the executing side times for a trace (see _trace.py): the chunk, or each item too
 TRACE_CHUNK = 1
@@ -59,8 +59,7 @@ class Raised:
         return f"Raised({self.exception!r})"
 
 
-@dataclasses.dataclass(slots=True)
-class Task:
+class Task(Record, slots=True):
     """One chunk handed to a backend.
 
     ``start`` is the input index of the first item (for error messages);
@@ -87,8 +86,7 @@ class Task:
     trace: int = 0
 
 
-@dataclasses.dataclass(slots=True)
-class ChunkResult:
+class ChunkResult(Record, slots=True):
     """Outcomes of a chunk (a value or a :class:`Raised` per item) and what it cost.
 
     ``elapsed`` is wall time and ``cpu`` the executing thread's CPU time, both

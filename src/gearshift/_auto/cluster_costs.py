@@ -6,9 +6,9 @@ configured cluster against the best local estimate with these.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
+from .._record import Record
 from .costs import (
     CLUSTER_BREAK_EVEN_SECONDS,
     CLUSTER_CHUNK_SECONDS,
@@ -21,8 +21,7 @@ from .costs import (
 __all__ = ["Cluster", "cluster_may_pay", "cluster_seconds", "cluster_worthwhile"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Cluster:
+class Cluster(Record, frozen=True, slots=True):
     """A configured dask or Ray cluster, as the planner sees it.
 
     The caller gathers the facts (connecting is not the planner's business):

@@ -29,7 +29,6 @@ and the suite check the decisions they lead to.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Literal
 
@@ -37,6 +36,7 @@ from .._native import thread_share
 from .._options import Options
 from .._plan import Alternative
 from .._profile import Profile, fmt_bytes, fmt_seconds, median
+from .._record import Record
 
 __all__ = [
     "COSTS",
@@ -57,8 +57,7 @@ LOAD_JSON = "benchmarks/results/cold-lean-load.json (2026-12-05, 8028cd1, host v
 CLUSTER_JSON = "benchmarks/results/cluster.json (2026-11-22, 2-CPU x86_64 Linux VM, Python 3.11.7, load 7.3)"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Constant:
+class Constant(Record, frozen=True, slots=True):
     """One constant of the cost model: its value, what it is, where it was measured (or that it was not)."""
 
     value: float
@@ -198,8 +197,7 @@ def typical(values: list[float]) -> float:
     return median(values[1:] or values)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Machine:
+class Machine(Record, frozen=True, slots=True):
     """What the cost model needs to know about the machine and the interpreter.
 
     The per-chunk overheads and the pipe bandwidth are orders of magnitude of

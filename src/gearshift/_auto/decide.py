@@ -12,11 +12,10 @@ cluster rule (:func:`~gearshift._auto.cluster_costs.cluster_worthwhile`).
 
 from __future__ import annotations
 
-import dataclasses
-
 from .._options import Options
 from .._plan import Alternative, Plan
 from .._profile import Profile, fmt_bytes, fmt_seconds
+from .._record import replace
 from .cluster_costs import Cluster, cluster_may_pay, cluster_seconds, cluster_worthwhile
 from .costs import (
     CLUSTER_BREAK_EVEN_SECONDS,
@@ -108,7 +107,7 @@ def processes_may_win(profile: Profile, options: Options, machine: Machine, rema
     """
     if profile.unpicklable is not None or profile.is_async:
         return False
-    free = dataclasses.replace(
+    free = replace(
         profile,
         item_bytes=0,
         item_pickle_seconds=0.0,

@@ -10,14 +10,14 @@ its first one-at-a-time sample once it is over (:func:`.sampler.run_sequential`)
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
+
+from .._record import Record
 
 __all__ = ["FirstItem"]
 
 
-@dataclasses.dataclass(eq=False)
-class FirstItem:
+class FirstItem(Record, eq=False):
     """The calling thread's clocks when the item started; its result and times once it is over."""
 
     #: the calling thread, which runs the item: its ident, native id, and whether it is a shared pool's

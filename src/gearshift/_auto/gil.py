@@ -11,7 +11,6 @@ may still be running when the plan is made (a :class:`ProbeTail`).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
 import threading
@@ -23,6 +22,7 @@ from .._options import Options
 from .._plan import Plan
 from .._pools import borrow_probe_pool, return_probe_pool
 from .._profile import median
+from .._record import replace
 from .._runner import ResultsObserver, Runner
 from .clocks import gil_enabled, runqueue_seconds
 from .costs import typical, work_kind
@@ -142,7 +142,7 @@ def probe_threads(
     """
     probe = ThreadProbe(sampler)
     backend = borrow_probe_pool(threads)
-    opts = dataclasses.replace(options, chunksize=1)
+    opts = replace(options, chunksize=1)
     plan = Plan("thread", threads, 1, ("measuring: items on threads at once",))
     timed = _Queued(fn, probe.cpu, probe.active)
     probe.queued = timed.queued

@@ -28,7 +28,6 @@ are not disturbed.
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import itertools
 import sys
@@ -42,6 +41,7 @@ from .._acquire import acquire_backend
 from .._options import Options
 from .._plan import Plan
 from .._pools import may_share
+from .._record import replace
 from .._runner import ResultsObserver, Runner
 from .clocks import cpu_clock, runqueue_seconds
 from .costs import Machine, work_kind
@@ -299,7 +299,7 @@ class Lookahead:
         if owned:
             self._backend = backend
             self._pool_created = False
-        options = dataclasses.replace(self.options, chunksize=self.options.chunksize or 1)
+        options = replace(self.options, chunksize=self.options.chunksize or 1)
         plan = Plan(mode, len(items), options.chunksize, (why,))
         runner = Runner(
             backend,

@@ -22,7 +22,6 @@ Coroutine functions are not measured here: they start on an event loop at once.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -32,6 +31,7 @@ from .._errors import Failure
 from .._native import NativePool, NativeUse, native_pools, thread_share
 from .._options import Options
 from .._profile import Profile
+from .._record import replace
 from .._runner import ResultsObserver
 from .._trace import note
 from .costs import (
@@ -68,7 +68,7 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         sampler = Sampler(True)
         measure_pickling(sampler, state.fn, state.gate.kept, state.kept_results)
         loop = state.loop_profile
-        return dataclasses.replace(
+        return replace(
             sampler.build(),
             wall=loop.wall,
             cpu=loop.cpu,
@@ -173,7 +173,7 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         # waits, on a few CPUs): the pickling costs would be measured for nothing, and
         # cloudpickle and what it loads cost a script about 10 ms.
         if not pickle_later:
-            free = dataclasses.replace(sampler.build(), native=native)
+            free = replace(sampler.build(), native=native)
             if processes_may_win(free, options, state.machine, gate.remaining):
                 measure_pickling(sampler, state.fn, gate.kept, kept)
         # workers= caps the probe too (contract C6); one thread would tell nothing about threads
@@ -204,10 +204,10 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
             if gate.ended:
                 yield from state.early(state.pending)
                 return None
-    profile = dataclasses.replace(sampler.build(), native=native)
+    profile = replace(sampler.build(), native=native)
     if sampler.deferred_items is not None and processes_may_win(profile, options, state.machine, gate.remaining):
         measure_deferred(sampler)
-        profile = dataclasses.replace(sampler.build(), native=native)
+        profile = replace(sampler.build(), native=native)
     return profile
 
 
@@ -274,9 +274,7 @@ def native_step(
     if not capped.wall:
         return native
     # One thread's wait for a CPU is another program's doing: left out, as for any item.
-    native = dataclasses.replace(
-        native, capped_threads=share, capped_wall=typical(capped.wall), capped_cpu=typical(capped.cpu)
-    )
+    native = replace(native, capped_threads=share, capped_wall=typical(capped.wall), capped_cpu=typical(capped.cpu))
     if len(raw) > 1 or gate.ended:
         return native
     # The one uncapped item so far was the first: it may have paid for imports (NumPy's, its
@@ -285,7 +283,7 @@ def native_step(
     observe = shifted(gate.taken) if shifted is not None else None
     yield from run_sequential(fn, gate, options, call, again, limit=1, max_items=1, on_results=observe)
     sampler.items += again.items
-    return dataclasses.replace(native, wall=again.raw[0]) if again.raw else native
+    return replace(native, wall=again.raw[0]) if again.raw else native
 
 
 #: what auto saw functions (by their code) do with native pools in this process, once measured capped
@@ -325,7 +323,7 @@ def _seen_before(fn: Callable[..., Any]) -> NativeUse | None:
 def _seen_again(seen: NativeUse, capped_wall: float, capped_cpu: float) -> NativeUse:
     """What was seen before, for items that took ``capped_wall`` capped now: the uncapped time in proportion."""
     scale = capped_wall / seen.capped_wall if seen.capped_wall else 1.0  # (other items may be bigger or smaller)
-    return dataclasses.replace(seen, wall=seen.wall * scale, capped_wall=capped_wall, capped_cpu=capped_cpu)
+    return replace(seen, wall=seen.wall * scale, capped_wall=capped_wall, capped_cpu=capped_cpu)
 
 
 def _capped_to(threads: int, batches: Iterator[list[Any]]) -> Iterator[list[Any]]:

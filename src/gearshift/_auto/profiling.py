@@ -5,7 +5,6 @@ Their results are thrown away; ``map(..., mode="auto")`` measures and keeps them
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -16,6 +15,7 @@ from .._errors import Failure
 from .._options import make_options
 from .._plan import Plan
 from .._profile import Profile
+from .._record import replace
 from .._task import CALL_ONE
 from .coroutines import measure_async
 from .costs import CALIBRATE_BELOW_SECONDS, Machine, typical, work_kind
@@ -97,7 +97,7 @@ def profile(fn: Callable[..., Any], items: Iterable[Any], *, sample: int | None 
         results = [r for r in results if not isinstance(r, Failure)]
         kept = gate.kept
     measure_pickling(sampler, fn, kept, results)
-    return dataclasses.replace(sampler.build(), native=native)
+    return replace(sampler.build(), native=native)
 
 
 def yield_into(step: Generator[list[Any], None, T], results: list[Any]) -> T:

@@ -12,7 +12,6 @@ it trips, the gate closes, the segment drains and :func:`run` returns True.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from .._backends._base import Backend, StartsWorkers
 from .._limiter import ConcurrencyLimiter
 from .._plan import Plan
 from .._profile import Profile
+from .._record import replace
 from .._runner import Runner, Stopped
 from .coroutines import WATCH_WINDOW, LoopWatch
 from .gate import PICKLE_SAMPLE
@@ -97,7 +97,7 @@ def run(state: RunState, plan: Plan, profile: Profile) -> Generator[list[Any], N
     if mode == "process" and options.chunksize is None and profile.wall:
         # Chunks sized as the run goes (guided: big while much input remains, small at
         # the end), starting from the measured time per item rather than from 1.
-        run_plan, per_item = dataclasses.replace(plan, chunksize=None), profile.median_wall
+        run_plan, per_item = replace(plan, chunksize=None), profile.median_wall
     runner = Runner(
         backend,
         fn,

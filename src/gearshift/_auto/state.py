@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -11,6 +10,7 @@ from .._limiter import ConcurrencyLimiter
 from .._options import Options
 from .._plan import Plan
 from .._profile import Profile
+from .._record import Record, field
 from .._report import RunReport
 from .._runner import ResultsObserver, Runner, Stopped
 from .costs import Machine
@@ -22,8 +22,7 @@ from .lookahead import Lookahead
 __all__ = ["RunState"]
 
 
-@dataclasses.dataclass(eq=False)
-class RunState:
+class RunState(Record, eq=False):
     """Everything one ``mode="auto"`` run knows, read and written by measure, decide, run and re-plan."""
 
     fn: Callable[..., Any]
@@ -50,8 +49,8 @@ class RunState:
     #: coroutines that an async plan's loop watch found computing (see .coroutines.LoopWatch)
     loop_profile: Profile | None = None
     #: a few results of that plan, for its pickling measurements
-    kept_results: list[Any] = dataclasses.field(default_factory=list)
-    report: RunReport = dataclasses.field(default_factory=RunReport)
+    kept_results: list[Any] = field(default_factory=list)
+    report: RunReport = field(default_factory=RunReport)
     #: the first item, run by the lean start before auto loaded (see .first): measuring counts it first
     first: FirstItem | None = None
 
