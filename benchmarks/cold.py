@@ -252,7 +252,7 @@ def run_case(
     peers = [p for p in peers if p not in skipped]
     envs = {p: _env(SRC) for p in peers}
     if baseline:  # the same scripts against another tree's gearshift, in the same rounds: before and after
-        for peer in [p for p in peers if p in GEARSHIFT and "nozygote" not in p]:
+        for peer in [p for p in peers if (p in GEARSHIFT or case == "load") and "nozygote" not in p]:
             peers.append(f"{peer}@baseline")
             envs[peers[-1]] = _env(baseline)
     times: dict[str, list[float]] = {p: [] for p in peers}

@@ -71,14 +71,18 @@ def test_auto_on_waiting_work_loads_no_statistics_nor_pickling() -> None:
     assert sorted(m for m in ("cloudpickle", "pickle") if m in loaded) == []
 
 
-def test_loading_auto_loads_neither_dataclasses_nor_inspect() -> None:
+def test_loading_auto_loads_neither_dataclasses_nor_inspect_nor_typing() -> None:
     # Every script whose first auto call loads auto pays for what it loads (issue 21's cold runs):
     # @dataclass took 11 ms for the 17 classes on auto's path, dataclasses and inspect 7 ms more
-    # (gearshift/_record.py); a plain function is told from a coroutine function by its code flags.
+    # (gearshift/_record.py), typing with its re and enum 5 ms (gearshift/_protocols.py,
+    # gearshift/_option_types.py); a plain function is told from a coroutine function by its code flags.
+    loaded = _modules_after("import gearshift._call, gearshift._auto")
+    assert sorted(m for m in ("dataclasses", "inspect", "typing", "re", "enum") if m in loaded) == []
+    # ... nor does an auto run that measures and runs threads (concurrent.futures brings re with logging)
     code = "import gearshift, time\nassert gearshift.map(time.sleep, [0.002] * 300) == [None] * 300"
     loaded = _modules_after(code)
     assert {"gearshift._auto.measure", "gearshift._auto.costs", "gearshift._plan"} <= loaded  # (auto ran)
-    assert sorted(m for m in ("dataclasses", "inspect", "ast", "dis") if m in loaded) == []
+    assert sorted(m for m in ("dataclasses", "inspect", "ast", "dis", "typing") if m in loaded) == []
 
 
 #: what a plain sync map must not load: futures and logging (~6 ms), thread pools, json, the
@@ -123,7 +127,7 @@ def test_a_sync_map_loads_only_the_inline_path() -> None:
     loaded = _modules_after(
         "import gearshift\nassert gearshift.map(abs, [-1, 2], mode='sync', ordered=False) == [1, 2]"
     )
-    assert set(QUICK_UNNEEDED) - {"threading", "dataclasses", "inspect"} <= loaded
+    assert {m for m in QUICK_UNNEEDED if m.startswith("gearshift.")} <= loaded  # (the general path loads no typing)
     # The check itself sees them once the options that need them are used.
     loaded = _modules_after(
         "import gearshift\n"

@@ -15,9 +15,11 @@ import typing
 import pytest
 
 import gearshift
+from gearshift import _option_types
 from gearshift._backends import BACKENDS
 from gearshift._cli import build_parser, option_values
 from gearshift._options import (
+    ERROR_POLICIES,
     MODES,
     OPTION_FIELDS,
     OPTION_NAMES,
@@ -42,7 +44,8 @@ NOT_ON_THE_CLI = {
 
 def test_run_options_lists_every_option_with_the_same_type() -> None:
     typed = typing.get_type_hints(RunOptions)
-    defined = typing.get_type_hints(Options)
+    # (Options names the types only for type checkers: gearshift._option_types defines them)
+    defined = typing.get_type_hints(Options, localns=vars(_option_types))
     # errors= is each entry point's own keyword (it selects the result type), the rest come from RunOptions
     assert [*typed, "errors"] == [name for name in OPTION_NAMES if name != "errors"] + ["errors"]
     for name, hint in typed.items():
@@ -53,7 +56,7 @@ def test_run_options_lists_every_option_with_the_same_type() -> None:
 def test_the_mode_literals_are_the_modes() -> None:
     assert typing.get_args(Mode) == MODES
     assert typing.get_args(ExecutorMode) == BACKENDS
-    assert typing.get_args(ErrorPolicy) == ("raise", "return")
+    assert typing.get_args(ErrorPolicy) == ERROR_POLICIES == ("raise", "return")
 
 
 def test_every_option_has_a_check_and_its_default_passes_it() -> None:

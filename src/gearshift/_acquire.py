@@ -10,14 +10,15 @@ worker processes is checked here, before any of it runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from ._backends import backend_class
 from ._backends._base import Backend
 from ._pools import create_backend, shared_backend
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
     import asyncio
+    from typing import Any
 
 __all__ = ["acquire_backend", "check_shippable"]
 

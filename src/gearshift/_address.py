@@ -8,7 +8,10 @@ environment; ``mode="auto"`` may be given one, whose engine it works out here.
 from __future__ import annotations
 
 import os
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: modes that run on a distributed engine and accept ``address=`` (and, for dask, ``client=``)
 ENGINE_MODES: tuple[str, ...] = ("dask", "ray")

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from typing import Any
 
 from ._fn_kind import plain
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def check_function(fn: Any, *, where: str = "fn") -> Callable[..., Any]:

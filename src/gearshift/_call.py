@@ -18,23 +18,25 @@ import contextlib
 import operator
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
 
 from ._acquire import acquire_backend, check_shippable
 from ._arguments import check_function, check_items, check_shared, check_takes_shared, is_async_function
 from ._backends import prepare, unprepare
 from ._backends._base import Backend
-from ._options import Options, RunOptions, make_options
+from ._options import Options, make_options
 from ._plan import Plan
 from ._planner import plan_fixed
 from ._runner import ResultsObserver, Runner
 from ._task import CALL_ONE, CALL_STAR, SharedCall
 from ._trace import Recorder
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:  # asyncio is imported when an async entry point runs: `import gearshift` stays light
     import asyncio
+    from typing import Any
 
     from ._auto import AutoRun, RunReport  # imported for mode="auto" only
+    from ._options import RunOptions
 
 
 class _Run:

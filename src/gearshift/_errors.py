@@ -8,9 +8,11 @@ process the worker's traceback is attached as ``__cause__``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "Failure",

@@ -12,12 +12,15 @@ needs nothing from the policy layer that implements it (``gearshift._auto.gate``
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["GatedInput"]
 
 
-class GatedInput(Iterator[Any]):
+class GatedInput(Iterator["Any"]):
     """An input the runner reads in chunks and whose source's exception it leaves to the driver."""
 
     #: what the source raised; the input has ended then

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from ._profile import median
 
@@ -29,8 +28,12 @@ __all__ = ["ConcurrencyLimiter"]
 MIN_INTERVAL_ITEMS = 32
 
 
-class _HasWindow(Protocol):
-    window: int
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class _HasWindow(Protocol):
+        window: int
 
 
 class ConcurrencyLimiter:

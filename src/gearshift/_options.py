@@ -3,7 +3,7 @@
 :class:`Options` is the one definition of the keyword options: each field
 carries an option's type, default, check and command-line flag.  The entry
 points, ``advise``, the executors and the CLI take them from it;
-:class:`RunOptions` is the same list for type checkers.  Each check names the
+:class:`~gearshift._option_types.RunOptions` is the same list for type checkers.  Each check names the
 bad parameter, what it got, and what to pass instead, before any work starts.
 The checks of the other arguments (the function, the items, ``shared=``) are
 ``_arguments``'s.
@@ -14,48 +14,37 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterator
-from typing import Any, Literal, TypedDict, get_args
 
 from ._address import engine_options
 from ._backends import BACKENDS
 from ._record import Field, Record, field, fields
 from ._trace import check_trace
 
-Mode = Literal["auto", "sync", "async", "thread", "process", "dask", "ray"]
-#: the modes an Executor runs in (it cannot measure work it has not seen: no "auto")
-ExecutorMode = Literal["sync", "async", "thread", "process", "dask", "ray"]
-ErrorPolicy = Literal["raise", "return"]
-#: ``retry_on=``: one exception class or a tuple of them (None: every failure is retried)
-RetryOn = type[BaseException] | tuple[type[BaseException], ...] | None
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._option_types import ErrorPolicy as ErrorPolicy
+    from ._option_types import ExecutorMode as ExecutorMode
+    from ._option_types import Mode as Mode
+    from ._option_types import RetryOn as RetryOn
+    from ._option_types import RunOptions as RunOptions
+else:
+
+    def __getattr__(name: str) -> object:
+        """The options' types (gearshift._option_types), for code that reads them at run time."""
+        if name in ("ErrorPolicy", "ExecutorMode", "Mode", "RetryOn", "RunOptions"):
+            from . import _option_types
+
+            return getattr(_option_types, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 MODES: tuple[str, ...] = ("auto", *BACKENDS)
+#: ``errors=``'s values (typing.get_args(ErrorPolicy), without loading typing)
+ERROR_POLICIES: tuple[str, ...] = ("raise", "return")
 #: default ``buffer_bytes``: results held for the caller before reading stops
 BUFFER_BYTES = 64 * 2**20
-
-
-class RunOptions(TypedDict, total=False):
-    """The keyword options of ``map``, ``imap``, ``starmap``, ``amap``, ``aimap`` and ``advise``.
-
-    This is what a type checker sees (``**options: Unpack[RunOptions]``); the
-    run time's view is :class:`Options` below, whose fields carry each option's
-    default, check and command-line flag.  The two list the same options with
-    the same types (tests/test_options_spec.py checks it).  ``errors`` is not
-    here: each entry point takes it as its own keyword, because it decides the
-    type of the results (``Failure`` among them or not).
-    """
-
-    mode: Mode
-    workers: int | None
-    chunksize: int | None
-    ordered: bool
-    timeout: float | None
-    retries: int
-    progress: bool
-    retry_on: RetryOn
-    address: str | None
-    client: Any
-    buffer_bytes: int
-    trace: str | os.PathLike[str] | None
 
 
 class Flag(Record, frozen=True, slots=True):
@@ -233,7 +222,7 @@ class Options(Record, frozen=True, slots=True):
             Flag(
                 "--errors",
                 "raise: stop at the first failed item (default); return: record failures in the output and go on",
-                choices=get_args(ErrorPolicy),
+                choices=ERROR_POLICIES,
             ),
         ),
     )

@@ -15,10 +15,13 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from typing import Any
 
 from ._backends import backend_class
 from ._backends._base import Backend
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 _SHARED_PREFIX = "gearshift-shared"
 _lock = threading.Lock()

@@ -8,10 +8,9 @@ planner be tested with synthetic profiles.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ._record import Record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
     from collections.abc import Sequence
 

@@ -14,13 +14,16 @@ import heapq
 import itertools
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from . import _memory
 from ._errors import UnpicklableError
 from ._run_outcomes import Completion
 from ._run_state import _Chunk, _Sub
 from ._task import Task
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: on an event loop (async mode), chunks hold ``window // ASYNC_CHUNKS_IN_FLIGHT``
 #: items: thousands of concurrent items then cost tens of cross-thread hand-offs,

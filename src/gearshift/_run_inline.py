@@ -11,13 +11,16 @@ from __future__ import annotations
 import itertools
 import operator
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 from ._errors import Failure
 from ._gated import GatedInput
 from ._run_state import _STOP, RunState, Stopped, _estimate
 from ._task import Raised, Task, is_fatal
 from ._task_run import run_chunk
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class InlineRun(RunState):

@@ -11,10 +11,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import sys
-from typing import Any
 
 from ._run_state import _EMPTY, RunState, _Chunk
 from ._task import Raised
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class HandOut(RunState):

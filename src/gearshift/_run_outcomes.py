@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import heapq
 import time
-from typing import Any
 
 from ._errors import Failure, RemoteTraceback, UnpicklableError, WorkerCrashed
 from ._run_report import Reporting
 from ._run_state import _Chunk, _estimate, _Sub
 from ._task import ChunkResult, Raised, is_fatal
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: retry back-off: the first retry waits about BACKOFF_BASE s, doubling up to BACKOFF_MAX
 BACKOFF_BASE = 0.05

@@ -11,14 +11,14 @@ runner's at once; a report that raises is raised on the consuming thread.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ._run_order import HandOut
 from ._run_state import _Sub
 from ._task import ChunkResult, Raised
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
     from concurrent.futures import Future
+    from typing import Any
 
 
 class Reporting(HandOut):

@@ -12,7 +12,6 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
 
 from ._backends._base import Backend
 from ._chunker import Chunker
@@ -21,8 +20,10 @@ from ._plan import Plan
 from ._task import CALL_ONE, ChunkResult
 from ._trace import Recorder
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
     from concurrent.futures import Future
+    from typing import Any
 
 #: with a results observer (checkpoints, progress), the most work a chunk holds: the results of
 #: its first items reach the observer only when the whole chunk is back (see Chunker ``hold``)
@@ -43,7 +44,7 @@ _EMPTY: Any = object()
 #: the backend's thread as they come back, and the items of a chunk that run at
 #: once on an event loop are reported there as each one ends, one call at a time
 #: (never two of this runner's calls at once; the consumer may report meanwhile).
-ResultsObserver = Callable[[int, list[Any], int], None]
+ResultsObserver = Callable[[int, list["Any"], int], None]
 
 
 class Stopped(Exception):

@@ -57,7 +57,6 @@ import operator
 import queue
 import time
 from collections.abc import Callable, Generator, Iterable
-from typing import Any
 
 from ._backends._base import Aborts, CachesFunctions
 from ._gated import GatedInput
@@ -67,6 +66,10 @@ from ._run_state import _STOP, _TICK
 from ._run_state import ResultsObserver as ResultsObserver  # the runner's face: _api and _auto import them here
 from ._run_state import Stopped as Stopped
 from ._task import is_fatal
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: seconds running work may take to finish once the run is stopped, before it is aborted
 GRACE = 0.5

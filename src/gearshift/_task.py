@@ -21,10 +21,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from ._errors import RemoteTraceback, TaskTimeout
 from ._record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: ``Task.trace``: what the executing side times for a trace (see _trace.py): the chunk, or each item too
 TRACE_CHUNK = 1

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from ._task import CALL_ONE, CALL_STAR, INT_TAG, ChunkResult, Raised, Task, fn_name, trace_begin, trace_end
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 _UNSET: Any = object()  # no outcome (yet)
 _END: Any = object()  # no item left

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from ._task import CALL_ONE, CALL_STAR, ChunkResult, Task, call_item, is_fatal, raised_by, trace_begin, trace_end
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: ``_task_async``'s ``run_async_here`` and ``execute_here``, imported on the first async task: a sync
 #: run never loads that module, and an async one imports it once (an import statement per chunk: ~1 us)

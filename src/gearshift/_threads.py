@@ -28,12 +28,15 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures.thread import BrokenThreadPool
-from typing import Any
 
 from . import _sigmask
 from ._task import Task
 from ._task_run import execute
 from ._watch import watch_chunk
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 _live: weakref.WeakSet[ThreadPool] = weakref.WeakSet()
 #: seconds between looks at which threads :meth:`ThreadPool.shutdown` still has to wait for
@@ -270,7 +273,7 @@ class NativeCap:
         self._limits = None
 
 
-_Request = tuple[Callable[[], Any], list[Any], threading.Event]
+_Request = tuple[Callable[[], "Any"], list["Any"], threading.Event]
 _requests: queue.SimpleQueue[_Request] | None = None
 _requests_lock = threading.Lock()
 

@@ -30,9 +30,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any
 
 from ._task import TRACE_CHUNK, TRACE_ITEMS, Raised
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Recorder", "check_trace", "load", "note", "pool_started"]
 

@@ -19,11 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
 
 from . import _sigmask
 from ._task import ChunkResult, Raised, Task, timeout_error
 from ._task_run import run_chunk_each
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _Abandoned(BaseException):

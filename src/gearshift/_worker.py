@@ -36,7 +36,6 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from typing import Any
 
 from . import _worker_send
 from ._frames import PipeEnd as Connection
@@ -45,6 +44,10 @@ from ._task_recorded import run_chunk_recorded
 from ._worker_log import PHASE_INTS, PHASE_ITEMS, PHASE_RUNNING, OutcomeLog
 from ._worker_run import _Rescue, _run_async, _run_timed
 from ._worker_send import _encode_result, _encode_unpickling_error, _send
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: functions a worker keeps unpickled; the parent mirrors this bound exactly
 FN_CACHE_SIZE = 64

@@ -22,10 +22,13 @@ import mmap
 import os
 import pickle
 import struct
-from typing import Any
 
 from . import _worker_send
 from ._task import INT_TAG
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: outcome logs per worker: at least the parent's prefetch (tasks in flight per worker)
 LOG_SLOTS = 2

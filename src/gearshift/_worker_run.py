@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import pickle
 import struct
-from typing import Any
 
 from . import _worker_send
 from ._frames import PipeEnd as Connection
@@ -20,6 +19,10 @@ from ._task import ChunkResult, Raised, Task
 from ._task_run import run_chunk, run_chunk_each
 from ._worker_log import OutcomeLog
 from ._worker_send import _encode_item, _encode_moved, _pickled, _record, _send, _stand_in
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _run_timed(task: Task, tx: Connection) -> ChunkResult:

@@ -13,13 +13,16 @@ from __future__ import annotations
 import os
 import pickle
 import traceback
-from typing import Any
 
 import cloudpickle
 
 from ._errors import RemoteError, UnpicklableError
 from ._frames import PipeEnd as Connection
 from ._task import ChunkResult, Raised
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 STEP_UNPICKLE_ITEM = "unpickling the item in the worker"
 STEP_PICKLE_RESULT = "pickling the result in the worker"

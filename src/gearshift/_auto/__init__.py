@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 from .._limiter import ConcurrencyLimiter
 from .._options import Options
@@ -45,6 +44,10 @@ from .costs import Machine
 from .first import FirstItem
 from .gate import Gate
 from .state import RunState
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["AutoRun", "RunReport"]
 

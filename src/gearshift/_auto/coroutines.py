@@ -13,13 +13,16 @@ from __future__ import annotations
 import time
 import types
 from collections.abc import Callable, Generator, Iterable
-from typing import Any
 
 from .._profile import Profile
 from .._task import CALL_ONE, call_item
 from .clocks import gil_enabled, runqueue_seconds, voluntary_switches
 from .costs import work_kind
 from .sampler import Sampler
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["LOOP_WATCH_SECONDS", "STEPS_OF_BUSY", "WATCH_WINDOW", "LoopWatch", "measure_async"]
 

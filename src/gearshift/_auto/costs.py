@@ -15,9 +15,7 @@ made-up ones.  The model, per item (``w`` wall, ``c`` CPU, measured):
   (the calling thread runs items meanwhile, so only the missed parallelism counts).
 - async (coroutine functions): ``max(blocked, w / k)``, ``blocked`` being the
   time an item holds its event loop; processes each with a loop when it blocks.
-- a dask or Ray cluster: ``n*w/W`` over its ``W`` workers plus one round trip per
-  ~100 ms chunk plus the bytes moved, under 0.8x local and 1 s less
-  (:func:`~.cluster_costs.cluster_worthwhile`, its constants in :data:`COSTS` too).
+- a dask or Ray cluster: :mod:`.cluster_costs` (its constants in :data:`COSTS` too).
 
 :data:`COSTS` names, for every constant, where its value comes from.  The
 backends' own costs are ``benchmarks/costs.py``'s measurements; the policy
@@ -30,13 +28,18 @@ and the suite check the decisions they lead to.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 from .._native import thread_share
 from .._options import Options
 from .._plan import Alternative
 from .._profile import Profile, fmt_bytes, fmt_seconds, median
 from .._record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Literal
+
+    WorkKind = Literal["waiting", "mixed", "computing"]
 
 __all__ = [
     "COSTS",
@@ -176,8 +179,6 @@ CLUSTER_BREAK_EVEN_SECONDS = {"dask": _c("dask_break_even_seconds"), "ray": _c("
 CLUSTER_CHUNK_SECONDS = _c("cluster_chunk_seconds")
 CLUSTER_MARGIN = _c("cluster_margin")
 CLUSTER_MIN_SAVING_SECONDS = _c("cluster_min_saving_seconds")
-
-WorkKind = Literal["waiting", "mixed", "computing"]
 
 
 def work_kind(cpu: float, wall: float) -> WorkKind:

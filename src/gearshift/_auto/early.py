@@ -19,10 +19,13 @@ lookahead does the starting.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from .costs import COSTS, work_kind
 from .first import FirstItem
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "EARLY_PROCESSES_AFTER",

@@ -10,9 +10,11 @@ its first one-at-a-time sample once it is over (:func:`.sampler.run_sequential`)
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["FirstItem"]
 

@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
 
 from .._options import Options
 from .._plan import Plan
@@ -28,6 +27,10 @@ from .clocks import gil_enabled, runqueue_seconds
 from .costs import typical, work_kind
 from .gate import Gate
 from .sampler import THREAD_PROBE_MIN_SECONDS, Sampler
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["GilReading", "ProbeTail", "ThreadProbe", "probe_threads", "probe_threads_count", "wants_thread_probe"]
 

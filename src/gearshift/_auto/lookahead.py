@@ -7,23 +7,21 @@ of the run.  A :class:`Lookahead` has the calling thread looked at while the
 first item runs, by one watcher thread shared by the whole process.  If the
 calling thread spent an interval (:data:`WATCH_SECONDS`, then twice as long
 each time) mostly off a CPU and not queued for one (waiting, by the one
-definition: :func:`~.costs.work_kind`), the item waits, and waiting overlaps
-on threads whatever the plan will say: the watcher takes the next items off the gate and starts them on the
-thread pool a waiting plan uses, through an ordinary
-:class:`~gearshift._runner.Runner` (so timeouts, retries, error policy and
-ordering hold).  The first item is still timed alone, on its own thread.
+definition: :func:`~.costs.work_kind`), the item waits, and waiting overlaps on
+threads whatever the plan: the watcher starts the next items on a waiting plan's
+thread pool through a :class:`~gearshift._runner.Runner` (timeouts, retries,
+error policy and order hold).  The first item is still timed alone, on its thread.
 
 Work that computes has its next items started on worker processes instead,
 once the first item has computed long enough (:mod:`.early`): one per CPU
 that the first item leaves idle, on the process pool a process plan uses.
 
 Only the first item is watched.  The watcher needs the GIL to look, so each
-look at a thread that computes takes the GIL from it, and to the measuring
-that follows such a handover looks like the item went to sleep (the sign it
-uses to tell time the machine took away from waiting).  Once the first item
-is over, :meth:`Lookahead.disarm` takes the pending look back and waits the
-moment it takes the watcher to go back to sleep, so the items measured next
-are not disturbed.
+look at a thread that computes takes the GIL from it, which to the measuring
+looks like the item went to sleep (its sign of time the machine took away from
+waiting).  Once the first item is over, :meth:`Lookahead.disarm` takes the
+pending look back and waits for the watcher to sleep again, so the items
+measured next are not disturbed.
 """
 
 from __future__ import annotations
@@ -34,7 +32,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from .. import _importing, _sigmask, _switch
 from .._acquire import acquire_backend
@@ -48,6 +45,10 @@ from .costs import Machine, work_kind
 from .early import busy, next_look, process_items, shippable, start_processes, without_the_load
 from .first import FirstItem
 from .gate import Gate
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Lookahead"]
 

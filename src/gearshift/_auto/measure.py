@@ -25,7 +25,6 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator
-from typing import Any
 
 from .._errors import Failure
 from .._native import NativePool, NativeUse, native_pools, thread_share
@@ -51,6 +50,10 @@ from .pickling import measure_deferred, measure_pickling
 from .report import Timed
 from .sampler import Sampler, run_sequential
 from .state import RunState
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["NOT_WORTH_PROBING", "Clocked", "lookahead_for", "measure", "native_step", "threads_used"]
 

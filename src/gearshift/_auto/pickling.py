@@ -9,12 +9,14 @@ measurement matters (see :func:`measure_pickling`).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
 
 from .costs import typical
 from .gate import PICKLE_SAMPLE
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
+    from typing import Any
+
     from .sampler import Sampler
 
 __all__ = ["buffer_bytes", "copy_bound", "measure_deferred", "measure_pickling", "pickle_cost"]

@@ -13,7 +13,6 @@ it trips, the gate closes, the segment drains and :func:`run` returns True.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
 
 from .. import _switch
 from .._acquire import acquire_backend
@@ -30,6 +29,10 @@ from .lookahead import Lookahead
 from .replan import Drift, may_replan, unwatch_overrun, watch_overrun
 from .report import Timed
 from .state import RunState
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["UNSIZED_COROUTINES", "run"]
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from .._options import Options
 from .._plan import Plan
@@ -25,6 +24,10 @@ from .costs import work_kind
 from .first import FirstItem
 from .gate import Gate
 from .pickling import buffer_bytes, copy_bound
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["SEQUENTIAL_BUDGET", "SEQUENTIAL_MAX", "Sampler", "run_sequential"]
 

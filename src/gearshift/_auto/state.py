@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
 
 from .._backends._base import Backend
 from .._limiter import ConcurrencyLimiter
@@ -18,6 +17,10 @@ from .first import FirstItem
 from .gate import Gate
 from .gil import ProbeTail
 from .lookahead import Lookahead
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["RunState"]
 

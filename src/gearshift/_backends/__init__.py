@@ -13,8 +13,8 @@ import functools
 import importlib
 import importlib.util
 import sys
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
     from ._base import Backend
 

@@ -13,12 +13,14 @@ address and size).  The runner and ``mode="auto"`` use nothing else.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
-
 from .._task import Task
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
     from concurrent.futures import Future
+    from typing import Any, ClassVar, Protocol, runtime_checkable
+else:  # the same checks, without loading typing (see gearshift._protocols)
+    from .._protocols import Protocol, runtime_checkable
 
 
 @runtime_checkable

@@ -19,7 +19,6 @@ import traceback
 import types
 from collections import ChainMap
 from collections.abc import Sequence
-from typing import Any
 
 import cloudpickle
 
@@ -36,6 +35,10 @@ from .._worker_log import (
     PHASE_UNPICKLING,
 )
 from . import _shm
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 # -- pickling ---------------------------------------------------------------------------------
 

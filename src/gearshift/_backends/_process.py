@@ -71,7 +71,6 @@ import select
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any, ClassVar
 
 from .. import _sigmask
 from .._task import SharedCall, Task
@@ -79,6 +78,10 @@ from .._worker import FN_CACHE_SIZE
 from . import _crossing, _shm
 from ._process_crash import CrashHandling
 from ._process_pool import _broken_pool, _dumps, _Job
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 
 class Backend(CrashHandling):

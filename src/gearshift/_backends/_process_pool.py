@@ -27,7 +27,6 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import _sigmask
 from .._cpu import usable_cpus
@@ -37,8 +36,10 @@ from .._task import Task
 from .._worker_log import LOG_SLOTS
 from . import _crossing, _zygote
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
     from concurrent.futures.process import BrokenProcessPool
+    from typing import Any, ClassVar
 
 _BOOT = _sigmask.UNBLOCK_IN_CHILD + (
     "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import sys; sys.path.insert(0, {path!r}); "

@@ -28,7 +28,10 @@ import os
 import pickle
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: buffers at least this large travel through shared memory (measured with
 #: ``benchmarks/shm_threshold.py``: below it the pipe is as fast)

@@ -10,14 +10,14 @@ run goes on; coroutine functions are cancelled by their own loop instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
-
 from .._task import Task
 from .._task_run import execute
 from ._base import done_future
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
     from concurrent.futures import Future
+    from typing import Any, ClassVar
 
     from .._threads import ThreadPool
 

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, ClassVar
 
 from .._cpu import usable_cpus
 from .._native import thread_share
 from .._task import Task
 from .._threads import ThreadPool
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 
 class Backend:

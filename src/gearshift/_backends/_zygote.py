@@ -45,9 +45,12 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
 
 from .. import _sigmask
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: the zygote's own start: what every worker needs is imported once, here
 _BOOT = _sigmask.UNBLOCK_IN_CHILD + (
