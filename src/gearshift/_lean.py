@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 __all__ = ["collect", "stays"]
 
 #: COSTS["load_auto_seconds"]: loading auto in a fresh interpreter, measured
-LOAD_SECONDS = 0.045
+LOAD_SECONDS = 0.020
 #: COSTS["parent_item_seconds"] x COSTS["process_preference"] / COSTS["margin"]: items cheaper than this never
 #: go to processes, whatever their number (the calling process alone would spend as long handing them over
 #: as they take here, by auto's own cost model); nor to threads (too short to release the GIL usefully)

@@ -56,7 +56,7 @@ UNMEASURED = "none: set by hand in 90f5770 (2026-11-22), never measured on its o
 #: benchmarks/costs.py's measurements on a quiet host: the mechanism constants below are its medians
 COSTS_JSON = "benchmarks/results/costs.json (2026-12-05, d96d675, host vm, 2 CPUs, load 1.7, median of 9 rounds)"
 #: `python benchmarks/cold.py --cases load --rounds 15`: loading gearshift._call and gearshift._auto
-LOAD_JSON = "benchmarks/results/cold-lean-load.json (2026-12-05, 8028cd1, host vm, 2 CPUs, load 0.8, 15 rounds)"
+LOAD_JSON = "benchmarks/results/cold-s9-load.json (2026-12-06, eeb698c, host vm, 2 CPUs, load 0.5, 15 rounds)"
 CLUSTER_JSON = "benchmarks/results/cluster.json (2026-11-22, 2-CPU x86_64 Linux VM, Python 3.11.7, load 7.3)"
 
 
@@ -110,7 +110,7 @@ COSTS: dict[str, Constant] = {
     ),
     "max_chunk": Constant(65536, "items per chunk at most", UNMEASURED),
     # -- the lean start (gearshift._lean keeps copies: it runs before this module loads)
-    "load_auto_seconds": Constant(0.045, "loading auto after `import gearshift`, in a fresh interpreter", LOAD_JSON),
+    "load_auto_seconds": Constant(0.020, "loading auto after `import gearshift`, in a fresh interpreter", LOAD_JSON),
     "lean_chunk_seconds": Constant(0.001, "work in a lean chunk between two checks", "none: set by hand (2026-12-05)"),
     "pipe_bytes_per_second": Constant(755e6, "bytes per second through a worker's pipe", COSTS_JSON),
     "parent_item_seconds": Constant(
