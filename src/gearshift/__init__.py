@@ -98,9 +98,8 @@ if not TYPE_CHECKING:  # hidden from type checkers, so that a misspelt name is a
         home = _HOME.get(name)
         if home is None:
             raise AttributeError(f"module 'gearshift' has no attribute {name!r}")
-        import importlib
-
-        value = getattr(importlib.import_module(f".{home}", __name__), name)
+        # (__import__ with a fromlist returns the submodule; importlib would load itself and warnings: 0.8 ms)
+        value = getattr(__import__(f"{__name__}.{home}", fromlist=("_",)), name)
         globals()[name] = value  # later lookups are plain attribute reads
         return value
 

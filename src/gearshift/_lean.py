@@ -1,8 +1,8 @@
 """Auto's lean start: a script's first ``mode="auto"`` map runs its first items here, before auto loads.
 
 Loading auto (the options, the runner, the backends, the measuring and the
-cost model, with :mod:`typing`, :mod:`dataclasses` and :mod:`inspect`) takes
-:data:`LOAD_SECONDS`, measured.  Most scripts call gearshift once, so a job
+cost model) and its first plan's fixed costs take about :data:`LOAD_SECONDS`.
+Most scripts call gearshift once, so a job
 whose work is short or trivially cheap would pay that for nothing: the answer
 for it is sync, and a list comprehension would have been done sooner.  So
 ``map``/``starmap`` in auto mode, with nothing else asked and auto not loaded
@@ -60,8 +60,8 @@ if TYPE_CHECKING:
 
 __all__ = ["collect", "stays"]
 
-#: COSTS["load_auto_seconds"]: loading auto in a fresh interpreter, measured
-LOAD_SECONDS = 0.020
+#: COSTS["load_auto_seconds"]: what buying auto costs (loading it, then its first plan's fixed costs)
+LOAD_SECONDS = 0.045
 #: COSTS["parent_item_seconds"] x COSTS["process_preference"] / COSTS["margin"]: items cheaper than this never
 #: go to processes, whatever their number (the calling process alone would spend as long handing them over
 #: as they take here, by auto's own cost model); nor to threads (too short to release the GIL usefully)

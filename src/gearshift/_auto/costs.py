@@ -10,9 +10,8 @@ made-up ones.  The model, per item (``w`` wall, ``c`` CPU, measured):
   does not overlap between threads (from the GIL probe or the measured thread
   scaling, by Amdahl's law; without a measurement, CPU time holds the GIL).
   ``k`` is as many threads as keep the waiting overlapped, within the cap.
-- processes: ``(w + pickling) / workers``, bounded below by the parent's own
-  pickling and by the machine's CPUs, plus a pool start when no pool is warm
-  (the calling thread runs items meanwhile, so only the missed parallelism counts).
+- processes: ``(w + pickling) / workers``, bounded below by the parent's own pickling and by
+  the CPUs, plus a cold pool's start (only the parallelism missed meanwhile counts).
 - async (coroutine functions): ``max(blocked, w / k)``, ``blocked`` being the
   time an item holds its event loop; processes each with a loop when it blocks.
 - a dask or Ray cluster: :mod:`.cluster_costs` (its constants in :data:`COSTS` too).
@@ -41,22 +40,11 @@ if TYPE_CHECKING:
 
     WorkKind = Literal["waiting", "mixed", "computing"]
 
-__all__ = [
-    "COSTS",
-    "Constant",
-    "Machine",
-    "WorkKind",
-    "estimates",
-    "estimates_async",
-    "typical",
-    "work_kind",
-]
+__all__ = ["COSTS", "Constant", "Machine", "estimates", "estimates_async", "typical", "work_kind"]
 
 UNMEASURED = "none: set by hand in 90f5770 (2026-11-22), never measured on its own"
 #: benchmarks/costs.py's measurements on a quiet host: the mechanism constants below are its medians
 COSTS_JSON = "benchmarks/results/costs.json (2026-12-05, d96d675, host vm, 2 CPUs, load 1.7, median of 9 rounds)"
-#: `python benchmarks/cold.py --cases load --rounds 15`: loading gearshift._call and gearshift._auto
-LOAD_JSON = "benchmarks/results/cold-s9-load.json (2026-12-06, eeb698c, host vm, 2 CPUs, load 0.5, 15 rounds)"
 CLUSTER_JSON = "benchmarks/results/cluster.json (2026-11-22, 2-CPU x86_64 Linux VM, Python 3.11.7, load 7.3)"
 
 
@@ -110,7 +98,12 @@ COSTS: dict[str, Constant] = {
     ),
     "max_chunk": Constant(65536, "items per chunk at most", UNMEASURED),
     # -- the lean start (gearshift._lean keeps copies: it runs before this module loads)
-    "load_auto_seconds": Constant(0.020, "loading auto after `import gearshift`, in a fresh interpreter", LOAD_JSON),
+    "load_auto_seconds": Constant(
+        0.045,
+        "what buying auto costs a lean start: loading it, then the fixed costs of its first plan",
+        "none: set by hand; loading alone is +20.1 ms (benchmarks/results/cold-s9-load.json, 2026-12-06, eeb698c), "
+        "and 0.020 read worse (cold-suite-9b.json: geomean 1.064 against 1.011 at 0.045, the same rounds)",
+    ),
     "lean_chunk_seconds": Constant(0.001, "work in a lean chunk between two checks", "none: set by hand (2026-12-05)"),
     "pipe_bytes_per_second": Constant(755e6, "bytes per second through a worker's pipe", COSTS_JSON),
     "parent_item_seconds": Constant(
