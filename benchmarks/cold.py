@@ -25,6 +25,10 @@ ratios to the reference peer.  Cases and their targets:
   ``import gearshift``, against ``import gearshift`` alone: no target; the
   difference is the cost the lean start (``gearshift._lean``) saves a short
   auto job, ``COSTS["load_auto_seconds"]``.
+* ``pool``: process mode's fixed cost over sync, in a fresh interpreter: a
+  ~10 ms pure-Python job 4 and 24 times in each mode; per round, the
+  difference of the two modes' intercepts (``pool_fixed_cost``): auto's
+  ``COSTS["process_start_seconds"]``.  No target.
 * ``native``: NumPy linear algebra (24 ``eigvalsh`` of 300 x 300 products)
   in sync, thread, process and auto mode, and in process mode with every
   worker's BLAS at one thread per CPU (as before the caps): what the caps change.
@@ -58,6 +62,9 @@ RESULTS = os.path.join(HERE, "results")
 
 #: the work of a coarse job: iterations of the loop below (calibrated to ~1.5 s at start)
 COARSE_SECONDS = 1.5
+#: the pool case: seconds per job, and the two numbers of jobs each mode runs
+POOL_JOB_SECONDS = 0.01
+POOL_JOBS = (4, 24)
 
 _COARSE_FN = """
 def job(n):
@@ -139,6 +146,17 @@ SCRIPTS: dict[str, dict[str, str]] = {
             "result = gearshift.map(job, [n] * jobs, mode='auto')\n"
         ),
     },
+    # Process mode's fixed cost over sync in a fresh interpreter (auto's COSTS["process_start_seconds"]):
+    # a ~10 ms pure-Python job, few and more times in each mode; each mode's line through its two
+    # points, and the difference of their intercepts (pool_fixed_cost below).
+    "pool": {
+        f"{mode}-{k}": (
+            "import sys\nimport gearshift\n" + _COARSE_FN + "\nn = int(sys.argv[1])\n"
+            f"result = gearshift.map(job, [n] * {k}, mode='{mode}')\n"
+        )
+        for mode in ("sync", "process")
+        for k in POOL_JOBS
+    },
     # Work with its own threads (issue 21, item 5): 24 eigvalsh of 300x300 products, NumPy's BLAS.
     "load": {
         "import-gearshift": "import gearshift\n",
@@ -165,6 +183,7 @@ REFERENCE = {
     "process": "cf-forkserver",
     "coarse": None,
     "load": "import-gearshift",
+    "pool": f"sync-{POOL_JOBS[0]}",
     "native": "np-sync",
 }
 #: target per case: a difference in seconds (``sync``) or a ratio to the reference
@@ -174,6 +193,7 @@ TARGETS = {
     "process": ("ratio", 1.0),
     "coarse": ("ratio", 1.03),
     "load": ("difference", 0.0),  # (no target: what loading auto costs)
+    "pool": ("difference", 0.0),  # (no target: process mode's fixed cost, auto's process_start_seconds)
     "native": ("ratio", 1.0),  # (no target: what the caps change)
 }
 #: peers that are gearshift (held to the target); the rest are references
@@ -204,7 +224,11 @@ def main(argv: list[str] | None = None) -> int:
         if case == "coarse":
             n = calibrate(COARSE_SECONDS)
             extra = [str(n), str(args.jobs or 2 * cpus)]
+        if case == "pool":
+            extra = [str(calibrate(POOL_JOB_SECONDS))]
         record = run_case(case, args.rounds, extra, args.peers.split(",") if args.peers else None, args.baseline)
+        if case == "pool":
+            record["pool_fixed_cost"] = pool_fixed_cost(record)
         if args.baseline:
             record["baseline"] = {"src": args.baseline, "commit": _commit_of(args.baseline)}
         record["meta"] = meta(cpus)
@@ -216,6 +240,27 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(record), flush=True)
         print(f"-> {os.path.relpath(path)}", flush=True)
     return 0
+
+
+def pool_fixed_cost(record: dict[str, Any]) -> dict[str, Any]:
+    """Process mode's fixed cost over sync: per round, each mode's line through its two job counts, and the
+    difference of the intercepts (what a cold pool costs before its first job, whatever the jobs take)."""
+    k1, k2 = POOL_JOBS
+    times = {peer: entry["times_s"] for peer, entry in record["peers"].items()}
+
+    def intercept(mode: str, r: int) -> float:
+        t1, t2 = times[f"{mode}-{k1}"][r], times[f"{mode}-{k2}"][r]
+        return t1 - k1 * (t2 - t1) / (k2 - k1)
+
+    rounds = len(times[f"sync-{k1}"])
+    fixed = [intercept("process", r) - intercept("sync", r) for r in range(rounds)]
+    per_job = [(times[f"sync-{k2}"][r] - times[f"sync-{k1}"][r]) / (k2 - k1) for r in range(rounds)]
+    return {
+        "process_over_sync_s": [round(v, 5) for v in fixed],
+        "median_s": round(statistics.median(fixed), 5),
+        "sync_seconds_per_job_median": round(statistics.median(per_job), 5),
+        "jobs": list(POOL_JOBS),
+    }
 
 
 def _commit_of(src: str) -> str:
@@ -361,6 +406,12 @@ def summary(record: dict[str, Any]) -> str:
         lines.append(line)
     for peer, why in record["skipped"].items():
         lines.append(f"  {peer:<18} skipped: {why}")
+    if "pool_fixed_cost" in record:
+        fixed = record["pool_fixed_cost"]
+        lines.append(
+            f"  process mode's fixed cost over sync: median {fixed['median_s'] * 1000:.1f} ms"
+            f" (a job {fixed['sync_seconds_per_job_median'] * 1000:.1f} ms in sync)"
+        )
     return "\n".join(lines)
 
 
