@@ -105,13 +105,10 @@ def current_machine(*, process_workers: int | None = None, calibrate: bool = Fal
             max_async = max(64, min(max_async, soft - 64))  # each item may hold a socket
     except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
         pass
-    # A script's first process pool also loads the process machinery and pays its workers' exit.
-    first = "gearshift._backends._process" not in sys.modules
     return Machine(
         cpus=cpus,
         gil_enabled=gil_enabled(),
         process_pool_warm=is_warm("process", process_workers or cpus),
-        process_start_seconds=COSTS["first_process_start_seconds" if first else "process_start_seconds"].value,
         process_item_seconds=parent_item_seconds() if calibrate else PARENT_ITEM_SECONDS,
         max_async=max_async,
     )

@@ -88,12 +88,6 @@ COSTS: dict[str, Constant] = {
         "starting a cold process pool of one worker per CPU (a script's first pool, its zygote started early)",
         f"{COSTS_JSON} (before the early zygote, {CLUSTER_JSON} read 0.23 s)",
     ),
-    "first_process_start_seconds": Constant(
-        0.110,
-        "a script's first process pool: process mode's fixed cost over sync in a fresh interpreter (the machinery's "
-        "imports, the zygote, the workers and their exit)",
-        "benchmarks/results/cold-s9-pool.json (2026-12-06, 58ea46f, host vm, load 0.5, 15 rounds; 129 ms in 11 before)",
-    ),
     "process_chunk_seconds": Constant(72e-6, "a process pool's round trip per chunk", COSTS_JSON),
     "process_chunk_target": Constant(0.02, "seconds of work in a process chunk", UNMEASURED),
     "early_processes_after": Constant(
