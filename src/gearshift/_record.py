@@ -44,10 +44,25 @@ else:
 
 __all__ = ["MISSING", "Field", "Record", "field", "fields", "replace"]
 
+class _Sentinel:
+    """A module-level marker: shown by its ``repr``, pickled as the module's name for it (so one of a kind)."""
+
+    __slots__ = ("_name", "_shown")
+
+    def __init__(self, name: str, shown: str) -> None:
+        self._name, self._shown = name, shown
+
+    def __repr__(self) -> str:
+        return self._shown
+
+    def __reduce__(self) -> str:
+        return self._name
+
+
 #: a field with no default (dataclasses.MISSING's role; a sentinel of this module's own)
-MISSING: Any = type("_Missing", (), {"__repr__": lambda self: "MISSING", "__slots__": ()})()
+MISSING: Any = _Sentinel("MISSING", "MISSING")
 #: the default a field with a default_factory shows in ``__init__``'s signature (as dataclasses' does)
-_FACTORY: Any = type("_Factory", (), {"__repr__": lambda self: "<factory>", "__slots__": ()})()
+_FACTORY: Any = _Sentinel("_FACTORY", "<factory>")
 #: the names dataclasses looks records up by (see _RecordType.__getattr__)
 _DATACLASS_NAMES = ("__dataclass_fields__", "__dataclass_params__")
 
