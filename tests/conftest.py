@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +18,13 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from gearshift._backends import BACKENDS
+
+# The tests that send a real Ctrl-C (test_interrupt.py, test_auto_interrupt.py, test_cli_run.py,
+# test_dask.py...) need SIGINT's usual disposition here and in the interpreters they start: a shell
+# without job control starts a background job with SIGINT ignored, an exec keeps it ignored, and
+# Python then installs no KeyboardInterrupt handler. A terminal's disposition is restored.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Hypothesis profiles for the contract harness (tests/test_semantics*.py, docs/semantics.md).
 # "ci": derandomized (the same examples every run), fits the CI budget; "deep": random, at
