@@ -81,7 +81,6 @@ def test_the_figures_are_auto_cost_tables() -> None:
     from gearshift._pools import _SHARED_PREFIX
 
     assert COSTS["load_auto_seconds"].value == _lean.LOAD_SECONDS
-    assert COSTS["process_start_seconds"].value == _lean.POOL_START_SECONDS
     floor = COSTS["parent_item_seconds"].value * COSTS["process_preference"].value / COSTS["margin"].value
     assert pytest.approx(floor) == _lean.FLOOR_SECONDS
     assert COSTS["lean_chunk_seconds"].value == _lean.CHUNK_SECONDS
@@ -93,18 +92,6 @@ def test_the_figures_are_auto_cost_tables() -> None:
 
 
 # -- a fresh interpreter ----------------------------------------------------------------------------
-
-
-def test_the_zygote_boots_as_auto_loads_only_for_computing_items_whose_rest_pays_a_pool() -> None:
-    # 40 items of 10 ms left on 2 CPUs: a pool would save 200 ms, over its 61 ms start
-    assert _lean.boots_zygote(40, 0.01, 2, computing=True)
-    # exactly the start's worth of parallelism pays; a little less does not
-    start = _lean.POOL_START_SECONDS
-    assert _lean.boots_zygote(100, 2 * start / 100, 2, computing=True)
-    assert not _lean.boots_zygote(100, 1.9 * start / 100, 2, computing=True)
-    assert not _lean.boots_zygote(40, 0.01, 2, computing=False)  # work that waits: threads, no processes
-    assert not _lean.boots_zygote(None, 0.01, 2, computing=True)  # no known length: auto decides
-    assert not _lean.boots_zygote(40, 0.01, 1, computing=True)  # one CPU: never processes
 
 
 def _fresh(code: str) -> str:

@@ -2,9 +2,9 @@
 
 Loading auto (the options, the runner, the backends, the measuring and the
 cost model) and its first plan's fixed costs take about :data:`LOAD_SECONDS`.
-Most scripts call gearshift once, so a job whose work is short or trivially
-cheap would pay that for nothing: the answer for it is sync, and a list
-comprehension would have been done sooner.  So
+Most scripts call gearshift once, so a job
+whose work is short or trivially cheap would pay that for nothing: the answer
+for it is sync, and a list comprehension would have been done sooner.  So
 ``map``/``starmap`` in auto mode, with nothing else asked and auto not loaded
 yet, start here, on the calling thread, importing nothing:
 
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-__all__ = ["boots_zygote", "collect", "stays"]
+__all__ = ["collect", "stays"]
 
 #: COSTS["load_auto_seconds"]: what buying auto costs (loading it, then its first plan's fixed costs)
 LOAD_SECONDS = 0.045
@@ -66,8 +66,6 @@ LOAD_SECONDS = 0.045
 #: go to processes, whatever their number (the calling process alone would spend as long handing them over
 #: as they take here, by auto's own cost model); nor to threads (too short to release the GIL usefully)
 FLOOR_SECONDS = 0.12e-6 * 1.1 / 0.8
-#: COSTS["process_start_seconds"]: a cold process pool's start (its zygote started early)
-POOL_START_SECONDS = 0.061
 #: COSTS["lean_chunk_seconds"], COSTS["max_chunk"]: work in a chunk between two checks, and items at most
 CHUNK_SECONDS = 0.001
 MAX_CHUNK = 65536
@@ -104,16 +102,6 @@ def stays(
     if computing and cpus <= 1:
         return load > 0  # (no mode computes faster than sync on one CPU; but a load that costs nothing pays)
     return rest * per_item <= load * (cpus / (cpus - 1) if computing else 1.0)
-
-
-def boots_zygote(rest: int | None, per_item: float, cpus: int, *, computing: bool) -> bool:
-    """Whether, as auto is about to be loaded, the first process pool's zygote should boot now: the items
-    compute and the ``rest`` (a known length) would pay a pool's start (:data:`POOL_START_SECONDS`) with
-    the parallelism it adds, on two or more ``cpus``.  It boots on another CPU while auto loads and
-    measures, as the first item's watch has it boot for an item that computes (``_lean_first``)."""
-    if not computing or rest is None or cpus < 2:
-        return False
-    return rest * per_item * (1 - 1 / cpus) >= POOL_START_SECONDS
 
 
 def next_chunk(size: int, per_item: float) -> int:
@@ -251,10 +239,6 @@ def _chunks(
         if not stays(_rented, min(per_item, last), rest=rest, cpus=cpus, computing=computing):
             if sequence is not None:
                 source.__setstate__(read)  # type: ignore[attr-defined]  # (list, tuple and range iterators have it)
-            if boots_zygote(rest, min(per_item, last), cpus, computing=computing):
-                from ._backends._zygote import start_for_auto
-
-                start_for_auto(lifelong=False)  # (only from the main thread, which outlives it)
             return read
         size = next_chunk(size, per_item)
 

@@ -333,16 +333,15 @@ def start_early(*, lifelong: bool = False) -> bool:
         return True
 
 
-def start_for_auto(*, lifelong: bool = True) -> bool:
-    """:func:`start_early` for auto, whose first items compute (``lifelong``: called from a thread that
-    lives on; else only from the main thread): not when a process pool was started before (it has its
-    zygote, or the next one takes its own) or one CPU leaves processes out of the question.  Returns
-    whether it started one."""
+def start_for_auto() -> bool:
+    """:func:`start_early` for auto, whose first item computes (called from a thread that lives on):
+    not when a process pool was started before (it has its zygote, or the next one takes its own)
+    or one CPU leaves processes out of the question.  Returns whether it started one."""
     if "gearshift._backends._process" in sys.modules:
         return False
     from .._cpu import usable_cpus
 
-    return usable_cpus() >= 2 and start_early(lifelong=lifelong)
+    return usable_cpus() >= 2 and start_early(lifelong=True)
 
 
 def take_early() -> Zygote | None:
