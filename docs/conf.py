@@ -49,3 +49,13 @@ html_title = f"gearshift {release}"
 html_static_path: list[str] = []
 html_theme_options = {"navigation_with_keys": True}
 html_show_sourcelink = False
+
+
+def _hide_record_base(app: object, name: str, obj: object, options: object, bases: list[type]) -> None:
+    """Plan, Profile, Failure...: dataclasses to their users; gearshift._record.Record is how they are made."""
+    record = "gearshift._record.Record"
+    bases[:] = [object if f"{base.__module__}.{base.__qualname__}" == record else base for base in bases]
+
+
+def setup(app: object) -> None:
+    app.connect("autodoc-process-bases", _hide_record_base)  # type: ignore[attr-defined]
