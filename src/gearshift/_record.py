@@ -44,6 +44,7 @@ else:
 
 __all__ = ["MISSING", "Field", "Record", "field", "fields", "replace"]
 
+
 class _Sentinel:
     """A module-level marker: shown by its ``repr``, pickled as the module's name for it (so one of a kind)."""
 
