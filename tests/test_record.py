@@ -105,6 +105,8 @@ def test_the_dataclasses_functions_work_on_records() -> None:
     assert replace(record, a=5).derived == 10
     with pytest.raises(ValueError, match="init=False"):
         replace(record, derived=1)
+    if sys.version_info >= (3, 13):  # copy.replace, as on a dataclass
+        assert copy.replace(record, b="z") == Sample(3, "z")  # type: ignore[attr-defined]
 
 
 def test_a_mutable_record_is_unhashable_and_an_eq_false_one_compares_by_identity() -> None:

@@ -286,6 +286,10 @@ class Record(metaclass=_RecordType, eq=False):
     else:
         __record_fields__ = ()
 
+    def __replace__(self, /, **changes: Any) -> Any:
+        """:func:`copy.replace` (3.13+), as on a dataclass."""
+        return replace(self, **changes)
+
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.__record_fields__ if f.repr)
         return f"{type(self).__qualname__}({shown})"
