@@ -64,8 +64,6 @@ class _Sentinel:
 MISSING: Any = _Sentinel("MISSING", "MISSING")
 #: the default a field with a default_factory shows in ``__init__``'s signature (as dataclasses' does)
 _FACTORY: Any = _Sentinel("_FACTORY", "<factory>")
-#: the names dataclasses looks records up by (see _RecordType.__getattr__)
-_DATACLASS_NAMES = ("__dataclass_fields__", "__dataclass_params__")
 
 
 class Field:
@@ -217,6 +215,24 @@ def _dataclass_twin(cls: Any) -> Any:
     return dataclasses.make_dataclass(cls.__name__, spec, frozen=frozen, eq=eq)
 
 
+class _DataclassFacts:
+    """``__dataclass_fields__`` or ``__dataclass_params__`` of a record class, made when first asked.
+
+    A non-data descriptor on :class:`Record`: the dataclasses module reads these
+    names on the class or on an instance; the first read makes the twin and sets
+    both on the record class, where later reads find them directly.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, record: object, cls: type) -> Any:
+        twin = _dataclass_twin(cls)
+        type.__setattr__(cls, "__dataclass_fields__", twin.__dataclass_fields__)
+        type.__setattr__(cls, "__dataclass_params__", twin.__dataclass_params__)
+        return getattr(twin, self.name)
+
+
 @dataclass_transform(field_specifiers=(field, Field))
 class _RecordType(type):
     """Makes a record class from its body, as ``@dataclass`` would (see the module)."""
@@ -264,15 +280,6 @@ class _RecordType(type):
         )
         return super().__new__(mcls, name, bases, namespace)
 
-    def __getattr__(cls, name: str) -> Any:
-        # Only what the dataclasses module asks for, made when first asked (see the module).
-        if name not in _DATACLASS_NAMES or "__record_fields__" not in cls.__dict__:
-            raise AttributeError(f"type object {cls.__name__!r} has no attribute {name!r}")
-        twin = _dataclass_twin(cls)
-        type.__setattr__(cls, "__dataclass_fields__", twin.__dataclass_fields__)
-        type.__setattr__(cls, "__dataclass_params__", twin.__dataclass_params__)
-        return getattr(twin, name)
-
 
 class Record(metaclass=_RecordType, eq=False):
     """Base of gearshift's value classes: subclass with ``frozen=``, ``eq=``, ``slots=``, as ``@dataclass`` has them."""
@@ -285,6 +292,9 @@ class Record(metaclass=_RecordType, eq=False):
         __record_eq__: ClassVar[bool]
     else:
         __record_fields__ = ()
+        # (not in __getattr__: a class with one reads every attribute through a slower path)
+        __dataclass_fields__ = _DataclassFacts("__dataclass_fields__")
+        __dataclass_params__ = _DataclassFacts("__dataclass_params__")
 
     def __replace__(self, /, **changes: Any) -> Any:
         """:func:`copy.replace` (3.13+), as on a dataclass."""
@@ -293,8 +303,3 @@ class Record(metaclass=_RecordType, eq=False):
     def __repr__(self) -> str:
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.__record_fields__ if f.repr)
         return f"{type(self).__qualname__}({shown})"
-
-    def __getattr__(self, name: str) -> Any:
-        if name in _DATACLASS_NAMES:
-            return getattr(type(self), name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
