@@ -144,3 +144,6 @@ def _auto_forgets_native_functions() -> Iterator[None]:
     measure = sys.modules.get("gearshift._auto.measure")
     if measure is not None:
         measure._seen.clear()
+    memory = sys.modules.get("gearshift._auto.memory")
+    if memory is not None:  # (and its profiles of functions, and the rent paid for want of a pool)
+        memory.forget()

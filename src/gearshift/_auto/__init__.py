@@ -35,6 +35,7 @@ from .._limiter import ConcurrencyLimiter
 from .._options import Options
 from .._plan import Plan
 from .._profile import Profile
+from .._record import replace
 from .._report import RunReport, collector
 from .._runner import ResultsObserver
 from .._trace import note
@@ -158,5 +159,9 @@ def _decide(state: RunState, profile: Profile) -> Plan:
     if options.cluster is not None:
         cluster, state.cluster = connect(options, profile, state.gate.remaining, state.machine, state.cluster)
     plan = decide.decide(profile, options, state.machine, state.gate.remaining, cluster)
+    decide.pay_for_pool(plan, profile, options, state.machine, state.gate.remaining)
+    if state.recalled:
+        seen = f"measured by an earlier run of the function here ({profile.items} items): not measured again"
+        plan = replace(plan, reasons=(seen, *plan.reasons))
     state.plans.append(plan)
     return plan

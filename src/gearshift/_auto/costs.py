@@ -38,6 +38,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gea
 if TYPE_CHECKING:
     from typing import Literal
 
+    from collections.abc import Sequence
+
     WorkKind = Literal["waiting", "mixed", "computing"]
 
 __all__ = ["COSTS", "Constant", "Machine", "estimates", "estimates_async", "typical", "work_kind"]
@@ -186,7 +188,7 @@ def work_kind(cpu: float, wall: float) -> WorkKind:
     return "waiting" if cpu < WAITS_BELOW * wall else "mixed"
 
 
-def typical(values: list[float]) -> float:
+def typical(values: Sequence[float]) -> float:
     """The typical figure of a sample: the median, the first (warm-up) left out when there are others."""
     return median(values[1:] or values)
 
@@ -203,6 +205,9 @@ class Machine(Record, frozen=True, slots=True):
     gil_enabled: bool = True
     process_pool_warm: bool = False
     process_start_seconds: float = _c("process_start_seconds")
+    #: seconds earlier runs here lost for want of a warm process pool (see :mod:`.memory`): a cold
+    #: pool's start is charged less this, so it is bought once renting has cost as much
+    process_start_paid: float = 0.0
     thread_chunk_seconds: float = _c("thread_chunk_seconds")
     process_chunk_seconds: float = _c("process_chunk_seconds")
     #: the parent's own work per item in process mode (taking it, collecting its result)
@@ -378,11 +383,13 @@ def cold_start(machine: Machine, workers: int, imports: float = 0.0) -> float:
 
     Auto keeps running items on the calling thread while the workers start,
     so the start costs only the parallelism missed meanwhile: one worker's
-    worth of the time is used.
+    worth of the time is used.  What earlier runs lost for want of the pool
+    (:attr:`Machine.process_start_paid`) is taken off: the ski-rental rule
+    of :mod:`.memory`.
     """
     if machine.process_pool_warm:
         return 0.0
-    return (machine.process_start_seconds + imports) * (1 - 1 / max(1, workers))
+    return max(0.0, (machine.process_start_seconds + imports) * (1 - 1 / max(1, workers)) - machine.process_start_paid)
 
 
 def chunk_size(target: float, per_item: float, n: int, workers: int) -> int:

@@ -46,9 +46,11 @@ from .decide import processes_may_win
 from .gate import PICKLE_SAMPLE, Gate
 from .gil import probe_threads, probe_threads_count, wants_thread_probe
 from .lookahead import LOOKAHEAD_ITEMS, Lookahead
+from .memory import remember
 from .pickling import measure_deferred, measure_pickling
+from .recall import recall_confirmed
 from .report import Timed
-from .sampler import Sampler, run_sequential
+from .sampler import NOT_WORTH_PROBING, Sampler, run_sequential
 from .state import RunState
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
@@ -56,9 +58,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["NOT_WORTH_PROBING", "Clocked", "lookahead_for", "measure", "native_step", "threads_used"]
-
-#: sync time of the rest below which nothing more is measured: it runs in sync
-NOT_WORTH_PROBING = 0.02
 
 
 def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
@@ -80,6 +79,11 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
             preempted=loop.preempted,
         )
     gate, options = state.gate, state.options
+    state.recalled = False
+    if state.first is None and state.replans == 0 and options.cluster is None:
+        recalled = yield from recall_confirmed(state)  # measured by an earlier run here (see .recall)
+        if recalled is not None or gate.ended:
+            return recalled
     # Big buffers' pickling waits until the thread probe says whether it matters.
     sampler = Clocked(False, defer_buffers=options.cluster is None)
     kept: list[Any] = []  # a few results, to measure their pickling
@@ -211,6 +215,8 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
     if sampler.deferred_items is not None and processes_may_win(profile, options, state.machine, gate.remaining):
         measure_deferred(sampler)
         profile = replace(sampler.build(), native=native)
+    if rest > NOT_WORTH_PROBING:  # (every step ran: what the next runs of fn here start from)
+        remember(state.fn, profile)
     return profile
 
 

@@ -29,7 +29,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gea
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["SEQUENTIAL_BUDGET", "SEQUENTIAL_MAX", "Sampler", "run_sequential"]
+__all__ = ["NOT_WORTH_PROBING", "SEQUENTIAL_BUDGET", "SEQUENTIAL_MAX", "Sampler", "run_sequential"]
 
 #: the one-at-a-time phase stops after this many items (in chunks of 1, 2, 4, ...)...
 SEQUENTIAL_MAX = 2048
@@ -39,6 +39,8 @@ MIN_ITEMS = 3
 #: an item that computes for less than this gets a second one measured after it (the
 #: first call of a function often pays for imports and caches); one that waits does not
 SECOND_LOOK_SECONDS = 0.2
+#: sync time of the rest below which nothing more is measured: it runs in sync
+NOT_WORTH_PROBING = 0.02
 #: the budget of the one-at-a-time phase for profile() and advise(), which only measure
 PROFILE_BUDGET = 0.2
 #: items shorter than this are not worth a thread probe (dispatch would dominate)
@@ -62,6 +64,7 @@ class Sampler:
         self.wall: list[float] = []
         self.cpu: list[float] = []
         self.spent = 0.0
+        self.cpu_spent = 0.0  # (CPU time over the same chunks)
         self.measured = 0  # items measured one chunk at a time
         self.items = 0  # items run in every phase
         self.preempted = 0.0
@@ -106,6 +109,7 @@ class Sampler:
         self.wall.append(elapsed / max(1, items))
         self.cpu.append(cpu / max(1, items))
         self.spent += elapsed
+        self.cpu_spent += cpu
         self.measured += items
         self.items += items
 

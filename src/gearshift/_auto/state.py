@@ -56,6 +56,8 @@ class RunState(Record, eq=False):
     report: RunReport = field(default_factory=RunReport)
     #: the first item, run by the lean start before auto loaded (see .first): measuring counts it first
     first: FirstItem | None = None
+    #: the profile came from an earlier run of the function here, not from this run's items (see .memory)
+    recalled: bool = False
 
     @property
     def plans(self) -> list[Plan]:

@@ -1,0 +1,139 @@
+"""What auto remembers between runs in one process: each function's profile, and the rent paid for want of a pool.
+
+Most programs that call ``map`` more than once call it with the same
+function, on items like the last ones.  Measuring again each time costs the
+same every call (on 400 small files parsed in 35 ms, the measuring and the
+thread probe took 16 ms of each call: benchmarks/results/suite-warm-9.json),
+and the answer is the same.  So:
+
+- **A function's profile is remembered** (:func:`remember`, by the function
+  object, weakly): the next run of it here starts from that profile and says
+  so in its plan's reasons.  It first confirms it: a few items one at a time,
+  about :data:`CONFIRM_BUDGET` of work, must take what the profile says
+  within :data:`CONFIRM_FACTOR` and be the same kind of work (:func:`agrees`);
+  otherwise the run measures afresh and remembers that (a first run's figures
+  can be off: the first of four runs over 400 small files read 454 µs per
+  item, the next ones 130 µs).  Items too long for a few to fit in that budget
+  (:data:`CONFIRM_BELOW_SECONDS`, the lookahead's first look) are not
+  confirmed: measuring would run the first of them alone too.  The plan's
+  drift watch (:mod:`.replan`) still compares every chunk with the profile,
+  and a re-plan measures afresh.  A profile that left a mode out for want of a
+  figure (processes, whose pickling was not measured because they could not
+  win then) is not used once that mode could win: :func:`recall` is asked
+  with the decision's own test.
+- **A pool is bought once renting has cost as much** (the deterministic
+  ski-rental rule, Karlin, Manasse, McGeoch and Owicki 1988: never more than
+  twice the best cost; the lean start, :mod:`gearshift._lean`, loads auto by
+  the same rule).  A run whose plan was not processes only because the
+  process pool was cold adds what a warm pool would have saved to
+  :func:`rent_paid`; the cost model then charges a cold pool's start minus
+  that rent (:func:`~.costs.cold_start`), so a program calling ``map`` on
+  short jobs gets its pool once the pool has paid for itself, and keeps it
+  warm for every later call (:mod:`gearshift._pools`).
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+
+from .._profile import Profile
+from .costs import typical, work_kind
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+__all__ = [
+    "CONFIRM_BELOW_SECONDS",
+    "CONFIRM_BUDGET",
+    "CONFIRM_FACTOR",
+    "agrees",
+    "forget",
+    "pay_rent",
+    "recall",
+    "remember",
+    "rent_paid",
+    "settle",
+]
+
+#: the work a confirming sample runs one item at a time (set by hand: a tenth of the 20 ms under
+#: which measuring stops, .sampler.NOT_WORTH_PROBING)
+CONFIRM_BUDGET = 0.002
+#: a confirming sample agrees when its typical item is within this factor of the profile's (set by
+#: hand: chunk times of one function on a quiet host spread by less, a first run's misreading by more)
+CONFIRM_FACTOR = 2.0
+#: items longer than this are recalled unconfirmed (the lookahead's first look, .lookahead.WATCH_SECONDS)
+CONFIRM_BELOW_SECONDS = 0.01
+
+_lock = threading.Lock()
+_profiles: weakref.WeakKeyDictionary[Any, Profile] = weakref.WeakKeyDictionary()
+#: seconds runs here lost for want of a warm process pool, since the last plan that started one
+_rent = 0.0
+
+
+def remember(fn: Callable[..., Any], profile: Profile) -> None:
+    """Keep ``profile`` as what ``fn`` does (a function that cannot be weakly referenced is not remembered)."""
+    if not profile.wall or profile.is_async:
+        return
+    with _lock:
+        try:
+            _profiles[fn] = profile
+        except TypeError:  # (no weak references to it: a builtin, a bound method of a class with slots...)
+            pass
+
+
+def recall(fn: Callable[..., Any], complete: Callable[[Profile], bool]) -> Profile | None:
+    """What ``fn`` was measured to do by an earlier run here, if ``complete(profile)`` says it is enough now."""
+    with _lock:
+        try:
+            profile = _profiles.get(fn)
+        except TypeError:
+            return None
+    return profile if profile is not None and complete(profile) else None
+
+
+def agrees(profile: Profile, w: float, c: float) -> bool:
+    """Whether items of ``w`` wall and ``c`` CPU time each (a confirming sample) are the work ``profile`` describes."""
+    if not profile.wall:
+        return False
+    then = typical(profile.wall)
+    if w <= 0 or then <= 0:
+        return w == then
+    ratio = w / then
+    near = 1 / CONFIRM_FACTOR <= ratio <= CONFIRM_FACTOR
+    return near and work_kind(c, w) == work_kind(typical(profile.cpu), then)
+
+
+def forget(fn: Callable[..., Any] | None = None) -> None:
+    """Forget ``fn``'s profile (None: every profile, and the rent paid)."""
+    global _rent
+    with _lock:
+        if fn is None:
+            _profiles.clear()
+            _rent = 0.0
+        else:
+            try:
+                _profiles.pop(fn, None)
+            except TypeError:
+                pass
+
+
+def rent_paid() -> float:
+    """Seconds lost so far for want of a warm process pool (see the module docstring)."""
+    return _rent
+
+
+def pay_rent(seconds: float) -> None:
+    """Add ``seconds`` lost for want of a warm process pool."""
+    global _rent
+    with _lock:
+        _rent = _rent + max(0.0, seconds)
+
+
+def settle() -> None:
+    """A process pool was bought: the rent starts again from nothing."""
+    global _rent
+    with _lock:
+        _rent = 0.0

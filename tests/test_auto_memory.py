@@ -1,0 +1,181 @@
+"""Auto's memory between runs (gearshift._auto.memory, .recall): profiles recalled and confirmed, pools bought by rent."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import gearshift
+from gearshift._auto import memory, recall
+from gearshift._auto.costs import Machine, cold_start
+from gearshift._auto.decide import decide, pay_for_pool
+from gearshift._options import make_options
+from gearshift._profile import Profile
+
+COLD = Machine(cpus=2, process_pool_warm=False, process_start_seconds=0.06)
+
+
+def prof(wall: float, cpu: float, *, pickles: bool = True) -> Profile:
+    sizes: dict[str, object] = (
+        {"item_bytes": 20, "item_pickle_seconds": 0.3e-6, "result_bytes": 20, "result_pickle_seconds": 0.3e-6}
+        if pickles
+        else {}
+    )
+    return Profile(is_async=False, wall=(wall,) * 8, cpu=(cpu,) * 8, **sizes)  # type: ignore[arg-type]
+
+
+# -- pure parts ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("wall", "cpu", "agree"),
+    [
+        (100e-6, 100e-6, True),
+        (190e-6, 190e-6, True),  # within CONFIRM_FACTOR either way
+        (55e-6, 55e-6, True),
+        (210e-6, 210e-6, False),  # heavier than the factor allows
+        (45e-6, 45e-6, False),
+        (100e-6, 5e-6, False),  # as long, but now it waits: another kind of work
+    ],
+)
+def test_a_confirming_sample_agrees_within_the_factor_and_the_kind_of_work(
+    wall: float, cpu: float, agree: bool
+) -> None:
+    assert memory.agrees(prof(100e-6, 100e-6), wall, cpu) is agree
+
+
+def test_a_profile_without_timings_never_agrees() -> None:
+    assert not memory.agrees(Profile(is_async=False, wall=(), cpu=()), 1e-3, 1e-3)
+
+
+def test_a_cold_pools_start_is_charged_less_the_rent_paid_never_below_nothing() -> None:
+    full = cold_start(COLD, 2)
+    assert full == pytest.approx(0.03)
+    paid = Machine(cpus=2, process_start_seconds=0.06, process_start_paid=0.01)
+    assert cold_start(paid, 2) == pytest.approx(0.02)
+    assert cold_start(Machine(cpus=2, process_start_seconds=0.06, process_start_paid=1.0), 2) == 0.0
+
+
+def test_rent_accrues_while_a_warm_pool_would_have_won_and_buys_the_pool_once_it_covers_the_start() -> None:
+    # 400 items of 100 µs: sync 40 ms; two warm processes about half; a cold start costs 30 ms of parallelism.
+    memory.forget()
+    p, options = prof(100e-4 / 100, 100e-4 / 100), make_options()
+    first = decide(p, options, COLD, 400)
+    assert first.mode == "sync"  # the cold start eats the saving
+    pay_for_pool(first, p, options, COLD, 400)
+    paid = memory.rent_paid()
+    assert 0.01 < paid < 0.04  # what a warm pool would have saved on this run
+    calls = 1
+    while True:
+        machine = Machine(cpus=2, process_start_seconds=0.06, process_start_paid=memory.rent_paid())
+        plan = decide(p, options, machine, 400)
+        pay_for_pool(plan, p, options, machine, 400)
+        calls += 1
+        if plan.mode == "process":
+            break
+        assert calls < 10
+    assert memory.rent_paid() == 0.0  # bought: settled
+    # Ski rental: bought once the rent paid, with this run's saving, covers the start.
+    assert (calls - 1) * paid >= cold_start(COLD, 2) - paid
+
+
+def test_no_rent_where_processes_would_not_win_even_warm() -> None:
+    memory.forget()
+    p = prof(1e-6, 1e-6)  # far too cheap to ship
+    plan = decide(p, make_options(), COLD, 1000)
+    pay_for_pool(plan, p, make_options(), COLD, 1000)
+    assert memory.rent_paid() == 0.0
+
+
+def test_rent_is_counted_with_free_pickling_when_it_was_not_measured() -> None:
+    memory.forget()
+    p = prof(1e-4, 1e-4, pickles=False)
+    plan = decide(p, make_options(), COLD, 400)
+    assert plan.mode == "sync"
+    pay_for_pool(plan, p, make_options(), COLD, 400)
+    assert memory.rent_paid() > 0
+
+
+# -- through gearshift.map ---------------------------------------------------------------------------
+
+
+def spin(n: int) -> int:
+    """About ``n`` x 1 µs of computing."""
+    total = 0
+    for i in range(n * 20):
+        total += i
+    return total
+
+
+def heavy_after(n: int) -> int:
+    return spin(n)
+
+
+def _runs(fn: object, items: list[int]) -> tuple[list[int], gearshift.RunReport]:
+    with gearshift.reporting() as reports:
+        out = gearshift.map(fn, items, mode="auto")  # type: ignore[call-overload]
+    return out, reports[0]
+
+
+@pytest.mark.timeout(120)
+def test_a_second_run_of_a_function_confirms_its_profile_instead_of_measuring(monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [100] * 3000  # about 60 µs each, 0.2 s in sync: measured fully the first time
+    first, report = _runs(spin, items)
+    assert first == list(map(spin, items))
+    whats = [s.what for s in report.segments]
+    assert "measuring" in whats and "confirming" not in whats
+    remembered = memory.recall(spin, lambda p: True)
+    assert remembered is not None
+    # (whether a sample agrees is memory.agrees's, tested above: here, on a host of any load, it does)
+    monkeypatch.setattr(recall, "agrees", lambda profile, w, c: profile is remembered)
+    again, report = _runs(spin, items)
+    assert again == list(map(spin, items))
+    whats = [s.what for s in report.segments]
+    assert whats[0] == "confirming" and "measuring" not in whats and "thread probe" not in whats
+    assert report.plans[0].reasons[0].startswith("measured by an earlier run of the function here")
+    assert report.plans[0].profile is remembered
+    assert report.items == len(items)
+
+
+@pytest.mark.timeout(120)
+def test_items_far_from_the_remembered_profile_are_measured_afresh() -> None:
+    _runs(heavy_after, [100] * 3000)  # ~60 µs items remembered
+    assert memory.recall(heavy_after, lambda p: True) is not None
+    items = [2000] * 60  # 20x heavier: the confirming sample disagrees
+    out, report = _runs(heavy_after, items)
+    assert out == list(map(heavy_after, items))
+    whats = [s.what for s in report.segments]
+    assert whats[0] == "confirming"
+    assert "measuring" in whats
+    assert not report.plans[0].reasons[0].startswith("measured by an earlier run")
+    remembered = memory.recall(heavy_after, lambda p: True)
+    assert remembered is not None and remembered.median_wall > 5 * 60e-6  # the new figures are remembered
+
+
+@pytest.mark.timeout(120)
+def test_functions_that_cannot_be_weakly_referenced_are_measured_every_time() -> None:
+    items = list(range(-20_000, 20_000))
+    assert gearshift.map(abs, items, mode="auto") == list(map(abs, items))
+    assert memory.recall(abs, lambda p: True) is None
+
+
+def test_forget_one_function_keeps_the_others() -> None:
+    p = prof(1e-4, 1e-4)
+    memory.remember(spin, p)
+    memory.remember(heavy_after, p)
+    memory.forget(spin)
+    assert memory.recall(spin, lambda _: True) is None
+    assert memory.recall(heavy_after, lambda _: True) is p
+    assert memory.recall(heavy_after, lambda _: False) is None  # not complete for this run: not used
+
+
+def test_a_profile_is_remembered_by_the_function_object_and_let_go_with_it() -> None:
+    def local(x: int) -> int:
+        return x
+
+    memory.remember(local, prof(1e-4, 1e-4))
+    assert memory.recall(local, lambda _: True) is not None
+    del local
+    time.sleep(0)
+    assert len(memory._profiles) == 0
