@@ -36,9 +36,8 @@ from .._record import Record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
-    from typing import Literal
-
     from collections.abc import Sequence
+    from typing import Literal
 
     WorkKind = Literal["waiting", "mixed", "computing"]
 
