@@ -273,6 +273,9 @@ class Config:
     #: an auto map or starmap starts in gearshift._lean as if auto were not loaded yet, which loads auto
     #: once this many seconds were spent there (None: the lean start is not forced; see run())
     lean: float | None = None
+    #: an auto run finds this profile remembered for fn by an earlier run (gearshift._auto.memory) and takes
+    #: it as confirmed, whatever its items take: REMEMBERED's "sync", "thread" or "process" work (None: as it is)
+    remembered: str | None = None
 
     def __repr__(self) -> str:
         fields = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
@@ -461,6 +464,7 @@ def run(cfg: Config, log: str, deadline: float = DEADLINE, isolate: bool = True)
     signal.setitimer(signal.ITIMER_REAL, deadline)
     t0 = time.monotonic()
     lean = _forced_lean(cfg.lean)
+    forget = _forced_memory(fn, cfg.remembered)
     try:
         if cfg.entry == "map":
             out = gearshift.map(fn, source, **_options(cfg))
@@ -489,6 +493,7 @@ def run(cfg: Config, log: str, deadline: float = DEADLINE, isolate: bool = True)
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         lean()
+        forget()
     seconds = time.monotonic() - t0
     if hung and exc is not hung[0]:  # gearshift turned the interruption into something else
         hung[0].__context__ = exc
@@ -512,6 +517,39 @@ def _forced_lean(load: float | None) -> Callable[[], None]:
 
     def undo() -> None:
         _lean.auto_loaded, _lean.LOAD_SECONDS, _lean._rented = loaded, budget, rented
+
+    return undo
+
+
+def _remembered(wall: float, cpu: float, **kw: Any) -> Any:
+    from gearshift._profile import Profile
+
+    sizes = {"item_bytes": 200, "item_pickle_seconds": 5e-6, "result_bytes": 200, "result_pickle_seconds": 5e-6}
+    return Profile(is_async=False, wall=(wall,) * 8, cpu=(cpu,) * 8, **{**sizes, **kw})
+
+
+#: profiles an auto run may find remembered (Config.remembered), each leading to its mode's plan
+REMEMBERED: dict[str, Callable[[], Any]] = {
+    "sync": lambda: _remembered(1e-6, 1e-6),  # too cheap to move: sync, confirmed on the items first
+    "thread": lambda: _remembered(0.02, 1e-4),  # waiting: threads, too long to confirm (no items run first)
+    "process": lambda: _remembered(5e-3, 5e-3, threads=2, thread_scaling=1.0, gil_free=0.0),  # computing, GIL held
+}
+
+
+def _forced_memory(fn: Callable[..., Any], name: str | None) -> Callable[[], None]:
+    """Have auto find ``REMEMBERED[name]`` remembered for ``fn`` and take it as confirmed; returns what undoes it."""
+    if name is None:
+        return lambda: None
+    from gearshift._auto import memory, recall
+
+    agrees = recall.agrees
+    memory.forget(fn)
+    memory.remember(fn, REMEMBERED[name]())
+    recall.agrees = lambda profile, w, c: True  # type: ignore[assignment]
+
+    def undo() -> None:
+        recall.agrees = agrees  # type: ignore[assignment]
+        memory.forget(fn)
 
     return undo
 

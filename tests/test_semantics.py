@@ -115,6 +115,10 @@ def configs(
             kind = draw(st.sampled_from(allowed))
             times = draw(st.integers(1, 3)) if kind in FN_FAULTS else 1
             faults.append(Fault(i, kind, times))
+    # auto finding a profile of fn remembered from an earlier run (gearshift._auto.memory), taken as confirmed
+    remembered = None
+    if mode == "auto" and not executor and not is_async and lean is None:
+        remembered = draw(st.sampled_from([None, *sm.REMEMBERED]))
     broken = draw(st.booleans()) if input_fault is None else input_fault
     where = draw(st.integers(0, n)) if broken else None
     consumer = draw(st.sampled_from(consumers)) if entry in sm.ITERATOR_ENTRIES else "drain"
@@ -122,7 +126,7 @@ def configs(
     return Config(
         mode=mode, entry=entry, is_async=is_async, n=n, errors=err, ordered=ordered, chunksize=chunksize,
         workers=workers, timeout=timeout, retries=retries, faults=tuple(faults), input_fault=where,
-        consumer=consumer, stop_after=stop_after, pause=pause, plain=plain, lean=lean,
+        consumer=consumer, stop_after=stop_after, pause=pause, plain=plain, lean=lean, remembered=remembered,
     )  # fmt: skip
 
 
