@@ -425,15 +425,12 @@ def reset_pools() -> None:
         t.join(5)
     # This thread's own loop (sync mode runs coroutines on it) may hold coroutines a run left
     # pending (aa9af81): a fresh one, so they cannot raise into the next example.
-    from gearshift import _task_async
+    from gearshift._task_run import close_thread_loop
 
-    runner = getattr(_task_async._runners, "runner", None)
-    if runner is not None:
-        del _task_async._runners.runner
-        try:
-            runner.close()
-        except BaseException:  # the abandoned coroutines' own exceptions, as they are cancelled
-            pass
+    try:
+        close_thread_loop()
+    except BaseException:  # the abandoned coroutines' own exceptions, as they are cancelled
+        pass
     # Coroutines a run left pending are finalized now, not in the middle of whatever runs next
     # (on aa9af81 one finalized inside pytest's ast.parse made it fail with a SystemError).
     gc.collect()

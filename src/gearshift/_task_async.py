@@ -4,12 +4,15 @@
 or one after another (a thread or worker process, where ``workers`` counts
 the items running), with ``timeout=`` applied to each item.  Each thread (and
 each worker process) keeps one event loop for its lifetime, so connections
-pooled by the user's coroutines can survive between chunks.  asyncio is
-imported when a coroutine first runs, not with this module.
+pooled by the user's coroutines can survive between chunks, and that loop is
+closed when the thread ends or at interpreter exit (:class:`_ThreadLoop`).
+asyncio is imported when a coroutine first runs, not with this module.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -18,6 +21,10 @@ from ._task import TRACE_ITEMS, ChunkResult, Raised, Task, call_item, is_fatal, 
 
 if TYPE_CHECKING:
     import asyncio
+    from collections.abc import Coroutine
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 
 async def aexecute(task: Task) -> Any:
@@ -100,24 +107,119 @@ def run_async_here(task: Task) -> ChunkResult:
     connections pooled by the user's coroutines can survive between chunks.
     The items run one after another: ``workers`` counts the items running.
     """
-    runner = thread_runner()
-    return runner.run(arun_chunk(task, concurrent=False))
+    return _here().run(arun_chunk(task, concurrent=False))
 
 
 def execute_here(task: Task) -> Any:
     """Run a ``single`` async task (``Executor.submit``) from synchronous code on this thread's own loop: its value."""
-    return thread_runner().run(aexecute(task))
+    return _here().run(aexecute(task))
 
 
-_runners = threading.local()
+def close_thread_loop() -> None:
+    """Close this thread's event loop, if it has one: for a thread on its way out (the next run makes another)."""
+    here: _ThreadLoop | None = getattr(_here_local, "loop", None)
+    if here is not None:
+        here.close()
 
 
-def thread_runner() -> asyncio.Runner:
-    """This thread's event loop (an ``asyncio.Runner``), made on first use and kept for the thread's life."""
+# Why loops are closed here and not left to the garbage collector: an unclosed loop that becomes
+# garbage (its thread ended, or the interpreter exits) is finalized together with its self-pipe
+# socket, in no set order; when the socket goes first, BaseEventLoop.__del__ closes the loop,
+# unregisters fd -1 and prints "Exception ignored ... ValueError: Invalid file descriptor: -1".
+_here_local = threading.local()
+_open: set[_ThreadLoop] = set()  # every loop not yet closed, whatever became of its thread
+_open_lock = threading.Lock()
+#: set at interpreter exit: from then on a loop is closed as soon as its run returns
+_exiting = False
+
+
+class _ThreadLoop:
+    """A thread's event loop (an ``asyncio.Runner``, made on its first run), and who may close it.
+
+    Its thread closes it on the way out (gearshift's pool threads do) or it is
+    closed at interpreter exit; one whose thread ended otherwise is closed when
+    another thread makes its loop.  ``lock`` is held while the loop runs
+    (re-entrant: a nested run fails in ``Runner.run`` as before), so another
+    thread closes the loop only when it is not running: a loop still running at
+    exit is closed by its own thread once its run returns, or, its thread frozen
+    by the exit, stays referenced by that thread's frames and is never finalized.
+    """
+
+    __slots__ = ("lock", "runner", "thread")
+
+    def __init__(self) -> None:
+        self.thread = threading.current_thread()
+        self.lock = threading.RLock()
+        self.runner: asyncio.Runner | None = None
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            with self.lock:
+                if self.runner is None:
+                    self.runner = _open_runner(self)
+                return self.runner.run(coro)
+        finally:
+            if _exiting:  # read after the lock is released: see _close_at_exit
+                self.close()
+
+    def close(self, wait: bool = True) -> None:
+        """Close the loop, unless it is running (or, ``wait=False``, another thread holds ``lock``)."""
+        if not self.lock.acquire(blocking=wait):
+            return
+        try:
+            runner = self.runner
+            if runner is None or runner.get_loop().is_running():  # (running: this thread, further up)
+                return
+            self.runner = None
+            with _open_lock:
+                _open.discard(self)
+            try:
+                runner.close()  # the loop is closed even when this raises
+            except Exception:  # coroutines left pending, raising as they are cancelled: nobody takes it now
+                pass
+        finally:
+            self.lock.release()
+
+
+def _here() -> _ThreadLoop:
+    here: _ThreadLoop | None = getattr(_here_local, "loop", None)
+    if here is None:
+        here = _here_local.loop = _ThreadLoop()
+    return here
+
+
+def _open_runner(here: _ThreadLoop) -> asyncio.Runner:
+    """A new runner for ``here``'s thread; first, the loops of threads that ended without closing theirs are closed."""
     import asyncio
 
-    runner: asyncio.Runner | None = getattr(_runners, "runner", None)
-    if runner is None:
-        runner = asyncio.Runner()
-        _runners.runner = runner
-    return runner
+    with _open_lock:
+        ended = [other for other in _open if not other.thread.is_alive()]
+        _open.add(here)
+    for other in ended:
+        other.close(wait=False)
+    return asyncio.Runner()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """Close every loop not running now; a running one is closed by its thread when its run returns.
+
+    ``_exiting`` is set before any lock is tried, and a run reads it after
+    releasing its lock: when the lock is found taken, the run will see it.
+    """
+    global _exiting
+    _exiting = True
+    with _open_lock:
+        loops = list(_open)
+    for here in loops:
+        here.close(wait=False)
+
+
+def _forget_in_child() -> None:
+    # A loop copied by fork shares the parent's selector and self-pipe: the child's threads make
+    # loops of their own, and the copies are left to the garbage collector, as any a fork copies.
+    global _here_local, _open, _open_lock
+    _here_local, _open, _open_lock = threading.local(), set(), threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

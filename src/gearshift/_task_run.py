@@ -33,6 +33,14 @@ def _async_runners() -> tuple[Callable[[Task], ChunkResult], Callable[[Task], An
     return _async
 
 
+def close_thread_loop() -> None:
+    """Close the event loop this thread ran coroutines on, if it did: for a thread on its way out."""
+    if _async is not None:  # (no coroutine ran in this process: no loop, and asyncio stays unloaded)
+        from ._task_async import close_thread_loop
+
+        close_thread_loop()
+
+
 def execute(task: Task) -> Any:
     """Run a task here: a :class:`ChunkResult`, or for a ``single`` task the value itself."""
     if not task.single:

@@ -31,7 +31,7 @@ from concurrent.futures.thread import BrokenThreadPool
 
 from . import _sigmask
 from ._task import Task
-from ._task_run import execute
+from ._task_run import close_thread_loop, execute
 from ._watch import watch_chunk
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
@@ -181,6 +181,7 @@ def _serve(
         pool = ref()
         if got is None or pool is None:
             work.put(None)  # pass it on to the next thread
+            close_thread_loop()  # before the pool forgets this thread: shutdown(wait=True) waits for it
             if pool is not None:
                 with pool._lock:
                     pool._threads.discard(me)
@@ -198,6 +199,7 @@ def _serve(
             if leave is not None:  # (an abandoned item kept the cap until it ended)
                 leave()
             if not watched:
+                close_thread_loop()
                 return  # abandoned: a replacement took this thread's place
         else:
             del pool  # not while the work runs: the pool may be dropped meanwhile
