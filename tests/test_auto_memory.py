@@ -1,4 +1,4 @@
-"""Auto's memory between runs (gearshift._auto.memory, .recall): profiles recalled and confirmed, pools bought by rent."""
+"""Auto's memory between runs (gearshift._auto.memory, .recall): profiles recalled and confirmed on a few items."""
 
 from __future__ import annotations
 
@@ -8,12 +8,7 @@ import pytest
 
 import gearshift
 from gearshift._auto import memory, recall
-from gearshift._auto.costs import Machine, cold_start
-from gearshift._auto.decide import decide, pay_for_pool
-from gearshift._options import make_options
 from gearshift._profile import Profile
-
-COLD = Machine(cpus=2, process_pool_warm=False, process_start_seconds=0.06)
 
 
 def prof(wall: float, cpu: float, *, pickles: bool = True) -> Profile:
@@ -47,54 +42,6 @@ def test_a_confirming_sample_agrees_within_the_factor_and_the_kind_of_work(
 
 def test_a_profile_without_timings_never_agrees() -> None:
     assert not memory.agrees(Profile(is_async=False, wall=(), cpu=()), 1e-3, 1e-3)
-
-
-def test_a_cold_pools_start_is_charged_less_the_rent_paid_never_below_nothing() -> None:
-    full = cold_start(COLD, 2)
-    assert full == pytest.approx(0.03)
-    paid = Machine(cpus=2, process_start_seconds=0.06, process_start_paid=0.01)
-    assert cold_start(paid, 2) == pytest.approx(0.02)
-    assert cold_start(Machine(cpus=2, process_start_seconds=0.06, process_start_paid=1.0), 2) == 0.0
-
-
-def test_rent_accrues_while_a_warm_pool_would_have_won_and_buys_the_pool_once_it_covers_the_start() -> None:
-    # 400 items of 100 µs: sync 40 ms; two warm processes about half; a cold start costs 30 ms of parallelism.
-    memory.forget()
-    p, options = prof(100e-4 / 100, 100e-4 / 100), make_options()
-    first = decide(p, options, COLD, 400)
-    assert first.mode == "sync"  # the cold start eats the saving
-    pay_for_pool(first, p, options, COLD, 400)
-    paid = memory.rent_paid()
-    assert 0.01 < paid < 0.04  # what a warm pool would have saved on this run
-    calls = 1
-    while True:
-        machine = Machine(cpus=2, process_start_seconds=0.06, process_start_paid=memory.rent_paid())
-        plan = decide(p, options, machine, 400)
-        pay_for_pool(plan, p, options, machine, 400)
-        calls += 1
-        if plan.mode == "process":
-            break
-        assert calls < 10
-    assert memory.rent_paid() == 0.0  # bought: settled
-    # Ski rental: bought once the rent paid, with this run's saving, covers the start.
-    assert (calls - 1) * paid >= cold_start(COLD, 2) - paid
-
-
-def test_no_rent_where_processes_would_not_win_even_warm() -> None:
-    memory.forget()
-    p = prof(1e-6, 1e-6)  # far too cheap to ship
-    plan = decide(p, make_options(), COLD, 1000)
-    pay_for_pool(plan, p, make_options(), COLD, 1000)
-    assert memory.rent_paid() == 0.0
-
-
-def test_rent_is_counted_with_free_pickling_when_it_was_not_measured() -> None:
-    memory.forget()
-    p = prof(1e-4, 1e-4, pickles=False)
-    plan = decide(p, make_options(), COLD, 400)
-    assert plan.mode == "sync"
-    pay_for_pool(plan, p, make_options(), COLD, 400)
-    assert memory.rent_paid() > 0
 
 
 # -- through gearshift.map ---------------------------------------------------------------------------

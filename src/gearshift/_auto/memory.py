@@ -1,36 +1,32 @@
-"""What auto remembers between runs in one process: each function's profile, and the rent paid for want of a pool.
+"""What auto remembers between runs in one process: the profile of each function it measured.
 
 Most programs that call ``map`` more than once call it with the same
 function, on items like the last ones.  Measuring again each time costs the
 same every call, and the answer is the same (the suite's parse-files, 400
 small JSON files, 35 ms of work: measuring and the thread probe took 16 ms of
 each call, traced with ``gearshift.reporting()``; suite-warm-9.json read auto
-at 1.78x the best fixed mode there).  So:
+at 1.78x the best fixed mode there, csv-files at 2.35x).
 
-- **A function's profile is remembered** (:func:`remember`, by the function
-  object, weakly): the next run of it here starts from that profile and says
-  so in its plan's reasons.  It first confirms it: a few items one at a time,
-  about :data:`CONFIRM_BUDGET` of work, must take what the profile says
-  within :data:`CONFIRM_FACTOR` and be the same kind of work (:func:`agrees`);
-  otherwise the run measures afresh and remembers that (a first run's figures
-  can be off: traced the same way, the first of four runs over those files
-  read 454 µs per item, the next ones 130 µs).  Items too long for a few to fit in that budget
-  (:data:`CONFIRM_BELOW_SECONDS`, the lookahead's first look) are not
-  confirmed: measuring would run the first of them alone too.  The plan's
-  drift watch (:mod:`.replan`) still compares every chunk with the profile,
-  and a re-plan measures afresh.  A profile that left a mode out for want of a
-  figure (processes, whose pickling was not measured because they could not
-  win then) is not used once that mode could win: :func:`recall` is asked
-  with the decision's own test.
-- **A pool is bought once renting has cost as much** (the deterministic
-  ski-rental rule, Karlin, Manasse, McGeoch and Owicki 1988: never more than
-  twice the best cost; the lean start, :mod:`gearshift._lean`, loads auto by
-  the same rule).  A run whose plan was not processes only because the
-  process pool was cold adds what a warm pool would have saved to
-  :func:`rent_paid`; the cost model then charges a cold pool's start minus
-  that rent (:func:`~.costs.cold_start`), so a program calling ``map`` on
-  short jobs gets its pool once the pool has paid for itself, and keeps it
-  warm for every later call (:mod:`gearshift._pools`).
+So a function's profile is remembered (:func:`remember`, by the function
+object, weakly) once a run measured it fully, and the next run of it here
+starts from that profile and says so in its plan's reasons.  It first
+confirms it (:mod:`.recall`): a few items one at a time, about
+:data:`CONFIRM_BUDGET` of work, must take what the profile says within
+:data:`CONFIRM_FACTOR` and be the same kind of work (:func:`agrees`);
+otherwise the run measures afresh and remembers that (a first run's figures
+can be off: traced the same way, the first of four runs over those files read
+454 µs per item, the next ones 130 µs).  Items longer than
+:data:`CONFIRM_BELOW_SECONDS` (the lookahead's first look) are not confirmed:
+measuring would run the first of them alone too.  The plan's drift watch
+(:mod:`.replan`) still compares every chunk with the profile, and a re-plan
+measures afresh.  A profile that left a mode out for want of a figure
+(processes, whose pickling was not measured because they could not win then)
+is not used once that mode could win: :func:`recall` is asked with the
+decision's own test.
+
+(Buying a process pool once the runs before had lost as much for want of it
+was tried with this, and left out: on fine-grained work the model's estimates
+are too far off to pay rent by them; see docs/performance.md, "Tenth session".)
 """
 
 from __future__ import annotations
@@ -52,11 +48,8 @@ __all__ = [
     "CONFIRM_FACTOR",
     "agrees",
     "forget",
-    "pay_rent",
     "recall",
     "remember",
-    "rent_paid",
-    "settle",
 ]
 
 #: the work a confirming sample runs one item at a time (set by hand: a tenth of the 20 ms under
@@ -70,8 +63,6 @@ CONFIRM_BELOW_SECONDS = 0.01
 
 _lock = threading.Lock()
 _profiles: weakref.WeakKeyDictionary[Any, Profile] = weakref.WeakKeyDictionary()
-#: seconds runs here lost for want of a warm process pool, since the last plan that started one
-_rent = 0.0
 
 
 def remember(fn: Callable[..., Any], profile: Profile) -> None:
@@ -108,33 +99,12 @@ def agrees(profile: Profile, w: float, c: float) -> bool:
 
 
 def forget(fn: Callable[..., Any] | None = None) -> None:
-    """Forget ``fn``'s profile (None: every profile, and the rent paid)."""
-    global _rent
+    """Forget ``fn``'s profile (None: every profile)."""
     with _lock:
         if fn is None:
             _profiles.clear()
-            _rent = 0.0
         else:
             try:
                 _profiles.pop(fn, None)
             except TypeError:
                 pass
-
-
-def rent_paid() -> float:
-    """Seconds lost so far for want of a warm process pool (see the module docstring)."""
-    return _rent
-
-
-def pay_rent(seconds: float) -> None:
-    """Add ``seconds`` lost for want of a warm process pool."""
-    global _rent
-    with _lock:
-        _rent = _rent + max(0.0, seconds)
-
-
-def settle() -> None:
-    """A process pool was bought: the rent starts again from nothing."""
-    global _rent
-    with _lock:
-        _rent = 0.0

@@ -9,6 +9,7 @@ profile is the run's; otherwise measuring goes on as for a function never seen.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 
 from .._profile import Profile
@@ -45,7 +46,8 @@ def _confirm(state: RunState, profile: Profile) -> Generator[list[Any], None, bo
 
     Items too long for a few to fit in the budget are not run here (see :mod:`.memory`).
     """
-    if typical(profile.wall) >= CONFIRM_BELOW_SECONDS:
+    per_item = typical(profile.wall)
+    if per_item >= CONFIRM_BELOW_SECONDS:
         return True
     gate = state.gate
     timed = Timed(state.report, "confirming", "sync", 1, gate.taken)
@@ -57,6 +59,8 @@ def _confirm(state: RunState, profile: Profile) -> Generator[list[Any], None, bo
         state.call,
         sample,
         budget=CONFIRM_BUDGET,
+        # (one item of a function run here before has paid for its imports: the budget's worth is enough)
+        max_items=max(1, math.ceil(CONFIRM_BUDGET / per_item)) if per_item > 0 else None,
         on_results=state.shifted(gate.taken),
     )
     yield from state.segment(confirm)
@@ -76,8 +80,8 @@ def complete(state: RunState, profile: Profile) -> bool:
     """Whether a remembered ``profile`` has every figure the plan for this run's items needs.
 
     Processes are left out of a plan whose pickling was not measured (they
-    could not win then); if they could win now (more items, a pool paid for
-    by earlier runs), the work is measured again, pickling included.
+    could not win then); if they could win now (more items, or a pool warm
+    now), the work is measured again, pickling included.
     """
     per_item = typical(profile.wall)
     rest = (state.gate.remaining if state.gate.remaining is not None else 1000) * per_item
