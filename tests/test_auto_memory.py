@@ -9,6 +9,7 @@ import pytest
 import gearshift
 from gearshift._auto import memory, recall
 from gearshift._profile import Profile
+from gearshift._record import replace
 
 
 def prof(wall: float, cpu: float, *, pickles: bool = True) -> Profile:
@@ -126,3 +127,21 @@ def test_a_profile_is_remembered_by_the_function_object_and_let_go_with_it() -> 
     del local
     time.sleep(0)
     assert len(memory._profiles) == 0
+
+
+@pytest.mark.timeout(120)
+def test_a_function_with_native_pools_is_recalled_without_confirming_items_here() -> None:
+    # An item run here uncapped would keep its native pool's threads busy beside the workers: with the
+    # confirming item, auto's later calls of numpy-eigvalsh took 0.097 s against process mode's 0.069
+    # (benchmarks/results/suite-warm-10b.json); without it, 0.062 against 0.067 (traced).
+    from gearshift._native import NativePool, NativeUse
+
+    pool = NativePool(api="blas", library="openblas", threads=2, version="0.3", path="libopenblas.so")
+    native = NativeUse((pool,), threads_used=1.9, wall=3e-4, capped_threads=1, capped_wall=2e-4, capped_cpu=2e-4)
+    memory.remember(spin, replace(prof(2e-4, 2e-4), native=native))
+    items = [100] * 200
+    out, report = _runs(spin, items)
+    assert out == list(map(spin, items))
+    whats = [s.what for s in report.segments]
+    assert "confirming" not in whats and "measuring" not in whats
+    assert report.plans[0].reasons[0].startswith("measured by an earlier run of the function here")

@@ -17,7 +17,11 @@ otherwise the run measures afresh and remembers that (a first run's figures
 can be off: traced the same way, the first of four runs over those files read
 454 µs per item, the next ones 130 µs).  Items longer than
 :data:`CONFIRM_BELOW_SECONDS` (the lookahead's first look) are not confirmed:
-measuring would run the first of them alone too.  The plan's drift watch
+measuring would run the first of them alone too.  Nor are functions seen
+with native thread pools (a BLAS): an item run here uncapped leaves its pool's
+threads busy beside the workers (with the confirming item, auto's later calls
+of the suite's numpy-eigvalsh took 0.097 s against process mode's 0.069,
+suite-warm-10b.json; without it, 0.062 against 0.067, traced).  The plan's drift watch
 (:mod:`.replan`) still compares every chunk with the profile, and a re-plan
 measures afresh.  A profile that left a mode out for want of a figure
 (processes, whose pickling was not measured because they could not win then)

@@ -44,10 +44,11 @@ def recall_confirmed(state: RunState) -> Generator[list[Any], None, Profile | No
 def _confirm(state: RunState, profile: Profile) -> Generator[list[Any], None, bool]:
     """Run a few items one at a time, yielding their results: do they take what ``profile`` says?
 
-    Items too long for a few to fit in the budget are not run here (see :mod:`.memory`).
+    Items too long for a few to fit in the budget, and functions seen with native thread pools, are
+    not run here (see :mod:`.memory`).
     """
     per_item = typical(profile.wall)
-    if per_item >= CONFIRM_BELOW_SECONDS:
+    if per_item >= CONFIRM_BELOW_SECONDS or profile.native is not None:
         return True
     gate = state.gate
     timed = Timed(state.report, "confirming", "sync", 1, gate.taken)
