@@ -41,6 +41,19 @@ def test_a_confirming_sample_agrees_within_the_factor_and_the_kind_of_work(
     assert memory.agrees(prof(100e-6, 100e-6), wall, cpu) is agree
 
 
+@pytest.mark.parametrize(
+    ("mode", "items", "seconds", "kept"),
+    [
+        ("process", 400, 0.02, True),  # 50 µs an item against sync's 100: delivered
+        ("thread", 400, 0.05, False),  # 125 µs: no faster than sync
+        ("sync", 400, 1.0, True),  # a sync plan says nothing of itself
+        ("thread", memory.DELIVERED_ITEMS - 1, 1.0, True),  # too few items to say
+    ],
+)
+def test_a_plan_is_kept_only_if_it_ran_faster_than_sync(mode: str, items: int, seconds: float, kept: bool) -> None:
+    assert memory.delivered(prof(100e-6, 100e-6), mode, items, seconds) is kept
+
+
 def test_a_profile_without_timings_never_agrees() -> None:
     assert not memory.agrees(Profile(is_async=False, wall=(), cpu=()), 1e-3, 1e-3)
 
@@ -145,3 +158,18 @@ def test_a_function_with_native_pools_is_recalled_without_confirming_items_here(
     whats = [s.what for s in report.segments]
     assert "confirming" not in whats and "measuring" not in whats
     assert report.plans[0].reasons[0].startswith("measured by an earlier run of the function here")
+
+
+@pytest.mark.timeout(120)
+def test_a_recalled_plan_that_ran_no_faster_than_sync_is_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Remembered as short waits (20 µs, that threads or processes overlap), the items compute about 180 µs
+    # each: on up to 8 CPUs, slower than sync would have been by the profile, so fn is measured afresh next
+    # time.  (Within the drift watch's 100x even on a loaded host: no re-plan measures it meanwhile.)
+    memory.remember(spin, prof(20e-6, 0.5e-6))
+    monkeypatch.setattr(recall, "agrees", lambda profile, w, c: True)
+    items = [300] * 2000
+    out, report = _runs(spin, items)
+    assert out == list(map(spin, items))
+    assert report.plans[0].mode in ("thread", "process")  # (waiting work: either overlaps it, by the model)
+    assert report.plans[0].reasons[0].startswith("measured by an earlier run of the function here")
+    assert memory.recall(spin, lambda p: True) is None

@@ -39,7 +39,7 @@ from .._record import replace
 from .._report import RunReport, collector
 from .._runner import ResultsObserver
 from .._trace import note
-from . import decide, measure, replan, run
+from . import decide, measure, memory, replan, run
 from .cluster import connect
 from .costs import Machine
 from .first import FirstItem
@@ -145,10 +145,25 @@ class AutoRun:
             plan = _decide(state, profile)
             note(state.options, "plan", mode=plan.mode, workers=plan.workers, reasons=list(plan.reasons))
             drifted = yield from run.run(state, plan, profile)
+            _judge(state, plan, profile)
             if drifted:
                 note(state.options, "drift", replans=state.replans + 1)
             if not replan.replan(state, drifted):
                 return
+
+
+def _judge(state: RunState, plan: Plan, profile: Profile) -> None:
+    """A recalled plan that ran no faster than sync would have is not repeated: fn is forgotten (:mod:`.memory`).
+
+    Only a recalled plan is judged: a plan made from fresh figures often starts its pool
+    (its workers' first chunks pay for their imports), and it is judged when it is repeated.
+    """
+    if not state.recalled:
+        return
+    ran = state.report.segments[-1] if state.report.segments else None
+    if ran is not None and ran.what == "plan" and not memory.delivered(profile, plan.mode, ran.items, ran.seconds):
+        note(state.options, "memory: the plan ran no faster than sync; the function is measured afresh next time")
+        memory.forget(state.fn)
 
 
 def _decide(state: RunState, profile: Profile) -> Plan:
