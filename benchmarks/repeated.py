@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per child")
     parser.add_argument("--baseline", help="a commit whose auto runs beside this tree's, in the same rounds")
     parser.add_argument("--name", default="repeated")
+    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results"), help="directory for the results")
     args = parser.parse_args()
     meta = run_meta()
     peers = {"auto": SRC}
@@ -133,7 +134,7 @@ def main() -> None:
                 else ""
             )
         )
-    path = os.path.join(ROOT, "benchmarks", "results", f"{args.name}.json")
+    path = os.path.join(args.out, f"{args.name}.json")
     write(path, meta, workloads=results, finished=time.time())
     print(f"wrote {path}")
 

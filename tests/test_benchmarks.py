@@ -46,6 +46,23 @@ def test_benchmark_suite_writes_results(tmp_path: Path) -> None:
     assert (tmp_path / "t.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
+def test_repeated_calls_benchmark_writes_every_call_of_every_round(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable, str(ROOT / "benchmarks" / "repeated.py"), "--workloads", "tiny", "--calls", "3",
+        "--rounds", "2", "--out", str(tmp_path), "--name", "r",
+    ]  # fmt: skip
+    out = subprocess.run(cmd, check=True, timeout=300, capture_output=True, text=True)
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["meta"]["calls"] == 3 and data["meta"]["commit"]
+    tiny = data["workloads"]["tiny"]
+    assert set(tiny["rounds"]) == {"auto", "sync", "thread", "process", "async"}
+    assert all(len(r) == 2 and all(len(calls) == 3 for calls in r) for r in tiny["rounds"].values()), tiny["errors"]
+    total = tiny["total_s"]
+    assert tiny["auto_ratio_total"] == pytest.approx(total["auto"] / total[tiny["best_total"]], rel=1e-3)
+    assert "auto / fastest fixed, all 3 calls" in out.stdout
+
+
 def _load_run_module() -> object:
     spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
     assert spec is not None and spec.loader is not None
