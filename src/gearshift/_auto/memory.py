@@ -29,8 +29,8 @@ is not used once that mode could win: :func:`recall` is asked with the
 decision's own test.  And a recalled plan that ran no faster than the profile
 says sync would (:func:`delivered`) has its function forgotten: a decision that went
 wrong is measured again next time, not repeated (on the suite's csv-files, one
-run in four read the GIL as free and planned threads, 0.12 s a call against
-0.06 for processes).
+of four traced runs read the GIL as free and planned threads, 0.12 s a call
+against 0.06 for processes).
 
 (Buying a process pool once the runs before had lost as much for want of it
 was tried with this, and left out: on fine-grained work the model's estimates
