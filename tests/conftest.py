@@ -145,5 +145,5 @@ def _auto_forgets_native_functions() -> Iterator[None]:
     if measure is not None:
         measure._seen.clear()
     memory = sys.modules.get("gearshift._auto.memory")
-    if memory is not None:  # (and its profiles of functions, and the rent paid for want of a pool)
+    if memory is not None:  # (and its profiles of functions)
         memory.forget()
