@@ -18,8 +18,8 @@ can be off: traced the same way, the first of four runs over those files read
 454 µs per item, the next ones 130 µs).  Items longer than
 :data:`CONFIRM_BELOW_SECONDS` (the lookahead's first look) are not confirmed:
 measuring would run the first of them alone too.  Nor are functions seen
-with native thread pools (a BLAS): an item run here uncapped leaves its pool's
-threads busy beside the workers (with the confirming item, auto's later calls
+with native thread pools (a BLAS): an item run here uncapped probably leaves its
+pool's threads busy beside the workers (with the confirming item, auto's later calls
 of the suite's numpy-eigvalsh took 0.097 s against process mode's 0.069,
 suite-warm-10b.json; without it, 0.062 against 0.067, traced).  The plan's drift watch
 (:mod:`.replan`) still compares every chunk with the profile, and a re-plan
