@@ -34,11 +34,9 @@ from .._record import replace
 from .._runner import ResultsObserver
 from .._trace import note
 from .costs import (
-    CALIBRATE_BELOW_SECONDS,
     NATIVE_CAPPED_ITEMS,
     NATIVE_CAPPING_PAID,
     NATIVE_THREADS_SEEN,
-    Machine,
     typical,
     work_kind,
 )
@@ -140,11 +138,8 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         yield from state.early(state.pending)
         return None
     per_item = typical(sampler.wall) if sampler.wall else 0.0
-    rest = (gate.remaining if gate.remaining is not None else 1000) * per_item
-    state.machine = state.machine or Machine.current(
-        process_workers=options.workers,
-        calibrate=rest > NOT_WORTH_PROBING and per_item < CALIBRATE_BELOW_SECONDS,
-    )
+    rest = state.rest_and_machine(per_item)
+    assert state.machine is not None
     native = None
     if seen is not None and sampler.wall:
         native = _seen_again(seen, typical(sampler.wall), typical(sampler.cpu))

@@ -14,11 +14,11 @@ from collections.abc import Generator
 
 from .._profile import Profile
 from .._trace import note
-from .costs import CALIBRATE_BELOW_SECONDS, Machine, typical
+from .costs import typical
 from .decide import processes_may_win
 from .memory import CONFIRM_BELOW_SECONDS, CONFIRM_BUDGET, agrees, recall
 from .report import Timed
-from .sampler import NOT_WORTH_PROBING, Sampler, run_sequential
+from .sampler import Sampler, run_sequential
 from .state import RunState
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
@@ -84,12 +84,8 @@ def complete(state: RunState, profile: Profile) -> bool:
     could not win then); if they could win now (more items, or a pool warm
     now), the work is measured again, pickling included.
     """
-    per_item = typical(profile.wall)
-    rest = (state.gate.remaining if state.gate.remaining is not None else 1000) * per_item
-    state.machine = state.machine or Machine.current(
-        process_workers=state.options.workers,
-        calibrate=rest > NOT_WORTH_PROBING and per_item < CALIBRATE_BELOW_SECONDS,
-    )
+    state.rest_and_machine(typical(profile.wall))
+    assert state.machine is not None
     if profile.ipc_seconds is not None or profile.unpicklable is not None:
         return True
     return not processes_may_win(profile, state.options, state.machine, state.gate.remaining)

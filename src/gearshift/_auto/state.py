@@ -12,11 +12,12 @@ from .._profile import Profile
 from .._record import Record, field
 from .._report import RunReport
 from .._runner import ResultsObserver, Runner, Stopped
-from .costs import Machine
+from .costs import CALIBRATE_BELOW_SECONDS, Machine
 from .first import FirstItem
 from .gate import Gate
 from .gil import ProbeTail
 from .lookahead import Lookahead
+from .sampler import NOT_WORTH_PROBING
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
@@ -62,6 +63,16 @@ class RunState(Record, eq=False):
     @property
     def plans(self) -> list[Plan]:
         return self.report.plans
+
+    def rest_and_machine(self, per_item: float) -> float:
+        """Sync seconds of the input left at ``per_item`` each (1,000 items when its length is unknown);
+        reads the machine's facts once per run, calibrating the parent's share for items that cheap."""
+        rest = (self.gate.remaining if self.gate.remaining is not None else 1000) * per_item
+        self.machine = self.machine or Machine.current(
+            process_workers=self.options.workers,
+            calibrate=rest > NOT_WORTH_PROBING and per_item < CALIBRATE_BELOW_SECONDS,
+        )
+        return rest
 
     def shifted(self, offset: int) -> ResultsObserver | None:
         """``on_results`` for a runner that numbers its items from 0 but starts at input index ``offset``."""
