@@ -12,6 +12,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -427,3 +428,39 @@ def test_items_run_here_while_workers_start_hand_the_gil_over_promptly(
     assert seen and all(s == min(before, PROMPT_SECONDS) for s in seen)
     if not fails:  # (the gate looks at ready() between chunks: the chunk that made it ready ends first)
         assert len(out) >= 5 and out == [2 * x for x in range(len(out))]
+
+
+@pytest.mark.timeout(60)
+def test_workers_started_while_items_run_here_load_the_function_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The calling thread may run every item before a worker is ready: the workers still load fn
+    (importing its module), so the next run finds them ready to run it (see Backend.warm)."""
+    import importlib
+    import os
+    import sys
+
+    from gearshift._auto.run import _while_starting
+    from gearshift._auto.state import RunState
+    from gearshift._backends._process import Backend
+
+    (tmp_path / "gs_while_starting_marks.py").write_text(
+        "import os, pathlib\n"
+        f"if os.getpid() != {os.getpid()}:\n"
+        f"    (pathlib.Path({str(tmp_path)!r}) / f'mark-{{os.getpid()}}').touch()\n"
+        "def fn(x):\n    return 2 * x\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("gs_while_starting_marks")
+    backend = Backend(2)
+    state = RunState(module.fn, make_options(mode="auto"), CALL_ONE, False, Gate(iter(range(20)), 20))
+    try:
+        out = [r for batch in _while_starting(state, backend, Profile(is_async=False, wall=(), cpu=())) for r in batch]
+        assert out == [2 * x for x in range(len(out))]
+        deadline = time.monotonic() + 30
+        while len(list(tmp_path.glob("mark-*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert {int(p.name[5:]) for p in tmp_path.glob("mark-*")} == {w.proc.pid for w in backend._procs}
+    finally:
+        backend.shutdown()
+        sys.modules.pop("gs_while_starting_marks", None)

@@ -11,9 +11,10 @@ Messages, each one pickled ``bytes`` frame on the pipes:
                        task:   (task_id, fn_key, fn_blob | None, call, is_async, stop, items_blob,
                                 timeout, start, size, trace)
                        fn_key: forget that function (its run is over)
+                       prime:  (fn_blob,) unpickle a function once, to import what it needs now
                        None:   finish and exit
     worker -> parent   a kind byte, then the pickle (the parent knows what failed to unpickle):
-                       C ("ready", pid) | ("init_failed", traceback_text)
+                       C ("ready", pid) | ("init_failed", traceback_text) | ("primed",)
                        I outcome          one per item, only under a timeout
                        P outcomes         (8-byte count first) outcomes moved out of the log early
                        R (task_id, True, ChunkResult) | (task_id, False, (exception, traceback_text))
@@ -105,6 +106,10 @@ def _serve(rx: Connection, tx: Connection, logs: list[OutcomeLog], max_tasks: in
         if type(message) is int:  # a finished run's function (and shared object): free it
             fns.pop(message, None)
             continue
+        if len(message) == 1:  # a prime: import what the function needs before work arrives
+            _prime(message[0])
+            _send(tx, b"C" + pickle.dumps(("primed",)))
+            continue
         task_id, fn_key, fn_blob, call, is_async, stop, items_blob, timeout, start, size, trace = message
         log = logs[received % len(logs)]
         received += 1
@@ -151,6 +156,19 @@ def _serve(rx: Connection, tx: Connection, logs: list[OutcomeLog], max_tasks: in
 
 def _loads(blob: bytes) -> Any:
     return pickle.loads(blob)
+
+
+def _prime(blob: bytes) -> None:
+    """Unpickle a function and drop it: its module and what that imports are loaded here from now on.
+
+    Sent by ``Backend.warm(fn)`` (auto starting a pool while the calling thread
+    runs items): a worker that gets no item in that run is ready for the next
+    one.  A failure is the first task's to report, when it unpickles the function itself.
+    """
+    try:
+        _loads(blob)
+    except BaseException:  # SystemExit from a __reduce__ included: it must not end the worker
+        pass
 
 
 def _exit_with_parent() -> None:

@@ -204,7 +204,7 @@ def _while_starting(state: RunState, backend: Backend, profile: Profile) -> Iter
         # Coroutines wait for the workers: they are planned on processes because they compute, and
         # computing here would hold the GIL the pool's start needs (pools that start in 0.2 s were seen taking 1 s).
         return
-    backend.warm()
+    backend.warm(state.fn)  # (each worker loads fn, so a run that ends before they start leaves them ready)
     from .._backends._sync import Backend as SyncBackend
 
     gate = state.gate

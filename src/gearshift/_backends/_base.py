@@ -17,6 +17,7 @@ from .._task import Task
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from concurrent.futures import Future
     from typing import Any, ClassVar, Protocol, runtime_checkable
 else:  # the same checks, without loading typing (see gearshift._protocols)
@@ -91,8 +92,8 @@ class CachesFunctions(Protocol):
 class StartsWorkers(Protocol):
     """A backend whose workers take a while to start (processes): start them ahead, ask when they are ready."""
 
-    def warm(self) -> None:
-        """Start every worker now, without waiting for any."""
+    def warm(self, fn: Callable[..., Any] | None = None) -> None:
+        """Start every worker now, without waiting for any (and have each load ``fn`` once it has started)."""
         ...
 
     def ready(self) -> bool:

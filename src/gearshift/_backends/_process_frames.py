@@ -33,6 +33,14 @@ class FrameDispatch(WorkerPool):
     """Sends jobs to workers and handles the frames they send back."""
 
     def _dispatch(self) -> None:
+        if self._prime is not None:  # (see Backend.warm): to every worker, ahead of any job
+            prime, self._prime = pickle.dumps((self._prime,), protocol=pickle.HIGHEST_PROTOCOL), None
+            for w in self._procs:
+                try:
+                    w.tx.send_bytes(prime)
+                except OSError:
+                    continue  # it died: the next wait() sees its pipe close
+                w.priming = True
         while self._forgotten:
             fn_key = self._forgotten.popleft()
             for w in self._procs:
@@ -137,6 +145,9 @@ class FrameDispatch(WorkerPool):
             _trace.pool_started(worker.proc.pid, worker.born)
             worker.progress_at = time.monotonic()
             self._startup_failures = 0
+            return
+        if tag == "primed":
+            worker.priming = False
             return
         if tag == "init_failed":
             self._break(_broken_pool(f"a worker's initializer failed:\n{message[1]}"))

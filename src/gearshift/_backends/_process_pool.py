@@ -98,7 +98,9 @@ class _Job:
 class _Worker:
     """One worker process: its pipes, its outcome logs and the jobs sent to it."""
 
-    __slots__ = ("born", "known", "logs", "outstanding", "proc", "progress_at", "ready", "rx", "sent", "tx")
+    __slots__ = (
+        "born", "known", "logs", "outstanding", "priming", "proc", "progress_at", "ready", "rx", "sent", "tx",
+    )  # fmt: skip
 
     def __init__(
         self, proc: subprocess.Popen[bytes] | _zygote.ForkedWorker, rx: FrameReader, tx: PipeEnd, logs: list[int]
@@ -111,6 +113,7 @@ class _Worker:
         self.ready = False  # said hello: startup time never counts against a timeout
         self.progress_at = 0.0  # when the running item (the head job's next one) started
         self.born = time.monotonic_ns()  # for a trace's pool start event
+        self.priming = False  # sent a prime (see Backend.warm) it has not said it is done with
 
 
 class WorkerPool:
@@ -150,6 +153,7 @@ class WorkerPool:
         self._forgotten: deque[int] = deque()  # functions of finished runs, to drop from the workers
         self._startup_failures = 0
         self._warming = False  # start workers before any work arrives (see warm())
+        self._prime: bytes | None = None  # the function warm() has the workers unpickle ahead of work
         self._cpus = usable_cpus()
         #: forks workers from one clean pre-started interpreter (see _zygote.py); None: not started yet
         self._zygote: _zygote.Zygote | None = None
@@ -263,6 +267,9 @@ class WorkerPool:
 
     def _stop_workers(self) -> None:
         for w in self._procs:
+            if w.priming and not w.outstanding:  # an import nobody waits for: not worth waiting for
+                _kill(w)
+                continue
             with contextlib.suppress(OSError):
                 w.tx.send_bytes(pickle.dumps(None))
         for w in self._procs:
