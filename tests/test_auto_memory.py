@@ -8,8 +8,13 @@ import pytest
 
 import gearshift
 from gearshift._auto import memory, recall
+from gearshift._auto.costs import CALIBRATE_BELOW_SECONDS, Machine, cold_start
+from gearshift._auto.decide import decide, pay_for_pool
+from gearshift._options import make_options
 from gearshift._profile import Profile
 from gearshift._record import replace
+
+COLD = Machine(cpus=2, process_pool_warm=False, process_start_seconds=0.06)
 
 
 def prof(wall: float, cpu: float, *, pickles: bool = True) -> Profile:
@@ -56,6 +61,91 @@ def test_a_plan_is_kept_only_if_it_ran_faster_than_sync(mode: str, items: int, s
 
 def test_a_profile_without_timings_never_agrees() -> None:
     assert not memory.agrees(Profile(is_async=False, wall=(), cpu=()), 1e-3, 1e-3)
+
+
+def test_a_cold_pools_start_is_charged_less_the_rent_paid_never_below_nothing() -> None:
+    assert cold_start(COLD, 2) == pytest.approx(0.03)
+    assert cold_start(replace(COLD, process_start_paid=0.01), 2) == pytest.approx(0.02)
+    assert cold_start(replace(COLD, process_start_paid=1.0), 2) == 0.0
+    assert cold_start(replace(COLD, process_pool_warm=True), 2) == 0.0
+
+
+def test_rent_accrues_while_a_warm_pool_would_have_won_and_buys_the_pool_once_it_covers_the_start() -> None:
+    # 400 items of 100 µs: sync 40 ms; two warm processes about half; a cold start costs 30 ms of parallelism.
+    p, options = prof(100e-6, 100e-6), make_options()
+    first = decide(p, options, COLD, 400)
+    assert first.mode == "sync"  # the cold start eats the saving
+    pay_for_pool(first, p, options, COLD, 400)
+    paid = memory.rent_paid()
+    assert 0.01 < paid < 0.04  # what a warm pool would have saved on this run
+    calls = 1
+    while True:
+        machine = replace(COLD, process_start_paid=memory.rent_paid())
+        plan = decide(p, options, machine, 400)
+        pay_for_pool(plan, p, options, machine, 400)
+        calls += 1
+        if plan.mode == "process":
+            break
+        assert calls < 10
+    assert memory.rent_paid() == 0.0  # bought: settled
+    # Ski rental: bought once the rent paid, with this run's saving, covers the start.
+    assert (calls - 1) * paid >= cold_start(COLD, 2) - paid
+
+
+def test_no_rent_where_processes_would_not_win_even_warm() -> None:
+    p = prof(1e-6, 1e-6)  # far too cheap to ship
+    plan = decide(p, make_options(), COLD, 1000)
+    pay_for_pool(plan, p, make_options(), COLD, 1000)
+    assert memory.rent_paid() == 0.0
+
+
+def test_no_rent_on_items_under_the_floor_where_the_figures_are_off() -> None:
+    # Items just under the floor, so many that a warm pool would win by the model: no rent all the same.
+    p = prof(0.9 * CALIBRATE_BELOW_SECONDS, 0.9 * CALIBRATE_BELOW_SECONDS)
+    plan = decide(p, make_options(), COLD, 3000)
+    warm = decide(p, make_options(), replace(COLD, process_pool_warm=True), 3000)
+    assert plan.mode == "sync" and warm.mode == "process"
+    pay_for_pool(plan, p, make_options(), COLD, 3000)
+    assert memory.rent_paid() == 0.0
+    at_floor = prof(CALIBRATE_BELOW_SECONDS, CALIBRATE_BELOW_SECONDS)
+    pay_for_pool(decide(at_floor, make_options(), COLD, 3000), at_floor, make_options(), COLD, 3000)
+    assert memory.rent_paid() > 0
+
+
+def test_rent_is_counted_with_free_pickling_when_it_was_not_measured() -> None:
+    p = prof(1e-4, 1e-4, pickles=False)
+    plan = decide(p, make_options(), COLD, 400)
+    assert plan.mode == "sync"
+    pay_for_pool(plan, p, make_options(), COLD, 400)
+    assert memory.rent_paid() > 0
+
+
+def test_forgetting_everything_forgets_the_rent_too() -> None:
+    memory.pay_rent(0.02)
+    memory.forget()
+    assert memory.rent_paid() == 0.0
+
+
+def test_the_machine_auto_reads_carries_the_rent_paid() -> None:
+    memory.pay_rent(0.02)
+    assert Machine.current().process_start_paid == pytest.approx(0.02)
+
+
+def test_each_plan_auto_makes_pays_the_rent_until_one_buys_the_pool() -> None:
+    from gearshift._auto import _decide
+    from gearshift._auto.gate import Gate
+    from gearshift._auto.state import RunState
+    from gearshift._task import CALL_ONE
+
+    p, modes = prof(100e-6, 100e-6), []
+    state = RunState(abs, make_options(mode="auto"), CALL_ONE, False, Gate(iter(range(400)), 400))
+    for _ in range(10):
+        state.machine = replace(COLD, process_start_paid=memory.rent_paid())  # (as Machine.current reads it)
+        modes.append(_decide(state, p).mode)
+        if modes[-1] == "process":
+            break
+    assert modes[0] == "sync" and modes[-1] == "process"
+    assert memory.rent_paid() == 0.0
 
 
 # -- through gearshift.map ---------------------------------------------------------------------------

@@ -174,6 +174,7 @@ def _decide(state: RunState, profile: Profile) -> Plan:
     if options.cluster is not None:
         cluster, state.cluster = connect(options, profile, state.gate.remaining, state.machine, state.cluster)
     plan = decide.decide(profile, options, state.machine, state.gate.remaining, cluster)
+    decide.pay_for_pool(plan, profile, options, state.machine, state.gate.remaining)
     if state.recalled:
         seen = f"measured by an earlier run of the function here ({profile.items} items): not measured again"
         plan = replace(plan, reasons=(seen, *plan.reasons))

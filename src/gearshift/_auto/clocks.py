@@ -13,6 +13,7 @@ import time
 
 from .._schedstat import runqueue_seconds
 from .costs import COSTS, PARENT_ITEM_SECONDS, PARENT_ITEM_WORK, Machine
+from .memory import rent_paid
 
 __all__ = [
     "cpu_clock",
@@ -109,6 +110,7 @@ def current_machine(*, process_workers: int | None = None, calibrate: bool = Fal
         cpus=cpus,
         gil_enabled=gil_enabled(),
         process_pool_warm=is_warm("process", process_workers or cpus),
+        process_start_paid=rent_paid(),
         process_item_seconds=parent_item_seconds() if calibrate else PARENT_ITEM_SECONDS,
         max_async=max_async,
     )

@@ -204,6 +204,9 @@ class Machine(Record, frozen=True, slots=True):
     gil_enabled: bool = True
     process_pool_warm: bool = False
     process_start_seconds: float = _c("process_start_seconds")
+    #: seconds earlier runs here lost for want of a warm process pool (:mod:`.memory`'s rent):
+    #: a cold pool's start is charged less this, so it is bought once renting has cost as much
+    process_start_paid: float = 0.0
     thread_chunk_seconds: float = _c("thread_chunk_seconds")
     process_chunk_seconds: float = _c("process_chunk_seconds")
     #: the parent's own work per item in process mode (taking it, collecting its result)
@@ -379,11 +382,11 @@ def cold_start(machine: Machine, workers: int, imports: float = 0.0) -> float:
 
     Auto keeps running items on the calling thread while the workers start,
     so the start costs only the parallelism missed meanwhile: one worker's
-    worth of the time is used.
+    worth of the time is used, less what earlier runs lost for want of the pool.
     """
     if machine.process_pool_warm:
         return 0.0
-    return (machine.process_start_seconds + imports) * (1 - 1 / max(1, workers))
+    return max(0.0, (machine.process_start_seconds + imports) * (1 - 1 / max(1, workers)) - machine.process_start_paid)
 
 
 def chunk_size(target: float, per_item: float, n: int, workers: int) -> int:

@@ -18,6 +18,7 @@ from .._profile import Profile, fmt_bytes, fmt_seconds
 from .._record import replace
 from .cluster_costs import Cluster, cluster_may_pay, cluster_seconds, cluster_worthwhile
 from .costs import (
+    CALIBRATE_BELOW_SECONDS,
     CLUSTER_BREAK_EVEN_SECONDS,
     CLUSTER_MARGIN,
     CLUSTER_MIN_SAVING_SECONDS,
@@ -30,10 +31,12 @@ from .costs import (
     estimates,
     estimates_async,
     serial_share,
+    typical,
     work_kind,
 )
+from .memory import pay_rent, settle
 
-__all__ = ["decide", "processes_may_win"]
+__all__ = ["decide", "pay_for_pool", "processes_may_win"]
 
 
 def decide(
@@ -115,6 +118,38 @@ def processes_may_win(profile: Profile, options: Options, machine: Machine, rema
         result_pickle_seconds=profile.result_pickle_seconds or 0.0,
     )
     return decide(free, options, machine, remaining).mode == "process"
+
+
+def pay_for_pool(plan: Plan, profile: Profile, options: Options, machine: Machine, remaining: int | None) -> None:
+    """Count what ``plan`` loses for want of a warm process pool (see :mod:`.memory`'s rent), or settle the rent.
+
+    What a warm pool would have saved: ``plan``'s estimate less the process
+    plan's with the pool warm.  Where the pickling was not measured (processes
+    could not win with a cold pool), it is taken as free: the rent may then be
+    overstated, and the run it makes buy measures the pickling and decides with
+    the real figures.  No rent is counted on items under
+    :data:`~.costs.CALIBRATE_BELOW_SECONDS`, where the model's figures are off
+    by more than the saving: the sampler read the suite's md5-fine at 0.93 µs
+    per item against sync's 0.47 (each small measuring chunk's own cost in
+    it), and the pool that rent bought ran it at 1.5x sync (suite-warm-10.json).
+    """
+    if plan.mode == "process":
+        settle()
+        return
+    if machine.process_pool_warm or profile.is_async or not profile.wall or options.cluster is not None:
+        return
+    if profile.unpicklable is not None or options.workers == 1 or typical(profile.wall) < CALIBRATE_BELOW_SECONDS:
+        return
+    current = next((a for a in plan.alternatives if a.mode == plan.mode and a.workers == plan.workers), None)
+    if current is None:
+        return
+    warm = replace(machine, process_pool_warm=True)
+    if profile.ipc_seconds is None:
+        profile = replace(profile, item_pickle_seconds=0.0, result_pickle_seconds=0.0, item_bytes=0, result_bytes=0)
+    bought = decide(profile, options, warm, remaining)
+    if bought.mode == "process":
+        process = next(a for a in bought.alternatives if a.mode == "process")
+        pay_rent(current.seconds - process.seconds)
 
 
 def _cluster(

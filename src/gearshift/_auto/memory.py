@@ -32,9 +32,17 @@ wrong is measured again next time, not repeated (on the suite's csv-files, one
 of four traced runs read the GIL as free and planned threads, 0.12 s a call
 against 0.06 for processes).
 
-(Buying a process pool once the runs before had lost as much for want of it
-was tried with this, and left out: on fine-grained work the model's estimates
-are too far off to pay rent by them; see docs/performance.md, "Tenth session".)
+It also keeps the **rent** paid for want of a process pool: a run whose
+plan was not processes only because the pool was cold adds what a warm pool
+would have saved (:func:`~.decide.pay_for_pool`) to :func:`rent_paid`, and
+the cost model charges a cold pool's start less that rent
+(:func:`~.costs.cold_start`).  So a program calling ``map`` on jobs too short
+to pay for a pool alone buys one once the runs before have lost as much as
+its start costs, and keeps it warm for the calls to come (the deterministic
+ski-rental rule, Karlin, Manasse, McGeoch and Owicki 1988: never more than
+about twice the best cost; the lean start, :mod:`gearshift._lean`, loads auto
+by the same rule).  Items under a floor pay no rent: the model's figures are
+too far off there (see ``pay_for_pool``; docs/performance.md, "Tenth session").
 """
 
 from __future__ import annotations
@@ -58,8 +66,11 @@ __all__ = [
     "agrees",
     "delivered",
     "forget",
+    "pay_rent",
     "recall",
     "remember",
+    "rent_paid",
+    "settle",
 ]
 
 #: the work a confirming sample runs one item at a time (set by hand: a tenth of the 20 ms under
@@ -77,6 +88,8 @@ DELIVERED_ITEMS = 16
 
 _lock = threading.Lock()
 _profiles: weakref.WeakKeyDictionary[Any, Profile] = weakref.WeakKeyDictionary()
+#: seconds runs here lost for want of a warm process pool, since the last plan that started one
+_rent = 0.0
 
 
 def remember(fn: Callable[..., Any], profile: Profile) -> None:
@@ -126,12 +139,33 @@ def delivered(profile: Profile, mode: str, items: int, seconds: float) -> bool:
 
 
 def forget(fn: Callable[..., Any] | None = None) -> None:
-    """Forget ``fn``'s profile (None: every profile)."""
+    """Forget ``fn``'s profile (None: every profile, and the rent paid)."""
+    global _rent
     with _lock:
         if fn is None:
             _profiles.clear()
+            _rent = 0.0
         else:
             try:
                 _profiles.pop(fn, None)
             except TypeError:
                 pass
+
+
+def rent_paid() -> float:
+    """Seconds lost so far for want of a warm process pool (see the module docstring)."""
+    return _rent
+
+
+def pay_rent(seconds: float) -> None:
+    """Add ``seconds`` lost for want of a warm process pool."""
+    global _rent
+    with _lock:
+        _rent = _rent + max(0.0, seconds)
+
+
+def settle() -> None:
+    """A process pool was bought: the rent starts again from nothing."""
+    global _rent
+    with _lock:
+        _rent = 0.0
