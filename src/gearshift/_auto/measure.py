@@ -204,6 +204,10 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
             if pickle_later:
                 measure_pickling(sampler, state.fn, gate.kept, kept)
             if gate.ended:
+                # The probe took the input's last items, every step measured: the next runs of fn here
+                # start from it (a short input was otherwise measured, and probed, on every call, and no
+                # plan was ever made to pay the rent that buys a pool; see .memory).
+                remember(state.fn, replace(sampler.build(), native=native))
                 yield from state.early(state.pending)
                 return None
     profile = replace(sampler.build(), native=native)
