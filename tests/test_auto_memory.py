@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 
 import pytest
@@ -187,6 +189,28 @@ def test_a_second_run_of_a_function_confirms_its_profile_instead_of_measuring(mo
     assert report.plans[0].reasons[0].startswith("measured by an earlier run of the function here")
     assert report.plans[0].profile is remembered
     assert report.items == len(items)
+
+
+_LOCK = threading.Lock()
+
+
+def locked_spin(n: int) -> int:
+    """spin, holding a module lock: the closure over it does not pickle, so work that computes is probed on threads."""
+    with _LOCK:
+        pass
+    return spin(n)
+
+
+@pytest.mark.timeout(120)
+def test_a_run_whose_thread_probe_took_the_last_items_is_remembered() -> None:
+    fn = functools.partial(locked_spin)  # (a partial: pickled by value, with the module's lock: unpicklable)
+    fn.lock = _LOCK  # type: ignore[attr-defined]
+    items = [5000] * 16  # about 5 ms each: after the first ones, the probe takes every item left
+    out, report = _runs(fn, items)
+    assert out == list(map(spin, items))
+    whats = [s.what for s in report.segments]
+    assert whats[-1] == "thread probe" and report.plans == []  # the input ended in the probe
+    assert memory.recall(fn, lambda p: True) is not None
 
 
 @pytest.mark.timeout(120)
