@@ -128,6 +128,16 @@ def test_forgetting_everything_forgets_the_rent_too() -> None:
     assert memory.rent_paid() == 0.0
 
 
+def test_a_profile_is_remembered_without_its_first_runs_imports() -> None:
+    # The first item loaded modules and took 50 ms against 5: a later run measured afresh would not see that.
+    first = Profile(is_async=False, wall=(0.05, 0.005, 0.005), cpu=(0.05, 0.005, 0.005), first_imports=40)
+    assert first.import_seconds == pytest.approx(0.045)
+    memory.remember(abs, first)  # (builtins cannot be weakly referenced: nothing kept)
+    memory.remember(spin, first)
+    kept = memory.recall(spin, lambda p: True)
+    assert kept is not None and kept.import_seconds == 0.0 and kept.wall == first.wall
+
+
 def test_the_machine_auto_reads_carries_the_rent_paid() -> None:
     memory.pay_rent(0.02)
     assert Machine.current().process_start_paid == pytest.approx(0.02)

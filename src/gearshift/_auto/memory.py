@@ -51,6 +51,7 @@ import threading
 import weakref
 
 from .._profile import Profile
+from .._record import replace
 from .costs import typical, work_kind
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
@@ -93,12 +94,16 @@ _rent = 0.0
 
 
 def remember(fn: Callable[..., Any], profile: Profile) -> None:
-    """Keep ``profile`` as what ``fn`` does (a function that cannot be weakly referenced is not remembered)."""
+    """Keep ``profile`` as what ``fn`` does (a function that cannot be weakly referenced is not remembered).
+
+    Kept without its first item's imports, as a later run measured afresh would see it: they were
+    this process's first run's (see :attr:`~gearshift.Profile.import_seconds`).
+    """
     if not profile.wall or profile.is_async:
         return
     with _lock:
         try:
-            _profiles[fn] = profile
+            _profiles[fn] = replace(profile, first_imports=0) if profile.first_imports else profile
         except TypeError:  # (no weak references to it: a builtin, a bound method of a class with slots...)
             pass
 
