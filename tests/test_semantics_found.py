@@ -145,3 +145,26 @@ def test_c11_item_unpickling_error_is_a_gearshift_error(errors: str) -> None:
     cfg = Config(mode="process", entry="map", is_async=False, n=5, workers=1, errors=errors,
                  faults=(Fault(2, sm.ITEM_UNPICKLE_RAISES),))  # fmt: skip
     _clean(so.replay(cfg))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.xfail(strict=True, reason="open: found by the deep run of 85f8b65 (seed 20261227), not fixed yet")
+def test_c6_sync_with_timeout_runs_one_item_at_a_time_after_retries() -> None:
+    """sync, timeout=1, retries=1, items 0 and 1 hanging past their deadlines: after item 1's
+    timeout, item 0's retry (0.5 s) and item 2 ran at once (on b368951 too).  The retry's chunk
+    came back from the sync backend 2 ms after it was submitted while the item still ran."""
+    _clean(
+        so.replay(
+            Config(
+                mode="sync",
+                entry="map",
+                is_async=False,
+                n=3,
+                ordered=False,
+                workers=1,
+                timeout=1.0,
+                retries=1,
+                faults=(Fault(0, "hang", times=1), Fault(1, "hang", times=2)),
+            )
+        )
+    )
