@@ -140,7 +140,7 @@ class Backend(CrashHandling):
             try:
                 prime = _dumps(fn, "function")
             except Exception:  # the work's first task says what does not pickle
-                prime = None
+                pass
         with self._lock:
             if self._closing or self._broken is not None:
                 return
