@@ -6,7 +6,7 @@ processes); ``semantics_oracle`` compares what the caller saw with what the buil
 the contract (docs/semantics.md, C1-C4, C6, C9-C11) say it must see.
 
 Every execution of the user function appends a line to a log file opened with ``O_APPEND``
-(``S index attempt pid t`` at the start, ``E index pid t`` at the end), so executions are counted
+(``S index attempt pid t`` at the start, ``E index attempt pid t`` at the end), so executions are counted
 even in a worker that crashed, and concurrency is the largest overlap of [start, end] intervals.
 The functions live here (an importable module) so worker processes load them by reference.
 """
@@ -185,8 +185,8 @@ def _begin(item: Item) -> int:
     return attempt
 
 
-def _end(item: Item) -> None:
-    _write(item.log, f"E {item.index} {os.getpid()} {time.monotonic():.6f}\n")
+def _end(item: Item, attempt: int) -> None:
+    _write(item.log, f"E {item.index} {attempt} {os.getpid()} {time.monotonic():.6f}\n")
 
 
 def _fault(item: Item, attempt: int) -> Any:
@@ -220,7 +220,7 @@ def work(item: Item, bias: int = 0) -> Any:
             time.sleep(item.pause)
         return _fault(item, attempt)
     finally:
-        _end(item)
+        _end(item, attempt)
 
 
 async def awork(item: Item, bias: int = 0) -> Any:
@@ -230,7 +230,7 @@ async def awork(item: Item, bias: int = 0) -> Any:
         await asyncio.sleep(HANG_SECONDS if item.kind == HANG and attempt < item.times else item.pause)
         return _fault(item, attempt)
     finally:
-        _end(item)
+        _end(item, attempt)
 
 
 # -- configurations ---------------------------------------------------------------------------------
@@ -570,7 +570,10 @@ class Execution:
 
 def read_log(log: str) -> list[Execution]:
     runs: list[Execution] = []
-    open_by_pid: dict[tuple[int, int], list[Execution]] = {}
+    # An end is matched to its start by (index, attempt, pid), not by order: an abandoned attempt
+    # (timeout=) may log its end after its retry's, in the same process (found by the deep run
+    # of seed 20261227, which read a retry as running on until the abandoned attempt ended).
+    open_by_pid: dict[tuple[int, int, int], list[Execution]] = {}
     try:
         with open(log) as f:
             lines = f.read().splitlines()
@@ -581,11 +584,11 @@ def read_log(log: str) -> list[Execution]:
         if parts[0] == "S":
             e = Execution(int(parts[1]), int(parts[2]), int(parts[3]), float(parts[4]))
             runs.append(e)
-            open_by_pid.setdefault((e.index, e.pid), []).append(e)
+            open_by_pid.setdefault((e.index, e.attempt, e.pid), []).append(e)
         else:
-            pending = open_by_pid.get((int(parts[1]), int(parts[2])), [])
+            pending = open_by_pid.get((int(parts[1]), int(parts[2]), int(parts[3])), [])
             if pending:
-                pending.pop(0).end = float(parts[3])
+                pending.pop(0).end = float(parts[4])
     return runs
 
 

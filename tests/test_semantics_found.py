@@ -148,11 +148,12 @@ def test_c11_item_unpickling_error_is_a_gearshift_error(errors: str) -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(strict=True, reason="open: found by the deep run of 85f8b65 (seed 20261227), not fixed yet")
 def test_c6_sync_with_timeout_runs_one_item_at_a_time_after_retries() -> None:
-    """sync, timeout=1, retries=1, items 0 and 1 hanging past their deadlines: after item 1's
-    timeout, item 0's retry (0.5 s) and item 2 ran at once (on b368951 too).  The retry's chunk
-    came back from the sync backend 2 ms after it was submitted while the item still ran."""
+    """sync, timeout=1, retries=1, items 0 and 1 hanging past their deadlines: the deep run of
+    85f8b65 (seed 20261227) read item 0's retry as running beside item 2.  It did not: the
+    harness's log paired item 0's ends with its starts in order, and the abandoned attempt logs
+    its end (2.5 s) after the retry's, so the retry seemed to run on until then.  Kept as the
+    replay that found it; test_the_log_pairs_an_end_with_its_own_attempt checks the log."""
     _clean(
         so.replay(
             Config(
@@ -168,3 +169,20 @@ def test_c6_sync_with_timeout_runs_one_item_at_a_time_after_retries() -> None:
             )
         )
     )
+
+
+def test_the_log_pairs_an_end_with_its_own_attempt(tmp_path) -> None:
+    """An abandoned attempt that ends after its retry, in the same process: each end goes to its
+    own attempt (pairing in order gave attempt 1 attempt 0's end, a C6 excess that never was)."""
+    log = tmp_path / "runs.log"
+    log.write_text(
+        "S 0 0 7 0.0\n"  # attempt 0 hangs, abandoned at its deadline
+        "S 0 1 7 2.0\n"  # its retry
+        "E 0 1 7 2.1\n"  # the retry ends
+        "S 2 0 7 2.2\n"  # the next item
+        "E 0 0 7 2.5\n"  # the abandoned attempt's sleep ends at last
+        "E 2 0 7 2.3\n"
+    )
+    runs = {(r.index, r.attempt): (r.start, r.end) for r in sm.read_log(str(log))}
+    assert runs == {(0, 0): (0.0, 2.5), (0, 1): (2.0, 2.1), (2, 0): (2.2, 2.3)}
+    assert sm.max_overlap(sm.read_log(str(log)), timeout=1.0) == (1, 0.0)
