@@ -190,3 +190,32 @@ def _sleeps(scale: int, url: str | None = None) -> list[float]:
 
 def _check_sleeps(items: Sequence[Any], results: Sequence[Any]) -> None:
     assert list(results) == list(items)
+
+
+# -- NumPy linear algebra (numpy-eigvalsh, registered by .workloads_more) ----------------
+
+#: the matrices' order: a 300 x 300 product and its eigenvalues, a few milliseconds with one BLAS thread
+EIG_N = 300
+
+
+def eigvalsh_product(seed: int) -> float:
+    """The largest eigenvalue of ``A @ A.T`` for a seeded random 300 x 300 ``A`` (BLAS and LAPACK)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((EIG_N, EIG_N))
+    return float(np.linalg.eigvalsh(a @ a.T)[-1])
+
+
+# -- a CPU-bound coroutine (coro-cpu, registered by .workloads_more) ----------------------
+
+#: loop iterations of about 20 ms (``cpu_loop`` runs about 10 ms for 150,000)
+CORO_N = 300_000
+
+
+async def coro_cpu(n: int) -> int:
+    """Computes about 20 ms with one await of nothing: it blocks its event loop while it runs."""
+    import asyncio  # (loaded already wherever a coroutine runs)
+
+    await asyncio.sleep(0)
+    return cpu_loop(n)

@@ -30,7 +30,7 @@ import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .workloads import record_value
+from .jobs_net import record_value
 
 __all__ = ["aio_server", "http_server", "raise_fd_limit"]
 

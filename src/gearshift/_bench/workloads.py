@@ -14,15 +14,11 @@ serves every latency.
 
 from __future__ import annotations
 
-import dataclasses
-import http.client
-import inspect
 import json
 import os
 import tempfile
-import urllib.parse
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from .jobs import (  # noqa: F401 - registered below; importable here as before
     _BIG,
@@ -60,59 +56,32 @@ from .jobs import (  # noqa: F401 - registered below; importable here as before
     square_plus_one,
     word_at,
 )
+from .jobs_files import parse_file
+from .jobs_net import ahttp_get, fetch_and_parse, http_get, record_value
+from .workload import Kind, Server, Workload  # noqa: F401 - importable here as before
 
-# (the jobs of .jobs are importable from here as before)
+# (the jobs of .jobs, .jobs_net and .jobs_files are importable from here as before)
 __all__ = [
     "CPU_LOOP_N",
     "SLEEP_SECONDS",
     "TARGET_INDICES",
     "WORKLOADS",
     "Workload",
+    "ahttp_get",
     "compress_slice",
     "cpu_loop",
     "digest_buffer",
+    "fetch_and_parse",
     "get",
+    "http_get",
     "md5_crack_prefix",
     "md5_matches",
+    "parse_file",
+    "record_value",
     "sleep_for",
     "square_plus_one",
     "word_at",
 ]
-
-Kind = Literal["tiny", "cpu", "cpu-nogil", "io", "async-io", "mixed"]
-Server = Literal["http", "aio"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Workload:
-    """One benchmark workload: ``fn`` over ``make_items(scale, url)``."""
-
-    name: str
-    kind: Kind
-    fn: Callable[..., Any]
-    #: ``make_items(scale, url=None) -> list``: ``scale`` items (``url``: the server's base URL)
-    make_items: Callable[..., list[Any]]
-    description: str
-    #: items in a full run, and in a ``--quick`` run
-    scale: int
-    quick_scale: int
-    #: ``check(items, results)`` raises AssertionError when a result is wrong
-    check: Callable[[Sequence[Any], Sequence[Any]], None]
-    #: the local server the items talk to, if any
-    server: Server | None = None
-
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.fn)
-
-    def items(self, scale: int | None = None, url: str | None = None, *, quick: bool = False) -> list[Any]:
-        """The items for ``scale`` (default: the full or quick scale)."""
-        if scale is None:
-            scale = self.quick_scale if quick else self.scale
-        if self.server is not None and url is None:
-            raise ValueError(f"workload {self.name!r} needs the URL of a running {self.server!r} server")
-        return self.make_items(scale, url)
-
 
 # -- HTTP ---------------------------------------------------------------------------
 
@@ -121,11 +90,6 @@ ASYNC_DELAY = 0.5
 MANY_DELAY = 1.0
 FETCH_DELAY = 0.05
 FETCH_RECORDS = 2000
-
-
-def record_value(item_id: int, j: int) -> int:
-    """The value of record ``j`` of item ``item_id`` as the servers produce it."""
-    return (item_id * 31 + j * 17) % 1000
 
 
 def _urls(delay: float, records: int = 0) -> Callable[..., list[str]]:
@@ -137,61 +101,9 @@ def _urls(delay: float, records: int = 0) -> Callable[..., list[str]]:
     return make
 
 
-def _split(url: str) -> tuple[str, int, str]:
-    parts = urllib.parse.urlsplit(url)
-    assert parts.hostname is not None
-    assert parts.port is not None
-    return parts.hostname, parts.port, f"{parts.path}?{parts.query}"
-
-
-def http_get(url: str) -> int:
-    """Blocking GET of one item from the local server: returns the item's id."""
-    host, port, target = _split(url)
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    try:
-        conn.request("GET", target)
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
-    return int(json.loads(body)["id"])
-
-
-def fetch_and_parse(url: str) -> int:
-    """Fetch one item (blocking), then parse and reduce it: I/O then CPU."""
-    host, port, target = _split(url)
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    try:
-        conn.request("GET", target)
-        body = conn.getresponse().read()
-    finally:
-        conn.close()
-    data = json.loads(body)
-    values = sorted(r["v"] for r in data["records"])
-    return int(sum(values[::2]) - sum(values[1::2]) + sum(r["k"] for r in data["records"]))
-
-
 def _fetch_expected(item_id: int, records: int) -> int:
     values = sorted(record_value(item_id, j) for j in range(records))
     return sum(values[::2]) - sum(values[1::2]) + sum(range(records))
-
-
-async def ahttp_get(url: str) -> int:
-    """``async def`` GET over asyncio streams (HTTP/1.0, one connection per request)."""
-    import asyncio
-
-    host, port, target = _split(url)
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        writer.write(f"GET {target} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
-        await writer.drain()
-        raw = await reader.read()
-    finally:
-        writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.") or b" 200 " not in head.split(b"\r\n", 1)[0]:
-        raise ConnectionError(f"unexpected answer from {url}: {head[:80]!r}")
-    return int(json.loads(body)["id"])
 
 
 def _check_ids(items: Sequence[Any], results: Sequence[Any]) -> None:
@@ -205,13 +117,6 @@ def _check_fetch(items: Sequence[Any], results: Sequence[Any]) -> None:
 # -- small files --------------------------------------------------------------------
 
 FILE_RECORDS = 200
-
-
-def parse_file(path: str) -> int:
-    """Read and parse one small JSON file (about 8 KiB) and reduce it."""
-    with open(path, "rb") as f:
-        data = json.load(f)
-    return int(sum(r["v"] for r in data["records"]) + data["id"])
 
 
 def _file_payload(i: int) -> bytes:
@@ -312,3 +217,9 @@ def get(name: str) -> Workload:
         return WORKLOADS[name]
     except KeyError:
         raise KeyError(f"no workload named {name!r}; choose one of: {', '.join(WORKLOADS)}") from None
+
+
+# The workloads of .workloads_more join the same dict (imported last: it uses the jobs above).
+from .workloads_more import MORE  # noqa: E402
+
+WORKLOADS.update((wl.name, wl) for wl in MORE)

@@ -14,7 +14,6 @@ NumPy is installed: ``pip install -e '.[bench]'``).
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import importlib.util
 import os
@@ -22,23 +21,13 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-from .workloads import Workload, cpu_loop
+from .jobs import CORO_N, EIG_N, coro_cpu, cpu_loop, eigvalsh_product
+from .jobs_files import parse_csv
+from .workload import Workload
 
 __all__ = ["MORE", "coro_cpu", "eigvalsh_product", "parse_csv"]
 
 # -- NumPy linear algebra --------------------------------------------------------
-
-#: the matrices' order: a 300 x 300 product and its eigenvalues, a few milliseconds with one BLAS thread
-EIG_N = 300
-
-
-def eigvalsh_product(seed: int) -> float:
-    """The largest eigenvalue of ``A @ A.T`` for a seeded random 300 x 300 ``A`` (BLAS and LAPACK)."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal((EIG_N, EIG_N))
-    return float(np.linalg.eigvalsh(a @ a.T)[-1])
 
 
 def _seeds(scale: int, url: str | None = None) -> list[int]:
@@ -60,12 +49,6 @@ def _check_eig(items: Sequence[Any], results: Sequence[Any]) -> None:
 
 #: rows per file (about 6 KiB)
 CSV_ROWS = 200
-
-
-def parse_csv(path: str) -> int:
-    """Read one small CSV file with ``csv.DictReader`` and sum a column of ints."""
-    with open(path, newline="") as f:
-        return sum(int(row["amount"]) * int(row["quantity"]) for row in csv.DictReader(f))
 
 
 def _csv_value(i: int, j: int) -> tuple[int, int]:
@@ -98,15 +81,6 @@ def _check_csv(items: Sequence[Any], results: Sequence[Any]) -> None:
 
 
 # -- a CPU-bound coroutine ---------------------------------------------------------------
-
-#: loop iterations of about 20 ms (``cpu_loop`` runs about 10 ms for 150,000)
-CORO_N = 300_000
-
-
-async def coro_cpu(n: int) -> int:
-    """Computes about 20 ms with one await of nothing: it blocks its event loop while it runs."""
-    await asyncio.sleep(0)
-    return cpu_loop(n)
 
 
 def _coro_items(scale: int, url: str | None = None) -> list[int]:
