@@ -14,7 +14,6 @@ import os
 import pickle
 import pickletools
 import struct
-import tempfile
 import traceback
 import types
 from collections import ChainMap
@@ -147,6 +146,8 @@ def log_file() -> int:
     """A new shared-memory file for one outcome log (memory only, never on a disk when Linux allows)."""
     if hasattr(os, "memfd_create"):
         return os.memfd_create("gearshift-outcomes")
+    import tempfile  # (not Linux: 2-6 ms of imports a Linux parent never needs)
+
     fd, path = tempfile.mkstemp(prefix="gearshift-outcomes-")
     os.unlink(path)
     return fd
