@@ -477,3 +477,39 @@ def test_the_thread_probe_keeps_to_workers(monkeypatch: pytest.MonkeyPatch) -> N
     with gearshift.reporting() as reports:
         assert gearshift.map(computes, range(300), mode="auto") == list(range(300))
     assert any(s.what == "thread probe" for s in reports[0].segments), reports[0]
+
+
+_SQUEEZED = bytes(range(256)) * 4096  # 1 MiB: each item hashes its slice over and over, the GIL released
+
+
+def squeeze(offset: int) -> str:
+    """Cheap to pickle (an int) and computing with the GIL released: zlib-small-args' shape."""
+    digest = hashlib.sha256()
+    for _ in range(8):
+        digest.update(_SQUEEZED[offset : offset + (512 << 10)])
+    return digest.hexdigest()
+
+
+@pytest.mark.usefixtures("gil_free")
+def test_cheap_to_pickle_work_that_frees_the_gil_is_probed_and_goes_to_threads() -> None:
+    """Once processes went without a probe for any work that pickles cheaply: a pool's start and
+    per-process set-up for work threads spread as well (the GIL ticker beside the measured items
+    reads it free; the fixture makes the readings the machine's load cannot blur)."""
+    items = [i % 8 * 4096 for i in range(64)]
+    out, run = auto_run(squeeze, items)
+    assert out == [squeeze(i) for i in items]
+    assert run.plan is not None and run.plan.profile is not None, "the measuring took every item"
+    assert run.plan.profile.threads >= 2, run.plan.profile  # probed on threads
+    assert run.plan.mode == "thread", str(run.plan)
+
+
+def test_cheap_to_pickle_work_that_holds_the_gil_is_not_probed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gearshift._auto.gil import GilReading
+
+    monkeypatch.setattr(GilReading, "gil_free", lambda self, queued_share: 0.05)
+    monkeypatch.setattr("gearshift._auto.measure.lookahead_for", lambda state: None)
+    items = [40_000] * 200  # (enough that processes may win: their pickling is measured, cheap)
+    out, run = auto_run(spin, items)
+    assert out == [spin(n) for n in items]
+    assert run.plan is not None and run.plan.profile is not None, "the measuring took every item"
+    assert run.plan.profile.threads == 0, run.plan.profile  # not probed: the pool could start meanwhile

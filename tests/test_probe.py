@@ -271,6 +271,39 @@ def test_cheap_to_pickle_work_is_probed_on_threads_only_when_mixed(cpu: float, p
     assert wants_thread_probe(_sampled(0.003, cpu * 0.003)) is probed
 
 
+@pytest.mark.parametrize(
+    ("alone", "probed"),
+    [
+        (None, False),  # no reading (one CPU, a free-threaded build answers earlier): as before
+        (0.1, False),  # the ticker waited whole switch intervals: held, processes without a probe
+        (0.69, False),
+        (0.7, True),  # it got the GIL at once: threads may spread the work with no pool to start
+        (1.0, True),
+    ],
+)
+def test_computing_work_that_left_the_gil_free_while_measured_is_probed(alone: float | None, probed: bool) -> None:
+    sampler = _sampled(0.003, 0.95 * 0.003)
+    sampler.gil_free_alone = alone
+    assert wants_thread_probe(sampler) is probed
+
+
+def test_the_ticker_beside_the_items_records_its_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gearshift._auto import gil
+
+    if not gil.gil_enabled():
+        pytest.skip("a free-threaded build: nothing to read")
+    monkeypatch.setattr(gil.GilReading, "gil_free", lambda self, queued_share: 0.93)
+    sampler = Sampler(False)
+    stop = gil.tick_beside(sampler, cpus=2)
+    time.sleep(0.01)  # (the reading is made up: how many ticks came does not matter)
+    stop()
+    assert sampler.gil_free_alone == 0.93
+    assert not [t for t in threading.enumerate() if t.name == "gearshift-gil-probe"]  # stopped and joined
+    quiet = Sampler(False)
+    gil.tick_beside(quiet, cpus=1)()  # one CPU: no probe to decide, no ticker
+    assert quiet.gil_free_alone is None
+
+
 def test_buffer_bytes_counts_buffers_and_starmap_arguments() -> None:
     from array import array
 

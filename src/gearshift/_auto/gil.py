@@ -24,7 +24,7 @@ from .._profile import median
 from .._record import replace
 from .._runner import ResultsObserver, Runner
 from .clocks import gil_enabled, runqueue_seconds
-from .costs import typical, work_kind
+from .costs import GIL_FREE_THRESHOLD, typical, work_kind
 from .gate import Gate
 from .sampler import THREAD_PROBE_MIN_SECONDS, Sampler
 
@@ -32,7 +32,15 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gea
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["GilReading", "ProbeTail", "ThreadProbe", "probe_threads", "probe_threads_count", "wants_thread_probe"]
+__all__ = [
+    "GilReading",
+    "ProbeTail",
+    "ThreadProbe",
+    "probe_threads",
+    "probe_threads_count",
+    "tick_beside",
+    "wants_thread_probe",
+]
 
 #: items per thread in the thread probe: at least this many...
 THREAD_PROBE_ROUNDS = 2
@@ -61,6 +69,11 @@ def wants_thread_probe(sampler: Sampler, *, always: bool = False) -> bool:
     if wall < THREAD_PROBE_MIN_SECONDS or kind == "waiting":
         return False
     if always or not gil_enabled() or "unpicklable" in sampler.pickles or kind == "mixed":
+        return True
+    if sampler.gil_free_alone is not None and sampler.gil_free_alone >= GIL_FREE_THRESHOLD:
+        # The ticker beside the items got the GIL at once: threads may spread this work without
+        # a pool's start or any pickling (zlib, hashlib on big buffers), so the probe says how well.
+        # (A free reading alone proves nothing: see GilReading.  A held one settles it.)
         return True
     item, result = sampler.pickles.get("item"), sampler.pickles.get("result")
     if item is None or result is None:
@@ -345,6 +358,34 @@ class _Queued:
             if q1 is not None:
                 total += max(0.0, q1 - q0)
         return total
+
+
+def tick_beside(sampler: Sampler, cpus: int) -> Callable[[], None]:
+    """Start a GIL ticker beside the items run one at a time; the function returned stops it.
+
+    Stopping it records its reading in ``sampler.gil_free_alone``, which
+    :func:`wants_thread_probe` reads: work that computes and pickles cheaply is
+    otherwise planned on processes without a probe (held, it would run the
+    probe's items at one thread's speed while the pool could be starting),
+    and work that releases the GIL then pays a pool's start and per-process
+    set-up that threads do not need (zlib over a per-process buffer: 1.27x
+    thread mode, cold, in ``cold-suite-11.json``).  A held GIL costs the
+    work one hand-over per switch interval, microseconds each.  Nothing is
+    started without the GIL (nothing to read) or on one CPU (no probe).
+    """
+    if not gil_enabled() or cpus < 2:
+        return _nothing
+    ticker = _GilTicker(lambda: True)
+    ticker.start()
+
+    def stop() -> None:
+        sampler.gil_free_alone = ticker.finish()
+
+    return stop
+
+
+def _nothing() -> None:
+    pass
 
 
 def probe_threads_count(cpus: int) -> int:

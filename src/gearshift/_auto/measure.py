@@ -26,6 +26,7 @@ import time
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator
 
+from .._cpu import usable_cpus
 from .._errors import Failure
 from .._native import NativePool, NativeUse, native_pools, thread_share
 from .._options import Options
@@ -42,7 +43,7 @@ from .costs import (
 )
 from .decide import processes_may_win
 from .gate import PICKLE_SAMPLE, Gate
-from .gil import probe_threads, probe_threads_count, wants_thread_probe
+from .gil import probe_threads, probe_threads_count, tick_beside, wants_thread_probe
 from .lookahead import LOOKAHEAD_ITEMS, Lookahead
 from .memory import remember
 from .pickling import measure_deferred, measure_pickling
@@ -118,10 +119,14 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
     )
     if seen is not None:  # measured capped already: its items are measured capped from the first
         sequential = _capped_to(seen.capped_threads or 1, sequential)
-    for batch in state.segment(sequential):
-        if len(kept) < PICKLE_SAMPLE:
-            kept.extend(r for r in batch[:PICKLE_SAMPLE] if not isinstance(r, Failure))
-        yield batch
+    stop_ticker = tick_beside(sampler, usable_cpus())
+    try:
+        for batch in state.segment(sequential):
+            if len(kept) < PICKLE_SAMPLE:
+                kept.extend(r for r in batch[:PICKLE_SAMPLE] if not isinstance(r, Failure))
+            yield batch
+    finally:
+        stop_ticker()
     used = threads_used(*clocks)
     early = 0
     if lookahead is not None:
