@@ -530,6 +530,25 @@ def test_the_gil_reading_keeps_looking_while_the_gil_is_held() -> None:
     assert GilReading(0.005).gil_free(0.0) is None  # too few ticks to say
 
 
+@pytest.mark.parametrize(
+    ("waits", "held"),
+    [
+        ([0.005, 0.005], False),  # two long waits are not yet proof
+        ([0.005, 0.005, 0.005], True),  # three are: the ticker beside the items may stop
+        ([0.005, 20e-6, 0.005], True),  # long on average (a hand-over now and then comes early)
+        ([20e-6, 20e-6, 0.004], False),
+        ([20e-6] * 30, False),  # free: never held
+    ],
+)
+def test_the_gil_reading_proves_the_gil_held_in_a_few_ticks(waits: list[float], held: bool) -> None:
+    from gearshift._auto.gil import GilReading
+
+    reading = GilReading(switch_interval=0.005)
+    for wait in waits:
+        reading.add(wait)
+    assert reading.held() is held
+
+
 def test_the_gil_ticker_stops_when_told_and_reads_its_waits() -> None:
     # Live, only what holds under any load: when it ends by itself is GilReading's to say (tested
     # above on made-up waits); on a crowded machine late ticks may keep it looking until told.
@@ -542,3 +561,20 @@ def test_the_gil_ticker_stops_when_told_and_reads_its_waits() -> None:
     assert not ticker.is_alive()
     assert all(w >= 0 for w in ticker.reading.waits)
     assert free is None or 0.0 <= free <= 1.0
+
+
+def test_the_ticker_beside_held_work_stops_by_itself() -> None:
+    """Each of its waits is a forced hand-over of the GIL: once held is proven, it looks no more."""
+    from gearshift._auto.gil import GilReading, _GilTicker
+
+    ticker = _GilTicker(lambda: True, stop_when_held=True)
+    ticker.start()
+    deadline = time.perf_counter() + 5.0
+    total = 0
+    while ticker.is_alive() and time.perf_counter() < deadline:
+        for i in range(20_000):  # pure Python: the GIL held but at each hand-over
+            total += i % 7
+    assert not ticker.is_alive(), "the ticker kept looking at work that holds the GIL"
+    assert len(ticker.reading.waits) >= GilReading.HELD_TICKS
+    free = ticker.finish()
+    assert free is not None and free < 0.7

@@ -259,6 +259,9 @@ class GilReading:
     #: ticks after which waits averaging under SETTLED_WAIT switch intervals end the looking
     SETTLE_TICKS = 24
     SETTLED_WAIT = 0.05
+    #: ticks after which waits averaging over HELD_WAIT switch intervals prove it held (tick_beside)
+    HELD_TICKS = 3
+    HELD_WAIT = 0.5
 
     def __init__(self, switch_interval: float) -> None:
         self.switch_interval = switch_interval
@@ -271,6 +274,11 @@ class GilReading:
         self._total += wait
         n = len(self.waits)
         return n >= self.SETTLE_TICKS and self._total < self.SETTLED_WAIT * self.switch_interval * n
+
+    def held(self) -> bool:
+        """Whether the waits so far prove the GIL held (:data:`HELD_TICKS` of them, long on average)."""
+        n = len(self.waits)
+        return n >= self.HELD_TICKS and self._total >= self.HELD_WAIT * self.switch_interval * n
 
     def gil_free(self, queued_share: float) -> float | None:
         """Share of the time the GIL was free (None: too few ticks to say)."""
@@ -291,9 +299,10 @@ class _GilTicker(threading.Thread):
     it stops once its :class:`GilReading` says the GIL is plainly free.
     """
 
-    def __init__(self, busy: Callable[[], bool]) -> None:
+    def __init__(self, busy: Callable[[], bool], *, stop_when_held: bool = False) -> None:
         super().__init__(name="gearshift-gil-probe", daemon=True)
         self._busy = busy
+        self._stop_when_held = stop_when_held
         self._finished = threading.Event()  # set by finish(): the last wait ends at once
         self.reading = GilReading(sys.getswitchinterval())
         self.queued_share = 0.0
@@ -309,6 +318,8 @@ class _GilTicker(threading.Thread):
             if self._finished.wait(tick):
                 break
             if busy and self.reading.add(max(0.0, time.perf_counter() - t0 - tick)):
+                break
+            if self._stop_when_held and self.reading.held():
                 break
         q1, end = runqueue_seconds(), time.perf_counter()
         if q0 is not None and q1 is not None and end > start:
@@ -363,29 +374,24 @@ class _Queued:
 def tick_beside(sampler: Sampler, cpus: int) -> Callable[[], None]:
     """Start a GIL ticker beside the items run one at a time; the function returned stops it.
 
-    Stopping it records its reading in ``sampler.gil_free_alone``, which
-    :func:`wants_thread_probe` reads: work that computes and pickles cheaply is
-    otherwise planned on processes without a probe (held, it would run the
-    probe's items at one thread's speed while the pool could be starting),
-    and work that releases the GIL then pays a pool's start and per-process
-    set-up that threads do not need (zlib over a per-process buffer: 1.27x
-    thread mode, cold, in ``cold-suite-11.json``).  A held GIL costs the
-    work one hand-over per switch interval, microseconds each.  Nothing is
-    started without the GIL (nothing to read) or on one CPU (no probe).
+    Stopping it records its reading in ``sampler.gil_free_alone`` for
+    :func:`wants_thread_probe`: computing work that pickles cheaply goes to
+    processes unprobed (held, the probe would run items at one thread's speed
+    while the pool could start), and work that releases the GIL then paid a
+    pool's start and set-up that threads need not (zlib over a per-process
+    buffer: 1.27x thread mode, cold, ``cold-suite-11.json``).  Each wait is a
+    forced hand-over of the GIL, so the ticker stops once they prove it held
+    (:meth:`GilReading.held`).  Nothing starts without a GIL or on one CPU.
     """
     if not gil_enabled() or cpus < 2:
-        return _nothing
-    ticker = _GilTicker(lambda: True)
+        return lambda: None
+    ticker = _GilTicker(lambda: True, stop_when_held=True)
     ticker.start()
 
     def stop() -> None:
         sampler.gil_free_alone = ticker.finish()
 
     return stop
-
-
-def _nothing() -> None:
-    pass
 
 
 def probe_threads_count(cpus: int) -> int:
