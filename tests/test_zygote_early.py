@@ -144,6 +144,33 @@ def test_auto_boots_the_zygote_while_its_first_item_computes() -> None:
     assert out == "[False]"  # one zygote, started before the process backend loaded
 
 
+def test_an_auto_plan_on_processes_boots_the_zygote_before_the_backend_loads() -> None:
+    # Items of a few ms that no early look caught: the plan is made after the measuring, and the
+    # zygote then boots while the process backend loads, not after (it is forced to processes:
+    # what is tested is the order of the two, not the plan).
+    out = _run(
+        """
+        import time
+        import gearshift._auto.decide as decide
+        from gearshift._plan import Plan
+
+        def g(x):
+            end = time.thread_time() + 0.003
+            while time.thread_time() < end:
+                pass
+            return x
+
+        real = decide.decide
+        decide.decide = lambda *a, **k: Plan("process", 2, 1, ("forced by the test",))
+        with gearshift.reporting() as reports:
+            assert gearshift.map(g, range(60), mode="auto") == list(range(60))
+        assert [p.mode for p in reports[0].plans] == ["process"], reports[0]
+        print(starts)
+        """
+    )
+    assert out == "[False]"  # started before the process backend loaded, and the pool took it
+
+
 def test_an_environment_changed_since_the_early_start_gets_a_zygote_of_its_own() -> None:
     out = _run(
         """

@@ -12,6 +12,7 @@ it trips, the gate closes, the segment drains and :func:`run` returns True.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Generator, Iterator
 
 from .. import _switch
@@ -241,4 +242,10 @@ def _backend(state: RunState, mode: str, workers: int) -> tuple[Backend, bool]:
     if mode == state.options.cluster and state.cluster is not None:
         state.cluster.workers = workers  # the plan's count: the cluster's own, or workers=
         return state.cluster, False
+    if mode == "process" and "gearshift._backends._process" not in sys.modules:
+        # A script's first pool: its zygote boots on another CPU while the backend loads here
+        # (13-36 ms of imports, traced on cpu-loop), not after (start_early: the main thread only).
+        from .._backends._zygote import start_early
+
+        start_early()
     return acquire_backend(mode, workers)
