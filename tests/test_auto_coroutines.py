@@ -360,3 +360,21 @@ def test_coroutines_that_await_long_are_not_held_to_the_watch_window() -> None:
         return x
 
     assert gearshift.map(gather_all, range(20), mode="auto") == list(range(20))
+
+
+@pytest.mark.parametrize(
+    ("busy", "cpu", "computed"),
+    [
+        (0.020, 0.019, True),  # 20 ms of steps on a CPU: a computing coroutine, the zygote boots
+        (0.009, 0.009, False),  # under the lookahead's first look (10 ms): too short to tell
+        (0.020, 0.004, False),  # its steps took long but did not compute (a crowded host, say)
+    ],
+)
+def test_a_completed_coroutine_boots_the_zygote_only_when_it_computed_long(
+    busy: float, cpu: float, computed: bool
+) -> None:
+    from gearshift._auto.run import _computed_long
+
+    watch = LoopWatch(abs)
+    watch.done(busy, cpu)  # (one coroutine completed: made-up figures, no loop)
+    assert _computed_long(watch) is computed

@@ -171,6 +171,36 @@ def test_an_auto_plan_on_processes_boots_the_zygote_before_the_backend_loads() -
     assert out == "[False]"  # started before the process backend loaded, and the pool took it
 
 
+def test_auto_boots_the_zygote_once_a_coroutine_computed_on_its_loop() -> None:
+    # Coroutines that compute are judged on the loop, then re-planned on processes: the zygote boots
+    # as the first one completes, on the loop's judging time, not at the re-plan.
+    out = _run(
+        """
+        import time
+
+        async def g(x):
+            end = time.thread_time() + 0.03
+            while time.thread_time() < end:
+                pass
+            return x
+
+        plans_at_boot = []
+        _counted = _zygote.Zygote.__init__
+
+        def noted(self, *args, **kwargs):
+            plans_at_boot.append([p.mode for p in reports[0].plans])
+            _counted(self, *args, **kwargs)
+
+        _zygote.Zygote.__init__ = noted
+        with gearshift.reporting() as reports:
+            assert gearshift.map(g, range(16), mode="auto") == list(range(16))
+        assert [p.mode for p in reports[0].plans] == ["async", "process"], reports[0]
+        print(starts, plans_at_boot)
+        """
+    )
+    assert out == "[False] [['async']]"  # booted before the re-plan to processes, and the pool took it
+
+
 def test_an_environment_changed_since_the_early_start_gets_a_zygote_of_its_own() -> None:
     out = _run(
         """

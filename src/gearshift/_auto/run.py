@@ -24,9 +24,10 @@ from .._profile import Profile
 from .._record import replace
 from .._runner import Runner, Stopped
 from .coroutines import WATCH_WINDOW, LoopWatch
+from .costs import work_kind
 from .gate import PICKLE_SAMPLE
 from .gil import ProbeTail
-from .lookahead import Lookahead
+from .lookahead import WATCH_SECONDS, Lookahead
 from .replan import Drift, may_replan, unwatch_overrun, watch_overrun
 from .report import Timed
 from .state import RunState
@@ -173,13 +174,40 @@ def _watching(state: RunState, watch: LoopWatch, then: Observer | None) -> Obser
     the loop is seen computing, keeps the coroutines' profile in ``state`` (the run then stops
     taking items and re-plans)."""
 
+    booted = [False]
+
     def observe(items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
         if then is not None and watch.awaits:
             then(items, elapsed, cpu, nbytes)
         if state.loop_profile is None:
             state.loop_profile = watch.verdict()
+        if not booted[0] and watch.completed:
+            booted[0] = True
+            if _computed_long(watch):
+                _boot_zygote()
 
     return observe
+
+
+def _computed_long(watch: LoopWatch) -> bool:
+    """Whether the coroutines that completed held the loop computing, for as long as the lookahead
+    first looks at a plain item (the sign a plain first item gives for booting the zygote early)."""
+    per_item = watch.done_busy / watch.completed
+    return per_item >= WATCH_SECONDS and work_kind(watch.done_cpu / watch.completed, per_item) == "computing"
+
+
+def _boot_zygote() -> None:
+    """Boot a script's first pool's zygote on another CPU now (the main thread only: see ``start_early``).
+
+    Coroutines that compute are re-planned on processes once the loop watch has judged them
+    (:data:`.coroutines.LOOP_WATCH_SECONDS` after the first completed); coro-cpu's workers then
+    took 55 ms to start, its zygote's boot among it, while nothing ran here (traced).
+    """
+    if "gearshift._backends._process" in sys.modules:  # (a pool started before: the next one boots its own)
+        return
+    from .._backends._zygote import start_early
+
+    start_early()
 
 
 def _handing_over(limiter: ConcurrencyLimiter, runner: Runner) -> Callable[[], None]:
@@ -242,10 +270,8 @@ def _backend(state: RunState, mode: str, workers: int) -> tuple[Backend, bool]:
     if mode == state.options.cluster and state.cluster is not None:
         state.cluster.workers = workers  # the plan's count: the cluster's own, or workers=
         return state.cluster, False
-    if mode == "process" and "gearshift._backends._process" not in sys.modules:
+    if mode == "process":
         # A script's first pool: its zygote boots on another CPU while the backend loads here
-        # (13-36 ms of imports, traced on cpu-loop), not after (start_early: the main thread only).
-        from .._backends._zygote import start_early
-
-        start_early()
+        # (13-36 ms of imports, traced on cpu-loop), not after.
+        _boot_zygote()
     return acquire_backend(mode, workers)
