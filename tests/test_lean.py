@@ -85,6 +85,7 @@ def test_the_figures_are_auto_cost_tables() -> None:
     assert pytest.approx(floor) == _lean.FLOOR_SECONDS
     assert COSTS["lean_chunk_seconds"].value == _lean.CHUNK_SECONDS
     assert COSTS["max_chunk"].value == _lean.MAX_CHUNK
+    assert COSTS["process_start_seconds"].value == _lean.POOL_START_SECONDS
     assert _lean_first.WATCH_SECONDS == lookahead.WATCH_SECONDS
     assert COSTS["computes_above"].value == _lean_first.COMPUTES_SHARE
     assert set(_lean.CLUSTER_ENV) == set(ADDRESS_ENV.values())
@@ -354,3 +355,20 @@ def test_the_switch_interval_auto_loaded_with_comes_back_when_the_first_item_end
     assert during == [pytest.approx(_lean_first.LOAD_SWITCH_SECONDS)]  # (auto was loaded and took the item over)
     assert sys.getswitchinterval() == before
     assert _switch.held() == 0
+
+
+@pytest.mark.parametrize(
+    ("per_item", "rest", "cpus", "computing", "boots"),
+    [
+        (0.01, 20, 2, True, True),  # 200 ms here, 100 ms saved on two CPUs: over a pool's start
+        (0.01, 12, 2, True, False),  # 60 ms saved at best: under it
+        (0.01, 20, 2, False, False),  # work that waits goes to threads or a loop: no pool
+        (0.01, 20, 1, True, False),  # one CPU: processes cannot win
+        (0.01, None, 2, True, False),  # an input of unknown length: no guess
+        (0.0003, 400, 4, True, True),  # 120 ms here, 90 saved on four CPUs
+    ],
+)
+def test_loading_auto_for_long_computing_work_boots_the_zygote(
+    per_item: float, rest: int | None, cpus: int, computing: bool, boots: bool
+) -> None:
+    assert _lean.boots_zygote(per_item, rest, cpus, computing) is boots

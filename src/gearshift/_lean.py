@@ -66,6 +66,8 @@ LOAD_SECONDS = 0.045
 #: go to processes, whatever their number (the calling process alone would spend as long handing them over
 #: as they take here, by auto's own cost model); nor to threads (too short to release the GIL usefully)
 FLOOR_SECONDS = 0.12e-6 * 1.1 / 0.8
+#: COSTS["process_start_seconds"]: a script's first process pool's start
+POOL_START_SECONDS = 0.061
 #: COSTS["lean_chunk_seconds"], COSTS["max_chunk"]: work in a chunk between two checks, and items at most
 CHUNK_SECONDS = 0.001
 MAX_CHUNK = 65536
@@ -102,6 +104,22 @@ def stays(
     if computing and cpus <= 1:
         return load > 0  # (no mode computes faster than sync on one CPU; but a load that costs nothing pays)
     return rest * per_item <= load * (cpus / (cpus - 1) if computing else 1.0)
+
+
+def boots_zygote(per_item: float, rest: int | None, cpus: int, computing: bool) -> bool:
+    """Whether loading auto for these items should have the first pool's zygote boot meanwhile.
+
+    For items that compute, on two CPUs or more, whose ``rest`` (a known
+    length) would take long enough here that spreading it over the CPUs
+    saves more than a pool's start (:data:`POOL_START_SECONDS`): auto then
+    plans processes unless the GIL turns out free, and the zygote's boot
+    (tens of ms on another CPU) would otherwise come after its plan.  A first
+    item past the watch boots it already (``_lean_first``); this is the
+    other way auto gets loaded.
+    """
+    if not computing or cpus < 2 or rest is None:
+        return False
+    return rest * per_item * (1 - 1 / cpus) >= POOL_START_SECONDS
 
 
 def next_chunk(size: int, per_item: float) -> int:
@@ -239,6 +257,10 @@ def _chunks(
         if not stays(_rented, min(per_item, last), rest=rest, cpus=cpus, computing=computing):
             if sequence is not None:
                 source.__setstate__(read)  # type: ignore[attr-defined]  # (list, tuple and range iterators have it)
+            if boots_zygote(min(per_item, last), rest, cpus, computing):
+                from ._backends._zygote import start_early
+
+                start_early()  # (the main thread only: a zygote dies with the thread that started it)
             return read
         size = next_chunk(size, per_item)
 
