@@ -372,3 +372,33 @@ def test_loading_auto_for_long_computing_work_boots_the_zygote(
     per_item: float, rest: int | None, cpus: int, computing: bool, boots: bool
 ) -> None:
     assert _lean.boots_zygote(per_item, rest, cpus, computing) is boots
+
+
+def test_loading_auto_for_long_computing_work_boots_the_zygote_then(
+    lean: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lean start asks for the zygote as it loads auto (boots_zygote's figures are its own test's:
+    here every chunk counts as computing, whatever a loaded machine does to its clocks)."""
+    from gearshift._backends import _zygote
+
+    booted: list[int] = []
+    monkeypatch.setattr(_zygote, "start_early", lambda **kw: booted.append(len(lean)) or False)
+    monkeypatch.setattr(_lean, "COMPUTES_SHARE", 0.0)
+    cpus = [2]
+    monkeypatch.setattr("gearshift._cpu.usable_cpus", lambda: cpus[0])
+    items = list(range(400))
+    assert gearshift.map(_spin_1ms, items) == items
+    assert len(lean) == 1  # auto ran the rest...
+    assert booted[:1] == [0]  # ...and the zygote was asked for before auto was prepared (its plan may ask again)
+    cpus[0] = 1
+    monkeypatch.setattr(_lean, "_rented", 0.0)
+    booted.clear()
+    assert gearshift.map(_spin_1ms, items) == items
+    assert booted == []  # one CPU: processes cannot win
+
+
+def _spin_1ms(x: int) -> int:
+    end = time.thread_time() + 0.001
+    while time.thread_time() < end:
+        pass
+    return x

@@ -201,35 +201,6 @@ def test_auto_boots_the_zygote_once_a_coroutine_computed_on_its_loop() -> None:
     assert out == "[False] [['async']]"  # booted before the re-plan to processes, and the pool took it
 
 
-def test_the_lean_start_loading_auto_for_long_computing_work_boots_the_zygote() -> None:
-    # Items of 3 ms: the first passes no watch; the lean start loads auto once it has rented its
-    # load, and 100 such items would be worth spreading: the zygote boots then, before auto loads.
-    out = _run(
-        """
-        import time
-
-        loaded = []
-        _counted = _zygote.Zygote.__init__
-
-        def noted(self, *args, **kwargs):
-            loaded.append("gearshift._auto" in sys.modules)
-            _counted(self, *args, **kwargs)
-
-        _zygote.Zygote.__init__ = noted
-
-        def g(x):
-            end = time.thread_time() + 0.003
-            while time.thread_time() < end:
-                pass
-            return x
-
-        assert gearshift.map(g, range(100), mode="auto") == list(range(100))
-        print(loaded[:1], len(zygotes()) <= 1)
-        """
-    )
-    assert out == "[False] True"  # booted before auto loaded (and never twice)
-
-
 def test_an_environment_changed_since_the_early_start_gets_a_zygote_of_its_own() -> None:
     out = _run(
         """

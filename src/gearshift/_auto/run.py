@@ -24,7 +24,6 @@ from .._profile import Profile
 from .._record import replace
 from .._runner import Runner, Stopped
 from .coroutines import WATCH_WINDOW, LoopWatch
-from .costs import work_kind
 from .gate import PICKLE_SAMPLE
 from .gil import ProbeTail
 from .lookahead import WATCH_SECONDS, Lookahead
@@ -190,10 +189,10 @@ def _watching(state: RunState, watch: LoopWatch, then: Observer | None) -> Obser
 
 
 def _computed_long(watch: LoopWatch) -> bool:
-    """Whether the coroutines that completed held the loop computing, for as long as the lookahead
-    first looks at a plain item (the sign a plain first item gives for booting the zygote early)."""
-    per_item = watch.done_busy / watch.completed
-    return per_item >= WATCH_SECONDS and work_kind(watch.done_cpu / watch.completed, per_item) == "computing"
+    """Whether the coroutines that completed computed, in their steps on the loop, for as long as the
+    lookahead first looks at a plain item (the sign a plain first item gives for booting the zygote
+    early).  CPU time: a crowded machine stretches their wall time, not that."""
+    return watch.done_cpu / watch.completed >= WATCH_SECONDS
 
 
 def _boot_zygote() -> None:
