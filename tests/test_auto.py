@@ -376,7 +376,8 @@ def gil_free(monkeypatch: pytest.MonkeyPatch) -> None:
     work here releases it: what is tested is what auto does with those readings, not the readings,
     see test_probe).  Both: with two busy programs beside it, the probe's live throughput read
     0.3-0.5x (the threads waited for CPUs), which alone made the plan sync."""
-    from gearshift._auto.gil import GilReading, ThreadProbe
+    from gearshift._auto.gil import ThreadProbe
+    from gearshift._auto.ticker import GilReading
 
     monkeypatch.setattr(GilReading, "gil_free", lambda self, queued_share: 1.0)
     finish = ThreadProbe.finish
@@ -504,7 +505,7 @@ def test_cheap_to_pickle_work_that_frees_the_gil_is_probed_and_goes_to_threads()
 
 
 def test_cheap_to_pickle_work_that_holds_the_gil_is_not_probed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gearshift._auto.gil import GilReading
+    from gearshift._auto.ticker import GilReading
 
     monkeypatch.setattr(GilReading, "gil_free", lambda self, queued_share: 0.05)
     monkeypatch.setattr("gearshift._auto.measure.lookahead_for", lambda state: None)

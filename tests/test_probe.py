@@ -69,7 +69,7 @@ def test_cpu_bound_work_is_probed_on_threads() -> None:
 
 
 def test_a_gil_held_reading_sends_cpu_bound_work_to_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gearshift._auto.gil import GilReading
+    from gearshift._auto.ticker import GilReading
 
     monkeypatch.setattr(GilReading, "gil_free", lambda self, queued_share: 0.1)
     plan = gearshift.advise(spin, [100_000] * 2000)
@@ -288,7 +288,7 @@ def test_computing_work_that_left_the_gil_free_while_measured_is_probed(alone: f
 
 
 def test_the_ticker_beside_the_items_records_its_reading(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gearshift._auto import gil
+    from gearshift._auto import ticker as gil
 
     if not gil.gil_enabled():
         pytest.skip("a free-threaded build: nothing to read")
@@ -509,7 +509,7 @@ def _slower(x: int) -> int:
 
 def test_the_gil_reading_stops_the_looking_once_the_gil_is_plainly_free() -> None:
     # Made-up waits, no clock: a free GIL lets every tick go on within microseconds.
-    from gearshift._auto.gil import GilReading
+    from gearshift._auto.ticker import GilReading
 
     reading = GilReading(switch_interval=0.005)
     stops = [reading.add(20e-6) for _ in range(GilReading.SETTLE_TICKS)]
@@ -519,7 +519,7 @@ def test_the_gil_reading_stops_the_looking_once_the_gil_is_plainly_free() -> Non
 
 
 def test_the_gil_reading_keeps_looking_while_the_gil_is_held() -> None:
-    from gearshift._auto.gil import GilReading
+    from gearshift._auto.ticker import GilReading
 
     reading = GilReading(switch_interval=0.005)
     assert not any(reading.add(0.005) for _ in range(4 * GilReading.SETTLE_TICKS))  # a switch interval each
@@ -541,7 +541,7 @@ def test_the_gil_reading_keeps_looking_while_the_gil_is_held() -> None:
     ],
 )
 def test_the_gil_reading_proves_the_gil_held_in_a_few_ticks(waits: list[float], held: bool) -> None:
-    from gearshift._auto.gil import GilReading
+    from gearshift._auto.ticker import GilReading
 
     reading = GilReading(switch_interval=0.005)
     for wait in waits:
@@ -552,9 +552,9 @@ def test_the_gil_reading_proves_the_gil_held_in_a_few_ticks(waits: list[float], 
 def test_the_gil_ticker_stops_when_told_and_reads_its_waits() -> None:
     # Live, only what holds under any load: when it ends by itself is GilReading's to say (tested
     # above on made-up waits); on a crowded machine late ticks may keep it looking until told.
-    from gearshift._auto.gil import _GilTicker
+    from gearshift._auto.ticker import GilTicker
 
-    ticker = _GilTicker(lambda: True)  # nothing here holds the GIL
+    ticker = GilTicker(lambda: True)  # nothing here holds the GIL
     ticker.start()
     time.sleep(0.05)  # (some ticks: not a synchronisation, finish() works with none)
     free = ticker.finish()
@@ -565,9 +565,9 @@ def test_the_gil_ticker_stops_when_told_and_reads_its_waits() -> None:
 
 def test_the_ticker_beside_held_work_stops_by_itself() -> None:
     """Each of its waits is a forced hand-over of the GIL: once held is proven, it looks no more."""
-    from gearshift._auto.gil import GilReading, _GilTicker
+    from gearshift._auto.ticker import GilReading, GilTicker
 
-    ticker = _GilTicker(lambda: True, stop_when_held=True)
+    ticker = GilTicker(lambda: True, stop_when_held=True)
     ticker.start()
     deadline = time.perf_counter() + 5.0
     total = 0

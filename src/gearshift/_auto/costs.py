@@ -232,7 +232,7 @@ def serial_share(profile: Profile) -> float:
     With the GIL, from how long a ticking thread waited for it (``gil_free``):
     a long wait proves it held, even on a busy machine, where throughput is
     noisy.  A short wait only says the GIL changed hands often (see
-    :class:`~.gil.GilReading`), so then the measured throughput of
+    :class:`~.ticker.GilReading`), so then the measured throughput of
     ``threads`` threads (Amdahl's law) may say more of it is serial.  Without
     the GIL (free-threaded), from that throughput alone.
     """

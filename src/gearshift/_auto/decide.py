@@ -221,7 +221,7 @@ def _describe(profile: Profile, machine: Machine) -> list[str]:
             verdict = "it overlaps (the GIL is released)" if machine.gil_enabled else "it overlaps (free-threaded)"
         gil = "" if profile.gil_free is None else f", the GIL free {profile.gil_free:.0%} of the time"
         if held and profile.gil_free is not None and profile.gil_free >= GIL_FREE_THRESHOLD:
-            # (the ticker got the GIL at once, but the threads were no faster: see gil.GilReading)
+            # (the ticker got the GIL at once, but the threads were no faster: see ticker.GilReading)
             gil = f", the GIL handed over at once {profile.gil_free:.0%} of the time"
             verdict = "it changes hands often but is held: threads take turns"
         out.append(f"{profile.threads} threads ran at {profile.thread_scaling:.1f}x{gil}: {verdict}")

@@ -12,7 +12,6 @@ may still be running when the plan is made (a :class:`ProbeTail`).
 from __future__ import annotations
 
 import math
-import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -27,20 +26,13 @@ from .clocks import gil_enabled, runqueue_seconds
 from .costs import GIL_FREE_THRESHOLD, typical, work_kind
 from .gate import Gate
 from .sampler import THREAD_PROBE_MIN_SECONDS, Sampler
+from .ticker import GilTicker
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = [
-    "GilReading",
-    "ProbeTail",
-    "ThreadProbe",
-    "probe_threads",
-    "probe_threads_count",
-    "tick_beside",
-    "wants_thread_probe",
-]
+__all__ = ["ProbeTail", "ThreadProbe", "probe_threads", "probe_threads_count", "wants_thread_probe"]
 
 #: items per thread in the thread probe: at least this many...
 THREAD_PROBE_ROUNDS = 2
@@ -93,7 +85,7 @@ class ThreadProbe:
         self.active = [0]  # probed calls running right now
         #: seconds the probed threads waited for a CPU (set by probe_threads)
         self.queued: Callable[[], float] = lambda: 0.0
-        self._ticker: _GilTicker | None = None
+        self._ticker: GilTicker | None = None
         self._t0 = self._p0 = self._t1 = self._p1 = 0.0
 
     def start(self, k: int) -> None:
@@ -105,7 +97,7 @@ class ThreadProbe:
     def watch_gil(self) -> None:
         """Start the GIL ticker next to the probed threads (:meth:`finish` reads it)."""
         k = self.threads
-        self._ticker = _GilTicker(lambda: self.active[0] >= k)
+        self._ticker = GilTicker(lambda: self.active[0] >= k)
         self._ticker.start()
 
     def observe(self, items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
@@ -234,104 +226,6 @@ def probe_rounds(sampler: Sampler) -> int:
     return max(THREAD_PROBE_ROUNDS, min(THREAD_PROBE_MAX_ROUNDS, wanted))
 
 
-class GilReading:
-    """What the GIL ticker's waits say, kept apart from its clocks so that it can be tested with made-up waits.
-
-    A thread coming back from a timed wait needs the GIL to go on.  When the
-    probed work holds it, that takes about the switch interval (5 ms: the
-    waiter must ask the holder to drop it); when the work releases it, almost
-    nothing.  :meth:`add` takes one tick's wait beyond its timer and says
-    whether the looking may stop (after :data:`SETTLE_TICKS` ticks averaging
-    under :data:`SETTLED_WAIT` switch intervals, the GIL is plainly free);
-    :meth:`gil_free` is the share of the time the GIL was free, less the share
-    the ticker spent waiting for a CPU (load does not pass for the GIL).
-
-    A long wait proves the GIL held; a short one does not prove it free.  Work
-    that lets go of the GIL for a moment every few hundred microseconds (each
-    ``open``, ``read``, ``close``: ``csv.DictReader`` over small files) hands it
-    to the ticker at once although it holds it nearly all the time: it read
-    "free 91-100%" while two threads got through its items at 0.5-0.9x the
-    speed of one.  So :func:`~.costs.serial_share` checks a free reading
-    against the probe's throughput.
-    """
-
-    TICK = 0.001
-    #: ticks after which waits averaging under SETTLED_WAIT switch intervals end the looking
-    SETTLE_TICKS = 24
-    SETTLED_WAIT = 0.05
-    #: ticks after which waits averaging over HELD_WAIT switch intervals prove it held (tick_beside)
-    HELD_TICKS = 3
-    HELD_WAIT = 0.5
-
-    def __init__(self, switch_interval: float) -> None:
-        self.switch_interval = switch_interval
-        self.waits: list[float] = []
-        self._total = 0.0
-
-    def add(self, wait: float) -> bool:
-        """One tick waited ``wait`` seconds past its timer; True once the looking may stop."""
-        self.waits.append(wait)
-        self._total += wait
-        n = len(self.waits)
-        return n >= self.SETTLE_TICKS and self._total < self.SETTLED_WAIT * self.switch_interval * n
-
-    def held(self) -> bool:
-        """Whether the waits so far prove the GIL held (:data:`HELD_TICKS` of them, long on average)."""
-        n = len(self.waits)
-        return n >= self.HELD_TICKS and self._total >= self.HELD_WAIT * self.switch_interval * n
-
-    def gil_free(self, queued_share: float) -> float | None:
-        """Share of the time the GIL was free (None: too few ticks to say)."""
-        if len(self.waits) < 2:
-            return None
-        # Each tick lasts TICK plus its wait; the CPU-queue share of that is not the GIL's.
-        mean_wait = sum(self.waits) / len(self.waits)
-        mean_wait = max(0.0, mean_wait - queued_share * (self.TICK + mean_wait))
-        held = mean_wait / self.switch_interval
-        return min(1.0, max(0.0, 1.0 - held))
-
-
-class _GilTicker(threading.Thread):
-    """Wakes up every millisecond next to the probed threads: how long until it gets the GIL?
-
-    The ticker holds the GIL only for microseconds, so it barely disturbs what
-    it measures; but each wake-up takes a core from the work for a moment, so
-    it stops once its :class:`GilReading` says the GIL is plainly free.
-    """
-
-    def __init__(self, busy: Callable[[], bool], *, stop_when_held: bool = False) -> None:
-        super().__init__(name="gearshift-gil-probe", daemon=True)
-        self._busy = busy
-        self._stop_when_held = stop_when_held
-        self._finished = threading.Event()  # set by finish(): the last wait ends at once
-        self.reading = GilReading(sys.getswitchinterval())
-        self.queued_share = 0.0
-
-    def run(self) -> None:
-        # The run queue is read only at both ends: reading it is a system call, and every
-        # system call gives the GIL up and waits to get it back, which is what is measured.
-        q0, start = runqueue_seconds(), time.perf_counter()
-        tick = self.reading.TICK
-        while True:
-            t0 = time.perf_counter()
-            busy = self._busy()
-            if self._finished.wait(tick):
-                break
-            if busy and self.reading.add(max(0.0, time.perf_counter() - t0 - tick)):
-                break
-            if self._stop_when_held and self.reading.held():
-                break
-        q1, end = runqueue_seconds(), time.perf_counter()
-        if q0 is not None and q1 is not None and end > start:
-            self.queued_share = (q1 - q0) / (end - start)
-
-    def finish(self) -> float | None:
-        """Share of the time the GIL was free (None: too few ticks to say)."""
-        self._finished.set()
-        self.join()
-        return self.reading.gil_free(self.queued_share)
-
-
 class _Queued:
     """Calls ``fn`` and notes its CPU time; :meth:`queued` says how long the calling threads waited for a CPU.
 
@@ -369,29 +263,6 @@ class _Queued:
             if q1 is not None:
                 total += max(0.0, q1 - q0)
         return total
-
-
-def tick_beside(sampler: Sampler, cpus: int) -> Callable[[], None]:
-    """Start a GIL ticker beside the items run one at a time; the function returned stops it.
-
-    Stopping it records its reading in ``sampler.gil_free_alone`` for
-    :func:`wants_thread_probe`: computing work that pickles cheaply goes to
-    processes unprobed (held, the probe would run items at one thread's speed
-    while the pool could start), and work that releases the GIL then paid a
-    pool's start and set-up that threads need not (zlib over a per-process
-    buffer: 1.27x thread mode, cold, ``cold-suite-11.json``).  Each wait is a
-    forced hand-over of the GIL, so the ticker stops once they prove it held
-    (:meth:`GilReading.held`).  Nothing starts without a GIL or on one CPU.
-    """
-    if not gil_enabled() or cpus < 2:
-        return lambda: None
-    ticker = _GilTicker(lambda: True, stop_when_held=True)
-    ticker.start()
-
-    def stop() -> None:
-        sampler.gil_free_alone = ticker.finish()
-
-    return stop
 
 
 def probe_threads_count(cpus: int) -> int:

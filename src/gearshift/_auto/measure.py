@@ -43,7 +43,7 @@ from .costs import (
 )
 from .decide import processes_may_win
 from .gate import PICKLE_SAMPLE, Gate
-from .gil import probe_threads, probe_threads_count, tick_beside, wants_thread_probe
+from .gil import probe_threads, probe_threads_count, wants_thread_probe
 from .lookahead import LOOKAHEAD_ITEMS, Lookahead
 from .memory import remember
 from .pickling import measure_deferred, measure_pickling
@@ -51,6 +51,7 @@ from .recall import recall_confirmed
 from .report import Timed
 from .sampler import NOT_WORTH_PROBING, Sampler, run_sequential
 from .state import RunState
+from .ticker import tick_beside
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:

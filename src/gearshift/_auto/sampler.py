@@ -80,7 +80,7 @@ class Sampler:
         self.deferred_items: list[Any] | None = None
         self.deferred_bytes = 0
         self.gil_free: float | None = None
-        #: the GIL ticker's reading while the items ran one at a time (see :func:`.gil.tick_beside`)
+        #: the GIL ticker's reading while the items ran one at a time (see :func:`.ticker.tick_beside`)
         self.gil_free_alone: float | None = None
 
     # -- phase 1: one at a time ------------------------------------------------
