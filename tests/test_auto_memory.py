@@ -212,9 +212,7 @@ def locked_spin(n: int) -> int:
 
 
 @pytest.mark.timeout(120)
-def test_a_run_whose_thread_probe_took_the_last_items_is_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
-    # (the probe runs its full course: what is tested is the memory, not when a flat probe ends)
-    monkeypatch.setattr("gearshift._auto.gil.THREAD_PROBE_FLAT", 0.0)
+def test_a_run_whose_thread_probe_took_the_last_items_is_remembered() -> None:
     fn = functools.partial(locked_spin)  # (a partial: pickled by value, with the module's lock: unpicklable)
     fn.lock = _LOCK  # type: ignore[attr-defined]
     items = [5000] * 16  # about 5 ms each: after the first ones, the probe takes every item left

@@ -7,7 +7,6 @@ GIL-held work must not look like it scales, waiting must look like waiting.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import threading
 import time
@@ -579,39 +578,3 @@ def test_the_ticker_beside_held_work_stops_by_itself() -> None:
     assert len(ticker.reading.waits) >= GilReading.HELD_TICKS
     free = ticker.finish()
     assert free is not None and free < 0.7
-
-
-@pytest.mark.parametrize(
-    ("items", "span", "flat"),
-    [
-        (4, 0.040, True),  # two rounds of two threads at one thread's pace: the probe may end
-        (4, 0.034, True),  # 1.18x: still no thread plan comes of it
-        (4, 0.020, False),  # 2x: it goes on, its reading is worth the full probe
-        (3, 0.040, False),  # not two rounds yet
-    ],
-)
-def test_a_flat_thread_probe_ends_after_two_rounds(items: int, span: float, flat: bool) -> None:
-    probe = ThreadProbe(_sampled(0.01, 0.0095))
-    probe.start(2)
-    probe.items = items
-    probe._t0 = time.perf_counter() - span  # (made-up clocks: the probe started span seconds ago)
-    assert probe.flat() is flat
-
-
-def test_a_probe_of_work_that_holds_the_gil_leaves_the_rest_to_the_plan() -> None:
-    fn = functools.partial(_locked_spin)  # (unpicklable: threads are probed whatever it costs)
-    fn.lock = threading.Lock()  # type: ignore[attr-defined]
-    items = [3000] * 40
-    with gearshift.reporting() as reports:
-        assert gearshift.map(fn, items) == [_locked_spin(n) for n in items]
-    segments = reports[0].segments
-    assert [s.what for s in segments][:2] == ["measuring", "thread probe"], reports[0]
-    # The full probe (16 rounds of two threads) would have taken every item left: the plan ran some.
-    assert reports[0].plans and sum(s.items for s in segments if s.what == "plan") > 0, reports[0]
-
-
-def _locked_spin(n: int) -> int:
-    total = 0
-    for i in range(n * 10):
-        total += i % 7
-    return total

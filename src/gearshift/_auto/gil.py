@@ -39,11 +39,6 @@ THREAD_PROBE_ROUNDS = 2
 #: ...and enough for the probe to last about this long (short probes are mostly noise)
 THREAD_PROBE_SECONDS = 0.08
 THREAD_PROBE_MAX_ROUNDS = 16
-#: ...but it ends after THREAD_PROBE_ROUNDS when its threads ran at most this many times one thread's
-#: pace: no thread plan comes of that, and the probe's items would go on at that pace (set by hand,
-#: 2026-12-06, between the readings of traced runs on host vm: csv-files 0.80-0.92x, zlib-small-args
-#: 1.62-1.96x; numpy-eigvalsh's probe took its whole input, 20 items at 1.5x sync's time, cold)
-THREAD_PROBE_FLAT = 1.2
 
 
 def wants_thread_probe(sampler: Sampler, *, always: bool = False) -> bool:
@@ -104,14 +99,6 @@ class ThreadProbe:
         k = self.threads
         self._ticker = GilTicker(lambda: self.active[0] >= k)
         self._ticker.start()
-
-    def flat(self) -> bool:
-        """Whether the probe may end now: THREAD_PROBE_ROUNDS through, at THREAD_PROBE_FLAT or less."""
-        if self.items < THREAD_PROBE_ROUNDS * self.threads or not self.sampler.wall:
-            return False
-        span = time.perf_counter() - self._t0
-        effective = max(span - self.queued() / max(1, self.threads), 0.2 * span)  # (as in finish)
-        return effective > 0 and self.items * typical(self.sampler.wall) / effective <= THREAD_PROBE_FLAT
 
     def observe(self, items: int, elapsed: float, cpu: float, nbytes: int = 0) -> None:
         self.items += items
@@ -186,7 +173,7 @@ def probe_threads(
     batches = None
     finished = False
     try:
-        runner.start(gate.open(limit=limit, stop=probe.flat))
+        runner.start(gate.open(limit=limit))
         probe.watch_gil()  # once the items are on their way: starting a thread takes a moment
         batches = runner.batches()
         for batch in batches:
