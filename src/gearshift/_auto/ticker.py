@@ -78,11 +78,13 @@ class GilReading:
 
 
 class GilTicker(threading.Thread):
-    """Wakes up every millisecond next to the probed threads: how long until it gets the GIL?
+    """Wakes up every millisecond next to the work: how long until it gets the GIL?
 
     The ticker holds the GIL only for microseconds, so it barely disturbs what
     it measures; but each wake-up takes a core from the work for a moment, so
-    it stops once its :class:`GilReading` says the GIL is plainly free.
+    it stops once its :class:`GilReading` says the GIL is plainly free (and,
+    with ``stop_when_held``, once it says it is held: each wait then forced a
+    hand-over of the GIL).
     """
 
     def __init__(self, busy: Callable[[], bool], *, stop_when_held: bool = False) -> None:
@@ -122,7 +124,7 @@ def tick_beside(sampler: Sampler, cpus: int) -> Callable[[], None]:
     """Start a GIL ticker beside the items run one at a time; the function returned stops it.
 
     Stopping it records its reading in ``sampler.gil_free_alone`` for
-    :func:`wants_thread_probe`: computing work that pickles cheaply goes to
+    :func:`.gil.wants_thread_probe`: computing work that pickles cheaply goes to
     processes unprobed (held, the probe would run items at one thread's speed
     while the pool could start), and work that releases the GIL then paid a
     pool's start and set-up that threads need not (zlib over a per-process
