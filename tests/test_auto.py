@@ -366,8 +366,13 @@ def sha(data: bytes) -> str:
 
 
 def spin_over(data: bytes) -> int:
-    """Holds the GIL for milliseconds, and its argument is a big buffer."""
-    return spin(300_000) + len(data)
+    """Holds the GIL for a few milliseconds, and its argument is a big buffer (2 MiB: 2 ms to copy at
+    pipe speed, well over a tenth of the work, so probed on threads on any host; with 300,000 turns,
+    20-24 ms an item, the copy sat at the tenth and the test failed 1 run in 6 on Python 3.12)."""
+    return spin(SPIN_OVER) + len(data)
+
+
+SPIN_OVER = 50_000
 
 
 @pytest.fixture
@@ -437,7 +442,7 @@ def test_a_thread_plan_starts_while_the_probe_finishes_its_last_items() -> None:
 def test_big_buffers_to_gil_holding_work_have_their_pickling_measured() -> None:
     items = BUFFERS[:32] * 6  # enough for processes to be worth a pool start, if moving the buffers is cheap
     out, run = auto_run(spin_over, items)
-    spun = spin(300_000)
+    spun = spin(SPIN_OVER)
     assert out == [spun + len(b) for b in items]
     assert run.plan is not None and run.plan.profile is not None, "the measuring took every item"
     profile = run.plan.profile
