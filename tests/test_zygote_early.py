@@ -160,7 +160,6 @@ def test_an_auto_plan_on_processes_boots_the_zygote_before_the_backend_loads() -
                 pass
             return x
 
-        real = decide.decide
         decide.decide = lambda *a, **k: Plan("process", 2, 1, ("forced by the test",))
         with gearshift.reporting() as reports:
             assert gearshift.map(g, range(60), mode="auto") == list(range(60))
