@@ -12,7 +12,6 @@ it trips, the gate closes, the segment drains and :func:`run` returns True.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Generator, Iterator
 
 from .. import _switch
@@ -202,11 +201,9 @@ def _boot_zygote() -> None:
     (:data:`.coroutines.LOOP_WATCH_SECONDS` after the first completed); coro-cpu's workers then
     took 55 ms to start, its zygote's boot among it, while nothing ran here (traced).
     """
-    if "gearshift._backends._process" in sys.modules:  # (a pool started before: the next one boots its own)
-        return
-    from .._backends._zygote import start_early
+    from .._backends._zygote import start_for_auto
 
-    start_early()
+    start_for_auto(lifelong=False)
 
 
 def _handing_over(limiter: ConcurrencyLimiter, runner: Runner) -> Callable[[], None]:

@@ -259,20 +259,14 @@ def _run_worker(worker_main: Any, fds: list[int], env: dict[str, str]) -> None:
 
         traceback.print_exc()
     finally:
-        # As a fresh interpreter would at its end: the exit handlers, the buffered output.
-        import atexit
-
-        atexit._run_exitfuncs()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)
+        _leave(code)
 
 
-def _leave() -> NoReturn:
-    """End the zygote now: the exit handlers, then ``os._exit``.
+def _leave(code: int = 0) -> NoReturn:
+    """End this process now, as a fresh interpreter would end (the exit handlers, the buffered
+    output), then ``os._exit``: a worker, or the zygote told to go.
 
-    It never ran the caller's code, so the interpreter's finalization would only
+    The zygote never ran the caller's code, so the interpreter's finalization would only
     tear down its own imports: about 10 ms of it (measured on the suite's host),
     which the pool's shutdown waits for, so every one-shot script's exit did.
     """
@@ -282,7 +276,7 @@ def _leave() -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    os._exit(0)
+    os._exit(code)
 
 
 def _returncode(pid: int) -> int:
@@ -349,15 +343,15 @@ def start_early(*, lifelong: bool = False) -> bool:
         return True
 
 
-def start_for_auto() -> bool:
-    """:func:`start_early` for auto, whose first item computes (called from a thread that lives on):
-    not when a process pool was started before (it has its zygote, or the next one takes its own)
-    or one CPU leaves processes out of the question.  Returns whether it started one."""
+def start_for_auto(*, lifelong: bool = True) -> bool:
+    """:func:`start_early` for auto (``lifelong``: called from a thread that lives on; else the
+    main thread only): not when a process pool was started before (it has its zygote, or the next
+    one takes its own) or one CPU leaves processes out of the question.  Returns whether it started one."""
     if "gearshift._backends._process" in sys.modules:
         return False
     from .._cpu import usable_cpus
 
-    return usable_cpus() >= 2 and start_early(lifelong=True)
+    return usable_cpus() >= 2 and start_early(lifelong=lifelong)
 
 
 def take_early() -> Zygote | None:
