@@ -147,3 +147,22 @@ def _auto_forgets_native_functions() -> Iterator[None]:
     memory = sys.modules.get("gearshift._auto.memory")
     if memory is not None:  # (and its profiles of functions)
         memory.forget()
+
+
+@pytest.fixture
+def lean(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Auto calls start in the lean start as in a fresh interpreter; the runs auto takes over are collected."""
+    from gearshift import _call, _lean
+
+    monkeypatch.setattr(_lean, "auto_loaded", lambda: False)
+    monkeypatch.setattr(_lean, "_rented", 0.0)  # (nothing rented by the tests before)
+    runs: list[object] = []
+    prepare_auto = _call.prepare_auto
+
+    def spy(*args: object) -> object:
+        run = prepare_auto(*args)
+        runs.append(run)
+        return run
+
+    monkeypatch.setattr(_call, "prepare_auto", spy)
+    return runs

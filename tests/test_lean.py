@@ -18,25 +18,7 @@ from typing import Any
 import pytest
 
 import gearshift
-from gearshift import _call, _lean, _lean_first
-
-
-@pytest.fixture
-def lean(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Auto calls start in the lean start as in a fresh interpreter; the runs auto takes over are collected."""
-    monkeypatch.setattr(_lean, "auto_loaded", lambda: False)
-    monkeypatch.setattr(_lean, "_rented", 0.0)  # (nothing rented by the tests before)
-    runs: list[Any] = []
-    prepare_auto = _call.prepare_auto
-
-    def spy(*args: Any) -> Any:
-        run = prepare_auto(*args)
-        runs.append(run)
-        return run
-
-    monkeypatch.setattr(_call, "prepare_auto", spy)
-    return runs
-
+from gearshift import _lean, _lean_first
 
 # -- the decisions -----------------------------------------------------------------------------------
 
@@ -57,11 +39,25 @@ def test_items_stay_when_loading_auto_could_not_pay_for_itself_on_the_rest() -> 
     assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=40, cpus=2)
     assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=50, cpus=2)
     # work that computes can at best be spread over the CPUs: on 2, the rest must take over twice the load
-    assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=90, cpus=2, computing=True)
-    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=91, cpus=2, computing=True)
-    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=61, cpus=4, computing=True)
-    assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=10**6, cpus=1, computing=True)  # (one CPU)
-    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=None, cpus=2, computing=True)  # (unknown)
+    assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=90, cpus=2, busy=1.0)
+    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=91, cpus=2, busy=1.0)
+    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=61, cpus=4, busy=1.0)
+    assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=10**6, cpus=1, busy=1.0)  # (one CPU)
+    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=None, cpus=2, busy=1.0)  # (unknown)
+    # half waiting: three quarters of the rest's time could go on two CPUs
+    assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=60, cpus=2, busy=0.5)
+    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=61, cpus=2, busy=0.5)
+
+
+def test_items_whose_native_pools_keep_the_cpus_busy_stay() -> None:
+    # A BLAS pool beside the calling thread kept both CPUs busy: no mode has CPU to spare for the rest...
+    assert _lean.stays(0.2, 5e-3, load=0.045, floor=0.2e-6, rest=10**4, cpus=2, busy=2.0)
+    assert _lean.stays(0.2, 5e-3, load=0.045, floor=0.2e-6, rest=10**4, cpus=2, busy=2.6)  # (and over: clocks)
+    # ...and at 1.9 of 2, a twentieth of it: loading auto pays past 0.9 s of items here
+    assert _lean.stays(0.2, 5e-3, load=0.045, floor=0.2e-6, rest=179, cpus=2, busy=1.9)
+    assert not _lean.stays(0.2, 5e-3, load=0.045, floor=0.2e-6, rest=181, cpus=2, busy=1.9)
+    assert _lean.saving(1.0, 1.9, 2) == pytest.approx(0.05)
+    assert _lean.saving(1.0, 3.0, 2) == 0.0
 
 
 def test_chunks_double_within_their_time_and_size() -> None:
@@ -372,6 +368,11 @@ def test_loading_auto_for_long_computing_work_boots_the_zygote(
     per_item: float, rest: int | None, cpus: int, computing: bool, boots: bool
 ) -> None:
     assert _lean.boots_zygote(per_item, rest, cpus, computing) is boots
+
+
+def test_work_whose_native_pools_keep_the_cpus_busy_boots_no_zygote() -> None:
+    assert _lean.boots_zygote(0.01, 40, 2, True, busy=1.0)  # 200 ms saved at best: over a pool's start
+    assert not _lean.boots_zygote(0.01, 40, 2, True, busy=1.9)  # 20 ms: BLAS keeps both CPUs busy already
 
 
 def test_loading_auto_for_long_computing_work_boots_the_zygote_then(

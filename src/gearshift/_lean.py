@@ -86,31 +86,38 @@ def stays(
     *,
     rest: int | None = None,
     cpus: int = 1,
-    computing: bool = False,
+    busy: float = 0.0,
 ) -> bool:
     """Whether the next items run here too: ``spent`` seconds here so far, items of ``per_item`` seconds
     (``load``, ``floor``: :data:`LOAD_SECONDS`, :data:`FLOOR_SECONDS`).
 
     With ``rest`` items left (a known length), they also stay when loading auto cannot pay, however well
-    it then ran them: when their time here is at most the load's for work that waits (it could then run
-    them all at once), at most ``cpus / (cpus - 1)`` times it for work that ``computing`` (it could at best
-    spread them over the ``cpus``; on one CPU, never).
+    it then ran them: when what the best mode could save on them is at most the load.  The items kept
+    ``busy`` CPUs busy here (this process's CPU time over the wall time: the calling thread's, and any
+    native pool's beside it); spread over the ``cpus`` at best, that CPU time still takes
+    ``busy / cpus`` of their time here, so at most the rest is saved: ``rest x per_item x (1 - busy /
+    cpus)``.  Work that waits (``busy`` near 0) could all run at once; computing work on one CPU saves
+    nothing; a native pool that keeps every CPU busy already leaves nothing to spread.
     """
     load = LOAD_SECONDS if load is None else load
     if spent < load or per_item < (FLOOR_SECONDS if floor is None else floor):
         return True
     if rest is None:
         return False
-    if computing and cpus <= 1:
-        return load > 0  # (no mode computes faster than sync on one CPU; but a load that costs nothing pays)
-    return rest * per_item <= load * (cpus / (cpus - 1) if computing else 1.0)
+    return saving(rest * per_item, busy, cpus) <= load
 
 
-def boots_zygote(per_item: float, rest: int | None, cpus: int, computing: bool) -> bool:
+def saving(seconds: float, busy: float, cpus: int) -> float:
+    """What running ``seconds`` of work (which kept ``busy`` CPUs busy) over ``cpus`` CPUs could save at best."""
+    return seconds * max(0.0, 1.0 - busy / max(1, cpus))
+
+
+def boots_zygote(per_item: float, rest: int | None, cpus: int, computing: bool, busy: float = 1.0) -> bool:
     """Whether loading auto for these items should have the first pool's zygote boot meanwhile.
 
-    For items that compute, on two CPUs or more, whose ``rest`` (a known
-    length) would take long enough here that spreading it over the CPUs
+    For items that compute on the calling thread (``computing``), on two CPUs
+    or more, whose ``rest`` (a known length) would take long enough here that
+    spreading it over the CPUs (:func:`saving`, ``busy`` as for :func:`stays`)
     saves more than a pool's start (:data:`POOL_START_SECONDS`): auto then
     plans processes unless the GIL turns out free, and the zygote's boot
     (tens of ms on another CPU) would otherwise come after its plan.  A first
@@ -119,7 +126,7 @@ def boots_zygote(per_item: float, rest: int | None, cpus: int, computing: bool) 
     """
     if not computing or cpus < 2 or rest is None:
         return False
-    return rest * per_item * (1 - 1 / cpus) >= POOL_START_SECONDS
+    return saving(rest * per_item, busy, cpus) >= POOL_START_SECONDS
 
 
 def next_chunk(size: int, per_item: float) -> int:
@@ -209,7 +216,7 @@ def _chunks(
     caller has auto run the rest, from ``source`` (moved past them).
     """
     apply = itertools.starmap if star else map
-    clock, cpu_clock = time.perf_counter, time.thread_time
+    clock, cpu_clock, process_clock = time.perf_counter, time.thread_time, time.process_time
     cpus = 0  # (read once the rest bound is asked: it reads the cgroup's quota)
     # A list, tuple or range is read in slices (a copy of pointers; a range's is a range): no user code
     # runs to read it, so nothing but fn can fail, and no item is copied into a chunk first.
@@ -228,9 +235,9 @@ def _chunks(
         read += len(chunk)
         before = len(out)
         try:
-            t0, cpu0 = clock(), cpu_clock()
+            t0, cpu0, all0 = clock(), cpu_clock(), process_clock()
             out.extend(apply(fn, chunk))  # (a C loop: only fn can raise in it; extend keeps what completed)
-            elapsed, cpu = clock() - t0, cpu_clock() - cpu0
+            elapsed, cpu, busy = clock() - t0, cpu_clock() - cpu0, process_clock() - all0
         except BaseException as exc:  # fn's Exception is raised as it is (C2)
             if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit...: from fn, or Ctrl-C (C8, C10)
                 exc.partial_results = out  # type: ignore[attr-defined]
@@ -249,15 +256,16 @@ def _chunks(
             return None
         rest = None if length is None else length - read
         computing = cpu >= COMPUTES_SHARE * elapsed
+        busy /= max(elapsed, 1e-9)  # (CPUs kept busy: the calling thread's and any native pool's beside it)
         if rest is not None and not cpus and _rented >= LOAD_SECONDS:
             from ._cpu import usable_cpus
 
             cpus = usable_cpus()
         # (the lower of the last two chunks' figures: one chunk slowed by the machine is not enough)
-        if not stays(_rented, min(per_item, last), rest=rest, cpus=cpus, computing=computing):
+        if not stays(_rented, min(per_item, last), rest=rest, cpus=cpus, busy=busy):
             if sequence is not None:
                 source.__setstate__(read)  # type: ignore[attr-defined]  # (list, tuple and range iterators have it)
-            if boots_zygote(min(per_item, last), rest, cpus, computing):
+            if boots_zygote(min(per_item, last), rest, cpus, computing, busy):
                 from ._backends._zygote import start_early
 
                 start_early()  # (the main thread only: a zygote dies with the thread that started it)

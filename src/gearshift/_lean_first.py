@@ -4,7 +4,13 @@ A helper thread waits :data:`WATCH_SECONDS` (auto's lookahead's first look).
 If the item is still running then, the helper loads auto beside it and auto
 takes the item over as its own first one (:meth:`gearshift._auto.AutoRun.adopt`):
 the lookahead watches it from its start and starts the next items on threads
-or processes.  Three things make that as prompt as auto's own start:
+or processes.  An item still loading modules at a look (its thread inside
+an import, or modules loaded since the last look) is looked at again a watch
+later: its imports are no work another mode could spread (each worker would
+pay them again), and loading auto beside them would only take turns with them
+for the GIL; a first item that imports NumPy, then computes a few ms, ends
+before auto loads, and the chunks after it decide (:func:`gearshift._lean.stays`).
+Three things make a load as prompt as auto's own start:
 
 * the load holds the interpreter's switch interval at :data:`LOAD_SWITCH_SECONDS`
   until the item ends (at 5 ms, each file the load read gave the GIL to an item
@@ -151,7 +157,17 @@ class FirstWatch:
 
     def _watch(self) -> None:
         """The helper thread: past WATCH_SECONDS, load auto and have it take the item over."""
-        if self._running.acquire(timeout=WATCH_SECONDS):
+        ident, native, pool = self._thread
+        seen, was_importing = self._modules[0], False
+        while not self._running.acquire(timeout=WATCH_SECONDS):
+            # An item still loading modules is looked at again later: its imports are not work another
+            # mode could spread (each worker would pay them again), and auto's load would only take
+            # turns with them for the GIL.  It is judged once a whole look passed with no import.
+            now, importing = len(sys.modules), _importing.importing(ident)
+            if now == seen and not importing and not was_importing:
+                break
+            seen, was_importing = now, importing
+        else:
             self._running.release()
             return
         with self._lock:
@@ -170,7 +186,6 @@ class FirstWatch:
         with self._lock:
             self._switch_held = True
         started, thread_cpu0, process_cpu0 = self._clocks
-        ident, native, pool = self._thread
         loading_from, loading_cpu, loading_queued = time.perf_counter(), _cpu_clock(ident), runqueue_seconds(native)
         # An item that computed so far (its time queued for a CPU on a busy host counted in): the zygote
         # a first process pool forks its workers from boots now, on another CPU, while auto loads (as
