@@ -13,7 +13,7 @@ from gearshift._auto import memory, recall
 from gearshift._auto.costs import CALIBRATE_BELOW_SECONDS, Machine, cold_start
 from gearshift._auto.decide import decide, pay_for_pool
 from gearshift._options import make_options
-from gearshift._profile import Profile
+from gearshift._profile import Profile, fmt_seconds
 from gearshift._record import replace
 
 COLD = Machine(cpus=2, process_pool_warm=False, process_start_seconds=0.06)
@@ -77,27 +77,45 @@ def test_rent_accrues_while_a_warm_pool_would_have_won_and_buys_the_pool_once_it
     p, options = prof(100e-6, 100e-6), make_options()
     first = decide(p, options, COLD, 400)
     assert first.mode == "sync"  # the cold start eats the saving
-    pay_for_pool(first, p, options, COLD, 400)
+    said = pay_for_pool(first, p, options, COLD, 400)
     paid = memory.rent_paid()
     assert 0.01 < paid < 0.04  # what a warm pool would have saved on this run
-    calls = 1
+    # (the plan says why it is not processes: what a warm pool would take, and the rent so far against its start)
+    assert said is not None and said.startswith("a warm process pool would take ")
+    assert f"({fmt_seconds(paid)} lost for want of it so far, of {fmt_seconds(cold_start(COLD, 2))})" in said
+    calls, sentences = 1, [said]
     while True:
         machine = replace(COLD, process_start_paid=memory.rent_paid())
         plan = decide(p, options, machine, 400)
-        pay_for_pool(plan, p, options, machine, 400)
+        sentences.append(pay_for_pool(plan, p, options, machine, 400))
         calls += 1
         if plan.mode == "process":
             break
         assert calls < 10
+    assert sentences[-1] is None  # (bought: nothing rented)
+    assert all(str(said).startswith("a warm process pool would take ") for said in sentences[:-1])
     assert memory.rent_paid() == 0.0  # bought: settled
     # Ski rental: bought once the rent paid, with this run's saving, covers the start.
     assert (calls - 1) * paid >= cold_start(COLD, 2) - paid
 
 
+def test_rent_that_covers_the_start_says_a_later_run_starts_the_pool() -> None:
+    # Processes were not weighed (no pickling measured), so the plan stays sync although the rent covers the start.
+    p, options = prof(100e-6, 100e-6, pickles=False), make_options()
+    memory.pay_rent(0.05)
+    machine = replace(COLD, process_start_paid=memory.rent_paid())
+    plan = decide(p, options, machine, 400)
+    assert plan.mode == "sync"
+    said = pay_for_pool(plan, p, options, machine, 400)
+    assert said is not None and said.endswith(
+        f"over its start ({fmt_seconds(cold_start(COLD, 2))}): a later run here starts one"
+    )
+
+
 def test_no_rent_where_processes_would_not_win_even_warm() -> None:
     p = prof(1e-6, 1e-6)  # far too cheap to ship
     plan = decide(p, make_options(), COLD, 1000)
-    pay_for_pool(plan, p, make_options(), COLD, 1000)
+    assert pay_for_pool(plan, p, make_options(), COLD, 1000) is None
     assert memory.rent_paid() == 0.0
 
 
@@ -149,15 +167,19 @@ def test_each_plan_auto_makes_pays_the_rent_until_one_buys_the_pool() -> None:
     from gearshift._auto.state import RunState
     from gearshift._task import CALL_ONE
 
-    p, modes = prof(100e-6, 100e-6), []
+    p, plans = prof(100e-6, 100e-6), []
     state = RunState(abs, make_options(mode="auto"), CALL_ONE, False, Gate(iter(range(400)), 400))
     for _ in range(10):
         state.machine = replace(COLD, process_start_paid=memory.rent_paid())  # (as Machine.current reads it)
-        modes.append(_decide(state, p).mode)
-        if modes[-1] == "process":
+        plans.append(_decide(state, p))
+        if plans[-1].mode == "process":
             break
-    assert modes[0] == "sync" and modes[-1] == "process"
+    assert plans[0].mode == "sync" and plans[-1].mode == "process"
     assert memory.rent_paid() == 0.0
+    # A plan that paid rent says so, second to last (what a run's report quotes beside its plan)...
+    assert plans[0].reasons[-2].startswith("a warm process pool would take ")
+    assert plans[0].reasons[-1].startswith("estimated ")
+    assert not any("warm process pool" in reason for reason in plans[-1].reasons)  # (...and the buyer does not)
 
 
 # -- through gearshift.map ---------------------------------------------------------------------------

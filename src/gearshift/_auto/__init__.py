@@ -174,7 +174,9 @@ def _decide(state: RunState, profile: Profile) -> Plan:
     if options.cluster is not None:
         cluster, state.cluster = connect(options, profile, state.gate.remaining, state.machine, state.cluster)
     plan = decide.decide(profile, options, state.machine, state.gate.remaining, cluster)
-    decide.pay_for_pool(plan, profile, options, state.machine, state.gate.remaining)
+    rent = decide.pay_for_pool(plan, profile, options, state.machine, state.gate.remaining)
+    if rent is not None:  # (beside the sentence that says which mode is fastest: the report quotes it)
+        plan = replace(plan, reasons=(*plan.reasons[:-1], rent, *plan.reasons[-1:]))
     if state.recalled:
         seen = f"measured by an earlier run of the function here ({profile.items} items): not measured again"
         plan = replace(plan, reasons=(seen, *plan.reasons))

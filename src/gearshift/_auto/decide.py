@@ -28,13 +28,14 @@ from .costs import (
     TINY_JOB_SECONDS,
     UNKNOWN_LENGTH,
     Machine,
+    cold_start,
     estimates,
     estimates_async,
     serial_share,
     typical,
     work_kind,
 )
-from .memory import pay_rent, settle
+from .memory import pay_rent, rent_paid, settle
 
 __all__ = ["decide", "pay_for_pool", "processes_may_win"]
 
@@ -120,8 +121,11 @@ def processes_may_win(profile: Profile, options: Options, machine: Machine, rema
     return decide(free, options, machine, remaining).mode == "process"
 
 
-def pay_for_pool(plan: Plan, profile: Profile, options: Options, machine: Machine, remaining: int | None) -> None:
+def pay_for_pool(plan: Plan, profile: Profile, options: Options, machine: Machine, remaining: int | None) -> str | None:
     """Count what ``plan`` loses for want of a warm process pool (see :mod:`.memory`'s rent), or settle the rent.
+
+    Returns the sentence that says so when rent was paid (the plan was not
+    processes only because the pool was cold), else None.
 
     What a warm pool would have saved: ``plan``'s estimate less the process
     plan's with the pool warm.  Where the pickling was not measured (processes
@@ -135,21 +139,30 @@ def pay_for_pool(plan: Plan, profile: Profile, options: Options, machine: Machin
     """
     if plan.mode == "process":
         settle()
-        return
+        return None
     if machine.process_pool_warm or profile.is_async or not profile.wall or options.cluster is not None:
-        return
+        return None
     if profile.unpicklable is not None or options.workers == 1 or typical(profile.wall) < CALIBRATE_BELOW_SECONDS:
-        return
+        return None
     current = next((a for a in plan.alternatives if a.mode == plan.mode and a.workers == plan.workers), None)
     if current is None:
-        return
+        return None
     warm = replace(machine, process_pool_warm=True)
     if profile.ipc_seconds is None:
         profile = replace(profile, item_pickle_seconds=0.0, result_pickle_seconds=0.0, item_bytes=0, result_bytes=0)
     bought = decide(profile, options, warm, remaining)
-    if bought.mode == "process":
-        process = next(a for a in bought.alternatives if a.mode == "process")
-        pay_rent(current.seconds - process.seconds)
+    if bought.mode != "process":
+        return None
+    process = next(a for a in bought.alternatives if a.mode == "process")
+    pay_rent(current.seconds - process.seconds)
+    start = cold_start(replace(machine, process_start_paid=0.0), process.workers, profile.import_seconds)
+    warm_pool = f"a warm process pool would take {fmt_seconds(process.seconds)} ({process.workers} workers)"
+    paid, lost = rent_paid(), f"{fmt_seconds(rent_paid())} lost for want of it so far"
+    if paid < start:
+        return (
+            f"{warm_pool}: renting until what is lost for want of it covers its start ({lost}, of {fmt_seconds(start)})"
+        )
+    return f"{warm_pool}: {lost}, over its start ({fmt_seconds(start)}): a later run here starts one"
 
 
 def _cluster(
