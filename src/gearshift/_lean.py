@@ -93,8 +93,8 @@ def stays(
 
     With ``rest`` items left (a known length), they also stay when loading auto cannot pay, however well
     it then ran them: when what the best mode could save on them is at most the load.  The items kept
-    ``busy`` CPUs busy here (this process's CPU time over the wall time: the calling thread's, and any
-    native pool's beside it); spread over the ``cpus`` at best, that CPU time still takes
+    ``busy`` CPUs busy here (this process's CPU time over the wall time: the calling thread's, and any other
+    thread's beside it, a native pool's included); spread over the ``cpus`` at best, that CPU time still takes
     ``busy / cpus`` of their time here, so at most the rest is saved: ``rest x per_item x (1 - busy /
     cpus)``.  Work that waits (``busy`` near 0) could all run at once; computing work on one CPU saves
     nothing; a native pool that keeps every CPU busy already leaves nothing to spread.
