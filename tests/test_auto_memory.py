@@ -112,6 +112,18 @@ def test_rent_that_covers_the_start_says_a_later_run_starts_the_pool() -> None:
     )
 
 
+def test_no_rent_on_a_plan_for_nothing() -> None:
+    # The lookahead read the input to its end while the first item ran: the plan made after it runs
+    # nothing, so nothing is lost for want of a pool (and a process plan buys none).
+    p, options = prof(0.06, 0.003), make_options()
+    for plan_mode in ("sync", "process"):
+        memory.pay_rent(0.01)
+        plan = replace(decide(p, options, COLD, 0), mode=plan_mode)
+        assert pay_for_pool(plan, p, options, COLD, 0) is None
+        assert memory.rent_paid() == pytest.approx(0.01)  # (nothing paid, nothing settled)
+        memory.settle()
+
+
 def test_no_rent_where_processes_would_not_win_even_warm() -> None:
     p = prof(1e-6, 1e-6)  # far too cheap to ship
     plan = decide(p, make_options(), COLD, 1000)

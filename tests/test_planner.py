@@ -217,6 +217,16 @@ def test_a_cold_process_pool_is_charged_its_start() -> None:
     assert cold.mode == "sync"
 
 
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_fewer_items_than_workers_take_as_long_as_an_item_in_processes(n: int) -> None:
+    # One 60 ms item is 60 ms on any number of workers: a pool of two does not halve it.
+    p = prof(0.06, 0.06)
+    process = next(a for a in estimates(p, make_options(), MACHINE, n) if a.mode == "process")
+    assert process.workers == 2
+    assert process.seconds >= 0.06 * n / min(n, 2)
+    assert process.seconds < 0.06 * n / min(n, 2) + 0.001  # (and no more: the pool is warm, the pickles small)
+
+
 def test_a_cold_start_costs_the_parallelism_missed_while_items_run_here() -> None:
     # Auto runs items on the calling thread while a cold pool starts: with 2 workers,
     # half of the start is lost, not all of it.

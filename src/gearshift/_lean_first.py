@@ -4,9 +4,9 @@ A helper thread waits :data:`WATCH_SECONDS` (auto's lookahead's first look).
 If the item is still running then, the helper loads auto beside it and auto
 takes the item over as its own first one (:meth:`gearshift._auto.AutoRun.adopt`):
 the lookahead watches it from its start and starts the next items on threads
-or processes.  An item still loading modules at a look (its thread inside
-an import, or modules loaded since the last look) is looked at again a watch
-later: its imports are no work another mode could spread (each worker would
+or processes.  An item seen loading modules at a look (its thread inside an
+import) is looked at again a watch later, until a whole watch passed with no
+import seen: its imports are no work another mode could spread (each worker would
 pay them again), and loading auto beside them would only take turns with them
 for the GIL; a first item that imports NumPy, then computes a few ms, ends
 before auto loads, and the chunks after it decide (:func:`gearshift._lean.stays`).
@@ -158,15 +158,16 @@ class FirstWatch:
     def _watch(self) -> None:
         """The helper thread: past WATCH_SECONDS, load auto and have it take the item over."""
         ident, native, pool = self._thread
-        seen, was_importing = self._modules[0], False
+        was_importing = False
         while not self._running.acquire(timeout=WATCH_SECONDS):
-            # An item still loading modules is looked at again later: its imports are not work another
+            # An item seen loading modules is looked at again later: its imports are not work another
             # mode could spread (each worker would pay them again), and auto's load would only take
-            # turns with them for the GIL.  It is judged once a whole look passed with no import.
-            now, importing = len(sys.modules), _importing.importing(ident)
-            if now == seen and not importing and not was_importing:
+            # turns with them for the GIL.  It is judged once a whole look passed with no import seen
+            # (an import over between two looks, as short ones are, delays nothing).
+            importing = _importing.importing(ident)
+            if not importing and not was_importing:
                 break
-            seen, was_importing = now, importing
+            was_importing = importing
         else:
             self._running.release()
             return

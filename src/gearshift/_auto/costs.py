@@ -332,7 +332,7 @@ def estimates(profile: Profile, options: Options, machine: Machine, n: int) -> l
         transfer = size / machine.pipe_bytes_per_second
         chunk = chunk_size(_c("process_chunk_target"), wp + ipc / 2, n, p)
         overhead = machine.process_chunk_seconds / chunk
-        worker_side = (wp + ipc / 2 + transfer) / p
+        worker_side = (wp + ipc / 2 + transfer) / min(p, n)  # (fewer items than workers: some stay idle)
         parent_side = ipc / 2 + transfer + overhead + machine.process_item_seconds
         # The parent's work takes CPU time too: with as many workers as CPUs it shares them.
         cores = (cp + ipc + 2 * transfer + overhead + machine.process_item_seconds) / cpus

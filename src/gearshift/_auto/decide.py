@@ -137,6 +137,8 @@ def pay_for_pool(plan: Plan, profile: Profile, options: Options, machine: Machin
     per item against sync's 0.47 (each small measuring chunk's own cost in
     it), and the pool that rent bought ran it at 1.5x sync (suite-warm-10.json).
     """
+    if remaining == 0:  # (a plan for nothing: the input ended while measuring; nothing lost, nothing bought)
+        return None
     if plan.mode == "process":
         settle()
         return None
