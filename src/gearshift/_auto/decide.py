@@ -159,7 +159,8 @@ def pay_for_pool(plan: Plan, profile: Profile, options: Options, machine: Machin
     pay_rent(current.seconds - process.seconds)
     start = cold_start(replace(machine, process_start_paid=0.0), process.workers, profile.import_seconds)
     warm_pool = f"a warm process pool would take {fmt_seconds(process.seconds)} ({process.workers} workers)"
-    paid, lost = rent_paid(), f"{fmt_seconds(rent_paid())} lost for want of it so far"
+    paid = rent_paid()
+    lost = f"{fmt_seconds(paid)} lost for want of it so far"
     if paid < start:
         return (
             f"{warm_pool}: renting until what is lost for want of it covers its start ({lost}, of {fmt_seconds(start)})"
