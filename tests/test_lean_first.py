@@ -17,27 +17,28 @@ import pytest
 import gearshift
 
 
-def _slow_module(where: Path, seconds: float) -> str:
-    """A module, new to this process, whose import takes ``seconds`` (as NumPy's first import does)."""
+def _importing_first(where: Path, monkeypatch: pytest.MonkeyPatch, then: float) -> Any:
+    """A function whose first item imports a module new to this process (150 ms, as NumPy's first
+    import takes about half that), then waits ``then`` seconds; every other item is cheap."""
+    monkeypatch.syspath_prepend(str(where))
     name = f"gearshift_test_slow_{uuid.uuid4().hex}"
-    (where / f"{name}.py").write_text(f"import time\ntime.sleep({seconds})\n")
-    return name
+    (where / f"{name}.py").write_text("import time\ntime.sleep(0.15)\n")
+
+    def f(x: int) -> int:
+        if x == 0:
+            __import__(name)
+            time.sleep(then)
+        return x + 1
+
+    return f
 
 
 def test_a_first_item_that_only_imports_is_not_taken_over(
     lean: list[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The first item spends 150 ms (fifteen looks) in an import, then returns: not work auto could spread,
-    # so auto does not load beside it, and the cheap items after it stay on the calling thread.
-    monkeypatch.syspath_prepend(str(tmp_path))
-    name = _slow_module(tmp_path, 0.15)
-
-    def f(x: int) -> int:
-        if x == 0:
-            __import__(name)
-        return x + 1
-
-    assert gearshift.map(f, range(50)) == list(range(1, 51))
+    # Fifteen looks inside an import, then it returns: not work auto could spread, so auto does not
+    # load beside it, and the cheap items after it stay on the calling thread.
+    assert gearshift.map(_importing_first(tmp_path, monkeypatch, 0.0), range(50)) == list(range(1, 51))
     assert lean == []
 
 
@@ -45,15 +46,6 @@ def test_a_first_item_that_runs_on_after_its_imports_is_taken_over(
     lean: list[Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The same import, then 300 ms of waiting: judged once a whole look passed without an import.
-    monkeypatch.syspath_prepend(str(tmp_path))
-    name = _slow_module(tmp_path, 0.15)
-
-    def f(x: int) -> int:
-        if x == 0:
-            __import__(name)
-            time.sleep(0.3)
-        return x + 1
-
-    assert gearshift.map(f, range(50)) == list(range(1, 51))
+    assert gearshift.map(_importing_first(tmp_path, monkeypatch, 0.3), range(50)) == list(range(1, 51))
     (run,) = lean
     assert run.auto.report.segments[0].what == "measuring"
