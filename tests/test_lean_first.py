@@ -49,3 +49,39 @@ def test_a_first_item_that_runs_on_after_its_imports_is_taken_over(
     assert gearshift.map(_importing_first(tmp_path, monkeypatch, 0.3), range(50)) == list(range(1, 51))
     (run,) = lean
     assert run.auto.report.segments[0].what == "measuring"
+
+
+@pytest.mark.parametrize(
+    ("cpu", "runnable", "expected"),
+    [
+        (0.0, False, 0.0),  # sleeping or blocked: its waits are its own, judged by the wall
+        (0.0, None, 0.0),  # no clocks to tell: judged
+        (None, True, 0.0),
+        (0.0, True, 0.007),  # runnable and no CPU yet: kept off the CPU, look again
+        (0.005, True, 0.002),
+        (0.0095, True, 0.0),  # computed through the look: judged
+    ],
+)
+def test_a_runnable_item_is_judged_once_it_computed_most_of_a_look(
+    cpu: float | None, runnable: bool | None, expected: float
+) -> None:
+    from gearshift._lean_first import owed
+
+    assert owed(cpu, runnable) == pytest.approx(expected)
+
+
+def test_a_first_item_kept_off_the_cpu_is_not_taken_over(lean: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fake busy machine: the item's thread is always ready to run and never given a CPU. Its 50 ms
+    # would be taken over at the first look on a free machine; here it never computed a look's worth.
+    from gearshift import _lean_first
+
+    monkeypatch.setattr(_lean_first, "runnable", lambda native: True)
+    monkeypatch.setattr(_lean_first, "_cpu_clock", lambda ident: 0.0)
+
+    def f(x: int) -> int:
+        if x == 0:
+            time.sleep(0.05)
+        return x + 1
+
+    assert gearshift.map(f, range(20)) == list(range(1, 21))
+    assert lean == []

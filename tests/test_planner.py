@@ -195,6 +195,15 @@ def test_tiny_jobs_stay_in_sync() -> None:
     assert any("not worth starting anything" in r for r in plan.reasons)
 
 
+def test_a_plan_for_nothing_says_so_where_a_report_quotes_it() -> None:
+    # The input ended while auto measured: the plan made after that runs no item, and a run's report
+    # (which quotes a plan's second-to-last reason) must not present it as the plan for the job.
+    plan = decide(prof(0.01, 0.01), make_options(), MACHINE, 0)
+    assert plan.reasons[-2].startswith("nothing was left for this plan")
+    assert "for one item more" in plan.reasons[-1]
+    assert not any("nothing was left" in r for r in decide(prof(0.01, 0.01), make_options(), MACHINE, 1).reasons)
+
+
 def test_microsecond_work_stays_in_sync_even_when_long() -> None:
     plan = decide(prof(0.4e-6, 0.4e-6), make_options(), MACHINE, 2_000_000)
     assert plan.mode == "sync"

@@ -10,6 +10,8 @@ import seen: its imports are no work another mode could spread (each worker woul
 pay them again), and loading auto beside them would only take turns with them
 for the GIL; a first item that imports NumPy, then computes a few ms, ends
 before auto loads, and the chunks after it decide (:func:`gearshift._lean.stays`).
+An item whose thread is runnable but has not computed most of a look yet was
+kept off the CPU by a busy machine: it is looked at again too (:func:`owed`).
 Three things make a load as prompt as auto's own start:
 
 * the load holds the interpreter's switch interval at :data:`LOAD_SWITCH_SECONDS`
@@ -29,7 +31,7 @@ import sys
 import time
 
 from . import _importing, _sigmask
-from ._schedstat import runqueue_seconds
+from ._schedstat import runnable, runqueue_seconds
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from ._auto.first import FirstItem
     from ._call import _Run
 
-__all__ = ["FirstWatch"]
+__all__ = ["FirstWatch", "owed"]
 
 #: gearshift._auto.lookahead.WATCH_SECONDS: how long the first item runs before auto looks at it
 WATCH_SECONDS = 0.01
@@ -158,16 +160,21 @@ class FirstWatch:
     def _watch(self) -> None:
         """The helper thread: past WATCH_SECONDS, load auto and have it take the item over."""
         ident, native, pool = self._thread
-        was_importing = False
-        while not self._running.acquire(timeout=WATCH_SECONDS):
+        thread_cpu0 = self._clocks[1]
+        wait, was_importing = WATCH_SECONDS, False
+        while not self._running.acquire(timeout=wait):
             # An item seen loading modules is looked at again later: its imports are not work another
             # mode could spread (each worker would pay them again), and auto's load would only take
             # turns with them for the GIL.  It is judged once a whole look passed with no import seen
             # (an import over between two looks, as short ones are, delays nothing).
             importing = _importing.importing(ident)
-            if not importing and not was_importing:
+            if importing or was_importing:
+                wait, was_importing = WATCH_SECONDS, importing
+                continue
+            cpu = _cpu_clock(ident)
+            wait = owed(None if cpu is None else cpu - thread_cpu0, runnable(native))
+            if not wait:
                 break
-            was_importing = importing
         else:
             self._running.release()
             return
@@ -255,6 +262,24 @@ class FirstWatch:
             from . import _switch
 
             _switch.restore(LOAD_SWITCH_SECONDS)
+
+
+def owed(cpu: float | None, runnable: bool | None) -> float:
+    """How much longer the watch looks at a first item still running after a look, before it judges it.
+
+    ``cpu``: the CPU time the item's thread has had since the item started;
+    ``runnable``: whether the thread is running or waiting for a CPU now
+    (:func:`gearshift._schedstat.runnable`).  A thread that sleeps or blocks
+    (I/O, a lock) is judged by the wall: its waits are the item's.  A runnable
+    one is judged once it computed :data:`COMPUTES_SHARE` of a look (a computing
+    item on a free CPU has by the first look); until then the machine kept it
+    off the CPU (other processes' turns on a busy host: even an ``x + 1`` can
+    wait past a look between the helper's start and its own), and the wall says
+    nothing of its work.  None (clocks this platform lacks): judged.
+    """
+    if not runnable or cpu is None:
+        return 0.0
+    return max(0.0, COMPUTES_SHARE * WATCH_SECONDS - cpu)
 
 
 def _cpu_clock(ident: int) -> float | None:

@@ -81,12 +81,15 @@ def decide(
         reasons.append(f"workers={options.workers} was asked for")
     if options.chunksize is not None:
         reasons.append(f"chunksize={options.chunksize} was asked for")
+    if remaining == 0:  # (second to last, where a run's report quotes a plan)
+        reasons.append("nothing was left for this plan: the input ended while auto measured (see what ran)")
     speedup: float | None = None
     if profile.wall:
         speedup = sync.seconds / best.seconds if best.seconds > 0 else 1.0
         length = "" if remaining is not None else f" (length unknown, {UNKNOWN_LENGTH} assumed)"
+        count = "for one item more" if remaining == 0 else f"for {n} items{length}"
         reasons.append(
-            f"estimated {fmt_seconds(best.seconds)} for {n} items{length}: {speedup:.1f}x sync; "
+            f"estimated {fmt_seconds(best.seconds)} {count}: {speedup:.1f}x sync; "
             + ", ".join(f"{a.mode} {fmt_seconds(a.seconds)}" for a in alternatives if a is not best)
         )
     chunksize = options.chunksize if options.chunksize is not None else best.chunksize

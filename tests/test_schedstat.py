@@ -1,0 +1,50 @@
+"""gearshift._schedstat: a thread's scheduler facts, read from /proc (Linux)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import pytest
+
+from gearshift._schedstat import runnable, runqueue_seconds
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+@linux
+def test_a_running_thread_is_runnable_and_a_sleeping_one_is_not() -> None:
+    assert runnable(threading.get_native_id()) is True
+    started, release = threading.Event(), threading.Event()
+    thread = threading.Thread(target=lambda: (started.set(), release.wait(30)))
+    thread.start()
+    try:
+        started.wait(30)
+        assert thread.native_id is not None
+        # (until it blocks in release.wait, which it reaches at once: a few tries are allowed)
+        for _ in range(1000):
+            if runnable(thread.native_id) is False:
+                break
+            threading.Event().wait(0.001)
+        assert runnable(thread.native_id) is False
+    finally:
+        release.set()
+        thread.join()
+
+
+@linux
+def test_a_thread_that_is_gone_reads_none() -> None:
+    thread = threading.Thread(target=lambda: None)
+    thread.start()
+    thread.join()
+    assert thread.native_id is not None
+    assert runnable(thread.native_id) is None
+    assert runqueue_seconds(thread.native_id) is None
+
+
+@linux
+def test_the_run_queue_time_is_a_nondecreasing_count_of_seconds() -> None:
+    first = runqueue_seconds()
+    assert first is not None and first >= 0
+    second = runqueue_seconds(threading.get_native_id())
+    assert second is not None and second >= first
