@@ -315,6 +315,21 @@ def test_reporting_collects_what_each_auto_run_did() -> None:
     assert len(reports) == 2  # outside the block, nothing is collected
 
 
+def _slow_first(x: int) -> int:
+    time.sleep(0.3 if x == 0 else 0.0)
+    return -x
+
+
+def test_a_report_says_when_the_lookahead_ran_every_item_and_the_plan_none() -> None:
+    # The first item waits; the lookahead starts the other two beside it, and the input ends there:
+    # the plan made next runs nothing, and the report's plan line must say so, not describe the job.
+    with gearshift.reporting() as reports:
+        assert gearshift.map(_slow_first, range(3)) == [0, -1, -2]
+    (report,) = reports
+    assert report.items == 3 and report.plans, str(report)
+    assert "nothing was left for this plan" in report.lines()[-1], str(report)
+
+
 async def _amap_in_reporting() -> list[gearshift.RunReport]:
     async def double(x: int) -> int:
         return 2 * x
