@@ -7,6 +7,7 @@ imports.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -85,3 +86,56 @@ def test_a_first_item_kept_off_the_cpu_is_not_taken_over(lean: list[Any], monkey
 
     assert gearshift.map(f, range(20)) == list(range(1, 21))
     assert lean == []
+
+
+def _computes_first(x: int) -> int:
+    end = time.thread_time() + (1.0 if x == 0 else 0.001)
+    while time.thread_time() < end:
+        pass
+    return x
+
+
+def test_a_first_item_that_computes_waits_while_auto_loads_then_items_start_on_processes(
+    lean: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Auto's load would take turns with the item for the GIL: the item waits until auto has loaded and
+    # the lookahead's first look has started the next items on processes (gearshift._pause).
+    from gearshift import _lean_first
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("only the main thread's item can be asked to wait")
+    pauses: list[Any] = []
+
+    class Spy(_lean_first.Pause):
+        def __init__(self) -> None:
+            super().__init__()
+            pauses.append(self)
+
+    monkeypatch.setattr(_lean_first, "Pause", Spy)
+    assert gearshift.map(_computes_first, range(4)) == list(range(4))
+    (run,) = lean
+    assert [(s.what, s.mode) for s in run.auto.report.segments][:2] == [("measuring", "sync"), ("lookahead", "process")]
+    (pause,) = pauses
+    assert 0 < pause.waited < 1.0
+
+
+def test_a_first_item_that_waits_is_not_asked_to(lean: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from gearshift import _lean_first
+
+    pauses: list[Any] = []
+
+    class Spy(_lean_first.Pause):
+        def __init__(self) -> None:
+            super().__init__()
+            pauses.append(self)
+
+    monkeypatch.setattr(_lean_first, "Pause", Spy)
+
+    def f(x: int) -> int:
+        time.sleep(0.1 if x == 0 else 0)
+        return x
+
+    assert gearshift.map(f, range(4)) == list(range(4))
+    assert len(lean) == 1
+    (pause,) = pauses
+    assert pause.waited == 0.0

@@ -31,6 +31,7 @@ import sys
 import time
 
 from . import _importing, _sigmask
+from ._pause import MAX_PAUSE_SECONDS, Pause
 from ._schedstat import runnable, runqueue_seconds
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
@@ -85,6 +86,8 @@ class FirstWatch:
         #: modules loaded when the item started, when auto began to load, and once it had loaded
         self._modules = [0, 0, 0]
         self._thread = (_thread.get_ident(), _thread.get_native_id(), _pool_thread())
+        #: has the item wait while auto loads beside it (see _watch)
+        self.pause = Pause()
 
     def first(self, star: bool) -> _Run | None:
         """Run the item; None when it ran here alone, else the auto run that took it over."""
@@ -100,6 +103,7 @@ class FirstWatch:
         self._queued0 = runqueue_seconds()
         self._clocks = t0, cpu0, _ = time.perf_counter(), time.thread_time(), time.process_time()
         self._modules[0] = len(sys.modules)
+        self.pause.install()
         _thread.start_new_thread(_sigmask.service(self._watch), ())
         try:
             self.result = fn(*item) if star else fn(item)
@@ -108,6 +112,8 @@ class FirstWatch:
                 run = self._over_now()
             except BaseException:  # (auto failed to load, or Ctrl-C meanwhile: fn's exception is the news)
                 run = None
+            finally:
+                self.pause.uninstall()
             if run is not None:
                 run.auto.close()  # type: ignore[union-attr]
             if isinstance(exc, StopIteration):
@@ -123,6 +129,8 @@ class FirstWatch:
         except BaseException as exc:  # the item's result is not lost with it
             exc.partial_results = [self.result]  # type: ignore[attr-defined]
             raise
+        finally:
+            self.pause.uninstall()
         if run is not None:
             first = self._first
             assert first is not None
@@ -206,6 +214,11 @@ class FirstWatch:
         imports += _importing.importing(ident)
         computes = not imports and busy is not None and busy >= COMPUTES_SHARE * (loading_from - started)
         parks = False
+        # An item that computes in Python would take turns with the load for the GIL: it waits instead
+        # (gearshift._pause), until auto has loaded and its lookahead's first look, which starts the
+        # next items on processes, is over.
+        if computes:
+            self.pause.hold()
         try:
             if computes:
                 from ._backends._zygote import start_for_auto
@@ -231,11 +244,14 @@ class FirstWatch:
                 loading_queued,
                 imports_before_load=imports,
             )
-            run.auto.adopt(self._first, self.item)
+            lookahead = run.auto.adopt(self._first, self.item)
+            if computes and lookahead is not None:  # (its first look, at once, starts the next items)
+                lookahead.looked.wait(MAX_PAUSE_SECONDS)
             self._modules[2] = len(sys.modules)
         except BaseException as exc:  # raised to the caller once the item is over (see _over_now)
             self._error = exc
         finally:
+            self.pause.release()
             if self._run is None:  # (taken over, the item keeps it short until it ends: see _over_now)
                 self._release_switch()
             with self._lock:

@@ -50,6 +50,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gea
 if TYPE_CHECKING:
     from typing import Any
 
+    from .lookahead import Lookahead
+
 __all__ = ["AutoRun", "RunReport"]
 
 
@@ -93,16 +95,17 @@ class AutoRun:
         were read from it before (by the lean start: see :mod:`gearshift._lean`)."""
         self.state.gate = Gate(source, length, taken)
 
-    def adopt(self, first: FirstItem, item: Any) -> None:
+    def adopt(self, first: FirstItem, item: Any) -> Lookahead | None:
         """Take over the lean start's first ``item``, still running on the thread ``first`` names (after
-        :meth:`begin`): the lookahead watches it from its start; :meth:`batches` then counts it as
-        measured once the state's ``first`` holds its result."""
+        :meth:`begin`): the lookahead watches it from its start (returned, once armed); :meth:`batches`
+        then counts it as measured once the state's ``first`` holds its result."""
         state = self.state
         state.gate.kept = [item]
         lookahead = measure.lookahead_for(state, first_taken=True)
         if lookahead is not None and not lookahead.arm(first):
             lookahead.close()
-            state.pending = None
+            state.pending = lookahead = None
+        return lookahead
 
     def close(self) -> None:
         """Let go of what was started and not handed out (the lookahead's items of :meth:`adopt`)."""

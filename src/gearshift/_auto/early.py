@@ -82,9 +82,10 @@ def without_the_load(
     """The clocks at an adopted item's start (wall, CPU, queued), moved on by the time auto took to load
     beside it, which ended at ``now``, ``cpu``, ``queued``.
 
-    The load took the GIL from the item about half the time: whether the item
-    computes is judged on its run before the load and since (as if the load
-    had not happened), not on a share that the load halved.
+    The load took the GIL from the item about half the time, or had it wait
+    throughout (:mod:`gearshift._pause`): whether the item waits or computes is
+    judged on its run before the load and since (as if the load had not
+    happened), not on a share that the load halved or stopped.
     """
     if first.loading_cpu is None:
         return first.started, first.thread_cpu0, first.queued0

@@ -101,6 +101,7 @@ class Lookahead:
         self._lock = threading.Lock()
         self._armed = False
         self._ready = threading.Event()  # set once a start is complete (runner or error)
+        self.looked = threading.Event()  # set once a look is over (the lean start's first item waits for one)
         self._error: BaseException | None = None
         self._shareable = True
         # what the watcher reads: the calling thread's clocks, at the start of the current interval
@@ -133,14 +134,11 @@ class Lookahead:
         self._shareable = may_share() if adopted is None else not adopted.pool_thread
         self._armed = True
         # The clocks at the start, read here, so that the first interval starts with the item.
-        if adopted is None:
-            self._t0, self._cpu0, self._queued0 = time.perf_counter(), time.clock_gettime(clock), runqueue_seconds()
-            self._since = (self._t0, self._cpu0, self._queued0)
-        else:
-            self._t0, self._cpu0, self._queued0 = adopted.started, adopted.thread_cpu0, adopted.queued0
-            now, cpu, queued = time.perf_counter(), time.clock_gettime(clock), runqueue_seconds(self._native)
-            self._since = without_the_load(adopted, now, cpu, queued)
-        self._started = self._t0
+        now, cpu, queued = time.perf_counter(), time.clock_gettime(clock), runqueue_seconds(self._native)
+        if adopted is not None:  # (judged on its run before auto's load and since: the load took its GIL, or it waited)
+            now, cpu, queued = without_the_load(adopted, now, cpu, queued)
+        self._since = self._t0, self._cpu0, self._queued0 = now, cpu, queued
+        self._started = self._t0 if adopted is None else adopted.started
         self._modules, self._importing = len(sys.modules), adopted is not None and adopted.imports_before_load > 0
         # (an adopted item has run a while already: the first look is at once)
         _watcher().watch(self, self._interval if adopted is None else 0.0)
@@ -382,6 +380,7 @@ class _Watcher(threading.Thread):
                 delay = lookahead.look()
             except Exception:  # never let one run's trouble end the watching for every other
                 delay = None
+            lookahead.looked.set()
             if delay is not None:
                 self.watch(lookahead, delay, again=True)
 

@@ -1,0 +1,104 @@
+"""The lean start's first item waits on the main thread while auto loads beside it.
+
+Auto loads beside a first item that is still running after the lean start's
+first look (:mod:`gearshift._lean_first`).  Two threads that both want the GIL
+take turns with it, and every file the load reads hands the GIL back to an
+item that computes in Python: beside such an item, loading auto and the process
+backend took 0.11-0.22 s against 0.05-0.1 s while the item waited (a quiet
+2-CPU host, three runs each, ``benchmarks/lean_pause.py``), and the first
+process worker's item started 0.32-0.42 s in (docs/performance.md, "Thirteenth
+session").  The GIL's work is the same either way: the item's share of it only
+comes after the load instead of beside it, and its next items start on
+another CPU that much sooner.
+
+So the item's thread is asked to wait: a signal whose Python handler blocks
+on a lock that the helper releases once auto (and, for an item that computes,
+the process backend) has loaded.  Only the main thread runs Python signal
+handlers, at its next bytecode; a first item on another thread runs on.
+
+* :data:`SIGNAL` is ``SIGURG``, whose default action is to ignore it: a
+  signal still on its way when the handler is given back does nothing.  It is
+  used only while its handler is the default one (a program that handles
+  ``SIGURG`` keeps it), with system calls restarted rather than interrupted.
+* The handler does not wait inside an import (the load could need that
+  module's lock), and waits at most :data:`MAX_PAUSE_SECONDS` (the item could
+  hold a lock the load takes, such as logging's).
+* Ctrl-C reaches the waiting thread as it reaches the item: the wait ends with
+  ``KeyboardInterrupt``, raised in the item.
+"""
+
+from __future__ import annotations
+
+import _signal  # type: ignore[import-not-found]  # (signal's C half: ``import signal`` takes 6 ms, for its enums)
+import _thread
+import time
+
+from . import _importing
+
+__all__ = ["MAX_PAUSE_SECONDS", "SIGNAL", "Pause"]
+
+#: the signal that asks the item's thread to wait (None where the platform lacks it)
+SIGNAL: int | None = getattr(_signal, "SIGURG", None)
+#: the longest wait: about five times the slowest load seen beside a computing item (0.11-0.22 s, above)
+MAX_PAUSE_SECONDS = 1.0
+
+
+class Pause:
+    """Has the main thread's first item wait while a helper thread holds it (see the module)."""
+
+    def __init__(self) -> None:
+        self._hold = _thread.allocate_lock()
+        self._holding = False  # the helper holds _hold: a handler that runs now waits for it
+        self._ident: int | None = None  # the item's thread, once the handler is installed
+        #: seconds the item waited (0.0 when it did not)
+        self.waited = 0.0
+
+    def install(self) -> bool:
+        """Install the handler (on the item's thread, before the item starts); False where it cannot be."""
+        if SIGNAL is None:
+            return False
+        try:
+            if _signal.getsignal(SIGNAL) != _signal.SIG_DFL:
+                return False
+            _signal.signal(SIGNAL, self._handler)  # (ValueError on a thread other than the main one)
+            _signal.siginterrupt(SIGNAL, False)
+        except (ValueError, OSError):
+            return False
+        self._ident = _thread.get_ident()
+        return True
+
+    def uninstall(self) -> None:
+        """Give the signal its default handler back (on the item's thread, once the item is over)."""
+        if self._ident is not None and SIGNAL is not None:
+            self._ident = None
+            _signal.signal(SIGNAL, _signal.SIG_DFL)
+
+    def hold(self) -> bool:
+        """Ask the item's thread to wait until :meth:`release` (from the helper); False when it cannot be asked."""
+        ident = self._ident
+        if ident is None or SIGNAL is None or self._holding:
+            return False
+        self._hold.acquire()
+        self._holding = True
+        try:
+            _signal.pthread_kill(ident, SIGNAL)
+        except OSError:  # (the thread is gone)
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        """Let the item's thread go on (from the helper; nothing when it was not held)."""
+        if self._holding:
+            self._holding = False
+            self._hold.release()
+
+    def _handler(self, signum: int, frame: object) -> None:
+        if not self._holding or _importing.importing(_thread.get_ident()):
+            return
+        started = time.perf_counter()
+        try:
+            if self._hold.acquire(timeout=MAX_PAUSE_SECONDS):
+                self._hold.release()
+        finally:  # (Ctrl-C ends the wait with KeyboardInterrupt)
+            self.waited += time.perf_counter() - started
