@@ -180,7 +180,9 @@ class FirstWatch:
                 wait, was_importing = WATCH_SECONDS, importing
                 continue
             cpu = _cpu_clock(ident)
-            wait = owed(None if cpu is None else cpu - thread_cpu0, runnable(native))
+            cpu = None if cpu is None else cpu - thread_cpu0
+            # (its state is read only when it matters: a file read hands the GIL to a computing item for 5 ms)
+            wait = owed(cpu, cpu is not None and cpu < COMPUTES_SHARE * WATCH_SECONDS and runnable(native))
             if not wait:
                 break
         else:
@@ -191,34 +193,39 @@ class FirstWatch:
                 return
             self._taking = True
         self._modules[1] = len(sys.modules)  # (before anything is imported here)
+        started, thread_cpu0, process_cpu0 = self._clocks
+        loading_from, loading_cpu = time.perf_counter(), _cpu_clock(ident)
+        # (an item that loaded modules so far computed for its imports: a worker would repeat them)
+        imports = self._modules[1] - self._modules[0]
+        imports += _importing.importing(ident)
+        # An item that computed so far (its time queued for a CPU on a busy host counted in): the zygote
+        # a first process pool forks its workers from boots now, on another CPU, while auto loads (as
+        # auto's lookahead does at its first look).  Such an item, in Python, would take turns with the
+        # load for the GIL: it waits instead (gearshift._pause) until auto has loaded and its lookahead's
+        # first look, which starts the next items on processes, is over; asked before any file is read
+        # here (each read hands the GIL to the item for a switch interval).
+        busy = None if loading_cpu is None else loading_cpu - thread_cpu0
+        computes = not imports and busy is not None and busy >= COMPUTES_SHARE * (loading_from - started)
+        if computes:
+            self.pause.hold()
+        loading_queued = runqueue_seconds(native)
+        if busy is not None and self._queued0 is not None and loading_queued is not None and not computes:
+            busy += loading_queued - self._queued0
+            computes = not imports and busy >= COMPUTES_SHARE * (loading_from - started)
+            if computes:
+                self.pause.hold()
         # Loading auto reads files: each read lets the GIL go, and an item that computes keeps it a
         # whole switch interval (5 ms) each time it is asked for it back: hundreds of those took the
         # load 0.8-0.9 s beside a pure-Python item on a quiet 2-CPU host (0.19-0.2 s at 0.5 ms, 0.14 s
         # at LOAD_SWITCH_SECONDS; one run each), past the first look at which auto starts processes.
-        # Held until the item ends (_over_now), so that starting those processes goes as fast.
+        # Held until the item ends (_over_now), so that starting those processes goes as fast (and for
+        # an item on a thread other than the main one, which cannot be asked to wait).
         from . import _switch
 
         _switch.lower(LOAD_SWITCH_SECONDS)
         with self._lock:
             self._switch_held = True
-        started, thread_cpu0, process_cpu0 = self._clocks
-        loading_from, loading_cpu, loading_queued = time.perf_counter(), _cpu_clock(ident), runqueue_seconds(native)
-        # An item that computed so far (its time queued for a CPU on a busy host counted in): the zygote
-        # a first process pool forks its workers from boots now, on another CPU, while auto loads (as
-        # auto's lookahead does at its first look).
-        busy = None if loading_cpu is None else loading_cpu - thread_cpu0
-        if busy is not None and self._queued0 is not None and loading_queued is not None:
-            busy += loading_queued - self._queued0
-        # (an item that loaded modules so far computed for its imports: a worker would repeat them)
-        imports = self._modules[1] - self._modules[0]
-        imports += _importing.importing(ident)
-        computes = not imports and busy is not None and busy >= COMPUTES_SHARE * (loading_from - started)
         parks = False
-        # An item that computes in Python would take turns with the load for the GIL: it waits instead
-        # (gearshift._pause), until auto has loaded and its lookahead's first look, which starts the
-        # next items on processes, is over.
-        if computes:
-            self.pause.hold()
         try:
             if computes:
                 from ._backends._zygote import start_for_auto
