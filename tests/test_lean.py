@@ -287,7 +287,9 @@ def test_an_adopted_first_item_that_raises_leaves_nothing_running(lean: list[Any
 
     def f(x: int) -> int:
         if x == 0:
-            time.sleep(0.2)
+            # (waits until the lookahead has started the next items on threads: on a busy host auto's
+            # load beside it took longer than the 0.2 s this item once slept)
+            started.wait(30)
             raise Boom("first")
         started.set()
         time.sleep(0.05)

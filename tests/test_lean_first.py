@@ -116,7 +116,7 @@ def test_a_first_item_that_computes_waits_while_auto_loads_then_items_start_on_p
     (run,) = lean
     assert [(s.what, s.mode) for s in run.auto.report.segments][:2] == [("measuring", "sync"), ("lookahead", "process")]
     (pause,) = pauses
-    assert 0 < pause.waited < 1.0
+    assert pause.waited > 0
 
 
 def test_a_first_item_that_waits_is_not_asked_to(lean: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
