@@ -39,6 +39,21 @@ import json, sys, time
 t0 = time.perf_counter()
 import gearshift
 
+waits = []  # how long the first item waited, when it did (a tree without gearshift._pause: never)
+try:
+    import gearshift._pause as pause
+except ImportError:
+    pass
+else:
+    handler = pause.Pause._handler
+
+    def recording(self, *args):
+        before = self.waited
+        handler(self, *args)
+        waits.append(self.waited - before)
+
+    pause.Pause._handler = recording
+
 def job(n):
     start = time.perf_counter()
     s = 0
@@ -50,7 +65,7 @@ n, jobs = int(sys.argv[1]), int(sys.argv[2])
 t = time.perf_counter()
 starts = gearshift.map(job, [n] * jobs)
 end = time.perf_counter()
-print(json.dumps({"starts": [s - t for s in starts], "call_s": end - t, "import_s": t - t0}))
+print(json.dumps({"starts": [s - t for s in starts], "call_s": end - t, "import_s": t - t0, "waits": waits}))
 """
 
 
@@ -113,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 "second_start_median_s": statistics.median(sorted(x["starts"])[1] for x in ok),
                 "call_median_s": statistics.median(x["call_s"] for x in ok),
                 "process_median_s": statistics.median(x["process_s"] for x in ok),
+                "waits": [w for x in ok for w in x.get("waits", [])],
                 "errors": args.rounds - len(ok),
             }
     out = ROOT / "benchmarks" / "results" / f"{args.name}.json"

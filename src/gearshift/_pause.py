@@ -3,13 +3,13 @@
 Auto loads beside a first item that is still running after the lean start's
 first look (:mod:`gearshift._lean_first`).  Two threads that both want the GIL
 take turns with it, and every file the load reads hands the GIL back to an
-item that computes in Python: beside such an item, loading auto and the process
-backend took 0.11-0.22 s against 0.05-0.1 s while the item waited (a quiet
-2-CPU host, three runs each, ``benchmarks/lean_pause.py``), and the first
-process worker's item started 0.32-0.42 s in (docs/performance.md, "Thirteenth
-session").  The GIL's work is the same either way: the item's share of it only
-comes after the load instead of beside it, and its next items start on
-another CPU that much sooner.
+item that computes in Python: in a job of four such items of 0.5 s on 2 CPUs,
+the second item started on a worker process 0.30 s into the call, and 0.175 s
+with the first item waiting (medians of 9 fresh interpreters, interleaved:
+``benchmarks/lean_pause.py``, ``benchmarks/results/lean-pause-14a.json``).  The
+GIL's work is the same either way: the item's share of it only comes after the
+load instead of beside it, and its next items start on another CPU that much
+sooner.
 
 So the item's thread is asked to wait: a signal whose Python handler blocks
 on a lock that the helper releases once auto (and, for an item that computes,
@@ -39,7 +39,7 @@ __all__ = ["MAX_PAUSE_SECONDS", "SIGNAL", "Pause"]
 
 #: the signal that asks the item's thread to wait (None where the platform lacks it)
 SIGNAL: int | None = getattr(_signal, "SIGURG", None)
-#: the longest wait: about five times the slowest load seen beside a computing item (0.11-0.22 s, above)
+#: the longest wait: about five times the longest seen (0.08-0.23 s, with a full CI suite beside it)
 MAX_PAUSE_SECONDS = 1.0
 
 
