@@ -4,9 +4,10 @@ Auto loads beside a first item that is still running after the lean start's
 first look (:mod:`gearshift._lean_first`).  Two threads that both want the GIL
 take turns with it, and every file the load reads hands the GIL back to an
 item that computes in Python: in a job of four such items of 0.5 s on 2 CPUs,
-the second item started on a worker process 0.30 s into the call, and 0.175 s
-with the first item waiting (medians of 9 fresh interpreters, interleaved:
-``benchmarks/lean_pause.py``, ``benchmarks/results/lean-pause-14a.json``).  The
+the second item started on a worker process 0.30-0.35 s into the call, and
+0.16-0.18 s with the first item waiting 67 ms (medians of 9 fresh interpreters,
+interleaved, in two runs: ``benchmarks/lean_pause.py``,
+``benchmarks/results/lean-pause-14a.json`` and ``-14b.json``).  The
 GIL's work is the same either way: the item's share of it only comes after the
 load instead of beside it, and its next items start on another CPU that much
 sooner.
@@ -39,7 +40,7 @@ __all__ = ["MAX_PAUSE_SECONDS", "SIGNAL", "Pause"]
 
 #: the signal that asks the item's thread to wait (None where the platform lacks it)
 SIGNAL: int | None = getattr(_signal, "SIGURG", None)
-#: the longest wait: about five times the longest seen (0.08-0.23 s, with a full CI suite beside it)
+#: the longest wait: about ten times the longest of 9 in ``benchmarks/results/lean-pause-14b.json`` (28-91 ms)
 MAX_PAUSE_SECONDS = 1.0
 
 
