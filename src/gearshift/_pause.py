@@ -13,9 +13,12 @@ load instead of beside it, and its next items start on another CPU that much
 sooner.
 
 So the item's thread is asked to wait: a signal whose Python handler blocks
-on a lock that the helper releases once auto (and, for an item that computes,
-the process backend) has loaded.  Only the main thread runs Python signal
-handlers, at its next bytecode; a first item on another thread runs on.
+on a lock that the helper releases once auto has loaded and its lookahead's
+first look, which starts the next items on processes, is over.  Only the main
+thread runs Python signal handlers, at its next bytecode; a first item on
+another thread runs on, as does one under a free-threaded interpreter without
+its GIL.  An item that computes in C with the GIL released (hashing a big
+buffer) loses the wait's time, which it would have run beside the load.
 
 * :data:`SIGNAL` is ``SIGURG``, whose default action is to ignore it: a
   signal still on its way when the handler is given back does nothing.  It is
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # (signal's C half: ``import signal`` takes 6 ms, for its enums)
 import _thread
+import sys
 import time
 
 from . import _importing
@@ -56,7 +60,8 @@ class Pause:
 
     def install(self) -> bool:
         """Install the handler (on the item's thread, before the item starts); False where it cannot be."""
-        if SIGNAL is None:
+        # (a free-threaded interpreter without its GIL: nothing to take turns with)
+        if SIGNAL is None or not getattr(sys, "_is_gil_enabled", lambda: True)():
             return False
         try:
             if _signal.getsignal(SIGNAL) != _signal.SIG_DFL:
