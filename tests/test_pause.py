@@ -131,3 +131,43 @@ def test_ctrl_c_while_held_raises_in_the_item() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "KeyboardInterrupt 0.2 True", out.stderr
+
+
+def test_ctrl_c_while_a_first_item_waits_for_auto_raises_with_no_results_and_exits() -> None:
+    # A script's first auto map, whose first item computes in Python: it waits while auto loads, and a
+    # real SIGINT sent to the process as that wait begins ends the call (C8): no result had completed.
+    code = textwrap.dedent(
+        """
+        import os, signal, sys, time
+        import gearshift
+        import gearshift._pause as pause
+
+        sent = []
+        handler = pause.Pause._handler
+
+        def interrupted(self, *args):
+            if self._holding and not sent:
+                sent.append(time.perf_counter())
+                os.kill(os.getpid(), signal.SIGINT)
+            handler(self, *args)
+
+        pause.Pause._handler = interrupted
+
+        def f(x):
+            end = time.thread_time() + (5.0 if x == 0 else 0.001)
+            while time.thread_time() < end:
+                pass
+            return x
+
+        try:
+            gearshift.map(f, range(8))
+        except KeyboardInterrupt as exc:
+            print("KeyboardInterrupt", exc.partial_results, bool(sent) and time.perf_counter() - sent[0] < 0.5)
+        sys.stdout.flush()
+        """
+    )
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "KeyboardInterrupt [] True", out.stderr
+    assert time.perf_counter() - started < 5, "the item ran on, or the exit waited for it"
+    assert "Traceback" not in out.stderr, out.stderr
