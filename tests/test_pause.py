@@ -171,3 +171,35 @@ def test_ctrl_c_while_a_first_item_waits_for_auto_raises_with_no_results_and_exi
     assert out.stdout.strip() == "KeyboardInterrupt [] True", out.stderr
     assert time.perf_counter() - started < 5, "the item ran on, or the exit waited for it"
     assert "Traceback" not in out.stderr, out.stderr
+
+
+def test_ctrl_c_taken_by_another_thread_ends_the_wait_within_a_slice() -> None:
+    # A lock wait is woken only by a signal its own thread took: the wait comes back to Python every
+    # SLICE_SECONDS, where the main thread handles a SIGINT that another thread took.
+    code = textwrap.dedent(
+        """
+        import signal, threading, time
+        from gearshift._pause import Pause
+        pause = Pause()
+        assert pause.install()
+        sent = []
+        def other():
+            time.sleep(0.3)
+            sent.append(time.perf_counter())
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # (taken here, not by the main thread)
+            time.sleep(5)
+        def helper():
+            time.sleep(0.05)
+            pause.hold()
+            threading.Thread(target=other, daemon=True).start()
+            time.sleep(5)
+        threading.Thread(target=helper, daemon=True).start()
+        try:
+            while True:
+                pass
+        except KeyboardInterrupt:
+            print("KeyboardInterrupt", time.perf_counter() - sent[0] < 0.5)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "KeyboardInterrupt True", out.stderr

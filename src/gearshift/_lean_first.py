@@ -206,14 +206,12 @@ class FirstWatch:
         # here (each read hands the GIL to the item for a switch interval).
         busy = None if loading_cpu is None else loading_cpu - thread_cpu0
         computes = not imports and busy is not None and busy >= COMPUTES_SHARE * (loading_from - started)
-        if computes:
-            self.pause.hold()
+        paused = computes and self.pause.hold()
         loading_queued = runqueue_seconds(native)
         if busy is not None and self._queued0 is not None and loading_queued is not None and not computes:
             busy += loading_queued - self._queued0
             computes = not imports and busy >= COMPUTES_SHARE * (loading_from - started)
-            if computes:
-                self.pause.hold()
+            paused = computes and self.pause.hold()
         # Loading auto reads files: each read lets the GIL go, and an item that computes keeps it a
         # whole switch interval (5 ms) each time it is asked for it back: hundreds of those took the
         # load 0.8-0.9 s beside a pure-Python item on a quiet 2-CPU host (0.19-0.2 s at 0.5 ms, 0.14 s
@@ -250,6 +248,7 @@ class FirstWatch:
                 loading_cpu,
                 loading_queued,
                 imports_before_load=imports,
+                paused=paused,
             )
             lookahead = run.auto.adopt(self._first, self.item)
             if computes and lookahead is not None:  # (its first look, at once, starts the next items)

@@ -45,3 +45,5 @@ class FirstItem(Record, eq=False):
     #: imports), and in all, outside auto's load (set once it is over): see Profile.first_imports
     imports_before_load: int = 0
     imports: int = 0
+    #: whether it was asked to wait while auto loaded (:mod:`gearshift._pause`): its clocks stood still
+    paused: bool = False

@@ -107,8 +107,7 @@ class Lookahead:
         # what the watcher reads: the calling thread's clocks, at the start of the current interval
         self._clock = self._native = self._ident = 0
         self._interval = WATCH_SECONDS
-        self._t0 = 0.0
-        self._cpu0 = 0.0
+        self._t0 = self._cpu0 = 0.0
         self._queued0: float | None = None
         self._since: tuple[float, float, float | None] = (0.0, 0.0, None)  # the same, at the first item's start
         self._started = 0.0  # when the first item started
@@ -116,7 +115,7 @@ class Lookahead:
         #: and whether an adopted item had loaded some before the lookahead was armed
         self._modules = 0
         self._importing = False
-        self._prompt = False  # holding a short switch interval (see _prompt_handovers)
+        self._prompt = self._paused = False  # a short switch interval held (see _prompt_handovers); see arm
 
     def arm(self, adopted: FirstItem | None = None) -> bool:
         """Start watching the calling thread (False where its CPU time cannot be read from another).
@@ -135,10 +134,12 @@ class Lookahead:
         self._armed = True
         # The clocks at the start, read here, so that the first interval starts with the item.
         now, cpu, queued = time.perf_counter(), time.clock_gettime(clock), runqueue_seconds(self._native)
-        if adopted is not None:  # (judged on its run before auto's load and since: the load took its GIL, or it waited)
-            now, cpu, queued = without_the_load(adopted, now, cpu, queued)
-        self._since = self._t0, self._cpu0, self._queued0 = now, cpu, queued
-        self._started = self._t0 if adopted is None else adopted.started
+        start = (now, cpu, queued) if adopted is None else (adopted.started, adopted.thread_cpu0, adopted.queued0)
+        self._t0, self._cpu0, self._queued0 = start
+        # (an adopted item computes by its run before auto's load and since; one that waited meanwhile for
+        # the load, gearshift._pause, is not judged waiting by that)
+        self._since = start if adopted is None else without_the_load(adopted, now, cpu, queued)
+        self._started, self._paused = self._t0, adopted is not None and adopted.paused
         self._modules, self._importing = len(sys.modules), adopted is not None and adopted.imports_before_load > 0
         # (an adopted item has run a while already: the first look is at once)
         _watcher().watch(self, self._interval if adopted is None else 0.0)
@@ -197,8 +198,7 @@ class Lookahead:
             self._pool_created = False
 
     def drop_pool(self) -> None:
-        """The plan does not run on processes: :meth:`close` shuts down the pool the early items
-        started (unless it was warm before them: then it stays, as it was)."""
+        """The plan does not run on processes: :meth:`close` shuts down the early items' pool (unless warm before)."""
         self._drop_pool = True
 
     # -- on the watcher thread -------------------------------------------------------
@@ -213,7 +213,8 @@ class Lookahead:
         importing = self._importing or len(sys.modules) != self._modules or _importing.importing(self._ident)
         if importing:  # (its work starts after its imports: judged from there)
             self._importing, self._since, self._started = False, (now, cpu, queued), now
-        if not importing and work_kind(busy(cpu, queued, self._cpu0, self._queued0), now - self._t0) == "waiting":
+        kind = work_kind(busy(cpu, queued, self._cpu0, self._queued0), now - self._t0)
+        if not importing and not self._paused and kind == "waiting":
             self._start("thread")
             return None
         # It computed (or started by connecting...): judged again by what it does next,
@@ -229,7 +230,7 @@ class Lookahead:
                 _boot_zygote()
                 ran = time.perf_counter() - self._started  # (that took a while: importing what starts it)
         self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
-        self._t0, self._cpu0, self._queued0 = now, cpu, queued
+        self._t0, self._cpu0, self._queued0, self._paused = now, cpu, queued, False
         self._modules = len(sys.modules)  # (after what this look imported itself)
         return next_look(self._interval, ran) if self.processes else self._interval
 
