@@ -216,3 +216,18 @@ def test_a_forked_worker_gets_the_environment_of_the_moment_it_starts(monkeypatc
         assert ex.submit(os.environ.get, "GEARSHIFT_TEST_MARK").result() == "second"  # a new worker
         assert ex.submit(os.environ.get, "GEARSHIFT_GONE", "absent").result() == "absent"
         assert ex._backend._zygote is not None  # type: ignore[attr-defined]
+
+
+@needs_zygote
+def test_a_worker_of_a_zygote_let_go_is_reported_gone_not_an_error() -> None:
+    # At the interpreter's exit the zygote is let go (its socket closed) while a pool's manager may
+    # still be reaping its workers (a Ctrl-C as auto's first pool started): they died with it.
+    import signal
+
+    from gearshift._backends._zygote import ForkedWorker, Zygote
+
+    zygote = Zygote(os.path.dirname(os.path.dirname(gearshift.__file__)), None)
+    worker = ForkedWorker(zygote, 2**22 + 1)  # (no such worker: none is forked)
+    zygote.close()
+    assert worker.wait_exit(1.0)
+    assert worker.poll() == -signal.SIGKILL

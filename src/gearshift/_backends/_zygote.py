@@ -134,6 +134,8 @@ class Zygote:
 
     def _receive(self, timeout: float | None) -> tuple[bytes, bytes]:
         """One message (recording exits), or (b"", b"") if none came within ``timeout``."""
+        if self._sock.fileno() < 0:  # (closed at the interpreter's exit while a pool's manager still reaps)
+            raise EOFError("the zygote that forks process workers was let go")
         if timeout is not None:
             ready, _, _ = select.select([self._sock], [], [], max(0.0, timeout))
             if not ready:
