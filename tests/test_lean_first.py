@@ -112,14 +112,24 @@ def test_a_first_item_that_computes_waits_while_auto_loads_then_items_start_on_p
     class Spy(_lean_first.Pause):
         def __init__(self) -> None:
             super().__init__()
+            self.asked: list[bool] = []
             pauses.append(self)
+
+        def install(self) -> bool:
+            self.installed = super().install()
+            return self.installed
+
+        def hold(self) -> bool:
+            self.asked.append(super().hold())
+            return self.asked[-1]
 
     monkeypatch.setattr(_lean_first, "Pause", Spy)
     assert gearshift.map(_computes_first, range(4)) == list(range(4))
     (run,) = lean
-    assert [(s.what, s.mode) for s in run.auto.report.segments][:2] == [("measuring", "sync"), ("lookahead", "process")]
     (pause,) = pauses
+    assert pause.installed and pause.asked == [True], (pause.installed, pause.asked, run.auto.state.first)
     assert pause.waited > 0
+    assert [(s.what, s.mode) for s in run.auto.report.segments][:2] == [("measuring", "sync"), ("lookahead", "process")]
 
 
 def test_a_first_item_that_waits_is_not_asked_to(lean: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,7 +31,7 @@ import sys
 import time
 
 from . import _importing, _sigmask
-from ._pause import MAX_PAUSE_SECONDS, Pause
+from ._pause import MAX_PAUSE_SECONDS, SLICE_SECONDS, Pause
 from ._schedstat import runnable, runqueue_seconds
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._auto.first import FirstItem
+    from ._auto.lookahead import Lookahead
     from ._call import _Run
 
 __all__ = ["FirstWatch", "owed"]
@@ -251,8 +252,8 @@ class FirstWatch:
                 paused=paused,
             )
             lookahead = run.auto.adopt(self._first, self.item)
-            if computes and lookahead is not None:  # (its first look, at once, starts the next items)
-                lookahead.looked.wait(MAX_PAUSE_SECONDS)
+            if paused and lookahead is not None:  # (its first look, at once, starts the next items)
+                self._first_look(lookahead)
             self._modules[2] = len(sys.modules)
         except BaseException as exc:  # raised to the caller once the item is over (see _over_now)
             self._error = exc
@@ -269,6 +270,13 @@ class FirstWatch:
         if parks:  # a zygote dies with the thread that started it (and its workers with it): stay
             _thread.allocate_lock().acquire()
             _thread.allocate_lock().acquire()
+
+    def _first_look(self, lookahead: Lookahead) -> None:
+        """Wait (the item with this thread) for the lookahead's first look, unless the item is over first
+        (a Ctrl-C in the item: the caller then waits for this thread, which must not wait on)."""
+        deadline = time.perf_counter() + MAX_PAUSE_SECONDS
+        while not lookahead.looked.wait(SLICE_SECONDS) and not self._over and time.perf_counter() < deadline:
+            pass
 
     def _let_go(self) -> None:
         self._release_switch()
