@@ -2,7 +2,8 @@
 
 How the watch hands a long first item over to auto is tested with the rest of the lean
 start (tests/test_lean.py); here: a first item still loading modules is not judged by its
-imports.
+imports, one kept off the CPU is not judged by the wall, and one that computes waits while auto
+loads beside it (the mechanism itself: tests/test_pause.py).
 """
 
 from __future__ import annotations
