@@ -111,9 +111,13 @@ def test_a_first_item_that_computes_waits_while_auto_loads_then_items_start_on_p
     pauses: list[Any] = []
 
     class Spy(_lean_first.Pause):
+        """(The helper lets go only once the item's thread has come to the wait: in this process auto is
+        loaded already, and a busy host can keep that thread off the CPU while the rest takes place.)"""
+
         def __init__(self) -> None:
             super().__init__()
             self.asked: list[bool] = []
+            self.came = threading.Event()
             pauses.append(self)
 
         def install(self) -> bool:
@@ -123,6 +127,15 @@ def test_a_first_item_that_computes_waits_while_auto_loads_then_items_start_on_p
         def hold(self) -> bool:
             self.asked.append(super().hold())
             return self.asked[-1]
+
+        def release(self) -> None:
+            if self.asked == [True]:
+                self.came.wait(30)
+            super().release()
+
+        def _handler(self, signum: int, frame: object) -> None:
+            self.came.set()
+            super()._handler(signum, frame)
 
     monkeypatch.setattr(_lean_first, "Pause", Spy)
     assert gearshift.map(_computes_first, range(4)) == list(range(4))
