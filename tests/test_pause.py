@@ -42,8 +42,15 @@ def _spin_while_held(pause: Pause, hold_for: float) -> list[float]:
         time.sleep(0.05)
         readings.append(progress[0])
         assert pause.hold()
-        time.sleep(0.02)  # (the main thread reaches the handler at its next bytecode)
-        at_hold = progress[0]
+        # (the main thread reaches the handler at its next bytecode, once it has a CPU: until its spin
+        # stands still for 10 ms, or 2 s)
+        at_hold, deadline = -1, time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            seen = progress[0]
+            time.sleep(0.01)
+            if progress[0] == seen:
+                at_hold = seen
+                break
         time.sleep(hold_for)
         readings.append(progress[0] - at_hold)
         pause.release()
