@@ -405,3 +405,22 @@ def _spin_1ms(x: int) -> int:
     while time.thread_time() < end:
         pass
     return x
+
+
+def test_time_a_chunk_waited_for_a_cpu_is_not_the_items(lean: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fake busy machine that kept the calling thread queued for a CPU whenever its chunks did not
+    # compute: the items (1 ms waits here) then cost only their CPU time, under the floor, and stay.
+    # (On a real loaded host, chunks of x + 1 read as items over the floor and rented a whole load.)
+    from gearshift import _lean
+
+    def f(x: int) -> int:
+        time.sleep(0.001)
+        return -x
+
+    assert gearshift.map(f, range(200)) == [-x for x in range(200)]
+    assert len(lean) == 1  # (on this machine: 1 ms items that wait, worth loading auto for)
+    monkeypatch.setattr(_lean, "_rented", 0.0)
+    clock = iter(range(10**6))
+    monkeypatch.setattr(_lean, "runqueue_seconds", lambda: float(next(clock)))  # (a second queued per read)
+    assert gearshift.map(f, range(200)) == [-x for x in range(200)]
+    assert len(lean) == 1  # (the fake machine's: nothing loaded for them)

@@ -51,6 +51,7 @@ import time
 from . import _quick
 from ._fn_kind import plain
 from ._lean_first import COMPUTES_SHARE, FirstWatch
+from ._schedstat import runqueue_seconds
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
@@ -222,6 +223,7 @@ def _chunks(
     # runs to read it, so nothing but fn can fail, and no item is copied into a chunk first.
     sequence = items if type(items) in (list, tuple, range) else None
     size, per_item, read = 1, first_wall, 1
+    queued0 = runqueue_seconds()  # (read again only after a chunk that did not compute through its wall)
     while True:
         error = None
         if sequence is not None:
@@ -249,6 +251,13 @@ def _chunks(
         if error is not None:
             error.partial_results = out  # type: ignore[attr-defined]
             raise error
+        if cpu < COMPUTES_SHARE * elapsed and queued0 is not None:
+            # Kept off the CPU by a busy machine, or waiting: the time it waited for a CPU is not the
+            # items' (counted as theirs, chunks of x + 1 read as over the floor and rented a load).
+            queued = runqueue_seconds()
+            if queued is not None:
+                elapsed -= min(elapsed - cpu, max(0.0, queued - queued0))
+                queued0 = queued
         per_item, last = elapsed / max(1, len(chunk)), per_item
         if per_item >= FLOOR_SECONDS:  # (time no other mode could have saved is not rent)
             _rent(elapsed)
