@@ -206,13 +206,16 @@ class FirstWatch:
         # first look, which starts the next items on processes, is over; asked before any file is read
         # here (each read hands the GIL to the item for a switch interval).
         busy = None if loading_cpu is None else loading_cpu - thread_cpu0
-        computes = not imports and busy is not None and busy >= COMPUTES_SHARE * (loading_from - started)
+        enough = COMPUTES_SHARE * (loading_from - started)
+        computes = not imports and busy is not None and busy >= enough
+        loading_queued = None
+        if not computes:  # (its time queued for a CPU counted in: a file read, so only when it matters)
+            loading_queued = runqueue_seconds(native)
+            if busy is not None and self._queued0 is not None and loading_queued is not None:
+                computes = not imports and busy + loading_queued - self._queued0 >= enough
         paused = computes and self.pause.hold()
-        loading_queued = runqueue_seconds(native)
-        if busy is not None and self._queued0 is not None and loading_queued is not None and not computes:
-            busy += loading_queued - self._queued0
-            computes = not imports and busy >= COMPUTES_SHARE * (loading_from - started)
-            paused = computes and self.pause.hold()
+        if loading_queued is None:
+            loading_queued = runqueue_seconds(native)
         # Loading auto reads files: each read lets the GIL go, and an item that computes keeps it a
         # whole switch interval (5 ms) each time it is asked for it back: hundreds of those took the
         # load 0.8-0.9 s beside a pure-Python item on a quiet 2-CPU host (0.19-0.2 s at 0.5 ms, 0.14 s
