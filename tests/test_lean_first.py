@@ -3,11 +3,15 @@
 How the watch hands a long first item over to auto is tested with the rest of the lean
 start (tests/test_lean.py); here: a first item still loading modules is not judged by its
 imports, one kept off the CPU is not judged by the wall, and one that computes waits while auto
-loads beside it (the mechanism itself: tests/test_pause.py).
+loads beside it (the mechanism itself: tests/test_pause.py); before Python 3.13, threading is
+imported by the item's thread, and only when auto is to load (fresh interpreters).
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import uuid
@@ -166,3 +170,105 @@ def test_a_first_item_that_waits_is_not_asked_to(lean: list[Any], monkeypatch: p
     assert len(lean) == 1
     (pause,) = pauses
     assert pause.waited == 0.0
+
+
+def _fresh(code: str, *, after: bool = False) -> str:
+    text = textwrap.dedent(code) + (_AFTER if after else "")
+    out = subprocess.run([sys.executable, "-c", text], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    return out.stdout.strip()
+
+
+#: printed by a child after its map: whether auto loaded, threading's main thread is this one (two ways), and
+#: whether any item after the first ran on another thread or process (``where``: each result's pid and thread)
+_AFTER = """
+import threading
+print("gearshift._auto" in sys.modules, threading.current_thread() is threading.main_thread(),
+      threading.main_thread().ident == main, any(w != (os.getpid(), main) for w in where[1:]))
+"""
+
+
+def test_a_first_item_over_within_the_watch_loads_no_threading() -> None:
+    # (before 3.13 the lean start imported it for every call: 3 ms of a million trivial items' 10-13 over a
+    # list comprehension; 3.13 and later never needed it)
+    code = """
+        import sys, gearshift
+        def f(x):
+            return x + 1
+        assert gearshift.map(f, range(100_000)) == [x + 1 for x in range(100_000)]
+        assert gearshift.starmap(divmod, [(7, 2)] * 10) == [(3, 1)] * 10
+        print("threading" in sys.modules)
+        """
+    assert _fresh(code) == "False"
+
+
+@pytest.mark.parametrize("first", ["computes", "sleeps"])
+def test_a_first_item_taken_over_leaves_the_main_thread_the_main_one(first: str) -> None:
+    # The item's thread imports threading when the helper asks (in the middle of the item's Python, or of
+    # its sleep), before auto loads: then auto runs the next items elsewhere, and the main thread is main.
+    code = """
+        import _thread, os, sys, time, gearshift
+        main = _thread.get_ident()
+        def computes():
+            end = time.thread_time() + 0.4
+            while time.thread_time() < end:
+                pass
+        def f(x):
+            if x == 0:
+                computes() if FIRST == "computes" else time.sleep(0.3)
+            else:
+                time.sleep(0.01)
+            return x, (os.getpid(), _thread.get_ident())
+        results = gearshift.map(f, range(40))
+        assert [x for x, _ in results] == list(range(40))
+        where = [w for _, w in results]
+        """.replace("FIRST", repr(first))
+    assert _fresh(code, after=True) == "True True True True"
+
+
+def test_a_first_item_blocked_where_it_cannot_be_asked_runs_through_then_auto_loads_from_the_caller() -> None:
+    # A read from a pipe is restarted after the signal, not interrupted: the item's thread cannot import
+    # threading until the read returns. The helper takes nothing over; the calling thread loads auto after
+    # the item (its next items wait 0.01 s each, 39 of them), as for a short first item.
+    code = """
+        import _thread, os, sys, time, gearshift
+        main = _thread.get_ident()
+        r, w = os.pipe()
+        def later():
+            time.sleep(0.3)
+            os.write(w, b"x")
+        def f(x):
+            if x == 0:
+                _thread.start_new_thread(later, ())
+                x = os.read(r, 1)
+            else:
+                time.sleep(0.01)
+            return x, (os.getpid(), _thread.get_ident())
+        started = time.perf_counter()
+        results = gearshift.map(f, range(40))
+        assert [x for x, _ in results] == [b"x", *range(1, 40)]
+        assert time.perf_counter() - started < 30
+        where = [w for _, w in results]
+        """
+    out = _fresh(code, after=True).split()
+    assert out[:3] == ["True", "True", "True"], out
+
+
+def test_a_program_with_its_own_sigurg_handler_keeps_it_and_its_main_thread() -> None:
+    # The item's thread cannot be asked: it imports threading before the item, as it always did.
+    code = """
+        import _thread, os, signal, sys, time, gearshift
+        main = _thread.get_ident()
+        def mine(signum, frame):
+            pass
+        signal.signal(signal.SIGURG, mine)
+        def f(x):
+            time.sleep(0.3 if x == 0 else 0.01)
+            return x, (os.getpid(), _thread.get_ident())
+        results = gearshift.map(f, range(20))
+        assert [x for x, _ in results] == list(range(20))
+        assert signal.getsignal(signal.SIGURG) is mine
+        where = [w for _, w in results]
+        """
+    assert _fresh(code, after=True) == "True True True True"

@@ -20,8 +20,16 @@ Three things make a load as prompt as auto's own start:
 * an item that computed through the first look has the first process pool's
   zygote boot meanwhile, from the helper, which then stays parked as its parent
   (a zygote dies with the thread that started it);
-* before Python 3.13 the calling thread imports :mod:`threading` first, which
-  takes the thread that first imports it for the main one.
+* before Python 3.13, :mod:`threading` takes the thread that first imports it
+  for the main one, so the item's thread imports it, not the helper: asked
+  (:meth:`gearshift._pause.Pause.ask`) only once the helper is to load auto,
+  so that a first item over within the watch, as most are, does not pay its
+  3 ms (the largest of the 10-13 ms a million trivial items took over a list
+  comprehension, docs/performance.md).  Where the item's thread cannot be
+  asked (not the main thread, or a program's own ``SIGURG`` handler), it
+  imports it before the item starts.  One that is not asked in time (blocked
+  in a system call that is restarted, or in C code) is not taken over: auto
+  loads from the calling thread after it, as for a short item.
 """
 
 from __future__ import annotations
@@ -78,6 +86,8 @@ class FirstWatch:
         self._dropped = False  # the caller stopped waiting for it: whoever comes last lets go of the run
         self._switch_held = False  # the helper holds a short switch interval (see _watch)
         self._running = _thread.allocate_lock()  # held while the item runs
+        #: held until the item's thread imported threading, when the helper must ask it to (see first)
+        self._threading: Any = None
         self._ready = _thread.allocate_lock()  # held until the helper is done taking it over
         self._run: _Run | None = None
         self._first: FirstItem | None = None
@@ -95,16 +105,21 @@ class FirstWatch:
         fn, item = self.fn, self.item
         self._running.acquire()
         self._ready.acquire()
+        asked = self.pause.install()
         # Before 3.13, threading names the thread that first imports it the main thread: were it the
-        # helper, loading auto, asyncio and the interpreter's exit would take the helper for it.
-        if sys.version_info < (3, 13):
-            import threading  # noqa: F401  (3 ms in a fresh interpreter; most programs have it already)
+        # helper, loading auto, asyncio and the interpreter's exit would take the helper for it.  The
+        # helper asks this thread to import it only if it is to load auto (3 ms in a fresh interpreter).
+        if sys.version_info < (3, 13) and "threading" not in sys.modules:
+            if asked:
+                self._threading = _thread.allocate_lock()
+                self._threading.acquire()
+            else:
+                import threading  # noqa: F401
 
         # (read before the helper starts, which reads them: the item's time includes the start, ~0.1 ms)
         self._queued0 = runqueue_seconds()
         self._clocks = t0, cpu0, _ = time.perf_counter(), time.thread_time(), time.process_time()
         self._modules[0] = len(sys.modules)
-        self.pause.install()
         _thread.start_new_thread(_sigmask.service(self._watch), ())
         try:
             self.result = fn(*item) if star else fn(item)
@@ -189,6 +204,8 @@ class FirstWatch:
         else:
             self._running.release()
             return
+        if self._threading is not None and not self._threading_imported():
+            return  # (the item ended first)
         with self._lock:
             if self._over:
                 return
@@ -273,6 +290,24 @@ class FirstWatch:
         if parks:  # a zygote dies with the thread that started it (and its workers with it): stay
             _thread.allocate_lock().acquire()
             _thread.allocate_lock().acquire()
+
+    def _threading_imported(self) -> bool:
+        """Have the item's thread import threading (see :meth:`first`); False if the item ended first."""
+        imported = self._threading
+        if not self.pause.ask(self._import_threading):
+            return False
+        while not imported.acquire(timeout=SLICE_SECONDS):
+            if self._over:
+                return False
+        return True
+
+    def _import_threading(self) -> None:
+        """On the item's thread, in the pause's signal handler (the modules it loads are not the item's)."""
+        before = len(sys.modules)
+        import threading  # noqa: F401
+
+        self._modules[0] += len(sys.modules) - before
+        self._threading.release()
 
     def _first_look(self, lookahead: Lookahead) -> None:
         """Wait (the item with this thread) for the lookahead's first look, unless the item is over first

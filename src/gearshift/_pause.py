@@ -27,6 +27,9 @@ buffer) loses the wait's time, which it would have run beside the load.
 * The handler does not wait inside an import (the load could need that
   module's lock), and waits at most :data:`MAX_PAUSE_SECONDS` (the item could
   hold a lock the load takes, such as logging's).
+* The helper can also ask the item's thread to run something of its own
+  first (:meth:`Pause.ask`): before Python 3.13, to import :mod:`threading`,
+  which must be the main thread's doing (see :mod:`gearshift._lean_first`).
 * Ctrl-C reaches the waiting thread as it reaches the item: the wait ends with
   ``KeyboardInterrupt``, raised in the item (within :data:`SLICE_SECONDS` when
   another thread took the signal: a lock wait is woken only by one of its own).
@@ -40,6 +43,10 @@ import sys
 import time
 
 from . import _importing
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ["MAX_PAUSE_SECONDS", "SIGNAL", "SLICE_SECONDS", "Pause"]
 
@@ -58,6 +65,7 @@ class Pause:
         self._hold = _thread.allocate_lock()
         self._holding = False  # the helper holds _hold: a handler that runs now waits for it
         self._ident: int | None = None  # the item's thread, once the handler is installed
+        self._asked: Callable[[], object] | None = None  # what the handler runs first (see ask)
         #: seconds the item waited (0.0 when it did not)
         self.waited = 0.0
 
@@ -96,6 +104,24 @@ class Pause:
             return False
         return True
 
+    def ask(self, call: Callable[[], object]) -> bool:
+        """Have the item's thread run ``call`` at its next bytecode (from the helper); False when it cannot be asked.
+
+        The handler runs it even inside an import; a thread blocked in a system
+        call that is restarted, or in C code that holds no Python frame, runs it
+        once that call comes back.
+        """
+        ident = self._ident
+        if ident is None or SIGNAL is None:
+            return False
+        self._asked = call
+        try:
+            _signal.pthread_kill(ident, SIGNAL)
+        except OSError:  # (the thread is gone)
+            self._asked = None
+            return False
+        return True
+
     def release(self) -> None:
         """Let the item's thread go on (from the helper; nothing when it was not held)."""
         if self._holding:
@@ -103,6 +129,9 @@ class Pause:
             self._hold.release()
 
     def _handler(self, signum: int, frame: object) -> None:
+        asked, self._asked = self._asked, None
+        if asked is not None:
+            asked()
         if not self._holding or _importing.importing(_thread.get_ident()):
             return
         started = now = time.perf_counter()
