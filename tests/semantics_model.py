@@ -233,6 +233,23 @@ async def awork(item: Item, bias: int = 0) -> Any:
         _end(item, attempt)
 
 
+class Indexed:
+    """fn for an input that is a range of the items' indices: :func:`work` (:func:`awork`) of the item there.
+
+    Its methods are bound methods, which gearshift takes for plain functions
+    (the quick path and the lean start serve them), and pickle with the items.
+    """
+
+    def __init__(self, items: tuple[Item, ...]) -> None:
+        self.items = items
+
+    def work(self, index: int, bias: int = 0) -> Any:
+        return work(self.items[index], bias)
+
+    async def awork(self, index: int, bias: int = 0) -> Any:
+        return await awork(self.items[index], bias)
+
+
 # -- configurations ---------------------------------------------------------------------------------
 
 
@@ -273,6 +290,10 @@ class Config:
     #: an auto map or starmap starts in gearshift._lean as if auto were not loaded yet, which loads auto
     #: once this many seconds were spent there (None: the lean start is not forced; see run())
     lean: float | None = None
+    #: the input: a "generator" (no length; the only one that can raise), the items in a "list" or a
+    #: "tuple", or a "range" of their indices, which fn looks up (:class:`Indexed`): lists, tuples and
+    #: ranges are read in slices and cut where a generator is read item by item
+    source: str = "generator"
     #: an auto run finds this profile remembered for fn by an earlier run (gearshift._auto.memory) and takes
     #: it as confirmed, whatever its items take: REMEMBERED's "sync", "thread" or "process" work (None: as it is)
     remembered: str | None = None
@@ -445,8 +466,16 @@ def run(cfg: Config, log: str, deadline: float = DEADLINE, isolate: bool = True)
     import signal
 
     items = cfg.items(log)
-    source = feed(items, cfg.input_fault)
-    fn = awork if cfg.is_async else work
+    fn: Callable[..., Any] = awork if cfg.is_async else work
+    source: Any
+    if cfg.source == "range":
+        indexed = Indexed(tuple(items))
+        fn = indexed.awork if cfg.is_async else indexed.work
+        source = range(len(items))
+    elif cfg.source in ("list", "tuple"):
+        source = list(items) if cfg.source == "list" else tuple(items)
+    else:
+        source = feed(items, cfg.input_fault)
     out: list[Any] = []
     stopped = False
     exc: BaseException | None = None
@@ -466,7 +495,10 @@ def run(cfg: Config, log: str, deadline: float = DEADLINE, isolate: bool = True)
         if cfg.entry == "map":
             out = gearshift.map(fn, source, **_options(cfg))
         elif cfg.entry == "starmap":
-            out = gearshift.starmap(fn, ((item, 0) for item in source), **_options(cfg))
+            pairs: Any = ((item, 0) for item in source)
+            if cfg.source in ("list", "tuple"):
+                pairs = list(pairs) if cfg.source == "list" else tuple(pairs)
+            out = gearshift.starmap(fn, pairs, **_options(cfg))
         elif cfg.entry == "imap":
             stopped = _consume(cfg, gearshift.imap(fn, source, **_options(cfg)), out)
         elif cfg.entry == "Executor.map":

@@ -121,12 +121,19 @@ def configs(
         remembered = draw(st.sampled_from([None, *sm.REMEMBERED]))
     broken = draw(st.booleans()) if input_fault is None else input_fault
     where = draw(st.integers(0, n)) if broken else None
+    # a list, tuple or range is read in slices and cut (no fault of its own); a range of indices has fn carry
+    # the items (sm.Indexed): none that does not pickle, and no pairs for starmap
+    sources = ["generator", "list", "tuple"]
+    if entry != "starmap" and not any(f.kind in sm.ITEM_PICKLE_KINDS for f in faults):
+        sources.append("range")
+    source = "generator" if broken else draw(st.sampled_from(sources))
     consumer = draw(st.sampled_from(consumers)) if entry in sm.ITERATOR_ENTRIES else "drain"
     stop_after = draw(st.integers(1, max(1, n))) if consumer in ("break", "close") else 0
     return Config(
         mode=mode, entry=entry, is_async=is_async, n=n, errors=err, ordered=ordered, chunksize=chunksize,
         workers=workers, timeout=timeout, retries=retries, faults=tuple(faults), input_fault=where,
         consumer=consumer, stop_after=stop_after, pause=pause, plain=plain, lean=lean, remembered=remembered,
+        source=source,
     )  # fmt: skip
 
 
@@ -302,6 +309,36 @@ PLAIN = {
     "imap-break": Config(mode="sync", entry="imap", is_async=False, n=12, consumer="break", stop_after=3, plain=True),
     "amap-coroutines": Config(mode="sync", entry="amap", is_async=True, n=6, plain=True),
 }  # fmt: skip
+
+
+#: a list, tuple or range input in every mode (read in slices, cut where a generator is read item by item), and in
+#: the quick path and the lean start: what differs between Python versions (from 3.12 a range iterator's position
+#: is set from where it is), so CI runs these on the newest Python too (.ci/run)
+SOURCES = {
+    **{
+        f"{entry}-{source}-{mode}": Config(
+            mode=mode, entry=entry, is_async=False, n=40, pause=0.0, source=source,
+            **({"consumer": "break", "stop_after": 7} if entry == "imap" else {}),
+        )
+        for mode in ("sync", "async", "thread", "process", "auto")
+        for entry, source in (("map", "range"), ("imap", "list"), ("map", "tuple"))
+    },
+    "auto-map-range-items-that-wait": Config(mode="auto", entry="map", is_async=False, n=40, source="range"),
+    "auto-imap-range-unordered": Config(mode="auto", entry="imap", is_async=False, n=40, ordered=False, source="range"),
+    "quick-map-range": Config(mode="sync", entry="map", is_async=False, n=12, pause=0.0, plain=True, source="range"),
+    "quick-starmap-tuple": Config(mode="sync", entry="starmap", is_async=False, n=12, plain=True, source="tuple"),
+    "lean-map-range-loads-auto": Config(mode="auto", entry="map", is_async=False, n=12, plain=True, lean=0.0, source="range"),
+    "lean-map-list-loads-auto": Config(mode="auto", entry="map", is_async=False, n=12, plain=True, lean=0.0, source="list"),
+    "lean-starmap-tuple-loads-auto": Config(mode="auto", entry="starmap", is_async=False, n=12, plain=True, lean=0.0, source="tuple"),
+    "lean-map-range-adopted": Config(mode="auto", entry="map", is_async=False, n=8, pause=sm.WATCHED_SECONDS, plain=True, lean=10.0, source="range"),
+    "lean-map-range-raise-after-loading": Config(mode="auto", entry="map", is_async=False, n=12, faults=(Fault(9, sm.RAISE),), plain=True, lean=0.0, source="range"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("cfg", list(SOURCES.values()), ids=list(SOURCES))
+def test_an_input_that_is_a_sequence(cfg: Config, logs: Path) -> None:
+    """Every invariant holds for a list, tuple or range input, in every mode and on the quick and lean paths."""
+    exercise(cfg, logs, None)
 
 
 #: auto calls that name nothing else, started in gearshift._lean as in a fresh interpreter: the items stay there
