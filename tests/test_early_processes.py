@@ -124,6 +124,11 @@ def test_the_next_items_run_in_a_worker_process_beside_a_first_that_computes(tmp
     assert first[2]  # ...while the first was still computing
     kinds = [(segment.what, segment.mode) for segment in reports[0].segments]
     assert ("lookahead", "process") in kinds
+    (early,) = [s for s in reports[0].segments if s.what == "lookahead"]
+    # (one item per CPU the first leaves idle, each on a worker, from their start to the last one's end:
+    # the segment read 1 us before)
+    assert early.items == early.workers == usable_cpus() - 1
+    assert early.seconds > 0.001
 
 
 def computes_for(seconds: float) -> int:

@@ -125,6 +125,23 @@ def test_items_started_early_count_against_workers() -> None:
 
 
 @pytest.mark.timeout(60)
+def test_the_report_says_how_long_the_items_started_early_took() -> None:
+    # 3 items that wait 0.05 s, started early on 3 threads: their segment runs from their start to the last
+    # one's end (it read 1 us before: the time between two lines of the code that recorded it)
+    def f(x: int) -> int:
+        time.sleep(FIRST if x == 0 else 0.05)
+        return x
+
+    fn = Stamps(f)
+    with gearshift.reporting() as reports:
+        assert gearshift.map(fn, range(4), mode="auto") == list(range(4))
+    early = [s for s in reports[0].segments if s.what == "lookahead"]
+    assert [(s.mode, s.workers, s.items) for s in early] == [("thread", 3, 3)]
+    span = max(fn.ended[x] for x in range(1, 4)) - min(fn.started[x] for x in range(1, 4))
+    assert span <= early[0].seconds < FIRST + 0.05
+
+
+@pytest.mark.timeout(60)
 def test_no_more_items_start_early_than_the_lookahead_allows() -> None:
     fn = Stamps(first_waits)
     n = LOOKAHEAD_ITEMS + 200

@@ -52,7 +52,8 @@ class RunReport(Record, slots=True):
 
     @property
     def seconds(self) -> float:
-        """Time spent in the segments so far (the caller's time between results included)."""
+        """The segments' seconds added up (the caller's time between results included; the lookahead's
+        early items ran beside the first segment, so their time is counted in both)."""
         return sum(s.seconds for s in self.segments)
 
     def by_mode(self) -> dict[str, int]:

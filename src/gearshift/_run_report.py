@@ -11,6 +11,8 @@ runner's at once; a report that raises is raised on the consuming thread.
 
 from __future__ import annotations
 
+import time
+
 from ._run_order import HandOut
 from ._run_state import _Sub
 from ._task import ChunkResult, Raised
@@ -30,6 +32,7 @@ class Reporting(HandOut):
         Auto starts runners whose results are handed out only later (items
         started while it measures); a checkpoint must not wait for that.
         """
+        self.last_back = time.perf_counter()
         if self.on_results is not None and not self._consuming:
             with self._report_lock:
                 if not self._consuming and not future.cancelled() and future.exception() is None:

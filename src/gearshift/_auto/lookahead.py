@@ -8,9 +8,8 @@ first item runs, by one watcher thread shared by the whole process.  If the
 calling thread spent an interval (:data:`WATCH_SECONDS`, then twice as long
 each time) mostly off a CPU and not queued for one (waiting, by the one
 definition: :func:`~.costs.work_kind`), the item waits, and waiting overlaps on
-threads whatever the plan: the watcher starts the next items on a waiting plan's
-thread pool through a :class:`~gearshift._runner.Runner` (timeouts, retries,
-error policy and order hold).  The first item is still timed alone, on its thread.
+threads whatever the plan: the watcher starts the next items on a waiting plan's thread pool through
+a :class:`~gearshift._runner.Runner` (timeouts, retries, error policy and order hold), timed alone.
 
 Work that computes has its next items started on worker processes instead,
 once the first item has computed long enough (:mod:`.early`): one per CPU
@@ -91,8 +90,8 @@ class Lookahead:
         self.mode = "thread"
         self._pool_created = False  # the early items' process pool is the shared one, started here
         self._drop_pool = False  # ...and the plan does not use it: shut it down at close()
-        #: items started early (set once :attr:`started`)
-        self.count = 0
+        #: items started early, on how many workers at once, from when (set once :attr:`started`)
+        self.count, self.workers, self.began = 0, 0, 0.0
         self._on_results = on_results
         self.started = False
         #: the runner of the early items, once started
@@ -273,7 +272,7 @@ class Lookahead:
                     return
                 self.started = True  # from here the first segment takes nothing more (see AutoRun)
                 self.mode = mode
-                offset = self.gate.taken
+                offset, self.began = self.gate.taken, time.perf_counter()
                 items = self.gate.take_locked(self.items)  # (an input that raises: see Gate)
                 self.count = len(items)
             if items:
@@ -295,6 +294,7 @@ class Lookahead:
             pool = self.options.workers or Machine.current().cpus  # (what decide gives a process plan)
             self._pool_created = not is_warm("process", pool)
             why = "the first item computes: the next ones start on processes"
+        self.workers = min(len(items), pool)
         backend, owned = acquire_backend(mode, pool, share=self._shareable)
         if owned:
             self._backend = backend

@@ -48,7 +48,7 @@ from .lookahead import LOOKAHEAD_ITEMS, Lookahead
 from .memory import remember
 from .pickling import measure_deferred, measure_pickling
 from .recall import recall_confirmed
-from .report import Timed
+from .report import Early, Timed
 from .sampler import NOT_WORTH_PROBING, Sampler, run_sequential
 from .state import RunState
 from .ticker import tick_beside
@@ -137,9 +137,10 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
             lookahead.close()
             state.pending = None
     timed.done(gate.taken, items=gate.taken - timed.taken0 - early)
-    if early:
-        assert lookahead is not None
-        Timed(state.report, "lookahead", lookahead.mode, early, 0).done(early)
+    if early and lookahead is not None and lookahead.runner is not None:  # (no runner: its start failed, raised next)
+        state.early_segment = Early(
+            state.report, lookahead.mode, lookahead.workers, early, lookahead.began, lookahead.runner
+        )
     if gate.ended:
         yield from state.early(state.pending)
         return None

@@ -6,7 +6,11 @@ import time
 
 from .._report import RunReport, Segment
 
-__all__ = ["Timed"]
+__all__ = ["Early", "Timed"]
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
+if TYPE_CHECKING:
+    from .._runner import Runner
 
 
 class Timed:
@@ -21,3 +25,25 @@ class Timed:
         if n > 0:
             seconds = time.perf_counter() - self.t0
             self.report.segments.append(Segment(self.what, self.mode, self.workers, n, seconds))
+
+
+class Early:
+    """The lookahead's early items as one :class:`Segment`: from their start to their last result's return.
+
+    Recorded when auto's first segment ends (where the early items belong in
+    the run's order), with the time so far if some still run; made final by
+    :meth:`final` once all their results are back.  It ran beside the first
+    segment: its seconds overlap that segment's.
+    """
+
+    def __init__(self, report: RunReport, mode: str, workers: int, items: int, began: float, runner: Runner) -> None:
+        self.report, self.index = report, len(report.segments)
+        self.mode, self.workers, self.items, self.began, self.runner = mode, workers, items, began, runner
+        report.segments.append(self._segment())
+
+    def final(self) -> None:
+        self.report.segments[self.index] = self._segment()
+
+    def _segment(self) -> Segment:
+        end = self.runner.last_back if not self.runner.running and self.runner.last_back else time.perf_counter()
+        return Segment("lookahead", self.mode, self.workers, self.items, max(0.0, end - self.began))

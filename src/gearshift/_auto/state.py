@@ -17,6 +17,7 @@ from .first import FirstItem
 from .gate import Gate
 from .gil import ProbeTail
 from .lookahead import Lookahead
+from .report import Early
 from .sampler import NOT_WORTH_PROBING
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
@@ -55,6 +56,8 @@ class RunState(Record, eq=False):
     #: a few results of that plan, for its pickling measurements
     kept_results: list[Any] = field(default_factory=list)
     report: RunReport = field(default_factory=RunReport)
+    #: the lookahead's segment in ``report``, made final once its items' results are all handed out
+    early_segment: Early | None = None
     #: the first item, run by the lean start before auto loaded (see .first): measuring counts it first
     first: FirstItem | None = None
     #: the profile came from an earlier run of the function here, not from this run's items (see .memory)
@@ -101,6 +104,8 @@ class RunState(Record, eq=False):
             self.runner = pending.runner
             try:
                 yield from self.segment(pending.batches())
+                if self.early_segment is not None and pending.runner is self.early_segment.runner:
+                    self.early_segment.final()
             finally:
                 self.runner = None
         finally:
