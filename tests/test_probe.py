@@ -18,7 +18,7 @@ import gearshift
 from gearshift import Profile
 from gearshift._auto.costs import work_kind
 from gearshift._auto.gate import Gate
-from gearshift._auto.gil import ProbeTail, ThreadProbe, probe_threads, wants_thread_probe
+from gearshift._auto.gil import ProbeTail, ThreadProbe, probe_threads, thread_scaling, wants_thread_probe
 from gearshift._auto.pickling import measure_deferred, measure_pickling
 from gearshift._auto.sampler import Sampler
 from gearshift._options import make_options
@@ -578,3 +578,44 @@ def test_the_ticker_beside_held_work_stops_by_itself() -> None:
     assert len(ticker.reading.waits) >= GilReading.HELD_TICKS
     free = ticker.finish()
     assert free is not None and free < 0.7
+
+
+@pytest.mark.parametrize(
+    ("items", "per_item", "seconds", "cores", "calls", "computing", "expected"),
+    [
+        # csv parsing, its one-at-a-time items slowed beside auto's load: 2.2x "measured", 1.05 cores busy
+        pytest.param(32, 775e-6, 0.01127, 1.05, 32 * 350e-6, True, 1.05, id="held-work-read-fast"),
+        # zlib releases the GIL: 1.9x on 2 threads that kept 2 cores busy
+        pytest.param(10, 0.0195, 0.1026, 2.0, 10 * 0.0195, True, 1.9, id="gil-free"),
+        # NumPy's BLAS threads computed beside the calls (the process used over 1.5x their CPU): not bounded
+        pytest.param(20, 0.0105, 0.0918, 2.0, 20 * 0.003, True, 2.29, id="native-pools"),
+        # work that waits part of its time overlaps its waits without a core: not bounded
+        pytest.param(32, 775e-6, 0.01127, 1.05, 32 * 350e-6, False, 2.2, id="mixed"),
+    ],
+)
+def test_threads_that_compute_scale_no_further_than_the_cores_they_kept_busy(
+    items: int, per_item: float, seconds: float, cores: float, calls: float, computing: bool, expected: float
+) -> None:
+    got = thread_scaling(items, per_item, seconds, cores * seconds, calls, computing=computing)
+    assert got == pytest.approx(expected, rel=0.01)
+
+
+def test_held_work_read_fast_beside_the_load_is_planned_on_one_thread_not_threads() -> None:
+    # The csv-files run that went to threads (issue 21): 2 threads at "2.2x", the GIL free 95% of the
+    # ticker's time (short reads hand it over), its items slowed beside auto's load while measured.
+    from gearshift._auto.costs import Machine
+    from gearshift._auto.decide import decide
+    from gearshift._options import make_options
+    from gearshift._profile import Profile
+
+    def profile(scaling: float) -> Profile:
+        return Profile(
+            is_async=False, wall=(775e-6,) * 4, cpu=(576e-6,) * 4, threads=2, thread_scaling=scaling,
+            threads_cpu=1.05, gil_free=0.95, fn_bytes=60, fn_pickle_seconds=20e-6, item_bytes=42,
+            item_pickle_seconds=1e-6, result_bytes=5, result_pickle_seconds=0.3e-6,
+        )  # fmt: skip
+
+    machine = Machine(cpus=2)
+    assert decide(profile(2.2), make_options(), machine, 352).mode == "thread"  # (what it did)
+    bounded = thread_scaling(32, 775e-6, 0.01127, 1.05 * 0.01127, 32 * 350e-6, computing=True)
+    assert decide(profile(bounded), make_options(), machine, 352).mode != "thread"

@@ -32,13 +32,24 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gea
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["ProbeTail", "ThreadProbe", "probe_threads", "probe_threads_count", "wants_thread_probe"]
+__all__ = [
+    "ProbeTail",
+    "ThreadProbe",
+    "probe_threads",
+    "probe_threads_count",
+    "thread_scaling",
+    "wants_thread_probe",
+]
 
 #: items per thread in the thread probe: at least this many...
 THREAD_PROBE_ROUNDS = 2
 #: ...and enough for the probe to last about this long (short probes are mostly noise)
 THREAD_PROBE_SECONDS = 0.08
 THREAD_PROBE_MAX_ROUNDS = 16
+#: the process's CPU over the probed calls' own above which other threads computed beside them (native
+#: pools): the caller's and the GIL ticker's threads add a few per cent; numpy-eigvalsh's BLAS kept 1.6
+#: threads busy per item (its advise, 2026-12-07), and a pool's threads count whole
+NATIVE_BESIDE = 1.5
 
 
 def wants_thread_probe(sampler: Sampler, *, always: bool = False) -> bool:
@@ -125,8 +136,10 @@ class ThreadProbe:
         queued = self.queued() / max(1, self.threads)
         effective = max(span - queued, 0.2 * span)
         s.preempted += queued
-        s.thread_scaling = self.items * per_item / effective
-        s.threads_cpu = (self._p1 - self._p0) / span
+        busy = self._p1 - self._p0
+        computing = work_kind(typical(s.cpu), per_item) == "computing"
+        s.thread_scaling = thread_scaling(self.items, per_item, effective, busy, sum(self.cpu), computing=computing)
+        s.threads_cpu = busy / span
 
 
 def probe_threads(
@@ -217,6 +230,25 @@ class ProbeTail:
             self._batches.close()
             return_probe_pool(self._backend, clean=self._drained)
             self._backend = None
+
+
+def thread_scaling(items: int, per_item: float, seconds: float, busy: float, calls: float, *, computing: bool) -> float:
+    """How many times as fast as one at a time (``per_item`` seconds each) ``items`` went on threads in ``seconds``.
+
+    For work that computes, never more than the cores the process kept busy
+    meanwhile (``busy`` CPU seconds over ``seconds``): threads cannot compute
+    faster than that, and a throughput above it says the one-at-a-time figure
+    ran slow (beside auto's own load, or on a busy host): csv parsing read
+    2.2x on 2 threads with 1.05 cores busy, and went to threads that were no
+    faster than one loop (issue 21).  Not when the process used over
+    :data:`NATIVE_BESIDE` times the calls' own CPU (``calls``): native pools
+    then computed beside them (NumPy's BLAS), whose one-at-a-time figure may
+    be slow for want of a cap, not by mistake.
+    """
+    scaling = items * per_item / seconds
+    if computing and calls > 0 and busy <= NATIVE_BESIDE * calls:
+        scaling = min(scaling, busy / seconds)
+    return scaling
 
 
 def probe_rounds(sampler: Sampler) -> int:
