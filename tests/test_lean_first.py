@@ -272,3 +272,22 @@ def test_a_program_with_its_own_sigurg_handler_keeps_it_and_its_main_thread() ->
         where = [w for _, w in results]
         """
     assert _fresh(code, after=True) == "True True True True"
+
+
+def test_the_item_thread_imports_threading_only_outside_an_import(tmp_path: Path) -> None:
+    # Asked inside an import (one of threading's own could be the module half loaded there), it declines
+    # and the helper asks again; outside one it imports threading and says so.
+    (tmp_path / "importing_now.py").write_text("import __main__\n__main__.watch._import_threading()\n")
+    code = f"""
+        import _thread, sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        from gearshift._lean_first import FirstWatch
+        watch = FirstWatch("map", abs, {{}}, iter(()), 0, 1)
+        watch._threading = _thread.allocate_lock()
+        watch._threading.acquire()
+        import importing_now
+        print("threading" in sys.modules, watch._threading.locked())
+        watch._import_threading()
+        print("threading" in sys.modules, watch._threading.locked())
+        """
+    assert _fresh(code).split("\n") == ["False True", "True False"]

@@ -294,15 +294,21 @@ class FirstWatch:
     def _threading_imported(self) -> bool:
         """Have the item's thread import threading (see :meth:`first`); False if the item ended first."""
         imported = self._threading
-        if not self.pause.ask(self._import_threading):
-            return False
-        while not imported.acquire(timeout=SLICE_SECONDS):
+        while self.pause.ask(self._import_threading):  # (again each slice: see _import_threading)
+            if imported.acquire(timeout=SLICE_SECONDS):
+                return True
             if self._over:
                 return False
-        return True
+        return False
 
     def _import_threading(self) -> None:
-        """On the item's thread, in the pause's signal handler (the modules it loads are not the item's)."""
+        """On the item's thread, in the pause's signal handler (the modules it loads are not the item's).
+
+        Not inside an import (threading's own imports could meet a module half loaded there): the helper
+        asks again a slice later.
+        """
+        if _importing.importing(_thread.get_ident()):
+            return
         before = len(sys.modules)
         import threading  # noqa: F401
 
