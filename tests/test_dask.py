@@ -208,7 +208,11 @@ def test_a_lost_result_whose_recomputation_fails_does_not_hang(tmp_path: Path, a
         assert isinstance(result.exception, gearshift.WorkerCrashed)
         assert "KilledWorker" in str(result.exception)
         assert result.attempts == 1
-        assert len((tmp_path / "runs").read_text().split()) == 3  # run, recomputed, submitted again
+        runs = len((tmp_path / "runs").read_text().split())
+        # 3: run, recomputed, submitted again; 1: on a slow machine the worker died before dask heard
+        # that the task finished, a death while running, which fails the item alone too (the lost
+        # result was not provoked: seen once in a whole suite run beside four busy loops on 2 CPUs)
+        assert runs in (1, 3), runs
 
 
 @pytest.mark.slow
