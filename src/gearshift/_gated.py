@@ -17,7 +17,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gea
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["GatedInput"]
+__all__ = ["GatedInput", "resumed"]
 
 
 class GatedInput(Iterator["Any"]):
@@ -42,3 +42,17 @@ class GatedInput(Iterator["Any"]):
         chunk means the input ended.
         """
         raise NotImplementedError
+
+
+def resumed(sequence: list[Any] | tuple[Any, ...] | range, position: int) -> Iterator[Any]:
+    """A fresh iterator over a list, tuple or range from ``position`` on (auto's gate; the lean start).
+
+    Not ``__setstate__`` on an iterator already moved: from 3.12 a range
+    iterator's counts from where it is, not from the range's start (set on one
+    past its first item, it skipped an item); a range's slice is a range.
+    """
+    if type(sequence) is range:
+        return iter(sequence[position:])
+    resumed = iter(sequence)
+    resumed.__setstate__(position)  # type: ignore[attr-defined]  # (a list's and a tuple's: the index)
+    return resumed

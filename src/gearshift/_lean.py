@@ -194,9 +194,12 @@ def collect(
     taken = _chunks(fn, items, source, out, star, watch.wall, bounded)
     if taken is None:
         return out
-    if type(items) in (list, tuple, range):  # (the chunks read it in slices: on from where they ended)
-        source = _resumed(items, taken)
     from ._call import collect_into, prepare_auto
+
+    if type(items) in (list, tuple, range):  # (the chunks read it in slices: on from where they ended)
+        from ._gated import resumed
+
+        source = resumed(items, taken)
 
     run = prepare_auto(entry, fn, options)  # type: ignore[arg-type]
     assert run.auto is not None
@@ -217,7 +220,7 @@ def _chunks(
 
     Returns None once the input ended, else how many items were read: the
     caller has auto run the rest, from ``source`` (moved past them; a list,
-    tuple or range is read in slices, not from ``source``: see :func:`_resumed`).
+    tuple or range is read in slices, not from ``source``: see :func:`gearshift._gated.resumed`).
     """
     apply = itertools.starmap if star else map
     clock, cpu_clock, process_clock = time.perf_counter, time.thread_time, time.process_time
@@ -281,20 +284,6 @@ def _chunks(
                 start_early()  # (the main thread only: a zygote dies with the thread that started it)
             return read
         size = next_chunk(size, per_item)
-
-
-def _resumed(sequence: list[Any] | tuple[Any, ...] | range, position: int) -> Iterator[Any]:
-    """An iterator over a list, tuple or range from ``position`` on.
-
-    A fresh one: from 3.12 a range iterator's ``__setstate__`` counts from where
-    it is, not from the range's start (set on the first item's iterator, it
-    skipped an item), and a range's slice is itself a range.
-    """
-    if type(sequence) is range:
-        return iter(sequence[position:])
-    resumed = iter(sequence)
-    resumed.__setstate__(position)  # type: ignore[attr-defined]  # (a list's and a tuple's: the index)
-    return resumed
 
 
 def _rent(seconds: float) -> None:

@@ -6,7 +6,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
-from .._gated import GatedInput
+from .._gated import GatedInput, resumed
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
@@ -168,13 +168,8 @@ class Gate(GatedInput):
 
     def _resume(self) -> Iterator[Any]:
         """An iterator over :attr:`sequence` from the first item not taken yet."""
-        sequence, position = self.sequence, self._offset + self.taken
-        assert sequence is not None
-        if isinstance(sequence, range):
-            return iter(sequence[position:])
-        resumed = iter(sequence)
-        resumed.__setstate__(position)  # type: ignore[attr-defined]
-        return resumed
+        assert self.sequence is not None
+        return resumed(self.sequence, self._offset + self.taken)
 
     def take_locked(self, size: int) -> list[Any]:
         """:meth:`take` for a caller that holds :attr:`lock`, without asking ``stop``."""
