@@ -105,12 +105,12 @@ class FirstWatch:
         fn, item = self.fn, self.item
         self._running.acquire()
         self._ready.acquire()
-        asked = self.pause.install()
+        askable = self.pause.install()
         # Before 3.13, threading names the thread that first imports it the main thread: were it the
         # helper, loading auto, asyncio and the interpreter's exit would take the helper for it.  The
         # helper asks this thread to import it only if it is to load auto (3 ms in a fresh interpreter).
         if sys.version_info < (3, 13) and "threading" not in sys.modules:
-            if asked:
+            if askable:
                 self._threading = _thread.allocate_lock()
                 self._threading.acquire()
             else:
