@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from gearshift._auto.costs import NATIVE_CAPPED_ITEMS, Machine, estimates, native_at
+from gearshift._auto.clocks import CpuClocks, cpu_clocks, threads_used
+from gearshift._auto.costs import NATIVE_CAPPED_ITEMS, NATIVE_THREADS_SEEN, Machine, estimates, native_at
 from gearshift._auto.decide import decide
 from gearshift._auto.gate import Gate
-from gearshift._auto.measure import native_step, threads_used
+from gearshift._auto.measure import native_step
 from gearshift._auto.sampler import Sampler
 from gearshift._cpu import usable_cpus
 from gearshift._native import NativePool, NativeUse
@@ -129,10 +130,57 @@ def two_threads(x: int) -> int:
 
 
 def test_threads_used_reads_the_process_cpu_over_the_calling_threads() -> None:
-    clocks = time.process_time(), time.thread_time()
+    clocks = cpu_clocks()
     for i in range(5):
         two_threads(i)
-    assert 1.5 < threads_used(*clocks) < 2.6
+    assert 1.5 < threads_used(clocks) < 2.6  # (its helpers ended: counted, as a native pool's threads are)
+
+
+class Burner:
+    """A Python thread of the program's own that computes with the GIL let go (zlib), until stopped."""
+
+    def __init__(self) -> None:
+        self.stop, self.rounds = threading.Event(), 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        import zlib
+
+        data = os.urandom(1 << 18)
+        while not self.stop.is_set():
+            zlib.compress(data, 6)
+            self.rounds += 1
+
+    def __enter__(self) -> Burner:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def test_another_busy_python_thread_is_not_read_as_the_items_threads() -> None:
+    with Burner() as burner:
+        while burner.rounds < 1:  # (computing already)
+            time.sleep(0.001)
+        clocks = cpu_clocks()
+        for _ in range(5):
+            spin(0.004)
+        used = threads_used(clocks)
+        assert burner.rounds > 1  # it computed beside the items
+    assert used < NATIVE_THREADS_SEEN
+
+
+def test_a_thread_whose_ident_came_back_is_counted_from_its_start() -> None:
+    with Burner() as burner:
+        while burner.rounds < 1:
+            time.sleep(0.001)
+        assert burner.thread.ident is not None
+        now = cpu_clocks()
+        # Read before as far ahead of now: an ended thread's ident, taken again by a new thread.
+        since = CpuClocks(now.process, now.thread, {burner.thread.ident: now.others[burner.thread.ident] + 1e6})
+        assert threads_used(since) == 1.0  # (its reading now is all its own: left out, not added back)
 
 
 def run_step(fn: Any, items: list[int], used: float, pools: tuple[NativePool, ...]) -> tuple[list[Any], Any]:
@@ -188,7 +236,7 @@ def test_numpy_linear_algebra_has_its_real_blas_pool_found_and_capped() -> None:
         "import gearshift\n"
         "from gearshift._auto import profiling\n"
         "from gearshift._bench.workloads_more import eigvalsh_product\n"
-        "profiling.threads_used = lambda process_cpu0, thread_cpu0: 1.9\n"
+        "profiling.threads_used = lambda since: 1.9\n"
         "p = gearshift.profile(eigvalsh_product, range(200))\n"
         "n = p.native\n"
         "assert n is not None, repr(p)\n"
@@ -199,6 +247,33 @@ def test_numpy_linear_algebra_has_its_real_blas_pool_found_and_capped() -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["['blas'] True 1 True", "True"], out.stdout
+
+
+@pytest.mark.skipif(not hasattr(time, "pthread_getcpuclockid"), reason="other threads' clocks cannot be read here")
+def test_a_busy_thread_of_the_programs_own_is_not_taken_for_numpys_pools() -> None:
+    pytest.importorskip("numpy")
+    pytest.importorskip("threadpoolctl")
+    # NumPy loaded (its BLAS pool found by threadpoolctl), a Python thread of the program's own
+    # computing beside pure-Python items: the items use no native pool, and none is seen.
+    script = (
+        "import os, threading, time, zlib\n"
+        "import numpy, gearshift\n"
+        "def burn():\n"
+        "    data = os.urandom(1 << 18)\n"
+        "    while True:\n"
+        "        zlib.compress(data, 6)\n"
+        "threading.Thread(target=burn, daemon=True).start()\n"
+        "def spin(x):\n"
+        "    end = time.thread_time() + 0.003\n"
+        "    while time.thread_time() < end:\n"
+        "        pass\n"
+        "    return x\n"
+        "p = gearshift.profile(spin, range(40))\n"
+        "print(p.native)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "None", out.stdout
 
 
 def test_a_function_seen_capped_has_its_next_runs_measured_capped_from_the_first_item() -> None:

@@ -10,17 +10,21 @@ from __future__ import annotations
 import math
 import sys
 import time
+from typing import NamedTuple
 
 from .._schedstat import runqueue_seconds
 from .costs import COSTS, PARENT_ITEM_SECONDS, PARENT_ITEM_WORK, Machine
 from .memory import rent_paid
 
 __all__ = [
+    "CpuClocks",
     "cpu_clock",
+    "cpu_clocks",
     "current_machine",
     "gil_enabled",
     "parent_item_seconds",
     "runqueue_seconds",
+    "threads_used",
     "voluntary_switches",
 ]
 
@@ -47,6 +51,56 @@ def cpu_clock(ident: int) -> int | None:
     except (AttributeError, OSError):
         return None
     return clock
+
+
+class CpuClocks(NamedTuple):
+    """CPU seconds at one moment: the process's, the calling thread's, and each other Python thread's."""
+
+    process: float
+    thread: float
+    #: by thread ident (``threading.enumerate()``); empty where threads' clocks cannot be read
+    others: dict[int, float]
+
+
+def cpu_clocks() -> CpuClocks:
+    """The process's, this thread's and the other Python threads' CPU time now (a few microseconds)."""
+    return CpuClocks(time.process_time(), time.thread_time(), _python_threads())
+
+
+def _python_threads() -> dict[int, float]:
+    threading = sys.modules.get("threading")  # (not imported: no other Python thread, as in a script's first call)
+    if threading is None or not hasattr(time, "pthread_getcpuclockid"):
+        return {}
+    me, out = threading.get_ident(), {}
+    for t in threading.enumerate():
+        if t.ident is not None and t.ident != me:
+            try:
+                out[t.ident] = time.clock_gettime(time.pthread_getcpuclockid(t.ident))
+            except OSError:  # (it ended meanwhile)
+                continue
+    return out
+
+
+def threads_used(since: CpuClocks) -> float:
+    """Threads kept busy beside the calling one since ``since`` that Python did not start (1.0: none).
+
+    The process's CPU time over the calling thread's, leaving out what the other
+    Python threads alive at the end used (a program's own busy thread, auto's
+    GIL ticker): only threads no Python code started, as a BLAS's, and threads
+    that ended meanwhile (a function's own helpers), count beside the caller's.
+    Another busy Python thread once read as the items' native pools ("1.3
+    threads" with NumPy loaded) and priced processes from a capped sample whose
+    only difference was noise (CI of d07aef8, 2026-12-07).
+    """
+    now = cpu_clocks()
+    own = now.thread - since.thread
+    if own <= 0:
+        return 1.0
+    python = 0.0
+    for ident, cpu in now.others.items():
+        before = since.others.get(ident, 0.0)
+        python += cpu - before if cpu >= before else cpu  # (a smaller reading: a new thread with a reused ident)
+    return max(1.0, (now.process - since.process - python) / own)
 
 
 def gil_enabled() -> bool:

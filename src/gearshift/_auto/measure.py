@@ -22,7 +22,6 @@ Coroutine functions are not measured here: they start on an event loop at once.
 
 from __future__ import annotations
 
-import time
 import weakref
 from collections.abc import Callable, Generator, Iterable, Iterator
 
@@ -34,6 +33,7 @@ from .._profile import Profile
 from .._record import replace
 from .._runner import ResultsObserver
 from .._trace import note
+from .clocks import CpuClocks, cpu_clocks, threads_used
 from .costs import (
     NATIVE_CAPPED_ITEMS,
     NATIVE_CAPPING_PAID,
@@ -57,7 +57,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gea
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["NOT_WORTH_PROBING", "Clocked", "lookahead_for", "measure", "native_step", "threads_used"]
+__all__ = ["NOT_WORTH_PROBING", "Clocked", "lookahead_for", "measure", "native_step"]
 
 
 def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
@@ -93,11 +93,10 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         gate.kept = []
         lookahead = lookahead_for(state) if state.replans == 0 else None
         timed = Timed(state.report, "measuring", "sync", 1, gate.taken)
-        clocks = time.process_time(), time.thread_time()
     else:  # (the lean start ran the first item; its lookahead, if any, was armed from that item's start)
         lookahead = state.pending if isinstance(state.pending, Lookahead) else None
         timed = Timed(state.report, "measuring", "sync", 1, 0)  # (the input's first item: the lookahead's came after)
-        timed.t0, clocks = first.started, (first.process_cpu0, first.thread_cpu0)
+        timed.t0 = first.started
         if state.on_results is not None:
             state.on_results(0, [first.result], 0)
     note(options, "sampling: items one at a time, measured")
@@ -121,14 +120,19 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
     if seen is not None:  # measured capped already: its items are measured capped from the first
         sequential = _capped_to(seen.capped_threads or 1, sequential)
     stop_ticker = tick_beside(sampler, usable_cpus())
+    # (threads kept busy are read over the items sampled here; the lean start's first item, if it ran,
+    # is left out: the helper thread that loaded auto beside it used CPU of its own meanwhile)
+    clocks, taken0 = cpu_clocks(), gate.taken
     try:
         for batch in state.segment(sequential):
             if len(kept) < PICKLE_SAMPLE:
                 kept.extend(r for r in batch[:PICKLE_SAMPLE] if not isinstance(r, Failure))
             yield batch
+        used = threads_used(clocks)  # (before the ticker, a Python thread, ends: its CPU is left out)
     finally:
         stop_ticker()
-    used = threads_used(*clocks)
+    if first is not None and gate.taken == taken0:  # (the first item alone: it is all there is to go by)
+        used = threads_used(CpuClocks(first.process_cpu0, first.thread_cpu0, {}))
     early = 0
     if lookahead is not None:
         lookahead.disarm()  # done already after the first item, unless no item ran
@@ -224,12 +228,6 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
     if rest > NOT_WORTH_PROBING:  # (every step ran: what the next runs of fn here start from)
         remember(state.fn, profile)
     return profile
-
-
-def threads_used(process_cpu0: float, thread_cpu0: float) -> float:
-    """Threads kept busy since the two readings: the process's CPU time over the calling thread's (1.0: none)."""
-    own = time.thread_time() - thread_cpu0
-    return max(1.0, (time.process_time() - process_cpu0) / own) if own > 0 else 1.0
 
 
 def native_step(

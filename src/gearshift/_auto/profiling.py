@@ -6,7 +6,6 @@ Their results are thrown away; ``map(..., mode="auto")`` measures and keeps them
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -17,12 +16,13 @@ from .._plan import Plan
 from .._profile import Profile
 from .._record import replace
 from .._task import CALL_ONE
+from .clocks import cpu_clocks, threads_used
 from .coroutines import measure_async
 from .costs import CALIBRATE_BELOW_SECONDS, Machine, typical, work_kind
 from .decide import decide
 from .gate import PICKLE_SAMPLE, Gate
 from .gil import THREAD_PROBE_MAX_ROUNDS, probe_threads, probe_threads_count, wants_thread_probe
-from .measure import Clocked, native_step, threads_used
+from .measure import Clocked, native_step
 from .pickling import measure_pickling
 from .sampler import PROFILE_BUDGET, SEQUENTIAL_MAX, run_sequential
 
@@ -82,10 +82,10 @@ def profile(fn: Callable[..., Any], items: Iterable[Any], *, sample: int | None 
         sequential = run_sequential(
             fn, gate, options, CALL_ONE, sampler, limit=seq_limit, budget=PROFILE_BUDGET, max_items=known and seq_limit
         )
-        clocks = time.process_time(), time.thread_time()
+        clocks = cpu_clocks()
         for batch in sequential:
             results.extend(batch)
-        used = threads_used(*clocks)
+        used = threads_used(clocks)
         if sampler.wall and work_kind(typical(sampler.cpu), typical(sampler.wall)) != "waiting":
             step = native_step(fn, gate, options, CALL_ONE, sampler, used, cpus)
             native = yield_into(step, results)
