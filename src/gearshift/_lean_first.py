@@ -288,8 +288,9 @@ class FirstWatch:
             if dropped:
                 self._let_go()
         if parks:  # a zygote dies with the thread that started it (and its workers with it): stay
-            _thread.allocate_lock().acquire()
-            _thread.allocate_lock().acquire()
+            park = _thread.allocate_lock()
+            park.acquire()
+            park.acquire()  # (never released: this thread ends with the interpreter)
 
     def _threading_imported(self) -> bool:
         """Have the item's thread import threading (see :meth:`first`); False if the item ended first."""
