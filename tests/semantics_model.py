@@ -28,6 +28,9 @@ import gearshift
 ITEM_SECONDS = 0.001
 #: ...or this long, for auto's lean start: past its watch (10 ms), auto takes the first item over
 WATCHED_SECONDS = 0.03
+#: ...or, computing, this long for auto's first item: past 50 ms the next items start on worker processes
+#: beside it, and more each time those are back (gearshift._auto.lookahead, .chain)
+EARLY_SECONDS = 0.25
 #: an item that hangs sleeps this long (drawn only with timeout=HANG_TIMEOUT)
 HANG_SECONDS = 2.5
 HANG_TIMEOUT = 1.0
@@ -106,9 +109,10 @@ class Item:
     times: int = 0
     parent: int = PARENT_PID
     pause: float = ITEM_SECONDS
+    spin: bool = False  # it computes for its pause (in Python, holding the GIL) rather than sleeping
 
     def __reduce__(self) -> Any:
-        fields = (self.index, self.log, self.kind, self.times, self.parent, self.pause)
+        fields = (self.index, self.log, self.kind, self.times, self.parent, self.pause, self.spin)
         if self.kind == ITEM_UNPICKLABLE:
             raise TypeError(f"item {self.index} cannot be pickled (fault injected)")
         if self.kind == ITEM_UNPICKLE_RAISES:
@@ -216,6 +220,10 @@ def work(item: Item, bias: int = 0) -> Any:
     try:
         if item.kind == HANG and attempt < item.times:
             time.sleep(HANG_SECONDS)
+        elif item.pause and item.spin:
+            end = time.thread_time() + item.pause
+            while time.thread_time() < end:
+                pass
         elif item.pause:
             time.sleep(item.pause)
         return _fault(item, attempt)
@@ -294,6 +302,9 @@ class Config:
     #: "tuple", or a "range" of their indices, which fn looks up (:class:`Indexed`): lists, tuples and
     #: ranges are read in slices and cut where a generator is read item by item
     source: str = "generator"
+    #: auto's first item computes EARLY_SECONDS and the others compute their pause: the next items start
+    #: on worker processes beside the first, more as they come back, handed out after it
+    first_computes: bool = False
     #: an auto run finds this profile remembered for fn by an earlier run (gearshift._auto.memory) and takes
     #: it as confirmed, whatever its items take: REMEMBERED's "sync", "thread" or "process" work (None: as it is)
     remembered: str | None = None
@@ -322,9 +333,12 @@ class Config:
 
     def items(self, log: str) -> list[Item]:
         out = []
+        spin = self.first_computes
         for i in range(self.n):
             f = self.fault_of(i)
-            out.append(Item(i, log, f.kind, f.times, pause=self.pause) if f else Item(i, log, pause=self.pause))
+            pause = EARLY_SECONDS if spin and i == 0 else self.pause
+            kind, times = (f.kind, f.times) if f else (None, 0)
+            out.append(Item(i, log, kind, times, pause=pause, spin=spin))
         return out
 
 

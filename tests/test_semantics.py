@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 
 import semantics_model as sm
 import semantics_oracle as so
+from gearshift._cpu import usable_cpus
 from semantics_model import Config, Fault
 
 # The defects leave coroutines never awaited and tasks never retrieved: the assertions report the
@@ -119,6 +120,9 @@ def configs(
     remembered = None
     if mode == "auto" and not executor and not is_async and lean is None:
         remembered = draw(st.sampled_from([None, *sm.REMEMBERED]))
+    # auto's first item computing long: items start on processes beside it, more as they come back (one in four)
+    first_computes = mode == "auto" and not executor and not is_async and remembered is None and n > 1
+    first_computes = first_computes and draw(st.sampled_from([False, False, False, True]))
     broken = draw(st.booleans()) if input_fault is None else input_fault
     where = draw(st.integers(0, n)) if broken else None
     # a list, tuple or range is read in slices and cut (no fault of its own); a range of indices has fn carry
@@ -133,7 +137,7 @@ def configs(
         mode=mode, entry=entry, is_async=is_async, n=n, errors=err, ordered=ordered, chunksize=chunksize,
         workers=workers, timeout=timeout, retries=retries, faults=tuple(faults), input_fault=where,
         consumer=consumer, stop_after=stop_after, pause=pause, plain=plain, lean=lean, remembered=remembered,
-        source=source,
+        source=source, first_computes=first_computes,
     )  # fmt: skip
 
 
@@ -339,6 +343,48 @@ SOURCES = {
 def test_an_input_that_is_a_sequence(cfg: Config, logs: Path) -> None:
     """Every invariant holds for a list, tuple or range input, in every mode and on the quick and lean paths."""
     exercise(cfg, logs, None)
+
+
+#: auto's first item computing long (EARLY_SECONDS): the next items start on worker processes beside it, more
+#: each time those are back (gearshift._auto.chain), handed out after it; faults in those stretches and after
+EARLY = {
+    "map": Config(mode="auto", entry="map", is_async=False, n=10, first_computes=True),
+    "map-raise": Config(mode="auto", entry="map", is_async=False, n=10, faults=(Fault(2, sm.RAISE),), first_computes=True),
+    "map-return-retries": Config(mode="auto", entry="map", is_async=False, n=10, errors="return", retries=1, faults=(Fault(1, sm.RAISE), Fault(3, sm.RAISE, 2)), first_computes=True),
+    "imap-break": Config(mode="auto", entry="imap", is_async=False, n=10, consumer="break", stop_after=3, first_computes=True),
+    "imap-unordered": Config(mode="auto", entry="imap", is_async=False, n=10, ordered=False, first_computes=True),
+    "map-base-exception": Config(mode="auto", entry="map", is_async=False, n=10, faults=(Fault(2, sm.BASE_KINDS[0]),), first_computes=True),
+    "map-hang-timeout": Config(mode="auto", entry="map", is_async=False, n=10, errors="return", timeout=sm.HANG_TIMEOUT, faults=(Fault(1, sm.HANG),), first_computes=True),
+    "map-item-unpickle-raises": Config(mode="auto", entry="map", is_async=False, n=10, errors="return", faults=(Fault(2, sm.ITEM_UNPICKLE_RAISES),), first_computes=True),
+    "starmap-input-raises": Config(mode="auto", entry="starmap", is_async=False, n=10, input_fault=4, first_computes=True),
+    "map-range": Config(mode="auto", entry="map", is_async=False, n=10, source="range", first_computes=True),
+    "lean-map-adopted": Config(mode="auto", entry="map", is_async=False, n=10, plain=True, lean=10.0, first_computes=True),
+    "aimap": Config(mode="auto", entry="aimap", is_async=False, n=10, first_computes=True),
+}  # fmt: skip
+
+
+@pytest.mark.alone  # (whether items start beside the first is a matter of time)
+@pytest.mark.timeout(TEST_SECONDS)
+@pytest.mark.parametrize("cfg", list(EARLY.values()), ids=list(EARLY))
+def test_items_started_beside_a_first_item_that_computes(cfg: Config, logs: Path) -> None:
+    """Every invariant holds when auto starts items on processes beside its first, and more as they come back."""
+    exercise(cfg, logs, None)
+
+
+@pytest.mark.alone
+@pytest.mark.timeout(TEST_SECONDS)
+@pytest.mark.skipif(usable_cpus() < 2, reason="with one CPU nothing starts beside the first item")
+def test_more_items_start_beside_the_first_as_the_earlier_ones_come_back(logs: Path) -> None:
+    """The configuration runs what it is meant to: items in worker processes while item 0 runs, in two
+    stretches at least (an item started after another one beside item 0 had ended)."""
+    _, runs, problems = so.check(EARLY["map"], str(logs))
+    assert not problems, problems
+    first = next(r for r in runs if r.index == 0)
+    assert first.end is not None
+    beside = [r for r in runs if r.index > 0 and r.pid != first.pid and r.start < first.end]
+    assert beside, runs
+    ended = min(r.end for r in beside if r.end is not None)
+    assert any(r.start > ended for r in beside), beside  # a later stretch, started once one was back
 
 
 #: auto calls that name nothing else, started in gearshift._lean as in a fresh interpreter: the items stay there

@@ -33,6 +33,7 @@ class Reporting(HandOut):
         started while it measures); a checkpoint must not wait for that.
         """
         self.last_back = time.perf_counter()
+        self.returned += 1
         if self.on_results is not None and not self._consuming:
             with self._report_lock:
                 if not self._consuming and not future.cancelled() and future.exception() is None:

@@ -160,8 +160,10 @@ class RunState:
         #: called with (items, elapsed, cpu, nbytes) for every chunk that ran (``elapsed`` as if its
         #: items ran one after another); it may change ``window``
         self.observer = observer
-        #: when the last submission came back (time.perf_counter(); 0.0: none yet), on the backend's thread
+        #: when the last submission came back (time.perf_counter(); 0.0: none yet), and how many came
+        #: back so far, both set on the backend's thread (as they come, consumed or not)
         self.last_back = 0.0
+        self.returned = 0
         self._stop_on_error = options.errors == "raise" and options.retries == 0
         #: trace=: records what is handed out and taken back (see _trace.py); None: nothing to do
         self.trace = options.trace if isinstance(options.trace, Recorder) else None

@@ -176,8 +176,9 @@ def _decide(state: RunState, profile: Profile) -> Plan:
     cluster = None
     if options.cluster is not None:
         cluster, state.cluster = connect(options, profile, state.gate.remaining, state.machine, state.cluster)
-    plan = decide.decide(profile, options, state.machine, state.gate.remaining, cluster)
-    rent = decide.pay_for_pool(plan, profile, options, state.machine, state.gate.remaining)
+    machine = state.machine_now(profile.median_wall)  # (what the lookahead started holds the order meanwhile)
+    plan = decide.decide(profile, options, machine, state.gate.remaining, cluster)
+    rent = decide.pay_for_pool(plan, profile, options, machine, state.gate.remaining)
     if rent is not None:  # (beside the sentence that says which mode is fastest: the report quotes it)
         plan = replace(plan, reasons=(*plan.reasons[:-1], rent, *plan.reasons[-1:]))
     if state.recalled:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import NamedTuple
 
+from .._record import Record
 from .._schedstat import runqueue_seconds
 from .costs import COSTS, PARENT_ITEM_SECONDS, PARENT_ITEM_WORK, Machine
 from .memory import rent_paid
@@ -53,7 +53,7 @@ def cpu_clock(ident: int) -> int | None:
     return clock
 
 
-class CpuClocks(NamedTuple):
+class CpuClocks(Record, frozen=True, slots=True):
     """CPU seconds at one moment: the process's, the calling thread's, and each other Python thread's."""
 
     process: float

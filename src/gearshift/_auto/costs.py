@@ -214,6 +214,9 @@ class Machine(Record, frozen=True, slots=True):
     pipe_bytes_per_second: float = _c("pipe_bytes_per_second")
     max_threads: int = int(_c("max_threads"))
     max_async: int = int(_c("max_async"))
+    #: seconds until the items the lookahead started on processes are all back: a plan of any other
+    #: mode hands their results out first, so its own items start after them (processes run beside)
+    early_left: float = 0.0
 
     @classmethod
     def current(cls, *, process_workers: int | None = None, calibrate: bool = False) -> Machine:
@@ -298,7 +301,7 @@ def estimates(profile: Profile, options: Options, machine: Machine, n: int) -> l
     """
     w, c, cpus = profile.median_wall, profile.median_cpu, machine.cpus
     sync = profile.native.wall if profile.native is not None else w  # (its pools as they are)
-    out = [Alternative("sync", 1, None, n * sync, "sync is estimated fastest")]
+    out = [Alternative("sync", 1, None, machine.early_left + n * sync, "sync is estimated fastest")]
 
     # Threads.
     if profile.thread_scaling is not None:
@@ -313,7 +316,7 @@ def estimates(profile: Profile, options: Options, machine: Machine, n: int) -> l
     share = thread_share(k, cpus)
     wk, ck = native_at(profile, share)
     per_item = max(serial, ck / cpus, wk / k) + machine.thread_chunk_seconds / chunk
-    seconds = n * per_item + k * _c("thread_start_seconds")
+    seconds = machine.early_left + n * per_item + k * _c("thread_start_seconds")
     if k > cpus:
         note = (
             f"threads overlap the waiting: up to {k} in flight "

@@ -25,8 +25,6 @@ measured next are not disturbed.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import sys
 import threading
 import time
@@ -39,11 +37,13 @@ from .._plan import Plan
 from .._pools import may_share
 from .._record import replace
 from .._runner import ResultsObserver, Runner
+from .chain import Chain
 from .clocks import cpu_clock, runqueue_seconds
 from .costs import Machine, work_kind
 from .early import busy, next_look, process_items, shippable, start_processes, without_the_load
 from .first import FirstItem
 from .gate import Gate
+from .watcher import _watcher
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
@@ -57,8 +57,6 @@ WATCH_SECONDS = 0.01
 MAX_WATCH_SECONDS = 0.1
 #: items started early at most (the plan's limiter takes over from the next segment)
 LOOKAHEAD_ITEMS = 256
-#: how long :meth:`Lookahead.disarm` waits at most for the watcher to go back to sleep
-FORGET_WAIT = 0.02  # it takes microseconds, unless the machine keeps the watcher from a CPU
 
 
 class Lookahead:
@@ -90,18 +88,20 @@ class Lookahead:
         self.mode = "thread"
         self._pool_created = False  # the early items' process pool is the shared one, started here
         self._drop_pool = False  # ...and the plan does not use it: shut it down at close()
-        #: items started early, on how many workers at once, from when (set once :attr:`started`)
-        self.count, self.workers, self.began = 0, 0, 0.0
+        #: items started early, on how many workers at once, from when (set once :attr:`started`), and
+        #: when the last of them started (more start on processes: see _start_more)
+        self.count, self.workers, self.began, self._last_start = 0, 0, 0.0, 0.0
         self._on_results = on_results
         self.started = False
-        #: the runner of the early items, once started
-        self.runner: Runner | None = None
+        #: the runners of the early items, once started (processes: one more each time all were back)
+        self.runner: Chain | None = None
         self._backend: Any = None
         self._lock = threading.Lock()
         self._armed = False
         self._ready = threading.Event()  # set once a start is complete (runner or error)
         self.looked = threading.Event()  # set once a look is over (the lean start's first item waits for one)
         self._error: BaseException | None = None
+        self._late_error: BaseException | None = None  # (a start after the first: raised after their results)
         self._shareable = True
         # what the watcher reads: the calling thread's clocks, at the start of the current interval
         self._clock = self._native = self._ident = 0
@@ -177,6 +177,8 @@ class Lookahead:
             raise self._error
         assert self.runner is not None, "batches() of a lookahead that started nothing"
         yield from self.runner.batches()
+        if self._late_error is not None:  # (a later start failed: its items are lost with the run)
+            raise self._late_error
 
     def close(self) -> None:
         """Stop watching; drop early work nobody collected (a run stopped by Ctrl-C or an error).
@@ -196,6 +198,12 @@ class Lookahead:
             discard_shared(self.runner.backend)
             self._pool_created = False
 
+    def seconds_left(self, per_item: float) -> float:
+        """How long until the items started on processes are back, if each takes ``per_item`` (0: none out)."""
+        if self.mode != "process" or self.runner is None or self.runner.returned >= self.count:
+            return 0.0
+        return max(0.0, self._last_start + per_item - time.perf_counter())
+
     def drop_pool(self) -> None:
         """The plan does not run on processes: :meth:`close` shuts down the early items' pool (unless warm before)."""
         self._drop_pool = True
@@ -206,6 +214,12 @@ class Lookahead:
         """Read the calling thread's clocks; start the next items if it waits.  Returns the next look's delay."""
         if not self._armed:
             return None
+        if self.started:  # while the first item runs, keep the CPUs it leaves busy (threads start once)
+            if self.mode != "process":
+                return None
+            self._start_more()
+            self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
+            return self._interval
         now, cpu, queued = time.perf_counter(), time.clock_gettime(self._clock), runqueue_seconds(self._native)
         # An item loading modules is not judged: its clocks tell of its imports, which a worker
         # process would pay again, not of its work (numpy's import was taken for 50 ms of computing).
@@ -223,7 +237,7 @@ class Lookahead:
         if not importing and self.processes:
             if start_processes(busy(cpu, queued, cpu_first, queued_first), now - t_first, ran=ran):
                 if self._start_processes():
-                    return None
+                    return self._interval  # (to start more once they are back: see _start_more)
             elif self._interval == WATCH_SECONDS:  # (the first look: it computes so far)
                 self._prompt_handovers()
                 _boot_zygote()
@@ -265,6 +279,29 @@ class Lookahead:
         self._start("process")
         return True
 
+    def _start_more(self) -> None:
+        """The items started on processes are all back and the first item still runs: as many again.
+
+        A worker left idle until the first item ends is a CPU lost (see :mod:`.chain`).
+        """
+        chain = self.runner
+        if chain is None or chain.returned < self.count or self.count >= LOOKAHEAD_ITEMS:
+            return
+        try:
+            with self._lock, self.gate.lock, _sigmask.users_code():
+                if not self._armed or self.gate.ended:
+                    return
+                self._ready.clear()  # (disarm() waits for this start)
+                offset, self._last_start = self.gate.taken, time.perf_counter()
+                items = self.gate.take_locked(min(self.items, LOOKAHEAD_ITEMS - self.count))
+                self.count += len(items)
+            if items:
+                chain.add(self._runner(items, offset, "process"))
+        except BaseException as exc:  # raised to the caller after the earlier items' results
+            self._late_error = exc
+        finally:
+            self._ready.set()
+
     def _start(self, mode: str) -> None:
         try:
             with self._lock, self.gate.lock, _sigmask.users_code():  # (reading the input runs the user's code)
@@ -273,10 +310,11 @@ class Lookahead:
                 self.started = True  # from here the first segment takes nothing more (see AutoRun)
                 self.mode = mode
                 offset, self.began = self.gate.taken, time.perf_counter()
+                self._last_start = self.began
                 items = self.gate.take_locked(self.items)  # (an input that raises: see Gate)
                 self.count = len(items)
             if items:
-                self.runner = self._runner(items, offset, mode)
+                self.runner = Chain(self._runner(items, offset, mode))
         except BaseException as exc:  # raised to the caller by batches(): the items are not dropped silently
             self._error = exc
         finally:
@@ -292,13 +330,16 @@ class Lookahead:
             from .._pools import is_warm
 
             pool = self.options.workers or Machine.current().cpus  # (what decide gives a process plan)
-            self._pool_created = not is_warm("process", pool)
             why = "the first item computes: the next ones start on processes"
-        self.workers = min(len(items), pool)
-        backend, owned = acquire_backend(mode, pool, share=self._shareable)
-        if owned:
-            self._backend = backend
-            self._pool_created = False
+        self.workers = max(self.workers, min(len(items), pool))
+        if self.runner is not None:  # (a later start: on the first one's pool)
+            backend = self.runner.backend
+        else:
+            self._pool_created = mode == "process" and not is_warm("process", pool)
+            backend, owned = acquire_backend(mode, pool, share=self._shareable)
+            if owned:
+                self._backend = backend
+                self._pool_created = False
         options = replace(self.options, chunksize=self.options.chunksize or 1)
         plan = Plan(mode, len(items), options.chunksize, (why,))
         runner = Runner(
@@ -325,76 +366,3 @@ def _boot_zygote() -> None:
     from .._backends._zygote import start_for_auto
 
     start_for_auto()
-
-
-class _Watcher(threading.Thread):
-    """The one thread that looks at every armed :class:`Lookahead` of the process when its time comes."""
-
-    def __init__(self) -> None:
-        # gearshift's own thread: Ctrl-C must find the main thread, not this one (see _sigmask)
-        super().__init__(name="gearshift-lookahead", daemon=True, target=_sigmask.service(self._loop))
-        self._cond = threading.Condition()
-        self._due: list[tuple[float, int, Lookahead]] = []  # a heap: (when, tie-break, lookahead)
-        self._seq = itertools.count()
-        self._asleep = threading.Event()  # set while it waits for the next look
-
-    def watch(self, lookahead: Lookahead, delay: float, *, again: bool = False) -> None:
-        with self._cond:
-            if again and not lookahead.armed:
-                return  # disarmed while being looked at: its forget() found nothing to take back
-            heapq.heappush(self._due, (time.monotonic() + delay, next(self._seq), lookahead))
-            self._cond.notify()
-
-    def forget(self, lookahead: Lookahead) -> None:
-        """Take back ``lookahead``'s pending look; return once the watcher sleeps again.
-
-        Left in place, the look would wake the watcher later, in the middle of
-        items being measured.  Woken now, it goes back to sleep within
-        microseconds while the caller waits here (at most :data:`FORGET_WAIT`).
-        """
-        with self._cond:
-            kept = [entry for entry in self._due if entry[2] is not lookahead]
-            if len(kept) == len(self._due):
-                return  # none pending: being looked at right now, it will not be put back (disarmed)
-            heapq.heapify(kept)
-            self._due = kept
-            self._asleep.clear()
-            self._cond.notify()
-        self._asleep.wait(FORGET_WAIT)
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                if not self._due:
-                    self._asleep.set()
-                    self._cond.wait()
-                    continue
-                when, _, lookahead = self._due[0]
-                left = when - time.monotonic()
-                if left > 0:
-                    self._asleep.set()
-                    self._cond.wait(left)
-                    continue
-                self._asleep.clear()
-                heapq.heappop(self._due)
-            try:
-                delay = lookahead.look()
-            except Exception:  # never let one run's trouble end the watching for every other
-                delay = None
-            lookahead.looked.set()
-            if delay is not None:
-                self.watch(lookahead, delay, again=True)
-
-
-_the_watcher: _Watcher | None = None
-_watcher_lock = threading.Lock()
-
-
-def _watcher() -> _Watcher:
-    """The process's watcher thread, started on first use (and again in a forked child)."""
-    global _the_watcher
-    with _watcher_lock:
-        if _the_watcher is None or not _the_watcher.is_alive():
-            _the_watcher = _Watcher()
-            _the_watcher.start()
-        return _the_watcher

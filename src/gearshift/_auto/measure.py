@@ -187,7 +187,7 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         # cloudpickle and what it loads cost a script about 10 ms.
         if not pickle_later:
             free = replace(sampler.build(), native=native)
-            if processes_may_win(free, options, state.machine, gate.remaining):
+            if processes_may_win(free, options, state.machine_now(per_item), gate.remaining):
                 measure_pickling(sampler, state.fn, gate.kept, kept)
         # workers= caps the probe too (contract C6); one thread would tell nothing about threads
         threads = probe_threads_count(state.machine.cpus)
@@ -222,7 +222,8 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
                 yield from state.early(state.pending)
                 return None
     profile = replace(sampler.build(), native=native)
-    if sampler.deferred_items is not None and processes_may_win(profile, options, state.machine, gate.remaining):
+    machine = state.machine_now(profile.median_wall)
+    if sampler.deferred_items is not None and processes_may_win(profile, options, machine, gate.remaining):
         measure_deferred(sampler)
         profile = replace(sampler.build(), native=native)
     if rest > NOT_WORTH_PROBING:  # (every step ran: what the next runs of fn here start from)

@@ -11,6 +11,7 @@ __all__ = ["Early", "Timed"]
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gearshift._api)
 if TYPE_CHECKING:
     from .._runner import Runner
+    from .chain import Chain
 
 
 class Timed:
@@ -36,7 +37,9 @@ class Early:
     segment: its seconds overlap that segment's.
     """
 
-    def __init__(self, report: RunReport, mode: str, workers: int, items: int, began: float, runner: Runner) -> None:
+    def __init__(
+        self, report: RunReport, mode: str, workers: int, items: int, began: float, runner: Runner | Chain
+    ) -> None:
         self.report, self.index = report, len(report.segments)
         self.mode, self.workers, self.items, self.began, self.runner = mode, workers, items, began, runner
         report.segments.append(self._segment())

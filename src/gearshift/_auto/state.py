@@ -9,9 +9,10 @@ from .._limiter import ConcurrencyLimiter
 from .._options import Options
 from .._plan import Plan
 from .._profile import Profile
-from .._record import Record, field
+from .._record import Record, field, replace
 from .._report import RunReport
 from .._runner import ResultsObserver, Runner, Stopped
+from .chain import Chain
 from .costs import CALIBRATE_BELOW_SECONDS, Machine
 from .first import FirstItem
 from .gate import Gate
@@ -44,7 +45,7 @@ class RunState(Record, eq=False):
     #: items started, results not yet handed out: the lookahead's early ones or the probe's last ones
     pending: Lookahead | ProbeTail | None = None
     #: the runner whose results are being handed out (stop() reaches it)
-    runner: Runner | None = None
+    runner: Runner | Chain | None = None
     #: steers the window of a waiting plan
     limiter: ConcurrencyLimiter | None = None
     #: connected to the configured cluster (mode="auto" with address=/client=), closed when the run ends
@@ -76,6 +77,15 @@ class RunState(Record, eq=False):
             calibrate=rest > NOT_WORTH_PROBING and per_item < CALIBRATE_BELOW_SECONDS,
         )
         return rest
+
+    def machine_now(self, per_item: float) -> Machine:
+        """The machine's facts for a plan made now: with the time until the items the lookahead
+        started on processes are back, if it did (``per_item``: what each takes), see Machine.early_left."""
+        assert self.machine is not None
+        pending = self.pending
+        if not isinstance(pending, Lookahead):
+            return self.machine
+        return replace(self.machine, early_left=pending.seconds_left(per_item))
 
     def shifted(self, offset: int) -> ResultsObserver | None:
         """``on_results`` for a runner that numbers its items from 0 but starts at input index ``offset``."""
