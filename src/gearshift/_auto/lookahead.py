@@ -13,7 +13,8 @@ a :class:`~gearshift._runner.Runner` (timeouts, retries, error policy and order 
 
 Work that computes has its next items started on worker processes instead,
 once the first item has computed long enough (:mod:`.early`): one per CPU
-that the first item leaves idle, on the process pool a process plan uses.
+that the first item leaves idle, on the process pool a process plan uses, and
+as many again each time those are back while it still runs (:mod:`.chain`).
 
 Only the first item is watched.  The watcher needs the GIL to look, so each
 look at a thread that computes takes the GIL from it, which to the measuring
@@ -217,8 +218,8 @@ class Lookahead:
         if self.started:  # while the first item runs, keep the CPUs it leaves busy (threads start once)
             if self.mode != "process":
                 return None
-            self._start_more()
-            self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
+            took = self._start_more()  # (the next look: about when those it started are back)
+            self._interval = min(max(took, WATCH_SECONDS), MAX_WATCH_SECONDS) if took else self._interval
             return self._interval
         now, cpu, queued = time.perf_counter(), time.clock_gettime(self._clock), runqueue_seconds(self._native)
         # An item loading modules is not judged: its clocks tell of its imports, which a worker
@@ -279,18 +280,22 @@ class Lookahead:
         self._start("process")
         return True
 
-    def _start_more(self) -> None:
+    def _start_more(self) -> float | None:
         """The items started on processes are all back and the first item still runs: as many again.
 
-        A worker left idle until the first item ends is a CPU lost (see :mod:`.chain`).
+        A worker left idle until the first item ends is a CPU lost (see :mod:`.chain`).  Returns how
+        long the ones back took (None: some are still out).
         """
         chain = self.runner
-        if chain is None or chain.returned < self.count or self.count >= LOOKAHEAD_ITEMS:
-            return
+        if chain is None or chain.returned < self.count:
+            return None
+        took = chain.last_back - self._last_start
+        if self.count >= LOOKAHEAD_ITEMS:
+            return took
         try:
             with self._lock, self.gate.lock, _sigmask.users_code():
                 if not self._armed or self.gate.ended:
-                    return
+                    return took
                 self._ready.clear()  # (disarm() waits for this start)
                 offset, self._last_start = self.gate.taken, time.perf_counter()
                 items = self.gate.take_locked(min(self.items, LOOKAHEAD_ITEMS - self.count))
@@ -301,6 +306,7 @@ class Lookahead:
             self._late_error = exc
         finally:
             self._ready.set()
+        return took
 
     def _start(self, mode: str) -> None:
         try:
