@@ -109,10 +109,15 @@ def test_a_first_auto_map_of_cheap_work_loads_nothing_of_auto() -> None:
 
 
 def test_a_first_auto_map_whose_first_item_runs_long_loads_auto() -> None:
-    # (the first item outlasts the lookahead's first look: auto takes it over)
+    # (the first item outlasts the lookahead's first look: auto takes it over; it waits for that, bounded:
+    # a fixed 50 ms sleep ended first on a loaded host, in a fresh-clone CI run of the main-thread test below)
     code = (
         "import sys, time, gearshift\n"
-        "def f(x):\n    time.sleep(0.05 if x == 0 else 0)\n    return -x\n"
+        "def f(x):\n"
+        "    deadline = time.monotonic() + 30  # (until auto has loaded beside it: no host's load decides)\n"
+        "    while x == 0 and 'gearshift._auto' not in sys.modules and time.monotonic() < deadline:\n"
+        "        time.sleep(0.01)\n"
+        "    return -x\n"
         "assert gearshift.map(f, range(20)) == [-x for x in range(20)]\n"
         "print('gearshift._auto' in sys.modules)\n"
     )
@@ -312,7 +317,11 @@ def test_auto_loaded_beside_a_first_item_leaves_the_main_thread_the_main_thread(
     # threading takes the thread that first imports it for the main one (before 3.13): not the helper's
     code = (
         "import sys, time, gearshift\n"
-        "def f(x):\n    time.sleep(0.05 if x == 0 else 0)\n    return x\n"
+        "def f(x):\n"
+        "    deadline = time.monotonic() + 30  # (until auto has loaded beside it: no host's load decides)\n"
+        "    while x == 0 and 'gearshift._auto' not in sys.modules and time.monotonic() < deadline:\n"
+        "        time.sleep(0.01)\n"
+        "    return x\n"
         "assert gearshift.map(f, range(4)) == [0, 1, 2, 3]\n"
         "import threading\n"
         "print('gearshift._auto' in sys.modules, threading.current_thread() is threading.main_thread())\n"
