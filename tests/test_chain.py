@@ -24,8 +24,6 @@ from gearshift._options import make_options
 from gearshift._profile import Profile
 from gearshift._task import CALL_ONE
 
-pytestmark = pytest.mark.alone  # worker processes, and items that wait for one another
-
 #: seconds a test waits at most for something that takes milliseconds (a bound, not a sleep)
 PATIENCE = 30.0
 

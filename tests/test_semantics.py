@@ -363,7 +363,6 @@ EARLY = {
 }  # fmt: skip
 
 
-@pytest.mark.alone  # (whether items start beside the first is a matter of time)
 @pytest.mark.timeout(TEST_SECONDS)
 @pytest.mark.parametrize("cfg", list(EARLY.values()), ids=list(EARLY))
 def test_items_started_beside_a_first_item_that_computes(cfg: Config, logs: Path) -> None:
