@@ -173,13 +173,20 @@ def test_the_zygote_booted_beside_a_first_item_outlives_the_helper_that_booted_i
         pids = gearshift.map(g, range(6), mode="auto")
         assert set(pids) - {os.getpid()}, pids  # the rest (some at least) on worker processes
         import psutil
+        from gearshift._cpu import usable_cpus
+        from gearshift._pools import is_warm
         alive = [p for p in psutil.Process().children() if "_zygote import serve" in " ".join(p.cmdline())]
-        print(len(booted), len(alive))
+        print(len(booted), len(alive), is_warm("process", usable_cpus()))
         """
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "1 1"  # one zygote booted, alive to the end
+    booted, alive, warm = out.stdout.split()
+    # One zygote booted (a second one is what the pool boots once the first has died), alive to the end
+    # while its pool is (a plan that is not on processes lets the pool go, and its zygote with it: once on
+    # a loaded host)
+    assert booted == "1", out.stdout
+    assert alive == "1" or warm == "False", out.stdout
 
 
 def test_an_auto_plan_on_processes_boots_the_zygote_before_the_backend_loads() -> None:
