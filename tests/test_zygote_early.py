@@ -13,6 +13,7 @@ import textwrap
 import pytest
 
 from gearshift._backends._zygote import available
+from gearshift._cpu import usable_cpus
 
 pytestmark = pytest.mark.skipif(not available(), reason="zygotes need Linux pidfds and SCM_RIGHTS")
 
@@ -144,6 +145,7 @@ def test_auto_boots_the_zygote_while_its_first_item_computes() -> None:
     assert out == "[False]"  # one zygote, started before the process backend loaded
 
 
+@pytest.mark.skipif(usable_cpus() < 2, reason="with one CPU nothing starts beside the first item")
 def test_the_zygote_booted_beside_a_first_item_outlives_the_helper_that_booted_it() -> None:
     # As a user's script runs it (nothing imported before gearshift: not the prelude's threading),
     # the lean start's helper boots the zygote while the first item computes, then stays, parked, as
