@@ -38,25 +38,29 @@ def test_items_stay_when_loading_auto_could_not_pay_for_itself_on_the_rest() -> 
     # past the budget, 1 ms items: 40 left would take 40 ms here, under a 45 ms load
     assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=40, cpus=2)
     assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=50, cpus=2)
-    # work that computes can at best be spread over the CPUs: on 2, the rest must take over twice the load
-    assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=90, cpus=2, busy=1.0)
-    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=91, cpus=2, busy=1.0)
-    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=61, cpus=4, busy=1.0)
+    # work that computes can at best be spread over the CPUs, by processes, which start a pool (61 ms) first:
+    # on 2, half the rest must be over the load and the pool's start (106 ms), on 4, three quarters of it
+    assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=212, cpus=2, busy=1.0)
+    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=213, cpus=2, busy=1.0)
+    assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=141, cpus=4, busy=1.0)
+    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=142, cpus=4, busy=1.0)
     assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=10**6, cpus=1, busy=1.0)  # (one CPU)
     assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=None, cpus=2, busy=1.0)  # (unknown)
-    # half waiting: three quarters of the rest's time could go on two CPUs
-    assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=60, cpus=2, busy=0.5)
-    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=61, cpus=2, busy=0.5)
+    # half waiting: threads overlap the half that waits, for no pool (processes: 3/4 of it less 61 ms)
+    assert _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=90, cpus=2, busy=0.5)
+    assert not _lean.stays(0.05, 1e-3, load=0.045, floor=0.2e-6, rest=91, cpus=2, busy=0.5)
+    assert _lean.saving(0.4, 0.5, 2) == pytest.approx(0.3 - _lean.POOL_START_SECONDS)  # (processes, from 0.244 s)
 
 
 def test_items_whose_native_pools_keep_the_cpus_busy_stay() -> None:
     # A BLAS pool beside the calling thread kept both CPUs busy: no mode has CPU to spare for the rest...
     assert _lean.stays(0.2, 5e-3, load=0.045, floor=0.2e-6, rest=10**4, cpus=2, busy=2.0)
     assert _lean.stays(0.2, 5e-3, load=0.045, floor=0.2e-6, rest=10**4, cpus=2, busy=2.6)  # (and over: clocks)
-    # ...and at 1.9 of 2, a twentieth of it: loading auto pays past 0.9 s of items here
-    assert _lean.stays(0.2, 5e-3, load=0.045, floor=0.2e-6, rest=179, cpus=2, busy=1.9)
-    assert not _lean.stays(0.2, 5e-3, load=0.045, floor=0.2e-6, rest=181, cpus=2, busy=1.9)
-    assert _lean.saving(1.0, 1.9, 2) == pytest.approx(0.05)
+    # ...and at 1.9 of 2, a twentieth of it, less a pool's start: loading auto pays past 2.1 s of items here
+    assert _lean.stays(0.2, 5e-3, load=0.045, floor=0.2e-6, rest=423, cpus=2, busy=1.9)
+    assert not _lean.stays(0.2, 5e-3, load=0.045, floor=0.2e-6, rest=425, cpus=2, busy=1.9)
+    assert _lean.spread(1.0, 1.9, 2) == pytest.approx(0.05)
+    assert _lean.spread(1.0, 3.0, 2) == 0.0
     assert _lean.saving(1.0, 3.0, 2) == 0.0
 
 

@@ -93,12 +93,9 @@ def stays(
     (``load``, ``floor``: :data:`LOAD_SECONDS`, :data:`FLOOR_SECONDS`).
 
     With ``rest`` items left (a known length), they also stay when loading auto cannot pay, however well
-    it then ran them: when what the best mode could save on them is at most the load.  The items kept
-    ``busy`` CPUs busy here (this process's CPU time over the wall time: the calling thread's, and any other
-    thread's beside it, a native pool's included); spread over the ``cpus`` at best, that CPU time still takes
-    ``busy / cpus`` of their time here, so at most the rest is saved: ``rest x per_item x (1 - busy /
-    cpus)``.  Work that waits (``busy`` near 0) could all run at once; computing work on one CPU saves
-    nothing; a native pool that keeps every CPU busy already leaves nothing to spread.
+    it then ran them: when what another mode could save on them, net of its start (:func:`saving`), is at most
+    the load.  The items kept ``busy`` CPUs busy here (this process's CPU time over the wall time: the calling
+    thread's, and any other thread's beside it, a native pool's included).
     """
     load = LOAD_SECONDS if load is None else load
     if spent < load or per_item < (FLOOR_SECONDS if floor is None else floor):
@@ -109,7 +106,24 @@ def stays(
 
 
 def saving(seconds: float, busy: float, cpus: int) -> float:
-    """What running ``seconds`` of work (which kept ``busy`` CPUs busy) over ``cpus`` CPUs could save at best."""
+    """What running ``seconds`` of work (which kept ``busy`` CPUs busy here) another way could save at best, net
+    of that way's start.
+
+    Threads overlap the time the items did not compute (``1 - busy`` of it; their computing shares the GIL),
+    for a start of next to nothing.  Processes spread all of it over the ``cpus`` (:func:`spread`), for a
+    pool's start (:data:`POOL_START_SECONDS`).  Work that waits (``busy`` near 0) could all run at once;
+    computing work saves only past a pool's start; a native pool that keeps every CPU busy leaves nothing.
+    Computing with the GIL let go (zlib, hashlib on big buffers) could be spread by threads without a pool,
+    but nothing here tells it from Python's own computing (auto's GIL probe does, once loaded): the common
+    case is taken, so such a job stays when its rest could save at most a pool's start more than the load.
+    """
+    threads = seconds * max(0.0, 1.0 - busy)
+    return max(threads, spread(seconds, busy, cpus) - POOL_START_SECONDS)
+
+
+def spread(seconds: float, busy: float, cpus: int) -> float:
+    """What spreading ``seconds`` of work (which kept ``busy`` CPUs busy) over ``cpus`` CPUs could save at best:
+    that CPU time still takes ``busy / cpus`` of its time, so ``seconds x (1 - busy / cpus)``."""
     return seconds * max(0.0, 1.0 - busy / max(1, cpus))
 
 
@@ -118,7 +132,7 @@ def boots_zygote(per_item: float, rest: int | None, cpus: int, computing: bool, 
 
     For items that compute on the calling thread (``computing``), on two CPUs
     or more, whose ``rest`` (a known length) would take long enough here that
-    spreading it over the CPUs (:func:`saving`, ``busy`` as for :func:`stays`)
+    spreading it over the CPUs (:func:`spread`, ``busy`` as for :func:`stays`)
     saves more than a pool's start (:data:`POOL_START_SECONDS`): auto then
     plans processes unless the GIL turns out free, and the zygote's boot
     (tens of ms on another CPU) would otherwise come after its plan.  A first
@@ -127,7 +141,7 @@ def boots_zygote(per_item: float, rest: int | None, cpus: int, computing: bool, 
     """
     if not computing or cpus < 2 or rest is None:
         return False
-    return saving(rest * per_item, busy, cpus) >= POOL_START_SECONDS
+    return spread(rest * per_item, busy, cpus) >= POOL_START_SECONDS
 
 
 def next_chunk(size: int, per_item: float) -> int:
