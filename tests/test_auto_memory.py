@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Iterable
 
 import pytest
 
@@ -209,7 +210,7 @@ def heavy_after(n: int) -> int:
     return spin(n)
 
 
-def _runs(fn: object, items: list[int]) -> tuple[list[int], gearshift.RunReport]:
+def _runs(fn: object, items: Iterable[int]) -> tuple[list[int], gearshift.RunReport]:
     with gearshift.reporting() as reports:
         out = gearshift.map(fn, items, mode="auto")  # type: ignore[call-overload]
     return out, reports[0]
@@ -249,11 +250,22 @@ def locked_spin(n: int) -> int:
 def test_a_run_whose_thread_probe_took_the_last_items_is_remembered() -> None:
     fn = functools.partial(locked_spin)  # (a partial: pickled by value, with the module's lock: unpicklable)
     fn.lock = _LOCK  # type: ignore[attr-defined]
-    items = [5000] * 16  # about 5 ms each: after the first ones, the probe takes every item left
-    out, report = _runs(fn, items)
+    items = [5000] * 16  # about 5 ms each: after the first ones, the probe takes every item left...
+    out, report = _runs(fn, (x for x in items))  # ...of an input of no known length (else it is not made)
     assert out == list(map(spin, items))
     whats = [s.what for s in report.segments]
     assert whats[-1] == "thread probe" and report.plans == []  # the input ended in the probe
+    assert memory.recall(fn, lambda p: True) is not None
+
+
+@pytest.mark.timeout(120)
+def test_a_run_whose_rest_a_thread_probe_would_take_plans_it_and_is_remembered() -> None:
+    fn = functools.partial(locked_spin)
+    fn.lock = _LOCK  # type: ignore[attr-defined]
+    items = [5000] * 16  # a known length: a probe of every item left would be a blind plan on threads
+    out, report = _runs(fn, items)
+    assert out == list(map(spin, items))
+    assert "thread probe" not in [s.what for s in report.segments] and len(report.plans) == 1, report
     assert memory.recall(fn, lambda p: True) is not None
 
 

@@ -18,7 +18,15 @@ import gearshift
 from gearshift import Profile
 from gearshift._auto.costs import work_kind
 from gearshift._auto.gate import Gate
-from gearshift._auto.gil import ProbeTail, ThreadProbe, probe_threads, thread_scaling, wants_thread_probe
+from gearshift._auto.gil import (
+    ProbeTail,
+    ThreadProbe,
+    leaves_items,
+    probe_rounds,
+    probe_threads,
+    thread_scaling,
+    wants_thread_probe,
+)
 from gearshift._auto.pickling import measure_deferred, measure_pickling
 from gearshift._auto.sampler import Sampler
 from gearshift._options import make_options
@@ -619,3 +627,45 @@ def test_held_work_read_fast_beside_the_load_is_planned_on_one_thread_not_thread
     assert decide(profile(2.2), make_options(), machine, 352).mode == "thread"  # (what it did)
     bounded = thread_scaling(32, 775e-6, 0.01127, 1.05 * 0.01127, 32 * 350e-6, computing=True)
     assert decide(profile(bounded), make_options(), machine, 352).mode != "thread"
+
+
+def test_a_probe_that_would_take_every_item_left_is_not_made() -> None:
+    coarse = _sampled(1.5, 1.5)  # (items of 1.5 s: the fewest rounds, 2 per thread)
+    assert probe_rounds(coarse) == 2
+    assert not leaves_items(1, 2, coarse)  # the coarse benchmark's last job: probed alone, after the early ones
+    assert not leaves_items(4, 2, coarse)  # (all four would be the probe's)
+    assert leaves_items(5, 2, coarse)
+    assert leaves_items(None, 2, coarse)  # (a length unknown: more may come)
+    fine = _sampled(0.001, 0.001)  # 80 ms of probe: 16 rounds at most
+    assert not leaves_items(32, 2, fine)
+    assert leaves_items(33, 2, fine)
+
+
+def _unpicklable_work() -> Any:
+    guard = threading.Lock()  # (a lock among what it closes over: processes cannot run it, threads are probed)
+
+    def computes(x: int) -> tuple[int, str]:
+        with guard:
+            pass
+        end = time.perf_counter() + 0.002
+        while time.perf_counter() < end:
+            pass
+        return x, threading.current_thread().name
+
+    return computes
+
+
+@pytest.mark.parametrize(("items", "probed"), [(30, False), (300, True)])
+def test_auto_probes_threads_only_with_items_left_after_the_probe(
+    monkeypatch: pytest.MonkeyPatch, items: int, probed: bool
+) -> None:
+    # The probe is wanted whatever the items measured, and the lookahead is off: what is tested is
+    # whether a probe that would take all that is left is made (2 ms items: 16 rounds of 2 threads, 32
+    # items; 30 in all are worth measuring, past NOT_WORTH_PROBING's 20 ms, but not probing).
+    monkeypatch.setattr("gearshift._auto.measure.wants_thread_probe", lambda sampler, **kw: True)
+    monkeypatch.setattr("gearshift._auto.measure.lookahead_for", lambda state: None)
+    with gearshift.reporting() as reports:
+        out = gearshift.map(_unpicklable_work(), range(items), mode="auto")
+    assert [x for x, _ in out] == list(range(items))
+    assert any(s.what == "thread probe" for s in reports[0].segments) is probed, reports[0]
+    assert any(name.startswith("gearshift-probe") for _, name in out) is probed
