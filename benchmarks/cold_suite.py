@@ -198,13 +198,17 @@ def _ratios_cold(path: str, auto: str = "auto") -> dict[str, tuple[float, str, f
     return out
 
 
-def _ratios_warm(path: str) -> dict[str, tuple[float, str, float]]:
+def _ratios_warm(path: str, steady: bool = False) -> dict[str, tuple[float, str, float]]:
+    """workload -> (auto / fastest fixed, the fastest fixed mode, its median); ``steady``: auto's later
+    calls (benchmarks/run.py's --later-calls), not its timed third one."""
     with open(path) as f:
         data = json.load(f)
     by: dict[str, dict[str, float]] = {}
     for rec in data["records"]:
         if rec["strategy"].startswith("gearshift-") and "median_s" in rec and "error" not in rec:
-            by.setdefault(rec["workload"], {})[rec["strategy"].split("-", 1)[1]] = rec["median_s"]
+            key = "steady_median_s" if steady and rec["strategy"] == "gearshift-auto" else "median_s"
+            if key in rec:
+                by.setdefault(rec["workload"], {})[rec["strategy"].split("-", 1)[1]] = rec[key]
     out = {}
     for workload, medians in by.items():
         fixed = {m: v for m, v in medians.items() if m != "auto"}
@@ -221,6 +225,9 @@ def summarize(cold_path: str, warm_path: str | None) -> str:
         forms["cold, the baseline's auto"] = baseline
     if warm_path:
         forms["warm"] = _ratios_warm(warm_path)
+        settled = _ratios_warm(warm_path, steady=True)
+        if settled:
+            forms["warm, auto's later calls"] = settled
     lines = []
     for form, ratios in forms.items():
         lines.append(f"{form}: auto / fastest fixed mode (target <= {TARGET_EACH} each, <= {TARGET_GEOMEAN} geomean)")

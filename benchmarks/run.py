@@ -88,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         "--contest-max", type=float, default=6.0, help="no extra rounds for strategies slower than this (s)"
     )
     parser.add_argument("--budget", type=float, help="seconds per measurement before it is killed (60, quick 30)")
+    parser.add_argument(
+        "--later-calls",
+        type=int,
+        default=3,
+        help="auto's calls after the timed third one, in the same process: their median is its steady figure",
+    )
     parser.add_argument("--name", help="results file name (default: quick or full)")
     parser.add_argument("--out", default=os.path.join(HERE, "results"), help="results directory")
     args = parser.parse_args(argv)
@@ -112,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "contender": CONTENDER,
         "contest_max_s": args.contest_max,
         "budget_s": budget,
+        "later_calls": args.later_calls,
     }
     records: list[dict[str, Any]] = []
     path = os.path.join(args.out, f"{name}.json")
@@ -138,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                     rec = recs[sname]
                     if "skipped" in rec or "error" in rec:
                         continue
-                    _measure(rec, workload, url, budget, first=round_no == 0)
+                    _measure(rec, workload, url, budget, first=round_no == 0, later=args.later_calls)
                     if round_no == repeats - 1 or "error" in rec:
                         _print(rec)
                     _save(path, meta, [*records, *recs.values()])
@@ -213,10 +220,12 @@ def _new_record(workload: Any, scale: int, sname: str) -> dict[str, Any]:
     return rec
 
 
-def _measure(rec: dict[str, Any], workload: Any, url: str | None, budget: float, *, first: bool) -> None:
-    """One timed run of ``rec``'s strategy in a fresh process; updates ``rec``."""
+def _measure(
+    rec: dict[str, Any], workload: Any, url: str | None, budget: float, *, first: bool, later: int = 0
+) -> None:
+    """One timed run of ``rec``'s strategy in a fresh process (auto: and ``later`` calls after it); updates ``rec``."""
     spec = {"workload": workload.name, "scale": rec["scale"], "url": url, "strategy": rec["strategy"]}
-    spec.update(budget=budget, check=first, chunksize=rec.get("chunksize"))
+    spec.update(budget=budget, check=first, chunksize=rec.get("chunksize"), later=later)
     errors = tempfile.TemporaryFile()  # noqa: SIM115 - a file, not a pipe: chatty peers (dask) must never block on it
     proc = subprocess.Popen(
         [sys.executable, os.path.join(HERE, "_child.py"), json.dumps(spec)],
@@ -225,8 +234,8 @@ def _measure(rec: dict[str, Any], workload: Any, url: str | None, budget: float,
         start_new_session=True,  # its own process group: a timeout kills all it started
         env=_CHILD_ENV,
     )
-    # auto's warm-up is two whole runs (benchmarks/_child.py): the budget covers them too
-    limit = budget * (3 if rec["strategy"] == "gearshift-auto" else 1) + SETUP_GRACE
+    # auto's warm-up is two whole runs (benchmarks/_child.py), its later calls as many as asked: the budget covers them
+    limit = budget * (3 + later if rec["strategy"] == "gearshift-auto" else 1) + SETUP_GRACE
     peak = _watch(proc, limit)
     timed_out = proc.returncode is None
     # Always end the whole group: pool workers a peer left behind would hold
@@ -251,6 +260,10 @@ def _measure(rec: dict[str, Any], workload: Any, url: str | None, budget: float,
         if "cold_time" in result:  # auto's warm-up: its first call, in a fresh process, and its second
             rec.setdefault("cold_times", []).append(result["cold_time"])
             rec.setdefault("second_times", []).append(result["second_time"])
+        if result.get("later_times"):  # auto's calls after the timed one: where it settles, per round
+            rec.setdefault("later_times", []).append(result["later_times"])
+            rec.setdefault("steady_times", []).append(statistics.median(result["later_times"]))
+            rec["steady_median_s"] = statistics.median(rec["steady_times"])
         for key in ("params", "sweep", "chunksize"):
             if key in result:
                 rec[key] = result[key]

@@ -41,7 +41,11 @@ def test_benchmark_suite_writes_results(tmp_path: Path) -> None:
     # auto's warm-up is its first two calls, each timed and reported beside the timed third
     auto = recs["gearshift-auto"]
     assert len(auto["cold_times"]) == len(auto["second_times"]) == len(auto["times"])
+    # and its later calls (3 by default) after it, in the same process: where it settles
+    assert len(auto["later_times"]) == len(auto["times"]) and {len(t) for t in auto["later_times"]} == {3}
+    assert auto["steady_median_s"] > 0 and data["meta"]["later_calls"] == 3
     assert "| workload | auto, first call (cold) | auto, second call | auto, third call" in md
+    assert "auto, later calls (steady) | steady / fastest fixed |" in md
     assert "\n| tiny | " in md.split("auto, second call")[-1]
     assert (tmp_path / "t.png").stat().st_size > 10_000
 
