@@ -73,6 +73,47 @@ def test_an_adopted_items_computing_is_judged_without_the_load_beside_it() -> No
     assert without_the_load(unread, now=100.150, cpu=5.080, queued=None) == (100.0, 5.0, None)
 
 
+def test_moved_on_leaves_out_a_stretch_the_item_did_not_run_for_itself() -> None:
+    from gearshift._auto.early import moved_on
+
+    # from 100.0 (5.0 s of CPU, 2.0 queued), held from 100.2 (CPU 5.19, queued 2.01) to 100.3 (5.191, 2.02)
+    t0, cpu0, queued0 = moved_on((100.0, 5.0, 2.0), (100.2, 5.19, 2.01), (100.3, 5.191, 2.02))
+    assert (t0, cpu0, queued0) == (pytest.approx(100.1), pytest.approx(5.001), pytest.approx(2.01))
+    assert moved_on((100.0, 5.0, None), (100.2, 5.19, 2.01), (100.3, 5.191, 2.02))[2] is None
+
+
+class _NoWatcher:
+    """The lookahead's watcher, for a test that looks by hand: nothing is looked at behind its back."""
+
+    def watch(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def forget(self, lookahead: Any) -> None:
+        pass
+
+
+def test_an_item_held_while_auto_loaded_is_judged_from_when_it_runs_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gearshift._auto.first import FirstItem
+
+    monkeypatch.setattr("gearshift._auto.lookahead._watcher", lambda: _NoWatcher())
+    gate = Gate(iter(range(4)), 4)
+    gate.take(1)  # the first item: this thread's, computing
+    lookahead = Lookahead(lambda x: x, gate, make_options(mode="auto"), CALL_ONE, 2, lambda _: None)
+    now, cpu = time.perf_counter(), time.thread_time()
+    first = FirstItem(threading.get_ident(), threading.get_native_id(), False, now - 0.05, cpu - 0.05, 0.0)
+    first.loading_from, first.loading_cpu, first.paused = now - 0.04, cpu - 0.04, True
+    try:
+        assert lookahead.arm(first)
+        lookahead.look()  # the first look, the item held (gearshift._pause): judged on nothing
+        time.sleep(0.03)  # still held: the lean start's helper lets go only after that look
+        lookahead.resumed()
+        computes_for(0.01)  # it runs again, and computes
+        lookahead.look()
+        assert not lookahead.started  # counted from when it ran again, it computes: nothing on threads
+    finally:
+        lookahead.close()
+
+
 def test_the_watcher_looks_again_when_the_first_item_reaches_the_mark() -> None:
     assert next_look(0.04, elapsed=0.03, after=0.05) == pytest.approx(0.02)  # sooner than backing off
     assert next_look(0.01, elapsed=0.01, after=0.05) == 0.01  # backing off is sooner

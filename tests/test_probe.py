@@ -639,6 +639,11 @@ def test_a_probe_that_would_take_every_item_left_is_not_made() -> None:
     fine = _sampled(0.001, 0.001)  # 80 ms of probe: 16 rounds at most
     assert not leaves_items(32, 2, fine)
     assert leaves_items(33, 2, fine)
+    # the GIL seen free beside the items: the probe taking the rest is the plan that reading supports
+    fine.gil_free_alone = 0.98
+    assert leaves_items(11, 2, fine)
+    fine.gil_free_alone = 0.5  # (held part of the time: as unread)
+    assert not leaves_items(11, 2, fine)
 
 
 def _unpicklable_work() -> Any:

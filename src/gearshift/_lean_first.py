@@ -244,7 +244,7 @@ class FirstWatch:
         _switch.lower(LOAD_SWITCH_SECONDS)
         with self._lock:
             self._switch_held = True
-        parks = False
+        parks, lookahead = False, None
         try:
             if computes:
                 from ._backends._zygote import start_for_auto
@@ -279,6 +279,8 @@ class FirstWatch:
             self._error = exc
         finally:
             self.pause.release()
+            if paused and lookahead is not None:  # (the item runs again: its clocks go on from here)
+                lookahead.resumed()
             if self._run is None:  # (taken over, the item keeps it short until it ends: see _over_now)
                 self._release_switch()
             with self._lock:

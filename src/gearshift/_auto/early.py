@@ -27,9 +27,13 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see gea
 if TYPE_CHECKING:
     from typing import Any
 
+    #: a thread's clocks at one moment: wall (perf_counter), its CPU time, its time queued for a CPU (or None)
+    Clocks = tuple[float, float, float | None]
+
 __all__ = [
     "EARLY_PROCESSES_AFTER",
     "busy",
+    "moved_on",
     "next_look",
     "process_items",
     "shippable",
@@ -87,12 +91,19 @@ def without_the_load(
     judged on its run before the load and since (as if the load had not
     happened), not on a share that the load halved or stopped.
     """
+    start = (first.started, first.thread_cpu0, first.queued0)
     if first.loading_cpu is None:
-        return first.started, first.thread_cpu0, first.queued0
-    moved = None
-    if first.queued0 is not None and first.loading_queued is not None and queued is not None:
-        moved = first.queued0 + (queued - first.loading_queued)
-    return first.started + (now - first.loading_from), first.thread_cpu0 + (cpu - first.loading_cpu), moved
+        return start
+    return moved_on(start, (first.loading_from, first.loading_cpu, first.loading_queued), (now, cpu, queued))
+
+
+def moved_on(start: Clocks, since: Clocks, now: Clocks) -> Clocks:
+    """``start`` (wall, CPU, queued clocks) moved on by what the clocks read from ``since`` to ``now``: a
+    stretch the item did not run for itself (auto's load beside it, or a wait it was held in) is left out."""
+    queued = None
+    if start[2] is not None and since[2] is not None and now[2] is not None:
+        queued = start[2] + (now[2] - since[2])
+    return start[0] + (now[0] - since[0]), start[1] + (now[1] - since[1]), queued
 
 
 def busy(cpu: float, queued: float | None, cpu0: float, queued0: float | None) -> float:

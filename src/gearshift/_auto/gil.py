@@ -253,15 +253,20 @@ def thread_scaling(items: int, per_item: float, seconds: float, busy: float, cal
 
 
 def leaves_items(remaining: int | None, threads: int, sampler: Sampler) -> bool:
-    """Whether items would be left to plan after a thread probe of ``threads`` threads (``remaining``: None,
-    unknown).
+    """Whether a thread probe of ``threads`` threads may be made with ``remaining`` items left (None: unknown).
 
-    A probe that would take every item left measures nothing a plan could use: it is the plan, on threads,
-    made blind.  On the coarse benchmark (4 jobs of 1.5 s, 2 CPUs) a first item that read "mixed" on a
-    busy host had the last job probed alone on a thread, after the early items were back: 5.0 s against
-    3.0 (traced, 2026-12-07).
+    One that would take every item left measures nothing a plan could use: it is itself the plan, on
+    threads.  So it is made only when items would be left after it (an input of unknown length may
+    always have more), or when the GIL was seen free beside the items measured one at a time
+    (:attr:`Sampler.gil_free_alone`): then threads are the plan that reading supports (the suite's
+    hash-big-args, 12 items of 9 ms, ran its rest on the probe's two threads in half sync's time).
+    Otherwise it ran blind: on the coarse benchmark (4 jobs of 1.5 s, 2 CPUs) a first item that read
+    "mixed" on a busy host had the last job probed alone on a thread, after the early items were
+    back: 5.0 s against 3.0 (traced, 2026-12-07).
     """
-    return remaining is None or remaining > threads * probe_rounds(sampler)
+    if remaining is None or remaining > threads * probe_rounds(sampler):
+        return True
+    return sampler.gil_free_alone is not None and sampler.gil_free_alone >= GIL_FREE_THRESHOLD
 
 
 def probe_rounds(sampler: Sampler) -> int:
