@@ -246,6 +246,20 @@ def test_a_plan_whose_workers_still_start_keeps_the_early_items_first(monkeypatc
     assert ("while workers start", "sync") not in whats
 
 
+@pytest.mark.skipif(usable_cpus() < 2, reason="needs 2 CPUs")
+@pytest.mark.timeout(90)
+def test_no_thread_probe_waits_for_items_already_on_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A first item read "mixed" (a busy host) wants the probe; with the next items out on processes it
+    # would wait for them, the CPUs idle, and then run blind: the plan is made without it.
+    monkeypatch.setattr("gearshift._auto.measure.wants_thread_probe", lambda *args, **kwargs: True)
+    with gearshift.reporting() as reports:
+        out = gearshift.map(first_computes, range(40), mode="auto")
+    assert [x for x, _ in out] == list(range(40))
+    whats = [(s.what, s.mode) for s in reports[0].segments]
+    assert ("lookahead", "process") in whats, whats
+    assert ("thread probe", "thread") not in whats, whats
+
+
 @pytest.mark.timeout(90)
 def test_workers_1_starts_nothing_beside_the_first_item() -> None:
     with gearshift.reporting() as reports:

@@ -21,7 +21,7 @@ from gearshift._auto.gate import Gate
 from gearshift._auto.gil import (
     ProbeTail,
     ThreadProbe,
-    leaves_items,
+    may_probe,
     probe_rounds,
     probe_threads,
     thread_scaling,
@@ -629,21 +629,26 @@ def test_held_work_read_fast_beside_the_load_is_planned_on_one_thread_not_thread
     assert decide(profile(bounded), make_options(), machine, 352).mode != "thread"
 
 
-def test_a_probe_that_would_take_every_item_left_is_not_made() -> None:
+def test_a_probe_that_would_run_blind_is_not_made() -> None:
     coarse = _sampled(1.5, 1.5)  # (items of 1.5 s: the fewest rounds, 2 per thread)
     assert probe_rounds(coarse) == 2
-    assert not leaves_items(1, 2, coarse)  # the coarse benchmark's last job: probed alone, after the early ones
-    assert not leaves_items(4, 2, coarse)  # (all four would be the probe's)
-    assert leaves_items(5, 2, coarse)
-    assert leaves_items(None, 2, coarse)  # (a length unknown: more may come)
+    assert not may_probe(1, 2, coarse)  # the coarse benchmark's last job: probed alone, after the early ones
+    assert not may_probe(4, 2, coarse)  # (all four would be the probe's)
+    assert may_probe(5, 2, coarse)
+    assert may_probe(None, 2, coarse)  # (a length unknown: more may come)
     fine = _sampled(0.001, 0.001)  # 80 ms of probe: 16 rounds at most
-    assert not leaves_items(32, 2, fine)
-    assert leaves_items(33, 2, fine)
+    assert not may_probe(32, 2, fine)
+    assert may_probe(33, 2, fine)
     # the GIL seen free beside the items: the probe taking the rest is the plan that reading supports
     fine.gil_free_alone = 0.98
-    assert leaves_items(11, 2, fine)
+    assert may_probe(11, 2, fine)
     fine.gil_free_alone = 0.5  # (held part of the time: as unread)
-    assert not leaves_items(11, 2, fine)
+    assert not may_probe(11, 2, fine)
+    # items out on processes already (the first item judged computing): the probe would wait for them
+    assert not may_probe(None, 2, fine, early_processes=True)
+    assert not may_probe(1000, 2, fine, early_processes=True)
+    fine.gil_free_alone = 0.98
+    assert may_probe(1000, 2, fine, early_processes=True)
 
 
 def _unpicklable_work() -> Any:

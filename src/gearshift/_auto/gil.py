@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ProbeTail",
     "ThreadProbe",
-    "leaves_items",
+    "may_probe",
     "probe_threads",
     "probe_threads_count",
     "thread_scaling",
@@ -252,21 +252,28 @@ def thread_scaling(items: int, per_item: float, seconds: float, busy: float, cal
     return scaling
 
 
-def leaves_items(remaining: int | None, threads: int, sampler: Sampler) -> bool:
-    """Whether a thread probe of ``threads`` threads may be made with ``remaining`` items left (None: unknown).
+def may_probe(remaining: int | None, threads: int, sampler: Sampler, *, early_processes: bool = False) -> bool:
+    """Whether a thread probe of ``threads`` threads may be made now, ``remaining`` items left (None: unknown).
 
-    One that would take every item left measures nothing a plan could use: it is itself the plan, on
-    threads.  So it is made only when items would be left after it (an input of unknown length may
-    always have more), or when the GIL was seen free beside the items measured one at a time
-    (:attr:`Sampler.gil_free_alone`): then threads are the plan that reading supports (the suite's
-    hash-big-args, 12 items of 9 ms, ran its rest on the probe's two threads in half sync's time).
-    Otherwise it ran blind: on the coarse benchmark (4 jobs of 1.5 s, 2 CPUs) a first item that read
-    "mixed" on a busy host had the last job probed alone on a thread, after the early items were
-    back: 5.0 s against 3.0 (traced, 2026-12-07).
+    Always when the GIL was seen free beside the items measured one at a time
+    (:attr:`Sampler.gil_free_alone`): threads are then the plan that reading supports, even one that
+    takes every item left (the suite's hash-big-args, 12 items of 9 ms, ran its rest on the probe's
+    two threads in half sync's time).  Otherwise the probe would run blind, and is not made:
+
+    * while items run on processes already (``early_processes``: the lookahead judged the first item
+      computing): the probe waits for them to be back first, the CPUs idle meanwhile, and a first
+      item that read "mixed" did so on a busy host (a test of Ctrl-C found the run waiting 20 s
+      there, its early item a long one);
+    * when it would take every item left: it measures nothing a plan could use, and is itself the
+      plan, on threads (the coarse benchmark, 4 jobs of 1.5 s on 2 CPUs: the last job probed alone
+      on a thread after the early ones were back, 5.0 s against 3.0, traced 2026-12-07).  An input
+      of unknown length may always have more.
     """
-    if remaining is None or remaining > threads * probe_rounds(sampler):
+    if sampler.gil_free_alone is not None and sampler.gil_free_alone >= GIL_FREE_THRESHOLD:
         return True
-    return sampler.gil_free_alone is not None and sampler.gil_free_alone >= GIL_FREE_THRESHOLD
+    if early_processes:
+        return False
+    return remaining is None or remaining > threads * probe_rounds(sampler)
 
 
 def probe_rounds(sampler: Sampler) -> int:

@@ -41,7 +41,17 @@ from .._runner import ResultsObserver, Runner
 from .chain import Chain
 from .clocks import cpu_clock, runqueue_seconds
 from .costs import Machine, work_kind
-from .early import busy, moved_on, next_look, process_items, shippable, start_processes, without_the_load
+from .early import (
+    boot_zygote,
+    busy,
+    load_process_backend,
+    moved_on,
+    next_look,
+    process_items,
+    shippable,
+    start_processes,
+    without_the_load,
+)
 from .first import FirstItem
 from .gate import Gate
 from .watcher import _watcher
@@ -252,17 +262,22 @@ class Lookahead:
         if not importing and not self._paused and kind == "waiting":
             self._start("thread")
             return None
-        # It computed (or started by connecting...): judged again by what it does next,
-        # unless it has computed for long enough that the other CPUs should take the next items.
+        # It computed (or connected...): judged again next look, unless the other CPUs should take the next items.
         t_first, cpu_first, queued_first = self._since
         ran = now - self._started
         if not importing and self.processes:
-            if start_processes(busy(cpu, queued, cpu_first, queued_first), now - t_first, ran=ran):
+            spent = busy(cpu, queued, cpu_first, queued_first)
+            if start_processes(spent, now - t_first, ran=ran):
                 if self._start_processes():
                     return self._interval  # (to start more once they are back: see _start_more)
             elif self._interval == WATCH_SECONDS:  # (the first look: it computes so far)
                 self._prompt_handovers()
-                _boot_zygote()
+                boot_zygote()
+                if self._paused and start_processes(spent, now - t_first, after=0.0):
+                    load_process_backend()  # (held: the GIL is free for it; it ran on meanwhile, if held)
+                    ran = time.perf_counter() - self._started
+                    if start_processes(spent, now - t_first, ran=ran) and self._start_processes():
+                        return self._interval
                 ran = time.perf_counter() - self._started  # (that took a while: importing what starts it)
         self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
         if rebased == self._rebased:  # (else resumed() read the clocks since: its are the later ones)
@@ -296,7 +311,7 @@ class Lookahead:
         if count < 1 or not first:
             return False
         self._prompt_handovers()
-        _boot_zygote()  # (booting on another CPU while the backend loads here)
+        boot_zygote()  # (booting on another CPU while the backend loads here)
         if not shippable(self.fn, first[0]):
             return False
         self.items = count
@@ -383,15 +398,3 @@ class Lookahead:
         )
         runner.start(items)
         return runner
-
-
-def _boot_zygote() -> None:
-    """Have the zygote a first process pool forks its workers from boot now, on another CPU, while the
-    first item computes on: if the next items go to processes (:mod:`.early`), it is ready sooner.
-
-    Started by the watcher thread, which lives as long as the interpreter (a zygote dies with
-    the thread that started it); a zygote no pool takes exits with the interpreter.
-    """
-    from .._backends._zygote import start_for_auto
-
-    start_for_auto()

@@ -43,7 +43,7 @@ from .costs import (
 )
 from .decide import processes_may_win
 from .gate import PICKLE_SAMPLE, Gate
-from .gil import leaves_items, probe_threads, probe_threads_count, wants_thread_probe
+from .gil import may_probe, probe_threads, probe_threads_count, wants_thread_probe
 from .lookahead import LOOKAHEAD_ITEMS, Lookahead
 from .memory import remember
 from .pickling import measure_deferred, measure_pickling
@@ -193,7 +193,8 @@ def measure(state: RunState) -> Generator[list[Any], None, Profile | None]:
         threads = probe_threads_count(state.machine.cpus)
         if options.workers is not None:
             threads = min(threads, options.workers)
-        if threads < 2 or not leaves_items(gate.remaining, threads, sampler):
+        on_processes = early > 0 and lookahead is not None and lookahead.mode == "process"
+        if threads < 2 or not may_probe(gate.remaining, threads, sampler, early_processes=on_processes):
             if pickle_later:
                 measure_pickling(sampler, state.fn, gate.kept, kept)
         elif pickle_later or wants_thread_probe(sampler):
