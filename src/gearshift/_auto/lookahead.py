@@ -164,8 +164,8 @@ class Lookahead:
         The wait's tail since :meth:`arm` (the first look, then the lean start's helper letting go) is
         left out of its clocks, as auto's load is (:func:`.early.without_the_load`): an item held while
         it computed is judged on its run.  Counted in, it can read as waiting for the look after (all
-        the next items on threads: one coarse run in about 250 traced took 7.6 s against 3.1), and the
-        share that starts processes reached its mark 85-105 ms into a 1.5 s item, not at 50 ms.
+        the next items on threads: one coarse run in about 250 traced took 7.6 s against 3.1), and it
+        dilutes the share that starts processes.
         """
         held, self._held = self._held, None
         if held is None or not self._armed:
