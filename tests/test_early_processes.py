@@ -252,6 +252,7 @@ def test_no_thread_probe_waits_for_items_already_on_processes(monkeypatch: pytes
     # A first item read "mixed" (a busy host) wants the probe; with the next items out on processes it
     # would wait for them, the CPUs idle, and then run blind: the plan is made without it.
     monkeypatch.setattr("gearshift._auto.measure.wants_thread_probe", lambda *args, **kwargs: True)
+    monkeypatch.setattr("gearshift._auto.measure.tick_beside", lambda *a: lambda: None)  # (no GIL reading)
     with gearshift.reporting() as reports:
         out = gearshift.map(first_computes, range(40), mode="auto")
     assert [x for x, _ in out] == list(range(40))

@@ -674,6 +674,7 @@ def test_auto_probes_threads_only_with_items_left_after_the_probe(
     # items; 30 in all are worth measuring, past NOT_WORTH_PROBING's 20 ms, but not probing).
     monkeypatch.setattr("gearshift._auto.measure.wants_thread_probe", lambda sampler, **kw: True)
     monkeypatch.setattr("gearshift._auto.measure.lookahead_for", lambda state: None)
+    monkeypatch.setattr("gearshift._auto.measure.tick_beside", lambda *a: lambda: None)  # (no GIL reading)
     with gearshift.reporting() as reports:
         out = gearshift.map(_unpicklable_work(), range(items), mode="auto")
     assert [x for x, _ in out] == list(range(items))
