@@ -34,7 +34,6 @@ __all__ = [
     "EARLY_PROCESSES_AFTER",
     "boot_zygote",
     "busy",
-    "load_process_backend",
     "moved_on",
     "next_look",
     "process_items",
@@ -114,19 +113,6 @@ def busy(cpu: float, queued: float | None, cpu0: float, queued0: float | None) -
     if queued is not None and queued0 is not None:
         busy += queued - queued0
     return busy
-
-
-def load_process_backend() -> None:
-    """Import what starting items on processes takes (the process backend, cloudpickle), now.
-
-    Called at the first look at an item held while auto loaded beside it (:mod:`gearshift._pause`),
-    which computes: nothing else wants the GIL then.  Imported at the look that starts processes
-    instead, once the item ran again, it took turns with it for the GIL: 25-100 ms where it takes
-    about 30 of CPU, and the first early item started 100-175 ms into a coarse job's first item
-    (traced, 2026-12-07).  An item that ends before processes start has paid the import for nothing;
-    a plan on processes after it pays it anyway.
-    """
-    from .._backends import _process  # noqa: F401
 
 
 def boot_zygote() -> None:

@@ -44,7 +44,6 @@ from .costs import Machine, work_kind
 from .early import (
     boot_zygote,
     busy,
-    load_process_backend,
     moved_on,
     next_look,
     process_items,
@@ -266,18 +265,12 @@ class Lookahead:
         t_first, cpu_first, queued_first = self._since
         ran = now - self._started
         if not importing and self.processes:
-            spent = busy(cpu, queued, cpu_first, queued_first)
-            if start_processes(spent, now - t_first, ran=ran):
+            if start_processes(busy(cpu, queued, cpu_first, queued_first), now - t_first, ran=ran):
                 if self._start_processes():
                     return self._interval  # (to start more once they are back: see _start_more)
             elif self._interval == WATCH_SECONDS:  # (the first look: it computes so far)
                 self._prompt_handovers()
                 boot_zygote()
-                if self._paused and start_processes(spent, now - t_first, after=0.0):
-                    load_process_backend()  # (held: the GIL is free for it; it ran on meanwhile, if held)
-                    ran = time.perf_counter() - self._started
-                    if start_processes(spent, now - t_first, ran=ran) and self._start_processes():
-                        return self._interval
                 ran = time.perf_counter() - self._started  # (that took a while: importing what starts it)
         self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
         if rebased == self._rebased:  # (else resumed() read the clocks since: its are the later ones)
