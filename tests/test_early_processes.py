@@ -227,6 +227,14 @@ def first_computes(x: int) -> tuple[int, int]:
     return x, computes_for(0.3 if x == 0 else 0.001)
 
 
+def _read_as_computing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lookahead reads the first item as computing whatever the host's load: for tests of what comes
+    after (beside four busy loops on 2 CPUs, one look read first_computes's item as waiting, which its
+    thread was, for the GIL or a CPU, and the next items went to threads)."""
+    monkeypatch.setattr("gearshift._auto.lookahead.work_kind", lambda *args, **kwargs: "computing")
+    monkeypatch.setattr("gearshift._auto.early.work_kind", lambda *args, **kwargs: "computing")
+
+
 @pytest.mark.skipif(usable_cpus() < 2, reason="needs 2 CPUs")
 @pytest.mark.timeout(90)
 def test_a_plan_whose_workers_still_start_keeps_the_early_items_first(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -238,6 +246,7 @@ def test_a_plan_whose_workers_still_start_keeps_the_early_items_first(monkeypatc
     # (no thread probe: it hands the early items out before it starts, and the plan after it may then run
     # items here while its workers start; a GIL reading on a loaded host asked for one in a CI run)
     monkeypatch.setattr("gearshift._auto.measure.wants_thread_probe", lambda *args, **kwargs: False)
+    _read_as_computing(monkeypatch)
     with gearshift.reporting() as reports:
         out = gearshift.map(first_computes, range(12), mode="auto")
     assert [x for x, _ in out] == list(range(12))
@@ -253,6 +262,7 @@ def test_no_thread_probe_waits_for_items_already_on_processes(monkeypatch: pytes
     # would wait for them, the CPUs idle, and then run blind: the plan is made without it.
     monkeypatch.setattr("gearshift._auto.measure.wants_thread_probe", lambda *args, **kwargs: True)
     monkeypatch.setattr("gearshift._auto.measure.tick_beside", lambda *a: lambda: None)  # (no GIL reading)
+    _read_as_computing(monkeypatch)
     with gearshift.reporting() as reports:
         out = gearshift.map(first_computes, range(40), mode="auto")
     assert [x for x, _ in out] == list(range(40))
