@@ -117,7 +117,7 @@ def busy(cpu: float, queued: float | None, cpu0: float, queued0: float | None) -
 
 def boot_zygote() -> None:
     """Have the zygote a first process pool forks its workers from boot now, on another CPU, while the
-    first item computes on: if the next items go to processes (:mod:`.early`), it is ready sooner.
+    first item computes on: if the next items go to processes (see above), it is ready sooner.
 
     Started by the watcher thread, which lives as long as the interpreter (a zygote dies with
     the thread that started it); a zygote no pool takes exits with the interpreter.

@@ -273,7 +273,7 @@ class Lookahead:
                 boot_zygote()
                 ran = time.perf_counter() - self._started  # (that took a while: importing what starts it)
         self._interval = min(2 * self._interval, MAX_WATCH_SECONDS)
-        if rebased == self._rebased:  # (else resumed() read the clocks since: its are the later ones)
+        if rebased == self._rebased:  # (else resumed() read the clocks since: those are the later ones)
             self._t0, self._cpu0, self._queued0 = now, cpu, queued
         self._paused = False
         self._modules = len(sys.modules)  # (after what this look imported itself)
